@@ -1,0 +1,59 @@
+// What an adapter offers, in a plain object that can cross the worker boundary and be shown to a person.
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallback: boolean;
+  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean };
+  limits: {
+    maxBufferSize: number;
+    maxStorageBufferBindingSize: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupSizeX: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxStorageBuffersPerShaderStage: number;
+  };
+}
+
+/** The limits Graft asks for: everything the adapter offers, not the WebGPU defaults. */
+export const REQUESTED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxBindGroups',
+] as const;
+
+export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
+  const info = adapter.info;
+  const l = adapter.limits;
+  return {
+    vendor: info.vendor || 'unknown',
+    architecture: info.architecture || 'unknown',
+    device: info.device || '',
+    description: info.description || '',
+    isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    features: {
+      shaderF16: adapter.features.has('shader-f16'),
+      subgroups: adapter.features.has('subgroups'),
+      timestampQuery: adapter.features.has('timestamp-query'),
+    },
+    limits: {
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  };
+}

@@ -1,0 +1,434 @@
+// The GPU context: one device, its kernel cache, a buffer pool, and the command encoder that collects a
+// step's dispatches. Dispatches are recorded, not submitted: `flush()` submits everything recorded so far in
+// one command buffer, and `read()` flushes and copies a tensor back. Nothing is read before the errors that
+// the device reported for the recorded work have been checked, so a failed allocation or a rejected command
+// surfaces as a typed error, never as garbage numbers.
+import { REQUESTED_LIMITS, summarizeAdapter, type AdapterSummary } from './adapter-info';
+import { GpuError, deviceLost, limitExceeded, outOfMemory, validation } from './errors';
+import { f16ArrayToF32 } from './half';
+import {
+  buildWgsl,
+  cacheKey,
+  packParams,
+  paramsByteLength,
+  type Defines,
+  type KernelSpec,
+  type WgslEnable,
+} from './kernel';
+import { DTYPE_BYTES, Tensor, numel, type DType } from './tensor';
+
+export interface CompiledKernel {
+  spec: KernelSpec;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  paramBytes: number;
+}
+
+export interface ContextStats {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  buffersCreated: number;
+  bytesAllocated: number;
+  peakBytesAllocated: number;
+}
+
+type Bindable = Tensor | GPUBuffer;
+
+const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
+const UNIFORM_CHUNK = 64 * 1024;
+
+/** Pool size classes: 4 per octave above 4 KiB, so a reused buffer wastes at most ~19%. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(256, Math.ceil(bytes / 16) * 16);
+  if (b <= 4096) return Math.ceil(b / 256) * 256;
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 4;
+  return Math.ceil(b / step) * step;
+}
+
+export class GpuContext {
+  readonly adapter: AdapterSummary;
+  readonly hasF16: boolean;
+  readonly hasSubgroups: boolean;
+  readonly stats: ContextStats = {
+    dispatches: 0,
+    submits: 0,
+    readbacks: 0,
+    buffersCreated: 0,
+    bytesAllocated: 0,
+    peakBytesAllocated: 0,
+  };
+
+  private lostError: GpuError | undefined;
+  private readonly uncaptured: GPUError[] = [];
+  private readonly pending: Promise<GpuError | undefined>[] = [];
+  private readonly kernels = new Map<string, CompiledKernel>();
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private uniformChunks: { buffer: GPUBuffer; data: ArrayBuffer }[] = [];
+  private uniformChunk = 0;
+  private uniformOffset = 0;
+  private readonly uniformAlign: number;
+  private readonly releaseAfterFlush: GPUBuffer[] = [];
+
+  private constructor(
+    readonly device: GPUDevice,
+    gpuAdapter: GPUAdapter,
+    /** Keeps Node's Dawn instance alive as long as the context. */
+    private readonly owner?: unknown,
+  ) {
+    this.adapter = summarizeAdapter(gpuAdapter);
+    this.hasF16 = device.features.has('shader-f16');
+    this.hasSubgroups = device.features.has('subgroups');
+    this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lostError = deviceLost(info.reason, info.message);
+      else this.lostError ??= deviceLost('destroyed', 'the context was closed');
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.uncaptured.push(ev.error);
+    };
+  }
+
+  /** Requests a device with the adapter's real limits and the features Graft can use. */
+  static async create(adapter: GPUAdapter, owner?: unknown): Promise<GpuContext> {
+    const requiredLimits: Record<string, number> = {};
+    for (const name of REQUESTED_LIMITS) {
+      const v = (adapter.limits as unknown as Record<string, number>)[name];
+      if (typeof v === 'number') requiredLimits[name] = v;
+    }
+    const requiredFeatures: GPUFeatureName[] = [];
+    for (const f of ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[]) {
+      if (adapter.features.has(f)) requiredFeatures.push(f);
+    }
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    return new GpuContext(device, adapter, owner);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  get isLost(): boolean {
+    return this.lostError !== undefined;
+  }
+
+  private assertAlive(): void {
+    if (this.lostError) throw this.lostError;
+  }
+
+  // ---- buffers and tensors ----------------------------------------------------------------------------
+
+  private createBuffer(bytes: number, usage: number, what: string): GPUBuffer {
+    this.assertAlive();
+    if (bytes > this.device.limits.maxBufferSize) {
+      throw limitExceeded(what, bytes, this.device.limits.maxBufferSize);
+    }
+    this.device.pushErrorScope('out-of-memory');
+    const buffer = this.device.createBuffer({ size: bytes, usage, label: what });
+    this.pending.push(this.device.popErrorScope().then((e) => (e ? outOfMemory(what, bytes) : undefined)));
+    this.stats.buffersCreated++;
+    this.stats.bytesAllocated += bytes;
+    this.stats.peakBytesAllocated = Math.max(this.stats.peakBytesAllocated, this.stats.bytesAllocated);
+    return buffer;
+  }
+
+  private acquireBuffer(bytes: number, what: string): GPUBuffer {
+    const cls = sizeClass(bytes);
+    const free = this.pool.get(cls);
+    const reused = free?.pop();
+    return reused ?? this.createBuffer(cls, STORAGE_USAGE, what);
+  }
+
+  /** Called by Tensor.release(). Pooled buffers are reused; others are destroyed after queued work. */
+  releaseBuffer(buffer: GPUBuffer, pooled: boolean): void {
+    if (pooled) {
+      const cls = buffer.size;
+      let free = this.pool.get(cls);
+      if (!free) this.pool.set(cls, (free = []));
+      free.push(buffer);
+    } else if (this.encoder) {
+      this.releaseAfterFlush.push(buffer);
+    } else {
+      this.destroyBuffer(buffer);
+    }
+  }
+
+  private destroyBuffer(buffer: GPUBuffer): void {
+    this.stats.bytesAllocated -= buffer.size;
+    buffer.destroy();
+  }
+
+  /** Frees every pooled buffer that is not in use. */
+  trimPool(): void {
+    this.flush();
+    for (const list of this.pool.values()) for (const b of list) this.destroyBuffer(b);
+    this.pool.clear();
+  }
+
+  private checkBindingSize(bytes: number, what: string): void {
+    const max = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > max) throw limitExceeded(what, bytes, max);
+  }
+
+  /**
+   * A tensor whose contents are undefined until written. Temporaries come from the pool; pass
+   * `{ persistent: true }` for long-lived tensors (weights, optimizer state) to allocate exactly.
+   */
+  empty(shape: readonly number[], dtype: DType = 'f32', opts: { persistent?: boolean; label?: string } = {}): Tensor {
+    const bytes = Math.max(16, Math.ceil((numel(shape) * DTYPE_BYTES[dtype]) / 16) * 16);
+    const what = opts.label ?? `a [${shape.join('×')}] ${dtype} tensor`;
+    this.checkBindingSize(bytes, what);
+    const buffer = opts.persistent ? this.createBuffer(bytes, STORAGE_USAGE, what) : this.acquireBuffer(bytes, what);
+    return new Tensor(this, buffer, shape, dtype, !opts.persistent);
+  }
+
+  /** A tensor filled with zeros (the recorded work zeroes it, so it is ordered with other dispatches). */
+  zeros(shape: readonly number[], dtype: DType = 'f32', opts: { persistent?: boolean; label?: string } = {}): Tensor {
+    const t = this.empty(shape, dtype, opts);
+    this.fill(t, 0);
+    return t;
+  }
+
+  /** Clears a tensor to zero as part of the recorded work. */
+  fill(t: Tensor, value: 0): void {
+    void value;
+    this.endPass();
+    this.getEncoder().clearBuffer(t.buffer, 0, t.buffer.size);
+  }
+
+  /** A tensor holding `data`. For f16 tensors pass the raw bits as a Uint16Array. */
+  upload(
+    shape: readonly number[],
+    data: Float32Array | Int32Array | Uint32Array | Uint16Array,
+    dtype?: DType,
+    opts: { persistent?: boolean; label?: string } = {},
+  ): Tensor {
+    const dt: DType =
+      dtype ?? (data instanceof Int32Array ? 'i32' : data instanceof Uint32Array ? 'u32' : data instanceof Uint16Array ? 'f16' : 'f32');
+    if (data.length !== numel(shape)) {
+      throw new Error(`upload: ${data.length} values for shape [${shape.join(', ')}]`);
+    }
+    const t = this.empty(shape, dt, opts);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's contents. Recorded work is submitted first so that it sees the old contents. */
+  write(t: Tensor, data: Float32Array | Int32Array | Uint32Array | Uint16Array, elementOffset = 0): void {
+    this.assertAlive();
+    this.flush();
+    const bytes = data.byteLength;
+    const at = elementOffset * DTYPE_BYTES[t.dtype];
+    if (at + bytes > t.buffer.size) throw new Error('write: data does not fit the tensor');
+    if (bytes % 4 === 0) {
+      this.device.queue.writeBuffer(t.buffer, at, data.buffer, data.byteOffset, bytes);
+    } else {
+      const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
+      padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      this.device.queue.writeBuffer(t.buffer, at, padded);
+    }
+  }
+
+  /** Records a copy of `src` into `dst` (whole tensors, or `bytes` from the start). */
+  copy(src: Tensor, dst: Tensor, bytes = Math.min(src.byteLength, dst.byteLength)): void {
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+  }
+
+  // ---- kernels ----------------------------------------------------------------------------------------
+
+  /** Compiles (once) and returns a kernel. Compile errors surface at the next flush or read. */
+  kernel(spec: KernelSpec, defines: Defines = {}, enables: readonly WgslEnable[] = []): CompiledKernel {
+    this.assertAlive();
+    const all = { ...spec.defines, ...defines };
+    const key = cacheKey(spec, all, enables);
+    const cached = this.kernels.get(key);
+    if (cached) return cached;
+    const code = buildWgsl(spec, all, enables);
+    const entries: GPUBindGroupLayoutEntry[] = spec.bindings.map((b, i) => ({
+      binding: i,
+      visibility: 4 /* COMPUTE */,
+      buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    if (spec.params?.length) {
+      entries.push({ binding: spec.bindings.length, visibility: 4, buffer: { type: 'uniform' } });
+    }
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: spec.name });
+    const layout = this.device.createBindGroupLayout({ entries, label: spec.name });
+    const pipeline = this.device.createComputePipeline({
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: spec.entry ?? 'main' },
+      label: spec.name,
+    });
+    this.pending.push(
+      this.device.popErrorScope().then((e) => (e ? validation(`kernel ${spec.name} did not compile: ${e.message}`) : undefined)),
+    );
+    const k: CompiledKernel = { spec, pipeline, layout, paramBytes: paramsByteLength(spec) };
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  /**
+   * Records one dispatch. `bindings` names every binding of the spec; `params` gives every parameter.
+   * `workgroups` is the grid; use `grid1d` for element-wise kernels.
+   */
+  dispatch(
+    k: CompiledKernel,
+    bindings: Readonly<Record<string, Bindable>>,
+    params: Readonly<Record<string, number>>,
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    this.assertAlive();
+    const entries: GPUBindGroupEntry[] = k.spec.bindings.map((b, i) => {
+      const t = bindings[b.name];
+      if (!t) throw new Error(`Kernel ${k.spec.name}: binding ${b.name} missing`);
+      return { binding: i, resource: { buffer: t instanceof Tensor ? t.buffer : t } };
+    });
+    const extra = Object.keys(bindings).filter((n) => !k.spec.bindings.some((b) => b.name === n));
+    if (extra.length) throw new Error(`Kernel ${k.spec.name}: unknown bindings ${extra.join(', ')}`);
+    if (k.spec.params?.length) {
+      const { buffer, offset } = this.uniformSlot(k, params);
+      entries.push({ binding: k.spec.bindings.length, resource: { buffer, offset, size: k.paramBytes } });
+    }
+    const [x, y = 1, z = 1] = workgroups;
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim) {
+      throw new Error(`Kernel ${k.spec.name}: grid ${x}×${y}×${z} exceeds ${maxDim} per dimension`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const group = this.device.createBindGroup({ layout: k.layout, entries });
+    const pass = this.getPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  private uniformSlot(k: CompiledKernel, params: Readonly<Record<string, number>>): { buffer: GPUBuffer; offset: number } {
+    const size = Math.ceil(k.paramBytes / this.uniformAlign) * this.uniformAlign;
+    if (this.uniformOffset + size > UNIFORM_CHUNK) {
+      this.uniformChunk++;
+      this.uniformOffset = 0;
+    }
+    let chunk = this.uniformChunks[this.uniformChunk];
+    if (!chunk) {
+      chunk = {
+        buffer: this.createBuffer(UNIFORM_CHUNK, 0x40 /* UNIFORM */ | 0x8 /* COPY_DST */, 'kernel parameters'),
+        data: new ArrayBuffer(UNIFORM_CHUNK),
+      };
+      this.uniformChunks.push(chunk);
+    }
+    const offset = this.uniformOffset;
+    packParams(k.spec, params, new DataView(chunk.data), offset);
+    this.uniformOffset += size;
+    return { buffer: chunk.buffer, offset };
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    this.assertAlive();
+    if (!this.encoder) {
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder();
+    }
+    return this.encoder;
+  }
+
+  private getPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = undefined;
+    }
+  }
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.assertAlive();
+    this.endPass();
+    for (let i = 0; i <= this.uniformChunk && i < this.uniformChunks.length; i++) {
+      const c = this.uniformChunks[i]!;
+      const used = i < this.uniformChunk ? UNIFORM_CHUNK : this.uniformOffset;
+      if (used > 0) this.device.queue.writeBuffer(c.buffer, 0, c.data, 0, used);
+    }
+    this.uniformChunk = 0;
+    this.uniformOffset = 0;
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = undefined;
+    this.stats.submits++;
+    this.pending.push(this.device.popErrorScope().then((e) => (e ? validation(e.message) : undefined)));
+    for (const b of this.releaseAfterFlush.splice(0)) this.destroyBuffer(b);
+  }
+
+  /** Throws the first error the device reported for work recorded so far. */
+  async checkErrors(): Promise<void> {
+    const results = await Promise.all(this.pending.splice(0));
+    if (this.lostError) throw this.lostError;
+    const first = results.find((e) => e !== undefined);
+    if (first) throw first;
+    const u = this.uncaptured.splice(0);
+    if (u.length) {
+      const e = u[0]!;
+      throw e instanceof GPUOutOfMemoryError ? outOfMemory('GPU memory', 0) : validation(e.message);
+    }
+  }
+
+  /** Submits recorded work and waits until the GPU has finished it. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  /** Copies a tensor back to the CPU. f16 tensors are widened to f32. */
+  async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array>;
+  async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
+    const bytes = Math.ceil(t.byteLength / 4) * 4;
+    const staging = this.createBuffer(Math.max(bytes, 4), 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, 'a readback buffer');
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.flush();
+    this.stats.readbacks++;
+    try {
+      await this.checkErrors();
+      await staging.mapAsync(1 /* READ */);
+    } catch (e) {
+      this.destroyBuffer(staging);
+      if (this.lostError) throw this.lostError;
+      throw e;
+    }
+    const raw = staging.getMappedRange().slice(0, t.byteLength);
+    staging.unmap();
+    this.destroyBuffer(staging);
+    switch (t.dtype) {
+      case 'f32':
+        return new Float32Array(raw);
+      case 'i32':
+        return new Int32Array(raw);
+      case 'u32':
+        return new Uint32Array(raw);
+      case 'f16':
+        return f16ArrayToF32(new Uint16Array(raw));
+    }
+  }
+
+  /** Reads an f32 tensor as a Float32Array. */
+  async readF32(t: Tensor): Promise<Float32Array> {
+    const v = await this.read(t);
+    if (!(v instanceof Float32Array)) throw new Error(`readF32 on a ${t.dtype} tensor`);
+    return v;
+  }
+
+  destroy(): void {
+    this.device.destroy();
+    void this.owner;
+  }
+}
