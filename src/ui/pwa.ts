@@ -1,0 +1,20 @@
+// Service worker registration with a prompt: a new version is installed in the background and waits until
+// the person chooses to reload, so a running fine-tune is never interrupted by an update.
+import { registerSW } from 'virtual:pwa-register';
+
+export interface PwaEvents {
+  onNeedRefresh(): void;
+  onOfflineReady(): void;
+  onRegisterError(error: unknown): void;
+}
+
+/** Registers the service worker; returns the function that activates a waiting update and reloads. */
+export function registerServiceWorker(events: PwaEvents): (reload?: boolean) => Promise<void> {
+  if (!('serviceWorker' in navigator)) return async () => {};
+  return registerSW({
+    immediate: true,
+    onNeedRefresh: events.onNeedRefresh,
+    onOfflineReady: events.onOfflineReady,
+    onRegisterError: events.onRegisterError,
+  });
+}

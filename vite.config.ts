@@ -1,0 +1,50 @@
+// The Graft web app: Svelte UI, one module worker that owns the GPU, and a service worker (vite-plugin-pwa)
+// that precaches the app shell so Graft opens offline after the first visit.
+//
+// `base` is relative ('./') so the same build works at the root of a host or from any sub-path
+// (e.g. https://example.org/tools/graft/). Set GRAFT_BASE=/graft/ to build with an absolute base instead.
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { VitePWA } from 'vite-plugin-pwa';
+import { defineConfig } from 'vite';
+
+const base = process.env.GRAFT_BASE ?? './';
+
+export default defineConfig({
+  base,
+  plugins: [
+    svelte({ configFile: false }),
+    VitePWA({
+      registerType: 'prompt',
+      // The app registers the service worker itself (src/ui/pwa.ts) so that it can show the update prompt.
+      injectRegister: false,
+      // globPatterns below already precaches the icons; don't list them twice.
+      includeManifestIcons: false,
+      manifest: {
+        name: 'Graft',
+        short_name: 'Graft',
+        description: 'Fine-tune language models in your browser, on your own GPU, through WebGPU.',
+        lang: 'en',
+        display: 'standalone',
+        background_color: '#f7f8f6',
+        theme_color: '#2f6b3a',
+        icons: [
+          { src: 'icon.svg', sizes: 'any', type: 'image/svg+xml' },
+          { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        ],
+      },
+      workbox: {
+        // The app shell: HTML, JS (the engine worker included), CSS and icons; the plugin adds the manifest.
+        globPatterns: ['**/*.{html,js,css,svg,png}'],
+        cleanupOutdatedCaches: true,
+      },
+    }),
+  ],
+  worker: {
+    format: 'es',
+  },
+  build: {
+    target: 'es2022',
+  },
+});
