@@ -1,0 +1,316 @@
+// Conversations → token ids and labels, by the rule every reference fixture uses (test/fixtures README):
+//
+//   prompt ids = tokenize(render(messages without the answer, add_generation_prompt = true))
+//   full ids   = tokenize(render(messages with the answer))
+//   the prompt ids must be a prefix of the full ids; labels are -100 on the prompt and the ids after it
+//   truncate to cutoff_len; pad on the right with the pad id, label -100, attention mask 0
+//
+// No special tokens are added by the tokenizer: the chat template writes them all. Labels line up with the
+// ids (labels[t] is the token at t, as in Hugging Face); the loss shifts them by one.
+//
+// Multi-turn conversations train on every assistant turn, as LLaMA-Factory does: for turn k the conversation
+// up to its user message is rendered with the generation prompt and up to its answer without; each rendering
+// must extend the previous one token for token, and the tokens between "prompt k" and "full k" are that
+// answer's targets, everything else is masked.
+import type { ChatTemplate } from '../model/chat-template';
+import type { Tokenizer } from '../model/tokenizer';
+import { templateMessages } from './normalize';
+import { shuffled, splitTrainVal } from './shuffle';
+import { describeSource, type Conversation, type DatasetProblem, type RecordSource } from './types';
+
+export const IGNORE_INDEX = -100;
+
+/** A record that cannot be encoded under the rule. The message names the record. */
+export class EncodeError extends Error {
+  readonly code = 'encode';
+  readonly source: RecordSource | undefined;
+  constructor(message: string, source?: RecordSource) {
+    super(message);
+    this.name = 'EncodeError';
+    this.source = source;
+  }
+}
+
+/** What encoding needs of a tokenizer and a template (tests may pass small stand-ins). */
+export type TokenEncoder = Pick<Tokenizer, 'encode'>;
+export type ChatRenderer = Pick<ChatTemplate, 'render'>;
+
+export interface SftEncodeOptions {
+  /** `cutoff_len`: the longest sequence kept; longer ones lose their end. */
+  cutoffLen: number;
+  /** `train_on_prompt`: label the prompts too (every token is a target). Default false. */
+  trainOnPrompt?: boolean;
+  /** `mask_history`: in a multi-turn conversation train on the last answer only. Default false. */
+  maskHistory?: boolean;
+}
+
+export interface EncodedExample {
+  inputIds: number[];
+  labels: number[];
+  /** The example was longer than cutoff_len before truncation. */
+  truncated: boolean;
+  /** Tokens before truncation. */
+  fullLength: number;
+  source?: RecordSource;
+  /** How many examples a packed sequence holds (1 when not packed). */
+  packed?: number;
+}
+
+const isPrefix = (a: readonly number[], b: readonly number[]) => a.length <= b.length && a.every((x, i) => x === b[i]);
+
+export function countTargets(labels: readonly number[]): number {
+  let n = 0;
+  for (const l of labels) if (l !== IGNORE_INDEX) n++;
+  return n;
+}
+
+/** Encodes one conversation. Throws {@link EncodeError} (naming the record) when the rule cannot be applied. */
+export function encodeConversation(c: Conversation, tokenizer: TokenEncoder, template: ChatRenderer, options: SftEncodeOptions): EncodedExample {
+  const { cutoffLen } = options;
+  if (!Number.isInteger(cutoffLen) || cutoffLen < 1) throw new Error(`cutoff_len must be a positive whole number, got ${cutoffLen}`);
+  const where = describeSource(c.source);
+  const turns = c.messages.length / 2;
+  if (!Number.isInteger(turns) || turns < 1 || c.messages.some((m, i) => m.role !== (i % 2 === 0 ? 'user' : 'assistant'))) {
+    throw new EncodeError(`${where}: the turns must alternate user, assistant and end with an answer`, c.source);
+  }
+
+  let ids: number[] = [];
+  const labels: number[] = [];
+  for (let k = 0; k < turns; k++) {
+    const prompt = tokenizer.encode(template.render(templateMessages(c, 2 * k + 1), { addGenerationPrompt: true }));
+    const full = tokenizer.encode(template.render(templateMessages(c, 2 * k + 2), { addGenerationPrompt: false }));
+    if (!isPrefix(ids, prompt)) {
+      throw new EncodeError(
+        `${where}: the chat template renders the earlier turns differently once turn ${k + 1} is added, so the answers cannot be located in the tokens; this template cannot be used for multi-turn training`,
+        c.source,
+      );
+    }
+    if (!isPrefix(prompt, full)) {
+      throw new EncodeError(
+        `${where}: the tokens of the prompt (rendered with add_generation_prompt) are not a prefix of the tokens of the prompt with its answer${turns > 1 ? ` (turn ${k + 1})` : ''}, so the answer cannot be located; the chat template or tokenizer changes the text before the answer`,
+        c.source,
+      );
+    }
+    const target = options.trainOnPrompt === true || !(options.maskHistory === true && k < turns - 1);
+    for (let t = ids.length; t < prompt.length; t++) labels.push(options.trainOnPrompt === true ? prompt[t]! : IGNORE_INDEX);
+    for (let t = prompt.length; t < full.length; t++) labels.push(target ? full[t]! : IGNORE_INDEX);
+    ids = full;
+  }
+  const fullLength = ids.length;
+  const example: EncodedExample = {
+    inputIds: ids.slice(0, cutoffLen),
+    labels: labels.slice(0, cutoffLen),
+    truncated: fullLength > cutoffLen,
+    fullLength,
+  };
+  if (c.source) example.source = c.source;
+  return example;
+}
+
+export interface TokenStats {
+  /** Examples encoded (packed: sequences). */
+  examples: number;
+  /** Tokens after truncation, padding excluded. */
+  tokens: number;
+  /** Labelled tokens (the loss is averaged over these). */
+  targetTokens: number;
+  /** Examples longer than cutoff_len that lost their end. */
+  truncatedExamples: number;
+  /** Longest example before truncation, in tokens. */
+  longest: number;
+}
+
+export function tokenStats(examples: readonly EncodedExample[]): TokenStats {
+  const s: TokenStats = { examples: examples.length, tokens: 0, targetTokens: 0, truncatedExamples: 0, longest: 0 };
+  for (const e of examples) {
+    s.tokens += e.inputIds.length;
+    s.targetTokens += countTargets(e.labels);
+    if (e.truncated) s.truncatedExamples++;
+    s.longest = Math.max(s.longest, e.fullLength);
+  }
+  return s;
+}
+
+export interface EncodedDataset {
+  examples: EncodedExample[];
+  /** Records that could not be encoded, or kept no target token after truncation; they are left out. */
+  problems: DatasetProblem[];
+  stats: TokenStats;
+}
+
+/**
+ * Encodes every conversation. A record the rule cannot handle, or whose answer lies wholly beyond cutoff_len
+ * (no target token left), is reported in `problems` and left out; a template error that is not about one
+ * record (a broken or runaway template) is thrown.
+ */
+export function encodeDataset(
+  records: readonly Conversation[],
+  tokenizer: TokenEncoder,
+  template: ChatRenderer,
+  options: SftEncodeOptions,
+): EncodedDataset {
+  const examples: EncodedExample[] = [];
+  const problems: DatasetProblem[] = [];
+  for (const c of records) {
+    let e: EncodedExample;
+    try {
+      e = encodeConversation(c, tokenizer, template, options);
+    } catch (err) {
+      if (err instanceof EncodeError) {
+        problems.push({ ...c.source, reason: err.message });
+        continue;
+      }
+      throw err;
+    }
+    if (countTargets(e.labels) === 0) {
+      problems.push({
+        ...c.source,
+        reason: `${describeSource(c.source)}: the prompt alone fills cutoff_len (${options.cutoffLen} tokens), so no answer token is left to learn from; raise cutoff_len or shorten the prompt`,
+      });
+      continue;
+    }
+    examples.push(e);
+  }
+  return { examples, problems, stats: tokenStats(examples) };
+}
+
+/**
+ * Packing (LLaMA-Factory's `packing: true`): several examples share one sequence of at most `cutoffLen`
+ * tokens, so that little compute goes to padding. Bins are filled as LLaMA-Factory's greedy knapsack does: each
+ * new sequence repeatedly takes the longest remaining example that still fits. Examples keep their labels, so
+ * the loss is still over answer tokens only.
+ *
+ * Attention is NOT separated between the examples of a sequence: it is one causal sequence with positions
+ * 0..T-1, so later examples can attend to earlier ones (the same as LLaMA-Factory's `packing` without
+ * `neat_packing`). This is a deliberate approximation that is usually harmless for SFT; leave packing off when
+ * examples must not see each other.
+ */
+export function packExamples(examples: readonly EncodedExample[], cutoffLen: number): EncodedExample[] {
+  // Buckets by length; within a length, the original order.
+  const buckets: EncodedExample[][] = Array.from({ length: cutoffLen + 1 }, () => []);
+  for (const e of examples) {
+    if (e.inputIds.length > cutoffLen) throw new Error(`packExamples: an example has ${e.inputIds.length} tokens, more than cutoff_len ${cutoffLen}`);
+    if (e.inputIds.length > 0) buckets[e.inputIds.length]!.push(e);
+  }
+  const next = buckets.map(() => 0);
+  let left = examples.filter((e) => e.inputIds.length > 0).length;
+  const out: EncodedExample[] = [];
+  while (left > 0) {
+    let room = cutoffLen;
+    const ids: number[] = [];
+    const labels: number[] = [];
+    let count = 0;
+    let truncated = false;
+    for (let len = room; len > 0; ) {
+      const b = buckets[len]!;
+      if (next[len]! < b.length) {
+        const e = b[next[len]!++]!;
+        ids.push(...e.inputIds);
+        labels.push(...e.labels);
+        truncated ||= e.truncated;
+        count++;
+        left--;
+        room -= len;
+        len = Math.min(len, room);
+      } else {
+        len--;
+      }
+    }
+    out.push({ inputIds: ids, labels, truncated, fullLength: ids.length, packed: count });
+  }
+  return out;
+}
+
+/** A padded batch, one row per example: what the model's `uploadBatch` and the SFT loss take. */
+export interface Batch {
+  inputIds: number[][];
+  labels: number[][];
+  attentionMask: number[][];
+}
+
+export interface CollateOptions {
+  padTokenId: number;
+  /** Pad every row to this length (it must fit the longest); default: the longest row of the batch. */
+  padTo?: number;
+}
+
+/** Right-pads examples into one batch: pad id, label -100, attention mask 0. */
+export function collate(examples: readonly Pick<EncodedExample, 'inputIds' | 'labels'>[], options: CollateOptions): Batch {
+  const longest = examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0);
+  const T = options.padTo ?? longest;
+  if (T < longest) throw new Error(`collate: padTo ${T} is shorter than the longest example (${longest} tokens)`);
+  const batch: Batch = { inputIds: [], labels: [], attentionMask: [] };
+  for (const e of examples) {
+    if (e.labels.length !== e.inputIds.length) throw new Error('collate: an example has different numbers of ids and labels');
+    const pad = T - e.inputIds.length;
+    batch.inputIds.push([...e.inputIds, ...new Array<number>(pad).fill(options.padTokenId)]);
+    batch.labels.push([...e.labels, ...new Array<number>(pad).fill(IGNORE_INDEX)]);
+    batch.attentionMask.push([...new Array<number>(e.inputIds.length).fill(1), ...new Array<number>(pad).fill(0)]);
+  }
+  return batch;
+}
+
+/** Consecutive batches of `batchSize` examples (the last may be smaller unless `dropLast`). */
+export function makeBatches(
+  examples: readonly EncodedExample[],
+  batchSize: number,
+  options: CollateOptions & { dropLast?: boolean },
+): Batch[] {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive whole number, got ${batchSize}`);
+  const out: Batch[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const chunk = examples.slice(i, i + batchSize);
+    if (chunk.length < batchSize && options.dropLast === true) break;
+    out.push(collate(chunk, options));
+  }
+  return out;
+}
+
+export interface SftDataOptions extends SftEncodeOptions {
+  /** `val_size`: a fraction in [0, 1) or a number of examples held out for evaluation. Default 0. */
+  valSize?: number;
+  /** Seed of the shuffle and of the split (LLaMA-Factory's `seed`, default 42). */
+  seed?: number;
+  /** Shuffle the training examples (default true). The split always shuffles. */
+  shuffle?: boolean;
+  /** `packing`: see {@link packExamples}. Default false. */
+  packing?: boolean;
+}
+
+export interface SftData {
+  /** Training sequences: one example each, or several when packed. */
+  train: EncodedExample[];
+  val: EncodedExample[];
+  problems: DatasetProblem[];
+  /** Of the training examples, counted before packing. */
+  stats: TokenStats;
+  valStats: TokenStats;
+}
+
+/**
+ * Records → training and validation examples: encode, split off `val_size` with the seed, shuffle the rest,
+ * pack when asked.
+ */
+export function prepareSftData(
+  records: readonly Conversation[],
+  tokenizer: TokenEncoder,
+  template: ChatRenderer,
+  options: SftDataOptions,
+): SftData {
+  const seed = options.seed ?? 42;
+  const { examples, problems } = encodeDataset(records, tokenizer, template, options);
+  let { train, val } = splitTrainVal(examples, options.valSize ?? 0, seed);
+  if (options.valSize === undefined || options.valSize === 0) train = options.shuffle === false ? examples.slice() : shuffled(examples, seed);
+  else if (options.shuffle === false) {
+    // the split shuffled; restore file order within each part
+    const order = new Map(examples.map((e, i) => [e, i]));
+    train.sort((a, b) => order.get(a)! - order.get(b)!);
+  }
+  const stats = tokenStats(train);
+  const valStats = tokenStats(val);
+  if (options.packing === true) {
+    train = packExamples(train, options.cutoffLen);
+    val = packExamples(val, options.cutoffLen);
+  }
+  return { train, val, problems, stats, valStats };
+}
