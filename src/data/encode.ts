@@ -44,6 +44,15 @@ export interface SftEncodeOptions {
   maskHistory?: boolean;
 }
 
+export interface EncodeDatasetOptions extends SftEncodeOptions {
+  /**
+   * Leave out (and report in `problems`) examples with no target token left after truncation, i.e. whose
+   * prompt alone fills cutoff_len. Default false: the encoding rule of the references keeps them (all labels
+   * -100; they add nothing to the loss), and `stats.examplesWithoutTargets` counts them so the app can warn.
+   */
+  dropExamplesWithoutTargets?: boolean;
+}
+
 export interface EncodedExample {
   inputIds: number[];
   labels: number[];
@@ -116,15 +125,19 @@ export interface TokenStats {
   targetTokens: number;
   /** Examples longer than cutoff_len that lost their end. */
   truncatedExamples: number;
+  /** Examples whose prompt fills cutoff_len, leaving no target token. */
+  examplesWithoutTargets: number;
   /** Longest example before truncation, in tokens. */
   longest: number;
 }
 
 export function tokenStats(examples: readonly EncodedExample[]): TokenStats {
-  const s: TokenStats = { examples: examples.length, tokens: 0, targetTokens: 0, truncatedExamples: 0, longest: 0 };
+  const s: TokenStats = { examples: examples.length, tokens: 0, targetTokens: 0, truncatedExamples: 0, examplesWithoutTargets: 0, longest: 0 };
   for (const e of examples) {
+    const targets = countTargets(e.labels);
     s.tokens += e.inputIds.length;
-    s.targetTokens += countTargets(e.labels);
+    s.targetTokens += targets;
+    if (targets === 0) s.examplesWithoutTargets++;
     if (e.truncated) s.truncatedExamples++;
     s.longest = Math.max(s.longest, e.fullLength);
   }
@@ -133,21 +146,21 @@ export function tokenStats(examples: readonly EncodedExample[]): TokenStats {
 
 export interface EncodedDataset {
   examples: EncodedExample[];
-  /** Records that could not be encoded, or kept no target token after truncation; they are left out. */
+  /** Records that could not be encoded (or, when asked, kept no target token); they are left out. */
   problems: DatasetProblem[];
   stats: TokenStats;
 }
 
 /**
- * Encodes every conversation. A record the rule cannot handle, or whose answer lies wholly beyond cutoff_len
- * (no target token left), is reported in `problems` and left out; a template error that is not about one
- * record (a broken or runaway template) is thrown.
+ * Encodes every conversation. A record the rule cannot handle is reported in `problems` and left out; so is one
+ * whose answer lies wholly beyond cutoff_len when `dropExamplesWithoutTargets` is set. A template error that is
+ * not about one record (a broken or runaway template) is thrown.
  */
 export function encodeDataset(
   records: readonly Conversation[],
   tokenizer: TokenEncoder,
   template: ChatRenderer,
-  options: SftEncodeOptions,
+  options: EncodeDatasetOptions,
 ): EncodedDataset {
   const examples: EncodedExample[] = [];
   const problems: DatasetProblem[] = [];
@@ -162,7 +175,7 @@ export function encodeDataset(
       }
       throw err;
     }
-    if (countTargets(e.labels) === 0) {
+    if (options.dropExamplesWithoutTargets === true && countTargets(e.labels) === 0) {
       problems.push({
         ...c.source,
         reason: `${describeSource(c.source)}: the prompt alone fills cutoff_len (${options.cutoffLen} tokens), so no answer token is left to learn from; raise cutoff_len or shorten the prompt`,
@@ -266,7 +279,7 @@ export function makeBatches(
   return out;
 }
 
-export interface SftDataOptions extends SftEncodeOptions {
+export interface SftDataOptions extends EncodeDatasetOptions {
   /** `val_size`: a fraction in [0, 1) or a number of examples held out for evaluation. Default 0. */
   valSize?: number;
   /** Seed of the shuffle and of the split (LLaMA-Factory's `seed`, default 42). */
