@@ -1,0 +1,23 @@
+// Float64 reference for the token embedding.
+
+/** out[t, c] = table[ids[t], c]; an id outside [0, V) gives a row of zeros (as the kernel does). */
+export function embeddingForwardRef(ids: ArrayLike<number>, table: Float64Array, vocabSize: number, C: number): Float64Array {
+  const out = new Float64Array(ids.length * C);
+  for (let t = 0; t < ids.length; t++) {
+    const id = ids[t]!;
+    if (id < 0 || id >= vocabSize) continue;
+    for (let c = 0; c < C; c++) out[t * C + c] = table[id * C + c]!;
+  }
+  return out;
+}
+
+/** dTable[v, c] = Σ_{t : ids[t] = v} dOut[t, c]. */
+export function embeddingBackwardRef(dOut: Float64Array, ids: ArrayLike<number>, vocabSize: number, C: number): Float64Array {
+  const dTable = new Float64Array(vocabSize * C);
+  for (let t = 0; t < ids.length; t++) {
+    const id = ids[t]!;
+    if (id < 0 || id >= vocabSize) throw new Error(`embeddingBackwardRef: id ${id} outside [0, ${vocabSize})`);
+    for (let c = 0; c < C; c++) dTable[id * C + c]! += dOut[t * C + c]!;
+  }
+  return dTable;
+}
