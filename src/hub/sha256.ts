@@ -39,7 +39,9 @@ export class Sha256 {
       this.compress(this.block, 0);
       this.blockLen = 0;
     }
-    for (; i + 64 <= data.length; i += 64) this.compress(data, i);
+    const whole = i + Math.floor((data.length - i) / 64) * 64;
+    if (whole > i) this.compress(data, i, whole);
+    i = whole;
     if (i < data.length) {
       this.block.set(data.subarray(i), 0);
       this.blockLen = data.length - i;
@@ -76,25 +78,28 @@ export class Sha256 {
     return toHex(this.digest());
   }
 
-  private compress(p: Uint8Array, off: number): void {
-    const w = this.w;
-    for (let t = 0; t < 16; t++) {
-      const j = off + t * 4;
-      w[t] = (p[j]! << 24) | (p[j + 1]! << 16) | (p[j + 2]! << 8) | p[j + 3]!;
-    }
+  private compress(p: Uint8Array, off: number, end = off + 64): void {
+    compressBlocks(this.h, this.w, p, off, end);
+  }
+}
+
+/** Runs the compression function over every whole 64-byte block of p[off, end), keeping state in locals. */
+function compressBlocks(h: Int32Array, w: Int32Array, p: Uint8Array, off: number, end: number): void {
+  let h0 = h[0]!, h1 = h[1]!, h2 = h[2]!, h3 = h[3]!, h4 = h[4]!, h5 = h[5]!, h6 = h[6]!, h7 = h[7]!;
+  for (; off + 64 <= end; off += 64) {
+    for (let t = 0, j = off; t < 16; t++, j += 4) w[t] = (p[j]! << 24) | (p[j + 1]! << 16) | (p[j + 2]! << 8) | p[j + 3]!;
     for (let t = 16; t < 64; t++) {
       const x = w[t - 15]!;
       const y = w[t - 2]!;
       const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
       const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-      w[t] = (w[t - 16]! + s0 + w[t - 7]! + s1) | 0;
+      w[t] = (((w[t - 16]! + s0) | 0) + ((w[t - 7]! + s1) | 0)) | 0;
     }
-    const h = this.h;
-    let a = h[0]!, b = h[1]!, c = h[2]!, d = h[3]!, e = h[4]!, f = h[5]!, g = h[6]!, hh = h[7]!;
+    let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, hh = h7;
     for (let t = 0; t < 64; t++) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
       const ch = (e & f) ^ (~e & g);
-      const t1 = (hh + S1 + ch + K[t]! + w[t]!) | 0;
+      const t1 = (((((hh + S1) | 0) + ch) | 0) + ((K[t]! + w[t]!) | 0)) | 0;
       const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
       const maj = (a & b) ^ (a & c) ^ (b & c);
       const t2 = (S0 + maj) | 0;
@@ -107,15 +112,23 @@ export class Sha256 {
       b = a;
       a = (t1 + t2) | 0;
     }
-    h[0] = (h[0]! + a) | 0;
-    h[1] = (h[1]! + b) | 0;
-    h[2] = (h[2]! + c) | 0;
-    h[3] = (h[3]! + d) | 0;
-    h[4] = (h[4]! + e) | 0;
-    h[5] = (h[5]! + f) | 0;
-    h[6] = (h[6]! + g) | 0;
-    h[7] = (h[7]! + hh) | 0;
+    h0 = (h0 + a) | 0;
+    h1 = (h1 + b) | 0;
+    h2 = (h2 + c) | 0;
+    h3 = (h3 + d) | 0;
+    h4 = (h4 + e) | 0;
+    h5 = (h5 + f) | 0;
+    h6 = (h6 + g) | 0;
+    h7 = (h7 + hh) | 0;
   }
+  h[0] = h0;
+  h[1] = h1;
+  h[2] = h2;
+  h[3] = h3;
+  h[4] = h4;
+  h[5] = h5;
+  h[6] = h6;
+  h[7] = h7;
 }
 
 /** SHA-256 of one buffer, as hex. */

@@ -1,0 +1,60 @@
+// Typed hub and storage errors. `code` survives structured cloning across the worker boundary; the message
+// is written for the person downloading: what happened and what to do about it.
+
+export type HubErrorCode =
+  | 'not-found'
+  | 'unauthorized'
+  | 'network'
+  | 'integrity'
+  | 'quota'
+  | 'aborted'
+  | 'bad-response';
+
+export class HubError extends Error {
+  readonly code: HubErrorCode;
+  /** The repository file the error is about, when there is one. */
+  readonly file: string | undefined;
+  /** The HTTP status that caused it, when there is one. */
+  readonly status: number | undefined;
+  constructor(code: HubErrorCode, message: string, options?: { file?: string; status?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HubError';
+    this.code = code;
+    this.file = options?.file;
+    this.status = options?.status;
+  }
+}
+
+export function isHubError(e: unknown, code?: HubErrorCode): e is HubError {
+  return e instanceof HubError && (code === undefined || e.code === code);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** True for a storage-full error from IndexedDB (QuotaExceededError) or the file system (ENOSPC, EDQUOT). */
+export function isQuotaError(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const x = e as { name?: unknown; code?: unknown; inner?: unknown; cause?: unknown };
+  if (x.name === 'QuotaExceededError' || x.code === 'ENOSPC' || x.code === 'EDQUOT') return true;
+  // DOMException code 22 is QUOTA_EXCEEDED_ERR in older engines.
+  if (x.code === 22 && typeof DOMException !== 'undefined' && e instanceof DOMException) return true;
+  return (x.cause !== undefined && x.cause !== e && isQuotaError(x.cause)) || false;
+}
+
+export function quotaError(what: string, cause?: unknown): HubError {
+  return new HubError(
+    'quota',
+    `There is not enough storage space for ${what}. Delete models you no longer need (or free disk space), ` +
+      'then start the download again: what was already stored is kept and the download resumes.',
+    { cause },
+  );
+}
