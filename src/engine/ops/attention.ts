@@ -1,0 +1,266 @@
+// Causal self-attention with grouped-query heads (GQA) and a key padding mask, the straightforward way:
+// one workgroup per query row for the forward pass and for dq, one per key row for dk/dv (no float
+// atomics). Scores are recomputed, never stored, so memory is O(B·H·T) besides the inputs.
+// A flash-style tiled kernel can replace these behind the same wrappers.
+import type { GpuContext } from '../context';
+import { grid1d } from '../grid';
+import type { KernelSpec } from '../kernel';
+import type { Tensor } from '../tensor';
+import forwardSrc from '../../../shaders/attention_forward.wgsl?raw';
+import statsSrc from '../../../shaders/attention_backward_stats.wgsl?raw';
+import dqSrc from '../../../shaders/attention_backward_dq.wgsl?raw';
+import dkdvSrc from '../../../shaders/attention_backward_dkdv.wgsl?raw';
+
+/** The lse written for a query that sees no key at all (its output is 0): "minus infinity", but finite. */
+export const EMPTY_ROW_LSE = -1e30;
+
+/** Invocations per workgroup of the row kernels (a power of two: the forward reduces over it as a tree). */
+const WG = 64;
+/** Invocations per workgroup of the element-wise stats kernel. */
+const STATS_WG = 256;
+
+const SHAPE_PARAMS = [
+  ['B', 'u32'],
+  ['T', 'u32'],
+  ['S', 'u32'],
+  ['H', 'u32'],
+  ['Hkv', 'u32'],
+  ['D', 'u32'],
+  ['hasMask', 'u32'],
+  ['rows', 'u32'],
+  ['scale', 'f32'],
+] as const;
+
+const DEFINES = { WG, MAXD: 64, SLOTS: 64, EMPTY_LSE: EMPTY_ROW_LSE.toExponential() };
+
+const forwardSpec: KernelSpec = {
+  name: 'attention_forward',
+  source: forwardSrc,
+  bindings: [
+    { name: 'out', access: 'read_write', type: 'f32' },
+    { name: 'lse', access: 'read_write', type: 'f32' },
+    { name: 'q', access: 'read', type: 'f32' },
+    { name: 'k', access: 'read', type: 'f32' },
+    { name: 'v', access: 'read', type: 'f32' },
+    { name: 'keyMask', access: 'read', type: 'i32' },
+  ],
+  params: SHAPE_PARAMS,
+  defines: DEFINES,
+};
+
+const statsSpec: KernelSpec = {
+  name: 'attention_backward_stats',
+  source: statsSrc,
+  bindings: [
+    { name: 'stats', access: 'read_write', type: 'f32' },
+    { name: 'dOut', access: 'read', type: 'f32' },
+    { name: 'out', access: 'read', type: 'f32' },
+    { name: 'lse', access: 'read', type: 'f32' },
+  ],
+  params: [
+    ['T', 'u32'],
+    ['H', 'u32'],
+    ['D', 'u32'],
+    ['rows', 'u32'],
+  ],
+  defines: { WG: STATS_WG },
+};
+
+const dqSpec: KernelSpec = {
+  name: 'attention_backward_dq',
+  source: dqSrc,
+  bindings: [
+    { name: 'dq', access: 'read_write', type: 'f32' },
+    { name: 'dOut', access: 'read', type: 'f32' },
+    { name: 'q', access: 'read', type: 'f32' },
+    { name: 'k', access: 'read', type: 'f32' },
+    { name: 'v', access: 'read', type: 'f32' },
+    { name: 'stats', access: 'read', type: 'f32' },
+    { name: 'keyMask', access: 'read', type: 'i32' },
+  ],
+  params: SHAPE_PARAMS,
+  defines: DEFINES,
+};
+
+const dkdvSpec: KernelSpec = {
+  name: 'attention_backward_dkdv',
+  source: dkdvSrc,
+  bindings: [
+    { name: 'dk', access: 'read_write', type: 'f32' },
+    { name: 'dv', access: 'read_write', type: 'f32' },
+    { name: 'dOut', access: 'read', type: 'f32' },
+    { name: 'q', access: 'read', type: 'f32' },
+    { name: 'k', access: 'read', type: 'f32' },
+    { name: 'v', access: 'read', type: 'f32' },
+    { name: 'stats', access: 'read', type: 'f32' },
+    { name: 'keyMask', access: 'read', type: 'i32' },
+  ],
+  params: SHAPE_PARAMS,
+  defines: DEFINES,
+};
+
+interface Dims {
+  B: number;
+  T: number;
+  S: number;
+  H: number;
+  Hkv: number;
+  D: number;
+}
+
+const fmt = (t: Tensor | null): string => (t ? `[${t.shape.join(', ')}] ${t.dtype}` : 'null');
+const sameShape = (t: Tensor, shape: readonly number[]): boolean =>
+  t.dtype === 'f32' && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+
+/** Validates q [B, T, H, D], k/v [B, S, Hkv, D], keyMask [B, S] (or flat [B·S]) and returns the sizes. */
+function dims(op: string, q: Tensor, k: Tensor, v: Tensor, keyMask: Tensor | null): Dims {
+  const [B, T, H, D] = q.shape;
+  const [Bk, S, Hkv, Dk] = k.shape;
+  const shapes = `q ${fmt(q)}, k ${fmt(k)}, v ${fmt(v)}, keyMask ${fmt(keyMask)}`;
+  if (
+    q.shape.length !== 4 ||
+    k.shape.length !== 4 ||
+    q.dtype !== 'f32' ||
+    k.dtype !== 'f32' ||
+    B === undefined ||
+    T === undefined ||
+    H === undefined ||
+    D === undefined ||
+    S === undefined ||
+    Hkv === undefined ||
+    Bk !== B ||
+    Dk !== D ||
+    !sameShape(v, k.shape)
+  ) {
+    throw new Error(`${op}: expected q f32 [B, T, H, D] and k, v f32 [B, S, Hkv, D]; got ${shapes}`);
+  }
+  if (B === 0 || T === 0 || H === 0 || D === 0 || Hkv === 0 || H % Hkv !== 0) {
+    throw new Error(`${op}: need non-empty shapes and H a multiple of Hkv; got ${shapes}`);
+  }
+  if (S < T) throw new Error(`${op}: fewer keys than queries (S ${S} < T ${T}); got ${shapes}`);
+  if (keyMask) {
+    const m = keyMask.shape;
+    const ok = m.length === 2 ? m[0] === B && m[1] === S : m.length === 1 && m[0] === B * S;
+    if (!ok || (keyMask.dtype !== 'i32' && keyMask.dtype !== 'u32')) {
+      throw new Error(`${op}: keyMask must be i32 [B, S] = [${B}, ${S}] (or flat [${B * S}]); got ${shapes}`);
+    }
+  }
+  return { B, T, S, H, Hkv, D };
+}
+
+function checkOutput(op: string, name: string, t: Tensor, shape: readonly number[]): void {
+  if (!sameShape(t, shape)) throw new Error(`${op}: ${name} ${fmt(t)} must be f32 [${shape.join(', ')}]`);
+}
+
+/** A writable binding may not share its buffer with any other binding of the dispatch. */
+function checkDistinct(op: string, written: Record<string, Tensor>, read: Record<string, Tensor | null>): void {
+  const all = Object.entries({ ...read, ...written });
+  for (const [w, t] of Object.entries(written)) {
+    for (const [r, u] of all) {
+      if (r !== w && u && u.buffer === t.buffer) throw new Error(`${op}: ${w} and ${r} must be different tensors`);
+    }
+  }
+}
+
+function defines(D: number): Record<string, number> {
+  const maxD = Math.max(32, 2 ** Math.ceil(Math.log2(D)));
+  return { MAXD: maxD, SLOTS: Math.max(WG, maxD) };
+}
+
+/**
+ * The grid for `outer` × `inner` rows, one workgroup each: [inner, outer] (e.g. [T, B·H]), whose flat index
+ * wid.x + wid.y·nwg.x is the row index; past the per-dimension limit, the equivalent grid1d layout.
+ */
+function rowGrid(ctx: GpuContext, inner: number, outer: number): [number, number, number] {
+  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+  return inner <= max && outer <= max ? [inner, outer, 1] : grid1d(inner * outer, 1, max);
+}
+
+function params(d: Dims, rows: number, hasMask: boolean, scale: number): Record<string, number> {
+  return { B: d.B, T: d.T, S: d.S, H: d.H, Hkv: d.Hkv, D: d.D, hasMask: hasMask ? 1 : 0, rows, scale };
+}
+
+/**
+ * out [B, T, H, D], lse [B, H, T] = causal attention of q [B, T, H, D] over k, v [B, S, Hkv, D], S ≥ T
+ * (the queries are the last T positions: query t sees keys s ≤ t + S − T). keyMask i32 [B, S] (or [B·S]):
+ * 0 marks padding, never attended; null attends to every key. A query that sees no key gets out = 0 and
+ * lse = EMPTY_ROW_LSE.
+ */
+export function attentionForward(
+  ctx: GpuContext,
+  out: Tensor,
+  lse: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  keyMask: Tensor | null,
+  scale: number,
+): void {
+  const op = 'attentionForward';
+  const d = dims(op, q, k, v, keyMask);
+  checkOutput(op, 'out', out, q.shape);
+  checkOutput(op, 'lse', lse, [d.B, d.H, d.T]);
+  checkDistinct(op, { out, lse }, { q, k, v, keyMask });
+  const rows = d.B * d.H * d.T;
+  ctx.dispatch(
+    ctx.kernel(forwardSpec, defines(d.D)),
+    { out, lse, q, k, v, keyMask: keyMask ?? q },
+    params(d, rows, keyMask !== null, scale),
+    rowGrid(ctx, d.T, d.B * d.H),
+  );
+}
+
+/**
+ * dq [B, T, H, D], dk and dv [B, S, Hkv, D] += the gradients of attentionForward given dOut [B, T, H, D]
+ * and the forward's out and lse (accumulates; zero the gradients first). dk/dv sum over the query heads
+ * that share each kv head.
+ */
+export function attentionBackward(
+  ctx: GpuContext,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  dOut: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  keyMask: Tensor | null,
+  scale: number,
+): void {
+  const op = 'attentionBackward';
+  const d = dims(op, q, k, v, keyMask);
+  checkOutput(op, 'dq', dq, q.shape);
+  checkOutput(op, 'dk', dk, k.shape);
+  checkOutput(op, 'dv', dv, k.shape);
+  checkOutput(op, 'dOut', dOut, q.shape);
+  checkOutput(op, 'out', out, q.shape);
+  checkOutput(op, 'lse', lse, [d.B, d.H, d.T]);
+  checkDistinct(op, { dq, dk, dv }, { dOut, q, k, v, out, lse, keyMask });
+
+  const rows = d.B * d.H * d.T;
+  const stats = ctx.empty([rows, 2], 'f32', { label: 'attention backward lse and Δ' });
+  ctx.dispatch(
+    ctx.kernel(statsSpec),
+    { stats, dOut, out, lse },
+    { T: d.T, H: d.H, D: d.D, rows },
+    grid1d(rows, STATS_WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
+  const mask = keyMask ?? q;
+  const hasMask = keyMask !== null;
+  ctx.dispatch(
+    ctx.kernel(dqSpec, defines(d.D)),
+    { dq, dOut, q, k, v, stats, keyMask: mask },
+    params(d, rows, hasMask, scale),
+    rowGrid(ctx, d.T, d.B * d.H),
+  );
+  ctx.dispatch(
+    ctx.kernel(dkdvSpec, defines(d.D)),
+    { dk, dv, dOut, q, k, v, stats, keyMask: mask },
+    params(d, d.B * d.Hkv * d.S, hasMask, scale),
+    rowGrid(ctx, d.S, d.B * d.Hkv),
+  );
+  // Back to the pool now: whoever takes it next writes it in a later dispatch, after these have read it.
+  stats.release();
+}
