@@ -3,14 +3,21 @@
 //
 // `base` is relative ('./') so the same build works at the root of a host or from any sub-path
 // (e.g. https://example.org/tools/graft/). Set GRAFT_BASE=/graft/ to build with an absolute base instead.
+// GRAFT_BUILD_ID (a commit id, say) is shown beside the version in the page footer.
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { defineConfig } from 'vite';
+import { readFileSync } from 'node:fs';
 
 const base = process.env.GRAFT_BASE ?? './';
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
 export default defineConfig({
   base,
+  define: {
+    __GRAFT_VERSION__: JSON.stringify(pkg.version),
+    __GRAFT_BUILD_ID__: JSON.stringify(process.env.GRAFT_BUILD_ID ?? ''),
+  },
   plugins: [
     svelte({ configFile: false }),
     VitePWA({

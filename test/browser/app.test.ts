@@ -2,7 +2,8 @@
 // with WebGPU on (SwiftShader when there is no GPU), and check that
 //   - the engine worker found an adapter and ran the SwiGLU kernel on it, within 1e-5 of the float64 reference,
 //   - a GpuError thrown in the worker reaches the page as a GpuError with its code,
-//   - the web manifest and icons are served, the service worker registers, and the app shell opens offline.
+//   - the web manifest and icons are served, the service worker registers, and the app shell opens offline,
+//   - a new deployment shows the "new version" prompt, and Reload brings it in.
 // A screenshot of the page (light and dark) goes to test-results/ for a person to look at.
 // Never skips: without Chromium or a WebGPU adapter the test fails and says how to fix it.
 import { mkdirSync, rmSync } from 'node:fs';
@@ -23,6 +24,8 @@ import {
 const RESULTS = join(REPO_ROOT, 'test-results');
 
 let dist: string;
+/** The same app with another build id: the "new version" for the update prompt. */
+let distNext: string;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
@@ -55,7 +58,10 @@ beforeAll(async () => {
   launching = launchChromium();
   launching.catch(() => undefined); // reported by the first describe's beforeAll
   try {
-    dist = await buildApp();
+    [dist, distNext] = await Promise.all([
+      buildApp({ env: { GRAFT_BUILD_ID: '' } }),
+      buildApp({ env: { GRAFT_BUILD_ID: 'update-test' } }),
+    ]);
   } catch (e) {
     await launching.then((b) => b.close(), () => undefined);
     throw e;
@@ -63,7 +69,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(() => {
-  if (dist) rmSync(dist, { recursive: true, force: true });
+  for (const d of [dist, distNext]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 describe('web app in Chromium', () => {
@@ -194,6 +200,28 @@ describe('web app in Chromium', () => {
     } finally {
       await browser.context.setOffline(false);
     }
+  });
+
+  it('offers a new version with a prompt and reloads into it', async () => {
+    expect(await page.getByTestId('version').textContent()).not.toContain('update-test');
+    server.setRoot(distNext);
+    await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      await reg?.update();
+    });
+    const prompt = page.getByTestId('update-prompt');
+    try {
+      await prompt.waitFor({ timeout: 20_000 });
+    } catch {
+      failWith('No update prompt within 20 s after a new build was deployed.');
+    }
+    expect(await prompt.innerText()).toContain('A new version of Graft is available');
+    await page.screenshot({ path: join(RESULTS, 'app-update-prompt.png') });
+    await Promise.all([
+      page.waitForEvent('load', { timeout: 20_000 }),
+      prompt.getByRole('button', { name: 'Reload' }).click(),
+    ]);
+    await expect.poll(() => page.getByTestId('version').textContent(), { timeout: 10_000 }).toContain('update-test');
   });
 });
 

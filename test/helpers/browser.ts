@@ -152,14 +152,32 @@ export function noWebGpuMessage(pageMessage: string | undefined, logs: string[])
 
 // ---- building and serving the web app ---------------------------------------------------------------------
 
-/** Runs `vite build` (the project's vite.config.ts) into `outDir`, a new temporary folder by default. */
-export async function buildApp(outDir = mkdtempSync(join(tmpdir(), 'graft-dist-'))): Promise<string> {
+export interface BuildOptions {
+  /** Where to build; a new temporary folder by default. */
+  outDir?: string;
+  /** Extra environment for the build, e.g. { GRAFT_BUILD_ID: 'x' } or { GRAFT_BASE: '/graft/' }. */
+  env?: Record<string, string>;
+}
+
+/** Runs `vite build` (the project's vite.config.ts) and returns the output folder. */
+export async function buildApp(options: BuildOptions = {}): Promise<string> {
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'graft-dist-'));
   const vite = join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
   const output: string[] = [];
   const code = await new Promise<number | null>((done, fail) => {
-    const child = spawn(process.execPath, [vite, 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], {
+    const child = spawn(process.execPath, [
+        vite,
+        'build',
+        '--outDir',
+        outDir,
+        '--emptyOutDir',
+        '--logLevel',
+        'warn',
+        // Vite refuses a second `vite build` of one project at a time; ours write to their own folders.
+        '--bypass-lock',
+      ], {
       cwd: REPO_ROOT,
-      env: { ...process.env, NODE_ENV: 'production' },
+      env: { ...process.env, NODE_ENV: 'production', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
@@ -191,6 +209,8 @@ export interface StaticServer {
   url: string;
   /** Every path requested, in order, with its status (for assertions and failure messages). */
   requests: string[];
+  /** Serves another folder from now on (e.g. a newer build, to test updates). */
+  setRoot(root: string): void;
   close(): Promise<void>;
 }
 
@@ -200,7 +220,7 @@ export interface StaticServer {
  */
 export async function serveStatic(root: string, prefix = '/'): Promise<StaticServer> {
   const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
-  const rootDir = resolve(root);
+  let rootDir = resolve(root);
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -238,6 +258,9 @@ export async function serveStatic(root: string, prefix = '/'): Promise<StaticSer
   return {
     url: `http://127.0.0.1:${address.port}${base}`,
     requests,
+    setRoot(next: string) {
+      rootDir = resolve(next);
+    },
     close: () =>
       new Promise<void>((done) => {
         server.closeAllConnections();
