@@ -58,3 +58,34 @@ export function quotaError(what: string, cause?: unknown): HubError {
     { cause },
   );
 }
+
+/** A HubError's wire form for the worker boundary (comlink rebuilds plain Errors otherwise). */
+export interface SerializedHubError {
+  graftHubError: true;
+  code: HubErrorCode;
+  message: string;
+  file?: string;
+  status?: number;
+  stack?: string;
+}
+
+export function serializeHubError(e: HubError): SerializedHubError {
+  const s: SerializedHubError = { graftHubError: true, code: e.code, message: e.message };
+  if (e.file !== undefined) s.file = e.file;
+  if (e.status !== undefined) s.status = e.status;
+  if (e.stack) s.stack = e.stack;
+  return s;
+}
+
+export function isSerializedHubError(v: unknown): v is SerializedHubError {
+  return typeof v === 'object' && v !== null && (v as { graftHubError?: unknown }).graftHubError === true;
+}
+
+export function reviveHubError(s: SerializedHubError): HubError {
+  const opts: { file?: string; status?: number } = {};
+  if (s.file !== undefined) opts.file = s.file;
+  if (s.status !== undefined) opts.status = s.status;
+  const e = new HubError(s.code, s.message, opts);
+  if (s.stack) e.stack = s.stack;
+  return e;
+}

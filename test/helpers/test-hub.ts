@@ -27,7 +27,9 @@ export type FaultKind =
   /** Answer `status` (404, 401, 500...) instead of the file. */
   | 'status'
   /** Answer 200 with the whole file to a Range request. */
-  | 'ignore-range';
+  | 'ignore-range'
+  /** Send `afterBytes` bytes, then nothing more while keeping the connection open (a stalled transfer). */
+  | 'stall';
 
 export interface Fault {
   kind: FaultKind;
@@ -37,7 +39,7 @@ export interface Fault {
   repo?: string;
   /** Only this method (default: any). */
   method?: 'GET' | 'HEAD';
-  /** For 'drop'. */
+  /** For 'drop' and 'stall'. */
   afterBytes?: number;
   /** For 'status'. */
   status?: number;
@@ -332,12 +334,15 @@ export class TestHub {
       body = body.slice();
       body[body.length >> 1]! ^= 0xff;
     }
-    const drop = this.takeFault(['drop'], method, repo, file);
+    const drop = this.takeFault(['drop', 'stall'], method, repo, file);
     res.writeHead(status, out);
     if (drop) {
-      rec.fault = 'drop';
+      rec.fault = drop.kind;
       const n = Math.min(drop.afterBytes ?? 0, body.length);
-      res.write(body.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 30));
+      // 'stall' leaves the response open; close() ends it.
+      res.write(body.subarray(0, n), () => {
+        if (drop.kind === 'drop') setTimeout(() => res.socket?.destroy(), 30);
+      });
       return;
     }
     if (chunked) {
