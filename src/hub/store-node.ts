@@ -46,6 +46,18 @@ export function defaultCacheDir(env: Record<string, string | undefined>): string
   return env.GRAFT_CACHE || join(homedir(), '.cache', 'graft', 'models');
 }
 
+/**
+ * Hub settings for the CLI from the environment (pass process.env): HF_ENDPOINT (default huggingface.co),
+ * HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN) for gated models, GRAFT_CACHE for the cache folder.
+ */
+export function nodeHubSettings(env: Record<string, string | undefined>): { endpoint?: string; token?: string; cacheDir: string } {
+  const out: { endpoint?: string; token?: string; cacheDir: string } = { cacheDir: defaultCacheDir(env) };
+  if (env.HF_ENDPOINT) out.endpoint = env.HF_ENDPOINT;
+  const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN;
+  if (token) out.token = token;
+  return out;
+}
+
 export interface NodeFolderStoreOptions {
   /** The cache folder (see defaultCacheDir). */
   dir: string;

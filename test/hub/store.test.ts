@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HubError } from '../../src/hub/errors';
-import { defaultCacheDir, NodeFolderStore } from '../../src/hub/store-node';
+import { defaultCacheDir, NodeFolderStore, nodeHubSettings } from '../../src/hub/store-node';
 import { Rng } from '../helpers/rng';
 import { makeStore, STORE_KINDS, type TestStore } from './stores';
 
@@ -165,5 +165,12 @@ describe('the folder store layout', () => {
     }
     expect(defaultCacheDir({ GRAFT_CACHE: '/x/y' })).toBe('/x/y');
     expect(defaultCacheDir({})).toMatch(/\.cache\/graft\/models$/);
+    expect(nodeHubSettings({ HF_ENDPOINT: 'http://mirror', HF_TOKEN: 'hf_x', GRAFT_CACHE: '/c' })).toEqual({
+      endpoint: 'http://mirror',
+      token: 'hf_x',
+      cacheDir: '/c',
+    });
+    expect(nodeHubSettings({ HUGGING_FACE_HUB_TOKEN: 'hf_y' }).token).toBe('hf_y');
+    expect(nodeHubSettings({}).endpoint).toBeUndefined();
   });
 });
