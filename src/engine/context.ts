@@ -265,7 +265,12 @@ export class GpuContext {
       label: spec.name,
     });
     this.pending.push(
-      this.device.popErrorScope().then((e) => (e ? validation(`kernel ${spec.name} did not compile: ${e.message}`) : undefined)),
+      this.device.popErrorScope().then((e) => {
+        if (!e) return undefined;
+        // A kernel that failed to compile must not be served from the cache again.
+        this.kernels.delete(key);
+        return validation(`kernel ${spec.name} did not compile: ${e.message}`);
+      }),
     );
     const k: CompiledKernel = { spec, pipeline, layout, paramBytes: paramsByteLength(spec) };
     this.kernels.set(key, k);
@@ -427,7 +432,9 @@ export class GpuContext {
     return v;
   }
 
+  /** Closes the context; every later call fails with a 'device-lost' error saying so. */
   destroy(): void {
+    this.lostError ??= deviceLost('destroyed', 'the GPU context was closed');
     this.device.destroy();
     void this.owner;
   }

@@ -1,5 +1,6 @@
-// Typed GPU errors. Each carries a `code` that survives structured cloning across the worker boundary
-// and a message written for the person using Graft: what happened and what to do about it.
+// Typed GPU errors. Each carries a `code` and a message written for the person using Graft: what happened
+// and what to do about it. Plain structured cloning drops `code` and `name`; the worker's comlink transfer
+// handler (src/worker/transfer.ts) is what carries them across the worker boundary.
 
 export type GpuErrorCode =
   | 'no-webgpu'
@@ -48,12 +49,22 @@ export function outOfMemory(what: string, bytes: number): GpuError {
 export function limitExceeded(what: string, bytes: number, limit: number): GpuError {
   return new GpuError(
     'limit-exceeded',
-    `${what} needs a buffer of ${formatBytes(bytes)}, more than this adapter allows in one buffer (${formatBytes(limit)}). Lower the batch size or sequence length, or pick a smaller model.`,
+    `${what} needs a buffer of ${formatPair(bytes, limit)[0]}, more than this adapter allows in one buffer (${formatPair(bytes, limit)[1]}). Lower the batch size or sequence length, or pick a smaller model.`,
   );
 }
 
 export function validation(message: string): GpuError {
-  return new GpuError('validation', `A GPU command was rejected, which is a bug in Graft: ${message}`);
+  return new GpuError(
+    'validation',
+    `A GPU command was rejected, which is a bug in Graft. Please report it with this message: ${message}`,
+  );
+}
+
+/** Human-readable size; exact bytes are added when rounding would hide the difference between two sizes. */
+function formatPair(a: number, b: number): [string, string] {
+  const fa = formatBytes(a);
+  const fb = formatBytes(b);
+  return fa === fb ? [`${fa} (${a} bytes)`, `${fb} (${b} bytes)`] : [fa, fb];
 }
 
 export function formatBytes(n: number): string {

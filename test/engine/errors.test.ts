@@ -94,6 +94,16 @@ describe('GPU errors', () => {
     await expectHealthy(ctx);
   });
 
+  it('a kernel that failed to compile is not served from the cache again', async () => {
+    const ctx = await testContext();
+    const spec = { ...bogus, name: 'errors_test_bogus_twice' };
+    ctx.kernel(spec);
+    expect((await rejection(ctx.sync())).message).toMatch(/errors_test_bogus_twice did not compile/);
+    ctx.kernel(spec); // compiled afresh, so its error is reported again
+    expect((await rejection(ctx.sync())).message).toMatch(/errors_test_bogus_twice did not compile/);
+    await expectHealthy(ctx);
+  });
+
   it('a tensor larger than maxStorageBufferBindingSize throws limit-exceeded before allocating', async () => {
     const ctx = await testContext();
     const max = ctx.limits.maxStorageBufferBindingSize;
@@ -120,9 +130,11 @@ describe('GPU errors', () => {
     const t = ctx.upload([4], Float32Array.of(1, 2, 3, 4));
     expect(Array.from(await ctx.readF32(t))).toEqual([1, 2, 3, 4]);
     ctx.destroy();
+    // Synchronous calls fail at once, before the device's lost promise has settled.
+    expect(thrown(() => ctx.zeros([4])).code).toBe('device-lost');
     const e = await rejection(ctx.read(t));
     expect(e.code).toBe('device-lost');
-    expect(e.message).toMatch(/reload the page or restart the command/);
+    expect(e.message).toMatch(/the GPU context was closed/);
     expect(e.message).toMatch(/checkpoints are safe/);
     expect(ctx.isLost).toBe(true);
     expect((await rejection(ctx.read(t))).code).toBe('device-lost');
@@ -135,5 +147,7 @@ describe('GPU errors', () => {
     expect(outOfMemory('the activations', 3 * 2 ** 30).message).toMatch(/3\.0 GiB.*Lower the batch size, sequence length or LoRA rank, or pick a smaller model/);
     expect(outOfMemory('x', 1).code).toBe('out-of-memory');
     expect(limitExceeded('the logits', 2 ** 31, 2 ** 30).message).toMatch(/the logits needs a buffer of 2\.0 GiB.*\(1\.0 GiB\)\. Lower/);
+    // Sizes that round alike are shown exactly.
+    expect(limitExceeded('w', 2 ** 30 + 16, 2 ** 30).message).toMatch(/1\.0 GiB \(1073741840 bytes\).*1\.0 GiB \(1073741824 bytes\)/);
   });
 });
