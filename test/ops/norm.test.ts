@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { GpuContext } from '../../src/engine/context';
+import { sizeClass, type GpuContext } from '../../src/engine/context';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../../src/engine/ops/norm';
 import { layernormBackwardRef, layernormForwardRef, rmsnormBackwardRef, rmsnormForwardRef } from '../../src/engine/ref/norm';
 import { checkOp, expectClose } from '../harness/checkOp';
 import { testContext } from '../helpers/gpu';
 import { Rng } from '../helpers/rng';
+import type { Tensor } from '../../src/engine/tensor';
 
 // [rows, C, eps]: C = 1, odd widths, Llama/Qwen hidden sizes, per-head norms (rows = tokens × heads with
 // C = head_dim 16..128, several rows per workgroup), many rows (several blocks in the dWeight reduction,
@@ -193,6 +194,58 @@ describe('norm backward', () => {
     expectClose('layernorm accumulated dWeight', await ctx.readF32(dW), twice(priorW, ln.dWeight), tol);
     expectClose('layernorm accumulated dBias', await ctx.readF32(dB), twice(priorB, ln.dBias), tol);
     for (const t of [xt, wt, bt, dOut, out, rstd, mean, dx, dW, dB]) t.release();
+  });
+
+  it('reads nothing past the end of its tensors (dWeight blocks with a partial last block)', async () => {
+    // Pooled buffers are rounded up to a size class; here every input's padding is filled with NaN first
+    // (a released buffer of the same class is reused), so a kernel that reads past the last row or column
+    // turns the results into NaN. 70 rows = blocks of 32 + 32 + 6; C = 24 is not a multiple of 64.
+    const ctx = await testContext();
+    const [rows, C, eps] = [70, 24, 1e-6];
+    const { x, weight, bias } = inputs(rows, C, 9);
+    const dOutData = new Rng(10).tensor(rows * C);
+    const poisoned = (shape: number[], data?: Float64Array): Tensor => {
+      const n = sizeClass(shape.reduce((a, b) => a * b, 1) * 4) / 4;
+      const junk = ctx.upload([n], new Float32Array(n).fill(NaN));
+      const buffer = junk.buffer;
+      junk.release();
+      const t = data ? ctx.upload(shape, Float32Array.from(data)) : ctx.empty(shape);
+      expect(t.buffer, 'the poisoned buffer is reused').toBe(buffer);
+      return t;
+    };
+    const xt = poisoned([rows, C], x);
+    const wt = poisoned([C], weight);
+    const bt = poisoned([C], bias);
+    const dOut = poisoned([rows, C], dOutData);
+    const out = poisoned([rows, C]);
+    const mean = poisoned([rows]);
+    const rstd = poisoned([rows]);
+    const tol = { atol: 1e-4, rtol: 1e-3 };
+
+    rmsnormForward(ctx, out, rstd, xt, wt, eps);
+    const rf = rmsnormForwardRef(x, weight, rows, C, eps);
+    expectClose('rmsnorm out', await ctx.readF32(out), rf.out, tol);
+    let dx = ctx.zeros([rows, C]);
+    let dW = ctx.zeros([C]);
+    rmsnormBackward(ctx, dx, dW, dOut, xt, wt, rstd);
+    const rb = rmsnormBackwardRef(dOutData, x, weight, rows, C, eps);
+    expectClose('rmsnorm dx', await ctx.readF32(dx), rb.dx, tol);
+    expectClose('rmsnorm dWeight', await ctx.readF32(dW), rb.dWeight, tol);
+    dx.release();
+    dW.release();
+
+    layernormForward(ctx, out, mean, rstd, xt, wt, bt, eps);
+    const lf = layernormForwardRef(x, weight, bias, rows, C, eps);
+    expectClose('layernorm out', await ctx.readF32(out), lf.out, tol);
+    dx = ctx.zeros([rows, C]);
+    dW = ctx.zeros([C]);
+    const dB = ctx.zeros([C]);
+    layernormBackward(ctx, dx, dW, dB, dOut, xt, wt, mean, rstd);
+    const lb = layernormBackwardRef(dOutData, x, weight, rows, C, eps);
+    expectClose('layernorm dx', await ctx.readF32(dx), lb.dx, tol);
+    expectClose('layernorm dWeight', await ctx.readF32(dW), lb.dWeight, tol);
+    expectClose('layernorm dBias', await ctx.readF32(dB), lb.dBias, tol);
+    for (const t of [xt, wt, bt, dOut, out, mean, rstd, dx, dW, dB]) t.release();
   });
 
   it('rejects mismatched shapes', async () => {
