@@ -146,7 +146,7 @@ describe('cross-entropy, one chunk', () => {
     [6, 176, 3],
     [4, 1000, 3],
     [2, 49152, 3],
-    [300, 64, 3],
+    [2000, 64, 3],
     [131, 5, 2],
   ];
   for (const [T, V, scale] of cases) {
@@ -178,6 +178,12 @@ describe('cross-entropy, chunked over the vocabulary', () => {
   it('V = 1000 in chunks of 97 (11 chunks, the last of 30)', async () => {
     const rng = new Rng(97);
     await checkCrossEntropy({ name: 'cross-entropy 1000 / 97', T, V, logits: rng.tensor(T * V, 3), targets, chunk: 97 });
+  });
+
+  it('V = 13 in chunks of 1', async () => {
+    const rng = new Rng(13);
+    const t13 = Float64Array.from([3, IGNORE, 0, 12, 7, 12, IGNORE, 1]);
+    await checkCrossEntropy({ name: 'cross-entropy 13 / 1', T: t13.length, V: 13, logits: rng.tensor(t13.length * 13, 3), targets: t13, chunk: 1 });
   });
 
   it('logits around ±80, one chunk and in chunks of 384', async () => {

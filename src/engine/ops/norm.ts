@@ -39,7 +39,7 @@ function rowLayout(C: number): { W: number; R: number; WG: number } {
  * Rows per block of the dWeight first pass: at least 32, and few enough blocks (≤ ~256) that the second
  * pass stays short and the scratch tensor stays at most ~256 × C floats.
  */
-export function rowsPerBlockFor(rows: number): number {
+function rowsPerBlockFor(rows: number): number {
   return Math.max(32, Math.ceil(rows / 256));
 }
 
