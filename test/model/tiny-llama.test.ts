@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
 import { crossEntropyChunkBackward, crossEntropyForward } from '../../src/engine/ops/cross-entropy';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
-import { Llama, loadLlamaParams, namedParams, uploadBatch, zerosLikeParams, type LlamaActivations } from '../../src/model/llama';
+import { CausalLM, uploadBatch, type Activations } from '../../src/model/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { expectClose } from '../harness/checkOp';
 import { testContext } from '../helpers/gpu';
@@ -25,8 +25,8 @@ function rms(a: ArrayLike<number>): number {
 describe('tiny-llama built from Graft kernels matches PyTorch', () => {
   let ctx: GpuContext;
   let cfg: ModelConfig;
-  let model: Llama;
-  let acts: LlamaActivations;
+  let model: CausalLM;
+  let acts: Activations;
   const ids = reference.forward.input_ids;
   const B = ids.length;
   const T = ids[0]!.length;
@@ -37,7 +37,7 @@ describe('tiny-llama built from Graft kernels matches PyTorch', () => {
   beforeAll(async () => {
     ctx = await testContext();
     cfg = parseConfig(JSON.parse(new TextDecoder().decode(read('config.json'))));
-    model = new Llama(ctx, cfg, loadLlamaParams(ctx, cfg, new SafetensorsFile(read('model.safetensors'), 'model.safetensors')));
+    model = CausalLM.create(ctx, cfg, new SafetensorsFile(read('model.safetensors'), 'model.safetensors'));
     acts = model.forward(uploadBatch(ctx, ids));
   });
 
@@ -64,13 +64,13 @@ describe('tiny-llama built from Graft kernels matches PyTorch', () => {
     const dLoss = ctx.upload([N], new Float32Array(N).fill(1 / count));
     const dLogits = ctx.zeros([N, cfg.vocabSize]);
     crossEntropyChunkBackward(ctx, dLogits, acts.logits, stats, t, dLoss, 0);
-    const grads = zerosLikeParams(ctx, cfg);
+    const grads = model.createGradients('all');
     model.backward(acts, dLogits, grads);
 
     const ref = new SafetensorsFile(read('reference/full_grads.safetensors'), 'full_grads.safetensors');
     const checked: string[] = [];
-    for (const [name, g] of namedParams(cfg, grads)) {
-      const got = await ctx.readF32(g);
+    for (const [name, [g]] of grads.entries()) {
+      const got = await ctx.readF32(g!);
       expectClose(`grad ${name}`, got, ref.float32(name), { atol: 1e-4, rtol: 1e-3 });
       checked.push(name);
     }

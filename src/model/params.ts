@@ -1,0 +1,305 @@
+// The parameters of each architecture: their Hugging Face names and shapes, and loading them from a
+// WeightSource (a single or sharded safetensors checkpoint) onto the GPU.
+//
+// Weights are widened to f32 on the CPU as they load and stored as f32 tensors. (An f16-on-GPU path, which
+// would halve the memory of frozen weights, can come later: the unpackF16/unpackBf16 kernels exist, but the
+// matmuls read f32 only.) A tensor larger than one storage binding (maxStorageBufferBindingSize, e.g. a
+// 151936×896 embedding on a GPU with a 128 MiB limit) is split by rows into blocks that each fit; only the
+// embedding, lm_head and GPT-2's position table may be split, as only their kernels walk blocks.
+import type { GpuContext } from '../engine/context';
+import type { Tensor } from '../engine/tensor';
+import type { ModelConfig } from './config';
+import type { SafetensorsDType } from './safetensors';
+
+/** Where weights come from (the loader builds one from a single or sharded safetensors; SafetensorsFile is one). */
+export interface WeightSource {
+  names: string[];
+  info(name: string): { dtype: SafetensorsDType; shape: number[] };
+  /** The tensor widened to f32 on the CPU (F32/F16/BF16). */
+  float32(name: string): Float32Array;
+}
+
+/** Missing, mis-shaped or non-float weights: the checkpoint does not match its config.json. */
+export class ModelWeightsError extends Error {
+  readonly code = 'bad-weights';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelWeightsError';
+  }
+}
+
+/** A parameter on the GPU: one tensor, or row blocks when it is larger than one binding may be. */
+export interface ParamTensor {
+  /** The Hugging Face name (GPT-2's with the `transformer.` prefix, as GPT2LMHeadModel's state dict has it). */
+  name: string;
+  /** The name in the checkpoint it came from (GPT-2 checkpoints may lack the prefix). */
+  sourceName: string;
+  /** The full shape, as stored in the checkpoint (GPT-2's Conv1D weights are [in, out]). */
+  shape: number[];
+  /** Row blocks in order; parts[i] holds rows [rowStarts[i], rowStarts[i] + parts[i].shape[0]). */
+  parts: Tensor[];
+  rowStarts: number[];
+}
+
+export interface NormParams {
+  weight: ParamTensor; // [C]
+  bias: ParamTensor | null; // [C] (LayerNorm)
+}
+
+/** A linear layer: y = x·Wᵀ + b with W [out, in] ('out_in'), or y = x·W + b with W [in, out] ('in_out', Conv1D). */
+export interface LinearParams {
+  /** The Hugging Face module path, e.g. 'model.layers.0.self_attn.q_proj'; LoRA adapters are keyed by it. */
+  module: string;
+  weight: ParamTensor;
+  bias: ParamTensor | null; // [out]
+  layout: 'out_in' | 'in_out';
+  inFeatures: number;
+  outFeatures: number;
+}
+
+export interface LayerParams {
+  norm1: NormParams;
+  /** GPT-2's fused c_attn: [q | k | v] along the output. Null when q, k, v are separate. */
+  qkv: LinearParams | null;
+  q: LinearParams | null;
+  k: LinearParams | null;
+  v: LinearParams | null;
+  /** Qwen3's per-head RMSNorm weights [head_dim]. */
+  qNorm: ParamTensor | null;
+  kNorm: ParamTensor | null;
+  o: LinearParams;
+  norm2: NormParams;
+  /** SwiGLU's gate (null for GPT-2's plain MLP). */
+  gate: LinearParams | null;
+  /** up_proj, or GPT-2's c_fc. */
+  up: LinearParams;
+  /** down_proj, or GPT-2's mlp.c_proj. */
+  down: LinearParams;
+}
+
+export interface ModelParams {
+  embed: ParamTensor; // [V, H]
+  /** GPT-2's learned position embeddings wpe [n_positions, H]. */
+  positions: ParamTensor | null;
+  layers: LayerParams[];
+  finalNorm: NormParams;
+  /** [V, H]; the same object as `embed` when the embeddings are tied. */
+  lmHead: ParamTensor;
+}
+
+/** Every linear layer of a layer, in forward order. */
+export function layerLinears(layer: LayerParams): LinearParams[] {
+  return [layer.qkv, layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down].filter(
+    (l): l is LinearParams => l !== null,
+  );
+}
+
+/** Every distinct parameter, embedding first (a tied lm_head appears once, as the embedding). */
+export function allParams(p: ModelParams): ParamTensor[] {
+  const out: ParamTensor[] = [p.embed];
+  if (p.positions) out.push(p.positions);
+  for (const layer of p.layers) out.push(...layerParams(layer));
+  out.push(p.finalNorm.weight);
+  if (p.finalNorm.bias) out.push(p.finalNorm.bias);
+  if (p.lmHead !== p.embed) out.push(p.lmHead);
+  return out;
+}
+
+/** The parameters of one layer. */
+export function layerParams(layer: LayerParams): ParamTensor[] {
+  const out: ParamTensor[] = [];
+  const norm = (n: NormParams) => out.push(n.weight, ...(n.bias ? [n.bias] : []));
+  const lin = (l: LinearParams | null) => {
+    if (l) out.push(l.weight, ...(l.bias ? [l.bias] : []));
+  };
+  norm(layer.norm1);
+  lin(layer.qkv);
+  lin(layer.q);
+  lin(layer.k);
+  lin(layer.v);
+  if (layer.qNorm) out.push(layer.qNorm);
+  if (layer.kNorm) out.push(layer.kNorm);
+  lin(layer.o);
+  norm(layer.norm2);
+  lin(layer.gate);
+  lin(layer.up);
+  lin(layer.down);
+  return out;
+}
+
+export function releaseParams(p: ModelParams): void {
+  for (const t of allParams(p)) for (const part of t.parts) part.release();
+}
+
+// ---- loading -----------------------------------------------------------------------------------------------
+
+const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16', 'F64'];
+
+/** The largest number of rows of `rowElems` f32 values one binding of `limit` bytes holds (16-byte rounded). */
+export function rowsPerBlock(rowElems: number, limit: number): number {
+  const rowBytes = rowElems * 4;
+  let rows = Math.floor(limit / rowBytes);
+  while (rows > 0 && Math.ceil((rows * rowBytes) / 16) * 16 > limit) rows--;
+  return rows;
+}
+
+class Loader {
+  private readonly names: Set<string>;
+  constructor(
+    readonly ctx: GpuContext,
+    readonly cfg: ModelConfig,
+    readonly weights: WeightSource,
+    /** The binding size above which a tensor is split into row blocks. */
+    readonly maxBindingBytes: number,
+  ) {
+    this.names = new Set(weights.names);
+  }
+
+  /** The checkpoint's name for `name`: itself, or for GPT-2 the name without `transformer.`. */
+  private find(name: string): string | undefined {
+    if (this.names.has(name)) return name;
+    if (name.startsWith('transformer.')) {
+      const bare = name.slice('transformer.'.length);
+      if (this.names.has(bare)) return bare;
+    }
+    return undefined;
+  }
+
+  load(name: string, shape: number[], opts: { splittable?: boolean } = {}): ParamTensor {
+    const sourceName = this.find(name);
+    if (sourceName === undefined) {
+      throw new ModelWeightsError(
+        `The checkpoint has no tensor "${name}", which a ${this.cfg.architecture} with this config.json needs (shape [${shape.join(', ')}]).`,
+      );
+    }
+    const info = this.weights.info(sourceName);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new ModelWeightsError(
+        `Weight "${sourceName}" has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`,
+      );
+    }
+    if (!FLOAT_DTYPES.includes(info.dtype)) {
+      throw new ModelWeightsError(`Weight "${sourceName}" is ${info.dtype}; Graft loads F32, F16 and BF16 weights (quantized checkpoints are not supported).`);
+    }
+    const data = this.weights.float32(sourceName);
+    const rowElems = shape.slice(1).reduce((a, b) => a * b, 1);
+    const rows = shape[0]!;
+    const perBlock = shape.length < 2 ? rows : rowsPerBlock(rowElems, this.maxBindingBytes);
+    const fitsOne = perBlock >= rows;
+    if (!fitsOne && !opts.splittable) {
+      throw new ModelWeightsError(
+        `Weight "${sourceName}" [${shape.join(', ')}] is larger than one GPU buffer binding may be (${this.maxBindingBytes} bytes); only the embedding and lm_head can be split.`,
+      );
+    }
+    if (perBlock === 0) throw new ModelWeightsError(`Weight "${sourceName}": one row of ${rowElems} values exceeds the GPU's binding limit`);
+    const parts: Tensor[] = [];
+    const rowStarts: number[] = [];
+    for (let r0 = 0; r0 < rows; r0 += perBlock) {
+      const n = Math.min(perBlock, rows - r0);
+      const partShape = [n, ...shape.slice(1)];
+      const label = fitsOne ? name : `${name} rows ${r0}..${r0 + n}`;
+      parts.push(this.ctx.upload(partShape, data.subarray(r0 * rowElems, (r0 + n) * rowElems), 'f32', { persistent: true, label }));
+      rowStarts.push(r0);
+    }
+    return { name, sourceName, shape, parts, rowStarts };
+  }
+
+  norm(prefix: string, C: number): NormParams {
+    const layer = this.cfg.norm === 'layernorm';
+    return { weight: this.load(`${prefix}.weight`, [C]), bias: layer ? this.load(`${prefix}.bias`, [C]) : null };
+  }
+
+  linear(module: string, inF: number, outF: number, bias: boolean, layout: 'out_in' | 'in_out'): LinearParams {
+    const shape = layout === 'out_in' ? [outF, inF] : [inF, outF];
+    return {
+      module,
+      weight: this.load(`${module}.weight`, shape),
+      bias: bias ? this.load(`${module}.bias`, [outF]) : null,
+      layout,
+      inFeatures: inF,
+      outFeatures: outF,
+    };
+  }
+}
+
+function loadLlamaLike(l: Loader, cfg: ModelConfig): ModelParams {
+  const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D, vocabSize: V } = cfg;
+  const embed = l.load('model.embed_tokens.weight', [V, H], { splittable: true });
+  const layers = Array.from({ length: cfg.numLayers }, (_, i): LayerParams => {
+    const p = `model.layers.${i}`;
+    return {
+      norm1: l.norm(`${p}.input_layernorm`, H),
+      qkv: null,
+      q: l.linear(`${p}.self_attn.q_proj`, H, nh * D, cfg.qkvBias, 'out_in'),
+      k: l.linear(`${p}.self_attn.k_proj`, H, nkv * D, cfg.qkvBias, 'out_in'),
+      v: l.linear(`${p}.self_attn.v_proj`, H, nkv * D, cfg.qkvBias, 'out_in'),
+      qNorm: cfg.qkNorm ? l.load(`${p}.self_attn.q_norm.weight`, [D]) : null,
+      kNorm: cfg.qkNorm ? l.load(`${p}.self_attn.k_norm.weight`, [D]) : null,
+      o: l.linear(`${p}.self_attn.o_proj`, nh * D, H, cfg.oBias, 'out_in'),
+      norm2: l.norm(`${p}.post_attention_layernorm`, H),
+      gate: l.linear(`${p}.mlp.gate_proj`, H, I, cfg.mlpBias, 'out_in'),
+      up: l.linear(`${p}.mlp.up_proj`, H, I, cfg.mlpBias, 'out_in'),
+      down: l.linear(`${p}.mlp.down_proj`, I, H, cfg.mlpBias, 'out_in'),
+    };
+  });
+  return {
+    embed,
+    positions: null,
+    layers,
+    finalNorm: l.norm('model.norm', H),
+    lmHead: cfg.tieWordEmbeddings ? embed : l.load('lm_head.weight', [V, H], { splittable: true }),
+  };
+}
+
+function loadGpt2(l: Loader, cfg: ModelConfig): ModelParams {
+  const { hiddenSize: H, intermediateSize: I, vocabSize: V } = cfg;
+  const embed = l.load('transformer.wte.weight', [V, H], { splittable: true });
+  const positions = l.load('transformer.wpe.weight', [cfg.maxPositions, H], { splittable: true });
+  const layers = Array.from({ length: cfg.numLayers }, (_, i): LayerParams => {
+    const p = `transformer.h.${i}`;
+    return {
+      norm1: l.norm(`${p}.ln_1`, H),
+      qkv: l.linear(`${p}.attn.c_attn`, H, 3 * H, true, 'in_out'),
+      q: null,
+      k: null,
+      v: null,
+      qNorm: null,
+      kNorm: null,
+      o: l.linear(`${p}.attn.c_proj`, H, H, true, 'in_out'),
+      norm2: l.norm(`${p}.ln_2`, H),
+      gate: null,
+      up: l.linear(`${p}.mlp.c_fc`, H, I, true, 'in_out'),
+      down: l.linear(`${p}.mlp.c_proj`, I, H, true, 'in_out'),
+    };
+  });
+  return {
+    embed,
+    positions,
+    layers,
+    finalNorm: l.norm('transformer.ln_f', H),
+    lmHead: cfg.tieWordEmbeddings ? embed : l.load('lm_head.weight', [V, H], { splittable: true }),
+  };
+}
+
+/**
+ * Uploads every weight the config calls for, checking names, shapes and dtypes. Tensors larger than
+ * `maxBindingBytes` (default: the device's maxStorageBufferBindingSize) are split by rows where allowed.
+ * On an error, what was uploaded so far is released.
+ */
+export function loadParams(ctx: GpuContext, cfg: ModelConfig, weights: WeightSource, maxBindingBytes?: number): ModelParams {
+  const limit = Math.min(maxBindingBytes ?? Infinity, ctx.limits.maxStorageBufferBindingSize);
+  const loaded: ParamTensor[] = [];
+  const loader = new Loader(ctx, cfg, weights, limit);
+  const load = loader.load.bind(loader);
+  loader.load = (name, shape, opts) => {
+    const p = load(name, shape, opts);
+    loaded.push(p);
+    return p;
+  };
+  try {
+    return cfg.architecture === 'GPT2LMHeadModel' ? loadGpt2(loader, cfg) : loadLlamaLike(loader, cfg);
+  } catch (e) {
+    for (const p of loaded) for (const t of p.parts) t.release();
+    throw e;
+  }
+}

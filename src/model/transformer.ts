@@ -1,0 +1,671 @@
+// A decoder-only causal language model on the GPU — Llama, Qwen2, Qwen3 and GPT-2 as one pre-norm transformer
+// (see config.ts for what differs) — written as llm.c writes GPT-2: a fixed sequence of paired ops, the forward
+// saving what the backward needs, and the backward reading the forward in reverse.
+//
+// Per layer, with N = B·T tokens, H = hidden, nh/nkv = query/key-value heads, D = head dim, I = MLP width:
+//   h1 = norm1(x);  q, k, v = linears of h1 (GPT-2: one fused c_attn, then split)
+//   Qwen3: q, k = rmsnorm per head;  RoPE models: q, k = rope(q, k)
+//   x2 = x + o(attention(q, k, v));  h2 = norm2(x2)
+//   x3 = x2 + down(silu(gate(h2))·up(h2))      or GPT-2: x2 + c_proj(gelu_tanh(c_fc(h2)))
+// then logits = lm_head(norm_f(x)). Every linear may carry a LoRA adapter (linear.ts).
+//
+// Training: forward(batch) → Activations; backward(acts, dLogits, grads) accumulates into the gradients that
+// exist (gradients.ts: a missing name is frozen) and skips the layers below the lowest trainable one.
+// Inference: createKvCache + forwardCached run new tokens against cached keys and values and read back the
+// last position's logits only.
+import type { GpuContext } from '../engine/context';
+import type { Tensor } from '../engine/tensor';
+import { add, addInPlace } from '../engine/ops/elementwise';
+import { attentionBackward, attentionForward } from '../engine/ops/attention';
+import { checkEmbeddingIds } from '../engine/ops/embedding';
+import { geluBackward, geluForward } from '../engine/ops/gelu';
+import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../engine/ops/norm';
+import { createRopeTable, ropeBackward, ropeForward, type RopeTable } from '../engine/ops/rope';
+import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
+import { copyBlock, sliceColumnsBackward, sliceColumnsForward, writeRows } from '../engine/ops/copy-block';
+import type { ModelConfig } from './config';
+import type { Batch } from './batch';
+import { Gradients } from './gradients';
+import { GpuKvCache, type KvCache } from './kv-cache';
+import { linearBackward, linearForward, type LinearGrads } from './linear';
+import { loraParamName, loraParameters, loraScale, type LoraAdapter, type LoraModule } from './lora';
+import {
+  allParams,
+  layerLinears,
+  layerParams,
+  loadParams,
+  releaseParams,
+  type LinearParams,
+  type ModelParams,
+  type NormParams,
+  type ParamTensor,
+  type WeightSource,
+} from './params';
+import { assembleLogits, embedBackward, embedForward, lmHeadBackward, lmHeadForward, splitLogits, type LogitsChunk } from './vocab';
+
+export type { Batch } from './batch';
+export { uploadBatch, releaseBatch } from './batch';
+export { Gradients } from './gradients';
+export type { KvCache } from './kv-cache';
+export type { LoraAdapter, LoraModule } from './lora';
+export type { WeightSource, ParamTensor } from './params';
+export type { LogitsChunk } from './vocab';
+
+/** The default position capacity: a RoPE table for 131072 positions (Llama 3.2) would be wasted memory. */
+export const DEFAULT_MAX_POSITIONS = 8192;
+
+export interface CausalLMOptions {
+  /**
+   * The longest sequence (training) or KV cache (inference) this instance handles; sizes the RoPE table.
+   * Default: min(config.json's max_position_embeddings, DEFAULT_MAX_POSITIONS); GPT-2 is capped by its wpe.
+   */
+  maxPositions?: number;
+  /** Tensors larger than this many bytes are split by rows (default: the device's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+}
+
+export interface ForwardOptions {
+  /**
+   * 'full' (default): acts.logits is [N, V], assembled when the vocabulary is split. 'chunks': only
+   * acts.logitChunks, one per vocabulary block (for chunked cross-entropy when [N, V] is too large to bind).
+   */
+  logits?: 'full' | 'chunks';
+}
+
+/** A linear layer's module path and sizes, for making adapters (PEFT's target_modules match their last part). */
+export interface LinearModuleInfo {
+  module: string;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+interface NormSaved {
+  rstd: Tensor; // [rows]
+  mean: Tensor | null; // [rows] (LayerNorm)
+}
+
+/** What one layer's forward saves for its backward. */
+interface LayerSaved {
+  x: Tensor; // [N, H] layer input (residual stream)
+  h1: Tensor; // [N, H] norm1(x)
+  n1: NormSaved;
+  qPre: Tensor | null; // [B, T, nh, D] q before the per-head norm (Qwen3)
+  kPre: Tensor | null;
+  qRstd: Tensor | null; // [N·nh]
+  kRstd: Tensor | null;
+  q: Tensor; // [B, T, nh, D] as attention read it (normed, rotated)
+  k: Tensor; // [B, T, nkv, D]
+  v: Tensor; // [B, T, nkv, D]
+  att: Tensor; // [B, T, nh, D]
+  lse: Tensor; // [B, nh, T]
+  x2: Tensor; // [N, H] x + attention branch
+  h2: Tensor; // [N, H] norm2(x2)
+  n2: NormSaved;
+  gate: Tensor | null; // [N, I] (SwiGLU)
+  up: Tensor; // [N, I]
+  act: Tensor; // [N, I] silu(gate)·up or gelu(up)
+  /** x·Aᵀ of each linear with a LoRA module, by module path. */
+  xa: Map<string, Tensor>;
+}
+
+/** The forward's saved tensors and logits. Release them after the backward. */
+export class Activations {
+  constructor(
+    readonly batch: Batch,
+    /** The adapter the forward ran with (the backward uses it too). */
+    readonly adapter: LoraAdapter | null,
+    /** @internal */ readonly layers: LayerSaved[],
+    /** @internal */ readonly xFinal: Tensor,
+    /** @internal */ readonly hFinal: Tensor,
+    /** @internal */ readonly nFinal: NormSaved,
+    /** The logits by vocabulary block (one block unless the lm_head is split). */
+    readonly logitChunks: LogitsChunk[],
+    private readonly full: Tensor | null,
+  ) {}
+
+  /** logits [N, V] (N = B·T, row b·T + t). */
+  get logits(): Tensor {
+    if (this.full) return this.full;
+    if (this.logitChunks.length === 1) return this.logitChunks[0]!.logits;
+    throw new Error('The forward ran with { logits: "chunks" } over a split vocabulary; read acts.logitChunks');
+  }
+
+  release(): void {
+    for (const s of this.layers) {
+      for (const [k, t] of Object.entries(s)) {
+        if (k === 'xa') for (const x of (t as Map<string, Tensor>).values()) x.release();
+        else if (k === 'n1' || k === 'n2') releaseNorm(t as NormSaved);
+        else (t as Tensor | null)?.release();
+      }
+    }
+    this.xFinal.release();
+    this.hFinal.release();
+    releaseNorm(this.nFinal);
+    for (const c of this.logitChunks) c.logits.release();
+    this.full?.release();
+  }
+}
+
+export function releaseActivations(acts: Activations): void {
+  acts.release();
+}
+
+function releaseNorm(n: NormSaved): void {
+  n.rstd.release();
+  n.mean?.release();
+}
+
+/** How a layer's forward runs: the batch geometry, and for cached inference the cache and its length before. */
+interface Step {
+  B: number;
+  T: number;
+  positions: Tensor; // i32 [B·T]
+  keyMask: Tensor | null;
+  save: boolean;
+  cache?: GpuKvCache;
+  start: number;
+}
+
+export class CausalLM {
+  private adapterNow: LoraAdapter | null = null;
+  private scaleNow = 1;
+  private disposed = false;
+  /** Sequences (and KV caches) may span positions [0, maxPositions). */
+  readonly maxPositions: number;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly cfg: ModelConfig,
+    readonly params: ModelParams,
+    private readonly rope: RopeTable | null,
+    maxPositions: number,
+  ) {
+    this.maxPositions = maxPositions;
+  }
+
+  /**
+   * Uploads the weights (checked against the config; see params.ts) and builds the model. Throws a
+   * ModelWeightsError naming the tensor when one is missing, mis-shaped or not a float tensor.
+   */
+  static create(ctx: GpuContext, cfg: ModelConfig, weights: WeightSource, opts: CausalLMOptions = {}): CausalLM {
+    const want = opts.maxPositions ?? Math.min(cfg.maxPositions, DEFAULT_MAX_POSITIONS);
+    if (!Number.isInteger(want) || want <= 0) throw new Error(`CausalLM: maxPositions ${want} must be a positive integer`);
+    const maxPositions = cfg.positions === 'learned' ? Math.min(want, cfg.maxPositions) : want;
+    const params = loadParams(ctx, cfg, weights, opts.maxBindingBytes);
+    const rope = cfg.positions === 'rope' ? createRopeTable(ctx, cfg.headDim, maxPositions, cfg.ropeTheta, cfg.ropeScaling) : null;
+    return new CausalLM(ctx, cfg, params, rope, maxPositions);
+  }
+
+  // ---- parameters, adapters, gradients -------------------------------------------------------------------
+
+  /** Every distinct base parameter (a tied lm_head appears once, as the embedding). */
+  parameters(): ParamTensor[] {
+    return allParams(this.params);
+  }
+
+  /** A base parameter by its Hugging Face name. */
+  param(name: string): ParamTensor | undefined {
+    return this.parameters().find((p) => p.name === name);
+  }
+
+  /** Every linear layer that can carry a LoRA adapter. */
+  linearModules(): LinearModuleInfo[] {
+    return this.params.layers.flatMap(layerLinears).map(({ module, inFeatures, outFeatures }) => ({ module, inFeatures, outFeatures }));
+  }
+
+  get adapter(): LoraAdapter | null {
+    return this.adapterNow;
+  }
+
+  /**
+   * Runs the model with a LoRA adapter from now on (null: the base model). The base weights are untouched,
+   * so switching is free. The adapter's tensors stay the caller's. Throws for a module the model does not have
+   * or A/B shapes that do not fit it. KV caches filled under another adapter must be reset.
+   */
+  setAdapter(adapter: LoraAdapter | null): void {
+    if (adapter) {
+      const linears = new Map(this.params.layers.flatMap(layerLinears).map((l) => [l.module, l]));
+      if (!(adapter.r > 0) || !Number.isFinite(adapter.alpha)) {
+        throw new Error(`Adapter ${adapter.name}: r ${adapter.r} and lora_alpha ${adapter.alpha} must be positive numbers`);
+      }
+      for (const [module, { a, b }] of adapter.modules) {
+        const lin = linears.get(module);
+        if (!lin) {
+          throw new Error(`Adapter ${adapter.name} targets ${module}, which is not a linear layer of this ${this.cfg.architecture}`);
+        }
+        const okA = a.shape.length === 2 && a.shape[0] === adapter.r && a.shape[1] === lin.inFeatures;
+        const okB = b.shape.length === 2 && b.shape[0] === lin.outFeatures && b.shape[1] === adapter.r;
+        if (!okA || !okB) {
+          throw new Error(
+            `Adapter ${adapter.name}: ${module} has lora_A [${a.shape.join(', ')}] and lora_B [${b.shape.join(', ')}]; expected [${adapter.r}, ${lin.inFeatures}] and [${lin.outFeatures}, ${adapter.r}]`,
+          );
+        }
+      }
+    }
+    this.adapterNow = adapter;
+    this.scaleNow = adapter ? loraScale(adapter) : 1;
+  }
+
+  /**
+   * Zeroed gradient buffers for the trainable parameters: 'all' base weights (full fine-tuning), the current
+   * adapter's 'lora' tensors, or those names (Hugging Face or PEFT) that `select` accepts (e.g. freezing:
+   * only the last layers). Everything else is frozen and gets no buffer.
+   */
+  createGradients(select: 'all' | 'lora' | ((name: string) => boolean)): Gradients {
+    const grads = new Gradients(this.ctx);
+    const base = this.parameters();
+    const lora = this.adapterNow ? loraParameters(this.adapterNow) : [];
+    if (select === 'lora' && !this.adapterNow) throw new Error('createGradients("lora"): the model has no adapter; call setAdapter first');
+    const z = (shape: readonly number[], label: string) => this.ctx.zeros(shape, 'f32', { persistent: true, label });
+    for (const p of base) {
+      if (select === 'lora' || (select !== 'all' && !select(p.name))) continue;
+      grads.set(p.name, p.parts.map((t) => z(t.shape, `gradient of ${p.name}`)));
+    }
+    for (const [name, t] of lora) {
+      if (select === 'all' || (select !== 'lora' && !select(name))) continue;
+      grads.set(name, [z(t.shape, `gradient of ${name}`)]);
+    }
+    return grads;
+  }
+
+  private loraFor(lin: LinearParams, adapter: LoraAdapter | null): LoraModule | null {
+    return adapter?.modules.get(lin.module) ?? null;
+  }
+
+  // ---- forward -------------------------------------------------------------------------------------------
+
+  private normForward(out: Tensor, x: Tensor, p: NormParams): NormSaved {
+    const rows = x.size / x.shape[x.shape.length - 1]!;
+    const rstd = this.ctx.empty([rows]);
+    if (this.cfg.norm === 'rmsnorm') {
+      rmsnormForward(this.ctx, out, rstd, x, p.weight.parts[0]!, this.cfg.normEps);
+      return { rstd, mean: null };
+    }
+    const mean = this.ctx.empty([rows]);
+    layernormForward(this.ctx, out, mean, rstd, x, p.weight.parts[0]!, p.bias!.parts[0]!, this.cfg.normEps);
+    return { rstd, mean };
+  }
+
+  /** The token (and GPT-2 position) embeddings of ids [N]: x [N, H]. */
+  private embed(ids: Tensor, idsCpu: Int32Array, positions: Tensor, positionsCpu: Int32Array): Tensor {
+    const N = idsCpu.length;
+    const x = this.ctx.empty([N, this.cfg.hiddenSize], 'f32', { label: 'residual stream' });
+    embedForward(this.ctx, x, ids, idsCpu, this.params.embed);
+    if (this.params.positions) {
+      const pe = this.ctx.empty([N, this.cfg.hiddenSize]);
+      embedForward(this.ctx, pe, positions, positionsCpu, this.params.positions);
+      addInPlace(this.ctx, x, pe);
+      pe.release();
+    }
+    return x;
+  }
+
+  /** One layer over x [N, H]: returns the layer output and, when step.save, what the backward needs. */
+  private layerForward(l: number, x: Tensor, step: Step, adapter: LoraAdapter | null): { out: Tensor; saved: LayerSaved | null } {
+    const { ctx, cfg } = this;
+    const layer = this.params.layers[l]!;
+    const { B, T, save } = step;
+    const N = B * T;
+    const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
+    const xa = new Map<string, Tensor>();
+    const linear = (lin: LinearParams, out: Tensor, input: Tensor): void => {
+      const s = linearForward(ctx, out, input, lin, this.loraFor(lin, adapter), this.scaleNow, save);
+      if (s) xa.set(lin.module, s);
+    };
+
+    const h1 = ctx.empty([N, H]);
+    const n1 = this.normForward(h1, x, layer.norm1);
+    let q = ctx.empty([B, T, nh, D]);
+    let k = ctx.empty([B, T, nkv, D]);
+    const v = ctx.empty([B, T, nkv, D]);
+    if (layer.qkv) {
+      const qkv = ctx.empty([N, (nh + 2 * nkv) * D]);
+      linear(layer.qkv, qkv, h1);
+      sliceColumnsForward(ctx, q.view([N, nh * D]), qkv, 0);
+      sliceColumnsForward(ctx, k.view([N, nkv * D]), qkv, nh * D);
+      sliceColumnsForward(ctx, v.view([N, nkv * D]), qkv, (nh + nkv) * D);
+      qkv.release();
+    } else {
+      linear(layer.q!, q.view([N, nh * D]), h1);
+      linear(layer.k!, k.view([N, nkv * D]), h1);
+      linear(layer.v!, v.view([N, nkv * D]), h1);
+    }
+    let qPre: Tensor | null = null;
+    let kPre: Tensor | null = null;
+    let qRstd: Tensor | null = null;
+    let kRstd: Tensor | null = null;
+    if (layer.qNorm && layer.kNorm) {
+      [qPre, kPre] = [q, k];
+      q = ctx.empty(qPre.shape);
+      k = ctx.empty(kPre.shape);
+      qRstd = ctx.empty([N * nh]);
+      kRstd = ctx.empty([N * nkv]);
+      rmsnormForward(ctx, q, qRstd, qPre, layer.qNorm.parts[0]!, cfg.normEps);
+      rmsnormForward(ctx, k, kRstd, kPre, layer.kNorm.parts[0]!, cfg.normEps);
+    }
+    if (this.rope) {
+      ropeForward(ctx, q, q, step.positions, this.rope);
+      ropeForward(ctx, k, k, step.positions, this.rope);
+    }
+    let kAtt = k;
+    let vAtt = v;
+    if (step.cache) {
+      writeRows(ctx, step.cache.k[l]!, k.view([T, nkv, D]), step.start);
+      writeRows(ctx, step.cache.v[l]!, v.view([T, nkv, D]), step.start);
+      ({ k: kAtt, v: vAtt } = step.cache.layerView(l, step.start + T));
+    }
+    const att = ctx.empty([B, T, nh, D]);
+    const lse = ctx.empty([B, nh, T]);
+    attentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, 1 / Math.sqrt(D));
+    const o = ctx.empty([N, H]);
+    linear(layer.o, o, att.view([N, nh * D]));
+    const x2 = ctx.empty([N, H]);
+    add(ctx, x2, x, o);
+    o.release();
+
+    const h2 = ctx.empty([N, H]);
+    const n2 = this.normForward(h2, x2, layer.norm2);
+    const up = ctx.empty([N, I]);
+    const act = ctx.empty([N, I]);
+    let gate: Tensor | null = null;
+    if (layer.gate) {
+      gate = ctx.empty([N, I]);
+      linear(layer.gate, gate, h2);
+      linear(layer.up, up, h2);
+      swigluForward(ctx, act, gate, up);
+    } else {
+      linear(layer.up, up, h2);
+      geluForward(ctx, act, up);
+    }
+    const down = ctx.empty([N, H]);
+    linear(layer.down, down, act);
+    const out = ctx.empty([N, H], 'f32', { label: 'residual stream' });
+    add(ctx, out, x2, down);
+    down.release();
+
+    const saved: LayerSaved = { x, h1, n1, qPre, kPre, qRstd, kRstd, q, k, v, att, lse, x2, h2, n2, gate, up, act, xa };
+    if (save) return { out, saved };
+    for (const [key, t] of Object.entries(saved)) {
+      if (key === 'x' || key === 'xa') continue;
+      if (key === 'n1' || key === 'n2') releaseNorm(t as NormSaved);
+      else (t as Tensor | null)?.release();
+    }
+    return { out, saved: null };
+  }
+
+  private checkPositions(count: number, what: string): void {
+    if (count > this.maxPositions) {
+      throw new Error(
+        `${what} spans ${count} positions, more than this model instance holds (${this.maxPositions}); create it with a larger opts.maxPositions${this.cfg.positions === 'learned' ? ` (at most n_positions ${this.cfg.maxPositions})` : ''}`,
+      );
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error('The model was disposed');
+  }
+
+  /** The forward pass over a batch; everything the backward needs stays in the returned activations. */
+  forward(batch: Batch, opts: ForwardOptions = {}): Activations {
+    this.checkAlive();
+    const { ctx, cfg, params } = this;
+    this.checkPositions(batch.T, `A batch of sequence length ${batch.T}`);
+    checkEmbeddingIds(batch.idsCpu, cfg.vocabSize);
+    const adapter = this.adapterNow;
+    const N = batch.B * batch.T;
+    let x = this.embed(batch.ids, batch.idsCpu, batch.positions, batch.positionsCpu);
+    const step: Step = { B: batch.B, T: batch.T, positions: batch.positions, keyMask: batch.keyMask, save: true, start: 0 };
+    const layers: LayerSaved[] = [];
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const { out, saved } = this.layerForward(l, x, step, adapter);
+      layers.push(saved!);
+      x = out;
+    }
+    const hFinal = ctx.empty([N, cfg.hiddenSize]);
+    const nFinal = this.normForward(hFinal, x, params.finalNorm);
+    const chunks = lmHeadForward(ctx, hFinal, params.lmHead);
+    const full = chunks.length > 1 && (opts.logits ?? 'full') === 'full' ? assembleLogits(ctx, chunks, cfg.vocabSize) : null;
+    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full);
+  }
+
+  // ---- backward ------------------------------------------------------------------------------------------
+
+  private one(grads: Gradients, p: ParamTensor | null): Tensor | undefined {
+    return p ? grads.get(p.name)?.[0] : undefined;
+  }
+
+  private linearGrads(grads: Gradients, lin: LinearParams, lora: LoraModule | null): LinearGrads {
+    return {
+      dW: this.one(grads, lin.weight),
+      dBias: this.one(grads, lin.bias),
+      dA: lora ? grads.get(loraParamName(lin.module, 'A'))?.[0] : undefined,
+      dB: lora ? grads.get(loraParamName(lin.module, 'B'))?.[0] : undefined,
+    };
+  }
+
+  /** dx += the norm's input gradient; its weight (and bias) gradients when trainable, else into scratch. */
+  private normBackward(grads: Gradients, dx: Tensor, dOut: Tensor, x: Tensor, p: NormParams, s: NormSaved): void {
+    const { ctx } = this;
+    const C = p.weight.shape[0]!;
+    const scratch: Tensor[] = [];
+    const target = (q: ParamTensor | null): Tensor => {
+      const g = this.one(grads, q);
+      if (g) return g;
+      const t = ctx.empty([C], 'f32', { label: 'frozen norm gradient (discarded)' });
+      scratch.push(t);
+      return t;
+    };
+    if (this.cfg.norm === 'rmsnorm') {
+      rmsnormBackward(ctx, dx, target(p.weight), dOut, x, p.weight.parts[0]!, s.rstd);
+    } else {
+      layernormBackward(ctx, dx, target(p.weight), target(p.bias), dOut, x, p.weight.parts[0]!, s.mean!, s.rstd);
+    }
+    for (const t of scratch) t.release();
+  }
+
+  /** The lowest layer with a trainable parameter (0 when the embeddings train; numLayers when none does). */
+  private lowestTrainableLayer(grads: Gradients, adapter: LoraAdapter | null): number {
+    const { params } = this;
+    if (grads.has(params.embed.name) || (params.positions && grads.has(params.positions.name))) return 0;
+    for (let l = 0; l < params.layers.length; l++) {
+      const layer = params.layers[l]!;
+      if (layerParams(layer).some((p) => grads.has(p.name))) return l;
+      for (const lin of layerLinears(layer)) {
+        if (adapter?.modules.has(lin.module) && (grads.has(loraParamName(lin.module, 'A')) || grads.has(loraParamName(lin.module, 'B')))) {
+          return l;
+        }
+      }
+    }
+    return params.layers.length;
+  }
+
+  /**
+   * The backward pass: accumulates into every gradient in `grads` (zeroed by the caller, or holding earlier
+   * micro-batches'), given dLogits [N, V], or one tensor [N, size] per acts.logitChunks block.
+   */
+  backward(acts: Activations, dLogits: Tensor | readonly Tensor[], grads: Gradients): void {
+    this.checkAlive();
+    const { ctx, cfg, params } = this;
+    const { batch, adapter } = acts;
+    const N = batch.B * batch.T;
+    const H = cfg.hiddenSize;
+    const chunks = acts.logitChunks;
+    const split = Array.isArray(dLogits) ? null : chunks.length > 1 ? splitLogits(ctx, dLogits as Tensor, chunks) : null;
+    const dParts: readonly Tensor[] = Array.isArray(dLogits) ? dLogits : (split ?? [dLogits as Tensor]);
+
+    const dh = ctx.zeros([N, H]);
+    lmHeadBackward(ctx, dh, grads.get(params.lmHead.name), dParts, acts.hFinal, params.lmHead);
+    for (const t of split ?? []) t.release();
+    // dx: the gradient of the residual stream, accumulated by every branch that reads it.
+    const dx = ctx.zeros([N, H], 'f32', { label: 'residual stream gradient' });
+    this.normBackward(grads, dx, dh, acts.xFinal, params.finalNorm, acts.nFinal);
+    dh.release();
+
+    const lowest = this.lowestTrainableLayer(grads, adapter);
+    for (let l = cfg.numLayers - 1; l >= lowest; l--) this.layerBackward(l, dx, acts, grads);
+
+    if (lowest === 0) {
+      const dEmbed = grads.get(params.embed.name);
+      if (dEmbed) embedBackward(ctx, dEmbed, dx, batch.idsCpu, params.embed);
+      const dPos = params.positions ? grads.get(params.positions.name) : undefined;
+      if (dPos) embedBackward(ctx, dPos, dx, batch.positionsCpu, params.positions!);
+    }
+    dx.release();
+  }
+
+  /** dx holds the gradient of layer l's output; on return, that of its input. */
+  private layerBackward(l: number, dx: Tensor, acts: Activations, grads: Gradients): void {
+    const { ctx, cfg } = this;
+    const layer = this.params.layers[l]!;
+    const s = acts.layers[l]!;
+    const { batch, adapter } = acts;
+    const N = batch.B * batch.T;
+    const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
+    const scale = adapter ? loraScale(adapter) : 1;
+    const linear = (dIn: Tensor, lin: LinearParams, dOut: Tensor, input: Tensor): void => {
+      const lora = this.loraFor(lin, adapter);
+      linearBackward(ctx, dIn, this.linearGrads(grads, lin, lora), dOut, input, s.xa.get(lin.module) ?? null, lin, lora, scale);
+    };
+
+    // MLP branch: x3 = x2 + down(act(h2))
+    const dAct = ctx.zeros([N, I]);
+    linear(dAct, layer.down, dx, s.act);
+    const dUp = ctx.zeros([N, I]);
+    const dh2 = ctx.zeros([N, H]);
+    if (layer.gate) {
+      const dGate = ctx.zeros([N, I]);
+      swigluBackward(ctx, dGate, dUp, dAct, s.gate!, s.up);
+      linear(dh2, layer.gate, dGate, s.h2);
+      dGate.release();
+    } else {
+      geluBackward(ctx, dUp, dAct, s.up);
+    }
+    dAct.release();
+    linear(dh2, layer.up, dUp, s.h2);
+    dUp.release();
+    this.normBackward(grads, dx, dh2, s.x2, layer.norm2, s.n2);
+    dh2.release();
+
+    // Attention branch: x2 = x + o(attention(q, k, v))
+    const dAtt = ctx.zeros([batch.B, batch.T, nh, D]);
+    linear(dAtt.view([N, nh * D]), layer.o, dx, s.att.view([N, nh * D]));
+    let dq = ctx.zeros(s.q.shape);
+    let dk = ctx.zeros(s.k.shape);
+    const dv = ctx.zeros(s.v.shape);
+    attentionBackward(ctx, dq, dk, dv, dAtt, s.q, s.k, s.v, s.att, s.lse, batch.keyMask, 1 / Math.sqrt(D));
+    dAtt.release();
+    const replace = (old: Tensor, next: Tensor): Tensor => {
+      old.release();
+      return next;
+    };
+    if (this.rope) {
+      const dqPre = ctx.zeros(s.q.shape);
+      const dkPre = ctx.zeros(s.k.shape);
+      ropeBackward(ctx, dqPre, dq, batch.positions, this.rope);
+      ropeBackward(ctx, dkPre, dk, batch.positions, this.rope);
+      dq = replace(dq, dqPre);
+      dk = replace(dk, dkPre);
+    }
+    if (layer.qNorm && layer.kNorm) {
+      const dqPre = ctx.zeros(s.q.shape);
+      const dkPre = ctx.zeros(s.k.shape);
+      const qn = { weight: layer.qNorm, bias: null };
+      const kn = { weight: layer.kNorm, bias: null };
+      this.normBackwardRms(grads, dqPre, dq, s.qPre!, qn, s.qRstd!);
+      this.normBackwardRms(grads, dkPre, dk, s.kPre!, kn, s.kRstd!);
+      dq = replace(dq, dqPre);
+      dk = replace(dk, dkPre);
+    }
+    const dh1 = ctx.zeros([N, H]);
+    const dq2 = dq.view([N, nh * D]);
+    const dk2 = dk.view([N, nkv * D]);
+    const dv2 = dv.view([N, nkv * D]);
+    if (layer.qkv) {
+      const dqkv = ctx.zeros([N, (nh + 2 * nkv) * D]);
+      sliceColumnsBackward(ctx, dqkv, dq2, 0);
+      sliceColumnsBackward(ctx, dqkv, dk2, nh * D);
+      sliceColumnsBackward(ctx, dqkv, dv2, (nh + nkv) * D);
+      linear(dh1, layer.qkv, dqkv, s.h1);
+      dqkv.release();
+    } else {
+      linear(dh1, layer.q!, dq2, s.h1);
+      linear(dh1, layer.k!, dk2, s.h1);
+      linear(dh1, layer.v!, dv2, s.h1);
+    }
+    dq.release();
+    dk.release();
+    dv.release();
+    this.normBackward(grads, dx, dh1, s.x, layer.norm1, s.n1);
+    dh1.release();
+  }
+
+  /** RMSNorm backward for Qwen3's per-head norms (always RMSNorm, whatever the model's norm). */
+  private normBackwardRms(grads: Gradients, dx: Tensor, dOut: Tensor, x: Tensor, p: NormParams, rstd: Tensor): void {
+    const g = this.one(grads, p.weight);
+    const dW = g ?? this.ctx.empty(p.weight.shape, 'f32', { label: 'frozen norm gradient (discarded)' });
+    rmsnormBackward(this.ctx, dx, dW, dOut, x, p.weight.parts[0]!, rstd);
+    if (!g) dW.release();
+  }
+
+  // ---- inference with a KV cache ---------------------------------------------------------------------------
+
+  /** A KV cache for up to maxTokens positions (batch 1). Release it when done. */
+  createKvCache(maxTokens: number): KvCache {
+    this.checkAlive();
+    this.checkPositions(maxTokens, `A KV cache of ${maxTokens} tokens`);
+    const { numLayers, numKvHeads, headDim } = this.cfg;
+    return new GpuKvCache(this.ctx, this, maxTokens, numLayers, numKvHeads, headDim);
+  }
+
+  /**
+   * Runs `ids` at positions cache.length.. and appends their keys/values; returns the logits of the LAST
+   * position (read back, [V]). Uses the current adapter.
+   */
+  async forwardCached(ids: number[], cache: KvCache): Promise<Float32Array> {
+    this.checkAlive();
+    if (!(cache instanceof GpuKvCache) || cache.owner !== this) throw new Error('forwardCached: the cache was made by another model');
+    if (cache.isReleased) throw new Error('forwardCached: the cache was released');
+    const { ctx, cfg, params } = this;
+    const T = ids.length;
+    const start = cache.length;
+    if (T === 0) throw new Error('forwardCached: no tokens given');
+    if (start + T > cache.maxTokens) {
+      throw new Error(`forwardCached: ${start} cached + ${T} new tokens exceed the cache's ${cache.maxTokens}; create a larger cache`);
+    }
+    checkEmbeddingIds(ids, cfg.vocabSize);
+    const idsCpu = Int32Array.from(ids);
+    const positionsCpu = Int32Array.from(ids, (_, i) => start + i);
+    const idsT = ctx.upload([T], idsCpu, 'i32', { label: 'decode ids' });
+    const positions = ctx.upload([T], positionsCpu, 'i32', { label: 'decode positions' });
+    let x = this.embed(idsT, idsCpu, positions, positionsCpu);
+    const step: Step = { B: 1, T, positions, keyMask: null, save: false, cache, start };
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const { out } = this.layerForward(l, x, step, this.adapterNow);
+      x.release();
+      x = out;
+    }
+    cache.advance(T);
+    const H = cfg.hiddenSize;
+    const last = ctx.empty([1, H]);
+    copyBlock(ctx, last, x, { rows: 1, cols: H, srcStride: H, srcOffset: (T - 1) * H, dstStride: H, dstOffset: 0 });
+    const h = ctx.empty([1, H]);
+    const n = this.normForward(h, last, params.finalNorm);
+    const chunks = lmHeadForward(ctx, h, params.lmHead);
+    const logits = chunks.length === 1 ? chunks[0]!.logits : assembleLogits(ctx, chunks, cfg.vocabSize);
+    try {
+      return await ctx.readF32(logits);
+    } finally {
+      for (const t of [idsT, positions, x, last, h, logits, ...chunks.map((c) => c.logits)]) t.release();
+      releaseNorm(n);
+    }
+  }
+
+  /** Frees the weights and tables (not the adapter, which belongs to its maker). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    releaseParams(this.params);
+    this.rope?.cos.release();
+    this.rope?.sin.release();
+  }
+}
