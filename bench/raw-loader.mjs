@@ -1,25 +1,3 @@
-// Teaches Node (and tsx) Vite's `?raw` imports, so that the engine's `import src from '...wgsl?raw'` works
-// outside Vite: `tsx --import ./bench/raw-loader.mjs bench/kernels.ts`.
-// The module registers resolve/load hooks (Node's module.register); a `?raw` specifier resolves relative to
-// its importer and loads as a module whose default export is the file's text.
-import { register } from 'node:module';
-
-const hooks = `
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-export async function resolve(specifier, context, next) {
-  if (specifier.endsWith('?raw') && context.parentURL) {
-    return { url: new URL(specifier, context.parentURL).href, shortCircuit: true };
-  }
-  return next(specifier, context);
-}
-export async function load(url, context, next) {
-  if (url.startsWith('file:') && url.endsWith('?raw')) {
-    const text = await readFile(fileURLToPath(url.slice(0, -'?raw'.length)), 'utf8');
-    return { format: 'module', source: 'export default ' + JSON.stringify(text) + ';', shortCircuit: true };
-  }
-  return next(url, context);
-}
-`;
-
-register('data:text/javascript,' + encodeURIComponent(hooks));
+// Kept so that `tsx --import ./bench/raw-loader.mjs ...` still works: the loader itself is shared with the
+// `graft` command and lives in scripts/raw-loader.mjs.
+import '../scripts/raw-loader.mjs';

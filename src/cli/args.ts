@@ -1,0 +1,149 @@
+// Command-line parsing for `graft`: node:util parseArgs in strict mode, with the errors rewritten as one line
+// that names the command and the flag, and typed readers for numeric options.
+import { parseArgs } from 'node:util';
+
+/** A mistake in how the command was called. Exit code 2, the message says what to type instead. */
+export class UsageError extends Error {
+  readonly code = 'usage';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Shown in --help after the flag, e.g. 'N' in `--max-new-tokens N`. */
+  value?: string;
+  description: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** One line for `graft --help`. */
+  summary: string;
+  /** The usage line after `graft `, e.g. 'download <repo> [options]'. */
+  usage: string;
+  /** Paragraphs after the usage line. */
+  details?: string;
+  /** Names of the positionals, in order (`<repo>`); more than these is an error. */
+  positionals: string[];
+  /** How many positionals are required. */
+  required: number;
+  options: Record<string, OptionSpec>;
+  examples?: string[];
+}
+
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Parsed {
+  values: Values;
+  positionals: string[];
+}
+
+const HELP: OptionSpec = { type: 'boolean', short: 'h', description: 'Show this help.' };
+
+/** Parses `argv` (the arguments after the command name) against `spec`. Throws UsageError. */
+export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: HELP };
+  for (const [name, o] of Object.entries(spec.options)) options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  } catch (e) {
+    throw new UsageError(rewriteParseError(spec, e));
+  }
+  const values = parsed.values as Values;
+  if (values.help) return { values, positionals: parsed.positionals };
+  const { positionals } = parsed;
+  if (positionals.length > spec.positionals.length) {
+    const extra = positionals[spec.positionals.length]!;
+    throw new UsageError(`graft ${spec.name}: unexpected argument "${extra}" (usage: graft ${spec.usage}; see graft ${spec.name} --help)`);
+  }
+  if (positionals.length < spec.required) {
+    throw new UsageError(`graft ${spec.name}: missing ${spec.positionals[positionals.length]} (usage: graft ${spec.usage})`);
+  }
+  return { values, positionals };
+}
+
+/** parseArgs' messages are long and mention positionals; say which flag, in one line. */
+function rewriteParseError(spec: CommandSpec, e: unknown): string {
+  const code = (e as { code?: string }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  const flag = /'(-{1,2}[^'\s]+)/.exec(message)?.[1];
+  const more = `see graft ${spec.name} --help`;
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `graft ${spec.name}: unknown option ${flag ?? message} (${more})`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const name = flag?.replace(/^-+/, '').split(/[ =]/)[0];
+      const o = name ? (spec.options[name] ?? (name === 'help' ? HELP : undefined)) : undefined;
+      if (o?.type === 'boolean') return `graft ${spec.name}: ${flag} takes no value (${more})`;
+      if (/ambiguous/.test(message)) {
+        return `graft ${spec.name}: ${flag} needs a value; to pass one that starts with "-", write ${flag}=VALUE (${more})`;
+      }
+      return `graft ${spec.name}: ${flag ?? 'an option'} needs a value (${more})`;
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `graft ${spec.name}: unexpected argument (${more})`;
+    default:
+      return `graft ${spec.name}: ${message.split('\n')[0]}`;
+  }
+}
+
+export function stringOption(cmd: string, values: Values, name: string): string | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new UsageError(`graft ${cmd}: --${name} needs a value`);
+  return v;
+}
+
+export function requiredString(cmd: string, values: Values, name: string, what: string): string {
+  const v = stringOption(cmd, values, name);
+  if (v === undefined || v === '') throw new UsageError(`graft ${cmd}: --${name} ${what} is required (see graft ${cmd} --help)`);
+  return v;
+}
+
+export function numberOption(
+  cmd: string,
+  values: Values,
+  name: string,
+  check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean },
+): number | undefined {
+  const raw = stringOption(cmd, values, name);
+  if (raw === undefined) return undefined;
+  const n = raw.trim() === '' ? Number.NaN : Number(raw);
+  const kind = check.integer ? 'an integer' : 'a number';
+  const range =
+    check.min !== undefined && check.max !== undefined
+      ? ` between ${check.min} and ${check.max}`
+      : check.min !== undefined
+        ? check.minExclusive
+          ? ` greater than ${check.min}`
+          : ` of at least ${check.min}`
+        : '';
+  const bad =
+    !Number.isFinite(n) ||
+    (check.integer && !Number.isSafeInteger(n)) ||
+    (check.min !== undefined && (check.minExclusive ? n <= check.min : n < check.min)) ||
+    (check.max !== undefined && n > check.max);
+  if (bad) throw new UsageError(`graft ${cmd}: --${name} must be ${kind}${range}, not "${raw}"`);
+  return n;
+}
+
+/** `graft <cmd> --help`. */
+export function commandHelp(spec: CommandSpec): string {
+  const lines = [`Usage: graft ${spec.usage}`, '', spec.summary];
+  if (spec.details) lines.push('', spec.details);
+  lines.push('', 'Options:');
+  const entries = Object.entries({ ...spec.options, help: HELP });
+  const labels = entries.map(([name, o]) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`);
+  const width = Math.max(...labels.map((l) => l.length)) + 2;
+  entries.forEach(([, o], i) => lines.push(`  ${labels[i]!.padEnd(width)}${o.description}`));
+  if (spec.examples?.length) {
+    lines.push('', 'Examples:');
+    for (const e of spec.examples) lines.push(`  ${e}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,107 @@
+// graft generate: load a model (a folder, or a hub id downloaded into the cache), optionally a LoRA adapter,
+// and generate from a prompt. Text streams to stdout as it is generated; --json prints one JSON object
+// {"prompt_ids", "new_ids", "text"} instead.
+import { UnsupportedModelError } from '../model/config';
+import { describeModel } from '../model/info';
+import { loadModel } from '../model/load';
+import {
+  numberOption,
+  requiredString,
+  stringOption,
+  UsageError,
+  type CommandSpec,
+  type Parsed,
+} from './args';
+import { openGpu } from './gpu';
+import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
+
+export const generateSpec: CommandSpec = {
+  name: 'generate',
+  summary: 'Generate text with a model, optionally with a LoRA adapter.',
+  usage: 'generate --model <dir|repo> --prompt "..." [options]',
+  details:
+    '--model is a model folder or a hub id (downloaded into the cache first, or read from it offline).\n' +
+    'With --chat the prompt becomes one user message rendered with the model\'s chat template and the\n' +
+    'generation prompt; without it the prompt is tokenized as it is. Sampling defaults come from the model\'s\n' +
+    'generation_config.json; --greedy takes the most likely token at each step.',
+  positionals: [],
+  required: 0,
+  options: {
+    model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
+    revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
+    adapter: { type: 'string', value: '<dir>', description: 'A PEFT LoRA adapter folder to apply.' },
+    prompt: { type: 'string', short: 'p', value: '"..."', description: 'The prompt.' },
+    chat: { type: 'boolean', description: 'Render the prompt as a user message with the chat template.' },
+    'max-new-tokens': { type: 'string', short: 'n', value: 'N', description: 'Tokens to generate at most (default 128).' },
+    greedy: { type: 'boolean', description: 'Greedy decoding (no sampling).' },
+    temperature: { type: 'string', value: 'T', description: 'Sampling temperature (0 means greedy).' },
+    'top-k': { type: 'string', value: 'K', description: 'Sample from the K most likely tokens (0: all).' },
+    'top-p': { type: 'string', value: 'P', description: 'Nucleus sampling: the smallest set with probability ≥ P.' },
+    'repetition-penalty': { type: 'string', value: 'R', description: 'Penalty for tokens already in the text (1: none).' },
+    seed: { type: 'string', value: 'S', description: 'Sampler seed, for repeatable samples.' },
+    'ignore-eos': { type: 'boolean', description: 'Keep generating after an end-of-sequence token.' },
+    'max-positions': { type: 'string', value: 'N', description: 'Cap the context (prompt + new tokens) below the model\'s.' },
+    json: { type: 'boolean', description: 'Print {"prompt_ids", "new_ids", "text"} as one JSON object.' },
+  },
+  examples: [
+    'graft generate --model HuggingFaceTB/SmolLM2-135M-Instruct --chat --prompt "What is LoRA?"',
+    'graft generate --model ./my-model --adapter ./my-adapter --chat --greedy -n 64 --prompt "Hello"',
+  ],
+};
+
+export async function runGenerate(args: Parsed, io: CliEnv): Promise<number> {
+  const cmd = 'generate';
+  const v = args.values;
+  const modelArg = requiredString(cmd, v, 'model', '<dir|repo>');
+  const prompt = stringOption(cmd, v, 'prompt');
+  if (prompt === undefined) throw new UsageError('graft generate: --prompt "..." is required (see graft generate --help)');
+  const maxNewTokens = numberOption(cmd, v, 'max-new-tokens', { integer: true, min: 1 }) ?? 128;
+  const temperature = numberOption(cmd, v, 'temperature', { min: 0 });
+  const topK = numberOption(cmd, v, 'top-k', { integer: true, min: 0 });
+  const topP = numberOption(cmd, v, 'top-p', { min: 0, max: 1, minExclusive: true });
+  const repetitionPenalty = numberOption(cmd, v, 'repetition-penalty', { min: 0, minExclusive: true });
+  const seed = numberOption(cmd, v, 'seed', { integer: true, min: 0 });
+  const maxPositions = numberOption(cmd, v, 'max-positions', { integer: true, min: 1 });
+  const revision = stringOption(cmd, v, 'revision');
+  const adapterArg = stringOption(cmd, v, 'adapter');
+  const json = v.json === true;
+
+  const resolved = await resolveModelArg(modelArg, io, revision !== undefined ? { revision } : {});
+  const adapterSource = adapterArg !== undefined ? await resolveAdapterArg(adapterArg) : undefined;
+  // What can be checked without the GPU is checked first: a folder that is not a model fails here, fast.
+  const info = await describeModel(resolved.source);
+  if (!info.supported) throw new UnsupportedModelError(info.unsupportedReason ?? `${info.architecture} is not supported yet.`);
+  const { ctx } = await openGpu();
+  const loaded = await loadModel(ctx, resolved.source, maxPositions !== undefined ? { maxPositions } : {});
+  try {
+    const adapter = adapterSource ? await loaded.loadAdapter(adapterSource) : undefined;
+    const promptIds = v.chat ? loaded.chatPromptIds(prompt) : loaded.tokenizer.encode(prompt);
+    if (promptIds.length === 0) throw new UsageError('graft generate: the prompt is empty: there is nothing to continue');
+    const result = await loaded.generate(
+      promptIds,
+      {
+        maxNewTokens,
+        ...(v.greedy ? { greedy: true } : {}),
+        ...(temperature !== undefined ? { temperature } : {}),
+        ...(topK !== undefined ? { topK } : {}),
+        ...(topP !== undefined ? { topP } : {}),
+        ...(repetitionPenalty !== undefined ? { repetitionPenalty } : {}),
+        ...(seed !== undefined ? { seed } : {}),
+        ...(v['ignore-eos'] ? { stopAtEos: false } : {}),
+        ...(adapter !== undefined ? { adapter } : {}),
+        signal: io.signal,
+      },
+      json ? undefined : (_id, delta) => void io.stdout.write(delta),
+    );
+    if (json) {
+      io.stdout.write(`${JSON.stringify({ prompt_ids: result.promptIds, new_ids: result.newIds, text: result.text })}\n`);
+    } else {
+      io.stdout.write('\n');
+      if (result.stopReason === 'aborted') io.stderr.write('graft: generation interrupted\n');
+    }
+    return result.stopReason === 'aborted' ? 130 : 0;
+  } finally {
+    loaded.dispose();
+    ctx.destroy();
+  }
+}
