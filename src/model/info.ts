@@ -4,7 +4,7 @@
 import { parseConfig, UnsupportedModelError } from './config';
 import { DTYPE_SIZE } from './safetensors';
 import { readJson, type ModelSource } from './source';
-import { readWeightHeaders } from './weights';
+import { readWeightHeaders, type WeightHeaders } from './weights';
 
 export interface MemoryEstimates {
   /** Generating with a KV cache for `seqLen` tokens. */
@@ -125,6 +125,11 @@ export function shapeNumbers(cfg: Record<string, unknown>): ShapeNumbers {
  */
 export async function describeModel(source: ModelSource): Promise<ModelInfo> {
   const cfg = await readJson(source, 'config.json', true, 'every model folder needs one');
+  return describeFrom(cfg, await readWeightHeaders(source));
+}
+
+/** describeModel from a parsed config.json and the weight headers (the loader has both in hand). */
+export function describeFrom(cfg: Record<string, unknown>, headers: WeightHeaders): ModelInfo {
   const archs = cfg.architectures;
   const architecture = Array.isArray(archs) && archs.length > 0 ? String(archs[0]) : String(cfg.model_type ?? 'unknown');
   let unsupportedReason: string | undefined;
@@ -135,7 +140,6 @@ export async function describeModel(source: ModelSource): Promise<ModelInfo> {
     unsupportedReason = e.message;
   }
   const shape = shapeNumbers(cfg);
-  const headers = await readWeightHeaders(source);
   // transformers' default for tie_word_embeddings is per model class: LlamaConfig and Qwen2Config say false,
   // GPT-2 ties always. Only a tied lm_head that is stored anyway needs skipping below.
   const tied = cfg.tie_word_embeddings === true || (cfg.tie_word_embeddings === undefined && cfg.model_type === 'gpt2');
@@ -147,7 +151,7 @@ export async function describeModel(source: ModelSource): Promise<ModelInfo> {
     weightBytes += bytes;
     bytesByDtype.set(t.dtype, (bytesByDtype.get(t.dtype) ?? 0) + bytes);
     // A tied lm_head stored anyway is the embedding again: count it once.
-    if (tied && name === 'lm_head.weight' && (headers.tensors.has('model.embed_tokens.weight') || headers.tensors.has('transformer.wte.weight'))) continue;
+    if (tied && name === 'lm_head.weight' && (headers.tensors.has('model.embed_tokens.weight') || headers.tensors.has('transformer.wte.weight') || headers.tensors.has('wte.weight'))) continue;
     parameters += bytes / DTYPE_SIZE[t.dtype];
   }
   const weightDtype = [...bytesByDtype].sort((a, b) => b[1] - a[1]).map(([d]) => d).join('+') || 'none';

@@ -5,16 +5,16 @@
 // chat_template.jinja (optional), and the weights (model.safetensors or the sharded index + shards).
 import type { GpuContext } from '../engine/context';
 import { parseConfig, type ModelConfig } from './config';
-import type { ChatTemplate } from './chat-template';
-import type { Tokenizer } from './tokenizer';
-import type { ModelInfo } from './info';
-import type { ModelSource } from './source';
-import type { GenerateOptions, GenerateResult, GenerationDefaults } from './generate';
-
-/** Placeholder until src/model/transformer.ts (the model core's CausalLM) lands; the facade then exposes CausalLM. */
-export interface CausalLM {
-  dispose(): void;
-}
+import { ChatTemplate, type TemplateMessage } from './chat-template';
+import { Tokenizer } from './tokenizer';
+import { describeFrom, type ModelInfo } from './info';
+import { ModelError, readJson, readText, type ModelSource } from './source';
+import { SafetensorsWeights, type WeightSource } from './weights';
+import { generateWith, generationDefaults, type GenerateOptions, type GenerateResult, type GenerationDefaults } from './generate';
+import { defaultAdapterName, readLoraAdapter, releaseAdapter } from './adapter';
+import type { LoraAdapter } from './lora';
+import type { KvCache } from './kv-cache';
+import { CausalLM } from './transformer';
 
 export interface LoadProgress {
   /** 'read': weight bytes read from the source; 'upload': weight bytes uploaded to the GPU. */
@@ -36,7 +36,7 @@ export interface LoadedModel {
   readonly adapters: string[];
   /** Sampling defaults from generation_config.json. */
   readonly generationDefaults: GenerationDefaults;
-  /** Positions the KV cache may span: prompt + new tokens. */
+  /** Positions a generation may span: prompt + new tokens (the CausalLM's maxPositions). */
   readonly maxPositions: number;
   /** Renders one user message (or a message list) with the chat template and the generation prompt, and tokenizes it. */
   chatPromptIds(messages: string | ChatMessage[]): number[];
@@ -44,6 +44,8 @@ export interface LoadedModel {
   generate(promptIds: number[], opts: GenerateOptions, onToken?: (id: number, textDelta: string) => void): Promise<GenerateResult>;
   /** Reads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors) onto the GPU; returns its name. */
   loadAdapter(source: ModelSource, name?: string): Promise<string>;
+  /** A loaded adapter's tensors (for training that starts from it, or for exporting it); undefined if unknown. */
+  getAdapter(name: string): LoraAdapter | undefined;
   /** Frees an adapter's GPU memory. Unknown names are ignored. */
   unloadAdapter(name: string): void;
   dispose(): void;
@@ -51,14 +53,165 @@ export interface LoadedModel {
 
 export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
-  /** Bounds the positions (and so the RoPE table and KV caches) below config.json's max_position_embeddings. */
+  /**
+   * The longest prompt + generation (sizes the RoPE table). Default: min(config.json's max_position_embeddings,
+   * 8192, the core's DEFAULT_MAX_POSITIONS); GPT-2 is capped by its position table.
+   */
   maxPositions?: number;
 }
 
 export async function loadModel(ctx: GpuContext, source: ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
-  void ctx;
-  void source;
-  void opts;
-  void parseConfig;
-  throw new Error('loadModel: waiting for the model core (CausalLM)');
+  const configJson = await readJson(source, 'config.json', true, 'every model folder needs one');
+  const config = parseConfig(configJson); // UnsupportedModelError for what Graft cannot run
+  const genJson = await readJson(source, 'generation_config.json', false);
+  const tokenizerJson = await readText(source, 'tokenizer.json', true, 'the model needs it to turn text into tokens');
+  const tokenizerConfig = await readJson(source, 'tokenizer_config.json', false);
+  const chatTemplateJinja = await readText(source, 'chat_template.jinja', false);
+  const tokenizer = new Tokenizer({ tokenizerJson, tokenizerConfig, generationConfig: genJson });
+  const template = ChatTemplate.fromModelFiles({ tokenizerConfig, chatTemplateJinja: chatTemplateJinja ?? null });
+
+  const weights = await SafetensorsWeights.read(source, (p) => opts.onProgress?.({ phase: 'read', ...p }));
+  const info = describeFrom(configJson, weights.headers());
+
+  if (opts.maxPositions !== undefined && (!Number.isInteger(opts.maxPositions) || opts.maxPositions <= 0)) {
+    throw new ModelError('bad-options', `maxPositions must be a positive whole number, not ${opts.maxPositions}.`);
+  }
+
+  // Upload progress: the core widens each tensor through float32() just before uploading it.
+  const totalBytes = weights.byteLength;
+  let uploaded = 0;
+  const counting: WeightSource = {
+    names: weights.names,
+    info: (name) => weights.info(name),
+    float32: (name) => {
+      const t = weights.info(name);
+      const data = weights.float32(name);
+      uploaded += t.end - t.begin;
+      opts.onProgress?.({ phase: 'upload', loadedBytes: uploaded, totalBytes, file: name });
+      return data;
+    },
+  };
+  let model: CausalLM;
+  try {
+    // The core bounds positions by min(config, DEFAULT_MAX_POSITIONS) unless told (GPT-2 also by its wpe table).
+    model = CausalLM.create(ctx, config, counting, opts.maxPositions === undefined ? {} : { maxPositions: opts.maxPositions });
+    await ctx.sync(); // surfaces an out-of-memory from the uploads here, as a GpuError
+  } finally {
+    weights.release();
+  }
+  opts.onProgress?.({ phase: 'upload', loadedBytes: totalBytes, totalBytes });
+  return new Loaded(ctx, info, config, tokenizer, template, model, generationDefaults(genJson));
+}
+
+class Loaded implements LoadedModel {
+  private readonly loras = new Map<string, LoraAdapter>();
+  /** Generation and adapter changes run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly info: ModelInfo,
+    readonly config: ModelConfig,
+    readonly tokenizer: Tokenizer,
+    readonly template: ChatTemplate,
+    readonly model: CausalLM,
+    readonly generationDefaults: GenerationDefaults,
+  ) {}
+
+  get maxPositions(): number {
+    return this.model.maxPositions;
+  }
+
+  get adapters(): string[] {
+    return [...this.loras.keys()];
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new ModelError('bad-options', 'This model was unloaded; load it again.');
+  }
+
+  private serial<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  chatPromptIds(messages: string | ChatMessage[]): number[] {
+    const list: TemplateMessage[] = typeof messages === 'string' ? [{ role: 'user', content: messages }] : messages.map((m) => ({ ...m }));
+    return this.tokenizer.encode(this.template.render(list, { addGenerationPrompt: true }));
+  }
+
+  generate(promptIds: number[], opts: GenerateOptions, onToken?: (id: number, textDelta: string) => void): Promise<GenerateResult> {
+    this.alive();
+    const name = opts.adapter ?? null;
+    if (name !== null && !this.loras.has(name)) {
+      const known = this.adapters;
+      return Promise.reject(
+        new ModelError('bad-options', `No adapter named "${name}" is loaded${known.length ? `; loaded: ${known.map((n) => `"${n}"`).join(', ')}` : ''}.`),
+      );
+    }
+    return this.serial(async () => {
+      this.alive();
+      const adapter = name === null ? null : this.loras.get(name);
+      if (adapter === undefined) throw new ModelError('bad-options', `The adapter "${name}" was unloaded before generation started.`);
+      this.model.setAdapter(adapter);
+      for (const id of promptIds) {
+        if (Number.isInteger(id) && (id < 0 || id >= this.config.vocabSize)) {
+          throw new ModelError('bad-options', `The prompt holds token id ${id}, outside this model's vocabulary of ${this.config.vocabSize}.`);
+        }
+      }
+      return generateWith<KvCache>(
+        {
+          model: this.model,
+          tokenizer: this.tokenizer,
+          maxPositions: this.maxPositions,
+          defaults: this.generationDefaults,
+          disposeCache: (c) => c.release(),
+        },
+        promptIds,
+        opts,
+        onToken,
+      );
+    });
+  }
+
+  async loadAdapter(source: ModelSource, name?: string): Promise<string> {
+    this.alive();
+    const id = name ?? defaultAdapterName(source);
+    const adapter = await readLoraAdapter(this.ctx, source, this.config, id);
+    await this.ctx.sync();
+    if (this.disposed) {
+      releaseAdapter(adapter);
+      this.alive();
+    }
+    // A name loaded again replaces the old adapter (released once running generations are done).
+    const old = this.loras.get(id);
+    this.loras.set(id, adapter);
+    if (old) void this.serial(async () => releaseAdapter(old));
+    return id;
+  }
+
+  getAdapter(name: string): LoraAdapter | undefined {
+    return this.loras.get(name);
+  }
+
+  unloadAdapter(name: string): void {
+    const adapter = this.loras.get(name);
+    if (!adapter) return;
+    this.loras.delete(name);
+    void this.serial(async () => releaseAdapter(adapter));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const adapters = [...this.loras.values()];
+    this.loras.clear();
+    void this.serial(async () => {
+      this.model.setAdapter(null);
+      for (const a of adapters) releaseAdapter(a);
+      this.model.dispose();
+    });
+  }
 }

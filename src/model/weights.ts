@@ -181,6 +181,19 @@ export class SafetensorsWeights implements WeightSource {
     return this.file(name).float32(name);
   }
 
+  /** The headers of the files held, as readWeightHeaders gives them. */
+  headers(): WeightHeaders {
+    const tensors = new Map<string, TensorInfo>();
+    for (const [name, f] of this.owner) tensors.set(name, f.info(name));
+    return { files: this.files.map((path) => ({ path, size: this.shards.get(path)!.bytes.length })), tensors };
+  }
+
+  /** Drops the file bytes (after the weights are on the GPU); the WeightSource is unusable afterwards. */
+  release(): void {
+    this.shards.clear();
+    this.owner.clear();
+  }
+
   /** Bytes of every weight file. */
   get byteLength(): number {
     let n = 0;
