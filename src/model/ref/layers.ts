@@ -1,0 +1,53 @@
+// Float64 building blocks of the reference models, composed from the op references in src/engine/ref/.
+// Activations are row-major [rows, features] Float64Arrays; every function returns a new array.
+import { biasAddRef } from '../../engine/ref/bias';
+import { matmulNNRef, matmulNTRef } from '../../engine/ref/matmul';
+import { layernormForwardRef, rmsnormForwardRef } from '../../engine/ref/norm';
+import type { ModelConfig } from '../config';
+
+/** Reads a weight by its Hugging Face name as float64. */
+export type RefWeights = (name: string) => Float64Array;
+
+/** LoRA modules by module path, with the adapter's scale. */
+export interface RefLora {
+  scale: number;
+  modules: Map<string, { a: Float64Array /* [r, in] */; b: Float64Array /* [out, r] */; r: number }>;
+}
+
+export interface RefLinear {
+  module: string;
+  inF: number;
+  outF: number;
+  /** 'out_in': W [out, in] (nn.Linear); 'in_out': W [in, out] (GPT-2's Conv1D). */
+  layout: 'out_in' | 'in_out';
+  bias: boolean;
+}
+
+/** y [M, out] = x·Wᵀ (or x·W) + b + scale·(x·Aᵀ)·Bᵀ. */
+export function linearRef(w: RefWeights, l: RefLinear, x: Float64Array, M: number, lora?: RefLora): Float64Array {
+  const W = w(`${l.module}.weight`);
+  let y = l.layout === 'out_in' ? matmulNTRef(x, W, 1, M, l.outF, l.inF) : matmulNNRef(x, W, 1, M, l.outF, l.inF);
+  if (l.bias) y = biasAddRef(y, w(`${l.module}.bias`), l.outF);
+  const m = lora?.modules.get(l.module);
+  if (m) {
+    const xa = matmulNTRef(x, m.a, 1, M, m.r, l.inF);
+    const low = matmulNTRef(xa, m.b, 1, M, l.outF, m.r);
+    y = y.map((v, i) => v + lora!.scale * low[i]!);
+  }
+  return y;
+}
+
+/** The model's norm (RMSNorm, or LayerNorm with bias) over rows of C values. */
+export function normRef(cfg: ModelConfig, w: RefWeights, prefix: string, x: Float64Array, C: number): Float64Array {
+  const rows = x.length / C;
+  if (cfg.norm === 'rmsnorm') return rmsnormForwardRef(x, w(`${prefix}.weight`), rows, C, cfg.normEps).out;
+  return layernormForwardRef(x, w(`${prefix}.weight`), w(`${prefix}.bias`), rows, C, cfg.normEps).out;
+}
+
+/** Columns [c0, c0 + width) of x [rows, C]. */
+export function columnsRef(x: Float64Array, C: number, c0: number, width: number): Float64Array {
+  const rows = x.length / C;
+  const out = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) out[r * width + c] = x[r * C + c0 + c]!;
+  return out;
+}
