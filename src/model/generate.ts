@@ -141,20 +141,23 @@ export async function generateWith<Cache>(
   try {
     let logits = await model.forwardCached([...promptIds], cache);
     for (;;) {
+      // An abort stops at the next token boundary: no further forward pass, no token from one that was running.
+      if (aborted()) {
+        stopReason = 'aborted';
+        break;
+      }
       const id = selectToken(logits, history, settings, () => random.next());
       newIds.push(id);
       history.push(id);
-      // An abort stops before the next forward pass; the token of a pass already run is still given out.
       if (stopAtEos && tokenizer.isEos(id)) stopReason = 'eos';
       else if (newIds.length >= maxNew) stopReason = 'length';
-      else if (aborted()) stopReason = 'aborted';
       const last = stopReason !== null;
-      // The last delta includes what the decoder held back (a character cut short by the end), so the deltas
-      // always join to `text`.
+      // The last delta includes what the decoder held back (a character completed only by the end), so the
+      // deltas join to `text` = decode(newIds). After an abort, a character cut in half is left out.
       const delta = decoder.next(newIds) + (last ? decoder.finish(newIds) : '');
       text += delta;
       onToken?.(id, delta);
-      if (last) break;
+      if (last || aborted()) break;
       logits = await model.forwardCached([id], cache);
     }
   } finally {

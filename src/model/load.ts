@@ -143,7 +143,11 @@ class Loaded implements LoadedModel {
   }
 
   generate(promptIds: number[], opts: GenerateOptions, onToken?: (id: number, textDelta: string) => void): Promise<GenerateResult> {
-    this.alive();
+    try {
+      this.alive();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const name = opts.adapter ?? null;
     if (name !== null && !this.loras.has(name)) {
       const known = this.adapters;
