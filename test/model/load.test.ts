@@ -9,8 +9,10 @@ import { loadModel, type LoadedModel, type LoadProgress } from '../../src/model/
 import { linearModules } from '../../src/model/adapter';
 import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors';
 import { describeModel } from '../../src/model/info';
-import { memorySource, ModelError, type ModelSource } from '../../src/model/source';
+import { memorySource, ModelError, storeSource, type ModelSource } from '../../src/model/source';
+import { HubError } from '../../src/hub/errors';
 import { testContext } from '../helpers/gpu';
+import { makeStore, STORE_KINDS } from '../hub/stores';
 
 const dir = new URL('../fixtures/tiny-llama/', import.meta.url);
 const reference = JSON.parse(readFileSync(new URL('reference/reference.json', dir), 'utf8')) as {
@@ -136,8 +138,14 @@ describe('loadModel on the tiny-llama fixture', () => {
   });
 
   it('the sharded layout gives the same logits and tokens', async () => {
-    const s = await loadModel(ctx, memorySource('tiny-llama-sharded', shardedFiles()));
+    const events: LoadProgress[] = [];
+    const s = await loadModel(ctx, memorySource('tiny-llama-sharded', shardedFiles()), { onProgress: (p) => events.push(p) });
     try {
+      const reads = events.filter((p) => p.phase === 'read');
+      expect(reads.map((p) => p.file)).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+      expect(reads[0]!.loadedBytes).toBeLessThan(reads[1]!.loadedBytes);
+      expect(reads[1]!.loadedBytes).toBe(reads[1]!.totalBytes);
+      expect(reads[0]!.totalBytes).toBe(reads[1]!.totalBytes); // known up front
       expect(s.info.files.map((f) => f.path)).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
       const prompt = s.chatPromptIds('What is LoRA?');
       const logitsOf = async (x: LoadedModel) => {
@@ -278,4 +286,52 @@ describe('loadModel on the tiny-llama fixture', () => {
     const noNorm = writeSafetensors(st.names.filter((n) => n !== 'model.norm.weight').map((n) => ({ name: n, dtype: st.info(n).dtype, shape: st.info(n).shape, data: st.raw(n) })));
     expect((await err({ ...files, 'model.safetensors': noNorm })).message).toMatch(/model\.norm\.weight/);
   });
+});
+
+describe('storeSource over the hub stores', () => {
+  for (const kind of STORE_KINDS) {
+    it(`${kind}: loads the model the client stored, serves headers through readHead, and names what is missing`, async () => {
+      const { store, cleanup } = await makeStore(kind, { chunkSize: 4096 });
+      try {
+        const repo = 'graft-test/tiny-llama';
+        const files = fixtureFiles() as Record<string, Uint8Array>;
+        await store.planFiles(repo, 'main', Object.entries(files).map(([path, b]) => ({ path, expectedSize: b.length })));
+        for (const [path, bytes] of Object.entries(files)) {
+          const w = await store.openWriter(repo, 'main', path, { resume: false });
+          await w.append(bytes);
+          await w.complete();
+        }
+        await store.markComplete(repo, 'main');
+
+        const source = storeSource(store, repo);
+        expect(source.name).toBe(repo);
+        expect(await source.readFile('nope.json')).toBeUndefined();
+        const head = await source.readHead!('model.safetensors', 8);
+        expect(head!.size).toBe(files['model.safetensors']!.length);
+        expect([...head!.bytes]).toEqual([...files['model.safetensors']!.subarray(0, 8)]);
+        expect((await describeModel(source)).parameters).toBe(125_248);
+
+        const m = await loadModel(await testContext(), source);
+        try {
+          const r = await m.generate(m.chatPromptIds('What is LoRA?'), { maxNewTokens: 16, greedy: true, stopAtEos: false });
+          expect(r.newIds).toEqual(reference.greedy.new_ids);
+        } finally {
+          m.dispose();
+        }
+
+        // Not stored at all; stored only in part.
+        const other = await failure(loadModel(await testContext(), storeSource(store, 'graft-test/other', 'v2')));
+        expect(other).toBeInstanceOf(ModelError);
+        expect(other.message).toMatch(/graft-test\/other \(revision v2\) is not stored on this device/);
+        const w = await store.openWriter(repo, 'main', 'tokenizer.json', { resume: false });
+        await w.append(files['tokenizer.json']!.subarray(0, 100));
+        await w.close();
+        const partial = await failure(loadModel(await testContext(), source));
+        expect(partial).toBeInstanceOf(HubError);
+        expect(partial.message).toMatch(/tokenizer\.json of graft-test\/tiny-llama is only partly downloaded/);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
 });
