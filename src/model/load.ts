@@ -61,6 +61,10 @@ export interface LoadOptions {
 }
 
 export async function loadModel(ctx: GpuContext, source: ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
+  if (opts.maxPositions !== undefined && (!Number.isInteger(opts.maxPositions) || opts.maxPositions <= 0)) {
+    throw new ModelError('bad-options', `maxPositions must be a positive whole number, not ${opts.maxPositions}.`);
+  }
+
   const configJson = await readJson(source, 'config.json', true, 'every model folder needs one');
   const config = parseConfig(configJson); // UnsupportedModelError for what Graft cannot run
   const genJson = await readJson(source, 'generation_config.json', false);
@@ -72,10 +76,6 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
 
   const weights = await SafetensorsWeights.read(source, (p) => opts.onProgress?.({ phase: 'read', ...p }));
   const info = describeFrom(configJson, weights.headers());
-
-  if (opts.maxPositions !== undefined && (!Number.isInteger(opts.maxPositions) || opts.maxPositions <= 0)) {
-    throw new ModelError('bad-options', `maxPositions must be a positive whole number, not ${opts.maxPositions}.`);
-  }
 
   // Upload progress: the core widens each tensor through float32() just before uploading it.
   const totalBytes = weights.byteLength;
@@ -95,9 +95,14 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
   try {
     // The core bounds positions by min(config, DEFAULT_MAX_POSITIONS) unless told (GPT-2 also by its wpe table).
     model = CausalLM.create(ctx, config, counting, opts.maxPositions === undefined ? {} : { maxPositions: opts.maxPositions });
-    await ctx.sync(); // surfaces an out-of-memory from the uploads here, as a GpuError
   } finally {
     weights.release();
+  }
+  try {
+    await ctx.sync(); // surfaces an out-of-memory from the uploads here, as a GpuError
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
   opts.onProgress?.({ phase: 'upload', loadedBytes: totalBytes, totalBytes });
   return new Loaded(ctx, info, config, tokenizer, template, model, generationDefaults(genJson));

@@ -5,18 +5,15 @@
 // Files are read whole into memory (a shard at a time is read, but every shard stays in memory until the
 // WeightSource is released). Streaming tensor by tensor from the store (ModelStore.readChunks) would cap memory
 // at one tensor; that is a later improvement — the header-only reading in `readWeightHeaders` is the first step.
-import { headerLength, parseHeader, SafetensorsFile, SafetensorsError, type SafetensorsDType, type TensorInfo } from './safetensors';
+import { headerLength, parseHeader, SafetensorsFile, SafetensorsError, type TensorInfo } from './safetensors';
+import type { WeightSource } from './params';
 import { ModelError, readHead, readJson, type ModelSource } from './source';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 
-/** What the model core reads weights through (structurally the same as transformer.ts's WeightSource). */
-export interface WeightSource {
-  names: string[];
-  info(name: string): { dtype: SafetensorsDType; shape: number[] };
-  float32(name: string): Float32Array;
-}
+/** What the model core reads weights through (params.ts). */
+export type { WeightSource } from './params';
 
 /** The safetensors layout of a model folder, from the index (or the single file). */
 export interface WeightLayout {

@@ -179,6 +179,7 @@ describe('loadModel on the tiny-llama fixture', () => {
       small.dispose();
     }
     await expect(m.generate([600], { maxNewTokens: 1 })).rejects.toThrow(/token id 600, outside this model's vocabulary of 512/);
+    await expect(loadModel(ctx, folderSource(dir), { maxPositions: 0 })).rejects.toThrow(/maxPositions must be a positive whole number/);
   });
 
   describe('PEFT adapters', () => {
