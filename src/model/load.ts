@@ -71,7 +71,10 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
   const tokenizerJson = await readText(source, 'tokenizer.json', true, 'the model needs it to turn text into tokens');
   const tokenizerConfig = await readJson(source, 'tokenizer_config.json', false);
   const chatTemplateJinja = await readText(source, 'chat_template.jinja', false);
-  const tokenizer = new Tokenizer({ tokenizerJson, tokenizerConfig, generationConfig: genJson });
+  // Without generation_config.json, transformers derives one from config.json (GenerationConfig.from_model_config):
+  // its bos/eos/pad ids count then.
+  const genIds = genJson ?? Object.fromEntries(['bos_token_id', 'eos_token_id', 'pad_token_id'].filter((k) => configJson[k] != null).map((k) => [k, configJson[k]]));
+  const tokenizer = new Tokenizer({ tokenizerJson, tokenizerConfig, generationConfig: genIds });
   const template = ChatTemplate.fromModelFiles({ tokenizerConfig, chatTemplateJinja: chatTemplateJinja ?? null });
 
   const weights = await SafetensorsWeights.read(source, (p) => opts.onProgress?.({ phase: 'read', ...p }));

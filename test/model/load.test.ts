@@ -254,6 +254,18 @@ describe('loadModel on the tiny-llama fixture', () => {
     });
   });
 
+  it('without generation_config.json, the eos ids of config.json count (as transformers derives them)', async () => {
+    const files = fixtureFiles();
+    const cfg = JSON.parse(new TextDecoder().decode(files['config.json'] as Uint8Array));
+    const x = await loadModel(ctx, memorySource('x', { ...without(files, 'generation_config.json'), 'config.json': JSON.stringify({ ...cfg, eos_token_id: [2, 5] }) }));
+    try {
+      expect(x.tokenizer.eosTokenIds).toEqual([2, 5]);
+      expect(x.generationDefaults).toEqual({});
+    } finally {
+      x.dispose();
+    }
+  });
+
   it('names what is missing or broken in a model folder', async () => {
     const files = fixtureFiles();
     const err = async (f: Record<string, Uint8Array | string>) => failure(loadModel(ctx, memorySource('broken', f)));
