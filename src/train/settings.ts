@@ -676,7 +676,9 @@ const YAML_RESERVED = /^(?:true|false|yes|no|y|n|on|off|null|~|\.nan|\.inf|-\.in
 export function yamlScalar(v: string | number | boolean): string {
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') return yamlNumber(v);
-  const plain = /^[A-Za-z_./][A-Za-z0-9_./@+-]*(?: [A-Za-z0-9_./@+-]+)*$/.test(v) && !YAML_RESERVED.test(v) && Number.isNaN(Number(v));
+  // Plain only when it holds a letter (".", "1_000" or "-" read as other things in YAML 1.1) and cannot be a
+  // boolean, null or number there.
+  const plain = /^[A-Za-z_./][A-Za-z0-9_./@+-]*(?: [A-Za-z0-9_./@+-]+)*$/.test(v) && /[A-Za-z]/.test(v) && !YAML_RESERVED.test(v) && Number.isNaN(Number(v));
   return plain ? v : JSON.stringify(v);
 }
 

@@ -357,6 +357,9 @@ describe('settingsToYaml', () => {
     expect(yamlScalar('1e3')).toBe('"1e3"');
     expect(yamlScalar('a: b')).toBe('"a: b"');
     expect(yamlScalar('#x')).toBe('"#x"');
+    expect(yamlScalar('.')).toBe('"."');
+    expect(yamlScalar('./data')).toBe('./data');
+    expect(yamlScalar('.inf')).toBe('".inf"');
     expect(yamlScalar(1e-5)).toBe('0.00001');
     expect(yamlScalar(1.5e-7)).toBe('1.5e-7');
     expect(yamlScalar(1e21)).toBe('1e+21');

@@ -1,0 +1,187 @@
+// A Graft job as a LLaMA-Factory job folder, for when a person outgrows one browser:
+//
+//   train.yaml          the settings under LLaMA-Factory's names (settingsToYaml), dataset_dir ".", the dataset
+//                       by its name in dataset_info.json, a template (the one set, else guessed from the model id)
+//   dataset_info.json   { <name>: { file_name, formatting, columns, tags } } as LLaMA-Factory's data/README.md
+//                       documents for alpaca, sharegpt and OpenAI-style records
+//   <name>.json         the records, one JSON list
+//
+// Run it with `llamafactory-cli train train.yaml` from that folder. The records written are the ones Graft
+// trained on: given normalised conversations, they are written in the chosen format; given the file's
+// original rows, the rows Graft could read are kept with their other fields (ShareGPT roles are spelled
+// human/gpt/system and OpenAI content parts joined to strings, which LLaMA-Factory needs) and the rest are
+// left out and reported.
+import { normaliseRecord } from '../data/normalize';
+import type { Conversation, DatasetFormat, DatasetProblem } from '../data/types';
+import { settingsToYaml, type TrainSettings } from '../train/settings';
+
+export interface LlamaFactoryJobInput {
+  settings: TrainSettings;
+  /** The dataset's name in dataset_info.json and its file name (<name>.json). Characters outside [A-Za-z0-9_.-] become "_". */
+  datasetName: string;
+  /** The normalised conversations Graft trained on... */
+  records?: readonly Conversation[];
+  /** ...or the dataset file's original rows. Give one of the two. */
+  rows?: readonly unknown[];
+  /** With `records`: the format to write them in. With `rows`: the rows' format. */
+  format: DatasetFormat;
+}
+
+export interface LlamaFactoryJob {
+  /** File name → bytes: train.yaml, dataset_info.json and the data file. */
+  files: Map<string, Uint8Array>;
+  datasetName: string;
+  dataFile: string;
+  template: string;
+  /** True when the template was guessed from the model id (it is marked in train.yaml). */
+  templateGuessed: boolean;
+  /** Rows that were left out because Graft could not read them (with `rows`). */
+  skipped: DatasetProblem[];
+}
+
+/** LLaMA-Factory's default tags for ShareGPT and the ones it documents for OpenAI-style records. */
+export const SHAREGPT_TAGS = { role_tag: 'from', content_tag: 'value', user_tag: 'human', assistant_tag: 'gpt', system_tag: 'system' } as const;
+export const OPENAI_TAGS = { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant', system_tag: 'system' } as const;
+
+/** Model id fragments → LLaMA-Factory template names (template.py's register_template names). First match wins. */
+const TEMPLATE_GUESSES: [RegExp, string][] = [
+  [/qwen3/i, 'qwen3'],
+  [/qwen/i, 'qwen'],
+  [/smollm2/i, 'smollm2'],
+  [/smollm/i, 'smollm'],
+  [/llama-?4/i, 'llama4'],
+  [/llama-?3/i, 'llama3'],
+  [/llama-?2/i, 'llama2'],
+  [/tinyllama.*chat/i, 'zephyr'],
+  [/mistral/i, 'mistral'],
+  [/gemma-?3/i, 'gemma3'],
+  [/gemma/i, 'gemma'],
+  [/phi-?4/i, 'phi4'],
+  [/phi/i, 'phi'],
+];
+
+/**
+ * LLaMA-Factory's template for a model id, guessed from its name; "default" when nothing fits. LLaMA-Factory's
+ * templates are its own prompt formats: check the guess against the model's chat template before a long run.
+ */
+export function guessLlamaFactoryTemplate(modelId: string): { template: string; guessed: boolean } {
+  for (const [re, name] of TEMPLATE_GUESSES) if (re.test(modelId)) return { template: name, guessed: true };
+  return { template: 'default', guessed: false };
+}
+
+type Row = Record<string, unknown>;
+
+function conversationRow(c: Conversation, format: DatasetFormat): Row {
+  const turns = c.messages;
+  switch (format) {
+    case 'alpaca': {
+      const history: [string, string][] = [];
+      for (let i = 0; i + 2 < turns.length; i += 2) history.push([turns[i]!.content, turns[i + 1]!.content]);
+      const row: Row = { instruction: turns[turns.length - 2]!.content, input: '', output: turns[turns.length - 1]!.content };
+      if (c.system !== undefined) row.system = c.system;
+      if (history.length) row.history = history;
+      return row;
+    }
+    case 'sharegpt': {
+      const row: Row = { conversations: turns.map((m) => ({ from: m.role === 'user' ? 'human' : 'gpt', value: m.content })) };
+      if (c.system !== undefined) row.system = c.system;
+      return row;
+    }
+    case 'openai':
+      return { messages: [...(c.system !== undefined ? [{ role: 'system', content: c.system }] : []), ...turns.map((m) => ({ role: m.role, content: m.content }))] };
+  }
+}
+
+const SHAREGPT_FROM: Record<string, string> = { human: 'human', user: 'human', gpt: 'gpt', assistant: 'gpt', system: 'system' };
+
+/** An original row as LLaMA-Factory must see it; the row must have normalised cleanly. */
+function originalRow(row: Row, format: DatasetFormat): Row {
+  if (format === 'sharegpt') {
+    const turns = (row.conversations as Row[]).map((t) => ({ ...t, from: SHAREGPT_FROM[t.from as string] }));
+    return { ...row, conversations: turns };
+  }
+  if (format === 'openai') {
+    const messages = (row.messages as Row[]).map((m) => ({
+      ...m,
+      content: Array.isArray(m.content) ? (m.content as { text: string }[]).map((p) => p.text).join('') : m.content,
+    }));
+    return { ...row, messages };
+  }
+  return row;
+}
+
+function datasetInfo(file: string, format: DatasetFormat, rows: readonly Row[]): Record<string, unknown> {
+  const has = (key: string) => rows.some((r) => r[key] !== undefined && r[key] !== null);
+  if (format === 'alpaca') {
+    const columns: Record<string, string> = { prompt: 'instruction', query: 'input', response: 'output' };
+    if (has('system')) columns.system = 'system';
+    if (has('history')) columns.history = 'history';
+    return { file_name: file, formatting: 'alpaca', columns };
+  }
+  if (format === 'sharegpt') {
+    const columns: Record<string, string> = { messages: 'conversations' };
+    if (has('system')) columns.system = 'system';
+    if (has('tools')) columns.tools = 'tools';
+    return { file_name: file, formatting: 'sharegpt', columns, tags: { ...SHAREGPT_TAGS } };
+  }
+  return { file_name: file, formatting: 'sharegpt', columns: { messages: 'messages' }, tags: { ...OPENAI_TAGS } };
+}
+
+const encoder = new TextEncoder();
+
+/** The files of a LLaMA-Factory job that trains what `settings` trains, on the same records. */
+export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactoryJob {
+  const { settings, format } = input;
+  if ((input.records === undefined) === (input.rows === undefined)) throw new Error('exportLlamaFactoryJob: give either records or rows');
+  const name = input.datasetName.trim().replace(/\.(jsonl?|parquet)$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[._-]+/, '') || 'dataset';
+  const dataFile = `${name}.json`;
+
+  const skipped: DatasetProblem[] = [];
+  let rows: Row[];
+  if (input.records) {
+    rows = input.records.map((c) => conversationRow(c, format));
+  } else {
+    rows = [];
+    input.rows!.forEach((row, index) => {
+      const r = normaliseRecord(row, format);
+      if (r.ok) rows.push(originalRow(row as Row, format));
+      else skipped.push({ index, reason: r.reason });
+    });
+  }
+  if (rows.length === 0) throw new Error(`exportLlamaFactoryJob: no record of the dataset can be written${skipped.length ? ` (${skipped.length} could not be read)` : ''}`);
+
+  const chosen = settings.template !== undefined ? { template: settings.template, guessed: false } : guessLlamaFactoryTemplate(settings.model_name_or_path);
+  const templateComment =
+    settings.template !== undefined
+      ? undefined
+      : chosen.guessed
+        ? `guessed from the model id: check that it matches the model's chat template`
+        : `no LLaMA-Factory template is known for this model: pick the one matching its chat template`;
+  const comments: Partial<Record<keyof TrainSettings, string>> = { dataset_dir: 'dataset_info.json and the data file are in this folder' };
+  if (templateComment) comments.template = templateComment;
+  if (settings.adapter_name_or_path !== undefined) comments.adapter_name_or_path = 'a hub id or a folder LLaMA-Factory can read';
+
+  const yaml = settingsToYaml(
+    { ...settings, dataset: name, dataset_dir: '.', template: chosen.template },
+    {
+      header: [
+        'LLaMA-Factory job exported by Graft.',
+        'Run from this folder: llamafactory-cli train train.yaml',
+        `The dataset "${name}" is described in dataset_info.json and stored in ${dataFile} (${rows.length} records).`,
+      ],
+      comments,
+      omit: ['resume_from_checkpoint'],
+      extra: {
+        train: ['bf16: true  # Graft trained in float32; on GPUs with bfloat16 (Ampere or newer) this is faster and uses less memory'],
+        output: settings.resume_from_checkpoint !== undefined ? ['resume_from_checkpoint: left out: Graft checkpoints are not LLaMA-Factory checkpoints'] : [],
+      },
+    },
+  );
+
+  const files = new Map<string, Uint8Array>([
+    ['train.yaml', encoder.encode(yaml)],
+    ['dataset_info.json', encoder.encode(`${JSON.stringify({ [name]: datasetInfo(dataFile, format, rows) }, null, 2)}\n`)],
+    [dataFile, encoder.encode(`${JSON.stringify(rows, null, 2)}\n`)],
+  ]);
+  return { files, datasetName: name, dataFile, template: chosen.template, templateGuessed: chosen.guessed, skipped };
+}
