@@ -70,6 +70,11 @@ export interface ForwardOptions {
    * acts.logitChunks, one per vocabulary block (for chunked cross-entropy when [N, V] is too large to bind).
    */
   logits?: 'full' | 'chunks';
+  /**
+   * false: keep nothing for a backward (evaluation, DPO's reference log-probs): each layer's tensors are freed
+   * as soon as the next layer has run, and backward() refuses these activations. Default true.
+   */
+  saveForBackward?: boolean;
 }
 
 /** A linear layer's module path and sizes, for making adapters (PEFT's target_modules match their last part). */
@@ -413,12 +418,14 @@ export class CausalLM {
     checkEmbeddingIds(batch.idsCpu, cfg.vocabSize);
     const adapter = this.adapterNow;
     const N = batch.B * batch.T;
+    const save = opts.saveForBackward ?? true;
     let x = this.embed(batch.ids, batch.idsCpu, batch.positions, batch.positionsCpu);
-    const step: Step = { B: batch.B, T: batch.T, positions: batch.positions, keyMask: batch.keyMask, save: true, start: 0 };
+    const step: Step = { B: batch.B, T: batch.T, positions: batch.positions, keyMask: batch.keyMask, save, start: 0 };
     const layers: LayerSaved[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const { out, saved } = this.layerForward(l, x, step, adapter);
-      layers.push(saved!);
+      if (saved) layers.push(saved);
+      else x.release();
       x = out;
     }
     const hFinal = ctx.empty([N, cfg.hiddenSize]);
@@ -487,6 +494,7 @@ export class CausalLM {
     this.checkAlive();
     const { ctx, cfg, params } = this;
     const { batch, adapter } = acts;
+    if (acts.layers.length !== cfg.numLayers) throw new Error('backward: the forward ran with saveForBackward: false');
     const N = batch.B * batch.T;
     const H = cfg.hiddenSize;
     const chunks = acts.logitChunks;

@@ -165,6 +165,11 @@ describe('GPU logits equal the float64 reference model', () => {
       const got = await ctx.readF32(acts.logits);
       const want = referenceLogits(m.cfg, refWeights(m.weights), ids, { attentionMask: mask });
       expectLogits(`${spec.name} logits`, got, want);
+      // The same without keeping anything for a backward.
+      const lean = model.forward(batch, { saveForBackward: false });
+      expectClose(`${spec.name} logits without saved activations`, await ctx.readF32(lean.logits), got, { atol: 0, rtol: 0 });
+      expect(() => model.backward(lean, lean.logits, model.createGradients(() => false))).toThrow(/saveForBackward: false/);
+      lean.release();
       acts.release();
       releaseBatch(batch);
       model.dispose();
