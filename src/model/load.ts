@@ -4,6 +4,7 @@
 // Files read: config.json (required), tokenizer.json (required), tokenizer_config.json, generation_config.json,
 // chat_template.jinja (optional), and the weights (model.safetensors or the sharded index + shards).
 import type { GpuContext } from '../engine/context';
+import { GpuError, formatBytes } from '../engine/errors';
 import { parseConfig, type ModelConfig } from './config';
 import { ChatTemplate, type TemplateMessage } from './chat-template';
 import { Tokenizer } from './tokenizer';
@@ -105,6 +106,14 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
     await ctx.sync(); // surfaces an out-of-memory from the uploads here, as a GpuError
   } catch (e) {
     model.dispose();
+    // WebGPU does not tell how much memory a GPU has, so the estimate can only be compared after the fact.
+    if (e instanceof GpuError && e.code === 'out-of-memory') {
+      throw new GpuError(
+        'out-of-memory',
+        `${source.name} needs about ${formatBytes(info.estimates.inferenceBytes)} of GPU memory to run, more than this GPU could give. Close other tabs or programs that use the GPU, or pick a smaller model.`,
+        { cause: e },
+      );
+    }
     throw e;
   }
   opts.onProgress?.({ phase: 'upload', loadedBytes: totalBytes, totalBytes });
