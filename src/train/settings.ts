@@ -460,10 +460,11 @@ function checkForeignKey(key: string, value: unknown, notes: string[]): string |
   switch (key) {
     case 'optim': {
       const s = typeof value === 'string' ? value.trim() : '';
-      if (ADAMW_NAMES.includes(s)) return undefined;
+      if (value === null || ADAMW_NAMES.includes(s)) return undefined;
       return `Graft's optimizer is AdamW with PyTorch's semantics (adamw_torch); "${String(value)}" is not available. Use "adamw_torch" or remove \`optim\``;
     }
     case 'flash_attn': {
+      if (value === null) return undefined;
       const s = typeof value === 'string' ? value.trim() : String(value);
       if (s === 'auto' || s === 'disabled' || isOff(value)) {
         notes.push('flash_attn: Graft uses its own attention kernel');

@@ -177,7 +177,8 @@ describe('parseSettings: keys Graft does not honour are never dropped in silence
   });
 
   it('passes "no" values of such keys: bf16: false, fp16: false, quantization_bit: null, optim: adamw_torch', () => {
-    const { settings, notes } = parseSettingsWithNotes({ ...base, bf16: false, fp16: 'false', quantization_bit: null, deepspeed: null, optim: 'adamw_torch', do_train: true, use_dora: false }, 'j');
+    const { settings, notes } = parseSettingsWithNotes({ ...base, bf16: false, fp16: 'false', quantization_bit: null, deepspeed: null, optim: 'adamw_torch', do_train: true, use_dora: false, flash_attn: null }, 'j');
+    expect(parseSettings({ ...base, optim: null, do_train: null, mix_strategy: 'concat', report_to: null }, 'j').stage).toBe('sft');
     expect(settings.model_name_or_path).toBe(base.model_name_or_path);
     expect(notes).toEqual([]);
   });
