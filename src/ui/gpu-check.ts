@@ -3,8 +3,10 @@
 import type { Remote } from 'comlink';
 import {
   GpuError,
+  HubError,
   SELF_TEST_TOLERANCE,
   type AdapterSummary,
+  type DownloadProgress,
   type EngineApi,
   type GpuErrorCode,
   type SelfTestResult,
@@ -41,6 +43,11 @@ export interface GraftDebug {
   selfTestError?: ErrorInfo;
   engine: Remote<EngineApi>;
   GpuError: typeof GpuError;
+  HubError: typeof HubError;
+  /** Download progress events the Models panel received, oldest first (the last 500). */
+  downloadEvents: DownloadProgress[];
+  /** The last generation the Chat panel finished. */
+  lastGeneration?: { promptIds: number[]; newIds: number[]; text: string; stopReason: string };
 }
 
 declare global {
@@ -59,10 +66,15 @@ export function selfTestPassed(r: SelfTestResult): boolean {
   return r.n > 0 && r.maxAbsError <= SELF_TEST_TOLERANCE;
 }
 
+/** `window.__graft`, created on first use. */
+export function graftDebug(engine: Remote<EngineApi>): GraftDebug {
+  window.__graft ??= { engine, GpuError, HubError, downloadEvents: [] };
+  return window.__graft;
+}
+
 /** Asks the worker for the adapter, then runs the self-test; reports each step through `update`. */
 export async function runGpuCheck(engine: Remote<EngineApi>, update: (check: GpuCheck) => void): Promise<void> {
-  const debug: GraftDebug = { engine, GpuError };
-  window.__graft = debug;
+  const debug = graftDebug(engine);
   const check: GpuCheck = { adapter: { status: 'searching' }, selfTest: { status: 'waiting' } };
   update({ ...check });
   try {

@@ -1,11 +1,16 @@
 // The engine worker: the only place in the web app that touches WebGPU. The UI talks to it through the
-// typed comlink API in ./api.ts.
-import { expose } from 'comlink';
+// typed comlink API in ./api.ts. Callbacks from the page (progress, streamed tokens) arrive as comlink
+// proxies; calling one posts a message back to the page, so they are called without waiting and released
+// when the call they belong to ends.
+import { expose, releaseProxy, type Remote } from 'comlink';
 import { requestBrowserAdapter } from '../engine/adapter-browser';
 import { summarizeAdapter } from '../engine/adapter-info';
 import { GpuContext } from '../engine/context';
+import { IdbModelStore } from '../hub/store-idb';
 import type { AdapterSummary, EngineApi, SelfTestOptions, SelfTestResult } from './api';
+import { ModelService } from './models';
 import { runSelfTest } from './selftest';
+import { HubSettingsStore } from './settings';
 import './transfer';
 
 let context: Promise<GpuContext> | undefined;
@@ -20,6 +25,38 @@ async function getContext(): Promise<GpuContext> {
   return context;
 }
 
+const models = new ModelService(new IdbModelStore(), new HubSettingsStore(), getContext);
+
+/**
+ * A page callback (a comlink proxy) as a plain function that never throws and never waits: a page that went
+ * away must not break the work. `release()` frees the proxy's port.
+ */
+function callback<A extends unknown[]>(fn: ((...args: A) => unknown) | undefined): { call?: (...args: A) => void; release(): void } {
+  if (!fn) return { release() {} };
+  return {
+    call: (...args: A) => {
+      try {
+        void Promise.resolve(fn(...args)).catch(() => undefined);
+      } catch {
+        // the page is gone
+      }
+    },
+    release() {
+      const r = (fn as unknown as Partial<Remote<() => void>>)[releaseProxy];
+      if (typeof r === 'function') r.call(fn);
+    },
+  };
+}
+
+async function withCallback<A extends unknown[], T>(fn: ((...args: A) => unknown) | undefined, run: (call?: (...args: A) => void) => Promise<T>): Promise<T> {
+  const cb = callback(fn);
+  try {
+    return await run(cb.call);
+  } finally {
+    cb.release();
+  }
+}
+
 const api: EngineApi = {
   async adapterInfo(): Promise<AdapterSummary> {
     return summarizeAdapter(await requestBrowserAdapter());
@@ -27,6 +64,22 @@ const api: EngineApi = {
   async selfTest(options?: SelfTestOptions): Promise<SelfTestResult> {
     return runSelfTest(await getContext(), options);
   },
+
+  getHubSettings: () => models.getHubSettings(),
+  setHubSettings: (update) => models.setHubSettings(update),
+  downloadModel: (repo, onProgress, request) =>
+    withCallback(onProgress, (call) => models.downloadModel(repo, call, request?.revision)),
+  cancelDownload: async (repo) => models.cancelDownload(repo),
+  listModels: () => models.listModels(),
+  deleteModel: (repo, revision) => models.deleteModel(repo, revision),
+  storageEstimate: () => models.storageEstimate(),
+  persistStorage: () => models.persistStorage(),
+
+  loadModel: (repo, revision, onProgress) => withCallback(onProgress, (call) => models.loadModel(repo, revision, call)),
+  loadedModel: async () => models.loadedModel(),
+  unloadModel: () => models.unloadModel(),
+  generate: (prompt, options, onToken) => withCallback(onToken, (call) => models.generate(prompt, options, call)),
+  stopGeneration: async () => models.stopGeneration(),
 };
 
 expose(api);

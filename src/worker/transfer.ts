@@ -1,11 +1,18 @@
 // Errors keep their type across the worker boundary. comlink serializes a thrown Error as a plain
 // {name, message, stack} and rebuilds a plain Error, so a GpuError would lose its class and `code`. This
-// wraps comlink's built-in 'throw' handler: GpuErrors travel as {name, code, message, stack} and are rebuilt
-// as GpuErrors; everything else goes through comlink's own handler unchanged.
+// wraps comlink's built-in 'throw' handler:
+// - GpuErrors travel as {name, code, message, stack} and are rebuilt as GpuErrors;
+// - HubErrors travel in their wire form (serializeHubError) and are rebuilt as HubErrors, `code`, `file` and
+//   `status` included;
+// - the model layer's typed errors (ModelError, UnsupportedModelError, TokenizerError, ChatTemplateError,
+//   SafetensorsError) are rebuilt as WorkerErrors that keep their name, `code` and `file` (their classes pull in
+//   the tokenizer and template packages, which the page does not load);
+// everything else goes through comlink's own handler unchanged.
 //
 // Both sides must import this module (the worker and the UI each have their own copy of comlink).
 import { transferHandlers, type TransferHandler } from 'comlink';
 import { GpuError, type GpuErrorCode } from '../engine/errors';
+import { HubError, isSerializedHubError, reviveHubError, serializeHubError } from '../hub/errors';
 
 interface SerializedGpuError {
   graftGpuError: true;
@@ -14,10 +21,38 @@ interface SerializedGpuError {
   stack?: string;
 }
 
+/** The model layer's errors whose name and code survive the boundary (as WorkerError). */
+export const NAMED_ERRORS = ['ModelError', 'UnsupportedModelError', 'TokenizerError', 'ChatTemplateError', 'SafetensorsError'] as const;
+
+interface SerializedNamedError {
+  graftNamedError: true;
+  name: string;
+  code: string;
+  message: string;
+  file?: string;
+  stack?: string;
+}
+
+/** A typed error from the worker's model layer, as the page sees it: name, code and file kept. */
+export class WorkerError extends Error {
+  readonly code: string;
+  readonly file: string | undefined;
+  constructor(name: string, code: string, message: string, file?: string) {
+    super(message);
+    this.name = name;
+    this.code = code;
+    this.file = file;
+  }
+}
+
 type Thrown = { value: unknown };
 
 function isSerializedGpuError(v: unknown): v is SerializedGpuError {
   return typeof v === 'object' && v !== null && (v as { graftGpuError?: unknown }).graftGpuError === true;
+}
+
+function isSerializedNamedError(v: unknown): v is SerializedNamedError {
+  return typeof v === 'object' && v !== null && (v as { graftNamedError?: unknown }).graftNamedError === true;
 }
 
 /** Rebuilds a GpuError from its wire form (exported for tests). */
@@ -25,6 +60,23 @@ export function reviveGpuError(s: SerializedGpuError): GpuError {
   const e = new GpuError(s.code, s.message);
   if (s.stack) e.stack = s.stack;
   return e;
+}
+
+export function reviveNamedError(s: SerializedNamedError): WorkerError {
+  const e = new WorkerError(s.name, s.code, s.message, s.file);
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
+
+function namedWire(e: unknown): SerializedNamedError | undefined {
+  if (!(e instanceof Error) || !(NAMED_ERRORS as readonly string[]).includes(e.name)) return undefined;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return undefined;
+  const wire: SerializedNamedError = { graftNamedError: true, name: e.name, code, message: e.message };
+  const file = (e as { file?: unknown }).file;
+  if (typeof file === 'string') wire.file = file;
+  if (e.stack) wire.stack = e.stack;
+  return wire;
 }
 
 let installed = false;
@@ -42,10 +94,15 @@ export function installErrorTransfer(): void {
         if (e.stack) wire.stack = e.stack;
         return [wire, []];
       }
+      if (e instanceof HubError) return [serializeHubError(e), []];
+      const named = namedWire(e);
+      if (named) return [named, []];
       return builtin.serialize(thrown);
     },
     deserialize(wire) {
       if (isSerializedGpuError(wire)) throw reviveGpuError(wire);
+      if (isSerializedHubError(wire)) throw reviveHubError(wire);
+      if (isSerializedNamedError(wire)) throw reviveNamedError(wire);
       return builtin.deserialize(wire);
     },
   };

@@ -1,0 +1,99 @@
+// Hub settings in the worker: the endpoint is stored on the device (IndexedDB, database "graft-settings"); the
+// access token lives in the worker's memory only, unless the person ticks "remember", which stores it too.
+// The page never gets the token back, only whether one is set.
+import { openDB, type IDBPDatabase } from 'idb';
+import { DEFAULT_ENDPOINT } from '../hub/client';
+import { HubError } from '../hub/errors';
+import type { HubSettings, HubSettingsUpdate } from './api';
+
+export const SETTINGS_DB = 'graft-settings';
+const STORE = 'settings';
+const HUB_KEY = 'hub';
+
+interface StoredHubSettings {
+  endpoint?: string;
+  token?: string;
+  rememberToken?: boolean;
+}
+
+/** Checks and normalizes an endpoint: an http(s) URL without a trailing slash. */
+export function normalizeEndpoint(raw: string): string {
+  const s = raw.trim();
+  if (s === '') return DEFAULT_ENDPOINT;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new HubError('bad-response', `"${s}" is not a web address. Enter the hub's address, for example ${DEFAULT_ENDPOINT}.`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new HubError('bad-response', `The hub address must start with https:// (or http:// for a hub on this computer), not ${url.protocol}//.`);
+  }
+  if (url.search || url.hash) throw new HubError('bad-response', `The hub address must not have a query or fragment: ${s}`);
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+export class HubSettingsStore {
+  private endpoint = DEFAULT_ENDPOINT;
+  private token: string | undefined;
+  private rememberToken = false;
+  private loaded: Promise<void> | undefined;
+  private dbPromise: Promise<IDBPDatabase> | undefined;
+
+  private db(): Promise<IDBPDatabase> {
+    this.dbPromise ??= openDB(SETTINGS_DB, 1, {
+      upgrade(db) {
+        db.createObjectStore(STORE);
+      },
+    }).catch((e: unknown) => {
+      this.dbPromise = undefined;
+      throw e;
+    });
+    return this.dbPromise;
+  }
+
+  /** Reads the stored settings once; storage that cannot be read leaves the defaults. */
+  private ensureLoaded(): Promise<void> {
+    this.loaded ??= (async () => {
+      try {
+        const s = (await (await this.db()).get(STORE, HUB_KEY)) as StoredHubSettings | undefined;
+        if (s?.endpoint) this.endpoint = s.endpoint;
+        if (s?.rememberToken && s.token) {
+          this.token = s.token;
+          this.rememberToken = true;
+        }
+      } catch (e) {
+        console.warn('Graft: the hub settings could not be read; using the defaults.', e);
+      }
+    })();
+    return this.loaded;
+  }
+
+  async get(): Promise<HubSettings> {
+    await this.ensureLoaded();
+    return this.view();
+  }
+
+  /** What the hub client needs. */
+  async current(): Promise<{ endpoint: string; token?: string }> {
+    await this.ensureLoaded();
+    return this.token ? { endpoint: this.endpoint, token: this.token } : { endpoint: this.endpoint };
+  }
+
+  async update(u: HubSettingsUpdate): Promise<HubSettings> {
+    await this.ensureLoaded();
+    const endpoint = u.endpoint !== undefined ? normalizeEndpoint(u.endpoint) : this.endpoint;
+    this.endpoint = endpoint;
+    if (u.token === null) this.token = undefined;
+    else if (u.token !== undefined) this.token = u.token.trim() || undefined;
+    if (u.rememberToken !== undefined) this.rememberToken = u.rememberToken;
+    const stored: StoredHubSettings = { endpoint: this.endpoint, rememberToken: this.rememberToken };
+    if (this.rememberToken && this.token) stored.token = this.token;
+    await (await this.db()).put(STORE, stored, HUB_KEY);
+    return this.view();
+  }
+
+  private view(): HubSettings {
+    return { endpoint: this.endpoint, defaultEndpoint: DEFAULT_ENDPOINT, hasToken: this.token !== undefined, rememberToken: this.rememberToken };
+  }
+}
