@@ -133,6 +133,10 @@ const encoder = new TextEncoder();
 export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactoryJob {
   const { settings, format } = input;
   if ((input.records === undefined) === (input.rows === undefined)) throw new Error('exportLlamaFactoryJob: give either records or rows');
+  if (settings.stage !== 'sft') {
+    // A preference job needs a ranking dataset (chosen/rejected columns); that export comes with the DPO trainer.
+    throw new Error(`exportLlamaFactoryJob: exporting "${settings.stage}" jobs is not available yet; Graft exports SFT jobs`);
+  }
   const name = input.datasetName.trim().replace(/\.(jsonl?|parquet)$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[._-]+/, '') || 'dataset';
   const dataFile = `${name}.json`;
 

@@ -168,6 +168,7 @@ describe('exportLlamaFactoryJob: dataset_info.json as LLaMA-Factory documents it
   it('refuses a job with no record to write, and records and rows together', () => {
     expect(() => exportLlamaFactoryJob({ settings, datasetName: 'x', rows: [{ foo: 1 }], format: 'alpaca' })).toThrow(/no record .* \(1 could not be read\)/);
     expect(() => exportLlamaFactoryJob({ settings, datasetName: 'x', rows: [], records: [], format: 'alpaca' })).toThrow(/either records or rows/);
+    expect(() => exportLlamaFactoryJob({ settings: { ...settings, stage: 'dpo' }, datasetName: 'x', records: [], format: 'alpaca' })).toThrow(/"dpo" jobs is not available yet/);
   });
 });
 
