@@ -3,11 +3,13 @@
 import type { AdapterSummary } from '../engine/adapter-info';
 import { formatBytes } from '../hub/errors';
 import { describeModel, ESTIMATE_LORA_RANK, ESTIMATE_SEQ_LEN, type ModelInfo } from '../model/info';
+import { readAdapter } from '../model/adapter';
+import { parseConfig, UnsupportedModelError } from '../model/config';
+import { loraScale } from '../model/lora';
 import { readJson, type ModelSource } from '../model/source';
 import { stringOption, requiredString, type CommandSpec, type Parsed } from './args';
 import { describeGpu } from './gpu';
 import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
-import { CliError } from './report';
 
 export const infoSpec: CommandSpec = {
   name: 'info',
@@ -28,34 +30,42 @@ export const infoSpec: CommandSpec = {
 };
 
 export interface AdapterConfigSummary {
-  peftType: string;
+  peftType: 'LORA';
   r: number;
   alpha: number;
   /** alpha / r, or alpha / sqrt(r) with rsLoRA. */
   scaling: number;
   useRslora: boolean;
+  /** target_modules as written (module-name suffixes, or a regular expression). */
   targets: string[];
   baseModel?: string;
-  /** Tensors in adapter_model.safetensors, when it is there. */
-  weightsBytes?: number;
+  /** The adapted layers found in adapter_model.safetensors, checked against the model's shapes. */
+  modules: number;
+  /** LoRA parameters (A and B of every module). */
+  parameters: number;
 }
 
-/** Reads adapter_config.json (PEFT's format) of an adapter folder. */
-export async function describeAdapterFolder(source: ModelSource): Promise<AdapterConfigSummary> {
-  const cfg = await readJson(source, 'adapter_config.json', true, 'a PEFT adapter folder needs one');
-  const peftType = String(cfg.peft_type ?? 'LORA');
-  const r = cfg.r;
-  const alpha = cfg.lora_alpha ?? r;
-  if (typeof r !== 'number' || !(r > 0) || typeof alpha !== 'number') {
-    throw new CliError('bad-adapter', `adapter_config.json in ${source.name} has no usable "r" / "lora_alpha" (a LoRA adapter needs both).`);
-  }
-  const raw = cfg.target_modules;
-  const targets = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : [];
-  const useRslora = cfg.use_rslora === true;
-  const out: AdapterConfigSummary = { peftType, r, alpha, scaling: useRslora ? alpha / Math.sqrt(r) : alpha / r, useRslora, targets };
-  if (typeof cfg.base_model_name_or_path === 'string') out.baseModel = cfg.base_model_name_or_path;
-  const weights = source.readHead ? await source.readHead('adapter_model.safetensors', 0) : undefined;
-  if (weights) out.weightsBytes = weights.size;
+/**
+ * Reads a PEFT LoRA adapter folder and checks it against the model (every module a linear layer of the model,
+ * with its shapes); throws the model layer's ModelError naming what does not fit.
+ */
+export async function describeAdapterFolder(adapter: ModelSource, model: ModelSource): Promise<AdapterConfigSummary> {
+  const cfg = parseConfig(await readJson(model, 'config.json', true, 'every model folder needs one'));
+  const { config, modules } = await readAdapter(adapter, cfg);
+  let parameters = 0;
+  for (const m of modules.values()) parameters += m.a.length + m.b.length;
+  const tm = config.targetModules;
+  const out: AdapterConfigSummary = {
+    peftType: 'LORA',
+    r: config.r,
+    alpha: config.alpha,
+    scaling: loraScale({ r: config.r, alpha: config.alpha, useRslora: config.useRslora }),
+    useRslora: config.useRslora,
+    targets: Array.isArray(tm) ? tm : typeof tm === 'string' ? [tm] : [],
+    modules: modules.size,
+    parameters,
+  };
+  if (config.baseModel !== null) out.baseModel = config.baseModel;
   return out;
 }
 
@@ -78,7 +88,8 @@ export async function runInfo(args: Parsed, io: CliEnv): Promise<number> {
   };
   if (adapterArg !== undefined) {
     const source = await resolveAdapterArg(adapterArg);
-    report.adapter = { dir: source.dir, ...(await describeAdapterFolder(source)) };
+    if (!info.supported) throw new UnsupportedModelError(`${info.unsupportedReason ?? `${info.architecture} is not supported.`} An adapter can only be checked against a supported model.`);
+    report.adapter = { dir: source.dir, ...(await describeAdapterFolder(source, resolved.source)) };
   }
   try {
     const gpu = await describeGpu();
@@ -116,6 +127,7 @@ export function formatInfo(r: InfoReport): string {
     const a = r.adapter;
     rows.push(['Adapter', `${a.peftType} r=${a.r}, alpha=${a.alpha} (scaling ${+a.scaling.toFixed(4)}${a.useRslora ? ', rsLoRA' : ''})`]);
     rows.push(['  targets', a.targets.join(', ') || 'none listed']);
+    rows.push(['  layers adapted', `${a.modules} (${count(a.parameters)} LoRA parameters), all fit this model`]);
     if (a.baseModel) rows.push(['  trained on', a.baseModel]);
     rows.push(['  folder', a.dir]);
   }

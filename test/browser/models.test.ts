@@ -222,6 +222,17 @@ describe('models in the web app', () => {
       }
     });
     expect(thrown).toEqual({ isHubError: true, code: 'not-found', status: 404 });
+    // The model layer's errors keep their name and code too (the deleted model was unloaded).
+    const noModel = await page.evaluate(async () => {
+      try {
+        await window.__graft!.engine.generate('hello', { maxNewTokens: 1 });
+        return undefined;
+      } catch (e) {
+        return { name: (e as Error).name, code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+    });
+    expect(noModel).toMatchObject({ name: 'ModelError', code: 'bad-options' });
+    expect(noModel?.message).toMatch(/No model is loaded/);
     await page.getByTestId('models').screenshot({ path: join(RESULTS, 'models-not-found.png') });
   });
 

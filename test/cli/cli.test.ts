@@ -55,6 +55,17 @@ describe('graft help and usage errors', () => {
     expect((await runGraft(['info', '-h'])).stdout).toContain('--adapter');
   });
 
+  it('runs as `npx graft` in the repository (package.json bin)', async () => {
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<{ code: number; stdout: string }>((done) => {
+      execFile('npx', ['--offline', 'graft', '--help'], { cwd: REPO_ROOT, timeout: 30_000 }, (err, stdout) =>
+        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
+      );
+    });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^Usage: graft <command>/);
+  });
+
   it('names an unknown flag, an unknown command, a missing value and a bad number in one line', async () => {
     const flag = await runGraft(['generate', '--model', FIXTURE, '--prompt', 'x', '--temprature', '0.5']);
     expect(flag.code).toBe(2);
@@ -112,7 +123,7 @@ describe('graft generate and info on a model folder', () => {
     expect(r.code, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout) as {
       model: { architecture: string; supported: boolean; parameters: number; layers: number; hidden: number; vocab: number; weightDtype: string; weightBytes: number; estimates: { inferenceBytes: number; loraTrainBytes: number; fullTrainBytes: number } };
-      adapter: { r: number; alpha: number; targets: string[]; scaling: number };
+      adapter: { r: number; alpha: number; targets: string[]; scaling: number; modules: number; parameters: number };
       gpu: { vendor?: string; limits?: { maxBufferSize: number }; features?: { shaderF16: boolean }; error?: string };
     };
     // tiny-llama: embeddings 512·64 (tied lm_head), 2 layers of q 64·64, k/v 32·64, o 64·64, gate/up/down 176·64,
@@ -123,7 +134,8 @@ describe('graft generate and info on a model folder', () => {
     expect(info.model.weightBytes).toBe(4 * info.model.parameters);
     for (const k of ['inferenceBytes', 'loraTrainBytes', 'fullTrainBytes']) expect(info.model.estimates[k as keyof typeof info.model.estimates]).toBeGreaterThan(info.model.weightBytes);
     expect(info.model.estimates.fullTrainBytes).toBeGreaterThan(info.model.estimates.inferenceBytes);
-    expect(info.adapter).toMatchObject({ r: 4, alpha: 8, scaling: 2 });
+    // 2 layers × 7 projections, r = 4: A [4, in] and B [out, 4] each.
+    expect(info.adapter).toMatchObject({ r: 4, alpha: 8, scaling: 2, modules: 14, parameters: 2 * 4 * (2 * 128 + 2 * 96 + 3 * 240) });
     expect(info.adapter.targets.sort()).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
     expect(info.gpu.error, 'a WebGPU adapter').toBeUndefined();
     expect(info.gpu.limits!.maxBufferSize).toBeGreaterThan(0);
