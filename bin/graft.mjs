@@ -8,6 +8,14 @@ register();
 await import('../scripts/raw-loader.mjs');
 const { main } = await import('../src/cli/main.ts');
 
+// `graft generate ... | head -1`: a reader that went away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 const controller = new AbortController();
 let interrupts = 0;
 process.on('SIGINT', () => {
