@@ -3,7 +3,7 @@
 // Dawn looks for Vulkan drivers the usual way. On a machine without a GPU, Debian's `chromium` package ships
 // SwiftShader's Vulkan driver; when no other adapter is found we point the Vulkan loader at it
 // (VK_ICD_FILENAMES is read each time Dawn creates an instance, so this works inside one process).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { noAdapter, noWebGpu } from './errors';
 
 const SWIFTSHADER_ICDS = [
@@ -42,8 +42,28 @@ export interface NodeAdapter {
   swiftshaderIcd?: string;
 }
 
+/** Whether the machine has a GPU device node (a DRM render node or an NVIDIA device). */
+function hasGpuDeviceNode(): boolean {
+  if (existsSync('/dev/nvidia0') || existsSync('/dev/dxg')) return true;
+  try {
+    return readdirSync('/dev/dri').some((n) => n.startsWith('renderD'));
+  } catch {
+    return false;
+  }
+}
+
 export async function requestNodeAdapter(): Promise<NodeAdapter> {
   const { create } = await loadDawn();
+  // With no GPU device node there is nothing but software drivers: go straight to SwiftShader, which
+  // spares the warnings Dawn prints while it rejects Mesa's lavapipe.
+  const icdFirst = findSwiftShaderIcd();
+  if (process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && icdFirst && !hasGpuDeviceNode()) {
+    process.env.VK_ICD_FILENAMES = icdFirst;
+    const gpu = create([]);
+    const adapter = await gpu.requestAdapter();
+    if (adapter) return { adapter, gpu, swiftshaderIcd: icdFirst };
+    delete process.env.VK_ICD_FILENAMES;
+  }
   let gpu = create([]);
   let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter) return { adapter, gpu };
