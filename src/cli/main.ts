@@ -25,12 +25,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const m = await import('./info');
     return { spec: m.infoSpec, run: m.runInfo };
   },
+  train: async () => ({ spec: (await import('./train')).trainSpec, run: (await import('./train')).runTrain }),
 };
 
 const SUMMARIES: [string, string][] = [
   ['download', 'Download a model from the Hugging Face hub into the cache folder.'],
   ['generate', 'Generate text with a model (a folder or a hub id), optionally with a LoRA adapter.'],
   ['info', 'Describe a model (architecture, parameters, memory needed), an adapter and the GPU.'],
+  ['train', 'Fine-tune a model (LoRA, full or freeze) on a dataset file, from a LLaMA-Factory job or flags.'],
 ];
 
 export function mainHelp(): string {

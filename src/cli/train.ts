@@ -1,0 +1,472 @@
+// graft train: supervised fine-tuning (LoRA, full or freeze) from a LLaMA-Factory job file and/or the same
+// settings as flags (flags win over the file):
+//
+//   graft train job.yaml
+//   graft train --model <dir|repo> --dataset data.jsonl --finetuning_type lora --lora_rank 8 --max_steps 100
+//
+// Reads the model (a folder, or a hub id through the cache), the dataset (a JSON / JSON Lines file; records
+// that cannot be used are reported with their line and left out), trains on the GPU, and writes into
+// output_dir:
+//   metrics.jsonl              one JSON object per optimizer step (step, epoch, loss, learning_rate, grad_norm,
+//                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps)
+//   eval_metrics.jsonl         {step, eval_loss, eval_tokens} per evaluation (with val_size and eval_strategy)
+//   checkpoint-<step>/         every save_steps, at the end, and on Ctrl-C (see src/train/checkpoint.ts)
+//   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter
+//   config.json + model.safetensors + tokenizer files     full / freeze: a Hugging Face model folder
+//   train.yaml + dataset_info.json + <dataset>.json       the job for LLaMA-Factory (llamafactory-cli train train.yaml)
+// Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
+// step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
+import { existsSync, statSync } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
+import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem } from '../data';
+import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, type WeightTensor } from '../export';
+import { readAdapter } from '../model/adapter';
+import { UnsupportedModelError } from '../model/config';
+import { describeModel } from '../model/info';
+import { loadModel, type LoadedModel } from '../model/load';
+import { loraParamName } from '../model/lora';
+import { readJson, type ModelSource } from '../model/source';
+import { decodeCheckpoint } from '../train/checkpoint';
+import { checkpointName, parseCheckpointName } from '../train/checkpoint-store';
+import { NodeCheckpointStore } from '../train/checkpoint-store-node';
+import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
+import { readJoined } from '../train/optimizer';
+import { parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
+import { Trainer, type TrainResult } from '../train/trainer';
+import { UsageError, type CommandSpec, type OptionSpec, type Parsed } from './args';
+import { folderSource } from './folder-source';
+import { openGpu } from './gpu';
+import { resolveModelArg, type CliEnv } from './model-arg';
+import { bar, formatDuration, type ProgressStream } from './progress';
+import { CliError, EXIT_INTERRUPTED } from './report';
+
+/** Flags with a word of help; every other setting is a flag too ("a LLaMA-Factory setting"). */
+const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
+  dataset: ['<file>', 'The dataset: a JSON or JSON Lines file (alpaca, ShareGPT or OpenAI messages).'],
+  stage: ['sft', 'The training stage (sft).'],
+  finetuning_type: ['lora|full|freeze', 'What trains (default lora).'],
+  lora_rank: ['R', 'LoRA rank (default 8).'],
+  lora_alpha: ['A', 'LoRA alpha (default 2 × rank).'],
+  lora_dropout: ['P', 'LoRA dropout (only 0 is available).'],
+  lora_target: ['all|q_proj,v_proj', 'The linear layers LoRA adapts (default all).'],
+  use_rslora: ['true|false', 'Scale by alpha/√r (rank-stabilised LoRA).'],
+  adapter_name_or_path: ['<dir>', 'A PEFT adapter folder to continue training.'],
+  freeze_trainable_layers: ['N', 'Freeze tuning: train the last N layers (negative: the first |N|).'],
+  freeze_trainable_modules: ['all|mlp,...', 'Freeze tuning: the modules of those layers that train.'],
+  freeze_extra_modules: ['embed_tokens,...', 'Freeze tuning: modules outside the layers that train too.'],
+  learning_rate: ['LR', 'Peak learning rate (default 5e-5).'],
+  lr_scheduler_type: ['linear|cosine|constant|constant_with_warmup', 'The schedule (default linear).'],
+  warmup_steps: ['N', 'Warm-up steps.'],
+  warmup_ratio: ['F', 'Warm-up as a fraction of the steps.'],
+  per_device_train_batch_size: ['N', 'Sequences per micro-batch (default 8).'],
+  gradient_accumulation_steps: ['N', 'Micro-batches per optimizer step (default 1).'],
+  max_steps: ['N', 'Optimizer steps (overrides num_train_epochs).'],
+  num_train_epochs: ['N', 'Epochs (default 3).'],
+  cutoff_len: ['N', 'Longest sequence in tokens (default 2048).'],
+  max_samples: ['N', 'Use the first N records of the dataset.'],
+  max_grad_norm: ['N', 'Clip the gradient norm (default 1.0; 0 = off).'],
+  weight_decay: ['W', 'AdamW weight decay (not on biases and norms).'],
+  adam_beta1: ['B', 'AdamW beta1 (default 0.9).'],
+  adam_beta2: ['B', 'AdamW beta2 (default 0.999).'],
+  adam_epsilon: ['E', 'AdamW epsilon (default 1e-8).'],
+  seed: ['S', 'Seed of the shuffle, split and LoRA init (default 42).'],
+  val_size: ['F|N', 'Hold out a fraction or a number of examples for eval_loss.'],
+  eval_strategy: ['no|steps|epoch', 'When to evaluate.'],
+  eval_steps: ['N', 'Evaluate every N steps.'],
+  save_steps: ['N', 'Checkpoint every N steps (default 500).'],
+  save_total_limit: ['N', 'Keep at most N checkpoints.'],
+  logging_steps: ['N', 'Print a progress line every N steps (plain output).'],
+  resume_from_checkpoint: ['<dir>|true', 'Continue from a checkpoint folder (true: the latest in output_dir).'],
+  output_dir: ['<dir>', 'Where checkpoints, metrics and the result go (default trainer_output).'],
+  overwrite_output_dir: ['true|false', 'Start over in an output_dir that holds an earlier run.'],
+};
+
+function trainOptions(): Record<string, OptionSpec> {
+  const options: Record<string, OptionSpec> = {
+    model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id (model_name_or_path).' },
+  };
+  for (const key of SETTINGS_KEYS) {
+    const d = DESCRIBED[key];
+    options[key] = { type: 'string', value: d?.[0] ?? 'V', description: d?.[1] ?? 'A LLaMA-Factory setting.' };
+  }
+  options.shuffle = { type: 'string', value: 'true|false', description: 'Shuffle the examples each epoch (default true; false = disable_shuffling).' };
+  return options;
+}
+
+export const trainSpec: CommandSpec = {
+  name: 'train',
+  summary: 'Fine-tune a model (LoRA, full or freeze) on a dataset file; LLaMA-Factory job files and settings.',
+  usage: 'train [job.yaml] [--setting value ...]',
+  details:
+    'Settings use LLaMA-Factory\'s names, in a YAML job file and/or as flags (--learning_rate 1e-4); flags win over\n' +
+    'the file. Unknown settings, and settings Graft cannot honour, are refused with the reason. Writes into\n' +
+    'output_dir: metrics.jsonl, checkpoint-<step>/ folders, the PEFT adapter (LoRA) or the model (full, freeze),\n' +
+    'and train.yaml for LLaMA-Factory. Ctrl-C stops after the current step and saves a checkpoint; continue with\n' +
+    '--resume_from_checkpoint true.',
+  positionals: ['<job.yaml>'],
+  required: 0,
+  options: trainOptions(),
+  examples: [
+    'graft train job.yaml',
+    'graft train --model HuggingFaceTB/SmolLM2-135M-Instruct --dataset data.jsonl --lora_rank 8 --max_steps 200',
+    'graft train job.yaml --learning_rate 1e-4 --output_dir runs/lr1e-4',
+  ],
+};
+
+// ---- settings ------------------------------------------------------------------------------------------------
+
+interface JobSettings {
+  settings: TrainSettings;
+  notes: string[];
+  /** The job file's folder (relative dataset paths are also looked for there). */
+  jobDir?: string;
+}
+
+async function readSettings(args: Parsed): Promise<JobSettings> {
+  const raw: Record<string, unknown> = {};
+  const lines = new Map<string, number>();
+  const file = args.positionals[0];
+  let jobDir: string | undefined;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new CliError('no-job', code === 'ENOENT' ? `There is no job file ${resolve(file)}.` : `Cannot read the job file ${file}: ${(e as Error).message}`);
+    }
+    jobDir = dirname(resolve(file));
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(text, { version: '1.1', uniqueKeys: true, prettyErrors: false, lineCounter });
+    if (doc.errors.length || !isMap(doc.contents)) parseJobYaml(text, basename(file)); // throws its SettingsError with the line
+    for (const item of (doc.contents as { items: Pair[] }).items) {
+      const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
+      const start = isScalar(item.key) ? item.key.range?.[0] : undefined;
+      if (start !== undefined) lines.set(k, lineCounter.linePos(start).line);
+    }
+    Object.assign(raw, doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>);
+  }
+  const flags: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args.values)) {
+    if (v === undefined || k === 'help') continue;
+    if (k === 'model') flags.model_name_or_path = v;
+    else if (k === 'shuffle') {
+      const s = String(v).trim().toLowerCase();
+      if (!['true', 'false', '1', '0', 'yes', 'no'].includes(s)) throw new UsageError(`graft train: --shuffle must be true or false, not "${String(v)}"`);
+      flags.disable_shuffling = ['false', '0', 'no'].includes(s);
+    } else flags[k] = v;
+  }
+  const source = file !== undefined ? (Object.keys(flags).length ? `${basename(file)} with the command line` : basename(file)) : 'the command line';
+  const parsed = parseSettingsWithNotes({ ...raw, ...flags }, source, (k) => (k in flags ? undefined : lines.get(k)));
+  return { settings: parsed.settings, notes: parsed.notes, ...(jobDir !== undefined ? { jobDir } : {}) };
+}
+
+// ---- dataset -------------------------------------------------------------------------------------------------
+
+async function resolveDataset(s: TrainSettings, jobDir: string | undefined): Promise<string> {
+  const candidates = [resolve(s.dataset)];
+  if (jobDir && !isAbsolute(s.dataset)) candidates.push(join(jobDir, s.dataset));
+  for (const c of candidates) if (existsSync(c) && statSync(c).isFile()) return c;
+  // LLaMA-Factory's way: a name in dataset_dir/dataset_info.json.
+  for (const base of [resolve(s.dataset_dir), ...(jobDir ? [join(jobDir, s.dataset_dir)] : [])]) {
+    const info = join(base, 'dataset_info.json');
+    if (!existsSync(info)) continue;
+    const entries = JSON.parse(await readFile(info, 'utf8')) as Record<string, { file_name?: string }>;
+    const f = entries[s.dataset]?.file_name;
+    if (f && existsSync(join(base, f))) return join(base, f);
+  }
+  throw new CliError('no-dataset', `dataset ${s.dataset} is not a file (graft train reads a local JSON or JSON Lines file, or a name in ${s.dataset_dir}/dataset_info.json).`);
+}
+
+const MAX_REPORTED = 100;
+
+function reportProblems(io: CliEnv, file: string, problems: readonly DatasetProblem[], what: string): void {
+  for (const p of problems.slice(0, MAX_REPORTED)) {
+    const where = p.line !== undefined || p.index !== undefined ? `${describeSource(p)}: ` : '';
+    const reason = p.reason.startsWith(describeSource(p)) ? p.reason.slice(describeSource(p).length + 2) : p.reason;
+    io.stderr.write(`graft train: ${file} ${where}${reason} (${what})\n`);
+  }
+  if (problems.length > MAX_REPORTED) io.stderr.write(`graft train: … and ${problems.length - MAX_REPORTED} more\n`);
+}
+
+// ---- progress ----------------------------------------------------------------------------------------------------
+
+const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+const fmtLr = (x: number) => x.toExponential(2);
+
+export class TrainReporter {
+  private drawn = false;
+  private lastLine = 0;
+
+  constructor(
+    private readonly out: ProgressStream,
+    private readonly loggingSteps: number,
+    private readonly tty = Boolean(out.isTTY),
+  ) {}
+
+  update(p: TrainProgress): void {
+    const r = p.last;
+    const eta = p.etaSeconds !== undefined ? `  ETA ${formatDuration(p.etaSeconds)}` : '';
+    if (this.tty) {
+      const cols = Math.max(40, (this.out.columns || 100) - 1);
+      const phase = p.phase === 'train' ? '' : `  (${p.phase === 'eval' ? 'evaluating' : 'saving a checkpoint'})`;
+      const stats = r ? `  loss ${fmt(r.loss)}  lr ${fmtLr(r.learning_rate)}  ${Math.round(r.tokens_per_second)} tok/s` : '';
+      let line = `train ${bar(p.totalSteps ? p.step / p.totalSteps : 0, 20)} ${p.step}/${p.totalSteps}${stats}${eta}${phase}`;
+      if (line.length > cols) line = `${line.slice(0, cols - 1)}…`;
+      this.out.write(`\r\x1b[K${line}`);
+      this.drawn = true;
+      return;
+    }
+    if (p.phase !== 'train' || !r || r.step !== p.step) return;
+    const now = Date.now();
+    const due = r.step === 1 || r.step === p.totalSteps || r.step % this.loggingSteps === 0 || r.skipped === true || now - this.lastLine >= 10_000;
+    if (!due) return;
+    this.lastLine = now;
+    this.out.write(
+      `step ${r.step}/${p.totalSteps}  epoch ${r.epoch.toFixed(2)}  loss ${fmt(r.loss)}  lr ${fmtLr(r.learning_rate)}  grad_norm ${fmt(r.grad_norm, 3)}  ` +
+        `${Math.round(r.tokens_per_second)} tok/s  ${formatDuration(r.elapsed_s)}${eta}${r.skipped ? '  SKIPPED (loss or gradient not finite)' : ''}\n`,
+    );
+  }
+
+  /** A line of its own (eval results, checkpoints), keeping the bar below it. */
+  line(text: string): void {
+    this.clear();
+    this.out.write(`${text}\n`);
+  }
+
+  clear(): void {
+    if (this.tty && this.drawn) this.out.write('\r\x1b[K');
+    this.drawn = false;
+  }
+}
+
+// ---- output_dir and resuming ---------------------------------------------------------------------------------
+
+const GRAFT_OUTPUTS = ['metrics.jsonl', 'eval_metrics.jsonl'];
+
+async function prepareOutputDir(s: TrainSettings, io: CliEnv, store: NodeCheckpointStore): Promise<{ resumeFrom?: string }> {
+  const dir = store.dir;
+  let entries: string[] = [];
+  try {
+    entries = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (s.resume_from_checkpoint !== undefined && !/^(false|no|0)$/i.test(s.resume_from_checkpoint)) {
+    if (/^(true|yes|1)$/i.test(s.resume_from_checkpoint)) {
+      const steps = await store.list();
+      if (!steps.length) throw new CliError('no-checkpoint', `resume_from_checkpoint: there is no complete checkpoint in ${dir} to resume from.`);
+      return { resumeFrom: store.folder(steps[steps.length - 1]!) };
+    }
+    return { resumeFrom: resolve(s.resume_from_checkpoint) };
+  }
+  if (entries.length === 0) return {};
+  if (s.overwrite_output_dir) {
+    for (const name of entries) {
+      if (parseCheckpointName(name.replace(/\.tmp$/, '')) !== undefined || GRAFT_OUTPUTS.includes(name)) await rm(join(dir, name), { recursive: true, force: true });
+    }
+    io.stderr.write(`graft train: note: overwrite_output_dir: the earlier run's checkpoints and metrics in ${dir} were removed\n`);
+    return {};
+  }
+  // LLaMA-Factory's rule: an output_dir with a checkpoint resumes from the latest; one with other files is refused.
+  const steps = await store.list();
+  if (steps.length) {
+    const latest = store.folder(steps[steps.length - 1]!);
+    io.stderr.write(`graft train: note: resuming from ${latest} (found in output_dir; set overwrite_output_dir: true to start over)\n`);
+    return { resumeFrom: latest };
+  }
+  if (entries.some((e) => !e.endsWith('.tmp'))) {
+    throw new CliError('output-exists', `output_dir ${dir} already exists and is not empty; set overwrite_output_dir: true, or choose another output_dir.`);
+  }
+  return {};
+}
+
+async function readCheckpointFolder(folder: string) {
+  const step = parseCheckpointName(basename(folder));
+  if (step === undefined) throw new CliError('no-checkpoint', `resume_from_checkpoint: ${folder} is not a checkpoint-<step> folder.`);
+  const store = new NodeCheckpointStore(dirname(folder));
+  return decodeCheckpoint(await store.read(step), folder);
+}
+
+// ---- exports ---------------------------------------------------------------------------------------------------
+
+async function writeFiles(dir: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  for (const [name, bytes] of files) await writeFile(join(dir, name), bytes);
+}
+
+async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, s: TrainSettings, modelId: string, dir: string): Promise<string[]> {
+  const lora = trainer.method.lora;
+  if (lora) {
+    const weights = await trainer.trainableWeights();
+    const modules = new Map(
+      lora.modules.map((m) => {
+        const a = weights.get(loraParamName(m, 'A'))!;
+        const b = weights.get(loraParamName(m, 'B'))!;
+        return [m, { a, aShape: [lora.r, a.length / lora.r] as const, b, bShape: [b.length / lora.r, lora.r] as const }];
+      }),
+    );
+    const files = exportPeftAdapter({
+      baseModel: modelId,
+      ...(s.model_revision !== 'main' ? { revision: s.model_revision } : {}),
+      r: lora.r,
+      alpha: lora.alpha,
+      useRslora: lora.useRslora,
+      dropout: s.lora_dropout,
+      targetModules: lora.targetModules,
+      fanInFanOut: lm.config.architecture === 'GPT2LMHeadModel',
+      modules,
+    });
+    await writeFiles(dir, files);
+    return [...files.keys()];
+  }
+  const weights = new Map<string, WeightTensor>();
+  for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readJoined(lm.model.ctx, p.parts) });
+  const tokenizerFiles = new Map<string, Uint8Array>();
+  for (const name of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt']) {
+    const bytes = await source.readFile(name);
+    if (bytes) tokenizerFiles.set(name, bytes);
+  }
+  const generationConfig = await readJson(source, 'generation_config.json', false);
+  const files = exportHfModel({
+    config: await readJson(source, 'config.json', true),
+    weights,
+    tokenizerFiles,
+    ...(generationConfig ? { generationConfig } : {}),
+  });
+  await writeFiles(dir, files);
+  return [...files.keys()];
+}
+
+// ---- the command -----------------------------------------------------------------------------------------------
+
+export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
+  const { settings: s, notes, jobDir } = await readSettings(args);
+  for (const n of [...notes, ...settingsWarnings(s)]) io.stderr.write(`graft train: note: ${n}\n`);
+  if (s.stage !== 'sft') throw new CliError('bad-settings', `stage "${s.stage}": graft train runs "sft" for now.`);
+
+  // Everything that can fail without the GPU fails first.
+  const datasetPath = await resolveDataset(s, jobDir);
+  const outputDir = resolve(s.output_dir);
+  const store = new NodeCheckpointStore(outputDir);
+  const { resumeFrom } = await prepareOutputDir(s, io, store);
+  const resume = resumeFrom !== undefined ? await readCheckpointFolder(resumeFrom) : undefined;
+
+  const resolved = await resolveModelArg(s.model_name_or_path, io, { revision: s.model_revision });
+  const info = await describeModel(resolved.source);
+  if (!info.supported) throw new UnsupportedModelError(info.unsupportedReason ?? `${info.architecture} is not supported yet.`);
+
+  // The dataset: every record that cannot be used is named with its line and left out.
+  const bytes = new Uint8Array(await readFile(datasetPath));
+  const fileName = basename(datasetPath);
+  const parsed = parseDatasetText(bytes, fileName);
+  reportProblems(io, fileName, parsed.problems, 'skipped');
+  const records = s.max_samples !== undefined ? parsed.records.slice(0, s.max_samples) : parsed.records;
+  const readCount = parsed.records.length + parsed.problems.filter((p) => p.line !== undefined || p.index !== undefined).length;
+  if (parsed.problems.length) io.stderr.write(`graft train: ${parsed.problems.length} of ${readCount} records of ${fileName} cannot be used and were skipped\n`);
+  if (records.length === 0) throw new CliError('empty-dataset', `${fileName} has no record Graft can train on.`);
+
+  const { ctx } = await openGpu();
+  let lm: LoadedModel | undefined;
+  let trainer: Trainer | undefined;
+  try {
+    // Sequences are at most cutoff_len long: the RoPE table needs no more positions.
+    lm = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len });
+    const data = prepareSftData(records, lm.tokenizer, lm.template, {
+      cutoffLen: s.cutoff_len,
+      trainOnPrompt: s.train_on_prompt,
+      maskHistory: s.mask_history,
+      valSize: s.val_size,
+      seed: s.seed,
+      shuffle: false,
+      packing: s.packing,
+    });
+    reportProblems(io, fileName, data.problems, 'skipped');
+    if (data.problems.length) io.stderr.write(`graft train: ${data.problems.length} records of ${fileName} could not be encoded and were skipped\n`);
+    if (data.stats.examplesWithoutTargets > 0) {
+      const n = data.stats.examplesWithoutTargets;
+      io.stderr.write(`graft train: note: ${n} example${n === 1 ? ' has' : 's have'} no answer token left within cutoff_len ${s.cutoff_len}; ${n === 1 ? 'it adds' : 'they add'} nothing to the loss\n`);
+    }
+    const startingAdapter =
+      s.finetuning_type === 'lora' && s.adapter_name_or_path !== undefined
+        ? await readAdapter(await folderSource(s.adapter_name_or_path, 'adapter'), lm.config)
+        : undefined;
+    await mkdir(outputDir, { recursive: true });
+    trainer = Trainer.create({
+      model: lm.model,
+      settings: s,
+      train: data.train,
+      val: data.val,
+      padTokenId: lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0,
+      ...(startingAdapter ? { startingAdapter } : {}),
+      store,
+      ...(resume ? { resume } : {}),
+    });
+    for (const n of trainer.notes) io.stderr.write(`graft train: note: ${n}\n`);
+    const trainable = trainer.method.params.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+    io.stderr.write(
+      `graft train: ${s.finetuning_type} on ${info.architecture} (${trainable.toLocaleString('en-US')} trainable parameters), ` +
+        `${data.train.length} training sequences${data.val.length ? `, ${data.val.length} for evaluation` : ''}, ${trainer.totalSteps} steps` +
+        `${resume ? `, resuming after step ${resume.state.global_step}` : ''}\n`,
+    );
+
+    // metrics.jsonl holds the run's steps: a resumed run rewrites it from its checkpoint first.
+    const metricsFile = join(outputDir, 'metrics.jsonl');
+    const evalFile = join(outputDir, 'eval_metrics.jsonl');
+    const history = trainer.history;
+    await writeFile(metricsFile, history.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    await writeFile(evalFile, history.evalMetrics.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    const reporter = new TrainReporter(io.stderr, Math.max(1, Math.round(s.logging_steps < 1 ? s.logging_steps * trainer.totalSteps : s.logging_steps)));
+    let writes: Promise<void> = Promise.resolve();
+    const append = (file: string, r: StepRecord | EvalRecord) => {
+      writes = writes.then(() => appendFile(file, `${JSON.stringify(r)}\n`));
+    };
+    let result: TrainResult;
+    try {
+      result = await trainer.run({
+        signal: io.signal,
+        onStep: (r) => append(metricsFile, r),
+        onEval: (r) => {
+          append(evalFile, r);
+          reporter.line(`eval at step ${r.step}: eval_loss ${fmt(r.eval_loss)}`);
+        },
+        onProgress: (p) => reporter.update(p),
+        onCheckpoint: (step) => {
+          if (!io.stderr.isTTY) reporter.line(`saved ${join(outputDir, checkpointName(step))}`);
+        },
+      });
+    } finally {
+      reporter.clear();
+      await writes;
+    }
+    const last = result.metrics[result.metrics.length - 1];
+    const skipped = result.skippedSteps ? ` (${result.skippedSteps} skipped: loss or gradient not finite)` : '';
+    if (result.status === 'stopped') {
+      io.stderr.write(
+        `graft: training interrupted after step ${result.globalStep} of ${result.totalSteps}` +
+          `${result.checkpoints.length ? `; checkpoint saved in ${join(outputDir, checkpointName(result.globalStep))}; continue with --resume_from_checkpoint true` : ''}\n`,
+      );
+      return EXIT_INTERRUPTED;
+    }
+    const written = await exportResult(trainer, lm, resolved.source, s, resolved.repo ?? s.model_name_or_path, outputDir);
+    const job = exportLlamaFactoryJob({
+      settings: s,
+      datasetName: basename(fileName, extname(fileName)),
+      records,
+      format: parsed.format === null || parsed.format === 'mixed' ? 'sharegpt' : (parsed.format as DatasetFormat),
+    });
+    await writeFiles(outputDir, job.files);
+    io.stdout.write(
+      `trained ${result.globalStep} steps${skipped}; final loss ${last ? fmt(last.loss) : 'n/a'}\n` +
+        `wrote ${[...written, ...job.files.keys()].join(', ')}, metrics.jsonl to ${outputDir}\n`,
+    );
+    return 0;
+  } finally {
+    trainer?.dispose();
+    lm?.dispose();
+    // dispose() queues the model's release behind running work; let it run before the device goes.
+    await ctx.sync().catch(() => undefined);
+    ctx.destroy();
+  }
+}

@@ -1,0 +1,158 @@
+// A training checkpoint: everything that continuing the same run needs, as plain files.
+//
+//   trainable.safetensors   the trainable weights, F32, by their names (Hugging Face names; PEFT names for LoRA)
+//   optimizer.safetensors   AdamW's moments: "<name>.exp_avg" and "<name>.exp_avg_sq", F32
+//   adapter_model.safetensors + adapter_config.json
+//                           LoRA runs only: the adapter as PEFT saves it, so a checkpoint folder is also an
+//                           adapter that `graft generate --adapter` and PEFT load
+//   trainer_state.json      written last: the step, AdamW's step count, the schedule, the data order (seed,
+//                           epoch, position and the epoch's example order), the RNG state, the metrics so far,
+//                           the settings and the list of trainable tensors
+//
+// Stores (checkpoint-store*.ts) make a checkpoint complete or absent. Resuming restores weights and moments
+// bit for bit, so the steps after a resume compute exactly what the uninterrupted run computes.
+import { exportPeftAdapter } from '../export/peft-adapter';
+import { loraParamName } from '../model/lora';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { CheckpointError } from './checkpoint-store';
+import type { LoraSpec } from './methods';
+import type { EvalRecord, StepRecord } from './metrics';
+import type { AdamWState } from './optimizer';
+import type { ScheduleParams } from './schedule';
+import type { FinetuningType, TrainSettings } from './settings';
+
+export const TRAINER_STATE_FILE = 'trainer_state.json';
+export const TRAINABLE_FILE = 'trainable.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const STATE_FORMAT = 'graft-trainer-state';
+export const STATE_VERSION = 1;
+
+/** Where the data stream stands: enough to recompute the order of every epoch and the next micro-batch. */
+export interface DataState {
+  seed: number;
+  shuffle: boolean;
+  /** Training sequences. */
+  num_examples: number;
+  batch_size: number;
+  gradient_accumulation_steps: number;
+  batches_per_epoch: number;
+  steps_per_epoch: number;
+  /** The epoch the next step belongs to (0-based) and its step within that epoch. */
+  epoch: number;
+  step_in_epoch: number;
+  /** That epoch's example order (indices into the training sequences). */
+  order: number[];
+}
+
+export interface TrainerState {
+  format: typeof STATE_FORMAT;
+  version: number;
+  /** Optimizer steps done (skipped ones included): the step the checkpoint was taken after. */
+  global_step: number;
+  total_steps: number;
+  skipped_steps: number;
+  elapsed_s: number;
+  schedule: ScheduleParams;
+  /** AdamW's own step count (skipped steps excluded): its bias corrections. */
+  optimizer_step: number;
+  data: DataState;
+  /** Dropout's counter-based generator: the seed and the next offset (LoRA dropout). */
+  rng: { seed: number; dropout_offset: number };
+  method: {
+    finetuning_type: FinetuningType;
+    lora: LoraSpec | null;
+    trainable: { name: string; shape: number[]; decay: boolean }[];
+  };
+  metrics: StepRecord[];
+  eval_metrics: EvalRecord[];
+  settings: TrainSettings;
+  saved_at: string;
+}
+
+export interface CheckpointData {
+  state: TrainerState;
+  /** Trainable weights by name, the full tensor (row blocks joined). */
+  weights: Map<string, Float32Array>;
+  optimizer: AdamWState;
+}
+
+const encoder = new TextEncoder();
+
+/** The files of a checkpoint. */
+export function encodeCheckpoint(data: CheckpointData): Map<string, Uint8Array> {
+  const { state, weights, optimizer } = data;
+  const trainable: TensorToWrite[] = [];
+  const moments: TensorToWrite[] = [];
+  for (const t of state.method.trainable) {
+    const w = weights.get(t.name);
+    const o = optimizer.params.get(t.name);
+    if (!w || !o) throw new Error(`encodeCheckpoint: ${t.name} has no ${w ? 'optimizer state' : 'weights'}`);
+    trainable.push({ name: t.name, dtype: 'F32', shape: t.shape, data: w });
+    moments.push({ name: `${t.name}.exp_avg`, dtype: 'F32', shape: t.shape, data: o.expAvg });
+    moments.push({ name: `${t.name}.exp_avg_sq`, dtype: 'F32', shape: t.shape, data: o.expAvgSq });
+  }
+  const files = new Map<string, Uint8Array>();
+  files.set(TRAINABLE_FILE, writeSafetensors(trainable, { format: 'pt' }));
+  files.set(OPTIMIZER_FILE, writeSafetensors(moments, { format: 'pt', optimizer: 'AdamW', step: String(optimizer.step) }));
+  const lora = state.method.lora;
+  if (lora) {
+    const modules = new Map(
+      lora.modules.map((m) => {
+        const a = weights.get(loraParamName(m, 'A'))!;
+        const b = weights.get(loraParamName(m, 'B'))!;
+        const inF = a.length / lora.r;
+        const outF = b.length / lora.r;
+        return [m, { a, aShape: [lora.r, inF] as const, b, bShape: [outF, lora.r] as const }];
+      }),
+    );
+    const adapter = exportPeftAdapter({
+      baseModel: state.settings.model_name_or_path,
+      ...(state.settings.model_revision !== 'main' ? { revision: state.settings.model_revision } : {}),
+      r: lora.r,
+      alpha: lora.alpha,
+      useRslora: lora.useRslora,
+      dropout: state.settings.lora_dropout,
+      targetModules: lora.targetModules,
+      modules,
+    });
+    for (const [name, bytes] of adapter) files.set(name, bytes);
+  }
+  files.set(TRAINER_STATE_FILE, encoder.encode(`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 1)}\n`));
+  return files;
+}
+
+/** Reads a checkpoint's files back; `where` names it in errors. */
+export function decodeCheckpoint(files: ReadonlyMap<string, Uint8Array>, where: string): CheckpointData {
+  const need = (name: string): Uint8Array => {
+    const f = files.get(name);
+    if (!f) throw new CheckpointError(`The checkpoint ${where} lacks ${name}; it is not a complete Graft checkpoint.`);
+    return f;
+  };
+  let state: TrainerState;
+  try {
+    state = JSON.parse(new TextDecoder().decode(need(TRAINER_STATE_FILE))) as TrainerState;
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`The checkpoint ${where}: ${TRAINER_STATE_FILE} is not valid JSON.`, { cause: e });
+  }
+  if (state.format !== STATE_FORMAT) throw new CheckpointError(`The checkpoint ${where} was not written by Graft (${TRAINER_STATE_FILE} has no "format": "${STATE_FORMAT}").`);
+  if (state.version !== STATE_VERSION) throw new CheckpointError(`The checkpoint ${where} has format version ${state.version}; this Graft reads version ${STATE_VERSION}.`);
+  let trainable: SafetensorsFile;
+  let optimizer: SafetensorsFile;
+  try {
+    trainable = new SafetensorsFile(need(TRAINABLE_FILE), TRAINABLE_FILE);
+    optimizer = new SafetensorsFile(need(OPTIMIZER_FILE), OPTIMIZER_FILE);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`The checkpoint ${where} is damaged: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const weights = new Map<string, Float32Array>();
+  const params = new Map<string, { expAvg: Float32Array; expAvgSq: Float32Array }>();
+  const names = new Set(trainable.names);
+  for (const t of state.method.trainable) {
+    if (!names.has(t.name)) throw new CheckpointError(`The checkpoint ${where} lacks the weights of ${t.name}.`);
+    weights.set(t.name, trainable.float32(t.name));
+    params.set(t.name, { expAvg: optimizer.float32(`${t.name}.exp_avg`), expAvgSq: optimizer.float32(`${t.name}.exp_avg_sq`) });
+  }
+  return { state, weights, optimizer: { step: state.optimizer_step, params } };
+}

@@ -1,0 +1,12 @@
+// Training: settings (LLaMA-Factory's names), schedules, methods (LoRA / full / freeze), AdamW, the SFT trainer,
+// checkpoints. Browser-safe: the Node checkpoint store is imported from './checkpoint-store-node' directly.
+export * from './settings';
+export * from './schedule';
+export * from './metrics';
+export * from './methods';
+export { AdamW, type AdamWSettings, type AdamWState, type AdamWParamState } from './optimizer';
+export { shiftedTargets, countTargets, sumInto } from './loss';
+export * from './checkpoint';
+export * from './checkpoint-store';
+export { IdbCheckpointStore, DEFAULT_CHECKPOINT_DB, type IdbCheckpointStoreOptions } from './checkpoint-store-idb';
+export { Trainer, TrainControl, type TrainExample, type TrainerHooks, type TrainerOptions, type RunOptions, type TrainResult } from './trainer';

@@ -1,0 +1,260 @@
+// What trains: LLaMA-Factory's `finetuning_type` on the model core.
+//
+//   lora    every linear named by lora_target ("all" = every linear projection of the blocks, as
+//           LLaMA-Factory's find_all_linear_modules; or names such as q_proj,v_proj matched against the last
+//           part of the module path, as PEFT's target_modules), rank lora_rank, scale lora_alpha / r (or
+//           / √r with use_rslora). A starts kaiming-uniform(a = √5) — uniform(±1/√in), what PEFT's
+//           reset_lora_parameters and nn.Linear do — and B at zero, so training starts at the base model;
+//           drawn from the job's seed. With adapter_name_or_path the adapter's own r, alpha, rsLoRA and
+//           modules are used (as PEFT loads it with is_trainable=True), and lora_rank etc. are ignored.
+//   full    every base parameter (a tied lm_head is the embedding, one tensor).
+//   freeze  LLaMA-Factory's _setup_freeze_tuning: the last n layers (freeze_trainable_layers n > 0) or the
+//           first |n| (n < 0); within them the modules freeze_trainable_modules names ("all", or names like
+//           mlp / self_attn: the first part of the parameter name after the layer index); plus
+//           freeze_extra_modules outside the layers (embed_tokens, norm, lm_head: the last module name).
+//           A parameter trains when one of the patterns ".<i>.<module>" or "<extra>" is a substring of its
+//           name — exactly LLaMA-Factory's test, including its breadth: "norm" also matches every layer's
+//           input_layernorm / post_attention_layernorm, as it does in LLaMA-Factory.
+//
+// Frozen parameters get no gradient buffer and no optimizer state (CausalLM.createGradients with a selector).
+//
+// Weight decay follows Hugging Face's Trainer (get_decay_parameter_names): every trainable parameter decays
+// except biases and normalisation weights (LayerNorm/RMSNorm modules: names with "norm", "ln_" in GPT-2).
+// LoRA A and B decay.
+import type { GpuContext } from '../engine/context';
+import type { Tensor } from '../engine/tensor';
+import { SeededRandom } from '../data/shuffle';
+import { loraParamName, loraParameters, type LoraAdapter, type LoraModule } from '../model/lora';
+import type { CausalLM } from '../model/transformer';
+import { SettingsError, type FinetuningType, type TrainSettings } from './settings';
+
+/** One trainable parameter: its name (Hugging Face or PEFT), full shape and its row blocks on the GPU. */
+export interface TrainableParam {
+  name: string;
+  shape: number[];
+  /** Row blocks in order (usually one); gradients and optimizer moments have the same blocks. */
+  parts: Tensor[];
+  /** Whether AdamW's weight decay applies (Hugging Face's rule: not biases, not norm weights). */
+  decay: boolean;
+}
+
+/** The LoRA settings a run really uses (from the job, or from the adapter it starts from). */
+export interface LoraSpec {
+  r: number;
+  alpha: number;
+  useRslora: boolean;
+  /** Module names as PEFT's target_modules lists them (q_proj, ...), sorted. */
+  targetModules: string[];
+  /** The module paths adapted. */
+  modules: string[];
+}
+
+export interface MethodSetup {
+  kind: FinetuningType;
+  /** Every trainable parameter, in the order the optimizer and checkpoints use. */
+  params: TrainableParam[];
+  /** The adapter being trained (LoRA), owned by this setup; null otherwise. */
+  adapter: LoraAdapter | null;
+  lora: LoraSpec | null;
+  /** For CausalLM.createGradients. */
+  select: 'all' | 'lora' | ((name: string) => boolean);
+  /** Remarks for the person (e.g. settings the starting adapter overrides). */
+  notes: string[];
+  /** Frees what the setup owns (the adapter's tensors). */
+  release(): void;
+}
+
+/** A starting adapter on the CPU (src/model/adapter.ts's CpuLoraAdapter fits). */
+export interface StartingAdapter {
+  config: { r: number; alpha: number; useRslora: boolean };
+  modules: ReadonlyMap<string, { a: Float32Array; b: Float32Array; inFeatures: number; outFeatures: number }>;
+}
+
+const problem = (key: keyof TrainSettings, message: string): SettingsError => new SettingsError('the job', [{ key, message }]);
+
+/** Hugging Face's weight-decay rule: biases and normalisation weights do not decay. */
+export function decays(name: string): boolean {
+  if (/\.bias$/.test(name) || /(?:^|\.)bias(?:$|\.)/.test(name)) return false;
+  // transformers: LayerNorm modules by type, plus names matching layernorm, rmsnorm, (^|.)norm($|.), _norm($|.)
+  if (/layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)|(?:^|\.)ln_(?:\d+|f)(?:$|\.)/i.test(name)) return false;
+  return true;
+}
+
+/** The last part of a module path: 'model.layers.0.self_attn.q_proj' → 'q_proj'. */
+export const moduleLeaf = (module: string): string => module.slice(module.lastIndexOf('.') + 1);
+
+/**
+ * The module paths lora_target selects: ["all"] = every linear layer of the blocks; otherwise each name must
+ * be the last part (or a dotted suffix) of at least one linear's path. Throws SettingsError naming a target
+ * that matches nothing.
+ */
+export function resolveLoraTargets(model: CausalLM, targets: readonly string[]): string[] {
+  const all = model.linearModules().map((m) => m.module);
+  if (targets.length === 1 && targets[0] === 'all') return all;
+  const leaves = [...new Set(all.map(moduleLeaf))];
+  for (const t of targets) {
+    if (!all.some((m) => m === t || m.endsWith(`.${t}`))) {
+      throw problem('lora_target', `"${t}" is not a linear layer of this ${model.cfg.architecture}; its linear layers are ${leaves.join(', ')} (or "all")`);
+    }
+  }
+  return all.filter((m) => targets.some((t) => m === t || m.endsWith(`.${t}`)));
+}
+
+/** PEFT's kaiming_uniform_(a = √5) for A [r, in]: uniform(−1/√in, 1/√in); B = 0. */
+export function initLoraWeights(modules: readonly { module: string; inFeatures: number; outFeatures: number }[], r: number, seed: number) {
+  const rng = new SeededRandom(seed);
+  return modules.map(({ module, inFeatures, outFeatures }) => {
+    const bound = 1 / Math.sqrt(inFeatures);
+    const a = new Float32Array(r * inFeatures);
+    for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
+    return { module, a, b: new Float32Array(outFeatures * r), inFeatures, outFeatures };
+  });
+}
+
+/**
+ * The parameter names freeze tuning trains (LLaMA-Factory's rule, see the file comment). Throws SettingsError
+ * for a module name the model does not have.
+ */
+export function freezeTrainableNames(model: CausalLM, s: Pick<TrainSettings, 'freeze_trainable_layers' | 'freeze_trainable_modules' | 'freeze_extra_modules'>): string[] {
+  const names = model.parameters().map((p) => p.name);
+  const L = model.cfg.numLayers;
+  const n = s.freeze_trainable_layers;
+  const ids = n > 0 ? range(Math.max(0, L - n), L) : range(0, Math.min(-n, L));
+  const hidden = new Set<string>();
+  const nonHidden = new Set<string>();
+  for (const name of names) {
+    const m = /\.(\d+)\.([^.]+)/.exec(name);
+    if (m) hidden.add(m[2]!);
+    else {
+      const parts = name.split('.');
+      if (parts.length >= 2) nonHidden.add(parts[parts.length - 2]!);
+    }
+  }
+  const patterns: string[] = [];
+  for (const mod of s.freeze_trainable_modules) {
+    if (mod !== 'all' && !hidden.has(mod)) {
+      throw problem('freeze_trainable_modules', `"${mod}" is not a module of this model's layers; they have ${[...hidden].join(', ')} (or "all")`);
+    }
+    for (const i of ids) patterns.push(`.${i}.${mod === 'all' ? '' : mod}`);
+  }
+  for (const mod of s.freeze_extra_modules ?? []) {
+    if (!nonHidden.has(mod)) {
+      const tied = mod === 'lm_head' && model.cfg.tieWordEmbeddings;
+      throw problem(
+        'freeze_extra_modules',
+        tied
+          ? `"lm_head" is tied to the token embedding in this model; name "${[...nonHidden].find((x) => /embed|wte/.test(x)) ?? 'embed_tokens'}" to train it`
+          : `"${mod}" is not a module outside this model's layers; those are ${[...nonHidden].join(', ')}`,
+      );
+    }
+    patterns.push(mod);
+  }
+  return names.filter((name) => patterns.some((p) => name.includes(p)));
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+}
+
+function uploadAdapter(ctx: GpuContext, name: string, spec: { r: number; alpha: number; useRslora: boolean }, modules: ReturnType<typeof initLoraWeights>): LoraAdapter {
+  const out = new Map<string, LoraModule>();
+  for (const m of modules) {
+    out.set(m.module, {
+      a: ctx.upload([spec.r, m.inFeatures], m.a, 'f32', { persistent: true, label: `${m.module}.lora_A (training)` }),
+      b: ctx.upload([m.outFeatures, spec.r], m.b, 'f32', { persistent: true, label: `${m.module}.lora_B (training)` }),
+    });
+  }
+  return { name, r: spec.r, alpha: spec.alpha, useRslora: spec.useRslora, modules: out };
+}
+
+/**
+ * Sets the model up for `settings.finetuning_type`: makes (and sets) the LoRA adapter, or picks the base
+ * parameters that train. `lora_dropout` > 0 is refused: the model core's LoRA linears apply no dropout mask yet.
+ */
+export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { startingAdapter?: StartingAdapter } = {}): MethodSetup {
+  const kind = settings.finetuning_type;
+  const notes: string[] = [];
+  if (kind === 'lora') {
+    if (settings.lora_dropout > 0) {
+      throw problem(
+        'lora_dropout',
+        `LoRA dropout is not available yet: Graft's LoRA layers apply no dropout mask to the adapter input, so ${settings.lora_dropout} would not be honoured. Set lora_dropout: 0`,
+      );
+    }
+    const infos = new Map(model.linearModules().map((m) => [m.module, m]));
+    let spec: { r: number; alpha: number; useRslora: boolean };
+    let weights: ReturnType<typeof initLoraWeights>;
+    if (opts.startingAdapter) {
+      const a = opts.startingAdapter;
+      spec = { r: a.config.r, alpha: a.config.alpha, useRslora: a.config.useRslora };
+      weights = [];
+      // In the model's module order.
+      for (const module of infos.keys()) {
+        const m = a.modules.get(module);
+        if (m) weights.push({ module, a: Float32Array.from(m.a), b: Float32Array.from(m.b), inFeatures: m.inFeatures, outFeatures: m.outFeatures });
+      }
+      if (weights.length !== a.modules.size) {
+        const unknown = [...a.modules.keys()].find((k) => !infos.has(k));
+        throw problem('adapter_name_or_path', `the adapter adapts ${unknown}, which is not a linear layer of this model`);
+      }
+      const differs: string[] = [];
+      if (settings.lora_rank !== spec.r) differs.push(`lora_rank ${settings.lora_rank} → ${spec.r}`);
+      if (settings.lora_alpha !== spec.alpha) differs.push(`lora_alpha ${settings.lora_alpha} → ${spec.alpha}`);
+      if (settings.use_rslora !== spec.useRslora) differs.push(`use_rslora ${settings.use_rslora} → ${spec.useRslora}`);
+      if (differs.length) notes.push(`training continues the adapter ${settings.adapter_name_or_path ?? ''} with its own settings (${differs.join(', ')})`.replace('  ', ' '));
+    } else {
+      spec = { r: settings.lora_rank, alpha: settings.lora_alpha, useRslora: settings.use_rslora };
+      const modules = resolveLoraTargets(model, settings.lora_target).map((m) => infos.get(m)!);
+      weights = initLoraWeights(modules, spec.r, settings.seed);
+    }
+    const adapter = uploadAdapter(model.ctx, 'training', spec, weights);
+    try {
+      model.setAdapter(adapter);
+    } catch (e) {
+      for (const m of adapter.modules.values()) {
+        m.a.release();
+        m.b.release();
+      }
+      throw e;
+    }
+    const params: TrainableParam[] = loraParameters(adapter).map(([name, t]) => ({ name, shape: [...t.shape], parts: [t], decay: decays(name) }));
+    const modules = [...adapter.modules.keys()];
+    return {
+      kind,
+      params,
+      adapter,
+      lora: { ...spec, modules, targetModules: [...new Set(modules.map(moduleLeaf))].sort() },
+      select: 'lora',
+      notes,
+      release() {
+        if (model.adapter === adapter) model.setAdapter(null);
+        for (const m of adapter.modules.values()) {
+          m.a.release();
+          m.b.release();
+        }
+      },
+    };
+  }
+
+  model.setAdapter(null);
+  const base = model.parameters();
+  let chosen: Set<string>;
+  if (kind === 'full') chosen = new Set(base.map((p) => p.name));
+  else {
+    chosen = new Set(freezeTrainableNames(model, settings));
+    if (chosen.size === 0) throw problem('freeze_trainable_layers', 'selects no parameter of this model');
+  }
+  const params: TrainableParam[] = base.filter((p) => chosen.has(p.name)).map((p) => ({ name: p.name, shape: [...p.shape], parts: p.parts, decay: decays(p.name) }));
+  return {
+    kind,
+    params,
+    adapter: null,
+    lora: null,
+    select: kind === 'full' ? 'all' : (name: string) => chosen.has(name),
+    notes,
+    release() {},
+  };
+}
+
+/** The PEFT name of a module's A or B (re-exported for checkpoints and exports). */
+export { loraParamName };

@@ -1,0 +1,524 @@
+// The SFT trainer: LoRA, full fine-tuning or freezing (methods.ts) with AdamW (optimizer.ts), Hugging Face's
+// learning-rate schedules (schedule.ts), gradient accumulation, clipping, a NaN/Inf guard, evaluation and
+// checkpoints (checkpoint.ts) that a stopped run resumes from exactly. The same code runs in the browser's
+// training worker and in the `graft train` command: no Node imports here.
+//
+// One optimizer step:
+//   for each micro-batch (per_device_train_batch_size examples, gradient_accumulation_steps of them):
+//     forward → cross-entropy (Σ NLL added on the GPU) → dLogits scaled by 1/(target tokens of the WHOLE step)
+//     → backward, accumulating into the gradients
+//   gradient norm → packed beside the loss sum → ONE readback of [Σ NLL, norm]
+//   finite loss and norm: clip coefficient min(1, max_grad_norm/(norm + 1e-6)) and AdamW, all on the GPU;
+//   NaN/Inf (or no target token in the step): the step is skipped — no update, moments and AdamW's step count
+//   untouched — counted in skipped_steps, and the schedule and the data move on, as with a skipped step of
+//   PyTorch's GradScaler.
+//
+// Data order: the training sequences as given (file order), shuffled per epoch with the job's seed
+// (shuffled(range(n), seed + epoch)) unless disable_shuffling; micro-batches are consecutive slices of an
+// epoch's order; an epoch's last optimizer step takes the micro-batches that are left (Hugging Face's Trainer
+// does the same). So the step number and the seed fix every batch, and a checkpoint needs to hold only those
+// (it also holds the epoch's order, to check that a resumed run reads the same data).
+import type { GpuContext } from '../engine/context';
+import type { Tensor } from '../engine/tensor';
+import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
+import { collate, type EncodedExample } from '../data/encode';
+import { shuffled } from '../data/shuffle';
+import type { Gradients } from '../model/gradients';
+import { releaseBatch, uploadBatch, type CausalLM } from '../model/transformer';
+import { checkpointName, type CheckpointStore } from './checkpoint-store';
+import { encodeCheckpoint, STATE_FORMAT, STATE_VERSION, type CheckpointData, type DataState, type TrainerState } from './checkpoint';
+import { countTargets, shiftedTargets, sftLossBackward, sftLossForward, sumInto } from './loss';
+import { estimateEta, type EvalRecord, type StepRecord, type TrainProgress } from './metrics';
+import { setupMethod, type MethodSetup, type StartingAdapter } from './methods';
+import { AdamW, readJoined, writeJoined } from './optimizer';
+import { learningRateAt, resolveInterval, scheduleFor, stepsPerEpoch, type ScheduleParams } from './schedule';
+import { SettingsError, type TrainSettings } from './settings';
+
+/** A training sequence: token ids and labels of equal length (labels −100 where nothing is learned). */
+export type TrainExample = Pick<EncodedExample, 'inputIds' | 'labels'>;
+
+export interface TrainerHooks {
+  /**
+   * Called with each micro-batch's dLogits just before its backward (testing: poison one with NaN to see the
+   * step skipped). `step` counts from 1.
+   */
+  beforeBackward?(info: { step: number; micro: number; dLogits: readonly Tensor[]; ctx: GpuContext }): void;
+}
+
+export interface TrainerOptions {
+  model: CausalLM;
+  settings: TrainSettings;
+  /** Training sequences (unpadded), in file order: the trainer shuffles per epoch unless disable_shuffling. */
+  train: readonly TrainExample[];
+  /** Validation sequences for eval_loss. */
+  val?: readonly TrainExample[];
+  /** The pad id of the right padding (its label is −100 and its attention mask 0, so any id works). */
+  padTokenId: number;
+  /** LoRA: the adapter to continue training (adapter_name_or_path), read and checked by src/model/adapter.ts. */
+  startingAdapter?: StartingAdapter;
+  /** Where checkpoints go (every save_steps, at the end, and on stop). None: no checkpoints. */
+  store?: CheckpointStore;
+  /** A checkpoint of this run to continue from. */
+  resume?: CheckpointData;
+  hooks?: TrainerHooks;
+}
+
+/** Pause and stop for a running trainer (the worker keeps one per run; the CLI stops it on Ctrl-C). */
+export class TrainControl {
+  private stopRequested = false;
+  private pausedNow = false;
+  private wake: (() => void) | undefined;
+
+  get stopped(): boolean {
+    return this.stopRequested;
+  }
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+  /** Stops after the step in progress; the trainer saves a checkpoint (when it has a store) and returns. */
+  stop(): void {
+    this.stopRequested = true;
+    this.release();
+  }
+  /** Holds the trainer between steps until resume() (or stop()). */
+  pause(): void {
+    this.pausedNow = true;
+  }
+  resume(): void {
+    this.pausedNow = false;
+    this.release();
+  }
+  private release(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+  /** @internal Resolves when not paused (or stopped). */
+  waitWhilePaused(): Promise<void> {
+    if (!this.pausedNow || this.stopRequested) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+}
+
+export interface RunOptions {
+  /** Stops like control.stop() when aborted (an AbortSignal fits). */
+  signal?: { readonly aborted: boolean };
+  control?: TrainControl;
+  onStep?(record: StepRecord): void;
+  onEval?(record: EvalRecord): void;
+  onProgress?(progress: TrainProgress): void;
+  /** After a checkpoint was written. */
+  onCheckpoint?(step: number, location: string): void;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'stopped';
+  globalStep: number;
+  totalSteps: number;
+  skippedSteps: number;
+  metrics: StepRecord[];
+  evalMetrics: EvalRecord[];
+  /** Steps of the checkpoints this run wrote. */
+  checkpoints: number[];
+}
+
+const bad = (key: keyof TrainSettings, message: string) => new SettingsError('the job', [{ key, message }]);
+
+export class Trainer {
+  readonly ctx: GpuContext;
+  readonly method: MethodSetup;
+  readonly schedule: ScheduleParams;
+  readonly totalSteps: number;
+  readonly stepsPerEpoch: number;
+  readonly batchesPerEpoch: number;
+  /** Notes for the person (settings a starting adapter overrides, ...). */
+  readonly notes: string[];
+
+  private readonly grads: Gradients;
+  private readonly optimizer: AdamW;
+  /** [Σ NLL, gradient norm]: the step's one readback. */
+  private readonly stepStats: Tensor;
+  private readonly norm: Tensor;
+  private readonly clipScale: Tensor;
+  private globalStep = 0;
+  private skipped = 0;
+  private elapsedBase = 0;
+  private readonly metrics: StepRecord[] = [];
+  private readonly evalMetrics: EvalRecord[] = [];
+  private lastSaved = -1;
+  private orderCache: { epoch: number; order: number[] } | undefined;
+  private disposed = false;
+
+  private constructor(private readonly opts: TrainerOptions) {
+    const { model, settings: s } = opts;
+    this.ctx = model.ctx;
+    if (s.stage !== 'sft') throw bad('stage', `the trainer runs "sft"; "${s.stage}" training is not available here yet`);
+    if (opts.train.length === 0) throw new Error('There is nothing to train on: the dataset has no usable example.');
+    for (const [i, e] of opts.train.entries()) {
+      if (e.inputIds.length === 0 || e.inputIds.length !== e.labels.length) throw new Error(`Training example ${i} has ${e.inputIds.length} ids and ${e.labels.length} labels`);
+      if (e.inputIds.length > model.maxPositions) throw bad('cutoff_len', `an example has ${e.inputIds.length} tokens, more than the model instance holds (${model.maxPositions})`);
+    }
+    const n = opts.train.length;
+    this.batchesPerEpoch = Math.ceil(n / s.per_device_train_batch_size);
+    this.stepsPerEpoch = stepsPerEpoch(n, s);
+    this.schedule = scheduleFor(n, s);
+    this.totalSteps = this.schedule.totalSteps;
+
+    this.method = setupMethod(model, s, opts.startingAdapter ? { startingAdapter: opts.startingAdapter } : {});
+    this.notes = [...this.method.notes];
+    const made: { release(): void }[] = [];
+    try {
+      this.grads = model.createGradients(this.method.select);
+      made.push(this.grads);
+      this.optimizer = new AdamW(this.ctx, this.method.params, {
+        beta1: s.adam_beta1,
+        beta2: s.adam_beta2,
+        eps: s.adam_epsilon,
+        weightDecay: s.weight_decay,
+      });
+      made.push(this.optimizer);
+      this.stepStats = this.ctx.zeros([2], 'f32', { persistent: true, label: 'step loss sum and gradient norm' });
+      this.norm = this.ctx.zeros([1], 'f32', { persistent: true, label: 'gradient norm' });
+      this.clipScale = this.ctx.zeros([1], 'f32', { persistent: true, label: 'clip coefficient' });
+      made.push(this.stepStats, this.norm, this.clipScale);
+      if (opts.resume) this.restore(opts.resume);
+    } catch (e) {
+      for (const m of made) m.release();
+      this.method.release();
+      throw e;
+    }
+  }
+
+  /** Sets the model up for the job (adapter, gradients, optimizer) and, with `resume`, restores the checkpoint. */
+  static create(opts: TrainerOptions): Trainer {
+    return new Trainer(opts);
+  }
+
+  get settings(): TrainSettings {
+    return this.opts.settings;
+  }
+
+  /** Optimizer steps done so far (skipped ones included). */
+  get step(): number {
+    return this.globalStep;
+  }
+
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
+  /** AdamW's step count (updates applied). */
+  get optimizerSteps(): number {
+    return this.optimizer.stepCount;
+  }
+
+  get history(): { metrics: StepRecord[]; evalMetrics: EvalRecord[] } {
+    return { metrics: [...this.metrics], evalMetrics: [...this.evalMetrics] };
+  }
+
+  // ---- data order -----------------------------------------------------------------------------------------
+
+  /** The example order of an epoch. */
+  epochOrder(epoch: number): number[] {
+    if (this.orderCache?.epoch === epoch) return this.orderCache.order;
+    const idx = Array.from({ length: this.opts.train.length }, (_, i) => i);
+    const order = this.opts.settings.disable_shuffling ? idx : shuffled(idx, (this.opts.settings.seed + epoch) >>> 0);
+    this.orderCache = { epoch, order };
+    return order;
+  }
+
+  /** The micro-batches (example indices) of optimizer step `step` (0-based), and its epoch. */
+  microBatches(step: number): { epoch: number; batches: number[][] } {
+    const { per_device_train_batch_size: bs, gradient_accumulation_steps: accum } = this.opts.settings;
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    const j = step % this.stepsPerEpoch;
+    const order = this.epochOrder(epoch);
+    const batches: number[][] = [];
+    for (let b = j * accum; b < Math.min((j + 1) * accum, this.batchesPerEpoch); b++) batches.push(order.slice(b * bs, (b + 1) * bs));
+    return { epoch, batches };
+  }
+
+  // ---- one step -------------------------------------------------------------------------------------------
+
+  private async trainStep(): Promise<StepRecord> {
+    const { ctx, opts } = this;
+    const { model, settings: s } = opts;
+    const t0 = now();
+    const stepIndex = this.globalStep;
+    const { batches } = this.microBatches(stepIndex);
+    const prepared = batches.map((ix) => {
+      const examples = ix.map((i) => opts.train[i]!);
+      const b = collate(examples, { padTokenId: opts.padTokenId });
+      const targets = shiftedTargets(b.labels);
+      return { b, targets, inputTokens: examples.reduce((sum, e) => sum + e.inputIds.length, 0) };
+    });
+    const tokens = prepared.reduce((sum, p) => sum + countTargets(p.targets), 0);
+    const inputTokens = prepared.reduce((sum, p) => sum + p.inputTokens, 0);
+    const lr = learningRateAt(stepIndex, this.schedule);
+
+    let loss = Number.NaN;
+    let norm = Number.NaN;
+    if (tokens > 0) {
+      ctx.fill(this.stepStats, 0);
+      this.grads.zero();
+      prepared.forEach((p, micro) => {
+        const batch = uploadBatch(ctx, p.b.inputIds, p.b.attentionMask);
+        const acts = model.forward(batch, { logits: 'chunks' });
+        const ce = sftLossForward(ctx, acts, p.targets, this.stepStats, 0);
+        const dLogits = sftLossBackward(ctx, acts, ce, 1 / tokens);
+        opts.hooks?.beforeBackward?.({ step: stepIndex + 1, micro, dLogits, ctx });
+        model.backward(acts, dLogits, this.grads);
+        for (const d of dLogits) d.release();
+        ce.release();
+        acts.release();
+        releaseBatch(batch);
+      });
+      gradNorm(ctx, this.norm, this.grads.tensors());
+      sumInto(ctx, this.stepStats, 1, this.norm);
+      clipCoefficient(ctx, this.clipScale, this.norm, s.max_grad_norm);
+      const [lossSum, n] = await ctx.readF32(this.stepStats);
+      loss = lossSum! / tokens;
+      norm = n!;
+    }
+    const ok = tokens > 0 && Number.isFinite(loss) && Number.isFinite(norm);
+    if (ok) this.optimizer.step(this.grads, lr, this.clipScale);
+    else this.skipped++;
+    this.globalStep++;
+    const seconds = Math.max(now() - t0, 1e-9) / 1000;
+    const record: StepRecord = {
+      step: this.globalStep,
+      epoch: this.globalStep / this.stepsPerEpoch,
+      loss,
+      learning_rate: lr,
+      grad_norm: norm,
+      tokens,
+      input_tokens: inputTokens,
+      tokens_per_second: inputTokens / seconds,
+      elapsed_s: 0, // set by run()
+      skipped_steps: this.skipped,
+    };
+    if (!ok) record.skipped = true;
+    return record;
+  }
+
+  // ---- evaluation -----------------------------------------------------------------------------------------
+
+  /** eval_loss over the validation split (Σ NLL / target tokens), in batches of per_device_eval_batch_size. */
+  async evaluate(): Promise<EvalRecord | undefined> {
+    const val = this.opts.val ?? [];
+    if (val.length === 0) return undefined;
+    const { ctx, opts } = this;
+    const bs = opts.settings.per_device_eval_batch_size;
+    const acc = ctx.zeros([1], 'f32', { label: 'eval loss sum' });
+    let tokens = 0;
+    try {
+      for (let i = 0; i < val.length; i += bs) {
+        const b = collate(val.slice(i, i + bs), { padTokenId: opts.padTokenId });
+        const targets = shiftedTargets(b.labels);
+        tokens += countTargets(targets);
+        const batch = uploadBatch(ctx, b.inputIds, b.attentionMask);
+        const acts = opts.model.forward(batch, { logits: 'chunks', saveForBackward: false });
+        sftLossForward(ctx, acts, targets, acc, 0).release();
+        acts.release();
+        releaseBatch(batch);
+      }
+      const [sum] = await ctx.readF32(acc);
+      return { step: this.globalStep, eval_loss: sum! / tokens, eval_tokens: tokens };
+    } finally {
+      acc.release();
+    }
+  }
+
+  // ---- the loop ---------------------------------------------------------------------------------------------
+
+  /** Trains until total steps, or until stopped (then a checkpoint is saved when there is a store). */
+  async run(ro: RunOptions = {}): Promise<TrainResult> {
+    this.alive();
+    const s = this.opts.settings;
+    const saved: number[] = [];
+    const sessionStart = now();
+    const sessionStartStep = this.globalStep;
+    const saveEvery = s.save_strategy === 'steps' ? resolveInterval(s.save_steps, this.totalSteps) : 0;
+    const evalEvery = s.eval_strategy === 'steps' ? resolveInterval(s.eval_steps ?? s.logging_steps, this.totalSteps) : 0;
+    const stopRequested = () => ro.signal?.aborted === true || ro.control?.stopped === true;
+    const progress = (phase: TrainProgress['phase']) => {
+      const done = this.globalStep - sessionStartStep;
+      const eta = estimateEta(this.globalStep, this.totalSteps, (now() - sessionStart) / 1000, done);
+      const p: TrainProgress = { step: this.globalStep, totalSteps: this.totalSteps, epoch: this.globalStep / this.stepsPerEpoch, phase };
+      const last = this.metrics[this.metrics.length - 1];
+      if (last) p.last = last;
+      if (eta !== undefined) p.etaSeconds = eta;
+      ro.onProgress?.(p);
+    };
+    const save = async () => {
+      if (!this.opts.store || this.lastSaved === this.globalStep || this.globalStep === 0) return;
+      progress('checkpoint');
+      await this.saveCheckpoint();
+      saved.push(this.globalStep);
+      ro.onCheckpoint?.(this.globalStep, `${this.opts.store.location}/${checkpointName(this.globalStep)}`);
+    };
+    const result = (status: TrainResult['status']): TrainResult => ({
+      status,
+      globalStep: this.globalStep,
+      totalSteps: this.totalSteps,
+      skippedSteps: this.skipped,
+      metrics: [...this.metrics],
+      evalMetrics: [...this.evalMetrics],
+      checkpoints: saved,
+    });
+
+    progress('train');
+    while (this.globalStep < this.totalSteps) {
+      if (ro.control?.paused) await ro.control.waitWhilePaused();
+      if (stopRequested()) {
+        await this.ctx.sync();
+        await save();
+        return result('stopped');
+      }
+      const record = await this.trainStep();
+      record.elapsed_s = this.elapsedBase + (now() - sessionStart) / 1000;
+      this.metrics.push(record);
+      ro.onStep?.(record);
+      progress('train');
+      const endOfEpoch = this.globalStep % this.stepsPerEpoch === 0;
+      if ((evalEvery > 0 && this.globalStep % evalEvery === 0) || (s.eval_strategy === 'epoch' && endOfEpoch)) {
+        progress('eval');
+        const e = await this.evaluate();
+        if (e) {
+          this.evalMetrics.push(e);
+          ro.onEval?.(e);
+        }
+      }
+      if ((saveEvery > 0 && this.globalStep % saveEvery === 0) || (s.save_strategy === 'epoch' && endOfEpoch)) await save();
+    }
+    await this.ctx.sync();
+    if (s.save_strategy !== 'no') await save();
+    return result('completed');
+  }
+
+  // ---- weights and checkpoints ------------------------------------------------------------------------------
+
+  /** The trainable weights, read back (row blocks joined), by name. */
+  async trainableWeights(): Promise<Map<string, Float32Array>> {
+    this.alive();
+    const out = new Map<string, Float32Array>();
+    for (const p of this.method.params) out.set(p.name, await readJoined(this.ctx, p.parts));
+    return out;
+  }
+
+  private dataState(): DataState {
+    const s = this.opts.settings;
+    const epoch = Math.floor(this.globalStep / this.stepsPerEpoch);
+    return {
+      seed: s.seed,
+      shuffle: !s.disable_shuffling,
+      num_examples: this.opts.train.length,
+      batch_size: s.per_device_train_batch_size,
+      gradient_accumulation_steps: s.gradient_accumulation_steps,
+      batches_per_epoch: this.batchesPerEpoch,
+      steps_per_epoch: this.stepsPerEpoch,
+      epoch,
+      step_in_epoch: this.globalStep % this.stepsPerEpoch,
+      order: [...this.epochOrder(epoch)],
+    };
+  }
+
+  /** Everything a checkpoint holds, read back from the GPU. */
+  async checkpointData(): Promise<CheckpointData> {
+    this.alive();
+    const state: TrainerState = {
+      format: STATE_FORMAT,
+      version: STATE_VERSION,
+      global_step: this.globalStep,
+      total_steps: this.totalSteps,
+      skipped_steps: this.skipped,
+      elapsed_s: this.metrics[this.metrics.length - 1]?.elapsed_s ?? this.elapsedBase,
+      schedule: { ...this.schedule },
+      optimizer_step: this.optimizer.stepCount,
+      data: this.dataState(),
+      rng: { seed: this.opts.settings.seed, dropout_offset: 0 },
+      method: {
+        finetuning_type: this.method.kind,
+        lora: this.method.lora,
+        trainable: this.method.params.map((p) => ({ name: p.name, shape: p.shape, decay: p.decay })),
+      },
+      metrics: [...this.metrics],
+      eval_metrics: [...this.evalMetrics],
+      settings: this.opts.settings,
+      saved_at: new Date().toISOString(),
+    };
+    return { state, weights: await this.trainableWeights(), optimizer: await this.optimizer.exportState() };
+  }
+
+  /** Writes a checkpoint of the current step to the store, and removes the oldest beyond save_total_limit. */
+  async saveCheckpoint(): Promise<void> {
+    const store = this.opts.store;
+    if (!store) throw new Error('saveCheckpoint: the trainer has no checkpoint store');
+    const files = encodeCheckpoint(await this.checkpointData());
+    await store.write(this.globalStep, files);
+    this.lastSaved = this.globalStep;
+    const limit = this.opts.settings.save_total_limit;
+    if (limit !== undefined) {
+      const steps = await store.list();
+      for (const step of steps.slice(0, Math.max(0, steps.length - limit))) await store.delete(step);
+    }
+  }
+
+  /** Restores a checkpoint of this run: weights, moments, step counts, metrics. Checks that it is this run. */
+  private restore(c: CheckpointData): void {
+    const st = c.state;
+    const s = this.opts.settings;
+    const was = st.settings;
+    const same: (keyof TrainSettings)[] = ['finetuning_type', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'seed', 'disable_shuffling', 'cutoff_len'];
+    for (const key of same) {
+      if (JSON.stringify(was[key]) !== JSON.stringify(s[key])) {
+        throw bad('resume_from_checkpoint', `the checkpoint was trained with ${key} ${JSON.stringify(was[key])}, this job has ${JSON.stringify(s[key])}; resuming continues the same run, so set it back (or start a new run in another output_dir)`);
+      }
+    }
+    if (st.data.num_examples !== this.opts.train.length) {
+      throw bad('resume_from_checkpoint', `the checkpoint's run trained on ${st.data.num_examples} sequences, this job has ${this.opts.train.length}: the dataset (or max_samples, val_size, packing) changed`);
+    }
+    const mine = this.method.params.map((p) => `${p.name} [${p.shape.join(', ')}]`);
+    const theirs = st.method.trainable.map((p) => `${p.name} [${p.shape.join(', ')}]`);
+    if (mine.join('\n') !== theirs.join('\n')) {
+      const diff = mine.find((x) => !theirs.includes(x)) ?? theirs.find((x) => !mine.includes(x));
+      throw bad('resume_from_checkpoint', `the checkpoint trains other tensors than this job (first difference: ${diff}); the method settings changed`);
+    }
+    const epoch = st.data.epoch;
+    const order = this.epochOrder(epoch);
+    if (order.length !== st.data.order.length || order.some((v, i) => v !== st.data.order[i])) {
+      throw bad('resume_from_checkpoint', `the data order of epoch ${epoch} differs from the checkpoint's: the dataset or the seed changed`);
+    }
+    for (const p of this.method.params) writeJoined(this.ctx, p.parts, c.weights.get(p.name)!, p.name);
+    this.optimizer.importState(c.optimizer);
+    this.globalStep = st.global_step;
+    this.skipped = st.skipped_steps;
+    this.elapsedBase = st.elapsed_s;
+    this.metrics.push(...st.metrics);
+    this.evalMetrics.push(...st.eval_metrics);
+    this.lastSaved = st.global_step;
+    if (st.total_steps !== this.totalSteps) this.notes.push(`the run now has ${this.totalSteps} steps (the checkpoint's had ${st.total_steps})`);
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new Error('The trainer was disposed');
+  }
+
+  /** Frees gradients, optimizer state and the trained adapter (export it first). Base weights stay the model's. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.grads.release();
+    this.optimizer.release();
+    this.stepStats.release();
+    this.norm.release();
+    this.clipScale.release();
+    this.method.release();
+  }
+}
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}

@@ -1,0 +1,108 @@
+// Shared setup for the trainer tests: the fixture model loaded through the facade, its SFT data encoded by the
+// fixtures' rule, the reference numbers, and small comparisons.
+import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { folderSource } from '../../src/cli/folder-source';
+import type { GpuContext } from '../../src/engine/context';
+import { parseDatasetText, prepareSftData } from '../../src/data';
+import { readAdapter, type CpuLoraAdapter } from '../../src/model/adapter';
+import { loadModel, type LoadedModel } from '../../src/model/load';
+import { SafetensorsFile } from '../../src/model/safetensors';
+import { parseSettings, type TrainSettings } from '../../src/train/settings';
+import type { TrainExample } from '../../src/train/trainer';
+import { testContext } from '../helpers/gpu';
+
+export const FIXTURE_DIR = new URL('../fixtures/tiny-llama/', import.meta.url);
+export const FIXTURE = 'test/fixtures/tiny-llama';
+export const ALPACA = 'test/fixtures/data/sft_alpaca.json';
+const read = (p: string) => new Uint8Array(readFileSync(new URL(p, FIXTURE_DIR)));
+
+export interface Reference {
+  forward: { input_ids: number[][]; loss_mean_all_positions: number };
+  sft_batch: { input_ids: number[][]; labels: number[][]; attention_mask: number[][] };
+  lora: { r: number; lora_alpha: number; sft_loss_at_init: number };
+  lora_trajectory: { losses_before_each_step: number[] };
+}
+export const reference = JSON.parse(readFileSync(new URL('reference/reference.json', FIXTURE_DIR), 'utf8')) as Reference;
+
+export const safetensors = (p: string) => new SafetensorsFile(read(p), p);
+
+let loaded: Promise<{ ctx: GpuContext; lm: LoadedModel }> | undefined;
+/** The fixture model, loaded once per test file. Tests that change base weights must restore them. */
+export function fixtureModel(): Promise<{ ctx: GpuContext; lm: LoadedModel }> {
+  loaded ??= (async () => {
+    const ctx = await testContext();
+    const lm = await loadModel(ctx, await folderSource(new URL('.', FIXTURE_DIR).pathname));
+    return { ctx, lm };
+  })();
+  return loaded;
+}
+
+export async function initAdapter(lm: LoadedModel): Promise<CpuLoraAdapter> {
+  return readAdapter(await folderSource(new URL('reference/init_adapter', FIXTURE_DIR).pathname, 'adapter'), lm.config);
+}
+
+/** sft_alpaca.json[0:n] encoded as the fixtures do (cutoff 64), in file order. */
+export function alpacaExamples(lm: LoadedModel, n = 4, cutoffLen = 64): TrainExample[] {
+  const parsed = parseDatasetText(readFileSync(new URL('../fixtures/data/sft_alpaca.json', import.meta.url), 'utf8'), 'sft_alpaca.json');
+  const data = prepareSftData(parsed.records.slice(0, n), lm.tokenizer, lm.template, { cutoffLen, shuffle: false });
+  return data.train;
+}
+
+/** The trajectory job of the fixtures: constant lr 1e-3, no decay, no clipping, one batch of 4. */
+export function settings(over: Record<string, unknown> = {}): TrainSettings {
+  return parseSettings(
+    {
+      model_name_or_path: 'tiny-llama',
+      dataset: 'sft_alpaca.json',
+      finetuning_type: 'lora',
+      learning_rate: 1e-3,
+      lr_scheduler_type: 'constant',
+      adam_beta1: 0.9,
+      adam_beta2: 0.999,
+      adam_epsilon: 1e-8,
+      weight_decay: 0,
+      max_grad_norm: 0,
+      per_device_train_batch_size: 4,
+      gradient_accumulation_steps: 1,
+      cutoff_len: 64,
+      max_steps: 5,
+      disable_shuffling: true,
+      save_strategy: 'no',
+      ...over,
+    },
+    'the test',
+  );
+}
+
+export function expectRel(what: string, got: number, want: number, rel: number): void {
+  expect(Math.abs(got - want) / Math.abs(want), `${what}: ${got} vs ${want}`).toBeLessThan(rel);
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Writes the fixture's base weights back into the model (after a full or freeze run changed them). */
+export async function restoreBase(lm: LoadedModel): Promise<void> {
+  const { writeJoined } = await import('../../src/train/optimizer');
+  const file = safetensors('model.safetensors');
+  for (const p of lm.model.parameters()) writeJoined(lm.model.ctx, p.parts, file.float32(p.sourceName), p.name);
+  await lm.model.ctx.sync();
+}
+
+/** Every base parameter read back, by name. */
+export async function baseWeights(lm: LoadedModel): Promise<Map<string, Float32Array>> {
+  const { readJoined } = await import('../../src/train/optimizer');
+  const out = new Map<string, Float32Array>();
+  for (const p of lm.model.parameters()) out.set(p.name, await readJoined(lm.model.ctx, p.parts));
+  return out;
+}
+
+/** Short examples (for fast tests): the first `n` alpaca records at a small cutoff. */
+export function shortExamples(lm: LoadedModel, n: number, cutoffLen = 20): TrainExample[] {
+  return alpacaExamples(lm, n, cutoffLen);
+}
