@@ -8,6 +8,7 @@ import type { CachedModel } from '../hub/store';
 import type { GenerateResult } from '../model/generate';
 import type { ModelInfo } from '../model/info';
 import type { LoadProgress } from '../model/load';
+import type { DataApi } from './data-api';
 
 export type { AdapterSummary } from '../engine/adapter-info';
 export type { DownloadProgress } from '../hub/client';
@@ -113,7 +114,8 @@ export interface ChatResult extends GenerateResult {
   ms: number;
 }
 
-export interface EngineApi {
+/** The datasets, encoding, model descriptions and settings checks of src/worker/data-api.ts are part of it too. */
+export interface EngineApi extends DataApi {
   /** What the browser's WebGPU adapter offers. Throws GpuError 'no-webgpu' or 'no-adapter'. */
   adapterInfo(): Promise<AdapterSummary>;
   /** Runs the SwiGLU kernel on seeded inputs and compares it with the float64 reference. */

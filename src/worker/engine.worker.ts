@@ -8,6 +8,7 @@ import { summarizeAdapter } from '../engine/adapter-info';
 import { GpuContext } from '../engine/context';
 import { IdbModelStore } from '../hub/store-idb';
 import type { AdapterSummary, EngineApi, SelfTestOptions, SelfTestResult } from './api';
+import { dataApi } from './data-api';
 import { ModelService } from './models';
 import { runSelfTest } from './selftest';
 import { HubSettingsStore } from './settings';
@@ -80,6 +81,9 @@ const api: EngineApi = {
   unloadModel: () => models.unloadModel(),
   generate: (prompt, options, onToken) => withCallback(onToken, (call) => models.generate(prompt, options, call)),
   stopGeneration: async () => models.stopGeneration(),
+
+  // Datasets, encoding, model descriptions and settings checks (src/worker/data-api.ts).
+  ...dataApi,
 };
 
 expose(api);
