@@ -26,12 +26,12 @@ import { readAdapter } from '../model/adapter';
 import { UnsupportedModelError } from '../model/config';
 import { describeModel } from '../model/info';
 import { loadModel, type LoadedModel } from '../model/load';
-import { loraParamName } from '../model/lora';
 import { readJson, type ModelSource } from '../model/source';
 import { decodeCheckpoint } from '../train/checkpoint';
 import { checkpointName, parseCheckpointName } from '../train/checkpoint-store';
 import { NodeCheckpointStore } from '../train/checkpoint-store-node';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
+import { loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
 import { parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainResult } from '../train/trainer';
@@ -299,14 +299,7 @@ async function writeFiles(dir: string, files: ReadonlyMap<string, Uint8Array>): 
 async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, s: TrainSettings, modelId: string, dir: string): Promise<string[]> {
   const lora = trainer.method.lora;
   if (lora) {
-    const weights = await trainer.trainableWeights();
-    const modules = new Map(
-      lora.modules.map((m) => {
-        const a = weights.get(loraParamName(m, 'A'))!;
-        const b = weights.get(loraParamName(m, 'B'))!;
-        return [m, { a, aShape: [lora.r, a.length / lora.r] as const, b, bShape: [b.length / lora.r, lora.r] as const }];
-      }),
-    );
+    const modules = loraModuleWeights(lora, await trainer.trainableWeights());
     const files = exportPeftAdapter({
       baseModel: modelId,
       ...(s.model_revision !== 'main' ? { revision: s.model_revision } : {}),
@@ -450,8 +443,11 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     const written = await exportResult(trainer, lm, resolved.source, s, resolved.repo ?? s.model_name_or_path, outputDir);
+    // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
+    const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };
+    if (s.adapter_name_or_path !== undefined && existsSync(s.adapter_name_or_path)) lfSettings.adapter_name_or_path = resolve(s.adapter_name_or_path);
     const job = exportLlamaFactoryJob({
-      settings: s,
+      settings: lfSettings,
       datasetName: basename(fileName, extname(fileName)),
       records,
       format: parsed.format === null || parsed.format === 'mixed' ? 'sharegpt' : (parsed.format as DatasetFormat),

@@ -12,10 +12,9 @@
 // Stores (checkpoint-store*.ts) make a checkpoint complete or absent. Resuming restores weights and moments
 // bit for bit, so the steps after a resume compute exactly what the uninterrupted run computes.
 import { exportPeftAdapter } from '../export/peft-adapter';
-import { loraParamName } from '../model/lora';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { CheckpointError } from './checkpoint-store';
-import type { LoraSpec } from './methods';
+import { loraModuleWeights, type LoraSpec } from './methods';
 import type { EvalRecord, StepRecord } from './metrics';
 import type { AdamWState } from './optimizer';
 import type { ScheduleParams } from './schedule';
@@ -96,15 +95,7 @@ export function encodeCheckpoint(data: CheckpointData): Map<string, Uint8Array> 
   files.set(OPTIMIZER_FILE, writeSafetensors(moments, { format: 'pt', optimizer: 'AdamW', step: String(optimizer.step) }));
   const lora = state.method.lora;
   if (lora) {
-    const modules = new Map(
-      lora.modules.map((m) => {
-        const a = weights.get(loraParamName(m, 'A'))!;
-        const b = weights.get(loraParamName(m, 'B'))!;
-        const inF = a.length / lora.r;
-        const outF = b.length / lora.r;
-        return [m, { a, aShape: [lora.r, inF] as const, b, bShape: [outF, lora.r] as const }];
-      }),
-    );
+    const modules = loraModuleWeights(lora, weights);
     const adapter = exportPeftAdapter({
       baseModel: state.settings.model_name_or_path,
       ...(state.settings.model_revision !== 'main' ? { revision: state.settings.model_revision } : {}),

@@ -256,5 +256,22 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
   };
 }
 
-/** The PEFT name of a module's A or B (re-exported for checkpoints and exports). */
-export { loraParamName };
+/** A LoRA pair as the exports take it (src/export's LoraModuleWeights). */
+export interface LoraPairWeights {
+  a: Float32Array;
+  aShape: readonly [number, number];
+  b: Float32Array;
+  bShape: readonly [number, number];
+}
+
+/** The trained LoRA pairs by module path, from the trainable weights by PEFT name (Trainer.trainableWeights). */
+export function loraModuleWeights(lora: LoraSpec, weights: ReadonlyMap<string, Float32Array>): Map<string, LoraPairWeights> {
+  return new Map(
+    lora.modules.map((m) => {
+      const a = weights.get(loraParamName(m, 'A'));
+      const b = weights.get(loraParamName(m, 'B'));
+      if (!a || !b) throw new Error(`loraModuleWeights: no weights for ${m}`);
+      return [m, { a, aShape: [lora.r, a.length / lora.r] as const, b, bShape: [b.length / lora.r, lora.r] as const }];
+    }),
+  );
+}

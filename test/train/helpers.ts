@@ -102,7 +102,17 @@ export async function baseWeights(lm: LoadedModel): Promise<Map<string, Float32A
   return out;
 }
 
-/** Short examples (for fast tests): the first `n` alpaca records at a small cutoff. */
-export function shortExamples(lm: LoadedModel, n: number, cutoffLen = 20): TrainExample[] {
-  return alpacaExamples(lm, n, cutoffLen);
+/**
+ * Short examples of different lengths (for fast tests): alpaca records tokenized with the chat template,
+ * cut to 10..24 tokens, the first 4 tokens unlabelled (a stand-in prompt) and the rest targets.
+ */
+export function shortExamples(lm: LoadedModel, n: number): TrainExample[] {
+  const parsed = parseDatasetText(readFileSync(new URL('../fixtures/data/sft_alpaca.json', import.meta.url), 'utf8'), 'sft_alpaca.json');
+  const records = Array.from({ length: n }, (_, i) => parsed.records[i % parsed.records.length]!);
+  const data = prepareSftData(records, lm.tokenizer, lm.template, { cutoffLen: 40, shuffle: false, trainOnPrompt: true });
+  return data.train.map((e, i) => {
+    const len = 10 + ((7 * i) % 15);
+    const ids = e.inputIds.slice(e.inputIds.length - len);
+    return { inputIds: ids, labels: ids.map((id, t) => (t < 4 ? -100 : id)) };
+  });
 }

@@ -1,0 +1,71 @@
+// The NaN/Inf guard: a step whose loss or gradient norm is not finite is skipped — no update, AdamW's moments
+// and step count untouched — counted and reported, and NaN never reaches saved weights.
+import { describe, expect, it } from 'vitest';
+import { decodeCheckpoint } from '../../src/train/checkpoint';
+import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import { Trainer } from '../../src/train/trainer';
+import { fixtureModel, initAdapter, settings, shortExamples } from './helpers';
+
+describe('NaN guard', () => {
+  it('a NaN in one micro-batch\'s dLogits skips the whole step; the next steps train on', async () => {
+    const { lm, ctx } = await fixtureModel();
+    const store = new MemoryCheckpointStore();
+    const trainer = Trainer.create({
+      model: lm.model,
+      settings: settings({ max_steps: 3, per_device_train_batch_size: 1, gradient_accumulation_steps: 2, save_strategy: 'steps', save_steps: 1, max_grad_norm: 1 }),
+      train: shortExamples(lm, 6),
+      padTokenId: 0,
+      startingAdapter: await initAdapter(lm),
+      store,
+      hooks: {
+        beforeBackward: ({ step, micro, dLogits }) => {
+          if (step === 2 && micro === 1) ctx.write(dLogits[0]!, new Float32Array([Number.NaN]), 5);
+        },
+      },
+    });
+    const result = await trainer.run();
+    const [r1, r2, r3] = result.metrics;
+    expect(r1!.skipped).toBeUndefined();
+    expect(r2!.skipped).toBe(true);
+    expect(Number.isFinite(r2!.loss)).toBe(true); // the loss was fine; the gradient norm was not
+    expect(Number.isNaN(r2!.grad_norm)).toBe(true);
+    expect([r1!.skipped_steps, r2!.skipped_steps, r3!.skipped_steps]).toEqual([0, 1, 1]);
+    expect(Number.isFinite(r3!.loss) && Number.isFinite(r3!.grad_norm)).toBe(true);
+    expect(result.skippedSteps).toBe(1);
+    expect(trainer.optimizerSteps).toBe(2);
+    // The schedule moved on: step 3 used step 3's learning rate, and the data too (no example was repeated).
+    expect(result.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+
+    const c1 = decodeCheckpoint(await store.read(1), '1');
+    const c2 = decodeCheckpoint(await store.read(2), '2');
+    const c3 = decodeCheckpoint(await store.read(3), '3');
+    expect([c1.optimizer.step, c2.optimizer.step, c3.optimizer.step]).toEqual([1, 1, 2]);
+    expect(c2.state.skipped_steps).toBe(1);
+    for (const [name, w] of c1.weights) {
+      expect(c2.weights.get(name), name).toEqual(w); // bit-identical: no update
+      expect(c2.optimizer.params.get(name)!.expAvg).toEqual(c1.optimizer.params.get(name)!.expAvg);
+      expect(c2.optimizer.params.get(name)!.expAvgSq).toEqual(c1.optimizer.params.get(name)!.expAvgSq);
+    }
+    for (const c of [c1, c2, c3]) {
+      for (const [name, w] of c.weights) expect(w.every(Number.isFinite), name).toBe(true);
+      for (const [name, o] of c.optimizer.params) expect(o.expAvg.every(Number.isFinite) && o.expAvgSq.every(Number.isFinite), name).toBe(true);
+    }
+    for (const w of (await trainer.trainableWeights()).values()) expect(w.every(Number.isFinite)).toBe(true);
+    trainer.dispose();
+  });
+
+  it('an Inf weight makes the loss non-finite: every step is skipped and the weights stay as they were', async () => {
+    const { lm, ctx } = await fixtureModel();
+    const adapter = await initAdapter(lm);
+    const trainer = Trainer.create({ model: lm.model, settings: settings({ max_steps: 2, per_device_train_batch_size: 2 }), train: shortExamples(lm, 2), padTokenId: 0, startingAdapter: adapter });
+    const p = trainer.method.params.find((x) => x.name.endsWith('layers.1.mlp.down_proj.lora_B.weight'))!;
+    ctx.write(p.parts[0]!, new Float32Array([Number.POSITIVE_INFINITY]), 3);
+    const before = await trainer.trainableWeights();
+    const result = await trainer.run();
+    expect(result.metrics.map((m) => m.skipped)).toEqual([true, true]);
+    expect(result.skippedSteps).toBe(2);
+    expect(trainer.optimizerSteps).toBe(0);
+    expect(await trainer.trainableWeights()).toEqual(before);
+    trainer.dispose();
+  });
+});
