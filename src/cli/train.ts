@@ -31,7 +31,7 @@ import { decodeCheckpoint } from '../train/checkpoint';
 import { checkpointName, parseCheckpointName } from '../train/checkpoint-store';
 import { NodeCheckpointStore } from '../train/checkpoint-store-node';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
-import { loraModuleWeights } from '../train/methods';
+import { checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
 import { parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainResult } from '../train/trainer';
@@ -338,6 +338,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   const { settings: s, notes, jobDir } = await readSettings(args);
   for (const n of [...notes, ...settingsWarnings(s)]) io.stderr.write(`graft train: note: ${n}\n`);
   if (s.stage !== 'sft') throw new CliError('bad-settings', `stage "${s.stage}": graft train runs "sft" for now.`);
+  checkMethodSettings(s);
 
   // Everything that can fail without the GPU fails first.
   const datasetPath = await resolveDataset(s, jobDir);

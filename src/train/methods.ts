@@ -168,6 +168,19 @@ function uploadAdapter(ctx: GpuContext, name: string, spec: { r: number; alpha: 
 }
 
 /**
+ * Refuses the method settings Graft cannot honour, before anything is loaded: lora_dropout > 0 (the model
+ * core's LoRA linears apply no dropout mask yet).
+ */
+export function checkMethodSettings(settings: TrainSettings): void {
+  if (settings.finetuning_type === 'lora' && settings.lora_dropout > 0) {
+    throw problem(
+      'lora_dropout',
+      `LoRA dropout is not available yet: Graft's LoRA layers apply no dropout mask to the adapter input, so ${settings.lora_dropout} would not be honoured. Set lora_dropout: 0`,
+    );
+  }
+}
+
+/**
  * Sets the model up for `settings.finetuning_type`: makes (and sets) the LoRA adapter, or picks the base
  * parameters that train. `lora_dropout` > 0 is refused: the model core's LoRA linears apply no dropout mask yet.
  */
@@ -175,12 +188,7 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
   const kind = settings.finetuning_type;
   const notes: string[] = [];
   if (kind === 'lora') {
-    if (settings.lora_dropout > 0) {
-      throw problem(
-        'lora_dropout',
-        `LoRA dropout is not available yet: Graft's LoRA layers apply no dropout mask to the adapter input, so ${settings.lora_dropout} would not be honoured. Set lora_dropout: 0`,
-      );
-    }
+    checkMethodSettings(settings);
     const infos = new Map(model.linearModules().map((m) => [m.module, m]));
     let spec: { r: number; alpha: number; useRslora: boolean };
     let weights: ReturnType<typeof initLoraWeights>;

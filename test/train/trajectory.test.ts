@@ -1,9 +1,17 @@
-// THE fixture trajectory through the trainer API: 5 AdamW steps from init_adapter on sft_alpaca.json[0:4]
+// THE fixture trajectory through the trainer API and through `graft train`: 5 AdamW steps from init_adapter on sft_alpaca.json[0:4]
 // (one batch of 4, cutoff 64) give PyTorch's losses before each step and its final adapter.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { collate } from '../../src/data';
+import { SafetensorsFile } from '../../src/model/safetensors';
 import { Trainer } from '../../src/train/trainer';
-import { alpacaExamples, expectRel, fixtureModel, initAdapter, maxAbsDiff, reference, safetensors, settings } from './helpers';
+import { lines, runGraft } from '../cli/run';
+import { ALPACA, alpacaExamples, expectRel, FIXTURE, fixtureModel, initAdapter, maxAbsDiff, reference, safetensors, settings } from './helpers';
+
+const scratch = mkdtempSync(join(tmpdir(), 'graft-trajectory-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the fixture LoRA trajectory through the trainer API', () => {
   it('losses before each step (rel 1e-4) and the final adapter (abs 2e-4) equal PyTorch', async () => {
@@ -33,5 +41,56 @@ describe('the fixture LoRA trajectory through the trainer API', () => {
     expect(worst).toBeLessThan(2e-4);
     trainer.dispose();
     expect(lm.model.adapter).toBeNull();
+  });
+});
+
+describe('the fixture LoRA trajectory through `graft train`', () => {
+  it('metrics.jsonl holds PyTorch\'s losses and the exported adapter is its final adapter', async () => {
+    const out = join(scratch, 'cli');
+    // The fixtures' job in LLaMA-Factory's words: sft_alpaca.json[0:4], one batch of 4 in file order, cutoff 64.
+    const r = await runGraft([
+      'train',
+      '--model', FIXTURE,
+      '--dataset', ALPACA,
+      '--max_samples', '4',
+      '--adapter_name_or_path', `${FIXTURE}/reference/init_adapter`,
+      '--per_device_train_batch_size', '4',
+      '--cutoff_len', '64',
+      '--learning_rate', '1e-3',
+      '--lr_scheduler_type', 'constant',
+      '--adam_beta1', '0.9',
+      '--adam_beta2', '0.999',
+      '--adam_epsilon', '1e-8',
+      '--weight_decay', '0',
+      '--max_grad_norm', '0',
+      '--max_steps', '5',
+      '--shuffle', 'false',
+      '--output_dir', out,
+    ], { timeoutMs: 110_000 });
+    expect(r.code, r.graftStderr).toBe(0);
+    expect(r.stdout).toMatch(/trained 5 steps; final loss 5\.99/);
+    const metrics = lines(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).map((l) => JSON.parse(l) as { step: number; loss: number; tokens: number });
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
+    const want = reference.lora_trajectory.losses_before_each_step;
+    metrics.forEach((m, i) => expectRel(`loss ${i + 1}`, m.loss, want[i]!, 1e-4));
+    for (const m of metrics) {
+      expect(Object.keys(m).sort()).toEqual(['elapsed_s', 'epoch', 'grad_norm', 'input_tokens', 'learning_rate', 'loss', 'skipped_steps', 'step', 'tokens', 'tokens_per_second']);
+    }
+
+    const exported = new SafetensorsFile(new Uint8Array(readFileSync(join(out, 'adapter_model.safetensors'))), 'adapter_model.safetensors');
+    const final = safetensors('reference/final_adapter/adapter_model.safetensors');
+    expect(exported.names.sort()).toEqual(final.names.sort());
+    let worst = 0;
+    for (const name of final.names) worst = Math.max(worst, maxAbsDiff(exported.float32(name), final.float32(name)));
+    expect(worst).toBeLessThan(2e-4);
+    const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, use_rslora: false });
+    expect((config.target_modules as string[]).sort()).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+    // The LLaMA-Factory job: the same settings under LLaMA-Factory's names, with the data it trained on.
+    const yaml = readFileSync(join(out, 'train.yaml'), 'utf8');
+    for (const line of ['finetuning_type: lora', 'learning_rate: 0.001', 'lr_scheduler_type: constant', 'max_grad_norm: 0.0', 'max_steps: 5', 'disable_shuffling: true', 'cutoff_len: 64']) {
+      expect(yaml).toContain(line);
+    }
+    expect((JSON.parse(readFileSync(join(out, 'sft_alpaca.json'), 'utf8')) as unknown[]).length).toBe(4);
   });
 });
