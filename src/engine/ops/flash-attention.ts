@@ -1,14 +1,18 @@
 // Causal self-attention with grouped-query heads (GQA) and a key padding mask, tiled the FlashAttention-2 way:
 // the T×S score matrix never exists, not even per row. Same API and semantics as attention.ts
 // (attentionForward / attentionBackward), so either can serve the model.
-//   forward: a workgroup owns BR query rows of one (b, h) and walks the key blocks of BC keys up to the causal
-//            diagonal through workgroup memory with an online softmax; writes out and lse.
+//   forward: a workgroup owns BR query rows of one (b, h) and walks the key blocks up to the causal diagonal
+//            with an online softmax (running max and sum per row); writes out and lse.
 //   backward: Δ = rowsum(dOut ⊙ out) (a small row kernel, packed with lse), then one kernel over key blocks
 //            (a workgroup owns BC keys of one (b, kv head), walks the query heads of the group and their query
 //            blocks, and accumulates dk, dv in registers: no atomics) and one over query blocks for dq.
-// Threads: TPR invocations per row (per key in the dk/dv kernel); each owns ceil(D / TPR) of the row's
-// output dims (d ≡ j mod TPR) in registers and computes BC / TPR of the row's scores in each block.
-// The head dim is compiled in (up to 128); block sizes are chosen per adapter (see flashAttentionConfig).
+// Two variants of the three kernels (see FlashVariant), picked per adapter:
+//   tiled    (GPUs): K/V blocks (Q/dOut blocks for dk/dv) go through workgroup memory; TPR invocations per
+//            row, each owning ceil(D / TPR) output dims (d ≡ j mod TPR) in registers and BC / TPR of the
+//            row's scores per block, the scores shared through workgroup memory.
+//   register (SwiftShader): no workgroup memory, no barriers; an invocation owns 4 rows (4 keys) and works in
+//            4×4 blocks (mat4x4 products), 16 keys (queries) per step, K/V read through the cache.
+// The head dim is compiled in (up to 128).
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
 import type { KernelSpec } from '../kernel';
@@ -18,6 +22,9 @@ import forwardSrc from '../../../shaders/flash_attention_forward.wgsl?raw';
 import deltaSrc from '../../../shaders/flash_attention_backward_delta.wgsl?raw';
 import dqSrc from '../../../shaders/flash_attention_backward_dq.wgsl?raw';
 import dkdvSrc from '../../../shaders/flash_attention_backward_dkdv.wgsl?raw';
+import regForwardSrc from '../../../shaders/flash_attention_register_forward.wgsl?raw';
+import regDqSrc from '../../../shaders/flash_attention_register_backward_dq.wgsl?raw';
+import regDkdvSrc from '../../../shaders/flash_attention_register_backward_dkdv.wgsl?raw';
 
 /** The largest head dim the kernels take (the per-thread accumulators are sized from it). */
 export const FLASH_MAX_HEAD_DIM = 128;
@@ -25,7 +32,19 @@ export const FLASH_MAX_HEAD_DIM = 128;
 /** Invocations per workgroup of the Δ row kernel. */
 const DELTA_WG = 256;
 
-/** Block sizes of one tiled kernel: BR query rows and BC keys per block, TPR invocations per row (or key). */
+/**
+ * 'tiled': FlashAttention-2 as on GPUs, K/V (or Q/dOut) blocks shared through workgroup memory.
+ * 'register': no workgroup memory and no barriers; each invocation owns 4 rows (or 4 keys) and computes
+ * 4×4 blocks with matrix products on named values, reading K/V through the cache: what SwiftShader runs
+ * fastest (there every barrier is a coroutine switch and every workgroup-memory load a gather).
+ */
+export type FlashVariant = 'tiled' | 'register';
+
+/**
+ * Block sizes of one kernel: a workgroup owns BR query rows (forward, dq) or BC keys (dk/dv) and steps over
+ * the other side BC keys (BR queries) at a time; TPR invocations per row (per key). In the register variant
+ * a workgroup of BR / 4 (BC / 4) invocations steps 16 at a time, and TPR is 1.
+ */
 export interface FlashBlocks {
   BR: number;
   BC: number;
@@ -33,6 +52,7 @@ export interface FlashBlocks {
 }
 
 export interface FlashAttentionConfig {
+  variant: FlashVariant;
   forward: FlashBlocks;
   dq: FlashBlocks;
   dkdv: FlashBlocks;
@@ -112,9 +132,19 @@ const dkdvSpec: KernelSpec = {
   params: BLOCK_PARAMS,
 };
 
+const registerSpecs = {
+  forward: { ...forwardSpec, name: 'flash_attention_register_forward', source: regForwardSrc },
+  dq: { ...dqSpec, name: 'flash_attention_register_backward_dq', source: regDqSrc },
+  dkdv: { ...dkdvSpec, name: 'flash_attention_register_backward_dkdv', source: regDkdvSrc },
+} satisfies Record<string, KernelSpec>;
+const tiledSpecs = { forward: forwardSpec, dq: dqSpec, dkdv: dkdvSpec } satisfies Record<string, KernelSpec>;
+
+/** What the register kernels step by (4 groups of 4 named 4×4 blocks). */
+const REGISTER_STEP = 16;
+
 // ---- block sizes ----------------------------------------------------------------------------------------
 
-type Kind = keyof FlashAttentionConfig;
+type Kind = 'forward' | 'dq' | 'dkdv';
 
 /** Row stride in workgroup memory: the TPR slices cover it, and odd so that rows fall in different banks. */
 function rowStride(D: number, TPR: number): number {
@@ -122,7 +152,7 @@ function rowStride(D: number, TPR: number): number {
   return w % 2 === 0 ? w + 1 : w;
 }
 
-/** Bytes of workgroup memory a kernel declares (mirrors the `var<workgroup>` lines of its shader). */
+/** Bytes of workgroup memory a tiled kernel declares (mirrors the `var<workgroup>` lines of its shader). */
 export function flashWorkgroupBytes(kind: Kind, D: number, b: FlashBlocks): number {
   const hdp = rowStride(D, b.TPR);
   switch (kind) {
@@ -135,35 +165,47 @@ export function flashWorkgroupBytes(kind: Kind, D: number, b: FlashBlocks): numb
   }
 }
 
-/** Invocations per workgroup: TPR per query row (forward, dq) or per key (dk/dv). */
-function invocations(kind: Kind, b: FlashBlocks): number {
-  return (kind === 'dkdv' ? b.BC : b.BR) * b.TPR;
+/** The side a workgroup owns (query rows; keys for dk/dv) and the side it steps over. */
+const owned = (kind: Kind): 'BR' | 'BC' => (kind === 'dkdv' ? 'BC' : 'BR');
+const stepped = (kind: Kind): 'BR' | 'BC' => (kind === 'dkdv' ? 'BR' : 'BC');
+
+/** Invocations per workgroup. */
+function invocations(variant: FlashVariant, kind: Kind, b: FlashBlocks): number {
+  return variant === 'register' ? b[owned(kind)] / 4 : b[owned(kind)] * b.TPR;
 }
 
-/** The per-thread loop over a block's columns (keys, or queries for dk/dv) needs their count a multiple of TPR. */
-function checkBlocks(kind: Kind, b: FlashBlocks): void {
-  const cols = kind === 'dkdv' ? b.BR : b.BC;
-  const ok = [b.BR, b.BC, b.TPR].every((x) => Number.isInteger(x) && x >= 1) && cols % b.TPR === 0;
-  if (!ok) throw new Error(`flash attention ${kind}: invalid blocks BR ${b.BR}, BC ${b.BC}, TPR ${b.TPR}`);
+function checkBlocks(variant: FlashVariant, kind: Kind, b: FlashBlocks): void {
+  const positive = [b.BR, b.BC, b.TPR].every((x) => Number.isInteger(x) && x >= 1);
+  // Tiled: each invocation takes every TPR-th column of a block. Register: 4 rows per invocation, steps of 16.
+  const ok =
+    variant === 'register'
+      ? positive && b[owned(kind)] % 4 === 0 && b[stepped(kind)] === REGISTER_STEP && b.TPR === 1
+      : positive && b[stepped(kind)] % b.TPR === 0;
+  if (!ok) throw new Error(`flash attention ${variant} ${kind}: invalid blocks BR ${b.BR}, BC ${b.BC}, TPR ${b.TPR}`);
 }
 
 /**
- * Halves the larger block (down to TPR) until the kernel fits the device's workgroup memory and invocation
- * limits; throws when even the smallest blocks do not.
+ * Halves the larger block until the kernel fits the device's workgroup memory and invocation limits (the
+ * register kernels use no workgroup memory); throws when even the smallest blocks do not.
  */
-function fit(ctx: GpuContext, kind: Kind, D: number, want: FlashBlocks): FlashBlocks {
+function fit(ctx: GpuContext, variant: FlashVariant, kind: Kind, D: number, want: FlashBlocks): FlashBlocks {
   const mem = ctx.limits.maxComputeWorkgroupStorageSize;
   const inv = ctx.limits.maxComputeInvocationsPerWorkgroup;
   const b = { ...want };
-  checkBlocks(kind, b);
-  while (flashWorkgroupBytes(kind, D, b) > mem || invocations(kind, b) > inv) {
-    const colsKey = kind === 'dkdv' ? 'BR' : 'BC';
-    const rowsKey = kind === 'dkdv' ? 'BC' : 'BR';
-    // Columns must stay a multiple of TPR; rows may go down to 1.
-    const canCols = b[colsKey] / 2 >= b.TPR && (b[colsKey] / 2) % b.TPR === 0;
-    const canRows = b[rowsKey] >= 2;
-    if (canCols && (b[colsKey] >= b[rowsKey] || !canRows)) b[colsKey] /= 2;
-    else if (canRows) b[rowsKey] = Math.ceil(b[rowsKey] / 2);
+  checkBlocks(variant, kind, b);
+  if (variant === 'register') {
+    while (invocations(variant, kind, b) > inv) b[owned(kind)] /= 2;
+    checkBlocks(variant, kind, b);
+    return b;
+  }
+  while (flashWorkgroupBytes(kind, D, b) > mem || invocations(variant, kind, b) > inv) {
+    const cols = stepped(kind);
+    const rows = owned(kind);
+    // The stepped side must stay a multiple of TPR; the owned side may go down to 1.
+    const canCols = b[cols] / 2 >= b.TPR && (b[cols] / 2) % b.TPR === 0;
+    const canRows = b[rows] >= 2;
+    if (canCols && (b[cols] >= b[rows] || !canRows)) b[cols] /= 2;
+    else if (canRows) b[rows] = Math.ceil(b[rows] / 2);
     else {
       throw new Error(
         `flash attention ${kind}: head dim ${D} does not fit ${mem} bytes of workgroup memory and ${inv} invocations`,
@@ -176,33 +218,55 @@ function fit(ctx: GpuContext, kind: Kind, D: number, want: FlashBlocks): FlashBl
 const isSwiftShader = (ctx: GpuContext): boolean =>
   ctx.adapter.architecture === 'swiftshader' || /swiftshader/i.test(ctx.adapter.description);
 
+/** The variant this adapter runs fastest: register-blocked on SwiftShader, tiled elsewhere. */
+export function flashAttentionVariant(ctx: GpuContext): FlashVariant {
+  return isSwiftShader(ctx) ? 'register' : 'tiled';
+}
+
+function defaultBlocks(variant: FlashVariant): Omit<FlashAttentionConfig, 'variant'> {
+  return variant === 'register'
+    ? // 4 invocations (one SIMD group of SwiftShader) per workgroup: the finest work split across CPU threads.
+      { forward: { BR: 16, BC: 16, TPR: 1 }, dq: { BR: 16, BC: 16, TPR: 1 }, dkdv: { BR: 16, BC: 16, TPR: 1 } }
+    : // FlashAttention-2's usual 32-wide blocks, 4 invocations per row (128 per workgroup), within 32 KiB.
+      { forward: { BR: 32, BC: 32, TPR: 4 }, dq: { BR: 32, BC: 16, TPR: 4 }, dkdv: { BR: 16, BC: 32, TPR: 4 } };
+}
+
 /**
- * The block sizes for head dim D on this adapter. SwiftShader (a CPU: barriers are coroutine switches, and
- * registers are memory) does best with one invocation per row and large blocks; GPUs get FlashAttention-2's
- * usual 32-wide blocks with 4 invocations per row. Blocks shrink to fit the workgroup memory limit.
+ * The variant and block sizes for head dim D on this adapter (see flashAttentionVariant); `override` picks
+ * another variant or blocks (benchmarks, tests). Tiled blocks shrink to fit the workgroup memory limit.
  */
-export function flashAttentionConfig(ctx: GpuContext, D: number): FlashAttentionConfig {
-  const want: FlashAttentionConfig = isSwiftShader(ctx)
-    ? { forward: { BR: 32, BC: 32, TPR: 1 }, dq: { BR: 32, BC: 32, TPR: 1 }, dkdv: { BR: 32, BC: 32, TPR: 1 } }
-    : { forward: { BR: 32, BC: 32, TPR: 4 }, dq: { BR: 32, BC: 16, TPR: 4 }, dkdv: { BR: 16, BC: 32, TPR: 4 } };
+export function flashAttentionConfig(ctx: GpuContext, D: number, override: Partial<FlashAttentionConfig> = {}): FlashAttentionConfig {
+  const variant = override.variant ?? flashAttentionVariant(ctx);
+  const want = { ...defaultBlocks(variant), ...override };
   return {
-    forward: fit(ctx, 'forward', D, want.forward),
-    dq: fit(ctx, 'dq', D, want.dq),
-    dkdv: fit(ctx, 'dkdv', D, want.dkdv),
+    variant,
+    forward: fit(ctx, variant, 'forward', D, want.forward),
+    dq: fit(ctx, variant, 'dq', D, want.dq),
+    dkdv: fit(ctx, variant, 'dkdv', D, want.dkdv),
   };
 }
 
-function blockDefines(kind: Kind, D: number, b: FlashBlocks): Record<string, number | string> {
-  const dpt = Math.ceil(D / b.TPR);
-  const common = { HD: D, HDP: rowStride(D, b.TPR), BR: b.BR, BC: b.BC, TPR: b.TPR, DPT: dpt, WG: invocations(kind, b) };
-  switch (kind) {
-    case 'forward':
-      return { ...common, KPT: b.BC / b.TPR, PST: b.BC + 1, EMPTY_LSE: EMPTY_ROW_LSE.toExponential() };
-    case 'dq':
-      return { ...common, KPT: b.BC / b.TPR, PST: b.BC + 1 };
-    case 'dkdv':
-      return { ...common, QPT: b.BR / b.TPR, PST: b.BR + 1 };
+function kernelFor(ctx: GpuContext, cfg: FlashAttentionConfig, kind: Kind, D: number) {
+  const b = cfg[kind];
+  const empty = { EMPTY_LSE: EMPTY_ROW_LSE.toExponential() };
+  if (cfg.variant === 'register') {
+    const defines = { HD: D, NC: Math.ceil(D / 4), WG: invocations('register', kind, b), ...(kind === 'forward' ? empty : {}) };
+    return ctx.kernel(registerSpecs[kind], defines);
   }
+  const common = {
+    HD: D,
+    HDP: rowStride(D, b.TPR),
+    BR: b.BR,
+    BC: b.BC,
+    TPR: b.TPR,
+    DPT: Math.ceil(D / b.TPR),
+    WG: invocations('tiled', kind, b),
+  };
+  const defines =
+    kind === 'dkdv'
+      ? { ...common, QPT: b.BR / b.TPR, PST: b.BR + 1 }
+      : { ...common, KPT: b.BC / b.TPR, PST: b.BC + 1, ...(kind === 'forward' ? empty : {}) };
+  return ctx.kernel(tiledSpecs[kind], defines);
 }
 
 // ---- validation (the same rules and messages as attention.ts) ---------------------------------------------
@@ -280,15 +344,6 @@ function blockParams(d: Dims, hasMask: boolean, nBlocks: number, heads: number, 
   return { T: d.T, S: d.S, H: d.H, Hkv: d.Hkv, hasMask: hasMask ? 1 : 0, nBlocks, nWork: nBlocks * heads, scale };
 }
 
-function resolveConfig(ctx: GpuContext, D: number, config?: Partial<FlashAttentionConfig>): FlashAttentionConfig {
-  const auto = flashAttentionConfig(ctx, D);
-  return {
-    forward: config?.forward ? fit(ctx, 'forward', D, config.forward) : auto.forward,
-    dq: config?.dq ? fit(ctx, 'dq', D, config.dq) : auto.dq,
-    dkdv: config?.dkdv ? fit(ctx, 'dkdv', D, config.dkdv) : auto.dkdv,
-  };
-}
-
 // ---- wrappers -------------------------------------------------------------------------------------------
 
 /**
@@ -313,10 +368,10 @@ export function flashAttentionForward(
   checkOutput(op, 'out', out, q.shape);
   checkOutput(op, 'lse', lse, [d.B, d.H, d.T]);
   checkDistinct(op, { out, lse }, { q, k, v, keyMask });
-  const blocks = resolveConfig(ctx, d.D, config).forward;
-  const nBlocks = Math.ceil(d.T / blocks.BR);
+  const cfg = flashAttentionConfig(ctx, d.D, config);
+  const nBlocks = Math.ceil(d.T / cfg.forward.BR);
   ctx.dispatch(
-    ctx.kernel(forwardSpec, blockDefines('forward', d.D, blocks)),
+    kernelFor(ctx, cfg, 'forward', d.D),
     { out, lse, q, k, v, keyMask: keyMask ?? q },
     blockParams(d, keyMask !== null, nBlocks, d.B * d.H, scale),
     blockGrid(ctx, nBlocks, d.B * d.H),
@@ -352,7 +407,7 @@ export function flashAttentionBackward(
   checkOutput(op, 'out', out, q.shape);
   checkOutput(op, 'lse', lse, [d.B, d.H, d.T]);
   checkDistinct(op, { dq, dk, dv }, { dOut, q, k, v, out, lse, keyMask });
-  const cfg = resolveConfig(ctx, d.D, config);
+  const cfg = flashAttentionConfig(ctx, d.D, config);
 
   const rows = d.B * d.H * d.T;
   const stats = ctx.empty([rows, 2], 'f32', { label: 'flash attention backward lse and Δ' });
@@ -366,14 +421,14 @@ export function flashAttentionBackward(
   const hasMask = keyMask !== null;
   const nKeyBlocks = Math.ceil(d.S / cfg.dkdv.BC);
   ctx.dispatch(
-    ctx.kernel(dkdvSpec, blockDefines('dkdv', d.D, cfg.dkdv)),
+    kernelFor(ctx, cfg, 'dkdv', d.D),
     { dk, dv, dOut, q, k, v, stats, keyMask: mask },
     blockParams(d, hasMask, nKeyBlocks, d.B * d.Hkv, scale),
     blockGrid(ctx, nKeyBlocks, d.B * d.Hkv),
   );
   const nRowBlocks = Math.ceil(d.T / cfg.dq.BR);
   ctx.dispatch(
-    ctx.kernel(dqSpec, blockDefines('dq', d.D, cfg.dq)),
+    kernelFor(ctx, cfg, 'dq', d.D),
     { dq, dOut, q, k, v, stats, keyMask: mask },
     blockParams(d, hasMask, nRowBlocks, d.B * d.H, scale),
     blockGrid(ctx, nRowBlocks, d.B * d.H),
