@@ -1,10 +1,11 @@
-// Kernel benchmark: matmul throughput (forward NT, y = x·Wᵀ) for both kernels on square sizes and on the
-// linear layers of SmolLM2-135M and Qwen2.5-0.5B at 256 tokens, and the fixed cost of a dispatch.
+// Kernel benchmark: matmul throughput (forward NT, y = x·Wᵀ) for every kernel the adapter can run (tiled,
+// register, subgroup) on square sizes and on the linear layers of SmolLM2-135M and Qwen2.5-0.5B at 256
+// tokens, and the fixed cost of a dispatch. (bench/matmul.ts compares with TF.js on every model shape.)
 //   npx tsx bench/kernels.ts [--quick]     (or npm run bench:kernels; --quick skips the two largest products)
 // The engine imports its shaders with Vite's `?raw`, which Node does not know: this file first registers
 // bench/raw-loader.mjs (Node module hooks that load `?raw` specifiers as text) and only then imports the
 // engine, dynamically, so that plain tsx works. `tsx --import ./bench/raw-loader.mjs ...` works as well.
-// Each case is warmed up (compiling its pipeline) on a small product that runs the same kernel, timed once,
+// Each case is warmed up (compiling its pipeline) by running it once, timed once,
 // and then, when that single run was short, timed again over as many runs as fill about a second, recorded
 // back to back and submitted together. The repetition count is printed. A few outputs of every product are
 // checked against a float64 dot product so that a broken kernel can not post a good number.
@@ -16,13 +17,12 @@ import type { Tensor } from '../src/engine/tensor';
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
 const { requestNodeAdapter } = await import('../src/engine/adapter-node');
 const { GpuContext: Context } = await import('../src/engine/context');
-const { matmulKernelFor, matmulNT, matmulVariant } = await import('../src/engine/ops/matmul');
+const { MATMUL_VARIANTS, matmulNT, matmulPlan, matmulVariant } = await import('../src/engine/ops/matmul');
 
 const QUICK = process.argv.includes('--quick');
 /** Time one case should take at least, in seconds, when a single run is shorter. */
 const TARGET_S = 1;
 const MAX_REPS = 50;
-const VARIANTS: MatmulVariant[] = ['tiled', 'register'];
 
 interface Case {
   name: string;
@@ -82,11 +82,9 @@ async function benchMatmul(ctx: GpuContext, c: Case, variant: MatmulVariant) {
   const a = ctx.upload([c.M, c.K], aData);
   const b = ctx.upload([c.N, c.K], bData);
   const out = ctx.empty([c.M, c.N]);
-  // Warm-up: a small product that compiles and runs the same kernel (same layout and alignment).
-  const wa = ctx.upload([8, c.K], aData.subarray(0, 8 * c.K));
-  const wb = ctx.upload([8, c.K], bData.subarray(0, 8 * c.K));
-  const wo = ctx.empty([8, 8]);
-  matmulNT(ctx, wo, wa, wb, { variant });
+  // Warm-up: the product itself, once (the workgroup shape and split-K depend on the shape, so a smaller
+  // product could compile another pipeline).
+  matmulNT(ctx, out, a, b, { variant });
   await ctx.sync();
   const run = () => matmulNT(ctx, out, a, b, { variant });
   const once = await timeRuns(ctx, run, 1);
@@ -97,7 +95,7 @@ async function benchMatmul(ctx: GpuContext, c: Case, variant: MatmulVariant) {
     seconds = (await timeRuns(ctx, run, reps)) / reps;
   }
   const check = await spotCheck(ctx, out, aData, bData, c);
-  for (const t of [a, b, out, wa, wb, wo]) t.release();
+  for (const t of [a, b, out]) t.release();
   ctx.trimPool();
   const flops = 2 * c.M * c.N * c.K;
   return { gflops: flops / seconds / 1e9, ms: seconds * 1000, reps, check };
@@ -153,20 +151,21 @@ async function main(): Promise<void> {
   console.log(`Default matmul variant on this adapter: ${matmulVariant(ctx)}${QUICK ? '   (--quick: largest products skipped)' : ''}`);
   console.log('');
   console.log('matmul forward NT, out[M, N] = a[M, K]·b[N, K]ᵀ, f32');
-  const header = `${pad('case', 46)} ${lpad('M×N×K', 18)} | ${lpad('tiled GFLOP/s', 13)} ${lpad('ms', 9)} ${lpad('reps', 4)} | ${lpad('register GFLOP/s', 16)} ${lpad('ms', 9)} ${lpad('reps', 4)} | check`;
+  const variants: MatmulVariant[] = MATMUL_VARIANTS.filter((v) => v !== 'subgroup' || ctx.hasSubgroups);
+  const cell = (v: string) => Math.max(13, v.length + 8);
+  const header = `${pad('case', 46)} ${lpad('M×N×K', 18)} | ${variants.map((v) => `${lpad(`${v} GFLOP/s`, cell(v))} ${lpad('ms', 9)} ${lpad('reps', 4)}`).join(' | ')} | check`;
   console.log(header);
   console.log('-'.repeat(header.length));
   for (const c of CASES) {
     const cells: string[] = [];
     const checks: string[] = [];
-    for (const variant of VARIANTS) {
+    for (const variant of variants) {
       const r = await benchMatmul(ctx, c, variant);
-      const width = variant === 'tiled' ? 13 : 16;
-      cells.push(`${lpad(r.gflops.toFixed(3), width)} ${lpad(r.ms.toFixed(1), 9)} ${lpad(String(r.reps), 4)}`);
+      cells.push(`${lpad(r.gflops.toFixed(3), cell(variant))} ${lpad(r.ms.toFixed(1), 9)} ${lpad(String(r.reps), 4)}`);
       checks.push(r.check);
     }
-    const kernel = matmulKernelFor('register', { transA: false, transB: true, M: c.M, N: c.N, K: c.K });
-    const note = kernel === 'matmul_register' ? '' : ` (register: ${kernel})`;
+    const plan = matmulPlan(ctx, { transA: false, transB: true, M: c.M, N: c.N, K: c.K });
+    const note = plan.splitK > 1 ? ` (default: split-K ${plan.splitK})` : '';
     const check = checks.every((s) => s === 'ok') ? 'ok' : checks.join(' / ');
     console.log(`${pad(c.name, 46)} ${lpad(`${c.M}×${c.N}×${c.K}`, 18)} | ${cells.join(' | ')} | ${check}${note}`);
   }

@@ -1,5 +1,9 @@
 // Tiled matmul through workgroup memory:
 //   out[z, m, n] = alpha · Σ_k A(z, m, k) · B(z, k, n)   (+ out[z, m, n] when params.accumulate = 1)
+// a and b hold ELEM (f32, or f16 with `enable f16;`): every element is widened to f32 as it is staged, so
+// products and sums are f32 either way. out is f32.
+// The k range is [z·kStep, min(K, z·kStep + kLen)): kStep = 0, kLen = K for a whole product (z is the batch),
+// kStep = kLen = chunk for split-K (z is the chunk, out a [chunks, M, N] partial buffer).
 // The layouts are compile-time constants:
 //   TRANS_A = false: a holds [M, K] row-major (k contiguous);  true: a holds [K, M] (m contiguous).
 //   TRANS_B = false: b holds [K, N] row-major (n contiguous);  true: b holds [N, K] (k contiguous).
@@ -23,38 +27,38 @@ const THREADS: u32 = WX * WY;
 var<workgroup> As: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>;
 
-fn loadA(base: u32, m: u32, k: u32) -> f32 {
-  if (k >= params.K) { return 0.0; }
+fn loadA(base: u32, m: u32, k: u32, kEnd: u32) -> f32 {
+  if (k >= kEnd) { return 0.0; }
   let mm = min(m, params.M - 1u);
-  if (TRANS_A) { return a[base + k * params.M + mm]; }
-  return a[base + mm * params.K + k];
+  if (TRANS_A) { return f32(a[base + k * params.M + mm]); }
+  return f32(a[base + mm * params.K + k]);
 }
 
-fn loadB(base: u32, k: u32, n: u32) -> f32 {
-  if (k >= params.K) { return 0.0; }
+fn loadB(base: u32, k: u32, n: u32, kEnd: u32) -> f32 {
+  if (k >= kEnd) { return 0.0; }
   let nn = min(n, params.N - 1u);
-  if (TRANS_B) { return b[base + nn * params.K + k]; }
-  return b[base + k * params.N + nn];
+  if (TRANS_B) { return f32(b[base + nn * params.K + k]); }
+  return f32(b[base + k * params.N + nn]);
 }
 
 // Stages the BM×BK slice of A starting at (mTile, k0) and the BK×BN slice of B at (k0, nTile): every thread
 // loads groups of 4 elements that are consecutive along the stored (contiguous) dimension.
-fn stage(tid: u32, aBase: u32, bBase: u32, mTile: u32, nTile: u32, k0: u32) {
+fn stage(tid: u32, aBase: u32, bBase: u32, mTile: u32, nTile: u32, k0: u32, kEnd: u32) {
   for (var g = tid; g < BM * BK / 4u; g += THREADS) {
     if (TRANS_A) {
       // 4 consecutive m at one k: one vec4 of As.
       let k = g / (BM / 4u);
       let i = g % (BM / 4u);
       let m = mTile + 4u * i;
-      As[k * (BM / 4u) + i] = vec4(loadA(aBase, m, k0 + k), loadA(aBase, m + 1u, k0 + k),
-                                   loadA(aBase, m + 2u, k0 + k), loadA(aBase, m + 3u, k0 + k));
+      As[k * (BM / 4u) + i] = vec4(loadA(aBase, m, k0 + k, kEnd), loadA(aBase, m + 1u, k0 + k, kEnd),
+                                   loadA(aBase, m + 2u, k0 + k, kEnd), loadA(aBase, m + 3u, k0 + k, kEnd));
     } else {
       // 4 consecutive k at one m: one component of 4 vec4s.
       let r = g / (BK / 4u);
       let k = 4u * (g % (BK / 4u));
       let m = mTile + r;
       for (var j = 0u; j < 4u; j++) {
-        As[(k + j) * (BM / 4u) + r / 4u][r % 4u] = loadA(aBase, m, k0 + k + j);
+        As[(k + j) * (BM / 4u) + r / 4u][r % 4u] = loadA(aBase, m, k0 + k + j, kEnd);
       }
     }
   }
@@ -64,14 +68,14 @@ fn stage(tid: u32, aBase: u32, bBase: u32, mTile: u32, nTile: u32, k0: u32) {
       let k = 4u * (g % (BK / 4u));
       let n = nTile + c;
       for (var j = 0u; j < 4u; j++) {
-        Bs[(k + j) * (BN / 4u) + c / 4u][c % 4u] = loadB(bBase, k0 + k + j, n);
+        Bs[(k + j) * (BN / 4u) + c / 4u][c % 4u] = loadB(bBase, k0 + k + j, n, kEnd);
       }
     } else {
       let k = g / (BN / 4u);
       let i = g % (BN / 4u);
       let n = nTile + 4u * i;
-      Bs[k * (BN / 4u) + i] = vec4(loadB(bBase, k0 + k, n), loadB(bBase, k0 + k, n + 1u),
-                                   loadB(bBase, k0 + k, n + 2u), loadB(bBase, k0 + k, n + 3u));
+      Bs[k * (BN / 4u) + i] = vec4(loadB(bBase, k0 + k, n, kEnd), loadB(bBase, k0 + k, n + 1u, kEnd),
+                                   loadB(bBase, k0 + k, n + 2u, kEnd), loadB(bBase, k0 + k, n + 3u, kEnd));
     }
   }
 }
@@ -103,8 +107,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
-  for (var k0 = 0u; k0 < params.K; k0 += BK) {
-    stage(tid, aBase, bBase, mTile, nTile, k0);
+  let kBegin = z * params.kStep;
+  let kEnd = min(params.K, kBegin + params.kLen);
+  for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
+    stage(tid, aBase, bBase, mTile, nTile, k0, kEnd);
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
       let av = As[k * (BM / 4u) + lid.y];

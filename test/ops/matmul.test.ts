@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { matmulKernelFor, matmulNN, matmulNT, matmulTN, matmulVariant, type MatmulVariant } from '../../src/engine/ops/matmul';
+import type { GpuContext } from '../../src/engine/context';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/engine/half';
+import {
+  MATMUL_VARIANTS,
+  matmulNN,
+  matmulNT,
+  matmulPlan,
+  matmulTN,
+  matmulVariant,
+  type MatmulOptions,
+  type MatmulVariant,
+} from '../../src/engine/ops/matmul';
 import { matmulNNRef, matmulNTRef, matmulTNRef } from '../../src/engine/ref/matmul';
 import { numel } from '../../src/engine/tensor';
 import { checkOp, type Tolerance } from '../harness/checkOp';
@@ -11,12 +22,21 @@ import { Rng } from '../helpers/rng';
 // 8e-4 at K = 257, where a correct kernel's worst error is ~2e-4.
 const tol = (K: number): Tolerance => ({ atol: 1e-4 * Math.max(1, Math.sqrt(K / 4)), rtol: 1e-4 });
 
-const VARIANTS: MatmulVariant[] = ['tiled', 'register'];
+/**
+ * Whether this adapter can run the variant. The 'subgroup' kernel needs the subgroups feature (SwiftShader has
+ * it); where it is missing the test checks that asking for it fails loudly instead of running something else.
+ */
+async function runs(ctx: GpuContext, variant: MatmulVariant): Promise<boolean> {
+  if (variant !== 'subgroup' || ctx.hasSubgroups) return true;
+  const t = ctx.empty([4, 4]);
+  expect(() => matmulNT(ctx, t, ctx.empty([4, 4]), ctx.empty([4, 4]), { variant })).toThrow(/subgroups feature/);
+  return false;
+}
 
 /**
- * Sizes: odd ones that fill no tile, and ones aligned to 4 that the register variant runs on its vec4 kernel
- * (36×68×64 in every layout; 132×72×21 and 45×28×24 in TN with K not a multiple of 4, directly and as the
- * backward of NT), several tiles and partial blocks.
+ * Sizes: odd ones that fill no tile or k block (K mod 8 from 1 to 7 reaches every masked tail), ones aligned
+ * to 4, several tiles with partial edge blocks, and 260×300×40 whose many tiles make the quad kernel take its
+ * 2×2-quad workgroups and the tiled kernel its 64×64 tiles.
  */
 const SIZES: [number, number, number][] = [
   [1, 1, 1],
@@ -25,7 +45,8 @@ const SIZES: [number, number, number][] = [
   [130, 70, 257],
   [36, 68, 64],
   [132, 72, 21],
-  [45, 28, 24],
+  [45, 28, 27],
+  [260, 300, 40],
 ];
 
 /** a [...lead, M, K] · b [(...lead,) N, K]ᵀ in float64, with the backward of that product. */
@@ -61,28 +82,43 @@ function ntCase(aShape: number[], bShape: number[]) {
 }
 
 describe('matmul', () => {
-  it('picks the register variant on SwiftShader and the vec4 kernel only for aligned shapes', async () => {
+  it('picks a kernel per adapter and a workgroup shape and split-K per shape', async () => {
     const ctx = await testContext();
     const swiftshader = ctx.adapter.architecture === 'swiftshader' || /swiftshader/i.test(ctx.adapter.description);
-    expect(matmulVariant(ctx)).toBe(swiftshader ? 'register' : 'tiled');
-    // The sizes below reach both register kernels in every layout.
+    const want: MatmulVariant = swiftshader ? (ctx.hasSubgroups ? 'subgroup' : 'register') : 'tiled';
+    expect(matmulVariant(ctx)).toBe(want);
     const nt = { transA: false, transB: true };
-    const nn = { transA: false, transB: false };
-    const tn = { transA: true, transB: false };
-    expect(matmulKernelFor('register', { ...nt, M: 33, N: 65, K: 17 })).toBe('matmul_register_scalar');
-    expect(matmulKernelFor('register', { ...nt, M: 33, N: 65, K: 64 })).toBe('matmul_register');
-    expect(matmulKernelFor('register', { ...nn, M: 36, N: 68, K: 64 })).toBe('matmul_register');
-    expect(matmulKernelFor('register', { ...nn, M: 36, N: 70, K: 64 })).toBe('matmul_register_scalar');
-    expect(matmulKernelFor('register', { ...tn, M: 68, N: 64, K: 37 })).toBe('matmul_register');
-    expect(matmulKernelFor('register', { ...tn, M: 65, N: 64, K: 36 })).toBe('matmul_register_scalar');
-    expect(matmulKernelFor('tiled', { ...nt, M: 36, N: 68, K: 64 })).toBe('matmul_tiled');
+    // The default plan runs the default variant; a forced one runs what was asked.
+    expect(matmulPlan(ctx, { ...nt, M: 256, N: 576, K: 576 }).variant).toBe(want);
+    expect(matmulPlan(ctx, { ...nt, M: 256, N: 576, K: 576 }, { variant: 'register' }).kernel).toBe('matmul_register');
+    expect(matmulPlan(ctx, { ...nt, M: 256, N: 576, K: 576 }, { variant: 'tiled' }).kernel).toBe('matmul_tiled');
+    // Tile shapes: big outputs get the big workgroups, small ones the small.
+    expect(matmulPlan(ctx, { ...nt, M: 2048, N: 2048, K: 64 }, { variant: 'tiled' }).tileN).toBe(64);
+    expect(matmulPlan(ctx, { ...nt, M: 32, N: 32, K: 64 }, { variant: 'tiled' }).tileN).toBe(32);
+    if (ctx.hasSubgroups) {
+      expect(matmulPlan(ctx, { ...nt, M: 2048, N: 2048, K: 64 }, { variant: 'subgroup' }).tileN).toBe(64);
+      expect(matmulPlan(ctx, { ...nt, M: 32, N: 32, K: 64 }, { variant: 'subgroup' }).tileN).toBe(32);
+    }
+    // Split-K: a thin product with a long K (LoRA's x·Aᵀ at rank 16) is cut into chunks of ≥ 256 k, a
+    // multiple of 32; a product with a batch, a short K or enough tiles is not.
+    const thin = matmulPlan(ctx, { ...nt, M: 32, N: 16, K: 4864 });
+    expect(thin.splitK).toBeGreaterThan(1);
+    expect(thin.kChunk % 32).toBe(0);
+    expect(thin.kChunk).toBeGreaterThanOrEqual(256);
+    expect(thin.splitK).toBe(Math.ceil(4864 / thin.kChunk));
+    expect(matmulPlan(ctx, { ...nt, M: 32, N: 16, K: 4864, batch: 2 }).splitK).toBe(1);
+    expect(matmulPlan(ctx, { ...nt, M: 32, N: 16, K: 512 }).splitK).toBe(1);
+    expect(matmulPlan(ctx, { ...nt, M: 4096, N: 4096, K: 4864 }).splitK).toBe(1);
+    expect(matmulPlan(ctx, { ...nt, M: 4096, N: 4096, K: 100 }, { splitK: 3 })).toMatchObject({ splitK: 3, kChunk: 40 });
+    expect(() => matmulPlan(ctx, { ...nt, M: 8, N: 8, K: 100, batch: 2 }, { splitK: 2 })).toThrow(/split-K needs a product without a batch/);
   });
 
-  for (const variant of VARIANTS) {
+  for (const variant of MATMUL_VARIANTS) {
     describe(variant, () => {
       for (const [M, N, K] of SIZES) {
         it(`NT ${M}×${N}×${K}, with NN and TN as its backward`, async () => {
           const ctx = await testContext();
+          if (!(await runs(ctx, variant))) return;
           const rng = new Rng(M * 10007 + N * 101 + K);
           const c = ntCase([M, K], [N, K]);
           await checkOp(ctx, {
@@ -112,6 +148,7 @@ describe('matmul', () => {
 
         it(`NN ${M}×${N}×${K}, accumulating with alpha`, async () => {
           const ctx = await testContext();
+          if (!(await runs(ctx, variant))) return;
           const rng = new Rng(M * 7 + N * 1009 + K * 3);
           await checkOp(ctx, {
             name: `matmulNN ${variant} ${M}×${N}×${K}`,
@@ -133,6 +170,7 @@ describe('matmul', () => {
 
         it(`TN ${M}×${N}×${K}, with alpha, over leading dims`, async () => {
           const ctx = await testContext();
+          if (!(await runs(ctx, variant))) return;
           const rng = new Rng(M * 13 + N * 17 + K * 1013);
           // a [K, M] given as [1, K, M], b [K, N]: every leading dim is reduced.
           await checkOp(ctx, {
@@ -153,6 +191,7 @@ describe('matmul', () => {
 
       it('NT with a 2-D b shared across batch dims [3, 50, 40]·[29, 40]ᵀ', async () => {
         const ctx = await testContext();
+        if (!(await runs(ctx, variant))) return;
         const rng = new Rng(501);
         const aShape = [3, 50, 40];
         const bShape = [29, 40];
@@ -185,6 +224,7 @@ describe('matmul', () => {
 
       it('NT and NN with batched b [2, 3, 19, 36]·[2, 3, 23, 36]ᵀ, grid z', async () => {
         const ctx = await testContext();
+        if (!(await runs(ctx, variant))) return;
         const rng = new Rng(777);
         const aShape = [2, 3, 19, 36];
         const bShape = [2, 3, 23, 36];
@@ -213,8 +253,49 @@ describe('matmul', () => {
         });
       });
 
+      it('split-K: LoRA-like thin products in every layout, forced and chosen, accumulating', async () => {
+        const ctx = await testContext();
+        if (!(await runs(ctx, variant))) return;
+        const rng = new Rng(9001);
+        // x [37, 1100] · A [6, 1100]ᵀ (NT), dy [37, 1100] · W [1100, 6] (NN), dyᵀ [1100, 37]ᵀ·t (TN with a long
+        // K): 1100 is no multiple of any chunk, so the last chunk is short; 5 forced chunks of 224 k, and the
+        // plan's own choice.
+        const [M, N, K] = [37, 6, 1100];
+        for (const splitK of [5, undefined]) {
+          const opts: MatmulOptions = { variant, splitK, accumulate: true, alpha: 0.25 };
+          await checkOp(ctx, {
+            name: `split-K ${variant} ${splitK ?? 'planned'}`,
+            inputs: {
+              x: { shape: [M, K], data: rng.tensor(M * K) },
+              w: { shape: [N, K], data: rng.tensor(N * K) },
+              wt: { shape: [K, N], data: rng.tensor(K * N) },
+              xt: { shape: [K, M], data: rng.tensor(K * M) },
+              c: { shape: [M, N], data: rng.tensor(M * N) },
+            },
+            ref: (x) => ({
+              nt: matmulNTRef(x.x!, x.w!, 1, M, N, K).map((v, i) => x.c![i]! + 0.25 * v),
+              nn: matmulNNRef(x.x!, x.wt!, 1, M, N, K).map((v, i) => x.c![i]! + 0.25 * v),
+              tn: matmulTNRef(x.xt!, x.wt!, M, N, K).map((v, i) => x.c![i]! + 0.25 * v),
+            }),
+            gpu: (ctx, x) => {
+              const outs = { nt: ctx.empty([M, N]), nn: ctx.empty([M, N]), tn: ctx.empty([M, N]) };
+              for (const o of Object.values(outs)) ctx.copy(x.c!, o);
+              matmulNT(ctx, outs.nt, x.x!, x.w!, opts);
+              matmulNN(ctx, outs.nn, x.x!, x.wt!, opts);
+              matmulTN(ctx, outs.tn, x.xt!, x.wt!, opts);
+              return outs;
+            },
+            forwardTol: tol(K),
+          });
+        }
+        if (variant === matmulVariant(ctx)) {
+          expect(matmulPlan(ctx, { transA: false, transB: true, M, N, K }, { variant }).splitK).toBeGreaterThan(1);
+        }
+      });
+
       it('splits grids larger than maxComputeWorkgroupsPerDimension', async () => {
         const ctx = await testContext();
+        if (!(await runs(ctx, variant))) return;
         const rng = new Rng(4242);
         // One workgroup per dispatch: every x, y and z offset is exercised.
         const opts = { variant, maxWorkgroupsPerDimension: 1 } as const;
@@ -243,21 +324,60 @@ describe('matmul', () => {
           backwardTol: tol(75),
         });
         await checkOp(ctx, {
-          name: `matmulTN ${variant} split grid`,
-          inputs: { a: { shape: [30, 70], data: rng.tensor(30 * 70) }, b: { shape: [30, 68], data: rng.tensor(30 * 68) } },
-          ref: (x) => ({ out: matmulTNRef(x.a!, x.b!, 70, 68, 30) }),
+          name: `matmulTN ${variant} split grid and split-K`,
+          inputs: { a: { shape: [300, 70], data: rng.tensor(300 * 70) }, b: { shape: [300, 68], data: rng.tensor(300 * 68) } },
+          ref: (x) => ({ out: matmulTNRef(x.a!, x.b!, 70, 68, 300) }),
           gpu: (ctx, x) => {
             const out = ctx.empty([70, 68]);
-            matmulTN(ctx, out, x.a!, x.b!, opts);
+            matmulTN(ctx, out, x.a!, x.b!, { ...opts, splitK: 3 });
             return { out };
           },
-          forwardTol: tol(30),
+          forwardTol: tol(300),
         });
       });
     });
   }
 
-  it('rejects mismatched shapes, naming the op and the shapes', async () => {
+  it('f16 operands (f32 products and sums) on the tiled kernel where the adapter has shader-f16', async () => {
+    const ctx = await testContext();
+    const rng = new Rng(1616);
+    const [M, N, K] = [45, 70, 131];
+    const half = (v: Float64Array) => v.map((x) => f16BitsToF32(f32ToF16Bits(x)));
+    const bits = (v: Float64Array) => Uint16Array.from(v, (x) => f32ToF16Bits(x));
+    // Values exactly representable in f16, so the float64 reference sees what the GPU reads.
+    const a = half(rng.tensor(M * K));
+    const b = half(rng.tensor(N * K));
+    if (!ctx.hasF16) {
+      // SwiftShader has no shader-f16: the f16 path must refuse clearly, never run on f32 by accident.
+      const out = ctx.empty([M, N]);
+      expect(() => matmulNT(ctx, out, ctx.upload([M, K], bits(a), 'f16'), ctx.upload([N, K], bits(b), 'f16'))).toThrow(/shader-f16/);
+      await ctx.sync();
+      return;
+    }
+    await checkOp(ctx, {
+      name: 'matmul f16 operands',
+      inputs: { a: { shape: [M, K], data: a }, b: { shape: [N, K], data: b } },
+      ref: (x) => ({
+        nt: matmulNTRef(x.a!, x.b!, 1, M, N, K),
+        // x (f32) · W (f16) as a LoRA base layer would read frozen half weights; the same b read as [K, N].
+        nn: matmulNNRef(x.a!, x.b!, 1, M, N, K),
+        // aᵀ·a with a [M, K] read as [K rows of the reduction, M]: both operands f16 and m-contiguous.
+        tn: matmulTNRef(x.a!, x.a!, K, K, M),
+      }),
+      gpu: (ctx, x) => {
+        const a16 = ctx.upload([M, K], bits(a), 'f16');
+        const b16 = ctx.upload([N, K], bits(b), 'f16');
+        const outs = { nt: ctx.empty([M, N]), nn: ctx.empty([M, N]), tn: ctx.empty([K, K]) };
+        matmulNT(ctx, outs.nt, a16, b16);
+        matmulNN(ctx, outs.nn, x.a!, b16.view([K, N]));
+        matmulTN(ctx, outs.tn, a16, a16);
+        return outs;
+      },
+      forwardTol: tol(K),
+    });
+  });
+
+  it('rejects mismatched shapes and dtypes, naming the op and the shapes', async () => {
     const ctx = await testContext();
     const t = (shape: number[]) => ctx.empty(shape);
     expect(() => matmulNT(ctx, t([4, 5]), t([4, 3]), t([5, 2]))).toThrow(/matmulNT: .*\[4×3\].*\[5×2\]/);
@@ -268,6 +388,10 @@ describe('matmul', () => {
     expect(() => matmulTN(ctx, t([5, 3]), t([7, 3]), t([7, 5]))).toThrow(/matmulTN: out \[5×3\] should be \[3×5\]/);
     const x = t([4, 4]);
     expect(() => matmulNT(ctx, x, x, t([4, 4]))).toThrow(/matmulNT: out .* shares its buffer/);
+    expect(() => matmulNT(ctx, ctx.empty([4, 4], 'i32'), t([4, 4]), t([4, 4]))).toThrow(/matmulNT: out \[4×4\] is i32/);
+    expect(() => matmulNT(ctx, t([4, 4]), ctx.empty([4, 4], 'u32'), t([4, 4]))).toThrow(/matmulNT: a \[4×4\] is u32/);
+    expect(() => matmulNT(ctx, t([4, 4]), t([4, 4]), t([4, 4]), { variant: 'bogus' as MatmulVariant })).toThrow(/unknown variant bogus/);
+    expect(() => matmulNT(ctx, t([4, 4]), t([4, 4]), t([4, 4]), { splitK: 0 })).toThrow(/splitK must be a positive integer/);
     await ctx.sync();
   });
 });

@@ -2,26 +2,43 @@
 //   matmulNT: y  = x·Wᵀ      (forward,   W stored [N_out, K_in])
 //   matmulNN: dX = dY·W      (backward into the activations)
 //   matmulTN: dW = dYᵀ·X     (backward into the weights, reducing over every token)
-// Two kernels implement all three: a tiled one that stages slices of A and B in workgroup memory (what GPUs
-// run fastest), and a register-blocked one without workgroup memory or barriers (what SwiftShader, a CPU
-// implementation of WebGPU, runs fastest: its barriers are expensive). `matmulVariant(ctx)` picks one per
-// adapter; `opts.variant` forces one. Both compute each output as one f32 dot product in k order.
+// Every layout runs on every kernel straight from the stored operands (no transposes): the layout is a
+// compile-time constant of the kernel.
+//   'tiled'    stages slices of A and B in workgroup memory: what GPUs run fastest. It also reads f16
+//              operands (where the device has shader-f16), widening them to f32 for the products and sums.
+//   'register' keeps a 16×16 block of out per invocation in registers, no workgroup memory, no barriers:
+//              what SwiftShader (WebGPU on the CPU) runs fastest without subgroups.
+//   'subgroup' the same with the four invocations of a quad sharing their loads through quadSwapX/Y (half
+//              the loads): SwiftShader's default, since it has subgroups.
+// `matmulPlan` picks the kernel, its workgroup shape and split-K per shape and adapter; `opts.variant` forces
+// a kernel. Split-K: a product with few output tiles and a long K (LoRA's [M×r] products, the vocabulary's dX)
+// computes K in chunks into a [chunks, M, N] buffer and sums them in a second pass (no float atomics).
+// Each output is an f32 dot product in k order (split-K: per chunk, then the chunks in order).
 import type { GpuContext } from '../context';
-import type { KernelSpec } from '../kernel';
+import { grid1d } from '../grid';
+import type { KernelSpec, WgslEnable } from '../kernel';
 import { numel, type Tensor } from '../tensor';
 import tiledSrc from '../../../shaders/matmul_tiled.wgsl?raw';
 import registerSrc from '../../../shaders/matmul_register.wgsl?raw';
-import registerScalarSrc from '../../../shaders/matmul_register_scalar.wgsl?raw';
+import quadSrc from '../../../shaders/matmul_quad.wgsl?raw';
+import reduceSrc from '../../../shaders/matmul_splitk_reduce.wgsl?raw';
 
-export type MatmulVariant = 'tiled' | 'register';
+export type MatmulVariant = 'tiled' | 'register' | 'subgroup';
+
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'register', 'subgroup'];
 
 export interface MatmulOptions {
   /** out += alpha·(product) instead of out = alpha·(product). */
   accumulate?: boolean;
   /** Scale of the product (default 1). */
   alpha?: number;
-  /** Forces a kernel; by default `matmulVariant(ctx)`. */
+  /** Forces a kernel; by default `matmulVariant(ctx)`. f16 operands always run on 'tiled'. */
   variant?: MatmulVariant;
+  /**
+   * Number of K chunks (split-K): 1 turns it off, more forces it (products without a batch only). By default
+   * `matmulPlan` decides from the shape and the adapter.
+   */
+  splitK?: number;
   /**
    * Largest grid dimension to use (default: the device's maxComputeWorkgroupsPerDimension). Bigger grids are
    * split into several dispatches; tests lower it to exercise that path on small shapes.
@@ -29,11 +46,7 @@ export interface MatmulOptions {
   maxWorkgroupsPerDimension?: number;
 }
 
-const BINDINGS = [
-  { name: 'out', access: 'read_write', type: 'f32' },
-  { name: 'a', access: 'read', type: 'f32' },
-  { name: 'b', access: 'read', type: 'f32' },
-] as const;
+type Elem = 'f32' | 'f16';
 
 const PARAMS = [
   ['M', 'u32'],
@@ -45,43 +58,80 @@ const PARAMS = [
   ['m0', 'u32'],
   ['n0', 'u32'],
   ['z0', 'u32'],
+  ['kStep', 'u32'],
+  ['kLen', 'u32'],
   ['alpha', 'f32'],
   ['accumulate', 'u32'],
 ] as const;
 
-/** Workgroups of 16×16 threads, 64×64 outputs per workgroup, K staged 16 at a time (8 KiB of workgroup memory). */
+const F32_BINDINGS = [
+  { name: 'out', access: 'read_write', type: 'f32' },
+  { name: 'a', access: 'read', type: 'f32' },
+  { name: 'b', access: 'read', type: 'f32' },
+] as const;
+
+/** Threads WX×WY, each a 4×4 block: 64×64 outputs per workgroup by default, K staged 16 at a time. */
 const tiledSpec: KernelSpec = {
   name: 'matmul_tiled',
   source: tiledSrc,
-  bindings: BINDINGS,
+  bindings: [
+    { name: 'out', access: 'read_write', type: 'f32' },
+    { name: 'a', access: 'read', type: '{{ELEM_A}}' },
+    { name: 'b', access: 'read', type: '{{ELEM_B}}' },
+  ],
   params: PARAMS,
-  defines: { WX: 16, WY: 16, BK: 16, TRANS_A: 'false', TRANS_B: 'false' },
+  defines: { WX: 16, WY: 16, BK: 16, TRANS_A: 'false', TRANS_B: 'false', ELEM_A: 'f32', ELEM_B: 'f32' },
 };
 
-/** vec4 loads, 8×8 outputs per thread, workgroups of 4×4 threads: 32×32 outputs per workgroup. */
+/** Threads WX×WY, each a 16×16 block: 32×32 outputs per workgroup by default. */
 const registerSpec: KernelSpec = {
   name: 'matmul_register',
   source: registerSrc,
+  bindings: F32_BINDINGS,
+  params: PARAMS,
+  defines: { WX: 2, WY: 2, TRANS_A: 'false', TRANS_B: 'false' },
+};
+
+/** QX×QY quads, each a 32×32 block (16×16 per invocation). Needs the subgroups feature. */
+const quadSpec: KernelSpec = {
+  name: 'matmul_quad',
+  source: quadSrc,
+  bindings: F32_BINDINGS,
+  params: PARAMS,
+  defines: { QX: 1, QY: 1, TRANS_A: 'false', TRANS_B: 'false' },
+};
+
+const REDUCE_WG = 256;
+
+const reduceSpec: KernelSpec = {
+  name: 'matmul_splitk_reduce',
+  source: reduceSrc,
   bindings: [
     { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'a', access: 'read', type: 'vec4<f32>' },
-    { name: 'b', access: 'read', type: 'vec4<f32>' },
+    { name: 'part', access: 'read', type: 'f32' },
   ],
-  params: PARAMS,
-  defines: { WX: 4, WY: 4, TRANS_A: 'false', TRANS_B: 'false' },
+  params: [
+    ['n', 'u32'],
+    ['chunks', 'u32'],
+    ['alpha', 'f32'],
+    ['accumulate', 'u32'],
+  ],
+  defines: { WG: REDUCE_WG },
 };
 
-/** Scalar loads, 4×4 outputs per thread, workgroups of 8×8 threads: for shapes the vec4 kernel can not read. */
-const registerScalarSpec: KernelSpec = {
-  name: 'matmul_register_scalar',
-  source: registerScalarSrc,
-  bindings: BINDINGS,
-  params: PARAMS,
-  defines: { WX: 8, WY: 8, TRANS_A: 'false', TRANS_B: 'false' },
+type KernelName = 'matmul_tiled' | 'matmul_register' | 'matmul_quad';
+
+const SPECS: Record<KernelName, KernelSpec> = {
+  matmul_tiled: tiledSpec,
+  matmul_register: registerSpec,
+  matmul_quad: quadSpec,
 };
 
-/** Outputs per thread along each axis, per kernel. */
-const BLOCK: Record<string, number> = { matmul_tiled: 4, matmul_register: 8, matmul_register_scalar: 4 };
+const VARIANT_KERNEL: Record<MatmulVariant, KernelName> = {
+  tiled: 'matmul_tiled',
+  register: 'matmul_register',
+  subgroup: 'matmul_quad',
+};
 
 /** Whether the adapter is SwiftShader (Dawn's CPU fallback, or Chrome's when it has no GPU). */
 export function isSwiftShader(ctx: GpuContext): boolean {
@@ -89,9 +139,136 @@ export function isSwiftShader(ctx: GpuContext): boolean {
   return architecture === 'swiftshader' || (vendor === 'google' && /swiftshader/i.test(description));
 }
 
-/** The matmul kernel this adapter runs fastest: register-blocked on SwiftShader, tiled elsewhere. */
+/**
+ * The matmul kernel this adapter runs fastest: on SwiftShader the register-blocked one, with quads sharing
+ * loads where it has subgroups (it does); the tiled one elsewhere.
+ */
 export function matmulVariant(ctx: GpuContext): MatmulVariant {
-  return isSwiftShader(ctx) ? 'register' : 'tiled';
+  if (!isSwiftShader(ctx)) return 'tiled';
+  return ctx.hasSubgroups ? 'subgroup' : 'register';
+}
+
+/** The shape of one product as the kernels see it. */
+export interface MatmulShape {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  /** Independent products (grid z); 1 by default. */
+  batch?: number;
+}
+
+/** What `matmulPlan` chose for a product. */
+export interface MatmulPlan {
+  variant: MatmulVariant;
+  kernel: KernelName;
+  /** Element types of a and b. */
+  elemA: Elem;
+  elemB: Elem;
+  /** Outputs per workgroup along M and N. */
+  tileM: number;
+  tileN: number;
+  /** The kernel's workgroup-shape defines (WX/WY or QX/QY). */
+  defines: Record<string, number>;
+  enables: WgslEnable[];
+  /** K chunks (1 = no split-K) and their length. */
+  splitK: number;
+  kChunk: number;
+  /** Workgroups of the main pass. */
+  workgroups: number;
+}
+
+const ceil = (x: number, y: number): number => Math.ceil(x / y);
+
+/** Workgroups below which a product counts as having few output tiles (SwiftShader: a few per CPU core). */
+function fewGroups(ctx: GpuContext): number {
+  return isSwiftShader(ctx) ? 8 : 64;
+}
+
+/**
+ * The kernel, workgroup shape and split-K for a product on this adapter:
+ * - the variant: `opts.variant`, else `matmulVariant(ctx)`; f16 operands need 'tiled' and shader-f16;
+ * - the workgroup: the tiled kernel takes 64×64 tiles, or 32×32 when that gives too few workgroups; the quad
+ *   kernel 2×2 quads (64×64) when there are many tiles, else one quad (32×32) per workgroup;
+ * - split-K, for products without a batch: when the tiles are too few to occupy the device and K is long
+ *   (≥ 1024), K is cut into chunks of at least 256 (a multiple of 32) until there are enough workgroups.
+ */
+export function matmulPlan(
+  ctx: GpuContext,
+  shape: MatmulShape,
+  opts: Pick<MatmulOptions, 'variant' | 'splitK'> & { elemA?: Elem; elemB?: Elem } = {},
+  op = 'matmul',
+): MatmulPlan {
+  const elemA = opts.elemA ?? 'f32';
+  const elemB = opts.elemB ?? 'f32';
+  const half = elemA === 'f16' || elemB === 'f16';
+  if (half && !ctx.hasF16) {
+    throw new Error(`${op}: f16 operands need the shader-f16 feature, which this adapter (${ctx.adapter.description || ctx.adapter.architecture}) lacks; widen them to f32 first (unpackF16)`);
+  }
+  const variant = opts.variant ?? (half ? 'tiled' : matmulVariant(ctx));
+  if (!(variant in VARIANT_KERNEL)) throw new Error(`${op}: unknown variant ${String(variant)}`);
+  if (half && variant !== 'tiled') throw new Error(`${op}: f16 operands run on the 'tiled' kernel only, not '${variant}'`);
+  if (variant === 'subgroup' && !ctx.hasSubgroups) {
+    throw new Error(`${op}: the 'subgroup' kernel needs the subgroups feature, which this adapter lacks`);
+  }
+  const kernel = VARIANT_KERNEL[variant];
+  const { M, N, K } = shape;
+  const batch = shape.batch ?? 1;
+  const few = fewGroups(ctx);
+  let defines: Record<string, number>;
+  let tileM: number;
+  let tileN: number;
+  if (kernel === 'matmul_tiled') {
+    const big = ceil(M, 64) * ceil(N, 64) * batch >= few;
+    const w = big ? 16 : 8;
+    defines = { WX: w, WY: w };
+    tileM = tileN = 4 * w;
+  } else if (kernel === 'matmul_register') {
+    defines = { WX: 2, WY: 2 };
+    tileM = tileN = 32;
+  } else {
+    const big = ceil(M, 64) * ceil(N, 64) * batch >= 4 * few;
+    const q = big ? 2 : 1;
+    defines = { QX: q, QY: q };
+    tileM = tileN = 32 * q;
+  }
+  const enables: WgslEnable[] = [];
+  if (half) enables.push('f16');
+  if (kernel === 'matmul_quad') enables.push('subgroups');
+
+  const tiles = ceil(M, tileM) * ceil(N, tileN);
+  let splitK = 1;
+  if (opts.splitK !== undefined) {
+    if (!Number.isInteger(opts.splitK) || opts.splitK < 1) throw new Error(`${op}: splitK must be a positive integer, got ${opts.splitK}`);
+    if (opts.splitK > 1 && batch > 1) throw new Error(`${op}: split-K needs a product without a batch (batch ${batch})`);
+    splitK = Math.min(opts.splitK, Math.max(1, K));
+  } else if (batch === 1 && tiles < few && K >= 1024) {
+    splitK = Math.min(ceil(few, tiles), Math.floor(K / 256), 64);
+  }
+  // The partial products must fit one binding.
+  const maxParts = Math.floor(ctx.limits.maxStorageBufferBindingSize / (4 * Math.max(1, M * N)));
+  if (splitK > 1) splitK = Math.max(1, Math.min(splitK, maxParts));
+  let kChunk = K;
+  if (splitK > 1) {
+    const align = opts.splitK !== undefined ? 8 : 32;
+    kChunk = Math.max(align, ceil(ceil(K, splitK), align) * align);
+    splitK = ceil(K, kChunk);
+    if (splitK <= 1) kChunk = K;
+  }
+  return {
+    variant,
+    kernel,
+    elemA,
+    elemB,
+    tileM,
+    tileN,
+    defines,
+    enables,
+    splitK: Math.max(1, splitK),
+    kChunk,
+    workgroups: tiles * (splitK > 1 ? splitK : batch),
+  };
 }
 
 interface Problem {
@@ -110,8 +287,9 @@ interface Problem {
 const fmt = (t: Tensor): string => `[${t.shape.join('×')}]`;
 
 function checkTensors(op: string, out: Tensor, a: Tensor, b: Tensor): void {
-  for (const [name, t] of [['out', out], ['a', a], ['b', b]] as const) {
-    if (t.dtype !== 'f32') throw new Error(`${op}: ${name} ${fmt(t)} is ${t.dtype}; only f32 is supported`);
+  if (out.dtype !== 'f32') throw new Error(`${op}: out ${fmt(out)} is ${out.dtype}; out must be f32`);
+  for (const [name, t] of [['a', a], ['b', b]] as const) {
+    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${op}: ${name} ${fmt(t)} is ${t.dtype}; only f32 and f16 are supported`);
   }
   if (out.buffer === a.buffer || out.buffer === b.buffer) {
     throw new Error(`${op}: out ${fmt(out)} shares its buffer with an input; matmul can not run in place`);
@@ -147,61 +325,60 @@ function checkOut(op: string, out: Tensor, a: Tensor, b: Tensor, shared: boolean
   }
 }
 
-/**
- * The kernel that runs a problem: the tiled one, or for the register variant the vec4 kernel when every
- * contiguous dimension is a multiple of 4 (A's K or M, B's K or N), else the scalar one.
- */
-export function matmulKernelFor(
-  variant: MatmulVariant,
-  layout: { transA: boolean; transB: boolean; M: number; N: number; K: number },
-): 'matmul_tiled' | 'matmul_register' | 'matmul_register_scalar' {
-  if (variant === 'tiled') return 'matmul_tiled';
-  const aOk = (layout.transA ? layout.M : layout.K) % 4 === 0;
-  const bOk = (layout.transB ? layout.K : layout.N) % 4 === 0;
-  return aOk && bOk ? 'matmul_register' : 'matmul_register_scalar';
-}
-
-const SPECS = { matmul_tiled: tiledSpec, matmul_register: registerSpec, matmul_register_scalar: registerScalarSpec };
-
-function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, p: Problem, opts: MatmulOptions): void {
-  const variant = opts.variant ?? matmulVariant(ctx);
-  if (variant !== 'tiled' && variant !== 'register') throw new Error(`${op}: unknown variant ${String(variant)}`);
-  const name = matmulKernelFor(variant, p);
-  const spec = SPECS[name];
-  const k = ctx.kernel(spec, { TRANS_A: String(p.transA), TRANS_B: String(p.transB) });
-  const defines = spec.defines!;
-  const BM = BLOCK[name]! * Number(defines.WY);
-  const BN = BLOCK[name]! * Number(defines.WX);
-  const alpha = opts.alpha ?? 1;
-  const accumulate = opts.accumulate ? 1 : 0;
-  const max = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, ctx.limits.maxComputeWorkgroupsPerDimension);
-  const gx = Math.ceil(p.N / BN);
-  const gy = Math.ceil(p.M / BM);
-  const gz = p.batch;
+function dispatchGrid(
+  ctx: GpuContext,
+  k: ReturnType<GpuContext['kernel']>,
+  out: Tensor,
+  a: Tensor,
+  b: Tensor,
+  params: Record<string, number>,
+  grid: [number, number, number],
+  max: number,
+): void {
+  const [gx, gy, gz] = grid;
   for (let z0 = 0; z0 < gz; z0 += max) {
     for (let m0 = 0; m0 < gy; m0 += max) {
       for (let n0 = 0; n0 < gx; n0 += max) {
-        ctx.dispatch(
-          k,
-          { out, a, b },
-          {
-            M: p.M,
-            N: p.N,
-            K: p.K,
-            aBatch: p.aBatch,
-            bBatch: p.bBatch,
-            oBatch: p.oBatch,
-            m0,
-            n0,
-            z0,
-            alpha,
-            accumulate,
-          },
-          [Math.min(max, gx - n0), Math.min(max, gy - m0), Math.min(max, gz - z0)],
-        );
+        ctx.dispatch(k, { out, a, b }, { ...params, m0, n0, z0 }, [
+          Math.min(max, gx - n0),
+          Math.min(max, gy - m0),
+          Math.min(max, gz - z0),
+        ]);
       }
     }
   }
+}
+
+function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, p: Problem, opts: MatmulOptions): void {
+  const plan = matmulPlan(
+    ctx,
+    { transA: p.transA, transB: p.transB, M: p.M, N: p.N, K: p.K, batch: p.batch },
+    { variant: opts.variant, splitK: opts.splitK, elemA: a.dtype as Elem, elemB: b.dtype as Elem },
+    op,
+  );
+  const defines: Record<string, string | number> = { ...plan.defines, TRANS_A: String(p.transA), TRANS_B: String(p.transB) };
+  if (plan.kernel === 'matmul_tiled') Object.assign(defines, { ELEM_A: plan.elemA, ELEM_B: plan.elemB });
+  const k = ctx.kernel(SPECS[plan.kernel], defines, plan.enables);
+  const alpha = opts.alpha ?? 1;
+  const accumulate = opts.accumulate ? 1 : 0;
+  const max = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const gx = Math.ceil(p.N / plan.tileN);
+  const gy = Math.ceil(p.M / plan.tileM);
+  const base = { M: p.M, N: p.N, K: p.K };
+  if (plan.splitK === 1) {
+    dispatchGrid(ctx, k, out, a, b, {
+      ...base, aBatch: p.aBatch, bBatch: p.bBatch, oBatch: p.oBatch, kStep: 0, kLen: p.K, alpha, accumulate,
+    }, [gx, gy, p.batch], max);
+    return;
+  }
+  // Split-K: chunk z covers k in [z·kChunk, (z+1)·kChunk) and writes part[z]; the reduce sums the chunks.
+  const n = p.M * p.N;
+  const part = ctx.empty([plan.splitK, p.M, p.N], 'f32', { label: `${op} split-K partial products [${plan.splitK}×${p.M}×${p.N}]` });
+  dispatchGrid(ctx, k, part, a, b, {
+    ...base, aBatch: 0, bBatch: 0, oBatch: n, kStep: plan.kChunk, kLen: plan.kChunk, alpha: 1, accumulate: 0,
+  }, [gx, gy, plan.splitK], max);
+  ctx.dispatch(ctx.kernel(reduceSpec), { out, part }, { n, chunks: plan.splitK, alpha, accumulate }, grid1d(n, REDUCE_WG, max));
+  part.release();
 }
 
 /**
