@@ -13,7 +13,7 @@ import { openDB, type IDBPDatabase } from 'idb';
 import { countTargets, encodeConversation, EncodeError, IGNORE_INDEX, tokenStats, type EncodedExample, type TokenStats } from '../data/encode';
 import { detectFormat, normaliseRecord } from '../data/normalize';
 import { parseDatasetText } from '../data/parse';
-import { describeSource, type Conversation, type DatasetFormat, type DatasetProblem, type RecordSource } from '../data/types';
+import { type Conversation, type DatasetFormat, type DatasetProblem, type RecordSource } from '../data/types';
 import { DEFAULT_REVISION, fetchHubFile, resolveUrl } from '../hub/client';
 import { HubError, isHubError } from '../hub/errors';
 import { IdbModelStore } from '../hub/store-idb';
@@ -257,6 +257,13 @@ interface Dataset {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Where a row is, for people: "line 7" (JSON Lines, or a JSON list read line by line), "item 3" (1-based in a list). */
+export function whereOf(s: RecordSource): string {
+  if (s.line !== undefined) return `line ${s.line}`;
+  if (s.index !== undefined) return `item ${s.index + 1}`;
+  return 'a record';
+}
 const order = (s: RecordSource) => s.line ?? s.index ?? 0;
 
 function fileLines(bytes: Uint8Array): string[] {
@@ -423,7 +430,7 @@ function viewOf(row: Row, index: number): RowView {
   const view: RowView = {
     row: index,
     source: row.source,
-    where: describeSource(row.source),
+    where: whereOf(row.source),
     format: row.format,
     fields,
     edited: row.edited,
@@ -483,7 +490,7 @@ function problemsOf(d: Dataset): ProblemView[] {
   const out: ProblemView[] = [];
   d.rows.forEach((r, i) => {
     if (r.removed || r.problem === undefined) return;
-    const p: ProblemView = { row: i, where: describeSource(r.source), reason: r.problem };
+    const p: ProblemView = { row: i, where: whereOf(r.source), reason: r.problem };
     if (r.source.line !== undefined) p.line = r.source.line;
     if (r.source.index !== undefined) p.index = r.source.index;
     out.push(p);
@@ -801,7 +808,7 @@ export const dataApi: DataApi = {
         examples.push(encodeConversation(r.conversation, side.tokenizer, side.template, options));
       } catch (e) {
         if (!(e instanceof EncodeError)) throw e;
-        const p: ProblemView = { row: i, where: describeSource(r.source), reason: e.message };
+        const p: ProblemView = { row: i, where: whereOf(r.source), reason: e.message };
         if (r.source.line !== undefined) p.line = r.source.line;
         if (r.source.index !== undefined) p.index = r.source.index;
         problems.push(p);
@@ -822,7 +829,7 @@ export const dataApi: DataApi = {
     checkCutoff(encoding.cutoffLen);
     const revision = encoding.revision ?? DEFAULT_REVISION;
     const [{ row }, side] = await Promise.all([datasets.row(id, index), storedTextSide(encoding.repo, revision)]);
-    const where = describeSource(row.source);
+    const where = whereOf(row.source);
     if (!row.conversation) throw new EncodeError(`${where} cannot be encoded: ${row.problem ?? 'it is not a valid record'}.`, row.source);
     // Encode without cutting, then mark what cutoff_len cuts: the counts within the cut-off are exactly those of
     // encodeConversation with cutoff_len (the labels are computed before truncation).
