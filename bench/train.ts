@@ -2,7 +2,8 @@
 // built here: hidden 576, 9 heads, 3 key/value heads, intermediate 1536, vocab 49152, tied embeddings), batch 1
 // at sequence length 256, for LoRA (rank 8, every linear projection) and full fine-tuning.
 //
-//   npx tsx bench/train.ts [--layers N] [--seq T] [--steps N] [--methods lora,full]    (npm run bench:train)
+//   npx tsx bench/train.ts [--layers N] [--seq T] [--steps N] [--trainer-steps N] [--methods lora,full]
+//   (npm run bench:train)
 //
 // SmolLM2-135M has 30 layers; the default here is 2 (--layers 30 for the real depth), because on SwiftShader
 // (no GPU) one 30-layer step takes minutes. The report says what was run. Each method: one warm-up step
@@ -10,8 +11,9 @@
 //   forward    embedding, layers, lm_head, cross-entropy (the loss sum stays on the GPU)
 //   backward   dLogits, the backward pass into the gradients
 //   optimizer  gradient norm, clip coefficient, AdamW, and the step's one readback [loss sum, norm]
-// with ctx.sync() between the phases (only here: the trainer records a step without waiting in between), then
-// a few steps of the real Trainer without the syncs, whose own tokens_per_second is reported too.
+// with ctx.sync() between the phases (only here: the trainer records a step without waiting in between). With
+// --trainer-steps N (default 0, to keep the default run short) N steps of the real Trainer follow, without the
+// syncs, and their own tokens_per_second is reported too.
 import type { GpuContext } from '../src/engine/context';
 import type { Tensor } from '../src/engine/tensor';
 import type { Gradients } from '../src/model/gradients';
@@ -39,7 +41,7 @@ const LAYERS = Number(arg('layers', '2'));
 const SEQ = Number(arg('seq', '256'));
 const STEPS = Number(arg('steps', '1'));
 const METHODS = arg('methods', 'lora,full').split(',') as ('lora' | 'full')[];
-const TRAINER_STEPS = Number(arg('trainer-steps', '2'));
+const TRAINER_STEPS = Number(arg('trainer-steps', '0'));
 
 const CONFIG = {
   architectures: ['LlamaForCausalLM'],
