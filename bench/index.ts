@@ -1,0 +1,160 @@
+// The combined benchmark (`npm run bench`): matmul on real model shapes, Graft against TensorFlow.js's WebGPU
+// backend on the same device (bench/matmul.ts); then the attention benchmark (bench/attention.ts's
+// `runAttentionBench`) and the training benchmark (a `runTrainBench` exported by bench/train.ts) where those
+// exist. Prints the tables and writes bench-results.json in the repository root:
+//   { adapter, tfjs, matmul: [...], attention: [...], train: [...], step: {...}, notes, seconds }
+// A section that could not run stays an empty array/object, and `notes` says why.
+//
+//   npm run bench [-- --quick] [-- --vocab-slice N | --full-vocab] [-- --models qwen3,gpt2] [-- --no-tfjs]
+// (the matmul flags are bench/matmul.ts's; --quick also runs attention at T = 256 only).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+await import(new URL('./raw-loader.mjs', import.meta.url).href);
+const { requestNodeAdapter } = await import('../src/engine/adapter-node');
+const { GpuContext } = await import('../src/engine/context');
+const { MATMUL_TABLE_HEADER, parseBenchArgs, runMatmulBench, summarize } = await import('./matmul');
+const { tfjsOnDevice } = await import('./tfjs');
+
+interface Results {
+  adapter: Record<string, unknown>;
+  tfjs: { version: string; backend: string } | { error: string } | null;
+  matmul: unknown[];
+  attention: unknown[];
+  train: unknown[];
+  step: Record<string, unknown>;
+  notes: Record<string, string>;
+  args: string[];
+  seconds: number;
+}
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const log = (line: string) => console.log(line);
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Whether a bench module exports `name` without running itself on import: its source must export the name
+ * and guard its own main with `import.meta.url === pathToFileURL(process.argv[1])` (bench/attention.ts does).
+ */
+function exportsRunner(file: string, name: string): { ok: true } | { ok: false; why: string } {
+  if (!existsSync(file)) return { ok: false, why: `${file} does not exist` };
+  const src = readFileSync(file, 'utf8');
+  if (!new RegExp(`export\\s+(async\\s+)?function\\s+${name}\\b|export\\s*\\{[^}]*\\b${name}\\b`).test(src)) {
+    return { ok: false, why: `${file} exports no ${name}` };
+  }
+  if (!/pathToFileURL\(process\.argv\[1\]\)|import\.meta\.main/.test(src)) {
+    return { ok: false, why: `${file} exports ${name} but runs its own main on import (no main guard)` };
+  }
+  return { ok: true };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const argv = process.argv.slice(2);
+  const args = parseBenchArgs(argv);
+  const { adapter, gpu, swiftshaderIcd } = await requestNodeAdapter();
+  const ctx = await GpuContext.create(adapter, gpu);
+  const info = ctx.adapter;
+  const results: Results = {
+    adapter: { ...info, swiftshaderIcd: swiftshaderIcd ?? null, hasF16: ctx.hasF16, hasSubgroups: ctx.hasSubgroups },
+    tfjs: null,
+    matmul: [],
+    attention: [],
+    train: [],
+    step: {},
+    notes: {},
+    args: argv,
+    seconds: 0,
+  };
+  log(`Adapter: ${info.description || '(no description)'} — vendor ${info.vendor}, architecture ${info.architecture}${info.isFallback ? ' (fallback adapter)' : ''}; shader-f16 ${ctx.hasF16 ? 'yes' : 'no'}, subgroups ${ctx.hasSubgroups ? 'yes' : 'no'}`);
+  if (swiftshaderIcd) log(`Vulkan driver: SwiftShader (${swiftshaderIcd})`);
+
+  // ---- matmul, side by side with TF.js ----
+  let tfjs: Awaited<ReturnType<typeof tfjsOnDevice>> | undefined;
+  if (args.tfjs) {
+    try {
+      tfjs = await tfjsOnDevice(ctx.device, gpu, adapter.info);
+      results.tfjs = { version: tfjs.version, backend: tfjs.name };
+      log(`TF.js ${tfjs.version}: WebGPU backend registered as '${tfjs.name}' on Graft's GPUDevice`);
+    } catch (e) {
+      results.tfjs = { error: errorText(e) };
+      results.notes.tfjs = `TF.js could not run on this device: ${errorText(e)}; Graft's numbers only`;
+      log(`TF.js: ${results.notes.tfjs}`);
+    }
+  } else {
+    results.notes.tfjs = '--no-tfjs';
+  }
+  log('');
+  log(`matmul at M = ${args.tokens} tokens, f32${args.quick ? ' (--quick: no lm head)' : ''}`);
+  log(MATMUL_TABLE_HEADER);
+  log('-'.repeat(MATMUL_TABLE_HEADER.length));
+  const matmul = await runMatmulBench(ctx, tfjs, { ...args, log });
+  results.matmul = matmul;
+  log('');
+  for (const l of summarize(matmul)) log(l);
+  const slices = matmul.filter((r) => r.vocab_rows !== undefined && r.vocab !== undefined && r.vocab_rows < r.vocab);
+  if (slices.length) {
+    results.notes.matmul = `lm head measured on the first ${slices[0]!.vocab_rows} vocabulary rows (CPU adapter); --full-vocab for all`;
+    log(results.notes.matmul);
+  }
+
+  // ---- attention (another engineer's bench, when it exports its runner) ----
+  log('');
+  const att = exportsRunner(here('./attention.ts'), 'runAttentionBench');
+  if (att.ok) {
+    try {
+      const mod = (await import('./attention')) as { runAttentionBench: (c: typeof ctx, o: object) => Promise<unknown[]> };
+      log('attention forward + backward (bench/attention.ts)');
+      results.attention = await mod.runAttentionBench(ctx, { seqLens: args.quick ? [256] : [256, 512, 1024], log });
+      for (const r of results.attention) log(`  ${JSON.stringify(r)}`);
+    } catch (e) {
+      results.notes.attention = `bench/attention.ts failed: ${errorText(e)}`;
+      log(`attention: ${results.notes.attention}`);
+    }
+  } else {
+    results.notes.attention = `skipped: ${att.why}`;
+    log(`attention: ${results.notes.attention}`);
+  }
+
+  // ---- training (when bench/train.ts exports a runner) ----
+  const tr = exportsRunner(here('./train.ts'), 'runTrainBench');
+  if (tr.ok) {
+    try {
+      const mod = (await import('./train' as string)) as {
+        runTrainBench: (c: typeof ctx, o: object) => Promise<unknown[] | { rows?: unknown[]; step?: Record<string, unknown> }>;
+      };
+      log('training step (bench/train.ts)');
+      const r = await mod.runTrainBench(ctx, { quick: args.quick, log });
+      if (Array.isArray(r)) results.train = r;
+      else {
+        results.train = r.rows ?? [];
+        results.step = r.step ?? {};
+      }
+      for (const row of results.train) log(`  ${JSON.stringify(row)}`);
+    } catch (e) {
+      results.notes.train = `bench/train.ts failed: ${errorText(e)}`;
+      log(`train: ${results.notes.train}`);
+    }
+  } else {
+    results.notes.train = `skipped: ${tr.why} (npm run bench:train runs it on its own)`;
+    log(`train: ${results.notes.train}`);
+  }
+  if (Object.keys(results.step).length === 0) results.step = { note: results.notes.train ?? 'no step breakdown reported' };
+  if (results.attention.length === 0) results.notes.attention ??= 'no rows';
+
+  results.seconds = (performance.now() - started) / 1000;
+  const out = here('../bench-results.json');
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  log('');
+  log(`wrote ${out}; total bench time ${results.seconds.toFixed(1)} s`);
+  ctx.destroy();
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
+
