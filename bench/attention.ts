@@ -1,13 +1,15 @@
 // Attention benchmark: forward + backward of the straightforward kernels (src/engine/ops/attention.ts, one
-// workgroup per row) against the tiled FlashAttention-2 kernels (src/engine/ops/flash-attention.ts), on
+// workgroup per row) against the tiled FlashAttention-2 kernels (src/engine/ops/flash-attention.ts, in the
+// variant the adapter gets: register-blocked on SwiftShader, workgroup-memory tiles on GPUs), on
 // SmolLM2-135M's attention (B 1, H 9, Hkv 3, D 64) at T = 256, 512 and 1024.
 //   npx tsx bench/attention.ts [--quick]     (--quick: T = 256 only)
 // `runAttentionBench(ctx, opts)` returns the rows as JSON, for a combined benchmark. As in bench/kernels.ts,
 // the `?raw` loader is registered before the engine is imported (dynamically).
-// Each variant is warmed up (compiling its pipelines) at the same shape, timed once, and, when that run was
-// short, timed again over as many runs as fill about `targetSeconds`, recorded back to back and submitted
-// together. One step = forward, clear dq/dk/dv, backward. Before timing, the two variants' out, lse, dq, dk
-// and dv are compared, so that a broken kernel can not post a good number.
+// Both variants are first warmed up (their pipelines compiled) on a small problem of the same head shape.
+// Each is then timed once at each length and, when that run was short, again over as many runs as fill
+// about `targetSeconds`, recorded back to back and submitted together. One step = forward, clear dq/dk/dv,
+// backward. Afterwards the two variants' out, lse, dq, dk and dv are compared, so that a broken kernel can
+// not post a good number.
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
 import type { Tensor } from '../src/engine/tensor';
@@ -97,11 +99,23 @@ async function disagreement(ctx: GpuContext, a: Outputs, b: Outputs): Promise<nu
   return worst;
 }
 
+/** Compiles every kernel of both variants on a small problem of the same head shape (the kernels depend on D only). */
+async function warmUp(ctx: GpuContext, B: number, H: number, Hkv: number, D: number): Promise<void> {
+  const T = 8;
+  const q = ctx.upload([B, T, H, D], fill(B * T * H * D, 1));
+  const k = ctx.upload([B, T, Hkv, D], fill(B * T * Hkv * D, 2));
+  const o: Outputs = { out: ctx.empty(q.shape), lse: ctx.empty([B, H, T]), dq: ctx.empty(q.shape), dk: ctx.empty(k.shape), dv: ctx.empty(k.shape) };
+  for (const variant of ['straightforward', 'tiled'] as const) step(ctx, variant, { q, k, v: k, dOut: q, scale: 0.1 }, o);
+  await ctx.sync();
+  for (const t of [q, k, ...Object.values(o)]) t.release();
+}
+
 /** Forward + backward time of both attention implementations at each sequence length. */
 export async function runAttentionBench(ctx: GpuContext, opts: AttentionBenchOptions = {}): Promise<AttentionBenchRow[]> {
   const { B = 1, H = 9, Hkv = 3, D = 64, targetSeconds = 1, maxReps = 20 } = opts;
   const log = opts.log ?? (() => {});
   const rows: AttentionBenchRow[] = [];
+  await warmUp(ctx, B, H, Hkv, D);
   for (const T of opts.seqLens ?? [256, 512, 1024]) {
     const qShape = [B, T, H, D];
     const kShape = [B, T, Hkv, D];
@@ -120,12 +134,6 @@ export async function runAttentionBench(ctx: GpuContext, opts: AttentionBenchOpt
       dv: ctx.empty(kShape),
     });
     const o: Record<Variant, Outputs> = { straightforward: outputs(), tiled: outputs() };
-    // Warm-up (compiles), and the check that both compute the same thing.
-    for (const variant of ['straightforward', 'tiled'] as const) step(ctx, variant, p, o[variant]);
-    await ctx.sync();
-    const worst = await disagreement(ctx, o.tiled, o.straightforward);
-    if (!(worst <= 1)) throw new Error(`attention bench T ${T}: tiled and straightforward disagree (${worst.toFixed(1)}× tolerance)`);
-
     const ms: Record<Variant, number> = { straightforward: 0, tiled: 0 };
     for (const variant of ['straightforward', 'tiled'] as const) {
       const run = () => step(ctx, variant, p, o[variant]);
@@ -138,6 +146,8 @@ export async function runAttentionBench(ctx: GpuContext, opts: AttentionBenchOpt
       }
       log(`  T ${T} ${variant}: ${ms[variant].toFixed(1)} ms per forward+backward (${reps} runs)`);
     }
+    const worst = await disagreement(ctx, o.tiled, o.straightforward);
+    if (!(worst <= 1)) throw new Error(`attention bench T ${T}: tiled and straightforward disagree (${worst.toFixed(1)}× tolerance)`);
     rows.push({
       seq_len: T,
       straightforward_ms: ms.straightforward,
@@ -163,7 +173,7 @@ async function main(): Promise<void> {
   const shape = { B: 1, H: 9, Hkv: 3, D: 64 };
   const cfg = flashAttentionConfig(ctx, shape.D);
   const fmtBlocks = (b: { BR: number; BC: number; TPR: number }) => `BR ${b.BR} BC ${b.BC} TPR ${b.TPR}`;
-  console.log(`Tiled blocks at D ${shape.D}: forward ${fmtBlocks(cfg.forward)}; dq ${fmtBlocks(cfg.dq)}; dk/dv ${fmtBlocks(cfg.dkdv)}`);
+  console.log(`Flash kernels at D ${shape.D}: ${cfg.variant} variant, forward ${fmtBlocks(cfg.forward)}; dq ${fmtBlocks(cfg.dq)}; dk/dv ${fmtBlocks(cfg.dkdv)}`);
   console.log(`Causal attention forward + backward, f32, B ${shape.B} H ${shape.H} Hkv ${shape.Hkv} D ${shape.D} (SmolLM2-135M), no mask`);
   const rows = await runAttentionBench(ctx, {
     ...shape,
