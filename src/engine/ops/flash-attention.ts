@@ -26,7 +26,7 @@ import regForwardSrc from '../../../shaders/flash_attention_register_forward.wgs
 import regDqSrc from '../../../shaders/flash_attention_register_backward_dq.wgsl?raw';
 import regDkdvSrc from '../../../shaders/flash_attention_register_backward_dkdv.wgsl?raw';
 
-/** The largest head dim the kernels take (the per-thread accumulators are sized from it). */
+/** The largest head dim the kernels take (past it the per-invocation accumulators outgrow registers). */
 export const FLASH_MAX_HEAD_DIM = 128;
 
 /** Invocations per workgroup of the Δ row kernel. */
@@ -215,8 +215,11 @@ function fit(ctx: GpuContext, variant: FlashVariant, kind: Kind, D: number, want
   return b;
 }
 
-const isSwiftShader = (ctx: GpuContext): boolean =>
-  ctx.adapter.architecture === 'swiftshader' || /swiftshader/i.test(ctx.adapter.description);
+/** Whether the adapter is SwiftShader (Dawn's CPU fallback, or Chrome's when it has no GPU). */
+function isSwiftShader(ctx: GpuContext): boolean {
+  const { architecture, vendor, description } = ctx.adapter;
+  return architecture === 'swiftshader' || (vendor === 'google' && /swiftshader/i.test(description));
+}
 
 /** The variant this adapter runs fastest: register-blocked on SwiftShader, tiled elsewhere. */
 export function flashAttentionVariant(ctx: GpuContext): FlashVariant {
