@@ -176,7 +176,7 @@ for (const method of METHODS) {
       learning_rate: 1e-4,
       per_device_train_batch_size: 1,
       cutoff_len: SEQ,
-      max_steps: TRAINER_STEPS,
+      max_steps: Math.max(1, TRAINER_STEPS),
       save_strategy: 'no',
       disable_shuffling: true,
     },
