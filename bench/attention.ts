@@ -2,7 +2,8 @@
 // workgroup per row) against the tiled FlashAttention-2 kernels (src/engine/ops/flash-attention.ts, in the
 // variant the adapter gets: register-blocked on SwiftShader, workgroup-memory tiles on GPUs), on
 // SmolLM2-135M's attention (B 1, H 9, Hkv 3, D 64) at T = 256, 512 and 1024.
-//   npx tsx bench/attention.ts [--quick]     (--quick: T = 256 only)
+//   npx tsx bench/attention.ts [--quick] [--variant=tiled|register]
+//   (--quick: T = 256 only; --variant: the flash variant to time instead of the adapter's)
 // `runAttentionBench(ctx, opts)` returns the rows as JSON, for a combined benchmark. As in bench/kernels.ts,
 // the `?raw` loader is registered before the engine is imported (dynamically).
 // Both variants are first warmed up (their pipelines compiled) on a small problem of the same head shape.
@@ -12,6 +13,7 @@
 // not post a good number.
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
+import type { FlashAttentionConfig } from '../src/engine/ops/flash-attention';
 import type { Tensor } from '../src/engine/tensor';
 
 await import(new URL('../scripts/raw-loader.mjs', import.meta.url).href);
@@ -37,6 +39,8 @@ export interface AttentionBenchOptions {
   targetSeconds?: number;
   /** At most this many timed steps per variant (default 20). */
   maxReps?: number;
+  /** Flash variant or block sizes other than the adapter's. */
+  flash?: Partial<FlashAttentionConfig>;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -70,14 +74,14 @@ interface Outputs {
   dv: Tensor;
 }
 
-function step(ctx: GpuContext, variant: Variant, p: Problem, o: Outputs): void {
-  const fwd = variant === 'tiled' ? flashAttentionForward : attentionForward;
-  const bwd = variant === 'tiled' ? flashAttentionBackward : attentionBackward;
-  fwd(ctx, o.out, o.lse, p.q, p.k, p.v, null, p.scale);
+function step(ctx: GpuContext, variant: Variant, p: Problem, o: Outputs, flash?: Partial<FlashAttentionConfig>): void {
+  if (variant === 'tiled') flashAttentionForward(ctx, o.out, o.lse, p.q, p.k, p.v, null, p.scale, flash);
+  else attentionForward(ctx, o.out, o.lse, p.q, p.k, p.v, null, p.scale);
   ctx.fill(o.dq, 0);
   ctx.fill(o.dk, 0);
   ctx.fill(o.dv, 0);
-  bwd(ctx, o.dq, o.dk, o.dv, p.dOut, p.q, p.k, p.v, o.out, o.lse, null, p.scale);
+  if (variant === 'tiled') flashAttentionBackward(ctx, o.dq, o.dk, o.dv, p.dOut, p.q, p.k, p.v, o.out, o.lse, null, p.scale, flash);
+  else attentionBackward(ctx, o.dq, o.dk, o.dv, p.dOut, p.q, p.k, p.v, o.out, o.lse, null, p.scale);
 }
 
 async function timeSteps(ctx: GpuContext, run: () => void, reps: number): Promise<number> {
@@ -100,12 +104,12 @@ async function disagreement(ctx: GpuContext, a: Outputs, b: Outputs): Promise<nu
 }
 
 /** Compiles every kernel of both variants on a small problem of the same head shape (the kernels depend on D only). */
-async function warmUp(ctx: GpuContext, B: number, H: number, Hkv: number, D: number): Promise<void> {
+async function warmUp(ctx: GpuContext, B: number, H: number, Hkv: number, D: number, flash?: Partial<FlashAttentionConfig>): Promise<void> {
   const T = 8;
   const q = ctx.upload([B, T, H, D], fill(B * T * H * D, 1));
   const k = ctx.upload([B, T, Hkv, D], fill(B * T * Hkv * D, 2));
   const o: Outputs = { out: ctx.empty(q.shape), lse: ctx.empty([B, H, T]), dq: ctx.empty(q.shape), dk: ctx.empty(k.shape), dv: ctx.empty(k.shape) };
-  for (const variant of ['straightforward', 'tiled'] as const) step(ctx, variant, { q, k, v: k, dOut: q, scale: 0.1 }, o);
+  for (const variant of ['straightforward', 'tiled'] as const) step(ctx, variant, { q, k, v: k, dOut: q, scale: 0.1 }, o, flash);
   await ctx.sync();
   for (const t of [q, k, ...Object.values(o)]) t.release();
 }
@@ -115,7 +119,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: AttentionBenchOpt
   const { B = 1, H = 9, Hkv = 3, D = 64, targetSeconds = 1, maxReps = 20 } = opts;
   const log = opts.log ?? (() => {});
   const rows: AttentionBenchRow[] = [];
-  await warmUp(ctx, B, H, Hkv, D);
+  await warmUp(ctx, B, H, Hkv, D, opts.flash);
   for (const T of opts.seqLens ?? [256, 512, 1024]) {
     const qShape = [B, T, H, D];
     const kShape = [B, T, Hkv, D];
@@ -136,7 +140,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: AttentionBenchOpt
     const o: Record<Variant, Outputs> = { straightforward: outputs(), tiled: outputs() };
     const ms: Record<Variant, number> = { straightforward: 0, tiled: 0 };
     for (const variant of ['straightforward', 'tiled'] as const) {
-      const run = () => step(ctx, variant, p, o[variant]);
+      const run = () => step(ctx, variant, p, o[variant], opts.flash);
       const once = await timeSteps(ctx, run, 1);
       let reps = 1;
       ms[variant] = once;
@@ -171,13 +175,17 @@ async function main(): Promise<void> {
   console.log(`Adapter: ${info.description || '(no description)'} — vendor ${info.vendor}, architecture ${info.architecture}${info.isFallback ? ' (fallback adapter)' : ''}`);
   if (swiftshaderIcd) console.log(`Vulkan driver: SwiftShader (${swiftshaderIcd})`);
   const shape = { B: 1, H: 9, Hkv: 3, D: 64 };
-  const cfg = flashAttentionConfig(ctx, shape.D);
+  const variantArg = process.argv.find((a) => a.startsWith('--variant='))?.slice('--variant='.length);
+  if (variantArg !== undefined && variantArg !== 'tiled' && variantArg !== 'register') throw new Error(`--variant must be tiled or register, not ${variantArg}`);
+  const flash: Partial<FlashAttentionConfig> = variantArg ? { variant: variantArg } : {};
+  const cfg = flashAttentionConfig(ctx, shape.D, flash);
   const fmtBlocks = (b: { BR: number; BC: number; TPR: number }) => `BR ${b.BR} BC ${b.BC} TPR ${b.TPR}`;
   console.log(`Flash kernels at D ${shape.D}: ${cfg.variant} variant, forward ${fmtBlocks(cfg.forward)}; dq ${fmtBlocks(cfg.dq)}; dk/dv ${fmtBlocks(cfg.dkdv)}`);
   console.log(`Causal attention forward + backward, f32, B ${shape.B} H ${shape.H} Hkv ${shape.Hkv} D ${shape.D} (SmolLM2-135M), no mask`);
   const rows = await runAttentionBench(ctx, {
     ...shape,
     seqLens: process.argv.includes('--quick') ? [256] : [256, 512, 1024],
+    flash,
     log: (line) => console.log(line),
   });
   console.log('');
