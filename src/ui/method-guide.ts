@@ -84,7 +84,7 @@ export const METHODS: Record<MethodId, MethodDescription> = {
   prompting: {
     name: 'Prompting',
     what: 'Nothing trains: clear instructions and a few worked examples in the prompt (few-shot).',
-    inGraft: 'No training: try the model on the Model screen (“Try a downloaded model”).',
+    inGraft: 'No training: try the model on the Model screen (“Try it: chat with a model”).',
   },
 };
 

@@ -61,8 +61,13 @@ async function waitForAttr(selector: string, attr: string, values: string[], tim
 async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   // The "ready to work offline" toast floats over the page: dismiss it so that it hides nothing.
+  // (Keep the keyboard focus where it was.)
   const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) await toast.getByRole('button', { name: 'OK' }).click();
+  if (await toast.isVisible()) {
+    const focused = await page.evaluateHandle(() => document.activeElement);
+    await toast.getByRole('button', { name: 'OK' }).click();
+    await focused.evaluate((el) => (el as HTMLElement | null)?.focus());
+  }
   if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: join(RESULTS, `journey-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
   if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
