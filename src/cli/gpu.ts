@@ -1,8 +1,5 @@
 // The GPU for the CLI: Dawn's adapter (SwiftShader when there is no GPU) and one context per command.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { requestNodeAdapter as requestDawnAdapter } from '../engine/adapter-node';
+import { requestNodeAdapter } from '../engine/adapter-node';
 import { summarizeAdapter, type AdapterSummary } from '../engine/adapter-info';
 import { GpuContext } from '../engine/context';
 
@@ -11,24 +8,6 @@ export interface CliGpu {
   adapter: AdapterSummary;
   /** Set when Graft fell back to Chromium's SwiftShader Vulkan driver. */
   swiftshaderIcd?: string;
-}
-
-/**
- * The Vulkan loader prints "XDG_RUNTIME_DIR is invalid or not set" to stderr (twice) when the variable is
- * missing, as it is in containers and CI; give it a private folder so that stderr keeps only Graft's messages.
- */
-function quietVulkanLoader(): void {
-  if (process.env.XDG_RUNTIME_DIR) return;
-  try {
-    process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'graft-xdg-'));
-  } catch {
-    // only cosmetic
-  }
-}
-
-async function requestNodeAdapter() {
-  quietVulkanLoader();
-  return requestDawnAdapter();
 }
 
 export async function openGpu(): Promise<CliGpu> {

@@ -3,7 +3,9 @@
 // Dawn looks for Vulkan drivers the usual way. On a machine without a GPU, Debian's `chromium` package ships
 // SwiftShader's Vulkan driver; when no other adapter is found we point the Vulkan loader at it
 // (VK_ICD_FILENAMES is read each time Dawn creates an instance, so this works inside one process).
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { noAdapter, noWebGpu } from './errors';
 
 const SWIFTSHADER_ICDS = [
@@ -52,7 +54,21 @@ function hasGpuDeviceNode(): boolean {
   }
 }
 
+/**
+ * The Vulkan loader prints "XDG_RUNTIME_DIR is invalid or not set" to stderr (twice) when the variable is
+ * missing, as it is in containers and CI; give it a private folder so that stderr keeps only Graft's messages.
+ */
+function quietVulkanLoader(): void {
+  if (process.env.XDG_RUNTIME_DIR) return;
+  try {
+    process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'graft-xdg-'));
+  } catch {
+    // only cosmetic
+  }
+}
+
 export async function requestNodeAdapter(): Promise<NodeAdapter> {
+  quietVulkanLoader();
   const { create } = await loadDawn();
   // With no GPU device node there is nothing but software drivers: go straight to SwiftShader, which
   // spares the warnings Dawn prints while it rejects Mesa's lavapipe.
