@@ -6,8 +6,9 @@
 //     n_inner = 4·n_embd);
 //   - parameters: counted from those shapes (tied embeddings once; Qwen2's q/k/v biases; GPT-2's biases and
 //     position table), equal to the tensor sizes in model.safetensors;
-//   - download: model.safetensors (BF16, GPT-2 F32: 2 or 4 bytes a parameter plus the header) + tokenizer.json
-//     + the small config files, as the hub's file listing shows them (rounded to 0.1 MB).
+//   - download: model.safetensors (BF16, GPT-2 F32: 2 or 4 bytes a parameter plus the header; GPT-2's file also
+//     holds each layer's 4 MB causal mask, attn.bias) + tokenizer.json + the small config files, as the hub's file
+//     listing shows them (rounded to 0.1 MB).
 // The memory estimates come from src/model/info.ts's estimateMemory (through the worker), for the job's
 // cutoff_len and lora_rank.
 import type { AdapterSummary } from '../worker/api';
@@ -119,7 +120,7 @@ export interface FitInput {
   needBytes: number;
   /** The largest weight that must fit one storage binding. */
   largestTensorBytes: number;
-  adapter?: Pick<AdapterSummary, 'limits'> | undefined;
+  adapter?: { limits: Pick<AdapterSummary['limits'], 'maxBufferSize' | 'maxStorageBufferBindingSize'> } | undefined;
   budgetBytes: number;
 }
 

@@ -40,7 +40,18 @@ export const SAMPLES: Sample[] = [
   { file: 'multitask.json', title: 'Multi-task records', description: 'task, input, output: for multi-task training', sft: false },
 ];
 
-/** The absolute URL of a sample (the worker fetches it; a relative URL would resolve against the worker's script). */
+/** The absolute URL of a sample, for download links. */
 export function sampleUrl(file: string): string {
   return new URL(`${import.meta.env.BASE_URL}samples/${file}`, document.baseURI).href;
+}
+
+// The samples' text, bundled into small lazily loaded chunks: the service worker precaches the app's JavaScript
+// (not .json files), so the samples open offline too.
+const TEXTS = import.meta.glob<string>('../../public/samples/*.json', { query: '?raw', import: 'default' });
+
+/** A sample's text (offline too). */
+export async function sampleText(file: string): Promise<string> {
+  const load = TEXTS[`../../public/samples/${file}`];
+  if (!load) throw new Error(`There is no built-in sample ${file}.`);
+  return load();
 }

@@ -253,7 +253,13 @@ interface Dataset {
   rows: Row[];
   /** Problems of the file as a whole (no row to show). */
   fileProblems: DatasetProblem[];
-  edits: Map<number, RowEdit>;
+  /** Per row: its last fields edit, and whether it is removed (stored, and replayed after a reload). */
+  edits: Map<number, StoredEdit>;
+}
+
+interface StoredEdit {
+  fields?: RowFields;
+  removed?: boolean;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -545,8 +551,13 @@ interface StoredDataset {
   id: string;
   name: string;
   bytes: Uint8Array;
-  edits: [number, RowEdit][];
+  edits: [number, StoredEdit][];
   savedAt: number;
+}
+
+function replay(row: Row, e: StoredEdit): void {
+  if (e.fields) applyEdit(row, e.fields);
+  if (e.removed) applyEdit(row, { kind: 'removed' });
 }
 
 function newId(): string {
@@ -595,6 +606,8 @@ export class DatasetService {
   async openBytes(input: ArrayBuffer | Uint8Array | string, name: string): Promise<DatasetSummary> {
     const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input instanceof Uint8Array ? input : new Uint8Array(input);
     const d = buildDataset(newId(), name.trim() || 'dataset.jsonl', bytes);
+    // One dataset in memory at a time (the others stay stored, and come back with restore()).
+    this.open.clear();
     this.open.set(d.id, d);
     await this.save(d, true);
     return summarize(d);
@@ -621,10 +634,11 @@ export class DatasetService {
     const d = buildDataset(stored.id, stored.name, stored.bytes);
     for (const [row, edit] of stored.edits) {
       const r = d.rows[row];
-      if (!r) continue;
-      applyEdit(r, edit);
+      if (!r || typeof edit !== 'object' || edit === null) continue;
+      replay(r, edit);
       d.edits.set(row, edit);
     }
+    this.open.clear();
     this.open.set(d.id, d);
     return summarize(d);
   }
@@ -656,7 +670,8 @@ export class DatasetService {
     const row = d.rows[index];
     if (!row) throw new EncodeError(`There is no row ${index + 1} in ${d.name}.`);
     applyEdit(row, edit);
-    d.edits.set(index, edit);
+    const before = d.edits.get(index) ?? {};
+    d.edits.set(index, edit.kind === 'removed' ? { ...before, removed: true } : { fields: edit, removed: false });
     await this.save(d, false);
     return { row: viewOf(row, index), summary: summarize(d) };
   }
@@ -907,7 +922,7 @@ export const dataApi: DataApi = {
     try {
       const { settings, notes } = parseSettingsWithNotes(input, 'the settings');
       const yaml = settingsToYaml(settings, {
-        header: ['Written by Graft. Runs in Graft and in LLaMA-Factory: llamafactory-cli train job.yaml'],
+        header: ['Written by Graft. Runs in Graft and in LLaMA-Factory: llamafactory-cli train train.yaml'],
       });
       return { ok: true, problems: [], notes, warnings: settingsWarnings(settings), yaml, settings };
     } catch (e) {

@@ -174,6 +174,11 @@ describe('the journey: start, model, data, method', () => {
 
   it('Data: a JSONL file with broken lines lists its problems by line and counts the rest; a fix re-validates', async () => {
     await go('Data', 'Bring a dataset');
+    // Keyboard: from the screen's heading, the next Tab is the file picker (its label is the visible button).
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('screen-title');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('dataset-file');
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('.file-button')!).outlineStyle)).not.toBe('none');
     await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'broken.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(BROKEN) });
     await expect.poll(() => page.getByTestId('dataset-summary').getAttribute('data-problems'), { timeout: 15_000 }).toBe('3');
     const summary = page.getByTestId('dataset-summary');
