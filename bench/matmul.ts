@@ -11,7 +11,7 @@
 //   [in, out] weights (GPT-2 Conv1D): forward x·W (NN), dX dy·Wᵀ (NT), dW xᵀ·dy (TN, M=in, N=out)
 // Layers with equal shapes (q/o, k/v, gate/up) are measured once. The lm head is the [vocab, hidden] product;
 // `--quick` skips it. On a CPU adapter (SwiftShader) a full vocabulary takes minutes per product for TF.js
-// (~0.1-0.5 GFLOP/s), so by default the lm head runs on the first 4096 vocabulary rows there (GFLOP/s of a
+// (~0.1-0.5 GFLOP/s), so by default the lm head runs on the first 2048 vocabulary rows there (GFLOP/s of a
 // slice is that of the whole: the same kernel over fewer tiles, or a shorter K for dX) and on the full
 // vocabulary elsewhere; `--vocab-slice N` and `--full-vocab` choose. LoRA's rank-16 products of the largest
 // MLP projection (x·Aᵀ, xa·Bᵀ, dy·B, dA, dB, t·A) are measured too (`--no-lora` skips them).
@@ -148,7 +148,7 @@ export interface MatmulBenchOptions {
   tokens?: number;
   /** Skip the lm head. */
   quick?: boolean;
-  /** lm head vocabulary rows (default: all, or 4096 on a CPU adapter); Infinity for all. */
+  /** lm head vocabulary rows (default: all, or 2048 on a CPU adapter); Infinity for all. */
   vocabSlice?: number;
   /** Model names (case-insensitive prefixes); default all. */
   models?: string[];
@@ -278,7 +278,7 @@ export async function runMatmulBench(ctx: GpuContext, tfjs: TfjsOnDevice | undef
   const target = opts.targetSeconds ?? 0.4;
   const maxReps = opts.maxReps ?? 20;
   const cpu = isSwiftShader(ctx);
-  const slice = opts.vocabSlice ?? (cpu ? 4096 : Infinity);
+  const slice = opts.vocabSlice ?? (cpu ? 2048 : Infinity);
   const cases = matmulCases({ ...opts, vocabRows: () => slice });
   const rows: MatmulBenchRow[] = [];
   const tf = tfjs?.tf;

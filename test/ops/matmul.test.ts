@@ -35,7 +35,7 @@ async function runs(ctx: GpuContext, variant: MatmulVariant): Promise<boolean> {
 
 /**
  * Sizes: odd ones that fill no tile or k block (K mod 8 from 1 to 7 reaches every masked tail), ones aligned
- * to 4, several tiles with partial edge blocks, and 260×300×40 whose many tiles make the quad kernel take its
+ * to 4, several tiles with partial edge blocks, and 260×520×40 whose many tiles make the quad kernel take its
  * 2×2-quad workgroups and the tiled kernel its 64×64 tiles.
  */
 const SIZES: [number, number, number][] = [
@@ -46,7 +46,7 @@ const SIZES: [number, number, number][] = [
   [36, 68, 64],
   [132, 72, 21],
   [45, 28, 27],
-  [260, 300, 40],
+  [260, 520, 40],
 ];
 
 /** a [...lead, M, K] · b [(...lead,) N, K]ᵀ in float64, with the backward of that product. */
@@ -98,6 +98,8 @@ describe('matmul', () => {
     if (ctx.hasSubgroups) {
       expect(matmulPlan(ctx, { ...nt, M: 2048, N: 2048, K: 64 }, { variant: 'subgroup' }).tileN).toBe(64);
       expect(matmulPlan(ctx, { ...nt, M: 32, N: 32, K: 64 }, { variant: 'subgroup' }).tileN).toBe(32);
+      // The test sizes reach both quad workgroup shapes on this adapter.
+      if (swiftshader) expect(matmulPlan(ctx, { ...nt, M: 260, N: 520, K: 40 }, { variant: 'subgroup' }).tileN).toBe(64);
     }
     // Split-K: a thin product with a long K (LoRA's x·Aᵀ at rank 16) is cut into chunks of ≥ 256 k, a
     // multiple of 32; a product with a batch, a short K or enough tiles is not.
