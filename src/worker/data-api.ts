@@ -542,17 +542,24 @@ function summarize(d: Dataset): DatasetSummary {
 
 // ---- storage ----------------------------------------------------------------------------------------------
 
+// Database "graft-datasets": store "files" holds each file's bytes once (written when it is opened), store
+// "edits" its edits (rewritten on each edit, small), both keyed by the dataset id.
 export const DATASETS_DB = 'graft-datasets';
-const STORE = 'datasets';
+const FILES = 'files';
+const EDITS = 'edits';
 /** Datasets kept on the device; older ones are deleted when a new one is opened. */
 const KEEP = 4;
 
-interface StoredDataset {
+interface StoredFile {
   id: string;
   name: string;
   bytes: Uint8Array;
-  edits: [number, StoredEdit][];
   savedAt: number;
+}
+
+interface StoredEdits {
+  id: string;
+  edits: [number, StoredEdit][];
 }
 
 function replay(row: Row, e: StoredEdit): void {
@@ -570,13 +577,15 @@ export class DatasetService {
   private readonly open = new Map<string, Dataset>();
   private dbPromise: Promise<IDBPDatabase> | undefined;
 
-  constructor(private readonly indexedDB: IDBFactory | undefined = globalThis.indexedDB) {}
+  /** `store`: keep datasets in IndexedDB (globalThis.indexedDB) for reloads; off where there is none. */
+  constructor(private readonly store: boolean = globalThis.indexedDB !== undefined) {}
 
   private db(): Promise<IDBPDatabase> | undefined {
-    if (!this.indexedDB) return undefined;
+    if (!this.store) return undefined;
     this.dbPromise ??= openDB(DATASETS_DB, 1, {
       upgrade(db) {
-        db.createObjectStore(STORE, { keyPath: 'id' });
+        db.createObjectStore(FILES, { keyPath: 'id' });
+        db.createObjectStore(EDITS, { keyPath: 'id' });
       },
     }).catch((e: unknown) => {
       this.dbPromise = undefined;
@@ -585,17 +594,27 @@ export class DatasetService {
     return this.dbPromise;
   }
 
-  private async save(d: Dataset, prune: boolean): Promise<void> {
+  /** Stores a new dataset's file (and forgets the oldest beyond KEEP), or only its edits. */
+  private async save(d: Dataset, what: 'file' | 'edits'): Promise<void> {
     const dbp = this.db();
     if (!dbp) return;
     try {
       const db = await dbp;
-      const stored: StoredDataset = { id: d.id, name: d.name, bytes: d.bytes, edits: [...d.edits], savedAt: Date.now() };
-      await db.put(STORE, stored);
-      if (prune) {
-        const all = (await db.getAll(STORE)) as StoredDataset[];
+      if (what === 'edits') {
+        const edits: StoredEdits = { id: d.id, edits: [...d.edits] };
+        await db.put(EDITS, edits);
+        return;
+      }
+      const file: StoredFile = { id: d.id, name: d.name, bytes: d.bytes, savedAt: Date.now() };
+      await db.put(FILES, file);
+      const keys = (await db.getAllKeys(FILES)) as string[];
+      if (keys.length > KEEP) {
+        const all = (await db.getAll(FILES)) as StoredFile[];
         all.sort((a, b) => b.savedAt - a.savedAt);
-        for (const old of all.slice(KEEP)) await db.delete(STORE, old.id);
+        for (const old of all.slice(KEEP)) {
+          await db.delete(FILES, old.id);
+          await db.delete(EDITS, old.id);
+        }
       }
     } catch (e) {
       // The dataset still works for this visit; it will not survive a reload.
@@ -609,7 +628,7 @@ export class DatasetService {
     // One dataset in memory at a time (the others stay stored, and come back with restore()).
     this.open.clear();
     this.open.set(d.id, d);
-    await this.save(d, true);
+    await this.save(d, 'file');
     return summarize(d);
   }
 
@@ -629,10 +648,12 @@ export class DatasetService {
     if (have) return summarize(have);
     const dbp = this.db();
     if (!dbp) return undefined;
-    const stored = (await (await dbp).get(STORE, id)) as StoredDataset | undefined;
+    const db = await dbp;
+    const stored = (await db.get(FILES, id)) as StoredFile | undefined;
     if (!stored) return undefined;
+    const edits = ((await db.get(EDITS, id)) as StoredEdits | undefined)?.edits ?? [];
     const d = buildDataset(stored.id, stored.name, stored.bytes);
-    for (const [row, edit] of stored.edits) {
+    for (const [row, edit] of edits) {
       const r = d.rows[row];
       if (!r || typeof edit !== 'object' || edit === null) continue;
       replay(r, edit);
@@ -672,7 +693,7 @@ export class DatasetService {
     applyEdit(row, edit);
     const before = d.edits.get(index) ?? {};
     d.edits.set(index, edit.kind === 'removed' ? { ...before, removed: true } : { fields: edit, removed: false });
-    await this.save(d, false);
+    await this.save(d, 'edits');
     return { row: viewOf(row, index), summary: summarize(d) };
   }
 

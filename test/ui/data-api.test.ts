@@ -21,7 +21,7 @@ async function rowsOf(s: DatasetService, id: string) {
 
 describe('DatasetService', () => {
   it('keeps every record as a row, with the problems the data layer reports, by line', async () => {
-    const s = new DatasetService(undefined);
+    const s = new DatasetService(false);
     const sum = await s.openBytes(BROKEN, 'broken.jsonl');
     expect(sum).toMatchObject({ name: 'broken.jsonl', container: 'jsonl', format: 'alpaca', rows: 6, valid: 3, problemCount: 3, edited: 0 });
     const parsed = parseDatasetText(BROKEN, 'broken.jsonl');
@@ -39,7 +39,7 @@ describe('DatasetService', () => {
   });
 
   it('validates an edited row again, and gives the trainer the valid records with the edits', async () => {
-    const s = new DatasetService(undefined);
+    const s = new DatasetService(false);
     const { id } = await s.openBytes(BROKEN, 'broken.jsonl');
     const fix: RowFields = { kind: 'alpaca', instruction: 'No answer field here', input: '', output: 'Here.', system: '', history: 0 };
     let u = await s.update(id, 3, fix);
@@ -68,7 +68,7 @@ describe('DatasetService', () => {
   });
 
   it('reads JSON lists by item, keeps chat formats editable by turn, and reports whole-file problems without rows', async () => {
-    const s = new DatasetService(undefined);
+    const s = new DatasetService(false);
     const list = JSON.stringify([
       { conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello' }], system: 'Be brief.' },
       { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: [{ type: 'text', text: 'Hey' }] }] },
