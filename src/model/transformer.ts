@@ -16,7 +16,8 @@
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { add, addInPlace } from '../engine/ops/elementwise';
-import { attentionBackward, attentionForward } from '../engine/ops/attention';
+// The tiled (flash-style) attention: never holds the T×T scores; same semantics as ops/attention.ts.
+import { flashAttentionBackward, flashAttentionForward } from '../engine/ops/flash-attention';
 import { checkEmbeddingIds } from '../engine/ops/embedding';
 import { geluBackward, geluForward } from '../engine/ops/gelu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../engine/ops/norm';
@@ -68,8 +69,9 @@ export interface ForwardOptions {
   /**
    * 'full' (default): acts.logits is [N, V], assembled when the vocabulary is split. 'chunks': only
    * acts.logitChunks, one per vocabulary block (for chunked cross-entropy when [N, V] is too large to bind).
+   * 'none': no lm_head at all (a head of its own reads acts.hidden, e.g. a reward model's score).
    */
-  logits?: 'full' | 'chunks';
+  logits?: 'full' | 'chunks' | 'none';
   /**
    * false: keep nothing for a backward (evaluation, DPO's reference log-probs): each layer's tensors are freed
    * as soon as the next layer has run, and backward() refuses these activations. Default true.
@@ -127,6 +129,11 @@ export class Activations {
     readonly logitChunks: LogitsChunk[],
     private readonly full: Tensor | null,
   ) {}
+
+  /** The final hidden states after the final norm, [N, H] (what the lm_head, or a reward head, reads). */
+  get hidden(): Tensor {
+    return this.hFinal;
+  }
 
   /** logits [N, V] (N = B·T, row b·T + t). */
   get logits(): Tensor {
@@ -361,7 +368,7 @@ export class CausalLM {
     }
     const att = ctx.empty([B, T, nh, D]);
     const lse = ctx.empty([B, nh, T]);
-    attentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, 1 / Math.sqrt(D));
+    flashAttentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, 1 / Math.sqrt(D));
     const o = ctx.empty([N, H]);
     linear(layer.o, o, att.view([N, nh * D]));
     const x2 = ctx.empty([N, H]);
@@ -430,7 +437,7 @@ export class CausalLM {
     }
     const hFinal = ctx.empty([N, cfg.hiddenSize]);
     const nFinal = this.normForward(hFinal, x, params.finalNorm);
-    const chunks = lmHeadForward(ctx, hFinal, params.lmHead);
+    const chunks = opts.logits === 'none' ? [] : lmHeadForward(ctx, hFinal, params.lmHead);
     const full = chunks.length > 1 && (opts.logits ?? 'full') === 'full' ? assembleLogits(ctx, chunks, cfg.vocabSize) : null;
     return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full);
   }
@@ -488,9 +495,11 @@ export class CausalLM {
 
   /**
    * The backward pass: accumulates into every gradient in `grads` (zeroed by the caller, or holding earlier
-   * micro-batches'), given dLogits [N, V], or one tensor [N, size] per acts.logitChunks block.
+   * micro-batches'), given dLogits [N, V], or one tensor [N, size] per acts.logitChunks block. `dHidden` [N, H]:
+   * a gradient of acts.hidden from another head (a reward model's score), added to the lm_head's; with it,
+   * dLogits may be [] (a forward with { logits: 'none' }).
    */
-  backward(acts: Activations, dLogits: Tensor | readonly Tensor[], grads: Gradients): void {
+  backward(acts: Activations, dLogits: Tensor | readonly Tensor[], grads: Gradients, dHidden?: Tensor): void {
     this.checkAlive();
     const { ctx, cfg, params } = this;
     const { batch, adapter } = acts;
@@ -502,7 +511,8 @@ export class CausalLM {
     const dParts: readonly Tensor[] = Array.isArray(dLogits) ? dLogits : (split ?? [dLogits as Tensor]);
 
     const dh = ctx.zeros([N, H]);
-    lmHeadBackward(ctx, dh, grads.get(params.lmHead.name), dParts, acts.hFinal, params.lmHead);
+    if (!(dHidden && dParts.length === 0)) lmHeadBackward(ctx, dh, grads.get(params.lmHead.name), dParts, acts.hFinal, params.lmHead);
+    if (dHidden) addInPlace(ctx, dh, dHidden);
     for (const t of split ?? []) t.release();
     // dx: the gradient of the residual stream, accumulated by every branch that reads it.
     const dx = ctx.zeros([N, H], 'f32', { label: 'residual stream gradient' });
@@ -560,7 +570,7 @@ export class CausalLM {
     let dq = ctx.zeros(s.q.shape);
     let dk = ctx.zeros(s.k.shape);
     const dv = ctx.zeros(s.v.shape);
-    attentionBackward(ctx, dq, dk, dv, dAtt, s.q, s.k, s.v, s.att, s.lse, batch.keyMask, 1 / Math.sqrt(D));
+    flashAttentionBackward(ctx, dq, dk, dv, dAtt, s.q, s.k, s.v, s.att, s.lse, batch.keyMask, 1 / Math.sqrt(D));
     dAtt.release();
     const replace = (old: Tensor, next: Tensor): Tensor => {
       old.release();
