@@ -156,7 +156,17 @@ describe('the journey: start, model, data, method', () => {
     await page.getByLabel('Hub address').fill(hub.endpoint);
     await page.getByRole('button', { name: 'Save settings' }).click();
     await expect.poll(() => page.getByTestId('settings-note').textContent()).toContain(hub.endpoint);
+    // "Check size" describes a model that is not downloaded from its config and weight headers (Range requests).
     await page.getByLabel('Model id on the hub').fill(FIXTURE_REPO);
+    hub.clearRequests();
+    await page.getByRole('button', { name: 'Check size' }).click();
+    const described = list.locator(`[data-testid="model-choice"][data-repo="${FIXTURE_REPO}"]`);
+    await expect.poll(() => described.locator('[data-testid="model-size"]').innerText().catch(() => ''), { timeout: 10_000 }).toMatch(/^\d+ kB$/);
+    expect(await described.getAttribute('data-from')).toBe('hub');
+    expect(await described.locator('[data-testid="model-status"]').innerText()).toBe('Not downloaded');
+    const weights = hub.requestsFor('model.safetensors', { stage: 'cdn', method: 'GET' });
+    expect(weights.length).toBeGreaterThan(0);
+    expect(weights.every((r) => r.range?.startsWith('bytes=0-') && r.status === 206)).toBe(true);
     await page.getByRole('button', { name: 'Download', exact: true }).click();
     expect(await waitForAttr('[data-testid="download"]', 'data-status', ['done', 'error'], 30_000)).toBe('done');
 
