@@ -67,7 +67,7 @@ function row(repo: string) {
 }
 
 async function openApp(): Promise<void> {
-  await page.goto(server.url);
+  await page.goto(`${server.url}#/model`);
   await page.getByRole('heading', { level: 1, name: 'Graft' }).waitFor({ timeout: 10_000 });
 }
 
