@@ -29,6 +29,7 @@ export interface ContextStats {
   submits: number;
   readbacks: number;
   buffersCreated: number;
+  bindGroupsCreated: number;
   bytesAllocated: number;
   peakBytesAllocated: number;
 }
@@ -56,6 +57,7 @@ export class GpuContext {
     submits: 0,
     readbacks: 0,
     buffersCreated: 0,
+    bindGroupsCreated: 0,
     bytesAllocated: 0,
     peakBytesAllocated: 0,
   };
@@ -72,6 +74,12 @@ export class GpuContext {
   private uniformOffset = 0;
   private readonly uniformAlign: number;
   private readonly releaseAfterFlush: GPUBuffer[] = [];
+  private readonly kernelIds = new Map<CompiledKernel, number>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  /** Mappable readback buffers, by size class, reused across reads. */
+  private readonly stagingPool = new Map<number, GPUBuffer[]>();
 
   private constructor(
     readonly device: GPUDevice,
@@ -128,6 +136,7 @@ export class GpuContext {
     }
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size: bytes, usage, label: what });
+    this.bufferId(buffer);
     this.pending.push(this.device.popErrorScope().then((e) => (e ? outOfMemory(what, bytes) : undefined)));
     this.stats.buffersCreated++;
     this.stats.bytesAllocated += bytes;
@@ -138,8 +147,20 @@ export class GpuContext {
   private acquireBuffer(bytes: number, what: string): GPUBuffer {
     const cls = sizeClass(bytes);
     const free = this.pool.get(cls);
-    const reused = free?.pop();
-    return reused ?? this.createBuffer(cls, STORAGE_USAGE, what);
+    if (!free?.length) return this.createBuffer(cls, STORAGE_USAGE, what);
+    // Take the oldest free buffer, not the last released: the choice then depends only on which buffers are
+    // free, so a step that starts with the same free set gets the same buffers as the step before, and its
+    // bind groups come from the cache.
+    let best = 0;
+    for (let i = 1; i < free.length; i++) if (this.bufferId(free[i]!) < this.bufferId(free[best]!)) best = i;
+    const [reused] = free.splice(best, 1);
+    return reused!;
+  }
+
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
   }
 
   /** Called by Tensor.release(). Pooled buffers are reused; others are destroyed after queued work. */
@@ -165,7 +186,10 @@ export class GpuContext {
   trimPool(): void {
     this.flush();
     for (const list of this.pool.values()) for (const b of list) this.destroyBuffer(b);
+    for (const list of this.stagingPool.values()) for (const b of list) this.destroyBuffer(b);
     this.pool.clear();
+    this.stagingPool.clear();
+    this.bindGroups.clear();
   }
 
   private checkBindingSize(bytes: number, what: string): void {
@@ -305,12 +329,35 @@ export class GpuContext {
       throw new Error(`Kernel ${k.spec.name}: grid ${x}×${y}×${z} exceeds ${maxDim} per dimension`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const group = this.device.createBindGroup({ layout: k.layout, entries });
+    const group = this.bindGroup(k, entries);
     const pass = this.getPass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+  }
+
+  /**
+   * Bind groups are cached by kernel and buffers (and uniform offset): a training step records the same
+   * dispatches over the same pooled buffers every time, so a steady-state step creates none. Entries of
+   * destroyed buffers are never hit again (buffer ids are not reused); the cache is cleared when it grows large.
+   */
+  private bindGroup(k: CompiledKernel, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let kernelId = this.kernelIds.get(k);
+    if (kernelId === undefined) this.kernelIds.set(k, (kernelId = this.kernelIds.size));
+    let key = String(kernelId);
+    for (const e of entries) {
+      const r = e.resource as GPUBufferBinding;
+      key += `|${this.bufferId(r.buffer)}@${r.offset ?? 0}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= 8192) this.bindGroups.clear();
+      group = this.device.createBindGroup({ layout: k.layout, entries });
+      this.bindGroups.set(key, group);
+      this.stats.bindGroupsCreated++;
+    }
+    return group;
   }
 
   private uniformSlot(k: CompiledKernel, params: Readonly<Record<string, number>>): { buffer: GPUBuffer; offset: number } {
@@ -397,7 +444,9 @@ export class GpuContext {
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array>;
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
     const bytes = Math.ceil(t.byteLength / 4) * 4;
-    const staging = this.createBuffer(Math.max(bytes, 4), 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, 'a readback buffer');
+    const cls = sizeClass(bytes);
+    const staging =
+      this.stagingPool.get(cls)?.pop() ?? this.createBuffer(cls, 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, 'a readback buffer');
     this.endPass();
     this.getEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
     this.flush();
@@ -410,9 +459,11 @@ export class GpuContext {
       if (this.lostError) throw this.lostError;
       throw e;
     }
-    const raw = staging.getMappedRange().slice(0, t.byteLength);
+    const raw = staging.getMappedRange(0, bytes).slice(0, t.byteLength);
     staging.unmap();
-    this.destroyBuffer(staging);
+    let free = this.stagingPool.get(cls);
+    if (!free) this.stagingPool.set(cls, (free = []));
+    free.push(staging);
     switch (t.dtype) {
       case 'f32':
         return new Float32Array(raw);
