@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     return { spec: m.infoSpec, run: m.runInfo };
   },
   train: async () => ({ spec: (await import('./train')).trainSpec, run: (await import('./train')).runTrain }),
+  score: async () => ({ spec: (await import('./score')).scoreSpec, run: (await import('./score')).runScore }),
 };
 
 const SUMMARIES: [string, string][] = [
@@ -33,6 +34,7 @@ const SUMMARIES: [string, string][] = [
   ['generate', 'Generate text with a model (a folder or a hub id), optionally with a LoRA adapter.'],
   ['info', 'Describe a model (architecture, parameters, memory needed), an adapter and the GPU.'],
   ['train', 'Fine-tune a model (LoRA, full or freeze) on a dataset file, from a LLaMA-Factory job or flags.'],
+  ['score', 'Rate a prompt/answer pair with a reward model (graft train --stage rm).'],
 ];
 
 export function mainHelp(): string {

@@ -1,19 +1,30 @@
-// graft train: supervised fine-tuning (LoRA, full or freeze) from a LLaMA-Factory job file and/or the same
-// settings as flags (flags win over the file):
+// graft train: supervised fine-tuning, preference optimisation (DPO and its variants) or a reward model (LoRA,
+// full or freeze) from a LLaMA-Factory job file and/or the same settings as flags (flags win over the file):
 //
 //   graft train job.yaml
 //   graft train --model <dir|repo> --dataset data.jsonl --finetuning_type lora --lora_rank 8 --max_steps 100
+//   graft train --stage dpo --model <dir|repo> --dataset pairs.json --pref_beta 0.1 [--pref_loss sigmoid|hinge|ipo|orpo|simpo]
+//   graft train --stage rm --model <dir|repo> --dataset pairs.json
+//
+// stage sft reads alpaca / ShareGPT / OpenAI records; dpo and rm read preference pairs (src/data/preference.ts:
+// {prompt, chosen, rejected} or LLaMA-Factory's ranking format). DPO with full or freeze training and a
+// reference-based loss loads the model a second time as the frozen reference, computes the reference log-probs
+// once and frees it again.
 //
 // Reads the model (a folder, or a hub id through the cache), the dataset (a JSON / JSON Lines file; records
 // that cannot be used are reported with their line and left out), trains on the GPU, and writes into
 // output_dir:
 //   metrics.jsonl              one JSON object per optimizer step (step, epoch, loss, learning_rate, grad_norm,
-//                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps)
+//                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps; dpo and rm add
+//                              pairs, rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies, and dpo
+//                              logps/chosen, logps/rejected, with orpo sft_loss and odds_ratio_loss)
 //   eval_metrics.jsonl         {step, eval_loss, eval_tokens} per evaluation (with val_size and eval_strategy)
 //   checkpoint-<step>/         every save_steps, at the end, and on Ctrl-C (see src/train/checkpoint.ts)
 //   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter
 //   config.json + model.safetensors + tokenizer files     full / freeze: a Hugging Face model folder
-//   train.yaml + dataset_info.json + <dataset>.json       the job for LLaMA-Factory (llamafactory-cli train train.yaml)
+//   rm: config.json + model.safetensors + tokenizer files  the reward model as <Arch>ForSequenceClassification
+//       (LoRA merged in) for `graft score` and transformers; LoRA runs also write adapter/ (PEFT, SEQ_CLS)
+//   train.yaml + dataset_info.json + <dataset>.json       sft: the job for LLaMA-Factory (llamafactory-cli train train.yaml)
 // Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
 // step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
 import { existsSync, statSync } from 'node:fs';
@@ -21,7 +32,11 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem } from '../data';
+import { parsePreferenceText, preparePreferenceData } from '../data/preference';
 import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, type WeightTensor } from '../export';
+import { exportRewardAdapter, exportRewardModel } from '../export/reward-model';
+import { SCORE_WEIGHT } from '../model/reward-head';
+import { usesReference } from '../train/objectives/preference-loss';
 import { readAdapter } from '../model/adapter';
 import { UnsupportedModelError } from '../model/config';
 import { describeModel } from '../model/info';
@@ -34,7 +49,7 @@ import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
 import { checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
 import { parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
-import { Trainer, type TrainResult } from '../train/trainer';
+import { Trainer, type TrainExample, type TrainPair, type TrainResult } from '../train/trainer';
 import { UsageError, type CommandSpec, type OptionSpec, type Parsed } from './args';
 import { folderSource } from './folder-source';
 import { openGpu } from './gpu';
@@ -44,8 +59,12 @@ import { CliError, EXIT_INTERRUPTED } from './report';
 
 /** Flags with a word of help; every other setting is a flag too ("a LLaMA-Factory setting"). */
 const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
-  dataset: ['<file>', 'The dataset: a JSON or JSON Lines file (alpaca, ShareGPT or OpenAI messages).'],
-  stage: ['sft', 'The training stage (sft).'],
+  dataset: ['<file>', 'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs).'],
+  stage: ['sft|dpo|rm', 'The training stage: sft, dpo (preference pairs) or rm (a reward model).'],
+  pref_beta: ['B', 'DPO: beta of the preference loss (default 0.1).'],
+  pref_loss: ['sigmoid|hinge|ipo|orpo|simpo', 'DPO: the preference loss (default sigmoid).'],
+  pref_ftx: ['W', 'DPO: weight of an added SFT loss on the chosen answers (default 0).'],
+  simpo_gamma: ['G', 'DPO with simpo: the target reward margin (default 0.5).'],
   finetuning_type: ['TYPE', 'What trains: lora (default), full or freeze.'],
   lora_rank: ['R', 'LoRA rank (default 8).'],
   lora_alpha: ['A', 'LoRA alpha (default 2 × rank).'],
@@ -97,14 +116,15 @@ function trainOptions(): Record<string, OptionSpec> {
 
 export const trainSpec: CommandSpec = {
   name: 'train',
-  summary: 'Fine-tune a model (LoRA, full or freeze) on a dataset file; LLaMA-Factory job files and settings.',
+  summary: 'Fine-tune a model (sft, dpo or rm; LoRA, full or freeze) on a dataset file; LLaMA-Factory job files and settings.',
   usage: 'train [job.yaml] [--setting value ...]',
   details:
     'Settings use LLaMA-Factory\'s names, in a YAML job file and/or as flags (--learning_rate 1e-4); flags win over\n' +
     'the file. Unknown settings, and settings Graft cannot honour, are refused with the reason. Writes into\n' +
     'output_dir: metrics.jsonl, checkpoint-<step>/ folders, the PEFT adapter (LoRA) or the model (full, freeze),\n' +
-    'and train.yaml for LLaMA-Factory. Ctrl-C stops after the current step and saves a checkpoint; continue with\n' +
-    '--resume_from_checkpoint true.',
+    'and train.yaml for LLaMA-Factory (sft). --stage dpo trains on preference pairs; --stage rm trains a reward\n' +
+    'model and writes it as a sequence-classification model that `graft score` rates answers with. Ctrl-C\n' +
+    'stops after the current step and saves a checkpoint; continue with --resume_from_checkpoint true.',
   positionals: ['<job.yaml>'],
   required: 0,
   options: trainOptions(),
@@ -112,6 +132,8 @@ export const trainSpec: CommandSpec = {
     'graft train job.yaml',
     'graft train --model HuggingFaceTB/SmolLM2-135M-Instruct --dataset data.jsonl --lora_rank 8 --max_steps 200',
     'graft train job.yaml --learning_rate 1e-4 --output_dir runs/lr1e-4',
+    'graft train --stage dpo --model ./my-sft-model --dataset pairs.json --pref_beta 0.1 --max_steps 100',
+    'graft train --stage rm --model ./my-sft-model --dataset pairs.json --output_dir runs/rm',
   ],
 };
 
@@ -226,7 +248,7 @@ export class TrainReporter {
     this.lastLine = now;
     this.out.write(
       `step ${r.step}/${p.totalSteps}  epoch ${r.epoch.toFixed(2)}  loss ${fmt(r.loss)}  lr ${fmtLr(r.learning_rate)}  grad_norm ${fmt(r.grad_norm, 3)}  ` +
-        `${Math.round(r.tokens_per_second)} tok/s  ${formatDuration(r.elapsed_s)}${eta}${r.skipped ? '  SKIPPED (loss or gradient not finite)' : ''}\n`,
+        `${Math.round(r.tokens_per_second)} tok/s  ${formatDuration(r.elapsed_s)}${eta}${preferenceStats(r)}${r.skipped ? '  SKIPPED (loss or gradient not finite)' : ''}\n`,
     );
   }
 
@@ -240,6 +262,13 @@ export class TrainReporter {
     if (this.tty && this.drawn) this.out.write('\r\x1b[K');
     this.drawn = false;
   }
+}
+
+/** DPO / RM steps: the reward margin and accuracy, after the SFT fields of a progress line. */
+function preferenceStats(r: StepRecord): string {
+  const x = r as StepRecord & Partial<Record<'rewards/margins' | 'rewards/accuracies', number>>;
+  if (x['rewards/accuracies'] === undefined || x['rewards/margins'] === undefined) return '';
+  return `  margin ${fmt(x['rewards/margins'])}  accuracy ${fmt(x['rewards/accuracies'], 2)}`;
 }
 
 // ---- output_dir and resuming ---------------------------------------------------------------------------------
@@ -296,7 +325,62 @@ async function writeFiles(dir: string, files: ReadonlyMap<string, Uint8Array>): 
   for (const [name, bytes] of files) await writeFile(join(dir, name), bytes);
 }
 
+async function tokenizerFilesOf(source: ModelSource): Promise<Map<string, Uint8Array>> {
+  const tokenizerFiles = new Map<string, Uint8Array>();
+  for (const name of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt']) {
+    const bytes = await source.readFile(name);
+    if (bytes) tokenizerFiles.set(name, bytes);
+  }
+  return tokenizerFiles;
+}
+
+/**
+ * A reward model run's files: the sequence-classification model (LoRA merged in) in `dir`, and for LoRA the
+ * PEFT adapter (with the head) in `dir`/adapter. Returns the names written (adapter files as adapter/<name>).
+ */
+export async function exportRewardResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, s: TrainSettings, modelId: string, dir: string): Promise<string[]> {
+  const trained = await trainer.trainableWeights();
+  const score = trained.get(SCORE_WEIGHT);
+  if (!score) throw new Error('exportRewardResult: the run has no score.weight (is it a stage rm run?)');
+  const weights = new Map<string, WeightTensor>();
+  for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readJoined(lm.model.ctx, p.parts) });
+  const lora = trainer.method.lora;
+  const modules = lora ? loraModuleWeights(lora, trained) : undefined;
+  const fanInFanOut = lm.config.architecture === 'GPT2LMHeadModel';
+  const generationConfig = await readJson(source, 'generation_config.json', false);
+  const files = exportRewardModel({
+    config: await readJson(source, 'config.json', true),
+    weights,
+    ...(lora && modules ? { lora: { r: lora.r, alpha: lora.alpha, useRslora: lora.useRslora, fanInFanOut, modules } } : {}),
+    score,
+    padTokenId: lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0,
+    tokenizerFiles: await tokenizerFilesOf(source),
+    ...(generationConfig ? { generationConfig } : {}),
+  });
+  await writeFiles(dir, files);
+  const written = [...files.keys()];
+  if (lora && modules) {
+    const adapter = exportRewardAdapter({
+      baseModel: modelId,
+      ...(s.model_revision !== 'main' ? { revision: s.model_revision } : {}),
+      r: lora.r,
+      alpha: lora.alpha,
+      useRslora: lora.useRslora,
+      dropout: s.lora_dropout,
+      targetModules: lora.targetModules,
+      fanInFanOut,
+      modules,
+      score,
+    });
+    await mkdir(join(dir, 'adapter'), { recursive: true });
+    await writeFiles(join(dir, 'adapter'), adapter);
+    written.push(...[...adapter.keys()].map((n) => `adapter/${n}`));
+  }
+  return written;
+}
+
 async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, s: TrainSettings, modelId: string, dir: string): Promise<string[]> {
+  if (s.stage === 'rm') return exportRewardResult(trainer, lm, source, s, modelId, dir);
   const lora = trainer.method.lora;
   if (lora) {
     const modules = loraModuleWeights(lora, await trainer.trainableWeights());
@@ -316,11 +400,7 @@ async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSour
   }
   const weights = new Map<string, WeightTensor>();
   for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readJoined(lm.model.ctx, p.parts) });
-  const tokenizerFiles = new Map<string, Uint8Array>();
-  for (const name of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt']) {
-    const bytes = await source.readFile(name);
-    if (bytes) tokenizerFiles.set(name, bytes);
-  }
+  const tokenizerFiles = await tokenizerFilesOf(source);
   const generationConfig = await readJson(source, 'generation_config.json', false);
   const files = exportHfModel({
     config: await readJson(source, 'config.json', true),
@@ -337,8 +417,8 @@ async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSour
 export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   const { settings: s, notes, jobDir } = await readSettings(args);
   for (const n of [...notes, ...settingsWarnings(s)]) io.stderr.write(`graft train: note: ${n}\n`);
-  if (s.stage !== 'sft') throw new CliError('bad-settings', `stage "${s.stage}": graft train runs "sft" for now.`);
   checkMethodSettings(s);
+  const pairs = s.stage !== 'sft';
 
   // Everything that can fail without the GPU fails first.
   const datasetPath = await resolveDataset(s, jobDir);
@@ -354,34 +434,59 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   // The dataset: every record that cannot be used is named with its line and left out.
   const bytes = new Uint8Array(await readFile(datasetPath));
   const fileName = basename(datasetPath);
-  const parsed = parseDatasetText(bytes, fileName);
-  reportProblems(io, fileName, parsed.problems, 'skipped');
-  const records = s.max_samples !== undefined ? parsed.records.slice(0, s.max_samples) : parsed.records;
-  const readCount = parsed.records.length + parsed.problems.filter((p) => p.line !== undefined || p.index !== undefined).length;
-  if (parsed.problems.length) io.stderr.write(`graft train: ${parsed.problems.length} of ${readCount} records of ${fileName} cannot be used and were skipped\n`);
-  if (records.length === 0) throw new CliError('empty-dataset', `${fileName} has no record Graft can train on.`);
+  const parsed = pairs ? undefined : parseDatasetText(bytes, fileName);
+  const parsedPairs = pairs ? parsePreferenceText(bytes, fileName) : undefined;
+  const problems = parsed?.problems ?? parsedPairs!.problems;
+  reportProblems(io, fileName, problems, 'skipped');
+  for (const w of parsedPairs?.warnings ?? []) io.stderr.write(`graft train: note: ${fileName} ${describeSource(w)}: ${w.reason} (kept)\n`);
+  const allRecords: readonly unknown[] = parsed?.records ?? parsedPairs!.records;
+  const records = s.max_samples !== undefined ? parsed?.records.slice(0, s.max_samples) : parsed?.records;
+  const pairRecords = s.max_samples !== undefined ? parsedPairs?.records.slice(0, s.max_samples) : parsedPairs?.records;
+  const readCount = allRecords.length + problems.filter((p) => p.line !== undefined || p.index !== undefined).length;
+  if (problems.length) io.stderr.write(`graft train: ${problems.length} of ${readCount} records of ${fileName} cannot be used and were skipped\n`);
+  if ((records ?? pairRecords)!.length === 0) {
+    throw new CliError('empty-dataset', `${fileName} has no ${pairs ? 'preference pair' : 'record'} Graft can train on${pairs ? ' (stage dpo and rm read {prompt, chosen, rejected} records)' : ''}.`);
+  }
 
   const { ctx } = await openGpu();
   let lm: LoadedModel | undefined;
+  let reference: LoadedModel | undefined;
   let trainer: Trainer | undefined;
   try {
     // Sequences are at most cutoff_len long: the RoPE table needs no more positions.
     lm = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len });
-    const data = prepareSftData(records, lm.tokenizer, lm.template, {
-      cutoffLen: s.cutoff_len,
-      trainOnPrompt: s.train_on_prompt,
-      maskHistory: s.mask_history,
-      valSize: s.val_size,
-      seed: s.seed,
-      shuffle: false,
-      packing: s.packing,
-    });
-    reportProblems(io, fileName, data.problems, 'skipped');
-    if (data.problems.length) io.stderr.write(`graft train: ${data.problems.length} records of ${fileName} could not be encoded and were skipped\n`);
-    if (data.stats.examplesWithoutTargets > 0) {
-      const n = data.stats.examplesWithoutTargets;
-      io.stderr.write(`graft train: note: ${n} example${n === 1 ? ' has' : 's have'} no answer token left within cutoff_len ${s.cutoff_len}; ${n === 1 ? 'it adds' : 'they add'} nothing to the loss\n`);
+    let data: { train: readonly TrainExample[] | readonly TrainPair[]; val: readonly TrainExample[] | readonly TrainPair[] };
+    if (records) {
+      const sft = prepareSftData(records, lm.tokenizer, lm.template, {
+        cutoffLen: s.cutoff_len,
+        trainOnPrompt: s.train_on_prompt,
+        maskHistory: s.mask_history,
+        valSize: s.val_size,
+        seed: s.seed,
+        shuffle: false,
+        packing: s.packing,
+      });
+      reportProblems(io, fileName, sft.problems, 'skipped');
+      if (sft.problems.length) io.stderr.write(`graft train: ${sft.problems.length} records of ${fileName} could not be encoded and were skipped\n`);
+      if (sft.stats.examplesWithoutTargets > 0) {
+        const n = sft.stats.examplesWithoutTargets;
+        io.stderr.write(`graft train: note: ${n} example${n === 1 ? ' has' : 's have'} no answer token left within cutoff_len ${s.cutoff_len}; ${n === 1 ? 'it adds' : 'they add'} nothing to the loss\n`);
+      }
+      data = sft;
+    } else {
+      const pref = preparePreferenceData(pairRecords!, lm.tokenizer, lm.template, { cutoffLen: s.cutoff_len, valSize: s.val_size, seed: s.seed, shuffle: false });
+      reportProblems(io, fileName, pref.problems, 'skipped');
+      if (pref.problems.length) io.stderr.write(`graft train: ${pref.problems.length} pairs of ${fileName} could not be encoded and were skipped\n`);
+      if (pref.stats.truncatedPairs > 0) io.stderr.write(`graft train: note: ${pref.stats.truncatedPairs} pairs have an answer cut at cutoff_len ${s.cutoff_len}\n`);
+      if (pref.train.length === 0) throw new CliError('empty-dataset', `${fileName} has no preference pair left to train on.`);
+      data = pref;
     }
+    if (s.stage === 'dpo' && s.finetuning_type !== 'lora' && usesReference(s.pref_loss)) {
+      // The frozen reference: the starting weights, loaded a second time; freed once its log-probs are computed.
+      reference = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len });
+    }
+    const configJson = s.stage === 'rm' ? await readJson(resolved.source, 'config.json', true) : undefined;
+    const initializerRange = typeof configJson?.initializer_range === 'number' ? configJson.initializer_range : undefined;
     const startingAdapter =
       s.finetuning_type === 'lora' && s.adapter_name_or_path !== undefined
         ? await readAdapter(await folderSource(s.adapter_name_or_path, 'adapter'), lm.config)
@@ -396,12 +501,21 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       ...(startingAdapter ? { startingAdapter } : {}),
       store,
       ...(resume ? { resume } : {}),
+      ...(reference ? { reference: reference.model } : {}),
+      ...(initializerRange !== undefined ? { initializerRange } : {}),
     });
     for (const n of trainer.notes) io.stderr.write(`graft train: note: ${n}\n`);
-    const trainable = trainer.method.params.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+    if (reference) {
+      await trainer.prepare();
+      reference.dispose();
+      reference = undefined;
+    }
+    const trainable = trainer.params.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+    const what = pairs ? 'pairs' : 'sequences';
+    const stage = s.stage === 'dpo' ? `dpo (${s.pref_loss}, beta ${s.pref_beta}) with ` : s.stage === 'rm' ? 'reward model with ' : '';
     io.stderr.write(
-      `graft train: ${s.finetuning_type} on ${info.architecture} (${trainable.toLocaleString('en-US')} trainable parameters), ` +
-        `${data.train.length} training sequences${data.val.length ? `, ${data.val.length} for evaluation` : ''}, ${trainer.totalSteps} steps` +
+      `graft train: ${stage}${s.finetuning_type} on ${info.architecture} (${trainable.toLocaleString('en-US')} trainable parameters), ` +
+        `${data.train.length} training ${what}${data.val.length ? `, ${data.val.length} for evaluation` : ''}, ${trainer.totalSteps} steps` +
         `${resume ? `, resuming after step ${resume.state.global_step}` : ''}\n`,
     );
 
@@ -444,23 +558,29 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     const written = await exportResult(trainer, lm, resolved.source, s, resolved.repo ?? s.model_name_or_path, outputDir);
-    // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
-    const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };
-    if (s.adapter_name_or_path !== undefined && existsSync(s.adapter_name_or_path)) lfSettings.adapter_name_or_path = resolve(s.adapter_name_or_path);
-    const job = exportLlamaFactoryJob({
-      settings: lfSettings,
-      datasetName: basename(fileName, extname(fileName)),
-      records,
-      format: parsed.format === null || parsed.format === 'mixed' ? 'sharegpt' : (parsed.format as DatasetFormat),
-    });
-    await writeFiles(outputDir, job.files);
+    if (records && parsed) {
+      // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
+      const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };
+      if (s.adapter_name_or_path !== undefined && existsSync(s.adapter_name_or_path)) lfSettings.adapter_name_or_path = resolve(s.adapter_name_or_path);
+      const job = exportLlamaFactoryJob({
+        settings: lfSettings,
+        datasetName: basename(fileName, extname(fileName)),
+        records,
+        format: parsed.format === null || parsed.format === 'mixed' ? 'sharegpt' : (parsed.format as DatasetFormat),
+      });
+      await writeFiles(outputDir, job.files);
+      written.push(...job.files.keys());
+    } else {
+      io.stderr.write(`graft train: note: the LLaMA-Factory job (train.yaml) is written for stage sft only; a ${s.stage} job needs a ranking dataset export, which is not available yet\n`);
+    }
     io.stdout.write(
       `trained ${result.globalStep} steps${skipped}; final loss ${last ? fmt(last.loss) : 'n/a'}\n` +
-        `wrote ${[...written, ...job.files.keys()].join(', ')}, metrics.jsonl to ${outputDir}\n`,
+        `wrote ${written.join(', ')}, metrics.jsonl to ${outputDir}\n`,
     );
     return 0;
   } finally {
     trainer?.dispose();
+    reference?.dispose();
     lm?.dispose();
     // dispose() queues the model's release behind running work; let it run before the device goes.
     await ctx.sync().catch(() => undefined);

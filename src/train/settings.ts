@@ -24,6 +24,7 @@
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 
 export type Stage = 'sft' | 'dpo' | 'rm';
+export type PrefLossType = 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
 export type FinetuningType = 'lora' | 'full' | 'freeze';
 export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
@@ -39,7 +40,7 @@ export interface TrainSettings {
   adapter_name_or_path?: string;
 
   // method
-  /** "sft" now; "dpo" and "rm" are accepted here for the trainers that will run them. */
+  /** "sft" (supervised fine-tuning), "dpo" (preference optimisation) or "rm" (a reward model). */
   stage: Stage;
   finetuning_type: FinetuningType;
   lora_rank: number;
@@ -58,8 +59,10 @@ export interface TrainSettings {
   freeze_extra_modules?: string[];
   /** DPO: beta of the preference loss. */
   pref_beta: number;
-  /** DPO: the loss; Graft has the sigmoid loss. */
-  pref_loss: 'sigmoid';
+  /** DPO: the loss (LLaMA-Factory's pref_loss): sigmoid (DPO), hinge, ipo, orpo, simpo. */
+  pref_loss: PrefLossType;
+  /** DPO with pref_loss simpo: SimPO's target reward margin gamma. Default 0.5 (LLaMA-Factory's). */
+  simpo_gamma?: number;
   /** DPO: weight of an added SFT loss on the chosen answers. */
   pref_ftx: number;
 
@@ -253,7 +256,7 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   stage: {
     parse: oneOf(['sft', 'dpo', 'rm'] as const, (s) =>
       ['pt', 'ppo', 'kto'].includes(s)
-        ? `"${s}" training is not available in Graft; it runs "sft" (supervised fine-tuning), with "dpo" and "rm" to come`
+        ? `"${s}" training is not available in Graft; it runs "sft" (supervised fine-tuning), "dpo" (preference optimisation) and "rm" (reward models)`
         : undefined,
     ),
     default: 'sft',
@@ -279,11 +282,12 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   freeze_extra_modules: { parse: names, default: undefined },
   pref_beta: { parse: num({ min: 0, minExclusive: true }), default: 0.1 },
   pref_loss: {
-    parse: oneOf(['sigmoid'] as const, (s) =>
-      ['hinge', 'ipo', 'kto_pair', 'orpo', 'simpo'].includes(s) ? `the "${s}" preference loss is not available in Graft yet; use "sigmoid" (DPO)` : undefined,
+    parse: oneOf(['sigmoid', 'hinge', 'ipo', 'orpo', 'simpo'] as const, (s) =>
+      s === 'kto_pair' ? `the "kto_pair" preference loss is not available in Graft; use "sigmoid" (DPO), "hinge", "ipo", "orpo" or "simpo"` : undefined,
     ),
     default: 'sigmoid',
   },
+  simpo_gamma: { parse: num({ min: 0 }), default: undefined },
   pref_ftx: { parse: num({ min: 0 }), default: 0 },
   dataset: {
     parse: (v) => {
@@ -693,7 +697,7 @@ function yamlNumber(n: number): string {
 }
 
 /** Settings that are floats in LLaMA-Factory; written with a dot so that they read back as floats. */
-const FLOAT_KEYS = new Set<keyof TrainSettings>(['learning_rate', 'num_train_epochs', 'lora_dropout', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'pref_beta', 'pref_ftx']);
+const FLOAT_KEYS = new Set<keyof TrainSettings>(['learning_rate', 'num_train_epochs', 'lora_dropout', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'pref_beta', 'pref_ftx', 'simpo_gamma']);
 
 export interface SettingsYamlOptions {
   /** Comment lines at the top (without '#'). */
@@ -710,7 +714,7 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
   { name: 'model', keys: ['model_name_or_path', 'model_revision', 'adapter_name_or_path'] },
   {
     name: 'method',
-    keys: ['stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules', 'pref_beta', 'pref_loss', 'pref_ftx'],
+    keys: ['stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules', 'pref_beta', 'pref_loss', 'pref_ftx', 'simpo_gamma'],
   },
   { name: 'dataset', keys: ['dataset', 'dataset_dir', 'template', 'cutoff_len', 'train_on_prompt', 'mask_history', 'packing', 'max_samples', 'disable_shuffling'] },
   { name: 'output', keys: ['output_dir', 'logging_steps', 'save_strategy', 'save_steps', 'save_total_limit', 'overwrite_output_dir', 'resume_from_checkpoint'] },
@@ -731,7 +735,7 @@ const ALWAYS = new Set<string>([
 function relevant(key: string, s: TrainSettings): boolean {
   if (key.startsWith('lora_') || key === 'use_rslora' || key === 'adapter_name_or_path') return s.finetuning_type === 'lora';
   if (key.startsWith('freeze_')) return s.finetuning_type === 'freeze';
-  if (key.startsWith('pref_')) return s.stage === 'dpo';
+  if (key.startsWith('pref_') || key === 'simpo_gamma') return s.stage === 'dpo';
   return true;
 }
 

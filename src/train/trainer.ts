@@ -1,15 +1,17 @@
-// The SFT trainer: LoRA, full fine-tuning or freezing (methods.ts) with AdamW (optimizer.ts), Hugging Face's
-// learning-rate schedules (schedule.ts), gradient accumulation, clipping, a NaN/Inf guard, evaluation and
-// checkpoints (checkpoint.ts) that a stopped run resumes from exactly. The same code runs in the browser's
-// training worker and in the `graft train` command: no Node imports here.
+// The trainer: an objective (objectives/: sft, dpo and its variants, rm) × a method (methods.ts: LoRA, full
+// fine-tuning or freezing) with AdamW (optimizer.ts), Hugging Face's learning-rate schedules (schedule.ts),
+// gradient accumulation, clipping, a NaN/Inf guard, evaluation and checkpoints (checkpoint.ts) that a stopped
+// run resumes from exactly. The same code runs in the browser's training worker and in the `graft train`
+// command: no Node imports here.
 //
 // One optimizer step:
-//   for each micro-batch (per_device_train_batch_size examples, gradient_accumulation_steps of them):
-//     forward → cross-entropy (Σ NLL added on the GPU) → dLogits scaled by 1/(target tokens of the WHOLE step)
-//     → backward, accumulating into the gradients
-//   gradient norm → packed beside the loss sum → ONE readback of [Σ NLL, norm]
+//   for each micro-batch (per_device_train_batch_size examples — sequences for SFT, pairs for DPO and RM —,
+//   gradient_accumulation_steps of them), the objective records:
+//     forward → its loss (sums added on the GPU into the step's stats) → dLogits scaled by 1/(units of the
+//     WHOLE step: target tokens for SFT, pairs for DPO/RM) → backward, accumulating into the gradients
+//   gradient norm → packed beside the loss sum → ONE readback of [loss sum, norm, the objective's sums]
 //   finite loss and norm: clip coefficient min(1, max_grad_norm/(norm + 1e-6)) and AdamW, all on the GPU;
-//   NaN/Inf (or no target token in the step): the step is skipped — no update, moments and AdamW's step count
+//   NaN/Inf (or nothing to learn in the step): the step is skipped — no update, moments and AdamW's step count
 //   untouched — counted in skipped_steps, and the schedule and the data move on, as with a skipped step of
 //   PyTorch's GradScaler.
 //
@@ -18,24 +20,24 @@
 // epoch's order; an epoch's last optimizer step takes the micro-batches that are left (Hugging Face's Trainer
 // does the same). So the step number and the seed fix every batch, and a checkpoint needs to hold only those
 // (it also holds the epoch's order, to check that a resumed run reads the same data).
+// DPO computes its reference log-probs once, before the first step (prepare()); see objectives/dpo.ts.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
-import { collate, type EncodedExample } from '../data/encode';
 import { shuffled } from '../data/shuffle';
 import type { Gradients } from '../model/gradients';
-import { releaseBatch, uploadBatch, type CausalLM } from '../model/transformer';
+import type { CausalLM } from '../model/transformer';
 import { checkpointName, type CheckpointStore } from './checkpoint-store';
 import { encodeCheckpoint, STATE_FORMAT, STATE_VERSION, type CheckpointData, type DataState, type TrainerState } from './checkpoint';
-import { countTargets, shiftedTargets, sftLossBackward, sftLossForward, sumInto } from './loss';
+import { sumInto } from './loss';
 import { estimateEta, type EvalRecord, type StepRecord, type TrainProgress } from './metrics';
-import { setupMethod, type MethodSetup, type StartingAdapter } from './methods';
+import { setupMethod, type MethodSetup, type StartingAdapter, type TrainableParam } from './methods';
+import { createObjective, type Objective, type TrainExample, type TrainPair } from './objectives';
 import { AdamW, readJoined, writeJoined } from './optimizer';
 import { learningRateAt, resolveInterval, scheduleFor, stepsPerEpoch, type ScheduleParams } from './schedule';
 import { SettingsError, type TrainSettings } from './settings';
 
-/** A training sequence: token ids and labels of equal length (labels −100 where nothing is learned). */
-export type TrainExample = Pick<EncodedExample, 'inputIds' | 'labels'>;
+export type { TrainExample, TrainPair } from './objectives';
 
 export interface TrainerHooks {
   /**
@@ -48,10 +50,14 @@ export interface TrainerHooks {
 export interface TrainerOptions {
   model: CausalLM;
   settings: TrainSettings;
-  /** Training sequences (unpadded), in file order: the trainer shuffles per epoch unless disable_shuffling. */
-  train: readonly TrainExample[];
-  /** Validation sequences for eval_loss. */
-  val?: readonly TrainExample[];
+  /**
+   * Training items (unpadded), in file order: the trainer shuffles per epoch unless disable_shuffling.
+   * stage "sft": sequences; "dpo" and "rm": preference pairs {chosen, rejected} of sequences
+   * (src/data/preference.ts's preparePreferenceData makes them).
+   */
+  train: readonly TrainExample[] | readonly TrainPair[];
+  /** Validation items (like train) for eval_loss. */
+  val?: readonly TrainExample[] | readonly TrainPair[];
   /** The pad id of the right padding (its label is −100 and its attention mask 0, so any id works). */
   padTokenId: number;
   /** LoRA: the adapter to continue training (adapter_name_or_path), read and checked by src/model/adapter.ts. */
@@ -61,6 +67,13 @@ export interface TrainerOptions {
   /** A checkpoint of this run to continue from. */
   resume?: CheckpointData;
   hooks?: TrainerHooks;
+  /**
+   * DPO (sigmoid, hinge, ipo) with full or freeze training: a frozen copy of the starting model (a second
+   * CausalLM on the same context) as the reference. Read only by prepare(), so it may be disposed after that.
+   */
+  reference?: CausalLM;
+  /** RM: the head's initial std, config.json's initializer_range (default 0.02, Hugging Face's default). */
+  initializerRange?: number;
 }
 
 /** Pause and stop for a running trainer (the worker keeps one per run; the CLI stops it on Ctrl-C). */
@@ -129,6 +142,10 @@ const bad = (key: keyof TrainSettings, message: string) => new SettingsError('th
 export class Trainer {
   readonly ctx: GpuContext;
   readonly method: MethodSetup;
+  /** What the steps optimise: sft, dpo or rm (objectives/). */
+  readonly objective: Objective;
+  /** Every trainable parameter: the method's, then the objective's (the reward head), in checkpoint order. */
+  readonly params: readonly TrainableParam[];
   readonly schedule: ScheduleParams;
   readonly totalSteps: number;
   readonly stepsPerEpoch: number;
@@ -138,7 +155,7 @@ export class Trainer {
 
   private readonly grads: Gradients;
   private readonly optimizer: AdamW;
-  /** [Σ NLL, gradient norm]: the step's one readback. */
+  /** [loss sum, gradient norm, the objective's sums]: the step's one readback. */
   private readonly stepStats: Tensor;
   private readonly norm: Tensor;
   private readonly clipScale: Tensor;
@@ -154,12 +171,7 @@ export class Trainer {
   private constructor(private readonly opts: TrainerOptions) {
     const { model, settings: s } = opts;
     this.ctx = model.ctx;
-    if (s.stage !== 'sft') throw bad('stage', `the trainer runs "sft"; "${s.stage}" training is not available here yet`);
     if (opts.train.length === 0) throw new Error('There is nothing to train on: the dataset has no usable example.');
-    for (const [i, e] of opts.train.entries()) {
-      if (e.inputIds.length === 0 || e.inputIds.length !== e.labels.length) throw new Error(`Training example ${i} has ${e.inputIds.length} ids and ${e.labels.length} labels`);
-      if (e.inputIds.length > model.maxPositions) throw bad('cutoff_len', `an example has ${e.inputIds.length} tokens, more than the model instance holds (${model.maxPositions})`);
-    }
     const n = opts.train.length;
     this.batchesPerEpoch = Math.ceil(n / s.per_device_train_batch_size);
     this.stepsPerEpoch = stepsPerEpoch(n, s);
@@ -167,19 +179,34 @@ export class Trainer {
     this.totalSteps = this.schedule.totalSteps;
 
     this.method = setupMethod(model, s, opts.startingAdapter ? { startingAdapter: opts.startingAdapter } : {});
-    this.notes = [...this.method.notes];
     const made: { release(): void }[] = [];
     try {
+      this.objective = createObjective({
+        model,
+        settings: s,
+        method: this.method,
+        train: opts.train,
+        ...(opts.val ? { val: opts.val } : {}),
+        padTokenId: opts.padTokenId,
+        ...(opts.reference ? { reference: opts.reference } : {}),
+        ...(opts.initializerRange !== undefined ? { initializerRange: opts.initializerRange } : {}),
+      });
+      made.push(this.objective);
+      this.params = [...this.method.params, ...this.objective.extraParams];
+      this.notes = [...this.method.notes, ...this.objective.notes];
       this.grads = model.createGradients(this.method.select);
       made.push(this.grads);
-      this.optimizer = new AdamW(this.ctx, this.method.params, {
+      for (const p of this.objective.extraParams) {
+        this.grads.set(p.name, p.parts.map((t) => this.ctx.zeros(t.shape, 'f32', { persistent: true, label: `gradient of ${p.name}` })));
+      }
+      this.optimizer = new AdamW(this.ctx, this.params, {
         beta1: s.adam_beta1,
         beta2: s.adam_beta2,
         eps: s.adam_epsilon,
         weightDecay: s.weight_decay,
       });
       made.push(this.optimizer);
-      this.stepStats = this.ctx.zeros([2], 'f32', { persistent: true, label: 'step loss sum and gradient norm' });
+      this.stepStats = this.ctx.zeros([this.objective.statsSize], 'f32', { persistent: true, label: 'step loss sum, gradient norm and metrics' });
       this.norm = this.ctx.zeros([1], 'f32', { persistent: true, label: 'gradient norm' });
       this.clipScale = this.ctx.zeros([1], 'f32', { persistent: true, label: 'clip coefficient' });
       made.push(this.stepStats, this.norm, this.clipScale);
@@ -244,45 +271,29 @@ export class Trainer {
 
   private async trainStep(): Promise<StepRecord> {
     const { ctx, opts } = this;
-    const { model, settings: s } = opts;
+    const { settings: s } = opts;
     const t0 = now();
     const stepIndex = this.globalStep;
     const { batches } = this.microBatches(stepIndex);
-    const prepared = batches.map((ix) => {
-      const examples = ix.map((i) => opts.train[i]!);
-      const b = collate(examples, { padTokenId: opts.padTokenId });
-      const targets = shiftedTargets(b.labels);
-      return { b, targets, inputTokens: examples.reduce((sum, e) => sum + e.inputIds.length, 0) };
-    });
-    const tokens = prepared.reduce((sum, p) => sum + countTargets(p.targets), 0);
-    const inputTokens = prepared.reduce((sum, p) => sum + p.inputTokens, 0);
+    const plan = this.objective.plan(batches);
     const lr = learningRateAt(stepIndex, this.schedule);
 
     let loss = Number.NaN;
     let norm = Number.NaN;
-    if (tokens > 0) {
+    let fields: Record<string, number> = {};
+    if (plan.units > 0) {
       ctx.fill(this.stepStats, 0);
       this.grads.zero();
-      prepared.forEach((p, micro) => {
-        const batch = uploadBatch(ctx, p.b.inputIds, p.b.attentionMask);
-        const acts = model.forward(batch, { logits: 'chunks' });
-        const ce = sftLossForward(ctx, acts, p.targets, this.stepStats, 0);
-        const dLogits = sftLossBackward(ctx, acts, ce, 1 / tokens);
-        opts.hooks?.beforeBackward?.({ step: stepIndex + 1, micro, dLogits, ctx });
-        model.backward(acts, dLogits, this.grads);
-        for (const d of dLogits) d.release();
-        ce.release();
-        acts.release();
-        releaseBatch(batch);
-      });
+      const hook = opts.hooks?.beforeBackward?.bind(opts.hooks);
+      plan.micro.forEach((run, micro) => run({ grads: this.grads, stats: this.stepStats, step: stepIndex + 1, micro, ...(hook ? { beforeBackward: hook } : {}) }));
       gradNorm(ctx, this.norm, this.grads.tensors());
       sumInto(ctx, this.stepStats, 1, this.norm);
       clipCoefficient(ctx, this.clipScale, this.norm, s.max_grad_norm);
-      const [lossSum, n] = await ctx.readF32(this.stepStats);
-      loss = lossSum! / tokens;
-      norm = n!;
+      const stats = await ctx.readF32(this.stepStats);
+      ({ loss, fields } = this.objective.summarize(stats, plan));
+      norm = stats[1]!;
     }
-    const ok = tokens > 0 && Number.isFinite(loss) && Number.isFinite(norm);
+    const ok = plan.units > 0 && Number.isFinite(loss) && Number.isFinite(norm);
     if (ok) this.optimizer.step(this.grads, lr, this.clipScale);
     else this.skipped++;
     this.globalStep++;
@@ -293,11 +304,12 @@ export class Trainer {
       loss,
       learning_rate: lr,
       grad_norm: norm,
-      tokens,
-      input_tokens: inputTokens,
-      tokens_per_second: inputTokens / seconds,
+      tokens: plan.tokens,
+      input_tokens: plan.inputTokens,
+      tokens_per_second: plan.inputTokens / seconds,
       elapsed_s: 0, // set by run()
       skipped_steps: this.skipped,
+      ...fields,
     };
     if (!ok) record.skipped = true;
     return record;
@@ -305,30 +317,23 @@ export class Trainer {
 
   // ---- evaluation -----------------------------------------------------------------------------------------
 
-  /** eval_loss over the validation split (Σ NLL / target tokens), in batches of per_device_eval_batch_size. */
+  /**
+   * The validation split's loss, in batches of per_device_eval_batch_size: eval_loss = Σ NLL / target tokens
+   * (SFT) or the mean pair loss with eval_rewards/... (DPO, RM). Undefined without a validation split.
+   */
   async evaluate(): Promise<EvalRecord | undefined> {
-    const val = this.opts.val ?? [];
-    if (val.length === 0) return undefined;
-    const { ctx, opts } = this;
-    const bs = opts.settings.per_device_eval_batch_size;
-    const acc = ctx.zeros([1], 'f32', { label: 'eval loss sum' });
-    let tokens = 0;
-    try {
-      for (let i = 0; i < val.length; i += bs) {
-        const b = collate(val.slice(i, i + bs), { padTokenId: opts.padTokenId });
-        const targets = shiftedTargets(b.labels);
-        tokens += countTargets(targets);
-        const batch = uploadBatch(ctx, b.inputIds, b.attentionMask);
-        const acts = opts.model.forward(batch, { logits: 'chunks', saveForBackward: false });
-        sftLossForward(ctx, acts, targets, acc, 0).release();
-        acts.release();
-        releaseBatch(batch);
-      }
-      const [sum] = await ctx.readF32(acc);
-      return { step: this.globalStep, eval_loss: sum! / tokens, eval_tokens: tokens };
-    } finally {
-      acc.release();
-    }
+    this.alive();
+    await this.objective.prepare();
+    return this.objective.evaluate(this.globalStep);
+  }
+
+  /**
+   * Work before the first step: DPO's reference log-probs (computed once and cached; afterwards a `reference`
+   * model may be disposed). run() calls it; calling it earlier is allowed.
+   */
+  async prepare(): Promise<void> {
+    this.alive();
+    await this.objective.prepare();
   }
 
   // ---- the loop ---------------------------------------------------------------------------------------------
@@ -369,6 +374,7 @@ export class Trainer {
       checkpoints: saved,
     });
 
+    await this.objective.prepare();
     progress('train');
     while (this.globalStep < this.totalSteps) {
       if (ro.control?.paused) await ro.control.waitWhilePaused();
@@ -400,11 +406,22 @@ export class Trainer {
 
   // ---- weights and checkpoints ------------------------------------------------------------------------------
 
-  /** The trainable weights, read back (row blocks joined), by name. */
+  /** The trainable weights (the method's and the objective's, e.g. score.weight), read back (row blocks joined), by name. */
   async trainableWeights(): Promise<Map<string, Float32Array>> {
     this.alive();
     const out = new Map<string, Float32Array>();
-    for (const p of this.method.params) out.set(p.name, await readJoined(this.ctx, p.parts));
+    for (const p of this.params) out.set(p.name, await readJoined(this.ctx, p.parts));
+    return out;
+  }
+
+  /**
+   * The gradients of the last step as the backward left them (before clipping), read back, by parameter name
+   * (for checks against reference gradients).
+   */
+  async gradients(): Promise<Map<string, Float32Array>> {
+    this.alive();
+    const out = new Map<string, Float32Array>();
+    for (const p of this.params) out.set(p.name, await readJoined(this.ctx, this.grads.get(p.name)!));
     return out;
   }
 
@@ -442,7 +459,7 @@ export class Trainer {
       method: {
         finetuning_type: this.method.kind,
         lora: this.method.lora,
-        trainable: this.method.params.map((p) => ({ name: p.name, shape: p.shape, decay: p.decay })),
+        trainable: this.params.map((p) => ({ name: p.name, shape: p.shape, decay: p.decay })),
       },
       metrics: [...this.metrics],
       eval_metrics: [...this.evalMetrics],
@@ -471,7 +488,7 @@ export class Trainer {
     const st = c.state;
     const s = this.opts.settings;
     const was = st.settings;
-    const same: (keyof TrainSettings)[] = ['finetuning_type', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'seed', 'disable_shuffling', 'cutoff_len'];
+    const same: (keyof TrainSettings)[] = ['stage', 'finetuning_type', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'seed', 'disable_shuffling', 'cutoff_len'];
     for (const key of same) {
       if (JSON.stringify(was[key]) !== JSON.stringify(s[key])) {
         throw bad('resume_from_checkpoint', `the checkpoint was trained with ${key} ${JSON.stringify(was[key])}, this job has ${JSON.stringify(s[key])}; resuming continues the same run, so set it back (or start a new run in another output_dir)`);
@@ -480,7 +497,7 @@ export class Trainer {
     if (st.data.num_examples !== this.opts.train.length) {
       throw bad('resume_from_checkpoint', `the checkpoint's run trained on ${st.data.num_examples} sequences, this job has ${this.opts.train.length}: the dataset (or max_samples, val_size, packing) changed`);
     }
-    const mine = this.method.params.map((p) => `${p.name} [${p.shape.join(', ')}]`);
+    const mine = this.params.map((p) => `${p.name} [${p.shape.join(', ')}]`);
     const theirs = st.method.trainable.map((p) => `${p.name} [${p.shape.join(', ')}]`);
     if (mine.join('\n') !== theirs.join('\n')) {
       const diff = mine.find((x) => !theirs.includes(x)) ?? theirs.find((x) => !mine.includes(x));
@@ -491,7 +508,7 @@ export class Trainer {
     if (order.length !== st.data.order.length || order.some((v, i) => v !== st.data.order[i])) {
       throw bad('resume_from_checkpoint', `the data order of epoch ${epoch} differs from the checkpoint's: the dataset or the seed changed`);
     }
-    for (const p of this.method.params) writeJoined(this.ctx, p.parts, c.weights.get(p.name)!, p.name);
+    for (const p of this.params) writeJoined(this.ctx, p.parts, c.weights.get(p.name)!, p.name);
     this.optimizer.importState(c.optimizer);
     this.globalStep = st.global_step;
     this.skipped = st.skipped_steps;
@@ -512,6 +529,7 @@ export class Trainer {
     this.disposed = true;
     this.grads.release();
     this.optimizer.release();
+    this.objective.release();
     this.stepStats.release();
     this.norm.release();
     this.clipScale.release();

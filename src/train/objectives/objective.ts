@@ -1,0 +1,74 @@
+// What a training objective is to the trainer: the trainer owns the loop, the data order, the optimizer, the
+// gradient norm, clipping, the NaN guard and checkpoints; an objective turns the examples of one optimizer step
+// into forward and backward passes whose loss lands in the step's stats buffer, so that a step still reads
+// back one small buffer. Objectives: sft.ts (next-token cross-entropy), dpo.ts (DPO and its variants),
+// rm.ts (a reward model's pairwise loss).
+//
+// The stats buffer of a step: [0] the loss numerator (Σ NLL for SFT, Σ pair losses for DPO/RM), [1] the
+// gradient norm (written by the trainer), [2 ..] the objective's own sums. The loss is numerator / units, with
+// units the step's target tokens (SFT) or pairs (DPO, RM), known on the CPU before the step runs; every
+// micro-batch's gradient is scaled by 1 / units of the WHOLE step, so accumulation equals one large batch.
+import type { GpuContext } from '../../engine/context';
+import type { Tensor } from '../../engine/tensor';
+import type { Gradients } from '../../model/gradients';
+import type { EvalRecord } from '../metrics';
+import type { TrainableParam } from '../methods';
+import type { Stage } from '../settings';
+
+export interface BackwardHookInfo {
+  step: number;
+  micro: number;
+  dLogits: readonly Tensor[];
+  ctx: GpuContext;
+}
+
+/** What one micro-batch's work needs from the trainer. */
+export interface MicroStepEnv {
+  grads: Gradients;
+  /** The step's stats buffer (see the file comment). */
+  stats: Tensor;
+  /** The optimizer step, counting from 1. */
+  step: number;
+  micro: number;
+  /** Called with the micro-batch's dLogits just before its backward (the trainer's hook). */
+  beforeBackward?(info: BackwardHookInfo): void;
+}
+
+/** One optimizer step's work, planned on the CPU. */
+export interface StepPlan {
+  /** The loss's denominator over the whole step: target tokens (SFT) or pairs (DPO, RM). 0: nothing to learn. */
+  units: number;
+  /** Target (answer) tokens of the step. */
+  tokens: number;
+  /** Non-padding input tokens of the step. */
+  inputTokens: number;
+  /** One entry per micro-batch: records its forward, its loss (into env.stats) and its backward (into env.grads). */
+  micro: ((env: MicroStepEnv) => void)[];
+}
+
+export interface Objective {
+  readonly stage: Stage;
+  /** Length of the step's stats buffer (at least 2). */
+  readonly statsSize: number;
+  /** Trainable parameters the objective adds to the method's (the reward head); the trainer makes their gradients. */
+  readonly extraParams: readonly TrainableParam[];
+  /** Remarks for the person (memory taken by a reference model, ...). */
+  readonly notes: readonly string[];
+  /** Training items (sequences or pairs) in file order. */
+  readonly size: number;
+  /** The work of the step whose micro-batches hold these item indices. */
+  plan(batches: readonly (readonly number[])[]): StepPlan;
+  /** The step record's loss and the objective's own fields, from the read-back stats buffer. */
+  summarize(stats: Float32Array, plan: StepPlan): { loss: number; fields: Record<string, number> };
+  /** Work before the first step (DPO: the reference log-probs, computed once). Runs once; later calls return at once. */
+  prepare(): Promise<void>;
+  /** The validation split's loss (and metrics), or undefined without a validation split. */
+  evaluate(step: number): Promise<EvalRecord | undefined>;
+  release(): void;
+}
+
+/** A problem with the examples: which one and why. */
+export function checkSequence(what: string, ids: readonly number[], labels: readonly number[], maxPositions: number, tooLong: (n: number) => Error): void {
+  if (ids.length === 0 || ids.length !== labels.length) throw new Error(`${what} has ${ids.length} ids and ${labels.length} labels`);
+  if (ids.length > maxPositions) throw tooLong(ids.length);
+}

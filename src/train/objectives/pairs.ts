@@ -1,0 +1,116 @@
+// Shared by the pairwise objectives (dpo.ts, rm.ts): a micro-batch of P pairs is one batch of 2P rows, the
+// chosen answers first (rows 0..P−1) and the rejected ones after (rows P..2P−1), right-padded to the longest.
+import { collate, type Batch as PaddedBatch } from '../../data/encode';
+import type { GpuContext } from '../../engine/context';
+import { crossEntropyChunk, crossEntropyFinish, crossEntropyInit } from '../../engine/ops/cross-entropy';
+import type { Tensor } from '../../engine/tensor';
+import type { Activations, CausalLM } from '../../model/transformer';
+import { SettingsError } from '../settings';
+import type { CrossEntropyState } from '../loss';
+import { countTargets, shiftedTargets } from '../loss';
+import { checkSequence } from './objective';
+import type { TrainExample } from './sft';
+
+/** A preference pair as the trainer takes it: two sequences (src/data/preference.ts's EncodedPair fits). */
+export interface TrainPair {
+  chosen: TrainExample;
+  rejected: TrainExample;
+}
+
+/** Checks the pairs (each a {chosen, rejected} of token sequences that fit the model, with answer tokens). */
+export function checkPairs(stage: string, pairs: readonly unknown[], maxPositions: number): asserts pairs is readonly TrainPair[] {
+  const tooLong = (n: number) => new SettingsError('the job', [{ key: 'cutoff_len', message: `an answer sequence has ${n} tokens, more than the model instance holds (${maxPositions})` }]);
+  pairs.forEach((p, i) => {
+    const pair = p as Partial<TrainPair>;
+    if (!pair || typeof pair !== 'object' || !pair.chosen || !pair.rejected || !Array.isArray(pair.chosen.inputIds) || !Array.isArray(pair.rejected.inputIds)) {
+      throw new SettingsError('the job', [
+        { key: 'stage', message: `"${stage}" trains on preference pairs {chosen, rejected}, but item ${i} of the data is not one (a dataset for "sft"?); see src/data/preference.ts` },
+      ]);
+    }
+    for (const which of ['chosen', 'rejected'] as const) {
+      const e = pair[which]!;
+      checkSequence(`The ${which} sequence of pair ${i}`, e.inputIds, e.labels, maxPositions, tooLong);
+      if (countTargets(shiftedTargets([e.labels])) === 0) throw new Error(`The ${which} sequence of pair ${i} has no answer token to score`);
+    }
+  });
+}
+
+export interface PairBatch {
+  P: number;
+  padded: PaddedBatch;
+  T: number;
+  /** Next-token targets of the 2P rows [2P·T]. */
+  targets: Int32Array;
+  /** Answer (target) tokens per row [2P], as f32 for the loss kernel. */
+  lens: Float32Array;
+  /** Length of each row without padding [2P]. */
+  lengths: number[];
+  inputTokens: number;
+  tokens: number;
+}
+
+export function pairBatch(pairs: readonly TrainPair[], padTokenId: number): PairBatch {
+  const rows = [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)];
+  const padded = collate(rows, { padTokenId });
+  const T = padded.inputIds[0]!.length;
+  const targets = shiftedTargets(padded.labels);
+  const lens = new Float32Array(rows.length);
+  for (let r = 0; r < rows.length; r++) lens[r] = countTargets(targets.subarray(r * T, (r + 1) * T));
+  const lengths = rows.map((e) => e.inputIds.length);
+  return {
+    P: pairs.length,
+    padded,
+    T,
+    targets,
+    lens,
+    lengths,
+    inputTokens: lengths.reduce((a, b) => a + b, 0),
+    tokens: lens.reduce((a, b) => a + b, 0),
+  };
+}
+
+/**
+ * The per-token NLL of every position of `acts` against `targets` (0 where −100), over the vocabulary chunks;
+ * returns the losses [N] and the cross-entropy state the backward needs. The caller releases both.
+ */
+export function tokenLosses(ctx: GpuContext, acts: Activations, targetsCpu: Int32Array): { losses: Tensor; ce: CrossEntropyState } {
+  const N = acts.batch.B * acts.batch.T;
+  if (targetsCpu.length !== N) throw new Error(`tokenLosses: ${targetsCpu.length} targets for ${N} positions`);
+  const targets = ctx.upload([N], targetsCpu, 'i32', { label: 'loss targets' });
+  const stats = ctx.empty([N, 2], 'f32', { label: 'cross-entropy state' });
+  const targetLogit = ctx.empty([N], 'f32');
+  const losses = ctx.empty([N], 'f32', { label: 'per-token loss' });
+  crossEntropyInit(ctx, stats, targetLogit);
+  for (const c of acts.logitChunks) crossEntropyChunk(ctx, stats, targetLogit, c.logits, targets, c.vocabStart);
+  crossEntropyFinish(ctx, losses, stats, targetLogit, targets);
+  targetLogit.release();
+  return {
+    losses,
+    ce: {
+      targets,
+      stats,
+      release() {
+        targets.release();
+        stats.release();
+      },
+    },
+  };
+}
+
+/** Item indices in batches of `size`. */
+export function chunks(n: number, size: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < n; i += size) out.push(Array.from({ length: Math.min(size, n - i) }, (_, k) => i + k));
+  return out;
+}
+
+/** The model a forward runs on, with an adapter switched for it and restored after. */
+export function withAdapter<T>(model: CausalLM, adapter: CausalLM['adapter'], run: () => T): T {
+  const before = model.adapter;
+  model.setAdapter(adapter);
+  try {
+    return run();
+  } finally {
+    model.setAdapter(before);
+  }
+}

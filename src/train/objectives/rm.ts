@@ -1,0 +1,157 @@
+// A reward model (LLaMA-Factory's stage "rm"): a scalar head score.weight [1, H] on the final hidden state of
+// each sequence's last token (src/model/reward-head.ts), trained on preference pairs with
+//
+//   L = mean over pairs of −log σ(r_chosen − r_rejected)
+//
+// (TRL's RewardTrainer without a margin). The head always trains, whatever the method (LoRA, full, freeze);
+// it starts as Hugging Face initialises it, normal(0, initializer_range), from the job's seed.
+// Per micro-batch of P pairs (2P sequences, chosen first): forward without the lm_head → rewards → the pair
+// loss kernel (loss and metric sums into the step's stats, coef = dL/dr / (pairs of the step)) → the head's
+// backward: dW += Σ coef·h_last and dHidden[last] = coef·w → the model's backward from dHidden.
+import type { GpuContext } from '../../engine/context';
+import type { Tensor } from '../../engine/tensor';
+import { SeededRandom } from '../../data/shuffle';
+import { lastTokenRows, RewardHead, rewardBackward, rewardForward, SCORE_WEIGHT } from '../../model/reward-head';
+import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
+import type { EvalRecord } from '../metrics';
+import type { TrainableParam } from '../methods';
+import type { TrainSettings } from '../settings';
+import { pairFields } from './dpo';
+import type { Objective, StepPlan } from './objective';
+import { checkPairs, chunks, pairBatch, type PairBatch, type TrainPair } from './pairs';
+import { PAIR_METRICS, preferenceLoss } from './preference-kernels';
+
+export interface RewardObjectiveOptions {
+  model: CausalLM;
+  settings: TrainSettings;
+  train: readonly unknown[];
+  val?: readonly unknown[];
+  padTokenId: number;
+  /** The head's initial std: config.json's initializer_range (Hugging Face's default 0.02). */
+  initializerRange?: number;
+}
+
+/** Hugging Face's PretrainedConfig default initializer_range. */
+export const DEFAULT_INITIALIZER_RANGE = 0.02;
+
+/** The head is drawn from its own stream of the job's seed (the LoRA init uses the seed itself). */
+export const headSeed = (seed: number) => (seed + 0x9e3779b9) >>> 0;
+
+const STATS = 2 + PAIR_METRICS.length;
+
+export class RewardObjective implements Objective {
+  readonly stage = 'rm' as const;
+  readonly statsSize = STATS;
+  readonly extraParams: TrainableParam[];
+  readonly notes: string[] = [];
+  readonly head: RewardHead;
+  private readonly ctx: GpuContext;
+  private readonly train: readonly TrainPair[];
+  private readonly val: readonly TrainPair[];
+
+  constructor(private readonly o: RewardObjectiveOptions) {
+    this.ctx = o.model.ctx;
+    const train = o.train;
+    const val = o.val ?? [];
+    checkPairs('rm', train, o.model.maxPositions);
+    checkPairs('rm', val, o.model.maxPositions);
+    this.train = train;
+    this.val = val;
+    const rng = new SeededRandom(headSeed(o.settings.seed));
+    this.head = RewardHead.init(this.ctx, o.model.cfg.hiddenSize, { std: o.initializerRange ?? DEFAULT_INITIALIZER_RANGE, uniform: () => rng.next() });
+    this.extraParams = [{ name: SCORE_WEIGHT, shape: [1, o.model.cfg.hiddenSize], parts: [this.head.weight], decay: true }];
+  }
+
+  get size(): number {
+    return this.train.length;
+  }
+
+  async prepare(): Promise<void> {}
+
+  /** Rewards of one batch of pairs [2P] (chosen first) and what the backward needs. */
+  private rewardsOf(pb: PairBatch, save: boolean) {
+    const { ctx, o } = this;
+    const batch = uploadBatch(ctx, pb.padded.inputIds, pb.padded.attentionMask);
+    const acts = o.model.forward(batch, { logits: 'none', saveForBackward: save });
+    const rows = ctx.upload([2 * pb.P], lastTokenRows(pb.lengths, pb.T), 'u32', { label: 'last-token rows' });
+    const rewards = ctx.empty([2 * pb.P], 'f32', { label: 'rewards' });
+    rewardForward(ctx, rewards, acts.hidden, rows, this.head.weight);
+    return { batch, acts, rows, rewards };
+  }
+
+  private loss(pb: PairBatch, rewards: Tensor, stats: Tensor, scale: number): Tensor {
+    const { ctx } = this;
+    const n = 2 * pb.P;
+    const zeros = ctx.zeros([n], 'f32');
+    const lens = ctx.upload([n], pb.lens, 'f32', { label: 'answer tokens' });
+    const coef = ctx.empty([n], 'f32', { label: 'reward coefficients' });
+    preferenceLoss(ctx, coef, stats, rewards, zeros, lens, { loss: 'reward', beta: 1, gamma: 0, ftx: 0, sign: 1, scale, lossSlot: 0, metricSlot: 2 });
+    zeros.release();
+    lens.release();
+    return coef;
+  }
+
+  plan(batches: readonly (readonly number[])[]): StepPlan {
+    const { ctx, o } = this;
+    const prepared = batches.map((ix) => pairBatch(ix.map((i) => this.train[i]!), o.padTokenId));
+    const pairs = prepared.reduce((n, pb) => n + pb.P, 0);
+    return {
+      units: pairs,
+      tokens: prepared.reduce((n, pb) => n + pb.tokens, 0),
+      inputTokens: prepared.reduce((n, pb) => n + pb.inputTokens, 0),
+      micro: prepared.map((pb) => (env) => {
+        const { batch, acts, rows, rewards } = this.rewardsOf(pb, true);
+        const coef = this.loss(pb, rewards, env.stats, 1 / pairs);
+        const dHidden = ctx.zeros(acts.hidden.shape, 'f32', { label: 'dHidden (reward head)' });
+        rewardBackward(ctx, env.grads.get(SCORE_WEIGHT)?.[0], dHidden, coef, acts.hidden, rows, this.head.weight);
+        env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits: [], ctx });
+        o.model.backward(acts, [], env.grads, dHidden);
+        for (const t of [coef, dHidden, rows, rewards]) t.release();
+        acts.release();
+        releaseBatch(batch);
+      }),
+    };
+  }
+
+  summarize(stats: Float32Array, plan: StepPlan): { loss: number; fields: Record<string, number> } {
+    const f = pairFields(stats, plan.units, false);
+    return {
+      loss: stats[0]! / plan.units,
+      fields: { pairs: f.pairs!, 'rewards/chosen': f['rewards/chosen']!, 'rewards/rejected': f['rewards/rejected']!, 'rewards/margins': f['rewards/margins']!, 'rewards/accuracies': f['rewards/accuracies']! },
+    };
+  }
+
+  /** Rewards of sequences (token ids) with the current weights, read back. */
+  score(sequences: readonly (readonly number[])[]): Promise<Float32Array> {
+    return this.head.score(this.o.model, sequences, this.o.padTokenId);
+  }
+
+  async evaluate(step: number): Promise<EvalRecord | undefined> {
+    if (this.val.length === 0) return undefined;
+    const { ctx, o } = this;
+    const acc = ctx.zeros([STATS], 'f32', { label: 'eval stats' });
+    let tokens = 0;
+    try {
+      for (const ix of chunks(this.val.length, o.settings.per_device_eval_batch_size)) {
+        const pb = pairBatch(ix.map((i) => this.val[i]!), o.padTokenId);
+        tokens += pb.tokens;
+        const { batch, acts, rows, rewards } = this.rewardsOf(pb, false);
+        this.loss(pb, rewards, acc, 1).release();
+        rows.release();
+        rewards.release();
+        acts.release();
+        releaseBatch(batch);
+      }
+      const s = await ctx.readF32(acc);
+      const n = this.val.length;
+      const f = this.summarize(s, { units: n, tokens, inputTokens: 0, micro: [] }).fields;
+      return { step, eval_loss: s[0]! / n, eval_tokens: tokens, ...Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'pairs').map(([k, v]) => [`eval_${k}`, v])) };
+    } finally {
+      acc.release();
+    }
+  }
+
+  release(): void {
+    this.head.release();
+  }
+}
