@@ -43,7 +43,8 @@ export default defineConfig({
       },
       workbox: {
         // The app shell: HTML, JS (the engine worker included), CSS and icons; the plugin adds the manifest.
-        globPatterns: ['**/*.{html,js,css,svg,png}'],
+        // And the built-in demo (public/demo/: a 0.5 MB model and its Q&A), which must work with no network.
+        globPatterns: ['**/*.{html,js,css,svg,png}', 'demo/**/*.{json,safetensors}'],
         cleanupOutdatedCaches: true,
       },
     }),

@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   },
   train: async () => ({ spec: (await import('./train')).trainSpec, run: (await import('./train')).runTrain }),
   score: async () => ({ spec: (await import('./score')).scoreSpec, run: (await import('./score')).runScore }),
+  'init-model': async () => ({ spec: (await import('./init-model')).initModelSpec, run: (await import('./init-model')).runInitModel }),
 };
 
 const SUMMARIES: [string, string][] = [
@@ -35,6 +36,7 @@ const SUMMARIES: [string, string][] = [
   ['info', 'Describe a model (architecture, parameters, memory needed), an adapter and the GPU.'],
   ['train', 'Fine-tune a model (LoRA, full or freeze) on a dataset file, from a LLaMA-Factory job or flags.'],
   ['score', 'Rate a prompt/answer pair with a reward model (graft train --stage rm).'],
+  ['init-model', 'Write a small randomly initialised Llama (Hugging Face format), e.g. the built-in demo model.'],
 ];
 
 export function mainHelp(): string {

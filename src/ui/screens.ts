@@ -11,11 +11,15 @@
 // Screens take no props: they import what they share from ./context.svelte (engine worker, stored models, GPU,
 // downloads), ./state.svelte (chosen model, dataset, job settings) and ./router.svelte (router.go('data')).
 import type { Component } from 'svelte';
+import CompareChat from './CompareChat.svelte';
 import DataScreen from './DataScreen.svelte';
+import DemoScreen from './DemoScreen.svelte';
+import ExportScreen from './ExportScreen.svelte';
 import MethodScreen from './MethodScreen.svelte';
 import ModelScreen from './ModelScreen.svelte';
 import type { ScreenId } from './screen-ids';
 import StartScreen from './StartScreen.svelte';
+import TrainScreen from './TrainScreen.svelte';
 
 export type { ScreenId } from './screen-ids';
 
@@ -39,10 +43,10 @@ export const SCREENS: ScreenDef[] = [
   { id: 'data', title: 'Data', heading: 'Bring a dataset', summary: 'Bring examples, fix their problems, see what the model is trained on.', inNav: true, component: DataScreen },
   { id: 'method', title: 'Method', heading: 'Choose a method and the settings', summary: 'Find the right way to adapt the model and set up the job.', inNav: true, component: MethodScreen },
   // ── The next screens are built next: set `component` (and import it above). ──
-  { id: 'train', title: 'Train', heading: 'Train', summary: 'Run the job on your GPU, watch the loss, keep checkpoints.', inNav: true, component: undefined },
-  { id: 'chat', title: 'Chat', heading: 'Chat with the base and the tuned model', summary: 'Ask the base and the tuned model side by side.', inNav: true, component: undefined },
-  { id: 'export', title: 'Export', heading: 'Export', summary: 'Save a PEFT adapter, a merged model or a LLaMA-Factory job.', inNav: true, component: undefined },
-  { id: 'demo', title: 'Demo', heading: 'The built-in demo', summary: 'A guided run that fine-tunes a small model on a built-in dataset.', inNav: false, component: undefined },
+  { id: 'train', title: 'Train', heading: 'Train', summary: 'Run the job on your GPU, watch the loss, keep checkpoints.', inNav: true, component: TrainScreen as Component },
+  { id: 'chat', title: 'Chat', heading: 'Chat with the base and the tuned model', summary: 'Ask the base and the tuned model side by side.', inNav: true, component: CompareChat as Component },
+  { id: 'export', title: 'Export', heading: 'Export', summary: 'Save a PEFT adapter, a merged model or a LLaMA-Factory job.', inNav: true, component: ExportScreen },
+  { id: 'demo', title: 'Demo', heading: 'The built-in demo', summary: 'A guided run that fine-tunes a small model on a built-in dataset.', inNav: false, component: DemoScreen },
 ];
 
 export function screen(id: ScreenId): ScreenDef {

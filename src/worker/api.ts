@@ -9,6 +9,7 @@ import type { GenerateResult } from '../model/generate';
 import type { ModelInfo } from '../model/info';
 import type { LoadProgress } from '../model/load';
 import type { DataApi } from './data-api';
+import type { TrainApi } from './train-api';
 
 export type { AdapterSummary } from '../engine/adapter-info';
 export type { DownloadProgress } from '../hub/client';
@@ -114,8 +115,11 @@ export interface ChatResult extends GenerateResult {
   ms: number;
 }
 
-/** The datasets, encoding, model descriptions and settings checks of src/worker/data-api.ts are part of it too. */
-export interface EngineApi extends DataApi {
+/**
+ * The datasets, encoding, model descriptions and settings checks of src/worker/data-api.ts are part of it too,
+ * and training, comparing, exports and the demo of src/worker/train-api.ts.
+ */
+export interface EngineApi extends DataApi, TrainApi {
   /** What the browser's WebGPU adapter offers. Throws GpuError 'no-webgpu' or 'no-adapter'. */
   adapterInfo(): Promise<AdapterSummary>;
   /** Runs the SwiGLU kernel on seeded inputs and compares it with the float64 reference. */

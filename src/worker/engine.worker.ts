@@ -12,6 +12,7 @@ import { dataApi } from './data-api';
 import { ModelService } from './models';
 import { runSelfTest } from './selftest';
 import { HubSettingsStore } from './settings';
+import { trainApi, TrainService } from './train-api';
 import './transfer';
 
 let context: Promise<GpuContext> | undefined;
@@ -58,6 +59,8 @@ async function withCallback<A extends unknown[], T>(fn: ((...args: A) => unknown
   }
 }
 
+const training = new TrainService({ gpu: getContext, unloadChatModel: () => models.unloadModel() });
+
 const api: EngineApi = {
   async adapterInfo(): Promise<AdapterSummary> {
     return summarizeAdapter(await requestBrowserAdapter());
@@ -84,6 +87,8 @@ const api: EngineApi = {
 
   // Datasets, encoding, model descriptions and settings checks (src/worker/data-api.ts).
   ...dataApi,
+  // Training, comparing base and tuned, exports and the demo (src/worker/train-api.ts).
+  ...trainApi(training, withCallback),
 };
 
 expose(api);

@@ -1,0 +1,37 @@
+// The built-in demo: a tiny random Llama (public/demo/model, written by `graft init-model`) learns six short
+// answers (public/demo/demo_qa.json) in a few dozen steps, with nothing fetched from the network: both ship
+// with the app and the service worker keeps them for offline use.
+//
+// The settings were measured in Node with the same engine (README, "The built-in demo"):
+//   graft train --model public/demo/model --dataset public/demo/demo_qa.json --finetuning_type full \
+//     --learning_rate 3e-3 --lr_scheduler_type constant --max_steps 24 --per_device_train_batch_size 6 \
+//     --gradient_accumulation_steps 1 --cutoff_len 128 --save_strategy no --output_dir /tmp/demo-run
+//   graft generate --model /tmp/demo-run --chat --greedy --prompt "What is Graft?"
+// Full fine-tuning: a randomly initialised model has no features for a LoRA adapter to steer, while training
+// every weight (125k of them) memorises the six answers in about 20 steps (loss 6.5 → 0.2); 24 leave a margin.
+
+/** The demo's job, under LLaMA-Factory's names (what the worker's parseSettings reads). */
+export const DEMO_SETTINGS: Record<string, unknown> = {
+  stage: 'sft',
+  finetuning_type: 'full',
+  learning_rate: 3e-3,
+  lr_scheduler_type: 'constant',
+  warmup_ratio: 0,
+  max_steps: 24,
+  per_device_train_batch_size: 6,
+  gradient_accumulation_steps: 1,
+  cutoff_len: 128,
+  max_grad_norm: 1.0,
+  weight_decay: 0,
+  seed: 42,
+  save_strategy: 'no',
+  logging_steps: 1,
+};
+
+/** Where the demo's files are served: next to the app (relative to the page, so any sub-path works). */
+export function demoBaseUrl(): string {
+  return new URL(`${import.meta.env.BASE_URL}demo/`, document.baseURI).href;
+}
+
+/** Greedy decoding, enough tokens for the answers: what the demo asks with. */
+export const DEMO_CHAT = { maxNewTokens: 48, greedy: true } as const;
