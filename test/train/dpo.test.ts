@@ -29,7 +29,9 @@ import {
   type PrefLoss,
 } from '../../src/train/objectives';
 import { SettingsError } from '../../src/train/settings';
-import { Trainer } from '../../src/train/trainer';
+import { decodeCheckpoint } from '../../src/train/checkpoint';
+import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import { TrainControl, Trainer } from '../../src/train/trainer';
 import { lines, runGraft } from '../cli/run';
 import { Rng } from '../helpers/rng';
 import { expectRel, FIXTURE, FIXTURE_DIR, fixtureModel, initAdapter, restoreBase, safetensors, settings } from './helpers';
@@ -365,6 +367,37 @@ describe('DPO with full fine-tuning', () => {
     expect(m2!['rewards/margins']).toBeGreaterThan(0);
     trainer.dispose();
     await restoreBase(lm);
+  });
+});
+
+describe('a DPO run resumes', () => {
+  it('3 steps straight equal 2 + stop + resume 1 (the reference log-probs are computed again, with the adapter off)', async () => {
+    const { lm } = await fixtureModel();
+    const train = await fixturePairs(4, 36);
+    const s = settings({ stage: 'dpo', pref_ftx: 0.1, per_device_train_batch_size: 2, max_steps: 3, learning_rate: 1e-2, dataset: 'dpo.json', save_strategy: 'steps', save_steps: 100 });
+    const start = await initAdapter(lm);
+    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
+      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
+      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0, startingAdapter: start, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
+      const control = new TrainControl();
+      try {
+        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
+        return { metrics: result.metrics, weights: (await trainer.checkpointData()).weights };
+      } finally {
+        trainer.dispose();
+      }
+    };
+    const straight = await run({});
+    const store = new MemoryCheckpointStore();
+    await run({ store, stopAfter: 2 });
+    const resumed = await run({ store: new MemoryCheckpointStore(), resumeFrom: store });
+    expect(resumed.metrics).toHaveLength(3);
+    resumed.metrics.forEach((m, i) => {
+      const { elapsed_s: _e, tokens_per_second: _t, ...rest } = m;
+      const { elapsed_s: _e2, tokens_per_second: _t2, ...want } = straight.metrics[i]!;
+      expect(rest).toEqual(want);
+    });
+    for (const [name, w] of straight.weights) expect(resumed.weights.get(name), name).toEqual(w);
   });
 });
 

@@ -14,7 +14,9 @@ import { initScoreWeight, lastTokenRows, loadRewardModel, SCORE_WEIGHT } from '.
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { pairBatch, rewardPairLoss, type RewardObjective } from '../../src/train/objectives';
 import { writeJoined } from '../../src/train/optimizer';
-import { Trainer } from '../../src/train/trainer';
+import { decodeCheckpoint } from '../../src/train/checkpoint';
+import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import { TrainControl, Trainer } from '../../src/train/trainer';
 import { Rng } from '../helpers/rng';
 import { expectRel, FIXTURE, fixtureModel, initAdapter, settings } from './helpers';
 
@@ -196,5 +198,33 @@ describe('training a reward model', () => {
     trainer.dispose();
     // A causal LM folder is not a reward model.
     await expect(loadRewardModel(ctx, await folderSource(FIXTURE))).rejects.toThrow(/not a reward model/);
+  });
+});
+
+describe('a reward model run resumes', () => {
+  it('3 steps straight equal 2 + stop + resume 1: losses, the head and its moments bit for bit', async () => {
+    const { lm } = await fixtureModel();
+    const train = await fixturePairs(4, 36);
+    const s = settings({ stage: 'rm', per_device_train_batch_size: 2, max_steps: 3, learning_rate: 1e-2, dataset: 'dpo.json', save_strategy: 'steps', save_steps: 100, seed: 4 });
+    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
+      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
+      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
+      const control = new TrainControl();
+      try {
+        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
+        const data = await trainer.checkpointData();
+        return { losses: result.metrics.map((m) => m.loss), weights: data.weights, moments: data.optimizer.params };
+      } finally {
+        trainer.dispose();
+      }
+    };
+    const straight = await run({});
+    const store = new MemoryCheckpointStore();
+    await run({ store, stopAfter: 2 });
+    const resumed = await run({ store: new MemoryCheckpointStore(), resumeFrom: store });
+    expect(resumed.losses).toEqual(straight.losses);
+    expect(resumed.weights.get(SCORE_WEIGHT)).toEqual(straight.weights.get(SCORE_WEIGHT));
+    for (const [name, w] of straight.weights) expect(resumed.weights.get(name), name).toEqual(w);
+    expect(resumed.moments.get(SCORE_WEIGHT)!.expAvgSq).toEqual(straight.moments.get(SCORE_WEIGHT)!.expAvgSq);
   });
 });
