@@ -419,6 +419,9 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   for (const n of [...notes, ...settingsWarnings(s)]) io.stderr.write(`graft train: note: ${n}\n`);
   checkMethodSettings(s);
   const pairs = s.stage !== 'sft';
+  if (pairs && (s.train_on_prompt || s.mask_history)) {
+    io.stderr.write(`graft train: note: train_on_prompt and mask_history apply to stage sft; stage ${s.stage} scores the answers only\n`);
+  }
 
   // Everything that can fail without the GPU fails first.
   const datasetPath = await resolveDataset(s, jobDir);

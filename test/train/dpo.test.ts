@@ -370,6 +370,33 @@ describe('DPO with full fine-tuning', () => {
   });
 });
 
+describe('DPO with gradient accumulation', () => {
+  it('2 micro-batches of 1 pair equal one batch of 2: the loss is the mean over the pairs of the whole step', async () => {
+    const { lm } = await fixtureModel();
+    const train = await fixturePairs(2, 40);
+    const start = await initAdapter(lm);
+    const step = async (bs: number, accum: number) => {
+      const s = settings({ stage: 'dpo', per_device_train_batch_size: bs, gradient_accumulation_steps: accum, max_steps: 1, learning_rate: 1e-12, dataset: 'dpo.json' });
+      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0, startingAdapter: start });
+      const result = await trainer.run();
+      const grads = await trainer.gradients();
+      trainer.dispose();
+      return { m: result.metrics[0]! as unknown as Record<string, number>, grads };
+    };
+    const one = await step(2, 1);
+    const two = await step(1, 2);
+    expectRel('loss', two.m.loss!, one.m.loss!, 1e-5);
+    expectRel('rewards/margins', two.m['rewards/margins']!, one.m['rewards/margins']!, 1e-4);
+    expect(two.m.pairs).toBe(2);
+    let worst = 0;
+    for (const [name, g] of one.grads) {
+      const h = two.grads.get(name)!;
+      for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(g[i]! - h[i]!) - 1e-4 * Math.abs(g[i]!));
+    }
+    expect(worst).toBeLessThan(1e-6);
+  });
+});
+
 describe('a DPO run resumes', () => {
   it('3 steps straight equal 2 + stop + resume 1 (the reference log-probs are computed again, with the adapter off)', async () => {
     const { lm } = await fixtureModel();
