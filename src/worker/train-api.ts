@@ -20,6 +20,7 @@ import { unzipSync } from 'fflate';
 import { openDB, type IDBPDatabase } from 'idb';
 import type { Conversation, DatasetFormat } from '../data/types';
 import { prepareSftData } from '../data/encode';
+import { normalisePreferenceRecord, parsePreferenceText, preparePreferenceData, type PreferenceRecord as PairRecord } from '../data/preference';
 import type { GpuContext } from '../engine/context';
 import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, mergeLora, zipFiles, type WeightTensor } from '../export';
 import { DEFAULT_REVISION } from '../hub/client';
@@ -37,7 +38,8 @@ import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
 import { checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, type SettingsProblem, type TrainSettings } from '../train/settings';
-import { TrainControl, Trainer } from '../train/trainer';
+import { usesReference } from '../train/objectives/preference-loss';
+import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../train/trainer';
 import type { ChatOptions, ChatResult } from './api';
 import { datasets } from './data-api';
 
@@ -52,11 +54,10 @@ export const WORKBENCH_DB = 'graft-workbench';
 export const TUNED_MODELS_DB = 'graft-tuned-models';
 /** Checkpoints kept per run when the job does not say (save_total_limit): each holds weights and moments. */
 export const DEFAULT_SAVE_TOTAL_LIMIT = 2;
-/**
- * Whether the trainer runs `stage: dpo`. src/train/trainer.ts refuses every stage but sft today; the DPO trainer
- * is being built, and the preference pairs the Chat screen collects will train it once it lands.
- */
-export const DPO_TRAINING_AVAILABLE = false;
+/** The trainer runs `stage: dpo` (src/train/objectives/dpo.ts): the Chat screen's preference pairs train it. */
+export const DPO_TRAINING_AVAILABLE = true;
+/** A run's datasetId for the preference pairs collected on the Chat screen (not a Data-screen dataset). */
+export const PREFERENCES_DATASET = 'graft:chat-preferences';
 
 // ---- types the page sees ----------------------------------------------------------------------------------
 
@@ -95,6 +96,8 @@ export interface RunRecord {
   updatedAt: number;
   /** LoRA: the adapter this run continues (adapter id). */
   startAdapterId?: string;
+  /** Where `repo` is kept: downloaded models (default) or the fine-tuned models of earlier runs. */
+  modelStore?: 'models' | 'tuned';
   result?: TunedRef;
   error?: TrainErrorInfo;
   metrics: StepRecord[];
@@ -111,6 +114,8 @@ export interface TrainStartRequest {
   label?: string;
   /** LoRA: continue training this stored adapter (adapter_name_or_path). */
   startAdapterId?: string;
+  /** 'tuned': `repo` is a fine-tuned model of an earlier run (TunedRef kind 'model'), e.g. DPO after full SFT. */
+  modelStore?: 'models' | 'tuned';
   demo?: boolean;
 }
 
@@ -148,6 +153,8 @@ export interface TunedEntry {
   label: string;
   baseRepo: string;
   baseRevision: string;
+  /** 'tuned': the base is itself a fine-tuned model of an earlier run. */
+  baseStore?: 'models' | 'tuned';
   origin: 'run' | 'import';
   method: FinetuningKind;
   runId?: string;
@@ -160,6 +167,8 @@ export interface TunedEntry {
 export interface CompareRequest {
   baseRepo: string;
   baseRevision?: string;
+  /** Where the base model is kept (default: the downloaded models). */
+  baseStore?: 'models' | 'tuned';
   /** null: the base model. */
   tuned: TunedRef | null;
   prompt: string;
@@ -248,6 +257,7 @@ interface AdapterRow {
   label: string;
   baseRepo: string;
   baseRevision: string;
+  baseStore?: 'models' | 'tuned';
   origin: 'run' | 'import';
   runId?: string;
   createdAt: number;
@@ -265,6 +275,7 @@ interface TunedModelRow {
   label: string;
   baseRepo: string;
   baseRevision: string;
+  baseStore?: 'models' | 'tuned';
   runId: string;
   method: FinetuningKind;
   createdAt: number;
@@ -396,6 +407,29 @@ export class TrainService {
     return (await (await this.db()).get('runs', id)) as RunRecord | undefined;
   }
 
+  private storeOf(which: 'models' | 'tuned' | undefined): ModelStore {
+    return which === 'tuned' ? this.tunedModels : this.models;
+  }
+
+  /** A run's records: conversations (sft) or preference pairs (dpo: a file of pairs, or the Chat screen's). */
+  private async readRecords(run: RunRecord, pairs: boolean): Promise<{ records: Conversation[]; pairRecords: PairRecord[] }> {
+    if (pairs && run.datasetId === PREFERENCES_DATASET) {
+      const pairRecords: PairRecord[] = [];
+      for (const p of await this.listPreferences()) {
+        const n = normalisePreferenceRecord({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected });
+        if (n.ok) pairRecords.push(n.record);
+      }
+      return { records: [], pairRecords };
+    }
+    try {
+      if (!pairs) return { records: (await datasets.conversations(run.datasetId)).records, pairRecords: [] };
+      // The Data screen reads SFT formats; its rows keep the file's records, which are read here as pairs.
+      return { records: [], pairRecords: parsePreferenceText(await datasets.jsonl(run.datasetId), run.datasetName).records };
+    } catch {
+      throw new RunFailure('no-dataset', `The dataset ${run.datasetName} is no longer on this device. Open it again on the Data screen.`);
+    }
+  }
+
   // ---- models on the GPU (comparing) -------------------------------------------------------------------------
 
   private async dropCache(): Promise<void> {
@@ -456,6 +490,7 @@ export class TrainService {
       metrics: [],
       evalMetrics: [],
       ...(request.startAdapterId ? { startAdapterId: request.startAdapterId } : {}),
+      ...(request.modelStore === 'tuned' ? { modelStore: 'tuned' as const } : {}),
       ...(request.demo ? { demo: true } : {}),
     };
     return this.execute(run, false, onEvent);
@@ -486,6 +521,7 @@ export class TrainService {
 
   private async train(run: RunRecord, resume: boolean, control: TrainControl, emit: (e: TrainEvent) => void): Promise<TrainOutcome> {
     let lm: LoadedModel | undefined;
+    let reference: LoadedModel | undefined;
     let trainer: Trainer | undefined;
     let keepModel = false;
     const store = new IdbCheckpointStore({ run: run.id });
@@ -499,18 +535,22 @@ export class TrainService {
       if (run.startAdapterId && !adapterRow) throw new RunFailure('no-adapter', 'The adapter this run continues is no longer on this device. Import it again, or start without it.');
       if (adapterRow) input.adapter_name_or_path = adapterRow.label;
       const { settings, notes } = parseSettingsWithNotes(input, 'the job');
-      if (settings.stage !== 'sft') {
-        throw new SettingsError('the job', [{ key: 'stage', message: `"${settings.stage}" training is not available in Graft yet; choose "sft" on the Method screen` }]);
+      if (settings.stage === 'rm') {
+        throw new SettingsError('the job', [{ key: 'stage', message: 'reward models ("rm") train on the command line for now (graft train --stage rm); in the app choose "sft" or "dpo"' }]);
       }
       checkMethodSettings(settings);
-      let records: Conversation[];
-      try {
-        records = (await datasets.conversations(run.datasetId)).records;
-      } catch {
-        throw new RunFailure('no-dataset', `The dataset ${run.datasetName} is no longer on this device. Open it again on the Data screen.`);
+      const pairs = settings.stage === 'dpo';
+      const { records, pairRecords } = await this.readRecords(run, pairs);
+      const count = (pairs ? pairRecords : records).length;
+      const limit = settings.max_samples ?? count;
+      if (Math.min(count, limit) === 0) {
+        throw new RunFailure(
+          'empty-dataset',
+          pairs
+            ? `${run.datasetName} has no preference pair to train on: stage "dpo" needs records with "prompt", "chosen" and "rejected" (mark better answers on the Chat screen, or bring a file of pairs).`
+            : `${run.datasetName} has no record to train on. Fix or add records on the Data screen.`,
+        );
       }
-      if (settings.max_samples !== undefined) records = records.slice(0, settings.max_samples);
-      if (records.length === 0) throw new RunFailure('empty-dataset', `${run.datasetName} has no record to train on. Fix or add records on the Data screen.`);
 
       let checkpoint;
       if (resume) {
@@ -524,23 +564,40 @@ export class TrainService {
       await this.deps.unloadChatModel();
       await this.dropCache();
       const ctx = await this.deps.gpu();
-      lm = await loadModel(ctx, storeSource(this.models, run.repo, run.revision));
+      const source = storeSource(this.storeOf(run.modelStore), run.repo, run.revision);
+      lm = await loadModel(ctx, source);
       if (adapterRow) {
         startingAdapter = await readAdapter(memorySource(adapterRow.label, new Map([[ADAPTER_CONFIG, adapterRow.config], [ADAPTER_WEIGHTS, adapterRow.weights]])), lm.config);
       }
-      emit({ kind: 'phase', phase: 'preparing', message: 'Tokenizing the dataset' });
-      const data = prepareSftData(records, lm.tokenizer, lm.template, {
-        cutoffLen: settings.cutoff_len,
-        trainOnPrompt: settings.train_on_prompt,
-        maskHistory: settings.mask_history,
-        valSize: settings.val_size,
-        seed: settings.seed,
-        shuffle: false,
-        packing: settings.packing,
-      });
+      emit({ kind: 'phase', phase: 'preparing', message: pairs ? 'Tokenizing the preference pairs' : 'Tokenizing the dataset' });
+      let data: { train: readonly TrainExample[] | readonly TrainPair[]; val: readonly TrainExample[] | readonly TrainPair[]; problems: { reason: string }[] };
+      const dataNotes: string[] = [];
+      if (pairs) {
+        const pref = preparePreferenceData(pairRecords.slice(0, limit), lm.tokenizer, lm.template, { cutoffLen: settings.cutoff_len, valSize: settings.val_size, seed: settings.seed, shuffle: false });
+        if (pref.stats.truncatedPairs > 0) dataNotes.push(`${pref.stats.truncatedPairs} pair(s) have an answer cut at cutoff_len ${settings.cutoff_len}`);
+        data = pref;
+      } else {
+        const sft = prepareSftData(records.slice(0, limit), lm.tokenizer, lm.template, {
+          cutoffLen: settings.cutoff_len,
+          trainOnPrompt: settings.train_on_prompt,
+          maskHistory: settings.mask_history,
+          valSize: settings.val_size,
+          seed: settings.seed,
+          shuffle: false,
+          packing: settings.packing,
+        });
+        if (sft.stats.examplesWithoutTargets > 0) dataNotes.push(`${sft.stats.examplesWithoutTargets} example(s) have no answer token left within cutoff_len ${settings.cutoff_len}`);
+        data = sft;
+      }
       if (data.train.length === 0) {
         const why = data.problems[0]?.reason;
         throw new RunFailure('empty-dataset', `No record of ${run.datasetName} could be encoded for training${why ? ` (${why})` : ''}. Fix the records on the Data screen.`);
+      }
+      // DPO with full or freeze training compares with a frozen copy of the starting model: loaded a second time,
+      // used for the reference log-probs before the first step, then freed.
+      if (pairs && settings.finetuning_type !== 'lora' && usesReference(settings.pref_loss)) {
+        emit({ kind: 'phase', phase: 'loading', message: 'Loading the frozen reference model' });
+        reference = await loadModel(ctx, source);
       }
       trainer = Trainer.create({
         model: lm.model,
@@ -551,8 +608,15 @@ export class TrainService {
         store,
         ...(startingAdapter ? { startingAdapter } : {}),
         ...(checkpoint ? { resume: checkpoint } : {}),
+        ...(reference ? { reference: reference.model } : {}),
       });
       const t = trainer;
+      if (pairs) {
+        emit({ kind: 'phase', phase: 'preparing', message: 'Computing the reference log-probabilities' });
+        await t.prepare();
+        reference?.dispose();
+        reference = undefined;
+      }
       run.totalSteps = t.totalSteps;
       run.step = t.step;
       run.status = 'running';
@@ -561,9 +625,8 @@ export class TrainService {
       run.metrics = history.metrics;
       run.evalMetrics = history.evalMetrics;
       await this.putRun(run);
-      const allNotes = [...notes, ...t.notes];
+      const allNotes = [...notes, ...t.notes, ...dataNotes];
       if (data.problems.length) allNotes.push(`${data.problems.length} record${data.problems.length === 1 ? '' : 's'} could not be encoded and ${data.problems.length === 1 ? 'is' : 'are'} left out`);
-      if (data.stats.examplesWithoutTargets > 0) allNotes.push(`${data.stats.examplesWithoutTargets} example(s) have no answer token left within cutoff_len ${settings.cutoff_len}`);
       emit({
         kind: 'started',
         run: structuredClone(run),
@@ -628,7 +691,7 @@ export class TrainService {
       if (tuned.ref.kind === 'adapter') {
         const row = (await this.adapterRow(tuned.ref.id))!;
         await lm.loadAdapter(memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]])), row.id);
-        this.remember('models', run.repo, run.revision, lm, (await this.models.getModel(run.repo, run.revision))?.totalBytes ?? 0);
+        this.remember(run.modelStore ?? 'models', run.repo, run.revision, lm, (await this.storeOf(run.modelStore).getModel(run.repo, run.revision))?.totalBytes ?? 0);
       } else {
         this.remember('tuned', tuned.ref.repo, DEFAULT_REVISION, lm, tuned.bytes);
       }
@@ -649,6 +712,7 @@ export class TrainService {
       return { status: 'failed', run: structuredClone(run), error };
     } finally {
       trainer?.dispose();
+      reference?.dispose();
       if (!keepModel) lm?.dispose();
       await store.close().catch(() => undefined);
     }
@@ -675,6 +739,7 @@ export class TrainService {
         label: run.label,
         baseRepo: run.repo,
         baseRevision: run.revision,
+        ...(run.modelStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
         origin: 'run',
         runId: run.id,
         createdAt,
@@ -692,7 +757,7 @@ export class TrainService {
     // Full and freeze: the whole model, as a Hugging Face folder, in the tuned-models store.
     const weights = new Map<string, WeightTensor>();
     for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readJoined(lm.model.ctx, p.parts) });
-    const source = storeSource(this.models, run.repo, run.revision);
+    const source = storeSource(this.storeOf(run.modelStore), run.repo, run.revision);
     const tokenizerFiles = new Map<string, Uint8Array>();
     for (const name of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt']) {
       const bytes = await source.readFile(name);
@@ -703,7 +768,19 @@ export class TrainService {
     const repo = `runs/${run.id}`;
     await putModelFiles(this.tunedModels, repo, DEFAULT_REVISION, files);
     const bytes = [...files.values()].reduce((n, b) => n + b.length, 0);
-    const row: TunedModelRow = { repo, label: run.label, baseRepo: run.repo, baseRevision: run.revision, runId: run.id, method: run.finetuningType, createdAt, bytes };
+    // The base to compare with: the model this run started from (for a run on a tuned model, its own base).
+    const parent = run.modelStore === 'tuned' ? ((await (await this.db()).get('tuned', run.repo)) as TunedModelRow | undefined) : undefined;
+    const row: TunedModelRow = {
+      repo,
+      label: run.label,
+      baseRepo: parent ? parent.baseRepo : run.repo,
+      baseRevision: parent ? parent.baseRevision : run.revision,
+      ...(parent?.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
+      runId: run.id,
+      method: run.finetuningType,
+      createdAt,
+      bytes,
+    };
     await (await this.db()).put('tuned', row);
     return modelEntry(row);
   }
@@ -881,7 +958,7 @@ export class TrainService {
     if (tuned?.kind === 'model') {
       lm = await this.cachedModel('tuned', tuned.repo, DEFAULT_REVISION);
     } else {
-      lm = await this.cachedModel('models', request.baseRepo, revision);
+      lm = await this.cachedModel(request.baseStore ?? 'models', request.baseRepo, revision);
       if (tuned?.kind === 'adapter') {
         const row = await this.adapterRow(tuned.id);
         if (!row) throw new ModelError('bad-options', 'That adapter is no longer on this device.');
@@ -966,7 +1043,7 @@ export class TrainService {
       const row = await this.adapterRow(ref.id);
       if (!row) throw new ModelError('bad-options', 'That adapter is no longer on this device.');
       label = row.label;
-      const source = storeSource(this.models, row.baseRepo, row.baseRevision);
+      const source = storeSource(this.storeOf(row.baseStore), row.baseRepo, row.baseRevision);
       const configJson = await readJson(source, 'config.json', true);
       const cfg = parseConfig(configJson);
       const adapter = await readAdapter(memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]])), cfg);
@@ -1121,6 +1198,7 @@ function adapterEntry(row: AdapterRow): TunedEntry {
     label: row.label,
     baseRepo: row.baseRepo,
     baseRevision: row.baseRevision,
+    ...(row.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
     origin: row.origin,
     method: 'lora',
     ...(row.runId ? { runId: row.runId } : {}),
@@ -1136,6 +1214,7 @@ function modelEntry(row: TunedModelRow): TunedEntry {
     label: row.label,
     baseRepo: row.baseRepo,
     baseRevision: row.baseRevision,
+    ...(row.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
     origin: 'run',
     method: row.method,
     runId: row.runId,

@@ -6,7 +6,7 @@
 //       offers to continue from the last checkpoint, and the continued run's steps follow on without a gap;
 //   (c) the adapter export downloads, and its bytes read back in Node (zip → safetensors names and shapes); the
 //       report holds the metrics and the chart as a PNG; the exported zip imports again; Chat compares base and
-//       tuned and keeps a preference pair;
+//       tuned and keeps a preference pair, which then trains the adapter further with DPO;
 //   (d) no request leaves 127.0.0.1 / localhost during the whole session.
 // Screenshots of each screen (light and dark) go to test-results/journey-train-*.png. Never skips.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -314,6 +314,23 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     await page.getByTestId('import-adapter').getByRole('button', { name: 'Import' }).click();
     await expect.poll(() => page.getByTestId('imported').innerText().catch(() => ''), { timeout: 15_000 }).toMatch(/Imported re-imported: LoRA adapter, r 8, alpha 16, 14 modules/);
     rmSync(zipPath, { force: true });
+  });
+
+  it('(c) the kept preference pair trains the adapter further with DPO', async () => {
+    await go('Chat', 'Chat with the base and the tuned model');
+    const form = page.getByTestId('dpo-form');
+    await expect.poll(() => page.getByTestId('preferences').getAttribute('data-count'), { timeout: 10_000 }).toBe('1');
+    // The picked result is the re-imported adapter; DPO continues it.
+    await expect.poll(() => page.getByTestId('compare-picked').innerText().catch(() => '')).toContain('LoRA adapter');
+    await form.getByTestId('dpo-train').click();
+    await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor();
+    await waitForAttr('[data-testid="train-run"]', 'data-status', ['completed', 'failed'], 90_000);
+    if ((await page.getByTestId('train-run').getAttribute('data-status')) === 'failed') failWith(`DPO failed: ${await page.getByTestId('train-error').innerText()}`);
+    // One pair, batch 1, 3 epochs.
+    expect((await page.getByTestId('train-run').getAttribute('data-steps'))!.split(',').map(Number)).toEqual([1, 2, 3]);
+    expect(await page.getByTestId('train-stats').innerText()).toMatch(/Reward accuracy/);
+    expect(await page.getByTestId('train-done').innerText()).toMatch(/\+ DPO/);
+    await shoot('train-dpo');
   });
 
   it('(d) no request left 127.0.0.1 or localhost during the session', () => {
