@@ -2,12 +2,21 @@
 //   y = x·Wᵀ + b                 (W [out, in], Hugging Face nn.Linear)
 //   y = x·W + b                  (W [in, out], GPT-2's Conv1D: the checkpoint's layout, used as stored)
 //   y += scale·(x·Aᵀ)·Bᵀ         with LoRA A [r, in], B [out, r] in both layouts (as PEFT does)
+// With LoRA dropout (PEFT's lora_dropout, training only), the adapter branch reads dropout(x) instead:
+//   y = x·Wᵀ + b + scale·(dropout(x)·Aᵀ)·Bᵀ
+// the base path sees x unchanged. The mask is Philox's (ops/dropout.ts): element i of x viewed as [M, in]
+// is kept by (seed, offset + i), so the backward regenerates it rather than storing dropout(x) — a stored
+// copy would cost M·in floats per adapted module (three copies of the same h1 for q, k and v, whose masks
+// differ), the regeneration one element-wise dispatch per module. dW and the base part of dx use x; dB uses
+// the saved dropout(x)·Aᵀ; dA uses dropout(x), regenerated into a temporary; the LoRA part of dx is
+// dropoutBackward(scale·(dOut·B)·A) with the same mask. p = 0 (or no dropout) runs exactly the plain path.
 // The backward always accumulates: dx += ∂y/∂x·dy when dx is given, and each gradient that is given
 // (dW when the weight trains, dBias, dA/dB when the adapter trains) += its part; a missing one is frozen.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { matmulNN, matmulNT, matmulTN } from '../engine/ops/matmul';
 import { biasAdd, biasBackward } from '../engine/ops/bias';
+import { dropoutBackward, dropoutForward } from '../engine/ops/dropout';
 import type { LinearParams } from './params';
 import type { LoraModule } from './lora';
 
@@ -16,6 +25,22 @@ export interface LinearGrads {
   dBias?: Tensor | undefined; // [out]
   dA?: Tensor | undefined; // [r, in]
   dB?: Tensor | undefined; // [out, r]
+}
+
+/**
+ * The dropout of one LoRA linear call: element i of the input x, as [M, in] row-major, is kept by
+ * Philox(seed, offset + i) with probability 1 − p and scaled by 1/(1 − p). The call draws counters
+ * [offset, offset + M·in); give each call its own range.
+ */
+export interface LinearDropout {
+  p: number;
+  seed: number;
+  offset: number;
+}
+
+/** The dropout to apply, or null when there is none to apply (no adapter, no dropout, or p = 0). */
+function activeDropout(lora: LoraModule | null, dropout: LinearDropout | null | undefined): LinearDropout | null {
+  return lora && dropout && dropout.p > 0 ? dropout : null;
 }
 
 const rows = (t: Tensor): number => t.size / t.shape[t.shape.length - 1]!;
@@ -31,8 +56,9 @@ function check(lin: LinearParams, x: Tensor, y: Tensor, what: string): number {
 }
 
 /**
- * out [M, out] = the layer applied to x [M, in]. With a LoRA module, returns xa = x·Aᵀ [M, r], which the
- * backward needs (the caller owns it), unless `save` is false; otherwise returns null.
+ * out [M, out] = the layer applied to x [M, in]. With a LoRA module, returns xa = x·Aᵀ [M, r] (dropout(x)·Aᵀ
+ * with `dropout`), which the backward needs (the caller owns it), unless `save` is false; otherwise returns
+ * null. The backward must get the same `dropout`.
  */
 export function linearForward(
   ctx: GpuContext,
@@ -42,6 +68,7 @@ export function linearForward(
   lora: LoraModule | null,
   scale: number,
   save: boolean,
+  dropout?: LinearDropout | null,
 ): Tensor | null {
   const M = check(lin, x, out, 'out');
   const x2 = x.view([M, lin.inFeatures]);
@@ -53,7 +80,15 @@ export function linearForward(
   if (!lora) return null;
   const r = lora.a.shape[0]!;
   const xa = ctx.empty([M, r], 'f32', { label: `${lin.module} x·Aᵀ` });
-  matmulNT(ctx, xa, x2, lora.a);
+  const drop = activeDropout(lora, dropout);
+  if (drop) {
+    const xd = ctx.empty([M, lin.inFeatures], 'f32', { label: `${lin.module} dropout(x)` });
+    dropoutForward(ctx, xd, x2, drop.p, drop.seed, drop.offset);
+    matmulNT(ctx, xa, xd, lora.a);
+    xd.release();
+  } else {
+    matmulNT(ctx, xa, x2, lora.a);
+  }
   matmulNT(ctx, y2, xa, lora.b, { accumulate: true, alpha: scale });
   if (save) return xa;
   xa.release();
@@ -62,7 +97,7 @@ export function linearForward(
 
 /**
  * Accumulates the gradients of linearForward given dOut [M, out]: dx [M, in] (when not null) and whichever
- * of grads is given. x and xa are the forward's input and saved x·Aᵀ.
+ * of grads is given. x and xa are the forward's input and saved x·Aᵀ; `dropout` is the forward's.
  */
 export function linearBackward(
   ctx: GpuContext,
@@ -74,6 +109,7 @@ export function linearBackward(
   lin: LinearParams,
   lora: LoraModule | null,
   scale: number,
+  dropout?: LinearDropout | null,
 ): void {
   const M = check(lin, x, dOut, 'dOut');
   const x2 = x.view([M, lin.inFeatures]);
@@ -102,8 +138,23 @@ export function linearBackward(
   const r = lora.a.shape[0]!;
   const t = ctx.empty([M, r], 'f32', { label: `${lin.module} dOut·B` });
   matmulNN(ctx, t, dy, lora.b);
-  if (trainA) matmulTN(ctx, grads.dA!, t, x2, { ...acc, alpha: scale });
-  if (dx2) matmulNN(ctx, dx2, t, lora.a, { ...acc, alpha: scale });
+  const drop = activeDropout(lora, dropout);
+  if (!drop) {
+    if (trainA) matmulTN(ctx, grads.dA!, t, x2, { ...acc, alpha: scale });
+    if (dx2) matmulNN(ctx, dx2, t, lora.a, { ...acc, alpha: scale });
+  } else {
+    // One [M, in] scratch serves both: first dropout(x) for dA, then scale·t·A for dx's LoRA part.
+    const tmp = ctx.empty([M, lin.inFeatures], 'f32', { label: `${lin.module} LoRA dropout scratch` });
+    if (trainA) {
+      dropoutForward(ctx, tmp, x2, drop.p, drop.seed, drop.offset);
+      matmulTN(ctx, grads.dA!, t, tmp, { ...acc, alpha: scale });
+    }
+    if (dx2) {
+      matmulNN(ctx, tmp, t, lora.a, { alpha: scale });
+      dropoutBackward(ctx, dx2, tmp, drop.p, drop.seed, drop.offset);
+    }
+    tmp.release();
+  }
   // Safe before the GPU ran: the pool hands the buffer out again only to work recorded after these dispatches.
   t.release();
 }

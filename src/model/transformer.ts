@@ -11,6 +11,9 @@
 //
 // Training: forward(batch) → Activations; backward(acts, dLogits, grads) accumulates into the gradients that
 // exist (gradients.ts: a missing name is frozen) and skips the layers below the lowest trainable one.
+// LoRA dropout (ForwardOptions.loraDropout, PEFT's lora_dropout) masks each adapted linear's input on the
+// adapter branch only; the activations keep each call's (p, seed, offset), and the backward regenerates the
+// masks from them (linear.ts).
 // Inference: createKvCache + forwardCached run new tokens against cached keys and values and read back the
 // last position's logits only.
 import type { GpuContext } from '../engine/context';
@@ -23,12 +26,13 @@ import { geluBackward, geluForward } from '../engine/ops/gelu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../engine/ops/norm';
 import { createRopeTable, ropeBackward, ropeForward, type RopeTable } from '../engine/ops/rope';
 import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
+import { dropoutParams } from '../engine/ref/dropout';
 import { copyBlock, sliceColumnsBackward, sliceColumnsForward, writeRows } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
 import type { Batch } from './batch';
 import { Gradients } from './gradients';
 import { GpuKvCache, type KvCache } from './kv-cache';
-import { linearBackward, linearForward, type LinearGrads } from './linear';
+import { linearBackward, linearForward, type LinearDropout, type LinearGrads } from './linear';
 import { loraParamName, loraParameters, loraScale, type LoraAdapter, type LoraModule } from './lora';
 import {
   allParams,
@@ -77,6 +81,29 @@ export interface ForwardOptions {
    * as soon as the next layer has run, and backward() refuses these activations. Default true.
    */
   saveForBackward?: boolean;
+  /**
+   * PEFT's lora_dropout for this forward (training only: evaluation, generation and reference forwards leave
+   * it out). Each linear with a LoRA module computes scale·(dropout(x)·Aᵀ)·Bᵀ, its base path x·Wᵀ unchanged.
+   * Ignored without an adapter or with p = 0 (then nothing differs from a forward without it, bit for bit).
+   */
+  loraDropout?: LoraDropout;
+}
+
+/**
+ * LoRA dropout for one forward: probability p ∈ [0, 1], and the Philox seed and first counter (integers).
+ *
+ * Counters: the adapted linears draw consecutive ranges from `offset`, in linearModules() order (layer by
+ * layer; within a layer q, k, v (GPT-2: c_attn), o, gate, up, down — the order the forward runs them),
+ * skipping modules without an adapter: with N = B·T tokens, module k masks its input [N, in_k] with counters
+ * [offset + c_k, offset + c_k + N·in_k), c_k = Σ_{j<k} N·in_j. So q, k and v, which read the same input, get
+ * independent masks, as PEFT's separate nn.Dropout modules do. One forward draws
+ * CausalLM.loraDropoutCounters(N) counters in all; a following forward with the same seed must start at
+ * offset + that count or later for its masks not to repeat.
+ */
+export interface LoraDropout {
+  p: number;
+  seed: number;
+  offset: number;
 }
 
 /** A linear layer's module path and sizes, for making adapters (PEFT's target_modules match their last part). */
@@ -115,6 +142,9 @@ interface LayerSaved {
   xa: Map<string, Tensor>;
 }
 
+/** Each adapted linear's dropout call in one forward, by module path (empty without dropout). */
+type DropoutCalls = ReadonlyMap<string, LinearDropout>;
+
 /** The forward's saved tensors and logits. Release them after the backward. */
 export class Activations {
   constructor(
@@ -128,6 +158,10 @@ export class Activations {
     /** The logits by vocabulary block (one block unless the lm_head is split). */
     readonly logitChunks: LogitsChunk[],
     private readonly full: Tensor | null,
+    /** The LoRA dropout the forward ran with (null: none); the backward regenerates its masks. */
+    readonly loraDropout: LoraDropout | null = null,
+    /** @internal Each adapted linear's mask (p, seed, offset), by module path. */
+    readonly dropoutCalls: DropoutCalls = new Map(),
   ) {}
 
   /** The final hidden states after the final norm, [N, H] (what the lm_head, or a reward head, reads). */
@@ -313,7 +347,13 @@ export class CausalLM {
   }
 
   /** One layer over x [N, H]: returns the layer output and, when step.save, what the backward needs. */
-  private layerForward(l: number, x: Tensor, step: Step, adapter: LoraAdapter | null): { out: Tensor; saved: LayerSaved | null } {
+  private layerForward(
+    l: number,
+    x: Tensor,
+    step: Step,
+    adapter: LoraAdapter | null,
+    dropouts: DropoutCalls = new Map(),
+  ): { out: Tensor; saved: LayerSaved | null } {
     const { ctx, cfg } = this;
     const layer = this.params.layers[l]!;
     const { B, T, save } = step;
@@ -321,7 +361,7 @@ export class CausalLM {
     const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
     const xa = new Map<string, Tensor>();
     const linear = (lin: LinearParams, out: Tensor, input: Tensor): void => {
-      const s = linearForward(ctx, out, input, lin, this.loraFor(lin, adapter), this.scaleNow, save);
+      const s = linearForward(ctx, out, input, lin, this.loraFor(lin, adapter), this.scaleNow, save, dropouts.get(lin.module));
       if (s) xa.set(lin.module, s);
     };
 
@@ -426,11 +466,12 @@ export class CausalLM {
     const adapter = this.adapterNow;
     const N = batch.B * batch.T;
     const save = opts.saveForBackward ?? true;
+    const dropouts = this.dropoutCalls(adapter, N, opts.loraDropout);
     let x = this.embed(batch.ids, batch.idsCpu, batch.positions, batch.positionsCpu);
     const step: Step = { B: batch.B, T: batch.T, positions: batch.positions, keyMask: batch.keyMask, save, start: 0 };
     const layers: LayerSaved[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
-      const { out, saved } = this.layerForward(l, x, step, adapter);
+      const { out, saved } = this.layerForward(l, x, step, adapter, dropouts);
       if (saved) layers.push(saved);
       else x.release();
       x = out;
@@ -439,7 +480,38 @@ export class CausalLM {
     const nFinal = this.normForward(hFinal, x, params.finalNorm);
     const chunks = opts.logits === 'none' ? [] : lmHeadForward(ctx, hFinal, params.lmHead);
     const full = chunks.length > 1 && (opts.logits ?? 'full') === 'full' ? assembleLogits(ctx, chunks, cfg.vocabSize) : null;
-    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full);
+    const dropout = dropouts.size > 0 ? { ...opts.loraDropout! } : null;
+    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full, dropout, dropouts);
+  }
+
+  /** The adapted linears in the order they draw dropout counters (linearModules() order). */
+  private adaptedLinears(adapter: LoraAdapter | null): LinearParams[] {
+    return adapter ? this.params.layers.flatMap(layerLinears).filter((lin) => adapter.modules.has(lin.module)) : [];
+  }
+
+  /**
+   * How many dropout counters a forward over `tokens` (= B·T) tokens draws with the current adapter:
+   * tokens · Σ in_features over the adapted linears (0 without an adapter). See LoraDropout.
+   */
+  loraDropoutCounters(tokens: number): number {
+    return this.adaptedLinears(this.adapterNow).reduce((n, lin) => n + tokens * lin.inFeatures, 0);
+  }
+
+  /** Each adapted linear's (p, seed, offset) for a forward over N tokens; empty when nothing is dropped. */
+  private dropoutCalls(adapter: LoraAdapter | null, N: number, d: LoraDropout | undefined): DropoutCalls {
+    const calls = new Map<string, LinearDropout>();
+    if (!d) return calls;
+    dropoutParams('forward: loraDropout', d.p, d.seed, d.offset); // checks p, seed and offset
+    if (!adapter || d.p === 0) return calls;
+    let next = d.offset;
+    for (const lin of this.adaptedLinears(adapter)) {
+      calls.set(lin.module, { p: d.p, seed: d.seed, offset: next });
+      next += N * lin.inFeatures;
+    }
+    if (!Number.isSafeInteger(next)) {
+      throw new Error(`forward: loraDropout offset ${d.offset} + ${next - d.offset} counters passes 2^53; start from a smaller offset`);
+    }
+    return calls;
   }
 
   // ---- backward ------------------------------------------------------------------------------------------
@@ -542,7 +614,8 @@ export class CausalLM {
     const scale = adapter ? loraScale(adapter) : 1;
     const linear = (dIn: Tensor, lin: LinearParams, dOut: Tensor, input: Tensor): void => {
       const lora = this.loraFor(lin, adapter);
-      linearBackward(ctx, dIn, this.linearGrads(grads, lin, lora), dOut, input, s.xa.get(lin.module) ?? null, lin, lora, scale);
+      const xa = s.xa.get(lin.module) ?? null;
+      linearBackward(ctx, dIn, this.linearGrads(grads, lin, lora), dOut, input, xa, lin, lora, scale, acts.dropoutCalls.get(lin.module));
     };
 
     // MLP branch: x3 = x2 + down(act(h2))

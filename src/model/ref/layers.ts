@@ -1,6 +1,7 @@
 // Float64 building blocks of the reference models, composed from the op references in src/engine/ref/.
 // Activations are row-major [rows, features] Float64Arrays; every function returns a new array.
 import { biasAddRef } from '../../engine/ref/bias';
+import { dropoutForwardRef, dropoutMaskRef } from '../../engine/ref/dropout';
 import { matmulNNRef, matmulNTRef } from '../../engine/ref/matmul';
 import { layernormForwardRef, rmsnormForwardRef } from '../../engine/ref/norm';
 import type { ModelConfig } from '../config';
@@ -12,6 +13,13 @@ export type RefWeights = (name: string) => Float64Array;
 export interface RefLora {
   scale: number;
   modules: Map<string, { a: Float64Array /* [r, in] */; b: Float64Array /* [out, r] */; r: number }>;
+  /**
+   * PEFT's lora_dropout: each adapted linear's branch reads dropout(x), with the mask of dropoutMaskRef over
+   * x [M, in] from counter `cursor.next`, which then advances by M·in (so modules draw consecutive ranges in
+   * the order they run). referenceLogits starts the cursor at `offset`; without a cursor a linearRef call
+   * uses `offset` itself.
+   */
+  dropout?: { p: number; seed: number; offset: number; cursor?: { next: number } };
 }
 
 export interface RefLinear {
@@ -23,14 +31,22 @@ export interface RefLinear {
   bias: boolean;
 }
 
-/** y [M, out] = x·Wᵀ (or x·W) + b + scale·(x·Aᵀ)·Bᵀ. */
+/** y [M, out] = x·Wᵀ (or x·W) + b + scale·(x·Aᵀ)·Bᵀ, with dropout(x) in the LoRA branch when lora.dropout has p > 0. */
 export function linearRef(w: RefWeights, l: RefLinear, x: Float64Array, M: number, lora?: RefLora): Float64Array {
   const W = w(`${l.module}.weight`);
   let y = l.layout === 'out_in' ? matmulNTRef(x, W, 1, M, l.outF, l.inF) : matmulNNRef(x, W, 1, M, l.outF, l.inF);
   if (l.bias) y = biasAddRef(y, w(`${l.module}.bias`), l.outF);
   const m = lora?.modules.get(l.module);
   if (m) {
-    const xa = matmulNTRef(x, m.a, 1, M, m.r, l.inF);
+    const d = lora!.dropout;
+    let xin = x;
+    if (d && d.p > 0) {
+      const n = M * l.inF;
+      const start = d.cursor ? d.cursor.next : d.offset;
+      if (d.cursor) d.cursor.next += n;
+      xin = dropoutForwardRef(x, dropoutMaskRef(n, d.p, d.seed, start), d.p);
+    }
+    const xa = matmulNTRef(xin, m.a, 1, M, m.r, l.inF);
     const low = matmulNTRef(xa, m.b, 1, M, l.outF, m.r);
     y = y.map((v, i) => v + lora!.scale * low[i]!);
   }

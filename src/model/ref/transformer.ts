@@ -31,7 +31,7 @@ export function refWeights(source: WeightSource): RefWeights {
 
 /**
  * logits [B·T, V] for ids [B, T] (rows of equal length; attentionMask 0 marks padding keys). Positions count
- * from 0 in each row.
+ * from 0 in each row. With lora.dropout, PEFT's lora_dropout as CausalLM.forward's loraDropout applies it.
  */
 export function referenceLogits(
   cfg: ModelConfig,
@@ -53,8 +53,11 @@ export function referenceLogits(
   let x = embeddingForwardRef(ids.flat(), w(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), V, H);
   if (gpt2) x = addRef(x, embeddingForwardRef(s.positions, w('transformer.wpe.weight'), cfg.maxPositions, H));
   const invFreq = gpt2 ? new Float64Array() : ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling);
+  // LoRA dropout: the adapted linears draw consecutive counter ranges from offset, in the order they run.
+  const d = opts.lora?.dropout;
+  const lora = d ? { ...opts.lora!, dropout: { ...d, cursor: { next: d.offset } } } : opts.lora;
   for (let l = 0; l < cfg.numLayers; l++) {
-    x = gpt2 ? gpt2LayerRef(cfg, w, l, x, s, opts.lora) : llamaLayerRef(cfg, w, l, x, s, invFreq, opts.lora);
+    x = gpt2 ? gpt2LayerRef(cfg, w, l, x, s, lora) : llamaLayerRef(cfg, w, l, x, s, invFreq, lora);
   }
   const h = normRef(cfg, w, gpt2 ? 'transformer.ln_f' : 'model.norm', x, H);
   const head = cfg.tieWordEmbeddings ? (gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : 'lm_head.weight';
