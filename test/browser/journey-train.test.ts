@@ -215,8 +215,12 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
       ['save_steps', '3'],
       ['cutoff_len', '64'],
       ['learning_rate', '1e-3'],
+      ['val_size', '4'],
+      ['logging_steps', '3'],
     ];
     for (const [key, value] of settings) await page.getByTestId(`field-${key}`).getByRole('textbox').fill(value);
+    // The validation loss every logging_steps (eval_steps' default), on 4 held-out records.
+    await page.getByTestId('field-eval_strategy').getByRole('combobox').selectOption('steps');
     await expect.poll(() => page.getByTestId('settings-form').getAttribute('data-valid')).toBe('yes');
 
     await go('Train', 'Train');
@@ -266,6 +270,8 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     // Steps 1..checkpoint from the checkpoint, then checkpoint+1..12 from the continued run: no gap, no repeat.
     expect((await run.getAttribute('data-steps'))!.split(',').map(Number)).toEqual(range(1, 12));
     expect(await page.getByTestId('train-done').innerText()).toMatch(/Saved on this device/);
+    // Validation after steps 3, 6, 9 and 12 (those before the checkpoint came back with it).
+    expect(await run.getAttribute('data-evals')).toBe('4');
     await shoot('train');
     await shoot('train', { dark: true });
   });
@@ -348,6 +354,26 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     expect(png).toBeDefined();
     expect([...report[png!]!.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     writeFileSync(join(RESULTS, 'journey-train-report-loss.png'), report[png!]!);
+    // The merged model: a Hugging Face folder whose adapted weights moved (W + scaling·B·A), the rest as they were.
+    const [mergedDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-merged').click()]);
+    const merged = unzipSync(new Uint8Array(readFileSync((await mergedDownload.path())!)));
+    const mergedNames = Object.keys(merged).map((n) => n.split('/').pop()).sort();
+    expect(mergedNames).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    const mergedWeights = new SafetensorsFile(merged[Object.keys(merged).find((n) => n.endsWith('model.safetensors'))!]!, 'model.safetensors');
+    const baseWeights = new SafetensorsFile(fixtureModelFiles()['model.safetensors']!, 'model.safetensors');
+    expect([...mergedWeights.names].sort()).toEqual([...baseWeights.names].sort());
+    const differs = (name: string) => mergedWeights.float32(name).some((v, i) => v !== baseWeights.float32(name)[i]);
+    expect(differs('model.layers.0.self_attn.q_proj.weight')).toBe(true);
+    expect(differs('model.embed_tokens.weight')).toBe(false);
+    // The LLaMA-Factory job: train.yaml, dataset_info.json and the records.
+    const [jobDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-job').click()]);
+    const job = unzipSync(new Uint8Array(readFileSync((await jobDownload.path())!)));
+    const jobFiles = Object.keys(job).map((n) => n.split('/').pop()).sort();
+    expect(jobFiles).toEqual(['dataset_info.json', 'graft_alpaca.json', 'train.yaml']);
+    const yaml = new TextDecoder().decode(job[Object.keys(job).find((n) => n.endsWith('train.yaml'))!]);
+    expect(yaml).toContain(`model_name_or_path: ${FIXTURE_REPO}`);
+    expect(yaml).toContain('finetuning_type: lora');
+    expect(yaml).toContain('max_steps: 12');
     await shoot('export');
     await shoot('export', { dark: true });
 
