@@ -68,7 +68,7 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   finetuning_type: ['TYPE', 'What trains: lora (default), full or freeze.'],
   lora_rank: ['R', 'LoRA rank (default 8).'],
   lora_alpha: ['A', 'LoRA alpha (default 2 × rank).'],
-  lora_dropout: ['P', 'LoRA dropout (only 0 is available).'],
+  lora_dropout: ['P', 'LoRA dropout on the adapter input while training, 0 to <1 (default 0).'],
   lora_target: ['NAMES', 'The linear layers LoRA adapts: all (default) or names like q_proj,v_proj.'],
   use_rslora: ['true|false', 'Scale by alpha/√r (rank-stabilised LoRA).'],
   adapter_name_or_path: ['<dir>', 'A PEFT adapter folder to continue training.'],

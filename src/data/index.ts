@@ -4,3 +4,6 @@ export { detectFormat, normaliseRecord, templateMessages, type NormaliseResult }
 export { parseDatasetText, firstInvalidUtf8, DEFAULT_MAX_RECORD_BYTES, type ParseOptions, type ParsedDataset } from './parse';
 export * from './encode';
 export * from './shuffle';
+export * from './preference';
+export * from './hub-dataset';
+export * from './parquet';

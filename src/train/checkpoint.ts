@@ -55,8 +55,13 @@ export interface TrainerState {
   /** AdamW's own step count (skipped steps excluded): its bias corrections. */
   optimizer_step: number;
   data: DataState;
-  /** Dropout's counter-based generator: the seed and the next offset (LoRA dropout). */
-  rng: { seed: number; dropout_offset: number };
+  /**
+   * LoRA dropout's counter-based generator (trainer.ts): the seed, the first counter of the next step
+   * (global_step · gradient_accumulation_steps · dropout_span) and the counters per micro-batch; both 0
+   * without dropout. The offsets follow from the step, so a resume recomputes them; the span is checked.
+   * dropout_span is absent in checkpoints from before LoRA dropout.
+   */
+  rng: { seed: number; dropout_offset: number; dropout_span?: number };
   method: {
     finetuning_type: FinetuningType;
     lora: LoraSpec | null;

@@ -10,3 +10,27 @@ export * from './checkpoint';
 export * from './checkpoint-store';
 export { IdbCheckpointStore, DEFAULT_CHECKPOINT_DB, type IdbCheckpointStoreOptions } from './checkpoint-store-idb';
 export { Trainer, TrainControl, type TrainExample, type TrainerHooks, type TrainerOptions, type RunOptions, type TrainResult } from './trainer';
+// The objectives (sft, dpo and its preference losses, rm). TrainExample comes from './trainer' above (the same type).
+export {
+  createObjective,
+  SftObjective,
+  DpoObjective,
+  RewardObjective,
+  DEFAULT_SIMPO_GAMMA,
+  DEFAULT_INITIALIZER_RANGE,
+  headSeed,
+  pairFields,
+  pairBatch,
+  preferenceLoss,
+  rowSums,
+  expandRows,
+  PAIR_METRICS,
+  type ObjectiveOptions,
+  type Objective,
+  type StepPlan,
+  type MicroStepEnv,
+  type BackwardHookInfo,
+  type TrainPair,
+  type PairLossKernelParams,
+} from './objectives';
+export * from './objectives/preference-loss';

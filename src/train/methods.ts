@@ -168,21 +168,15 @@ function uploadAdapter(ctx: GpuContext, name: string, spec: { r: number; alpha: 
 }
 
 /**
- * Refuses the method settings Graft cannot honour, before anything is loaded: lora_dropout > 0 (the model
- * core's LoRA linears apply no dropout mask yet).
+ * Refuses the method settings Graft cannot honour, before anything is loaded. None at present: lora_dropout
+ * (PEFT's dropout on the LoRA input) is applied by the trainer's training forwards (trainer.ts); callers keep
+ * calling this so that a future limit is refused before loading.
  */
-export function checkMethodSettings(settings: TrainSettings): void {
-  if (settings.finetuning_type === 'lora' && settings.lora_dropout > 0) {
-    throw problem(
-      'lora_dropout',
-      `LoRA dropout is not available yet: Graft's LoRA layers apply no dropout mask to the adapter input, so ${settings.lora_dropout} would not be honoured. Set lora_dropout: 0`,
-    );
-  }
-}
+export function checkMethodSettings(_settings: TrainSettings): void {}
 
 /**
  * Sets the model up for `settings.finetuning_type`: makes (and sets) the LoRA adapter, or picks the base
- * parameters that train. `lora_dropout` > 0 is refused: the model core's LoRA linears apply no dropout mask yet.
+ * parameters that train. lora_dropout is the trainer's (it passes the masks to each training forward).
  */
 export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { startingAdapter?: StartingAdapter } = {}): MethodSetup {
   const kind = settings.finetuning_type;

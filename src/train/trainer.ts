@@ -21,12 +21,25 @@
 // does the same). So the step number and the seed fix every batch, and a checkpoint needs to hold only those
 // (it also holds the epoch's order, to check that a resumed run reads the same data).
 // DPO computes its reference log-probs once, before the first step (prepare()); see objectives/dpo.ts.
+//
+// LoRA dropout (lora_dropout = p > 0 with LoRA, PEFT's semantics; the masks are the model's, see LoraDropout in
+// src/model/transformer.ts): every micro-batch's training forward gets loraDropout {p, seed, offset} with
+//   seed   = the job's seed (fixed for the run)
+//   offset = (optimizerStep · gradient_accumulation_steps + microIndex) · span        (both indices 0-based)
+//   span   = model.loraDropoutCounters(objective.microTokenBound)
+// computed once, after the adapter is set: microTokenBound is the most tokens one micro-batch can run (per
+// device batch × the longest training sequence; ×2 for pairs, whose chosen and rejected rows share one
+// forward). So each micro-batch of the run owns a disjoint counter range — masks never repeat, and two
+// micro-batches of a step differ — and the offset is a pure function of the global micro-batch index: a
+// resumed run draws the same masks with nothing extra restored. Checkpoints record the rule's inputs anyway
+// (rng.dropout_span, and rng.dropout_offset = the next step's first offset) and a resume checks the span.
+// Evaluation, DPO's reference log-probs and generation run without dropout. p = 0 passes no option at all.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
 import { shuffled } from '../data/shuffle';
 import type { Gradients } from '../model/gradients';
-import type { CausalLM } from '../model/transformer';
+import type { CausalLM, LoraDropout } from '../model/transformer';
 import { checkpointName, type CheckpointStore } from './checkpoint-store';
 import { encodeCheckpoint, STATE_FORMAT, STATE_VERSION, type CheckpointData, type DataState, type TrainerState } from './checkpoint';
 import { sumInto } from './loss';
@@ -165,6 +178,8 @@ export class Trainer {
   private readonly metrics: StepRecord[] = [];
   private readonly evalMetrics: EvalRecord[] = [];
   private lastSaved = -1;
+  /** LoRA dropout: p, the job's seed and each micro-batch's counter span (see the file comment); null: none. */
+  readonly dropout: { p: number; seed: number; span: number } | null;
   private orderCache: { epoch: number; order: number[] } | undefined;
   private disposed = false;
 
@@ -192,6 +207,7 @@ export class Trainer {
         ...(opts.initializerRange !== undefined ? { initializerRange: opts.initializerRange } : {}),
       });
       made.push(this.objective);
+      this.dropout = this.dropoutPlan();
       this.params = [...this.method.params, ...this.objective.extraParams];
       this.notes = [...this.method.notes, ...this.objective.notes];
       this.grads = model.createGradients(this.method.select);
@@ -245,6 +261,28 @@ export class Trainer {
     return { metrics: [...this.metrics], evalMetrics: [...this.evalMetrics] };
   }
 
+  /** The LoRA dropout of the run (after the adapter is set up), or null without one. */
+  private dropoutPlan(): { p: number; seed: number; span: number } | null {
+    const { model, settings: s } = this.opts;
+    if (this.method.kind !== 'lora' || s.lora_dropout <= 0) return null;
+    const span = model.loraDropoutCounters(this.objective.microTokenBound);
+    const micros = this.totalSteps * s.gradient_accumulation_steps;
+    if (!Number.isSafeInteger(micros * span)) {
+      throw bad('lora_dropout', `LoRA dropout draws ${span} random counters per micro-batch, and ${micros} micro-batches pass 2^53 of them; train fewer steps, or shorter sequences (cutoff_len)`);
+    }
+    return { p: s.lora_dropout, seed: s.seed, span };
+  }
+
+  /**
+   * The LoRA dropout of micro-batch `micro` of optimizer step `step` (both 0-based): offset = (step ·
+   * gradient_accumulation_steps + micro) · span. Undefined without dropout.
+   */
+  loraDropoutAt(step: number, micro: number): LoraDropout | undefined {
+    const d = this.dropout;
+    if (!d) return undefined;
+    return { p: d.p, seed: d.seed, offset: (step * this.opts.settings.gradient_accumulation_steps + micro) * d.span };
+  }
+
   // ---- data order -----------------------------------------------------------------------------------------
 
   /** The example order of an epoch. */
@@ -285,7 +323,10 @@ export class Trainer {
       ctx.fill(this.stepStats, 0);
       this.grads.zero();
       const hook = opts.hooks?.beforeBackward?.bind(opts.hooks);
-      plan.micro.forEach((run, micro) => run({ grads: this.grads, stats: this.stepStats, step: stepIndex + 1, micro, ...(hook ? { beforeBackward: hook } : {}) }));
+      plan.micro.forEach((run, micro) => {
+        const loraDropout = this.loraDropoutAt(stepIndex, micro);
+        run({ grads: this.grads, stats: this.stepStats, step: stepIndex + 1, micro, ...(loraDropout ? { loraDropout } : {}), ...(hook ? { beforeBackward: hook } : {}) });
+      });
       gradNorm(ctx, this.norm, this.grads.tensors());
       sumInto(ctx, this.stepStats, 1, this.norm);
       clipCoefficient(ctx, this.clipScale, this.norm, s.max_grad_norm);
@@ -455,7 +496,7 @@ export class Trainer {
       schedule: { ...this.schedule },
       optimizer_step: this.optimizer.stepCount,
       data: this.dataState(),
-      rng: { seed: this.opts.settings.seed, dropout_offset: 0 },
+      rng: { seed: this.opts.settings.seed, dropout_offset: this.loraDropoutAt(this.globalStep, 0)?.offset ?? 0, dropout_span: this.dropout?.span ?? 0 },
       method: {
         finetuning_type: this.method.kind,
         lora: this.method.lora,
@@ -502,6 +543,10 @@ export class Trainer {
     if (mine.join('\n') !== theirs.join('\n')) {
       const diff = mine.find((x) => !theirs.includes(x)) ?? theirs.find((x) => !mine.includes(x));
       throw bad('resume_from_checkpoint', `the checkpoint trains other tensors than this job (first difference: ${diff}); the method settings changed`);
+    }
+    const span = st.rng.dropout_span;
+    if (this.dropout && was.lora_dropout > 0 && span !== undefined && span !== this.dropout.span) {
+      throw bad('resume_from_checkpoint', `the checkpoint's LoRA dropout drew ${span} counters per micro-batch, this job ${this.dropout.span}: the adapter targets or the training sequences changed`);
     }
     const epoch = st.data.epoch;
     const order = this.epochOrder(epoch);

@@ -92,7 +92,6 @@ describe('schedule, data order and reporting', () => {
     const { lm } = await fixtureModel();
     const train = shortExamples(lm, 1);
     expect(() => Trainer.create({ model: lm.model, settings: settings({ stage: 'dpo' }), train, padTokenId: 0 })).toThrow(SettingsError);
-    expect(() => Trainer.create({ model: lm.model, settings: settings({ lora_dropout: 0.1 }), train, padTokenId: 0 })).toThrow(/lora_dropout/);
     expect(() => Trainer.create({ model: lm.model, settings: settings(), train: [], padTokenId: 0 })).toThrow(/nothing to train on/);
     expect(lm.model.adapter).toBeNull();
   });

@@ -13,16 +13,20 @@
 // LoRA the reference is the same model with the adapter switched off; with full or freeze training it is a
 // frozen copy of the weights that the caller loads as a second CausalLM (`reference`) — needed only until
 // prepare() has run, so the caller may dispose it then. orpo and simpo use no reference.
+//
+// LoRA dropout: the chosen and the rejected rows of a micro-batch run as ONE training forward, so they draw
+// consecutive, disjoint counters of the micro-batch's range (rows 0..P−1 then P..2P−1 of each module's input)
+// and get independent masks; the reference log-probs and evaluation run without dropout.
 import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { crossEntropyChunkBackward } from '../../engine/ops/cross-entropy';
 import { formatBytes } from '../../engine/errors';
-import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
+import { releaseBatch, uploadBatch, type CausalLM, type LoraDropout } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { MethodSetup } from '../methods';
 import { SettingsError, type TrainSettings } from '../settings';
 import type { Objective, StepPlan } from './objective';
-import { chunks, checkPairs, pairBatch, tokenLosses, withAdapter, type PairBatch, type TrainPair } from './pairs';
+import { chunks, checkPairs, pairBatch, pairTokenBound, tokenLosses, withAdapter, type PairBatch, type TrainPair } from './pairs';
 import { expandRows, PAIR_METRICS, preferenceLoss, rowSums } from './preference-kernels';
 import { usesReference, type PreferenceLossParams } from './preference-loss';
 
@@ -53,6 +57,7 @@ export class DpoObjective implements Objective {
   readonly statsSize = STATS;
   readonly extraParams = [];
   readonly notes: string[] = [];
+  readonly microTokenBound: number;
   readonly loss: PreferenceLossParams;
   private readonly ctx: GpuContext;
   private readonly train: readonly TrainPair[];
@@ -70,6 +75,7 @@ export class DpoObjective implements Objective {
     checkPairs('dpo', val, o.model.maxPositions);
     this.train = train;
     this.val = val;
+    this.microTokenBound = pairTokenBound(train, s.per_device_train_batch_size);
     this.loss = { loss: s.pref_loss, beta: s.pref_beta, gamma: s.simpo_gamma ?? DEFAULT_SIMPO_GAMMA, ftx: s.pref_ftx };
     if (usesReference(s.pref_loss)) {
       if (o.reference) {
@@ -164,12 +170,12 @@ export class DpoObjective implements Objective {
 
   /**
    * Records the policy forward of one batch of pairs, its loss (into stats) and, with `backward`, the
-   * per-token dLoss and dLogits; returns what the caller releases.
+   * per-token dLoss and dLogits; returns what the caller releases. `dropout`: training forwards only.
    */
-  private lossOf(pb: PairBatch, ref: Float32Array, stats: Tensor, scale: number, save: boolean) {
+  private lossOf(pb: PairBatch, ref: Float32Array, stats: Tensor, scale: number, save: boolean, dropout?: LoraDropout) {
     const { ctx, o } = this;
     const batch = uploadBatch(ctx, pb.padded.inputIds, pb.padded.attentionMask);
-    const acts = o.model.forward(batch, { logits: 'chunks', saveForBackward: save });
+    const acts = o.model.forward(batch, { logits: 'chunks', saveForBackward: save, ...(dropout ? { loraDropout: dropout } : {}) });
     const { losses, ce } = tokenLosses(ctx, acts, pb.targets);
     const rows = 2 * pb.P;
     const sums = ctx.empty([rows], 'f32', { label: 'sequence NLL sums' });
@@ -192,7 +198,7 @@ export class DpoObjective implements Objective {
       tokens: prepared.reduce((n, p) => n + p.pb.tokens, 0),
       inputTokens: prepared.reduce((n, p) => n + p.pb.inputTokens, 0),
       micro: prepared.map(({ ix, pb }) => (env) => {
-        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refTrain), env.stats, 1 / pairs, true);
+        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refTrain), env.stats, 1 / pairs, true, env.loraDropout);
         const N = 2 * pb.P * pb.T;
         const dLoss = ctx.empty([N], 'f32', { label: 'dLoss per token' });
         expandRows(ctx, dLoss, coef, pb.T);

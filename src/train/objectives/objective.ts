@@ -8,9 +8,17 @@
 // gradient norm (written by the trainer), [2 ..] the objective's own sums. The loss is numerator / units, with
 // units the step's target tokens (SFT) or pairs (DPO, RM), known on the CPU before the step runs; every
 // micro-batch's gradient is scaled by 1 / units of the WHOLE step, so accumulation equals one large batch.
+//
+// LoRA dropout (lora_dropout > 0 with LoRA): the trainer hands each micro-batch its env.loraDropout, and the
+// objective passes it to the micro-batch's TRAINING forward of the policy model only — never to evaluation,
+// DPO's reference log-probs or generation. The micro-batch owns the counters [offset, offset +
+// model.loraDropoutCounters(microTokenBound)); an objective with more than one training forward per
+// micro-batch starts each later forward where the previous one's counters end (LoraDropout in
+// src/model/transformer.ts), within that range.
 import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import type { Gradients } from '../../model/gradients';
+import type { LoraDropout } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
 import type { Stage } from '../settings';
@@ -30,6 +38,11 @@ export interface MicroStepEnv {
   /** The optimizer step, counting from 1. */
   step: number;
   micro: number;
+  /**
+   * LoRA dropout for the micro-batch's training forward(s) (see the file comment); absent when nothing is
+   * dropped (lora_dropout 0, or no LoRA), and then no forward gets the option.
+   */
+  loraDropout?: LoraDropout;
   /** Called with the micro-batch's dLogits just before its backward (the trainer's hook). */
   beforeBackward?(info: BackwardHookInfo): void;
 }
@@ -56,6 +69,12 @@ export interface Objective {
   readonly notes: readonly string[];
   /** Training items (sequences or pairs) in file order. */
   readonly size: number;
+  /**
+   * The most tokens (rows × padded length, summed over its training forwards) that one training micro-batch
+   * of per_device_train_batch_size items can run through the model: it sizes each micro-batch's range of
+   * LoRA dropout counters. A function of the settings and the training data only.
+   */
+  readonly microTokenBound: number;
   /** The work of the step whose micro-batches hold these item indices. */
   plan(batches: readonly (readonly number[])[]): StepPlan;
   /** The step record's loss and the objective's own fields, from the read-back stats buffer. */

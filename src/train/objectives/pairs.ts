@@ -104,6 +104,16 @@ export function chunks(n: number, size: number): number[][] {
   return out;
 }
 
+/**
+ * The most tokens one micro-batch of `batchSize` pairs runs through the model: its 2·batchSize rows (chosen
+ * and rejected, one forward) padded to the longest sequence of the pairs.
+ */
+export function pairTokenBound(pairs: readonly TrainPair[], batchSize: number): number {
+  let longest = 0;
+  for (const p of pairs) longest = Math.max(longest, p.chosen.inputIds.length, p.rejected.inputIds.length);
+  return 2 * batchSize * longest;
+}
+
 /** The model a forward runs on, with an adapter switched for it and restored after. */
 export function withAdapter<T>(model: CausalLM, adapter: CausalLM['adapter'], run: () => T): T {
   const before = model.adapter;

@@ -12,13 +12,13 @@ import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { SeededRandom } from '../../data/shuffle';
 import { lastTokenRows, RewardHead, rewardBackward, rewardForward, SCORE_WEIGHT } from '../../model/reward-head';
-import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
+import { releaseBatch, uploadBatch, type CausalLM, type LoraDropout } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
 import type { TrainSettings } from '../settings';
 import { pairFields } from './dpo';
 import type { Objective, StepPlan } from './objective';
-import { checkPairs, chunks, pairBatch, type PairBatch, type TrainPair } from './pairs';
+import { checkPairs, chunks, pairBatch, pairTokenBound, type PairBatch, type TrainPair } from './pairs';
 import { PAIR_METRICS, preferenceLoss } from './preference-kernels';
 
 export interface RewardObjectiveOptions {
@@ -44,6 +44,7 @@ export class RewardObjective implements Objective {
   readonly statsSize = STATS;
   readonly extraParams: TrainableParam[];
   readonly notes: string[] = [];
+  readonly microTokenBound: number;
   readonly head: RewardHead;
   private readonly ctx: GpuContext;
   private readonly train: readonly TrainPair[];
@@ -57,6 +58,7 @@ export class RewardObjective implements Objective {
     checkPairs('rm', val, o.model.maxPositions);
     this.train = train;
     this.val = val;
+    this.microTokenBound = pairTokenBound(train, o.settings.per_device_train_batch_size);
     const rng = new SeededRandom(headSeed(o.settings.seed));
     this.head = RewardHead.init(this.ctx, o.model.cfg.hiddenSize, { std: o.initializerRange ?? DEFAULT_INITIALIZER_RANGE, uniform: () => rng.next() });
     this.extraParams = [{ name: SCORE_WEIGHT, shape: [1, o.model.cfg.hiddenSize], parts: [this.head.weight], decay: true }];
@@ -68,11 +70,14 @@ export class RewardObjective implements Objective {
 
   async prepare(): Promise<void> {}
 
-  /** Rewards of one batch of pairs [2P] (chosen first) and what the backward needs. */
-  private rewardsOf(pb: PairBatch, save: boolean) {
+  /**
+   * Rewards of one batch of pairs [2P] (chosen first) and what the backward needs. `dropout`: training
+   * forwards only (chosen and rejected rows in one forward draw disjoint counters of it).
+   */
+  private rewardsOf(pb: PairBatch, save: boolean, dropout?: LoraDropout) {
     const { ctx, o } = this;
     const batch = uploadBatch(ctx, pb.padded.inputIds, pb.padded.attentionMask);
-    const acts = o.model.forward(batch, { logits: 'none', saveForBackward: save });
+    const acts = o.model.forward(batch, { logits: 'none', saveForBackward: save, ...(dropout ? { loraDropout: dropout } : {}) });
     const rows = ctx.upload([2 * pb.P], lastTokenRows(pb.lengths, pb.T), 'u32', { label: 'last-token rows' });
     const rewards = ctx.empty([2 * pb.P], 'f32', { label: 'rewards' });
     rewardForward(ctx, rewards, acts.hidden, rows, this.head.weight);
@@ -100,7 +105,7 @@ export class RewardObjective implements Objective {
       tokens: prepared.reduce((n, pb) => n + pb.tokens, 0),
       inputTokens: prepared.reduce((n, pb) => n + pb.inputTokens, 0),
       micro: prepared.map((pb) => (env) => {
-        const { batch, acts, rows, rewards } = this.rewardsOf(pb, true);
+        const { batch, acts, rows, rewards } = this.rewardsOf(pb, true, env.loraDropout);
         const coef = this.loss(pb, rewards, env.stats, 1 / pairs);
         const dHidden = ctx.zeros(acts.hidden.shape, 'f32', { label: 'dHidden (reward head)' });
         rewardBackward(ctx, env.grads.get(SCORE_WEIGHT)?.[0], dHidden, coef, acts.hidden, rows, this.head.weight);

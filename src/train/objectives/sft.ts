@@ -31,16 +31,21 @@ export class SftObjective implements Objective {
   readonly statsSize = 2;
   readonly extraParams = [];
   readonly notes: string[] = [];
+  /** per_device_train_batch_size × the longest training sequence (a micro-batch pads to its longest). */
+  readonly microTokenBound: number;
   private readonly ctx: GpuContext;
 
   constructor(private readonly o: SftObjectiveOptions) {
     this.ctx = o.model.ctx;
+    let longest = 0;
     for (const [i, e] of o.train.entries()) {
       if (!Array.isArray(e.inputIds)) {
         throw new SettingsError('the job', [{ key: 'stage', message: `"sft" trains on sequences {inputIds, labels}, but item ${i} of the data is not one (preference pairs are for "dpo" or "rm")` }]);
       }
       checkSequence(`Training example ${i}`, e.inputIds, e.labels, o.model.maxPositions, tooLong(o.model.maxPositions));
+      longest = Math.max(longest, e.inputIds.length);
     }
+    this.microTokenBound = o.settings.per_device_train_batch_size * longest;
   }
 
   get size(): number {
@@ -62,7 +67,7 @@ export class SftObjective implements Objective {
       inputTokens: prepared.reduce((sum, p) => sum + p.inputTokens, 0),
       micro: prepared.map((p) => (env) => {
         const batch = uploadBatch(ctx, p.b.inputIds, p.b.attentionMask);
-        const acts = o.model.forward(batch, { logits: 'chunks' });
+        const acts = o.model.forward(batch, { logits: 'chunks', ...(env.loraDropout ? { loraDropout: env.loraDropout } : {}) });
         const ce = sftLossForward(ctx, acts, p.targets, env.stats, 0);
         const dLogits = sftLossBackward(ctx, acts, ce, 1 / tokens);
         env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits, ctx });
