@@ -20,6 +20,7 @@ import { unzipSync } from 'fflate';
 import { openDB, type IDBPDatabase } from 'idb';
 import type { Conversation, DatasetFormat } from '../data/types';
 import { prepareSftData } from '../data/encode';
+import { parseDatasetText } from '../data/parse';
 import { normalisePreferenceRecord, parsePreferenceText, preparePreferenceData, type PreferenceRecord as PairRecord } from '../data/preference';
 import type { GpuContext } from '../engine/context';
 import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, mergeLora, zipFiles, type WeightTensor } from '../export';
@@ -58,6 +59,11 @@ export const DEFAULT_SAVE_TOTAL_LIMIT = 2;
 export const DPO_TRAINING_AVAILABLE = true;
 /** A run's datasetId for the preference pairs collected on the Chat screen (not a Data-screen dataset). */
 export const PREFERENCES_DATASET = 'graft:chat-preferences';
+/**
+ * The demo's datasetId: its six records are kept in the run itself, so that trying the demo never takes a place
+ * among the Data screen's stored datasets (which keeps the last few) nor replaces the one open there.
+ */
+export const DEMO_DATASET = 'graft:demo';
 
 // ---- types the page sees ----------------------------------------------------------------------------------
 
@@ -100,6 +106,8 @@ export interface RunRecord {
   modelStore?: 'models' | 'tuned';
   result?: TunedRef;
   error?: TrainErrorInfo;
+  /** The demo's records (datasetId DEMO_DATASET). */
+  inlineRecords?: Conversation[];
   metrics: StepRecord[];
   evalMetrics: EvalRecord[];
   demo?: boolean;
@@ -384,6 +392,8 @@ export class TrainService {
   private readonly cache: Cached[] = [];
   private generation: AbortController | undefined;
   private generating = false;
+  /** The demo's records, read by installDemo(). */
+  private demoRecords: Conversation[] | undefined;
 
   constructor(private readonly deps: TrainServiceDeps) {
     this.models = deps.models ?? new IdbModelStore();
@@ -421,6 +431,7 @@ export class TrainService {
       }
       return { records: [], pairRecords };
     }
+    if (!pairs && run.inlineRecords) return { records: run.inlineRecords, pairRecords: [] };
     try {
       if (!pairs) return { records: (await datasets.conversations(run.datasetId)).records, pairRecords: [] };
       // The Data screen reads SFT formats; its rows keep the file's records, which are read here as pairs.
@@ -493,6 +504,11 @@ export class TrainService {
       ...(request.modelStore === 'tuned' ? { modelStore: 'tuned' as const } : {}),
       ...(request.demo ? { demo: true } : {}),
     };
+    if (request.datasetId === DEMO_DATASET) {
+      if (!this.demoRecords) throw new ModelError('bad-options', 'The demo is not prepared yet: open the demo screen again.');
+      run.inlineRecords = this.demoRecords;
+      run.datasetName = DEMO_DATASET_FILE;
+    }
     return this.execute(run, false, onEvent);
   }
 
@@ -1093,9 +1109,14 @@ export class TrainService {
     let records: Conversation[];
     let format: DatasetFormat;
     try {
-      records = (await datasets.conversations(run.datasetId)).records;
-      const f = (await datasets.summary(run.datasetId)).format;
-      format = f === null || f === 'mixed' ? 'sharegpt' : f;
+      if (run.inlineRecords) {
+        records = run.inlineRecords;
+        format = 'alpaca';
+      } else {
+        records = (await datasets.conversations(run.datasetId)).records;
+        const f = (await datasets.summary(run.datasetId)).format;
+        format = f === null || f === 'mixed' ? 'sharegpt' : f;
+      }
     } catch {
       throw new ModelError('bad-options', `The dataset ${run.datasetName} is no longer on this device; open it again on the Data screen to export the job.`);
     }
@@ -1168,13 +1189,15 @@ export class TrainService {
       await putModelFiles(this.models, DEMO_REPO, DEFAULT_REVISION, files);
     }
     const dataBytes = await get(DEMO_DATASET_FILE);
-    const summary = await datasets.openBytes(dataBytes, DEMO_DATASET_FILE);
+    const parsed = parseDatasetText(dataBytes, DEMO_DATASET_FILE);
+    if (parsed.problems.length || parsed.records.length === 0) throw new ModelError('bad-file', `The demo's ${DEMO_DATASET_FILE} cannot be read: ${parsed.problems[0]?.reason ?? 'it has no record'}.`);
+    this.demoRecords = parsed.records;
     const rows = JSON.parse(decoder.decode(dataBytes)) as { instruction: string; input?: string; output: string }[];
     return {
       repo: DEMO_REPO,
       revision: DEFAULT_REVISION,
-      datasetId: summary.id,
-      datasetName: summary.name,
+      datasetId: DEMO_DATASET,
+      datasetName: DEMO_DATASET_FILE,
       pairs: rows.map((r) => ({ question: r.input ? `${r.instruction}\n${r.input}` : r.instruction, answer: r.output })),
     };
   }

@@ -192,9 +192,9 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     await page.getByRole('button', { name: 'Graft Q&A (alpaca)' }).click();
     await expect.poll(() => page.getByTestId('dataset-summary').getAttribute('data-valid'), { timeout: 15_000 }).toBe('24');
 
-    // A setting the trainer cannot honour: the run fails at once, and says what to do.
+    // A setting that does not fit the model: the run fails before its first step, and says what to do.
     await go('Method', 'Choose a method and the settings');
-    await page.getByTestId('field-lora_dropout').getByRole('textbox').fill('0.1');
+    await page.getByTestId('field-lora_target').getByRole('textbox').fill('attn_proj');
     await expect.poll(() => page.getByTestId('settings-form').getAttribute('data-valid')).toBe('yes');
     await go('Train', 'Train');
     await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 15_000 }).toBe(true);
@@ -202,19 +202,19 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     await waitForAttr('[data-testid="train-run"]', 'data-status', ['failed', 'completed'], 30_000);
     const error = page.getByTestId('train-error');
     expect(await error.getAttribute('data-code')).toBe('bad-settings');
-    expect(await error.innerText()).toMatch(/The job settings cannot be used\.[\s\S]*LoRA dropout is not available yet[\s\S]*Fix the settings named above on the Method screen/);
+    expect(await error.innerText()).toMatch(/The job settings cannot be used\.[\s\S]*lora_target: "attn_proj" is not a linear layer of this LlamaForCausalLM[\s\S]*Fix the settings named above on the Method screen/);
     await shoot('train-error');
 
     // A short LoRA job that checkpoints every 3 steps.
     await go('Method', 'Choose a method and the settings');
-    await page.getByTestId('field-lora_dropout').getByRole('textbox').fill('0');
+    await page.getByTestId('field-lora_target').getByRole('textbox').fill('all');
     const settings: [string, string][] = [
       ['max_steps', '12'],
       ['per_device_train_batch_size', '2'],
       ['gradient_accumulation_steps', '1'],
       ['save_steps', '3'],
       ['cutoff_len', '64'],
-      ['learning_rate', '1e-3'],
+      ['learning_rate', '1e-2'],
       ['val_size', '4'],
       ['logging_steps', '3'],
     ];
