@@ -549,7 +549,8 @@ export class TrainService {
       let startingAdapter: CpuLoraAdapter | undefined;
       const adapterRow = run.startAdapterId ? await this.adapterRow(run.startAdapterId) : undefined;
       if (run.startAdapterId && !adapterRow) throw new RunFailure('no-adapter', 'The adapter this run continues is no longer on this device. Import it again, or start without it.');
-      if (adapterRow) input.adapter_name_or_path = adapterRow.label;
+      // The job names the adapter as a folder (what LLaMA-Factory reads); the adapter itself comes from IndexedDB.
+      if (adapterRow) input.adapter_name_or_path = `adapters/${fileStem(adapterRow.label)}`;
       const { settings, notes } = parseSettingsWithNotes(input, 'the job');
       if (settings.stage === 'rm') {
         throw new SettingsError('the job', [{ key: 'stage', message: 'reward models ("rm") train on the command line for now (graft train --stage rm); in the app choose "sft" or "dpo"' }]);

@@ -402,6 +402,21 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     await shoot('train-dpo');
   });
 
+  it('(c) an imported adapter keeps training (adapter_name_or_path) from the Export screen', async () => {
+    await go('Export', 'Export');
+    const pick = page.getByTestId('export-pick');
+    const option = pick.locator('option', { hasText: /^re-imported — adapter/ });
+    await pick.selectOption((await option.getAttribute('value'))!);
+    await page.getByTestId('export-results').getByRole('button', { name: 'Keep training it' }).click();
+    await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor();
+    expect(await page.getByTestId('continue-adapter').innerText({ timeout: 10_000 })).toMatch(/re-imported/);
+    await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 15_000 }).toBe(true);
+    await page.getByTestId('train-start').click();
+    await waitForAttr('[data-testid="train-run"]', 'data-status', ['completed', 'failed'], 90_000);
+    if ((await page.getByTestId('train-run').getAttribute('data-status')) === 'failed') failWith(`continuing the adapter failed: ${await page.getByTestId('train-error').innerText()}`);
+    expect(await page.getByTestId('train-done').innerText()).toMatch(/LoRA adapter, r 8, alpha 16/);
+  });
+
   it('(d) no request left 127.0.0.1 or localhost during the session', () => {
     expect(requests.length).toBeGreaterThan(10);
     const off = requests.filter((u) => {
