@@ -100,6 +100,8 @@ describe('matmul', () => {
       expect(matmulPlan(ctx, { ...nt, M: 32, N: 32, K: 64 }, { variant: 'subgroup' }).tileN).toBe(32);
       // The test sizes reach both quad workgroup shapes on this adapter.
       if (swiftshader) expect(matmulPlan(ctx, { ...nt, M: 260, N: 520, K: 40 }, { variant: 'subgroup' }).tileN).toBe(64);
+      // A thin side (LoRA's dA = tᵀ·x at rank 16) keeps the small tiles however many there are.
+      expect(matmulPlan(ctx, { transA: true, transB: false, M: 16, N: 8192, K: 256 }, { variant: 'subgroup' }).tileM).toBe(32);
     }
     // Split-K: a thin product with a long K (LoRA's x·Aᵀ at rank 16) is cut into chunks of ≥ 256 k, a
     // multiple of 32; a product with a batch, a short K or enough tiles is not.

@@ -189,8 +189,9 @@ function fewGroups(ctx: GpuContext): number {
 /**
  * The kernel, workgroup shape and split-K for a product on this adapter:
  * - the variant: `opts.variant`, else `matmulVariant(ctx)`; f16 operands need 'tiled' and shader-f16;
- * - the workgroup: the tiled kernel takes 64×64 tiles, or 32×32 when that gives too few workgroups; the quad
- *   kernel 2×2 quads (64×64) when there are many tiles, else one quad (32×32) per workgroup;
+ * - the workgroup: the tiled kernel takes 64×64 tiles, or 32×32 when that gives too few workgroups or M or N
+ *   is below 64; the quad kernel 2×2 quads (64×64) when there are many tiles and M, N ≥ 64, else one quad
+ *   (32×32) per workgroup;
  * - split-K, for products without a batch: when the tiles are too few to occupy the device and K is long
  *   (≥ 1024), K is cut into chunks of at least 256 (a multiple of 32) until there are enough workgroups.
  */
@@ -219,8 +220,10 @@ export function matmulPlan(
   let defines: Record<string, number>;
   let tileM: number;
   let tileN: number;
+  // 64×64 tiles only where both sides fill them: a thin side (LoRA's rank) would leave most of a tile idle.
+  const wide = Math.min(M, N) >= 64;
   if (kernel === 'matmul_tiled') {
-    const big = ceil(M, 64) * ceil(N, 64) * batch >= few;
+    const big = wide && ceil(M, 64) * ceil(N, 64) * batch >= few;
     const w = big ? 16 : 8;
     defines = { WX: w, WY: w };
     tileM = tileN = 4 * w;
@@ -228,7 +231,7 @@ export function matmulPlan(
     defines = { WX: 2, WY: 2 };
     tileM = tileN = 32;
   } else {
-    const big = ceil(M, 64) * ceil(N, 64) * batch >= 4 * few;
+    const big = wide && ceil(M, 64) * ceil(N, 64) * batch >= 4 * few;
     const q = big ? 2 : 1;
     defines = { QX: q, QY: q };
     tileM = tileN = 32 * q;
