@@ -15,7 +15,8 @@ import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { latestCheckpoint, MemoryCheckpointStore, type CheckpointStore } from '../../src/train/checkpoint-store';
 import { countTargets, sftLossBackward, sftLossForward, shiftedTargets } from '../../src/train/loss';
 import { readJoined } from '../../src/train/optimizer';
-import { TrainControl, Trainer, type TrainExample } from '../../src/train/trainer';
+import type { DpoObjective } from '../../src/train/objectives';
+import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../../src/train/trainer';
 import { lines, runGraft } from '../cli/run';
 import { ALPACA, alpacaExamples, FIXTURE, fixtureModel, initAdapter, reference, settings, shortExamples } from './helpers';
 
@@ -122,18 +123,15 @@ describe('LoRA dropout in the trainer', () => {
     expect(lm.model.adapter).toBeNull();
   });
 
-  it('losses differ from p = 0 and still fall over the fixture batch; p = 0 passes no dropout', async () => {
+  it('on the fixture trajectory job, losses differ from p = 0 (PyTorch\'s trajectory) and still fall', async () => {
     const { lm } = await fixtureModel();
-    const train = alpacaExamples(lm);
-    const drop = await trainRun(train, { lora_dropout: P, learning_rate: 1e-2, max_steps: 5 });
-    const none = await trainRun(train, { lora_dropout: 0, learning_rate: 1e-2, max_steps: 5 });
-    expect(none.dropout).toBeNull();
-    expect(none.data.state.rng).toEqual({ seed: 42, dropout_offset: 0, dropout_span: 0 });
-    drop.losses.forEach((l, i) => expect(l, `loss ${i + 1}`).not.toBe(none.losses[i]));
-    expect(drop.losses.every(Number.isFinite)).toBe(true);
+    const drop = await trainRun(alpacaExamples(lm), { lora_dropout: P });
+    const plain = reference.lora_trajectory.losses_before_each_step; // what p = 0 gives (trajectory.test.ts, rel 1e-4)
+    expect(drop.losses).toHaveLength(5);
+    drop.losses.forEach((l, i) => expect(Math.abs(l - plain[i]!) / plain[i]!, `loss ${i + 1}: ${l} vs ${plain[i]}`).toBeGreaterThan(1e-4));
+    // p = 0.1 perturbs, it does not derail: within a few per cent of p = 0, and falling.
+    drop.losses.forEach((l, i) => expect(Math.abs(l - plain[i]!) / plain[i]!, `loss ${i + 1}`).toBeLessThan(0.05));
     expect(drop.losses[4]!).toBeLessThan(drop.losses[0]! - 0.1);
-    // The same noise level as without dropout: p = 0.1 perturbs, it does not derail.
-    expect(Math.abs(drop.losses[0]! - none.losses[0]!) / none.losses[0]!).toBeLessThan(0.05);
   });
 
   it('gradient accumulation: each micro-batch gets its own offset (different masks over the same sequence); same seed same run, another seed another', async () => {
@@ -209,9 +207,47 @@ describe('LoRA dropout in the trainer', () => {
       expect(resumed.data.optimizer.params.get(name)!.expAvg, name).toEqual(m.expAvg);
       expect(resumed.data.optimizer.params.get(name)!.expAvgSq, name).toEqual(m.expAvgSq);
     }
-    // Not the p = 0 run.
+    // Not the p = 0 run, which passes no dropout and records none.
     const none = await trainRun(examples, { ...job, lora_dropout: 0 });
-    expect(none.losses).not.toEqual(straight.losses);
+    expect(none.dropout).toBeNull();
+    expect(none.data.state.rng).toEqual({ seed: 7, dropout_offset: 0, dropout_span: 0 });
+    none.losses.forEach((l, i) => expect(l, `loss ${i + 1}`).not.toBe(straight.losses[i]));
+  });
+});
+
+describe('LoRA dropout with preference pairs', () => {
+  it('DPO and RM: the training forward drops (losses differ from p = 0), DPO\'s reference log-probs do not', async () => {
+    const { lm } = await fixtureModel();
+    const ex = shortExamples(lm, 4);
+    const pairs: TrainPair[] = [
+      { chosen: ex[0]!, rejected: ex[1]! },
+      { chosen: ex[2]!, rejected: ex[3]! },
+    ];
+    const run = async (stage: 'dpo' | 'rm', p: number) => {
+      const trainer = Trainer.create({ model: lm.model, settings: settings({ stage, lora_dropout: p, per_device_train_batch_size: 2, max_steps: 2, learning_rate: 1e-2 }), train: pairs, padTokenId: 0, startingAdapter: await initAdapter(lm) });
+      try {
+        // One forward of 2P rows per micro-batch, padded to the longest sequence of the pairs.
+        const bound = lm.model.loraDropoutCounters(2 * 2 * Math.max(...ex.map((e) => e.inputIds.length)));
+        const result = await trainer.run();
+        const ref = stage === 'dpo' ? (trainer.objective as DpoObjective).referenceLogps : undefined;
+        return { losses: result.metrics.map((m) => m.loss), span: trainer.dropout?.span, bound, ref };
+      } finally {
+        trainer.dispose();
+      }
+    };
+    for (const stage of ['dpo', 'rm'] as const) {
+      const drop = await run(stage, P);
+      const none = await run(stage, 0);
+      // Chosen and rejected rows share the micro-batch's one forward, so they draw disjoint counters of its range.
+      expect(drop.span, stage).toBe(drop.bound);
+      expect(none.span, stage).toBeUndefined();
+      expect(drop.losses.every(Number.isFinite), stage).toBe(true);
+      drop.losses.forEach((l, i) => expect(l, `${stage} loss ${i + 1}`).not.toBe(none.losses[i]));
+      if (stage === 'dpo') {
+        expect(drop.ref!.chosen).toEqual(none.ref!.chosen);
+        expect(drop.ref!.rejected).toEqual(none.ref!.rejected);
+      }
+    }
   });
 });
 
