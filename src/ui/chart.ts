@@ -152,19 +152,49 @@ export class LossChart {
     this.plot?.setData(chartColumns(data, smoothing) as uPlot.AlignedData);
   }
 
-  /** The chart as a PNG (the canvas on the page's background colour). */
-  async toPng(): Promise<Uint8Array> {
+  /**
+   * The chart as a PNG: a title and the legend (uPlot keeps both in HTML, outside its canvas) above the plot, on
+   * the page's background colour.
+   */
+  async toPng(title = 'Training loss'): Promise<Uint8Array> {
     // uPlot draws on the next frame after setData.
     await new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));
     const src = this.plot?.ctx.canvas;
     if (!src) return new Uint8Array();
+    const ratio = src.width / Math.max(1, this.plot!.width);
+    const head = Math.round(56 * ratio);
     const canvas = document.createElement('canvas');
     canvas.width = src.width;
-    canvas.height = src.height;
+    canvas.height = src.height + head;
     const ctx = canvas.getContext('2d')!;
     ctx.fillStyle = cssVar('--surface', '#ffffff');
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(src, 0, 0);
+    ctx.fillStyle = cssVar('--text', '#1d231e');
+    ctx.font = `600 ${Math.round(15 * ratio)}px system-ui, sans-serif`;
+    ctx.textBaseline = 'middle';
+    ctx.fillText(title, 12 * ratio, 16 * ratio);
+    const accent = cssVar('--accent', '#2f6b3a');
+    const legend: [string, string, number][] = [
+      ['loss', withAlpha(accent, 0.35), 1],
+      [`smoothed (${this.smoothing.toFixed(2)})`, accent, 2],
+      ...(this.data.evalSteps.length ? ([['validation', cssVar('--link', '#1f5f9e'), 2]] as [string, string, number][]) : []),
+    ];
+    ctx.font = `${Math.round(12 * ratio)}px system-ui, sans-serif`;
+    let x = 12 * ratio;
+    const y = 40 * ratio;
+    for (const [label, color, width] of legend) {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = width * ratio;
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x + 18 * ratio, y);
+      ctx.stroke();
+      x += 24 * ratio;
+      ctx.fillStyle = cssVar('--muted', '#56605a');
+      ctx.fillText(label, x, y);
+      x += ctx.measureText(label).width + 18 * ratio;
+    }
+    ctx.drawImage(src, 0, head);
     const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
     return blob ? new Uint8Array(await blob.arrayBuffer()) : new Uint8Array();
   }
@@ -178,14 +208,14 @@ export class LossChart {
 }
 
 /** A chart drawn off-screen for a run's metrics (the report of a run that is not on screen). */
-export async function chartPng(data: LossData, smoothing = 0.6, width = 800, totalSteps = 0): Promise<Uint8Array> {
+export async function chartPng(data: LossData, smoothing = 0.6, width = 800, totalSteps = 0, title = 'Training loss'): Promise<Uint8Array> {
   const host = document.createElement('div');
   host.style.cssText = `position:fixed;left:-10000px;top:0;width:${width}px`;
   document.body.append(host);
-  const chart = new LossChart(host, { height: 320, title: 'Training loss' });
+  const chart = new LossChart(host, { height: 320 });
   try {
     chart.update(data, smoothing, totalSteps);
-    return await chart.toPng();
+    return await chart.toPng(title);
   } finally {
     chart.destroy();
     host.remove();
