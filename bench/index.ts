@@ -6,7 +6,8 @@
 // A section that could not run stays an empty array/object, and `notes` says why.
 //
 //   npm run bench [-- --quick] [-- --vocab-slice N | --full-vocab] [-- --models qwen3,gpt2] [-- --no-tfjs]
-// (the matmul flags are bench/matmul.ts's; --quick also runs attention at T = 256 only).
+//                 [-- --attention-seq 256,512,1024]
+// (the matmul flags are bench/matmul.ts's; attention runs at T = 256 and 512, --quick: 256 only).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -101,11 +102,14 @@ async function main(): Promise<void> {
   // ---- attention (another engineer's bench, when it exports its runner) ----
   log('');
   const att = exportsRunner(here('./attention.ts'), 'runAttentionBench');
+  // T = 1024 costs minutes on a CPU adapter (the straightforward kernel alone); --attention-seq to choose.
+  const seqArg = argv.indexOf('--attention-seq');
+  const attentionSeq = seqArg >= 0 && argv[seqArg + 1] ? argv[seqArg + 1]!.split(',').map(Number) : args.quick ? [256] : [256, 512];
   if (att.ok) {
     try {
       const mod = (await import('./attention')) as { runAttentionBench: (c: typeof ctx, o: object) => Promise<unknown[]> };
       log('attention forward + backward (bench/attention.ts)');
-      results.attention = await mod.runAttentionBench(ctx, { seqLens: args.quick ? [256] : [256, 512, 1024], log });
+      results.attention = await mod.runAttentionBench(ctx, { seqLens: attentionSeq, log });
       for (const r of results.attention) log(`  ${JSON.stringify(r)}`);
     } catch (e) {
       results.notes.attention = `bench/attention.ts failed: ${errorText(e)}`;

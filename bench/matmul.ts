@@ -1,7 +1,7 @@
 // Matmul benchmark on the linear layers of real models, Graft against TensorFlow.js on the same device.
 //
 //   npx tsx bench/matmul.ts [--quick] [--vocab-slice N | --full-vocab] [--models smollm2,qwen2.5,qwen3,gpt2]
-//                           [--no-lora] [--no-tfjs] [--tokens 256] [--target 0.4]
+//                           [--no-lora] [--no-tfjs] [--tokens 256] [--target 0.25]
 //
 // Shapes: SmolLM2-135M, Qwen2.5-0.5B, Qwen3-0.6B and GPT-2 at M = 256 tokens; for every linear layer the three
 // products of a training step, in the layout Graft's model code calls them (src/model/linear.ts, vocab.ts):
@@ -158,7 +158,7 @@ export interface MatmulBenchOptions {
   models?: string[];
   lora?: boolean;
   loraRank?: number;
-  /** Seconds one measurement should take at least when a single run is shorter (default 0.4). */
+  /** Seconds one measurement should take at least when a single run is shorter (default 0.25). */
   targetSeconds?: number;
   maxReps?: number;
   log?: (line: string) => void;
@@ -279,7 +279,7 @@ export function planLabel(ctx: GpuContext, c: MatmulCase): string {
 /** Runs every case; TF.js is skipped when `tfjs` is undefined. */
 export async function runMatmulBench(ctx: GpuContext, tfjs: TfjsOnDevice | undefined, opts: MatmulBenchOptions = {}): Promise<MatmulBenchRow[]> {
   const log = opts.log ?? (() => {});
-  const target = opts.targetSeconds ?? 0.4;
+  const target = opts.targetSeconds ?? 0.25;
   const maxReps = opts.maxReps ?? 20;
   const cpu = isSwiftShader(ctx);
   const slice = opts.vocabSlice ?? (cpu ? 2048 : Infinity);
@@ -446,7 +446,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     lora: !argv.includes('--no-lora'),
     tfjs: !argv.includes('--no-tfjs'),
     tokens: Number(value('tokens') ?? 256),
-    targetSeconds: Number(value('target') ?? 0.4),
+    targetSeconds: Number(value('target') ?? 0.25),
   };
 }
 
