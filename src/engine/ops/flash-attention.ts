@@ -25,6 +25,7 @@ import dkdvSrc from '../../../shaders/flash_attention_backward_dkdv.wgsl?raw';
 import regForwardSrc from '../../../shaders/flash_attention_register_forward.wgsl?raw';
 import regDqSrc from '../../../shaders/flash_attention_register_backward_dq.wgsl?raw';
 import regDkdvSrc from '../../../shaders/flash_attention_register_backward_dkdv.wgsl?raw';
+import { checkDistinct, checkOutput, dims, type Dims } from './attention-checks';
 
 /** The largest head dim the kernels take (past it the per-invocation accumulators outgrow registers). */
 export const FLASH_MAX_HEAD_DIM = 128;
@@ -272,69 +273,14 @@ function kernelFor(ctx: GpuContext, cfg: FlashAttentionConfig, kind: Kind, D: nu
   return ctx.kernel(tiledSpecs[kind], defines);
 }
 
-// ---- validation (the same rules and messages as attention.ts) ---------------------------------------------
+// ---- validation: attention-checks.ts, plus the head-dim bound of these kernels -----------------------------
 
-interface Dims {
-  B: number;
-  T: number;
-  S: number;
-  H: number;
-  Hkv: number;
-  D: number;
-}
-
-const fmt = (t: Tensor | null): string => (t ? `[${t.shape.join(', ')}] ${t.dtype}` : 'null');
-const sameShape = (t: Tensor, shape: readonly number[]): boolean =>
-  t.dtype === 'f32' && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
-
-function dims(op: string, q: Tensor, k: Tensor, v: Tensor, keyMask: Tensor | null): Dims {
-  const [B, T, H, D] = q.shape;
-  const [Bk, S, Hkv, Dk] = k.shape;
-  const shapes = `q ${fmt(q)}, k ${fmt(k)}, v ${fmt(v)}, keyMask ${fmt(keyMask)}`;
-  if (
-    q.shape.length !== 4 ||
-    k.shape.length !== 4 ||
-    q.dtype !== 'f32' ||
-    k.dtype !== 'f32' ||
-    B === undefined ||
-    T === undefined ||
-    H === undefined ||
-    D === undefined ||
-    S === undefined ||
-    Hkv === undefined ||
-    Bk !== B ||
-    Dk !== D ||
-    !sameShape(v, k.shape)
-  ) {
-    throw new Error(`${op}: expected q f32 [B, T, H, D] and k, v f32 [B, S, Hkv, D]; got ${shapes}`);
+function flashDims(op: string, q: Tensor, k: Tensor, v: Tensor, keyMask: Tensor | null): Dims {
+  const d = dims(op, q, k, v, keyMask);
+  if (d.D > FLASH_MAX_HEAD_DIM) {
+    throw new Error(`${op}: head dim ${d.D} above ${FLASH_MAX_HEAD_DIM}; got q [${q.shape.join(', ')}] ${q.dtype}`);
   }
-  if (B === 0 || T === 0 || H === 0 || D === 0 || Hkv === 0 || H % Hkv !== 0) {
-    throw new Error(`${op}: need non-empty shapes and H a multiple of Hkv; got ${shapes}`);
-  }
-  if (D > FLASH_MAX_HEAD_DIM) throw new Error(`${op}: head dim ${D} above ${FLASH_MAX_HEAD_DIM}; got ${shapes}`);
-  if (S < T) throw new Error(`${op}: fewer keys than queries (S ${S} < T ${T}); got ${shapes}`);
-  if (keyMask) {
-    const m = keyMask.shape;
-    const ok = m.length === 2 ? m[0] === B && m[1] === S : m.length === 1 && m[0] === B * S;
-    if (!ok || (keyMask.dtype !== 'i32' && keyMask.dtype !== 'u32')) {
-      throw new Error(`${op}: keyMask must be i32 [B, S] = [${B}, ${S}] (or flat [${B * S}]); got ${shapes}`);
-    }
-  }
-  return { B, T, S, H, Hkv, D };
-}
-
-function checkOutput(op: string, name: string, t: Tensor, shape: readonly number[]): void {
-  if (!sameShape(t, shape)) throw new Error(`${op}: ${name} ${fmt(t)} must be f32 [${shape.join(', ')}]`);
-}
-
-/** A writable binding may not share its buffer with any other binding of the dispatch. */
-function checkDistinct(op: string, written: Record<string, Tensor>, read: Record<string, Tensor | null>): void {
-  const all = Object.entries({ ...read, ...written });
-  for (const [w, t] of Object.entries(written)) {
-    for (const [r, u] of all) {
-      if (r !== w && u && u.buffer === t.buffer) throw new Error(`${op}: ${w} and ${r} must be different tensors`);
-    }
-  }
+  return d;
 }
 
 /** `blocks` workgroups per head × `heads` heads: [blocks, heads], or the grid1d layout past the per-dimension limit. */
@@ -367,7 +313,7 @@ export function flashAttentionForward(
   config?: Partial<FlashAttentionConfig>,
 ): void {
   const op = 'flashAttentionForward';
-  const d = dims(op, q, k, v, keyMask);
+  const d = flashDims(op, q, k, v, keyMask);
   checkOutput(op, 'out', out, q.shape);
   checkOutput(op, 'lse', lse, [d.B, d.H, d.T]);
   checkDistinct(op, { out, lse }, { q, k, v, keyMask });
@@ -402,7 +348,7 @@ export function flashAttentionBackward(
   config?: Partial<FlashAttentionConfig>,
 ): void {
   const op = 'flashAttentionBackward';
-  const d = dims(op, q, k, v, keyMask);
+  const d = flashDims(op, q, k, v, keyMask);
   checkOutput(op, 'dq', dq, q.shape);
   checkOutput(op, 'dk', dk, k.shape);
   checkOutput(op, 'dv', dv, k.shape);
