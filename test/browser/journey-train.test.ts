@@ -241,7 +241,8 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     // Pause holds the run between steps (the screenshots show it still); Resume lets it go on.
     await page.getByTestId('train-pause').click();
     await waitForAttr('[data-testid="train-run"]', 'data-status', ['paused'], 10_000);
-    expect(await page.getByTestId('train-phase').innerText()).toMatch(/Paused/);
+    // A validation pass already in flight when Pause was pressed finishes first; then the phase says Paused.
+    await expect.poll(() => page.getByTestId('train-phase').innerText(), { timeout: 30_000 }).toMatch(/Paused/);
     await shoot('train-running');
     await shoot('train-running', { dark: true });
     const held = await page.getByTestId('train-run').getAttribute('data-step');
