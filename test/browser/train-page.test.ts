@@ -1,0 +1,233 @@
+// The page around a training run, in headless Chromium with WebGPU (SwiftShader without a GPU), on the built-in
+// demo model:
+//   - the screen wake lock is requested when the run starts and released when it ends (navigator.wakeLock is
+//     replaced before the page loads by a recorder: headless Chromium has no screen to keep on);
+//   - with notification permission granted and "Notify me when it finishes" ticked, the end of the run shows a
+//     notification (through the service worker registration) whose text names the last step and its loss;
+//   - a new version of the app (a second build, served in place of the first) is offered with a prompt that,
+//     during the run, only says it will come back: there is no Reload button, and even when the new service worker
+//     takes control of the page (another tab pressed Reload: the page posts SKIP_WAITING itself) the page is not
+//     reloaded and the run goes on; when the run ends the prompt comes back, and Reload brings the new version in.
+// Screenshots go to test-results/train-page-*.png. Never skips.
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+
+const RESULTS = join(REPO_ROOT, 'test-results');
+
+let dist: string;
+let distNext: string;
+let server: StaticServer;
+let browser: LaunchedBrowser;
+let page: Page;
+/** Main-frame navigations (loads and reloads) since the page first opened. */
+let navigations = 0;
+
+interface Recorded {
+  wakeLock: { event: 'request' | 'release'; type?: string; status: string | null }[];
+  notifications: { via: 'registration' | 'constructor'; title: string; body: string; tag: string }[];
+  controllerChanges: number;
+}
+
+/**
+ * Runs in the page before its own scripts, on every load: navigator.wakeLock becomes a recorder whose sentinels
+ * are real EventTargets (the session listens for 'release'), and notifications are recorded on their way to the
+ * real API. Each record notes the run's status on the page at that moment.
+ */
+function instrument(): void {
+  const rec: Recorded = { wakeLock: [], notifications: [], controllerChanges: 0 };
+  (window as unknown as { __rec: Recorded }).__rec = rec;
+  const status = () => document.querySelector('[data-testid="train-run"]')?.getAttribute('data-status') ?? null;
+  class Sentinel extends EventTarget {
+    released = false;
+    readonly type = 'screen';
+    async release(): Promise<void> {
+      if (this.released) return;
+      this.released = true;
+      rec.wakeLock.push({ event: 'release', status: status() });
+      this.dispatchEvent(new Event('release'));
+    }
+  }
+  Object.defineProperty(Navigator.prototype, 'wakeLock', {
+    configurable: true,
+    get: () => ({
+      request: async (type: string) => {
+        rec.wakeLock.push({ event: 'request', type, status: status() });
+        return new Sentinel();
+      },
+    }),
+  });
+  const show = ServiceWorkerRegistration.prototype.showNotification;
+  ServiceWorkerRegistration.prototype.showNotification = function (title: string, options?: NotificationOptions) {
+    rec.notifications.push({ via: 'registration', title, body: options?.body ?? '', tag: options?.tag ?? '' });
+    return show.call(this, title, options);
+  };
+  const Real = window.Notification;
+  class Recording extends Real {
+    constructor(title: string, options?: NotificationOptions) {
+      super(title, options);
+      rec.notifications.push({ via: 'constructor', title, body: options?.body ?? '', tag: options?.tag ?? '' });
+    }
+  }
+  window.Notification = Recording as typeof Notification;
+  navigator.serviceWorker?.addEventListener('controllerchange', () => rec.controllerChanges++);
+}
+
+const recorded = (): Promise<Recorded> => page.evaluate(() => (window as unknown as { __rec: Recorded }).__rec);
+
+function failWith(message: string): never {
+  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
+}
+
+async function waitForStatus(values: string[], timeout: number): Promise<string> {
+  try {
+    await page.waitForFunction((values) => values.includes(document.querySelector('[data-testid="train-run"]')?.getAttribute('data-status') ?? ''), values, { timeout });
+  } catch {
+    failWith(`the run did not become ${values.join(' or ')} within ${timeout} ms; it says: ${await page.getByTestId('train-run').innerText().catch(() => '?')}`);
+  }
+  return (await page.getByTestId('train-run').getAttribute('data-status'))!;
+}
+
+async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(RESULTS, `train-page-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
+  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
+}
+
+beforeAll(async () => {
+  const launching = launchChromium();
+  launching.catch(() => undefined);
+  try {
+    [dist, distNext] = await Promise.all([buildApp({ env: { GRAFT_BUILD_ID: '' } }), buildApp({ env: { GRAFT_BUILD_ID: 'update-test' } })]);
+  } catch (e) {
+    await launching.then((b) => b.close(), () => undefined);
+    throw e;
+  }
+  browser = await launching;
+  server = await serveStatic(dist, '/graft/');
+  await browser.context.grantPermissions(['notifications'], { origin: new URL(server.url).origin });
+  await browser.context.addInitScript(instrument);
+  page = await browser.newPage();
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) navigations++;
+  });
+  await page.emulateMedia({ colorScheme: 'light' });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  for (const d of [dist, distNext]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+describe('the page around a training run', () => {
+  it('holds a wake lock while training, notifies at the end, and never reloads for an update mid-run', async () => {
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
+    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
+      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
+    }
+    // The service worker installs on the first visit and controls the page from the next load on.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+    await page.reload();
+    expect(await page.evaluate(() => navigator.serviceWorker.controller?.scriptURL)).toBe(`${server.url}sw.js`);
+
+    // Notifications: permission is granted; the person ticks the box on the Train screen.
+    await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: /Train/ }).click();
+    await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor();
+    const notify = page.getByLabel('Notify me when it finishes');
+    await notify.check();
+    await expect.poll(() => notify.isChecked()).toBe(true);
+
+    // The demo run starts: a wake lock is requested, and nothing is released yet.
+    await page.goto(`${server.url}#/demo`);
+    await page.getByRole('heading', { level: 2, name: 'The built-in demo' }).waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.getByTestId('demo-train').isEnabled(), { timeout: 20_000 }).toBe(true);
+    const before = navigations;
+    await page.evaluate(() => ((window as unknown as { __mark: string }).__mark = 'this page, not a reloaded one'));
+    expect((await recorded()).wakeLock).toEqual([]);
+    await page.getByTestId('demo-train').click();
+    await waitForStatus(['training'], 60_000);
+    await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 10_000 }).toEqual(['request']);
+    const request = (await recorded()).wakeLock[0]!;
+    expect(request.type).toBe('screen');
+    await expect.poll(() => page.getByTestId('train-run').innerText(), { timeout: 30_000 }).toMatch(/the screen stays on while it trains/);
+
+    // Pause: the run is still active (and keeps its wake lock) while a new version is deployed.
+    await page.getByTestId('train-pause').click();
+    await waitForStatus(['paused'], 30_000);
+    server.setRoot(distNext);
+    await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      await reg?.update();
+    });
+    const prompt = page.getByTestId('update-prompt');
+    try {
+      await prompt.waitFor({ timeout: 20_000 });
+    } catch {
+      failWith('No update prompt within 20 s after a new build was deployed.');
+    }
+    expect(await prompt.getAttribute('data-state')).toBe('deferred');
+    expect(await page.getByTestId('update-deferred').innerText()).toMatch(/offered again when training ends/);
+    expect(await prompt.getByRole('button', { name: 'Reload' }).count()).toBe(0);
+    await shoot('update-deferred');
+
+    // Another tab's Reload: the waiting worker is told to take over. It controls this page now, but the page stays.
+    const waiting = await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      if (!reg?.waiting) return false;
+      reg.waiting.postMessage({ type: 'SKIP_WAITING' });
+      return true;
+    });
+    expect(waiting).toBe(true);
+    await expect.poll(async () => (await recorded()).controllerChanges, { timeout: 20_000 }).toBe(1);
+    await expect.poll(() => page.getByTestId('update-prompt').innerText(), { timeout: 10_000 }).toMatch(/updated in another tab[\s\S]*until training ends/);
+    expect(await page.evaluate(() => (window as unknown as { __mark?: string }).__mark)).toBe('this page, not a reloaded one');
+    expect(navigations).toBe(before);
+    // "Later" hides it for now.
+    await prompt.getByRole('button', { name: 'Later' }).click();
+    await expect.poll(() => prompt.count()).toBe(0);
+    expect((await recorded()).wakeLock.map((w) => w.event)).toEqual(['request']);
+
+    // Resume; the run finishes on this page.
+    await page.getByTestId('train-resume').click();
+    expect(await waitForStatus(['completed', 'failed'], 150_000)).toBe('completed');
+    expect(navigations).toBe(before);
+    expect(await page.evaluate(() => (window as unknown as { __mark?: string }).__mark)).toBe('this page, not a reloaded one');
+    const steps = (await page.getByTestId('train-run').getAttribute('data-steps'))!.split(',').map(Number);
+    expect(steps).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+
+    // The wake lock was released when the run ended (not before).
+    await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 5_000 }).toEqual(['request', 'release']);
+    expect((await recorded()).wakeLock[1]!.status).not.toBe('paused');
+    expect(await page.getByTestId('train-run').innerText()).not.toMatch(/the screen stays on/);
+
+    // One notification, through the service worker registration, naming the last step and its loss.
+    const loss = await page.getByTestId('stat-loss').innerText();
+    await expect.poll(async () => (await recorded()).notifications.length, { timeout: 10_000 }).toBe(1);
+    const n = (await recorded()).notifications[0]!;
+    expect(n).toMatchObject({ via: 'registration', title: 'Graft: training finished', tag: 'graft-training' });
+    const m = /^Built-in demo: step 24 of 24, loss (\d+\.\d{3})\.$/.exec(n.body);
+    expect(m, n.body).not.toBeNull();
+    // The page shows the loss to 4 places, the notification to 3: the same number, rounded twice.
+    expect(Math.abs(Number(m![1]) - Number(loss))).toBeLessThanOrEqual(0.00055);
+    // The browser holds it (permission granted, so showNotification did not throw).
+    const shown = await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      return (await reg!.getNotifications({ tag: 'graft-training' })).map((x) => x.title);
+    });
+    expect(shown).toEqual(['Graft: training finished']);
+
+    // The run over, the update is offered again, now with Reload, which brings the new version in.
+    await prompt.waitFor({ timeout: 10_000 });
+    expect(await prompt.getAttribute('data-state')).toBe('ready');
+    await shoot('update-ready');
+    await shoot('update-ready', { dark: true });
+    expect(await page.getByTestId('version').textContent()).not.toContain('update-test');
+    await Promise.all([page.waitForEvent('load', { timeout: 20_000 }), prompt.getByRole('button', { name: 'Reload' }).click()]);
+    await expect.poll(() => page.getByTestId('version').textContent(), { timeout: 10_000 }).toContain('update-test');
+  });
+});
