@@ -2,8 +2,9 @@
 // a GPU):
 //   (a) the built-in demo with every request off the app's own origin blocked: one button trains the tiny demo
 //       model, and asked a training question (greedy) it gives the trained answer, word for word;
-//   (b) a LoRA run on the fixture model (downloaded from the local test hub) reloaded mid-way: the Train screen
-//       offers to continue from the last checkpoint, and the continued run's steps follow on without a gap;
+//   (b) a LoRA run on the fixture model (downloaded from the local test hub) reloaded mid-way on the Start screen:
+//       the page offers to continue from the last checkpoint there, continuing opens the Train screen, and the
+//       continued run's steps follow on without a gap;
 //   (c) the adapter export downloads, and its bytes read back in Node (zip → safetensors names and shapes); the
 //       report holds the metrics and the chart as a PNG; the exported zip imports again; Chat compares base and
 //       tuned and keeps a preference pair, which then trains the adapter further with DPO;
@@ -252,9 +253,11 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     await page.getByTestId('train-resume').click();
     await waitForAttr('[data-testid="train-run"]', 'data-status', ['training'], 10_000);
 
-    // Reload mid-run: the worker (and the run) goes; the checkpoint stays.
+    // Reload mid-run on another screen: the worker (and the run) goes; the checkpoint stays, and the offer to
+    // continue shows on whatever screen the page opens.
+    await go('Start', 'Fine-tune a language model in your browser');
     await page.reload();
-    await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('heading', { level: 2, name: 'Fine-tune a language model in your browser' }).waitFor({ timeout: 15_000 });
     const offer = page.getByTestId('resume-offer');
     await offer.waitFor({ timeout: 15_000 });
     const checkpoint = Number(await offer.getAttribute('data-checkpoint'));
@@ -263,6 +266,8 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     expect(checkpoint).toBeLessThan(12);
     await shoot('train-resume');
     await offer.getByRole('button', { name: `Continue from step ${checkpoint}` }).click();
+    // Continuing opens the Train screen, where the continued run shows.
+    await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor({ timeout: 10_000 });
     await waitForAttr('[data-testid="train-run"]', 'data-status', ['completed', 'failed'], 120_000);
     timings.fixtureRun = (Date.now() - t0) / 1000;
     const run = page.getByTestId('train-run');
