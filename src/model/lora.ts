@@ -9,6 +9,8 @@ export interface LoraModule {
 }
 
 export interface LoraAdapter {
+  /** The ModelAdapter discriminant (adapters.ts); may be left out. */
+  kind?: 'lora';
   name: string;
   r: number;
   alpha: number;

@@ -8,6 +8,10 @@
 //   x2 = x + o(attention(q, k, v));  h2 = norm2(x2)
 //   x3 = x2 + down(silu(gate(h2))·up(h2))      or GPT-2: x2 + c_proj(gelu_tanh(c_fc(h2)))
 // then logits = lm_head(norm_f(x)). Every linear may carry a LoRA adapter (linear.ts).
+// Adapters (adapters.ts): a forward runs with at most one — the one set with setAdapter, or ForwardOptions.adapter
+// for that call — of any kind: LoRA on the linears, or bottleneck adapters (bottleneck.ts), which replace the
+// attention output o (Houlsby) and the MLP output down (both placements) by o + up(act(down(o))) before the
+// residual add. The base weights are never copied or changed.
 //
 // Training: forward(batch) → Activations; backward(acts, dLogits, grads) accumulates into the gradients that
 // exist (gradients.ts: a missing name is frozen) and skips the layers below the lowest trainable one.
@@ -30,10 +34,21 @@ import { dropoutParams } from '../engine/ref/dropout';
 import { copyBlock, sliceColumnsBackward, sliceColumnsForward, writeRows } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
 import type { Batch } from './batch';
+import { adapterKind, adapterParameters, asBottleneck, asLora, type ModelAdapter } from './adapters';
+import {
+  bottleneckBackward,
+  bottleneckForward,
+  bottleneckKey,
+  bottleneckParamName,
+  checkBottleneck,
+  type BottleneckAdapter,
+  type BottleneckSaved,
+  type BottleneckSite,
+} from './bottleneck';
 import { Gradients } from './gradients';
 import { GpuKvCache, type KvCache } from './kv-cache';
 import { linearBackward, linearForward, type LinearDropout, type LinearGrads } from './linear';
-import { loraParamName, loraParameters, loraScale, type LoraAdapter, type LoraModule } from './lora';
+import { loraParamName, loraScale, type LoraAdapter, type LoraModule } from './lora';
 import {
   allParams,
   layerLinears,
@@ -53,6 +68,8 @@ export { uploadBatch, releaseBatch } from './batch';
 export { Gradients } from './gradients';
 export type { KvCache } from './kv-cache';
 export type { LoraAdapter, LoraModule } from './lora';
+export type { ModelAdapter } from './adapters';
+export type { BottleneckAdapter } from './bottleneck';
 export type { WeightSource, ParamTensor } from './params';
 export type { LogitsChunk } from './vocab';
 
@@ -87,6 +104,11 @@ export interface ForwardOptions {
    * Ignored without an adapter or with p = 0 (then nothing differs from a forward without it, bit for bit).
    */
   loraDropout?: LoraDropout;
+  /**
+   * The adapter for this forward only (null: the base model); undefined: the one set with setAdapter. Checked
+   * against the model like setAdapter's.
+   */
+  adapter?: ModelAdapter | null;
 }
 
 /**
@@ -140,6 +162,13 @@ interface LayerSaved {
   act: Tensor; // [N, I] silu(gate)·up or gelu(up)
   /** x·Aᵀ of each linear with a LoRA module, by module path. */
   xa: Map<string, Tensor>;
+  /** Each bottleneck adapter's input h (o or down's output) and saved z, a, by site. */
+  bottleneck: Map<BottleneckSite, BottleneckSaved & { h: Tensor }>;
+}
+
+function releaseBottleneckSaved(m: Map<BottleneckSite, BottleneckSaved & { h: Tensor }>): void {
+  for (const b of m.values()) for (const t of [b.h, b.z, b.a]) t.release();
+  m.clear();
 }
 
 /** Each adapted linear's dropout call in one forward, by module path (empty without dropout). */
@@ -150,7 +179,7 @@ export class Activations {
   constructor(
     readonly batch: Batch,
     /** The adapter the forward ran with (the backward uses it too). */
-    readonly adapter: LoraAdapter | null,
+    readonly adapter: ModelAdapter | null,
     /** @internal */ readonly layers: LayerSaved[],
     /** @internal */ readonly xFinal: Tensor,
     /** @internal */ readonly hFinal: Tensor,
@@ -180,6 +209,7 @@ export class Activations {
     for (const s of this.layers) {
       for (const [k, t] of Object.entries(s)) {
         if (k === 'xa') for (const x of (t as Map<string, Tensor>).values()) x.release();
+        else if (k === 'bottleneck') releaseBottleneckSaved(t as LayerSaved['bottleneck']);
         else if (k === 'n1' || k === 'n2') releaseNorm(t as NormSaved);
         else (t as Tensor | null)?.release();
       }
@@ -213,8 +243,7 @@ interface Step {
 }
 
 export class CausalLM {
-  private adapterNow: LoraAdapter | null = null;
-  private scaleNow = 1;
+  private adapterNow: ModelAdapter | null = null;
   private disposed = false;
   /** Sequences (and KV caches) may span positions [0, maxPositions). */
   readonly maxPositions: number;
@@ -259,63 +288,91 @@ export class CausalLM {
     return this.params.layers.flatMap(layerLinears).map(({ module, inFeatures, outFeatures }) => ({ module, inFeatures, outFeatures }));
   }
 
-  get adapter(): LoraAdapter | null {
+  get adapter(): ModelAdapter | null {
     return this.adapterNow;
   }
 
   /**
-   * Runs the model with a LoRA adapter from now on (null: the base model). The base weights are untouched,
-   * so switching is free. The adapter's tensors stay the caller's. Throws for a module the model does not have
-   * or A/B shapes that do not fit it. KV caches filled under another adapter must be reset.
+   * Runs the model with an adapter from now on (null: the base model). The base weights are untouched, so
+   * switching is free. The adapter's tensors stay the caller's. Throws (checkAdapter) for one that does not fit.
+   * KV caches filled under another adapter must be reset.
    */
-  setAdapter(adapter: LoraAdapter | null): void {
-    if (adapter) {
-      const linears = new Map(this.params.layers.flatMap(layerLinears).map((l) => [l.module, l]));
-      if (!(adapter.r > 0) || !Number.isFinite(adapter.alpha)) {
-        throw new Error(`Adapter ${adapter.name}: r ${adapter.r} and lora_alpha ${adapter.alpha} must be positive numbers`);
+  setAdapter(adapter: ModelAdapter | null): void {
+    if (adapter) this.checkAdapter(adapter);
+    this.adapterNow = adapter;
+  }
+
+  /**
+   * Throws an Error naming the problem when the adapter does not fit this model: a LoRA module that is not a
+   * linear layer or A/B shapes that do not fit it; bottleneck sites or shapes other than its placement needs.
+   */
+  checkAdapter(adapter: ModelAdapter): void {
+    const kind = adapterKind(adapter);
+    if (kind === 'bottleneck') {
+      checkBottleneck(adapter as BottleneckAdapter, this.cfg.numLayers, this.cfg.hiddenSize);
+      return;
+    }
+    const lora = adapter as LoraAdapter;
+    const linears = new Map(this.params.layers.flatMap(layerLinears).map((l) => [l.module, l]));
+    if (!(lora.r > 0) || !Number.isFinite(lora.alpha)) {
+      throw new Error(`Adapter ${lora.name}: r ${lora.r} and lora_alpha ${lora.alpha} must be positive numbers`);
+    }
+    for (const [module, { a, b }] of lora.modules) {
+      const lin = linears.get(module);
+      if (!lin) {
+        throw new Error(`Adapter ${lora.name} targets ${module}, which is not a linear layer of this ${this.cfg.architecture}`);
       }
-      for (const [module, { a, b }] of adapter.modules) {
-        const lin = linears.get(module);
-        if (!lin) {
-          throw new Error(`Adapter ${adapter.name} targets ${module}, which is not a linear layer of this ${this.cfg.architecture}`);
-        }
-        const okA = a.shape.length === 2 && a.shape[0] === adapter.r && a.shape[1] === lin.inFeatures;
-        const okB = b.shape.length === 2 && b.shape[0] === lin.outFeatures && b.shape[1] === adapter.r;
-        if (!okA || !okB) {
-          throw new Error(
-            `Adapter ${adapter.name}: ${module} has lora_A [${a.shape.join(', ')}] and lora_B [${b.shape.join(', ')}]; expected [${adapter.r}, ${lin.inFeatures}] and [${lin.outFeatures}, ${adapter.r}]`,
-          );
-        }
+      const okA = a.shape.length === 2 && a.shape[0] === lora.r && a.shape[1] === lin.inFeatures;
+      const okB = b.shape.length === 2 && b.shape[0] === lin.outFeatures && b.shape[1] === lora.r;
+      if (!okA || !okB) {
+        throw new Error(
+          `Adapter ${lora.name}: ${module} has lora_A [${a.shape.join(', ')}] and lora_B [${b.shape.join(', ')}]; expected [${lora.r}, ${lin.inFeatures}] and [${lin.outFeatures}, ${lora.r}]`,
+        );
       }
     }
-    this.adapterNow = adapter;
-    this.scaleNow = adapter ? loraScale(adapter) : 1;
   }
 
   /**
    * Zeroed gradient buffers for the trainable parameters: 'all' base weights (full fine-tuning), the current
-   * adapter's 'lora' tensors, or those names (Hugging Face or PEFT) that `select` accepts (e.g. freezing:
-   * only the last layers). Everything else is frozen and gets no buffer.
+   * adapter's tensors ('adapter', or 'lora': the same, any kind of adapter), or those names (Hugging Face,
+   * PEFT or bottleneck names) that `select` accepts (e.g. freezing: only the last layers). Everything else is
+   * frozen and gets no buffer.
    */
-  createGradients(select: 'all' | 'lora' | ((name: string) => boolean)): Gradients {
+  createGradients(select: 'all' | 'lora' | 'adapter' | ((name: string) => boolean)): Gradients {
     const grads = new Gradients(this.ctx);
     const base = this.parameters();
-    const lora = this.adapterNow ? loraParameters(this.adapterNow) : [];
-    if (select === 'lora' && !this.adapterNow) throw new Error('createGradients("lora"): the model has no adapter; call setAdapter first');
+    const own = this.adapterNow ? adapterParameters(this.adapterNow) : [];
+    const onlyAdapter = select === 'lora' || select === 'adapter';
+    if (onlyAdapter && !this.adapterNow) throw new Error(`createGradients("${select}"): the model has no adapter; call setAdapter first`);
     const z = (shape: readonly number[], label: string) => this.ctx.zeros(shape, 'f32', { persistent: true, label });
     for (const p of base) {
-      if (select === 'lora' || (select !== 'all' && !select(p.name))) continue;
+      if (onlyAdapter || (select !== 'all' && !select(p.name))) continue;
       grads.set(p.name, p.parts.map((t) => z(t.shape, `gradient of ${p.name}`)));
     }
-    for (const [name, t] of lora) {
-      if (select === 'all' || (select !== 'lora' && !select(name))) continue;
+    for (const [name, t] of own) {
+      if (select === 'all' || (!onlyAdapter && !select(name))) continue;
       grads.set(name, [z(t.shape, `gradient of ${name}`)]);
     }
     return grads;
   }
 
-  private loraFor(lin: LinearParams, adapter: LoraAdapter | null): LoraModule | null {
-    return adapter?.modules.get(lin.module) ?? null;
+  private loraFor(lin: LinearParams, adapter: ModelAdapter | null): LoraModule | null {
+    return asLora(adapter)?.modules.get(lin.module) ?? null;
+  }
+
+  /**
+   * The bottleneck adapter at `site` of layer l over h [N, H]: returns y = h + up(act(down(h))) and keeps h
+   * with the saved tensors in `saved` (or frees them when nothing is saved); without an adapter there, h.
+   */
+  private bottleneckAt(l: number, site: BottleneckSite, h: Tensor, adapter: ModelAdapter | null, save: boolean, saved: LayerSaved['bottleneck']): Tensor {
+    const b = asBottleneck(adapter);
+    const m = b?.modules.get(bottleneckKey(l, site));
+    if (!b || !m) return h;
+    const y = this.ctx.empty(h.shape, 'f32', { label: `layer ${l} ${site} adapter output` });
+    const { z, a } = bottleneckForward(this.ctx, y, h, m, b.nonLinearity);
+    if (save) saved.set(site, { h, z, a });
+    else for (const t of [h, z, a]) t.release();
+    return y;
   }
 
   // ---- forward -------------------------------------------------------------------------------------------
@@ -351,7 +408,7 @@ export class CausalLM {
     l: number,
     x: Tensor,
     step: Step,
-    adapter: LoraAdapter | null,
+    adapter: ModelAdapter | null,
     dropouts: DropoutCalls = new Map(),
   ): { out: Tensor; saved: LayerSaved | null } {
     const { ctx, cfg } = this;
@@ -360,8 +417,11 @@ export class CausalLM {
     const N = B * T;
     const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
     const xa = new Map<string, Tensor>();
+    const bottleneck: LayerSaved['bottleneck'] = new Map();
+    const lora = asLora(adapter);
+    const scale = lora ? loraScale(lora) : 1;
     const linear = (lin: LinearParams, out: Tensor, input: Tensor): void => {
-      const s = linearForward(ctx, out, input, lin, this.loraFor(lin, adapter), this.scaleNow, save, dropouts.get(lin.module));
+      const s = linearForward(ctx, out, input, lin, this.loraFor(lin, adapter), scale, save, dropouts.get(lin.module));
       if (s) xa.set(lin.module, s);
     };
 
@@ -411,9 +471,10 @@ export class CausalLM {
     flashAttentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, 1 / Math.sqrt(D));
     const o = ctx.empty([N, H]);
     linear(layer.o, o, att.view([N, nh * D]));
+    const oOut = this.bottleneckAt(l, 'attn', o, adapter, save, bottleneck);
     const x2 = ctx.empty([N, H]);
-    add(ctx, x2, x, o);
-    o.release();
+    add(ctx, x2, x, oOut);
+    oOut.release(); // o itself without an adapter; the adapter's output y otherwise (o stays saved or was freed)
 
     const h2 = ctx.empty([N, H]);
     const n2 = this.normForward(h2, x2, layer.norm2);
@@ -431,14 +492,15 @@ export class CausalLM {
     }
     const down = ctx.empty([N, H]);
     linear(layer.down, down, act);
+    const downOut = this.bottleneckAt(l, 'mlp', down, adapter, save, bottleneck);
     const out = ctx.empty([N, H], 'f32', { label: 'residual stream' });
-    add(ctx, out, x2, down);
-    down.release();
+    add(ctx, out, x2, downOut);
+    downOut.release();
 
-    const saved: LayerSaved = { x, h1, n1, qPre, kPre, qRstd, kRstd, q, k, v, att, lse, x2, h2, n2, gate, up, act, xa };
+    const saved: LayerSaved = { x, h1, n1, qPre, kPre, qRstd, kRstd, q, k, v, att, lse, x2, h2, n2, gate, up, act, xa, bottleneck };
     if (save) return { out, saved };
     for (const [key, t] of Object.entries(saved)) {
-      if (key === 'x' || key === 'xa') continue;
+      if (key === 'x' || key === 'xa' || key === 'bottleneck') continue;
       if (key === 'n1' || key === 'n2') releaseNorm(t as NormSaved);
       else (t as Tensor | null)?.release();
     }
@@ -463,7 +525,7 @@ export class CausalLM {
     const { ctx, cfg, params } = this;
     this.checkPositions(batch.T, `A batch of sequence length ${batch.T}`);
     checkEmbeddingIds(batch.idsCpu, cfg.vocabSize);
-    const adapter = this.adapterNow;
+    const adapter = this.adapterFor(opts.adapter);
     const N = batch.B * batch.T;
     const save = opts.saveForBackward ?? true;
     const dropouts = this.dropoutCalls(adapter, N, opts.loraDropout);
@@ -484,9 +546,17 @@ export class CausalLM {
     return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full, dropout, dropouts);
   }
 
-  /** The adapted linears in the order they draw dropout counters (linearModules() order). */
-  private adaptedLinears(adapter: LoraAdapter | null): LinearParams[] {
-    return adapter ? this.params.layers.flatMap(layerLinears).filter((lin) => adapter.modules.has(lin.module)) : [];
+  /** The adapter of one call: `given` (checked) when not undefined, else the current one. */
+  private adapterFor(given: ModelAdapter | null | undefined): ModelAdapter | null {
+    if (given === undefined) return this.adapterNow;
+    if (given !== null && given !== this.adapterNow) this.checkAdapter(given);
+    return given;
+  }
+
+  /** The LoRA-adapted linears in the order they draw dropout counters (linearModules() order). */
+  private adaptedLinears(adapter: ModelAdapter | null): LinearParams[] {
+    const lora = asLora(adapter);
+    return lora ? this.params.layers.flatMap(layerLinears).filter((lin) => lora.modules.has(lin.module)) : [];
   }
 
   /**
@@ -498,11 +568,11 @@ export class CausalLM {
   }
 
   /** Each adapted linear's (p, seed, offset) for a forward over N tokens; empty when nothing is dropped. */
-  private dropoutCalls(adapter: LoraAdapter | null, N: number, d: LoraDropout | undefined): DropoutCalls {
+  private dropoutCalls(adapter: ModelAdapter | null, N: number, d: LoraDropout | undefined): DropoutCalls {
     const calls = new Map<string, LinearDropout>();
     if (!d) return calls;
     dropoutParams('forward: loraDropout', d.p, d.seed, d.offset); // checks p, seed and offset
-    if (!adapter || d.p === 0) return calls;
+    if (!asLora(adapter) || d.p === 0) return calls;
     let next = d.offset;
     for (const lin of this.adaptedLinears(adapter)) {
       calls.set(lin.module, { p: d.p, seed: d.seed, offset: next });
@@ -550,16 +620,23 @@ export class CausalLM {
   }
 
   /** The lowest layer with a trainable parameter (0 when the embeddings train; numLayers when none does). */
-  private lowestTrainableLayer(grads: Gradients, adapter: LoraAdapter | null): number {
+  private lowestTrainableLayer(grads: Gradients, adapter: ModelAdapter | null): number {
     const { params } = this;
     if (grads.has(params.embed.name) || (params.positions && grads.has(params.positions.name))) return 0;
+    const lora = asLora(adapter);
+    const bottleneck = asBottleneck(adapter);
     for (let l = 0; l < params.layers.length; l++) {
       const layer = params.layers[l]!;
       if (layerParams(layer).some((p) => grads.has(p.name))) return l;
       for (const lin of layerLinears(layer)) {
-        if (adapter?.modules.has(lin.module) && (grads.has(loraParamName(lin.module, 'A')) || grads.has(loraParamName(lin.module, 'B')))) {
+        if (lora?.modules.has(lin.module) && (grads.has(loraParamName(lin.module, 'A')) || grads.has(loraParamName(lin.module, 'B')))) {
           return l;
         }
+      }
+      for (const site of ['attn', 'mlp'] as const) {
+        const key = bottleneckKey(l, site);
+        if (!bottleneck?.modules.has(key)) continue;
+        for (const proj of ['down', 'up'] as const) for (const what of ['weight', 'bias'] as const) if (grads.has(bottleneckParamName(key, proj, what))) return l;
       }
     }
     return params.layers.length;
@@ -611,16 +688,19 @@ export class CausalLM {
     const { batch, adapter } = acts;
     const N = batch.B * batch.T;
     const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
-    const scale = adapter ? loraScale(adapter) : 1;
+    const lora = asLora(adapter);
+    const scale = lora ? loraScale(lora) : 1;
     const linear = (dIn: Tensor, lin: LinearParams, dOut: Tensor, input: Tensor): void => {
       const lora = this.loraFor(lin, adapter);
       const xa = s.xa.get(lin.module) ?? null;
       linearBackward(ctx, dIn, this.linearGrads(grads, lin, lora), dOut, input, xa, lin, lora, scale, acts.dropoutCalls.get(lin.module));
     };
 
-    // MLP branch: x3 = x2 + down(act(h2))
+    // MLP branch: x3 = x2 + down(act(h2)), or x2 + adapter(down(act(h2)))
     const dAct = ctx.zeros([N, I]);
-    linear(dAct, layer.down, dx, s.act);
+    const dDown = this.bottleneckBackwardAt(l, 'mlp', dx, s, adapter, grads);
+    linear(dAct, layer.down, dDown ?? dx, s.act);
+    dDown?.release();
     const dUp = ctx.zeros([N, I]);
     const dh2 = ctx.zeros([N, H]);
     if (layer.gate) {
@@ -639,7 +719,9 @@ export class CausalLM {
 
     // Attention branch: x2 = x + o(attention(q, k, v))
     const dAtt = ctx.zeros([batch.B, batch.T, nh, D]);
-    linear(dAtt.view([N, nh * D]), layer.o, dx, s.att.view([N, nh * D]));
+    const dO = this.bottleneckBackwardAt(l, 'attn', dx, s, adapter, grads);
+    linear(dAtt.view([N, nh * D]), layer.o, dO ?? dx, s.att.view([N, nh * D]));
+    dO?.release();
     let dq = ctx.zeros(s.q.shape);
     let dk = ctx.zeros(s.k.shape);
     const dv = ctx.zeros(s.v.shape);
@@ -690,6 +772,24 @@ export class CausalLM {
     dh1.release();
   }
 
+  /**
+   * The gradient of the bottleneck adapter's input at `site` of layer l, given dy (that of its output);
+   * accumulates its trainable tensors' gradients. null when no adapter sits there (the input's gradient is dy).
+   */
+  private bottleneckBackwardAt(l: number, site: BottleneckSite, dy: Tensor, s: LayerSaved, adapter: ModelAdapter | null, grads: Gradients): Tensor | null {
+    const b = asBottleneck(adapter);
+    const key = bottleneckKey(l, site);
+    const m = b?.modules.get(key);
+    const saved = s.bottleneck.get(site);
+    if (!b || !m) return null;
+    if (!saved) throw new Error(`backward: the forward saved nothing for the adapter at ${key}`);
+    const g = (proj: 'down' | 'up', what: 'weight' | 'bias') => grads.get(bottleneckParamName(key, proj, what))?.[0];
+    const dh = this.ctx.zeros(dy.shape, 'f32', { label: `${key} input gradient` });
+    const bg = { downWeight: g('down', 'weight'), downBias: g('down', 'bias'), upWeight: g('up', 'weight'), upBias: g('up', 'bias') };
+    bottleneckBackward(this.ctx, dh, bg, dy, saved.h, saved, m, b.nonLinearity);
+    return dh;
+  }
+
   /** RMSNorm backward for Qwen3's per-head norms (always RMSNorm, whatever the model's norm). */
   private normBackwardRms(grads: Gradients, dx: Tensor, dOut: Tensor, x: Tensor, p: NormParams, rstd: Tensor): void {
     const g = this.one(grads, p.weight);
@@ -710,9 +810,10 @@ export class CausalLM {
 
   /**
    * Runs `ids` at positions cache.length.. and appends their keys/values; returns the logits of the LAST
-   * position (read back, [V]). Uses the current adapter.
+   * position (read back, [V]). Uses `adapter` (default: the current one; null: the base model); a cache must
+   * be filled under one adapter throughout.
    */
-  async forwardCached(ids: number[], cache: KvCache): Promise<Float32Array> {
+  async forwardCached(ids: number[], cache: KvCache, adapter?: ModelAdapter | null): Promise<Float32Array> {
     this.checkAlive();
     if (!(cache instanceof GpuKvCache) || cache.owner !== this) throw new Error('forwardCached: the cache was made by another model');
     if (cache.isReleased) throw new Error('forwardCached: the cache was released');
@@ -728,10 +829,11 @@ export class CausalLM {
     const positionsCpu = Int32Array.from(ids, (_, i) => start + i);
     const idsT = ctx.upload([T], idsCpu, 'i32', { label: 'decode ids' });
     const positions = ctx.upload([T], positionsCpu, 'i32', { label: 'decode positions' });
+    const use = this.adapterFor(adapter);
     let x = this.embed(idsT, idsCpu, positions, positionsCpu);
     const step: Step = { B: 1, T, positions, keyMask: null, save: false, cache, start };
     for (let l = 0; l < cfg.numLayers; l++) {
-      const { out } = this.layerForward(l, x, step, this.adapterNow);
+      const { out } = this.layerForward(l, x, step, use);
       x.release();
       x = out;
     }

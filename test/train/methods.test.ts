@@ -2,6 +2,7 @@
 // and one full / freeze step against AdamW applied to the fixture's PyTorch gradients.
 import { describe, expect, it } from 'vitest';
 import type { CausalLM } from '../../src/model/transformer';
+import { asLora } from '../../src/model/adapters';
 import { CausalLM as Model } from '../../src/model/transformer';
 import { decays, freezeTrainableNames, initLoraWeights, resolveLoraTargets, setupMethod } from '../../src/train/methods';
 import { SettingsError } from '../../src/train/settings';
@@ -54,7 +55,7 @@ describe('LoRA targets and initialisation', () => {
     expect(m.lora).toMatchObject({ r: 2, alpha: 3, useRslora: true, targetModules: ['down_proj', 'q_proj'] });
     expect(m.params.map((p) => p.name)).toContain('base_model.model.model.layers.1.mlp.down_proj.lora_B.weight');
     expect(m.params).toHaveLength(8);
-    expect(lm.model.adapter?.useRslora).toBe(true);
+    expect(asLora(lm.model.adapter)?.useRslora).toBe(true);
     m.release();
     expect(lm.model.adapter).toBeNull();
     const d = setupMethod(lm.model, settings({ lora_dropout: 0.05 }));

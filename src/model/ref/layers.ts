@@ -1,9 +1,12 @@
 // Float64 building blocks of the reference models, composed from the op references in src/engine/ref/.
 // Activations are row-major [rows, features] Float64Arrays; every function returns a new array.
+import { reluForwardRef, siluForwardRef } from '../../engine/ref/activation';
 import { biasAddRef } from '../../engine/ref/bias';
+import { geluForwardRef } from '../../engine/ref/gelu';
 import { dropoutForwardRef, dropoutMaskRef } from '../../engine/ref/dropout';
 import { matmulNNRef, matmulNTRef } from '../../engine/ref/matmul';
 import { layernormForwardRef, rmsnormForwardRef } from '../../engine/ref/norm';
+import type { BottleneckNonLinearity, BottleneckSite } from '../bottleneck';
 import type { ModelConfig } from '../config';
 
 /** Reads a weight by its Hugging Face name as float64. */
@@ -66,4 +69,24 @@ export function columnsRef(x: Float64Array, C: number, c0: number, width: number
   const out = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) out[r * width + c] = x[r * C + c0 + c]!;
   return out;
+}
+
+/**
+ * Bottleneck adapters by key 'layers.<l>.<attn|mlp>_adapter' (bottleneck.ts's names): down [m, H], downBias [m],
+ * up [H, m], upBias [H]. A site without a module is not adapted.
+ */
+export interface RefBottleneck {
+  nonLinearity: BottleneckNonLinearity;
+  modules: Map<string, { down: Float64Array; downBias: Float64Array; up: Float64Array; upBias: Float64Array; m: number }>;
+}
+
+/** y = h + up(act(down(h))) at `site` of layer l over h [M, H]; h itself when that site has no adapter. */
+export function bottleneckRef(b: RefBottleneck | undefined, l: number, site: BottleneckSite, h: Float64Array, H: number): Float64Array {
+  const a = b?.modules.get(`layers.${l}.${site}_adapter`);
+  if (!a) return h;
+  const M = h.length / H;
+  const z = biasAddRef(matmulNTRef(h, a.down, 1, M, a.m, H), a.downBias, a.m);
+  const act = b!.nonLinearity === 'relu' ? reluForwardRef(z) : b!.nonLinearity === 'silu' ? siluForwardRef(z) : geluForwardRef(z);
+  const u = biasAddRef(matmulNTRef(act, a.up, 1, M, H, a.m), a.upBias, H);
+  return h.map((v, i) => v + u[i]!);
 }

@@ -2,13 +2,14 @@
 // following transformers' modeling_llama / modeling_qwen2 / modeling_qwen3:
 //   h = x + o_proj(attention(rope(qnorm(q_proj(rms(x)))), rope(knorm(k_proj(rms(x)))), v_proj(rms(x))))
 //   out = h + down_proj(silu(gate_proj(rms(h))) · up_proj(rms(h)))
+// With bottleneck adapters, o_proj's and/or down_proj's output y becomes y + up(act(down(y))) (layers.ts).
 import { addRef } from '../../engine/ref/elementwise';
 import { attentionForwardRef } from '../../engine/ref/attention';
 import { rmsnormForwardRef } from '../../engine/ref/norm';
 import { ropeForwardRef } from '../../engine/ref/rope';
 import { swigluForwardRef } from '../../engine/ref/swiglu';
 import type { ModelConfig } from '../config';
-import { linearRef, normRef, type RefLora, type RefWeights } from './layers';
+import { bottleneckRef, linearRef, normRef, type RefBottleneck, type RefLora, type RefWeights } from './layers';
 
 export interface SequenceShape {
   B: number;
@@ -25,6 +26,7 @@ export function llamaLayerRef(
   s: SequenceShape,
   invFreq: Float64Array,
   lora?: RefLora,
+  bottleneck?: RefBottleneck,
 ): Float64Array {
   const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
   const N = s.B * s.T;
@@ -44,10 +46,10 @@ export function llamaLayerRef(
   k = ropeForwardRef(k, s.positions, { B: s.B, T: s.T, H: nkv, D }, invFreq);
   const shape = { B: s.B, T: s.T, S: s.T, H: nh, Hkv: nkv, D };
   const att = attentionForwardRef(q, k, v, s.keyMask, shape, 1 / Math.sqrt(D)).out;
-  const x2 = addRef(x, lin('self_attn.o_proj', nh * D, H, cfg.oBias, att));
+  const x2 = addRef(x, bottleneckRef(bottleneck, l, 'attn', lin('self_attn.o_proj', nh * D, H, cfg.oBias, att), H));
 
   const h2 = normRef(cfg, w, `${p}.post_attention_layernorm`, x2, H);
   const gate = lin('mlp.gate_proj', H, I, cfg.mlpBias, h2);
   const up = lin('mlp.up_proj', H, I, cfg.mlpBias, h2);
-  return addRef(x2, lin('mlp.down_proj', I, H, cfg.mlpBias, swigluForwardRef(gate, up)));
+  return addRef(x2, bottleneckRef(bottleneck, l, 'mlp', lin('mlp.down_proj', I, H, cfg.mlpBias, swigluForwardRef(gate, up)), H));
 }

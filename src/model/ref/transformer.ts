@@ -8,10 +8,10 @@ import { ropeInvFreq } from '../../engine/ops/rope';
 import type { ModelConfig } from '../config';
 import type { WeightSource } from '../params';
 import { gpt2LayerRef } from './gpt2';
-import { normRef, type RefLora, type RefWeights } from './layers';
+import { normRef, type RefBottleneck, type RefLora, type RefWeights } from './layers';
 import { llamaLayerRef, type SequenceShape } from './llama';
 
-export type { RefLora, RefWeights } from './layers';
+export type { RefBottleneck, RefLora, RefWeights } from './layers';
 
 /** Weights by Hugging Face name from a WeightSource (GPT-2 names may lack the `transformer.` prefix there). */
 export function refWeights(source: WeightSource): RefWeights {
@@ -32,12 +32,13 @@ export function refWeights(source: WeightSource): RefWeights {
 /**
  * logits [B·T, V] for ids [B, T] (rows of equal length; attentionMask 0 marks padding keys). Positions count
  * from 0 in each row. With lora.dropout, PEFT's lora_dropout as CausalLM.forward's loraDropout applies it.
+ * With `bottleneck`, bottleneck adapters after the attention and/or MLP outputs (bottleneck.ts).
  */
 export function referenceLogits(
   cfg: ModelConfig,
   w: RefWeights,
   ids: number[][],
-  opts: { attentionMask?: number[][]; lora?: RefLora } = {},
+  opts: { attentionMask?: number[][]; lora?: RefLora; bottleneck?: RefBottleneck } = {},
 ): Float64Array {
   const B = ids.length;
   const T = ids[0]!.length;
@@ -57,7 +58,7 @@ export function referenceLogits(
   const d = opts.lora?.dropout;
   const lora = d ? { ...opts.lora!, dropout: { ...d, cursor: { next: d.offset } } } : opts.lora;
   for (let l = 0; l < cfg.numLayers; l++) {
-    x = gpt2 ? gpt2LayerRef(cfg, w, l, x, s, lora) : llamaLayerRef(cfg, w, l, x, s, invFreq, lora);
+    x = gpt2 ? gpt2LayerRef(cfg, w, l, x, s, lora, opts.bottleneck) : llamaLayerRef(cfg, w, l, x, s, invFreq, lora, opts.bottleneck);
   }
   const h = normRef(cfg, w, gpt2 ? 'transformer.ln_f' : 'model.norm', x, H);
   const head = cfg.tieWordEmbeddings ? (gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : 'lm_head.weight';

@@ -1,0 +1,179 @@
+// Bottleneck adapters in the model core: a zero up-projection leaves the logits bit-identical to the base
+// model; with random weights the logits equal the float64 reference, and every adapter tensor's gradient
+// equals the reference's finite differences (Houlsby and Pfeiffer, ReLU, SiLU and GELU, Llama-style and GPT-2
+// models); the base gets no gradient buffer; a per-call adapter equals setAdapter's; ill-fitting adapters are
+// refused with what is wrong.
+import { describe, expect, it } from 'vitest';
+import { bottleneckParamName, type BottleneckAdapter, type BottleneckNonLinearity, type BottleneckPlacement } from '../../src/model/bottleneck';
+import { releaseModelAdapter } from '../../src/model/adapters';
+import { referenceLogits, refWeights } from '../../src/model/ref/transformer';
+import { CausalLM, releaseBatch, uploadBatch } from '../../src/model/transformer';
+import { expectClose } from '../harness/checkOp';
+import { testContext } from '../helpers/gpu';
+import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
+import { randomBottleneck } from '../helpers/bottleneck';
+import { Rng } from '../helpers/rng';
+
+const bitsEqual = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+describe('bottleneck adapters: zero up-projection is the base model exactly', () => {
+  for (const spec of ['llamaGqaUntied', 'gpt2Bare'] as const) {
+    for (const placement of ['houlsby', 'pfeiffer'] as const) {
+      it(`${spec}, ${placement}: logits bit-identical to the base`, async () => {
+        const ctx = await testContext();
+        const m = makeRandomModel(RANDOM_MODELS[spec]!);
+        const model = CausalLM.create(ctx, m.cfg, m.weights);
+        const rng = new Rng(3);
+        const ids = randomIds(rng, 2, 5, m.cfg.vocabSize);
+        const batch = uploadBatch(ctx, ids, [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]);
+        const base = model.forward(batch, { saveForBackward: false });
+        const want = await ctx.readF32(base.logits);
+        base.release();
+        const { adapter } = randomBottleneck(ctx, m.cfg, placement, 'relu', 4, rng, { zeroUp: true, scale: 1 });
+        const acts = model.forward(batch, { adapter });
+        const got = await ctx.readF32(acts.logits);
+        expect(bitsEqual(got, want)).toBe(true);
+        acts.release();
+        // A nonzero up-projection does change them (so the comparison above could fail).
+        const { adapter: live } = randomBottleneck(ctx, m.cfg, placement, 'relu', 4, rng);
+        const other = model.forward(batch, { adapter: live, saveForBackward: false });
+        const moved = await ctx.readF32(other.logits);
+        expect(Math.max(...moved.map((v, i) => Math.abs(v - want[i]!)))).toBeGreaterThan(1e-3);
+        other.release();
+        releaseModelAdapter(adapter);
+        releaseModelAdapter(live);
+        releaseBatch(batch);
+        model.dispose();
+      });
+    }
+  }
+});
+
+interface GradCase {
+  spec: string;
+  placement: BottleneckPlacement;
+  act: BottleneckNonLinearity;
+  rf: number;
+}
+
+const CASES: GradCase[] = [
+  { spec: 'llamaGqaUntied', placement: 'houlsby', act: 'relu', rf: 4 },
+  { spec: 'qwen3', placement: 'pfeiffer', act: 'silu', rf: 5 },
+  { spec: 'gpt2Bare', placement: 'houlsby', act: 'gelu', rf: 2 },
+];
+
+describe('bottleneck adapters match the float64 reference and its finite differences', () => {
+  for (const c of CASES) {
+    it(`${c.spec}, ${c.placement}, ${c.act}, reduction_factor ${c.rf}: logits and every adapter gradient`, async () => {
+      const ctx = await testContext();
+      const m = makeRandomModel(RANDOM_MODELS[c.spec]!);
+      const model = CausalLM.create(ctx, m.cfg, m.weights);
+      const rng = new Rng(41);
+      const { adapter, ref } = randomBottleneck(ctx, m.cfg, c.placement, c.act, c.rf, rng);
+      model.setAdapter(adapter);
+      const ids = randomIds(rng, 2, 6, m.cfg.vocabSize);
+      const mask = [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]];
+      const batch = uploadBatch(ctx, ids, mask);
+      const acts = model.forward(batch);
+      const w = refWeights(m.weights);
+      const logitsRef = () => referenceLogits(m.cfg, w, ids, { attentionMask: mask, bottleneck: ref });
+      expectClose('logits with the adapter', await ctx.readF32(acts.logits), logitsRef(), { atol: 1e-5, rtol: 1e-4 });
+
+      const N = 12;
+      const V = m.cfg.vocabSize;
+      const G = rng.tensor(N * V, 1, 0);
+      const grads = model.createGradients('adapter');
+      // Only the adapter trains: no buffer for any base weight.
+      expect(grads.names.every((n) => n.startsWith('layers.'))).toBe(true);
+      expect(grads.size).toBe(4 * adapter.modules.size);
+      const dLogits = ctx.upload([N, V], Float32Array.from(G));
+      model.backward(acts, dLogits, grads);
+      const loss = (): number => logitsRef().reduce((s, v, i) => s + v * G[i]!, 0);
+      for (const [key, r] of ref.modules) {
+        for (const [proj, what, arr] of [
+          ['down', 'weight', r.down],
+          ['down', 'bias', r.downBias],
+          ['up', 'weight', r.up],
+          ['up', 'bias', r.upBias],
+        ] as const) {
+          const name = bottleneckParamName(key, proj, what);
+          const got = await ctx.readF32(grads.tensor(name)!);
+          const scale = Math.max(...got.map(Math.abs));
+          expect(scale, name).toBeGreaterThan(0);
+          for (let k = 0; k < 3; k++) {
+            const i = k === 0 ? got.reduce((best, v, j) => (Math.abs(v) > Math.abs(got[best]!) ? j : best), 0) : rng.int(0, arr.length);
+            const orig = arr[i]!;
+            arr[i] = orig + 1e-4;
+            const lp = loss();
+            arr[i] = orig - 1e-4;
+            const lm = loss();
+            arr[i] = orig;
+            const fd = (lp - lm) / 2e-4;
+            expect(Math.abs(got[i]! - fd), `${name}[${i}]: ${got[i]} vs ${fd}`).toBeLessThanOrEqual(2e-4 * scale + 1e-3 * Math.abs(fd));
+          }
+        }
+      }
+      acts.release();
+      dLogits.release();
+      releaseBatch(batch);
+      grads.release();
+      model.setAdapter(null);
+      releaseModelAdapter(adapter);
+      model.dispose();
+    });
+  }
+});
+
+describe('bottleneck adapters: per call, and refusals', () => {
+  it('forward({ adapter }) equals setAdapter; forward({ adapter: null }) is the base with an adapter set', async () => {
+    const ctx = await testContext();
+    const m = makeRandomModel(RANDOM_MODELS.qwen2!);
+    const model = CausalLM.create(ctx, m.cfg, m.weights);
+    const rng = new Rng(5);
+    const { adapter } = randomBottleneck(ctx, m.cfg, 'houlsby', 'silu', 8, rng);
+    const batch = uploadBatch(ctx, randomIds(rng, 1, 7, m.cfg.vocabSize));
+    const read = async (opts: Parameters<CausalLM['forward']>[1]) => {
+      const a = model.forward(batch, { ...opts, saveForBackward: false });
+      const out = await ctx.readF32(a.logits);
+      a.release();
+      return out;
+    };
+    const base = await read({});
+    const perCall = await read({ adapter });
+    model.setAdapter(adapter);
+    const set = await read({});
+    const off = await read({ adapter: null });
+    expect(bitsEqual(perCall, set)).toBe(true);
+    expect(bitsEqual(off, base)).toBe(true);
+    expect(bitsEqual(set, base)).toBe(false);
+    model.setAdapter(null);
+    releaseModelAdapter(adapter);
+    releaseBatch(batch);
+    model.dispose();
+  });
+
+  it('refuses an adapter for another hidden size, layer count or placement, naming the tensor', async () => {
+    const ctx = await testContext();
+    const m = makeRandomModel(RANDOM_MODELS.llamaGqaUntied!);
+    const model = CausalLM.create(ctx, m.cfg, m.weights);
+    const rng = new Rng(6);
+    const wrongH = randomBottleneck(ctx, { numLayers: m.cfg.numLayers, hiddenSize: 2 * m.cfg.hiddenSize }, 'pfeiffer', 'relu', 4, rng).adapter;
+    expect(() => model.setAdapter(wrongH)).toThrow(/made for hidden size 72 \(bottleneck 18 × reduction_factor 4\); this model's hidden size is 36/);
+    const moreLayers = randomBottleneck(ctx, { numLayers: m.cfg.numLayers + 1, hiddenSize: m.cfg.hiddenSize }, 'pfeiffer', 'relu', 4, rng).adapter;
+    expect(() => model.setAdapter(moreLayers)).toThrow(/has layers\.2\.mlp_adapter, which a pfeiffer adapter on a model of 2 layers does not have/);
+    const houlsby = randomBottleneck(ctx, m.cfg, 'houlsby', 'relu', 4, rng).adapter;
+    const asPfeiffer: BottleneckAdapter = { ...houlsby, placement: 'pfeiffer' };
+    expect(() => model.setAdapter(asPfeiffer)).toThrow(/attn_adapter, which a pfeiffer adapter/);
+    const mis = randomBottleneck(ctx, m.cfg, 'pfeiffer', 'relu', 4, rng).adapter;
+    const upT = mis.modules.get('layers.1.mlp_adapter')!.upWeight;
+    mis.modules.get('layers.1.mlp_adapter')!.upWeight = mis.modules.get('layers.1.mlp_adapter')!.downWeight;
+    expect(() => model.setAdapter(mis)).toThrow(/layers\.1\.mlp_adapter\.up\.weight is \[9, 36\]; this model needs \[36, 9\]/);
+    mis.modules.get('layers.1.mlp_adapter')!.upWeight = upT;
+    const batch = uploadBatch(ctx, [[1, 2, 3]]);
+    expect(() => model.forward(batch, { adapter: wrongH })).toThrow(/this model's hidden size is 36/);
+    expect(model.adapter).toBeNull();
+    for (const a of [wrongH, moreLayers, houlsby, mis]) releaseModelAdapter(a);
+    releaseBatch(batch);
+    model.dispose();
+  });
+});
