@@ -3,6 +3,18 @@
 // one command buffer, and `read()` flushes and copies a tensor back. Nothing is read before the errors that
 // the device reported for the recorded work have been checked, so a failed allocation or a rejected command
 // surfaces as a typed error, never as garbage numbers.
+//
+// Writes while work is recorded (a training step's batch ids, targets, ...) do not submit it: the data goes
+// into an upload staging chunk (CPU copy, written to its GPU buffer with queue.writeBuffer just before the
+// submit, as the kernel parameters are) and a copy from the chunk into the tensor is recorded in order with the
+// dispatches. So a recorded dispatch that still reads a pooled buffer's old contents sees them, the new
+// contents arrive exactly where the write was recorded, and a training step is one submit. The chunks are
+// reused from submit to submit (a steady-state step allocates nothing); a write larger than a chunk, or more
+// than UPLOAD_STAGING_MAX bytes of writes in one recording, falls back to submit-then-writeBuffer.
+//
+// Memory statistics: bytesAllocated counts every GPU buffer the context holds (pooled free ones included),
+// bytesInUse only those held by tensors, kernel parameters, staging and readbacks in flight (allocated minus
+// the pools' free buffers). Each has a peak; resetPeaks() starts a new measurement window (e.g. one step).
 import { REQUESTED_LIMITS, summarizeAdapter, type AdapterSummary } from './adapter-info';
 import { GpuError, deviceLost, limitExceeded, outOfMemory, validation } from './errors';
 import { f16ArrayToF32 } from './half';
@@ -32,12 +44,23 @@ export interface ContextStats {
   bindGroupsCreated: number;
   bytesAllocated: number;
   peakBytesAllocated: number;
+  /** bytesAllocated minus the free buffers of the pools: what live tensors and in-flight staging hold. */
+  bytesInUse: number;
+  peakBytesInUse: number;
+  /** Writes recorded as staged copies into the recorded work (no submit). */
+  stagedWrites: number;
+  /** Milliseconds spent awaiting the GPU in sync() and read() (the rest of a step's wall time is CPU work). */
+  waitMs: number;
 }
 
 type Bindable = Tensor | GPUBuffer;
 
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
 const UNIFORM_CHUNK = 64 * 1024;
+/** One upload staging chunk; a single write above this size submits recorded work and writes directly. */
+export const UPLOAD_CHUNK = 256 * 1024;
+/** Staged bytes per recording before the context submits (bounds the staging memory to this). */
+export const UPLOAD_STAGING_MAX = 16 * UPLOAD_CHUNK;
 
 /** Pool size classes: 4 per octave above 4 KiB, so a reused buffer wastes at most ~19%. */
 export function sizeClass(bytes: number): number {
@@ -60,7 +83,13 @@ export class GpuContext {
     bindGroupsCreated: 0,
     bytesAllocated: 0,
     peakBytesAllocated: 0,
+    bytesInUse: 0,
+    peakBytesInUse: 0,
+    stagedWrites: 0,
+    waitMs: 0,
   };
+  /** Bytes of the free buffers in the pools (allocated, not in use). */
+  private poolFreeBytes = 0;
 
   private lostError: GpuError | undefined;
   private readonly uncaptured: GPUError[] = [];
@@ -72,6 +101,9 @@ export class GpuContext {
   private uniformChunks: { buffer: GPUBuffer; data: ArrayBuffer }[] = [];
   private uniformChunk = 0;
   private uniformOffset = 0;
+  private uploadChunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer> }[] = [];
+  private uploadChunk = 0;
+  private uploadOffset = 0;
   private readonly uniformAlign: number;
   private readonly releaseAfterFlush: GPUBuffer[] = [];
   private readonly kernelIds = new Map<CompiledKernel, number>();
@@ -141,7 +173,36 @@ export class GpuContext {
     this.stats.buffersCreated++;
     this.stats.bytesAllocated += bytes;
     this.stats.peakBytesAllocated = Math.max(this.stats.peakBytesAllocated, this.stats.bytesAllocated);
+    this.usageChanged();
     return buffer;
+  }
+
+  private usageChanged(): void {
+    const s = this.stats;
+    s.bytesInUse = s.bytesAllocated - this.poolFreeBytes;
+    s.peakBytesInUse = Math.max(s.peakBytesInUse, s.bytesInUse);
+  }
+
+  /** Starts a new peak window: both peaks drop to the current values. */
+  resetPeaks(): void {
+    this.usageChanged();
+    this.stats.peakBytesAllocated = this.stats.bytesAllocated;
+    this.stats.peakBytesInUse = this.stats.bytesInUse;
+  }
+
+  private takeFree(list: GPUBuffer[], index: number): GPUBuffer {
+    const [b] = list.splice(index, 1);
+    this.poolFreeBytes -= b!.size;
+    this.usageChanged();
+    return b!;
+  }
+
+  private putFree(pool: Map<number, GPUBuffer[]>, b: GPUBuffer): void {
+    let free = pool.get(b.size);
+    if (!free) pool.set(b.size, (free = []));
+    free.push(b);
+    this.poolFreeBytes += b.size;
+    this.usageChanged();
   }
 
   private acquireBuffer(bytes: number, what: string): GPUBuffer {
@@ -153,8 +214,7 @@ export class GpuContext {
     // bind groups come from the cache.
     let best = 0;
     for (let i = 1; i < free.length; i++) if (this.bufferId(free[i]!) < this.bufferId(free[best]!)) best = i;
-    const [reused] = free.splice(best, 1);
-    return reused!;
+    return this.takeFree(free, best);
   }
 
   private bufferId(b: GPUBuffer): number {
@@ -166,10 +226,7 @@ export class GpuContext {
   /** Called by Tensor.release(). Pooled buffers are reused; others are destroyed after queued work. */
   releaseBuffer(buffer: GPUBuffer, pooled: boolean): void {
     if (pooled) {
-      const cls = buffer.size;
-      let free = this.pool.get(cls);
-      if (!free) this.pool.set(cls, (free = []));
-      free.push(buffer);
+      this.putFree(this.pool, buffer);
     } else if (this.encoder) {
       this.releaseAfterFlush.push(buffer);
     } else {
@@ -180,11 +237,13 @@ export class GpuContext {
   private destroyBuffer(buffer: GPUBuffer): void {
     this.stats.bytesAllocated -= buffer.size;
     buffer.destroy();
+    this.usageChanged();
   }
 
   /** Frees every pooled buffer that is not in use. */
   trimPool(): void {
     this.flush();
+    this.poolFreeBytes = 0;
     for (const list of this.pool.values()) for (const b of list) this.destroyBuffer(b);
     for (const list of this.stagingPool.values()) for (const b of list) this.destroyBuffer(b);
     this.pool.clear();
@@ -240,13 +299,19 @@ export class GpuContext {
     return t;
   }
 
-  /** Overwrites a tensor's contents. Recorded work is submitted first so that it sees the old contents. */
+  /**
+   * Overwrites a tensor's contents, ordered with the recorded work: dispatches recorded before see the old
+   * contents, those recorded after the new. With work recorded, a small write is a staged copy in the same
+   * command buffer (see the file comment); otherwise (or when it is large) it is a queue.writeBuffer after
+   * submitting what was recorded.
+   */
   write(t: Tensor, data: Float32Array | Int32Array | Uint32Array | Uint16Array, elementOffset = 0): void {
     this.assertAlive();
-    this.flush();
     const bytes = data.byteLength;
     const at = elementOffset * DTYPE_BYTES[t.dtype];
     if (at + bytes > t.buffer.size) throw new Error('write: data does not fit the tensor');
+    if (this.encoder && at % 4 === 0 && bytes > 0 && this.stageWrite(t.buffer, at, data)) return;
+    this.flush();
     if (bytes % 4 === 0) {
       this.device.queue.writeBuffer(t.buffer, at, data.buffer, data.byteOffset, bytes);
     } else {
@@ -254,6 +319,36 @@ export class GpuContext {
       padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
       this.device.queue.writeBuffer(t.buffer, at, padded);
     }
+  }
+
+  /**
+   * Copies `data` into an upload chunk and records chunk → `dst` at byte `at` (a multiple of 4; the copy is
+   * padded to 4 bytes with zeros, as a direct write is). False when it does not fit the staging budget.
+   */
+  private stageWrite(dst: GPUBuffer, at: number, data: Float32Array | Int32Array | Uint32Array | Uint16Array): boolean {
+    const size = Math.ceil(data.byteLength / 4) * 4;
+    if (size > UPLOAD_CHUNK) return false;
+    if (this.uploadOffset + size > UPLOAD_CHUNK) {
+      if ((this.uploadChunk + 2) * UPLOAD_CHUNK > UPLOAD_STAGING_MAX) return false;
+      this.uploadChunk++;
+      this.uploadOffset = 0;
+    }
+    let chunk = this.uploadChunks[this.uploadChunk];
+    if (!chunk) {
+      chunk = {
+        buffer: this.createBuffer(UPLOAD_CHUNK, 0x4 /* COPY_SRC */ | 0x8 /* COPY_DST */, 'upload staging'),
+        data: new Uint8Array(UPLOAD_CHUNK),
+      };
+      this.uploadChunks.push(chunk);
+    }
+    const offset = this.uploadOffset;
+    chunk.data.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+    chunk.data.fill(0, offset + data.byteLength, offset + size);
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(chunk.buffer, offset, dst, at, size);
+    this.uploadOffset += size;
+    this.stats.stagedWrites++;
+    return true;
   }
 
   /** Records a copy of `src` into `dst` (whole tensors, or `bytes` from the start). */
@@ -413,6 +508,13 @@ export class GpuContext {
     }
     this.uniformChunk = 0;
     this.uniformOffset = 0;
+    for (let i = 0; i <= this.uploadChunk && i < this.uploadChunks.length; i++) {
+      const c = this.uploadChunks[i]!;
+      const used = i < this.uploadChunk ? UPLOAD_CHUNK : this.uploadOffset;
+      if (used > 0) this.device.queue.writeBuffer(c.buffer, 0, c.data, 0, used);
+    }
+    this.uploadChunk = 0;
+    this.uploadOffset = 0;
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = undefined;
     this.stats.submits++;
@@ -436,8 +538,13 @@ export class GpuContext {
   /** Submits recorded work and waits until the GPU has finished it. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.checkErrors();
+    const t0 = now();
+    try {
+      await this.device.queue.onSubmittedWorkDone();
+      await this.checkErrors();
+    } finally {
+      this.stats.waitMs += now() - t0;
+    }
   }
 
   /** Copies a tensor back to the CPU. f16 tensors are widened to f32. */
@@ -445,12 +552,15 @@ export class GpuContext {
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
     const bytes = Math.ceil(t.byteLength / 4) * 4;
     const cls = sizeClass(bytes);
-    const staging =
-      this.stagingPool.get(cls)?.pop() ?? this.createBuffer(cls, 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, 'a readback buffer');
+    const free = this.stagingPool.get(cls);
+    const staging = free?.length
+      ? this.takeFree(free, free.length - 1)
+      : this.createBuffer(cls, 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, 'a readback buffer');
     this.endPass();
     this.getEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
     this.flush();
     this.stats.readbacks++;
+    const t0 = now();
     try {
       await this.checkErrors();
       await staging.mapAsync(1 /* READ */);
@@ -458,12 +568,12 @@ export class GpuContext {
       this.destroyBuffer(staging);
       if (this.lostError) throw this.lostError;
       throw e;
+    } finally {
+      this.stats.waitMs += now() - t0;
     }
     const raw = staging.getMappedRange(0, bytes).slice(0, t.byteLength);
     staging.unmap();
-    let free = this.stagingPool.get(cls);
-    if (!free) this.stagingPool.set(cls, (free = []));
-    free.push(staging);
+    this.putFree(this.stagingPool, staging);
     switch (t.dtype) {
       case 'f32':
         return new Float32Array(raw);
@@ -489,4 +599,8 @@ export class GpuContext {
     this.device.destroy();
     void this.owner;
   }
+}
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
 }
