@@ -2,12 +2,14 @@
 // backend on the same device (bench/matmul.ts); then the attention benchmark (bench/attention.ts's
 // `runAttentionBench`) and the training benchmark (a `runTrainBench` exported by bench/train.ts) where those
 // exist. Prints the tables and writes bench-results.json in the repository root:
-//   { adapter, tfjs, matmul: [...], attention: [...], train: [...], step: {...}, notes, seconds }
+//   { adapter, tfjs, matmul: [...], attention: [...], train: [...], step: {...}, train_config: {...}, notes, seconds }
 // A section that could not run stays an empty array/object, and `notes` says why.
 //
 //   npm run bench [-- --quick] [-- --vocab-slice N | --full-vocab] [-- --models qwen3,gpt2] [-- --no-tfjs]
-//                 [-- --attention-seq 256,512,1024]
-// (the matmul flags are bench/matmul.ts's; attention runs at T = 256 and 512, --quick: 256 only).
+//                 [-- --attention-seq 256,512,1024] [-- --layers 30] [-- --train-seq 256,512] [-- --train-steps 2]
+// (the matmul flags are bench/matmul.ts's; attention runs at T = 256 and 512, --quick: 256 only). Training
+// (bench/train.ts): LoRA and full at 256 and 512 tokens on a 2-layer SmolLM2-135M shape (--layers 30: the real
+// depth), its MFU against the best Graft matmul GFLOP/s measured above (train_config.peak says so).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +26,7 @@ interface Results {
   attention: unknown[];
   train: unknown[];
   step: Record<string, unknown>;
+  train_config: Record<string, unknown>;
   notes: Record<string, string>;
   args: string[];
   seconds: number;
@@ -63,6 +66,7 @@ async function main(): Promise<void> {
     attention: [],
     train: [],
     step: {},
+    train_config: {},
     notes: {},
     args: argv,
     seconds: 0,
@@ -125,14 +129,24 @@ async function main(): Promise<void> {
   if (tr.ok) {
     try {
       const mod = (await import('./train' as string)) as {
-        runTrainBench: (c: typeof ctx, o: object) => Promise<unknown[] | { rows?: unknown[]; step?: Record<string, unknown> }>;
+        runTrainBench: (c: typeof ctx, o: object) => Promise<unknown[] | { rows?: unknown[]; step?: Record<string, unknown>; config?: Record<string, unknown> }>;
       };
       log('training step (bench/train.ts)');
-      const r = await mod.runTrainBench(ctx, { quick: args.quick, log });
+      // The peak for MFU: the best Graft matmul of this run that passed its check (WebGPU reports no peak).
+      const ok = matmul.filter((m) => m.check === 'ok');
+      const best = ok.length ? ok.reduce((a, b) => (b.graft_gflops > a.graft_gflops ? b : a)) : undefined;
+      const opts: Record<string, unknown> = { quick: args.quick, log };
+      if (best) opts.peak = { gflops: best.graft_gflops, source: `measured: best Graft matmul of this run (${best.model} ${best.op}, M×K×N ${best.m}×${best.k}×${best.n})` };
+      const value = (name: string) => (argv.indexOf(name) >= 0 ? argv[argv.indexOf(name) + 1] : undefined);
+      if (value('--layers') !== undefined) opts.layers = Number(value('--layers'));
+      if (value('--train-steps') !== undefined) opts.steps = Number(value('--train-steps'));
+      if (value('--train-seq') !== undefined) opts.seqLens = value('--train-seq')!.split(',').map(Number);
+      const r = await mod.runTrainBench(ctx, opts);
       if (Array.isArray(r)) results.train = r;
       else {
         results.train = r.rows ?? [];
         results.step = r.step ?? {};
+        results.train_config = r.config ?? {};
       }
       for (const row of results.train) log(`  ${JSON.stringify(row)}`);
     } catch (e) {

@@ -1,29 +1,44 @@
-// Training benchmark: tokens per second and step time of SFT on a SmolLM2-135M-SHAPED model (random weights
-// built here: hidden 576, 9 heads, 3 key/value heads, intermediate 1536, vocab 49152, tied embeddings), batch 1
-// at sequence length 256, for LoRA (rank 8, every linear projection) and full fine-tuning.
+// Training benchmark: tokens per second, model FLOP utilisation (MFU) and the per-step GPU work of SFT through
+// the real Trainer, on a SmolLM2-135M-SHAPED model (random weights built here: hidden 576, 9 heads, 3 key/value
+// heads, intermediate 1536, vocab 49152, tied embeddings), batch 1, LoRA (rank 8, every linear projection) and
+// full fine-tuning, at sequence lengths 256 and 512.
 //
-//   npx tsx bench/train.ts [--layers N] [--seq T] [--steps N] [--trainer-steps N] [--methods lora,full]
-//   (npm run bench:train)
+//   npx tsx bench/train.ts [--layers N] [--seq 256,512] [--steps N] [--methods lora,full] [--peak-gflops G]
+//                          [--phases] [--quick]          (npm run bench:train)
+// `runTrainBench(ctx, opts)` returns { rows, step, config } for the combined benchmark (bench/index.ts).
 //
-// SmolLM2-135M has 30 layers; the default here is 2 (--layers 30 for the real depth), because on SwiftShader
-// (no GPU) one 30-layer step takes minutes. The report says what was run. Each method: one warm-up step
-// (compiles every pipeline), then --steps timed steps, each split into
-//   forward    embedding, layers, lm_head, cross-entropy (the loss sum stays on the GPU)
-//   backward   dLogits, the backward pass into the gradients
-//   optimizer  gradient norm, clip coefficient, AdamW, and the step's one readback [loss sum, norm]
-// with ctx.sync() between the phases (only here: the trainer records a step without waiting in between). With
-// --trainer-steps N (default 0, to keep the default run short) N steps of the real Trainer follow, without the
-// syncs, and their own tokens_per_second is reported too.
+// Depth: SmolLM2-135M has 30 layers; the default here is 2 (`--layers 30` for the real depth), because on
+// SwiftShader (no GPU) a 2-layer step already takes 10-40 s (the 49152-row lm head is ~45% of a 2-layer
+// LoRA step) and a 30-layer one minutes. The JSON records the depth ("layers") and the parameters N it ran.
+//
+// Each (method, seq) runs 1 warm-up step (compiles every pipeline, fills the buffer pool and bind-group cache)
+// then --steps timed steps (default 2) of Trainer.run on one sequence of seq tokens (loss on its second half).
+//   tokens_per_second  the mean over the timed steps of the trainer's own tokens_per_second (input tokens ÷
+//                      step wall time; a step pays its forward, backward and the previous step's AdamW, whose
+//                      recording lands in the next step's submit)
+//   flops_per_token    6N (full) or 4N (LoRA: no weight gradients of the base) + 12·L·nh·D·T (attention's
+//                      QKᵀ and PV, forward and backward, counted without the causal half as PaLM's appendix B
+//                      does); N = the parameters of the model run, a tied lm head once (its matmul is the
+//                      embedding's); LoRA's own rank-8 products and the element-wise ops are not counted
+//   mfu                flops_per_token · tokens_per_second ÷ the adapter's peak FLOP/s
+// The peak: WebGPU does not report one, and SwiftShader (a CPU) has no published one, so it is MEASURED: the
+// best Graft matmul GFLOP/s of the run (bench/index.ts passes its matmul section's best; run alone, this file
+// measures SmolLM2-135M's layer products at M = 256 first), or given with --peak-gflops (e.g. a GPU's data
+// sheet number). The JSON says which ("peak.source"). MFU against a measured matmul peak says how much of
+// the step is spent outside the best kernel, not how close the device is to its silicon limit.
+// Per step (the last timed step of each row; `step` in the JSON is the first row's), from GpuContext.stats:
+// dispatches, submits, readbacks, buffers_created, bind_groups_created, staged_writes, encode_ms (the step's
+// wall time minus the time spent awaiting the GPU: recording and the trainer's own CPU work), wait_ms,
+// peak_bytes (GPU memory the context held at its highest during the step, free pooled buffers included) and
+// peak_bytes_in_use (held by live tensors).
+// --phases: additionally one step split into forward / backward / optimizer with ctx.sync() between them
+// (only here: the trainer records a step without waiting in between).
+import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
-import type { Tensor } from '../src/engine/tensor';
-import type { Gradients } from '../src/model/gradients';
 import type { WeightSource } from '../src/model/params';
 import type { CausalLM as Model } from '../src/model/transformer';
-import type { AdamW as Optimizer } from '../src/train/optimizer';
 
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
-const { requestNodeAdapter } = await import('../src/engine/adapter-node');
-const { GpuContext: Context } = await import('../src/engine/context');
 const { clipCoefficient, gradNorm } = await import('../src/engine/ops/grad-norm');
 const { parseConfig } = await import('../src/model/config');
 const { CausalLM, releaseBatch, uploadBatch } = await import('../src/model/transformer');
@@ -33,38 +48,88 @@ const { AdamW } = await import('../src/train/optimizer');
 const { shiftedTargets, sftLossBackward, sftLossForward, sumInto } = await import('../src/train/loss');
 const { Trainer } = await import('../src/train/trainer');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+export type Method = 'lora' | 'full';
+
+export interface TrainBenchOptions {
+  /** Layers of the SmolLM2-135M shape (default 2; the real model has 30). */
+  layers?: number;
+  seqLens?: number[];
+  methods?: Method[];
+  /** Timed trainer steps after the warm-up step (default 2). */
+  steps?: number;
+  /** The adapter's peak, GFLOP/s, and where it comes from. Default: measured here (see the header). */
+  peak?: { gflops: number; source: string };
+  /** seq 256 only, 1 timed step. */
+  quick?: boolean;
+  /** Also time one step split into phases with syncs between them. */
+  phases?: boolean;
+  log?: (line: string) => void;
 }
-const LAYERS = Number(arg('layers', '2'));
-const SEQ = Number(arg('seq', '256'));
-const STEPS = Number(arg('steps', '1'));
-const METHODS = arg('methods', 'lora,full').split(',') as ('lora' | 'full')[];
-const TRAINER_STEPS = Number(arg('trainer-steps', '0'));
 
-const CONFIG = {
-  architectures: ['LlamaForCausalLM'],
-  model_type: 'llama',
-  hidden_size: 576,
-  intermediate_size: 1536,
-  num_hidden_layers: LAYERS,
-  num_attention_heads: 9,
-  num_key_value_heads: 3,
-  vocab_size: 49152,
-  rms_norm_eps: 1e-5,
-  rope_theta: 100000,
-  max_position_embeddings: 8192,
-  tie_word_embeddings: true,
-  hidden_act: 'silu',
-};
+export interface StepBreakdown {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  buffers_created: number;
+  bind_groups_created: number;
+  staged_writes: number;
+  encode_ms: number;
+  wait_ms: number;
+  peak_bytes: number;
+  peak_bytes_in_use: number;
+}
 
-/** Random weights with the names and shapes of a Llama checkpoint, made on demand (N(0, 0.02)-like, norms 1). */
-function randomWeights(): WeightSource {
-  const cfg = parseConfig(CONFIG);
-  const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D, vocabSize: V } = cfg;
+export interface TrainBenchRow {
+  model: string;
+  method: Method;
+  seq_len: number;
+  layers: number;
+  trainable: number;
+  tokens_per_second: number;
+  step_s: number;
+  flops_per_token: number;
+  achieved_gflops: number;
+  mfu: number;
+  loss: number;
+  warmup_s: number;
+  step: StepBreakdown;
+  phases_s?: { forward: number; backward: number; optimizer: number };
+}
+
+export interface TrainBenchResult {
+  rows: TrainBenchRow[];
+  /** The first row's steady-state step. */
+  step: StepBreakdown & { method: Method; seq_len: number };
+  config: Record<string, unknown>;
+}
+
+const MODEL = 'SmolLM2-135M-shaped';
+const LORA_RANK = 8;
+
+function smolConfig(layers: number) {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: layers,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    vocab_size: 49152,
+    rms_norm_eps: 1e-5,
+    rope_theta: 100000,
+    max_position_embeddings: 8192,
+    tie_word_embeddings: true,
+    hidden_act: 'silu',
+  };
+}
+
+/** Random weights with the names and shapes of a Llama checkpoint, made on demand (uniform, std ≈ 0.02; norms 1). */
+function randomWeights(raw: Record<string, unknown>): WeightSource {
+  const cfg = parseConfig(raw);
+  const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D, vocabSize: V, numLayers } = cfg;
   const shapes = new Map<string, number[]>([['model.embed_tokens.weight', [V, H]], ['model.norm.weight', [H]]]);
-  for (let l = 0; l < LAYERS; l++) {
+  for (let l = 0; l < numLayers; l++) {
     const p = `model.layers.${l}`;
     shapes.set(`${p}.input_layernorm.weight`, [H]);
     shapes.set(`${p}.post_attention_layernorm.weight`, [H]);
@@ -87,7 +152,7 @@ function randomWeights(): WeightSource {
       let s = seed++ >>> 0;
       for (let i = 0; i < n; i++) {
         s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        out[i] = (s / 2 ** 32 - 0.5) * 0.07; // uniform with std ≈ 0.02
+        out[i] = (s / 2 ** 32 - 0.5) * 0.07;
       }
       return out;
     },
@@ -104,129 +169,228 @@ function example(T: number) {
   return { inputIds: ids, labels: ids.map((id, t) => (t < T / 2 ? -100 : id)) };
 }
 
-interface PhaseTimes {
-  forward: number;
-  backward: number;
-  optimizer: number;
-}
-
-async function timedStep(
-  ctx: GpuContext,
-  model: Model,
-  opt: Optimizer,
-  grads: Gradients,
-  ex: ReturnType<typeof example>,
-  stats: Tensor,
-  norm: Tensor,
-  scale: Tensor,
-): Promise<PhaseTimes & { loss: number }> {
-  const targets = shiftedTargets([ex.labels]);
-  const count = targets.filter((t) => t !== -100).length;
-  await ctx.sync();
-  const t0 = performance.now();
-  ctx.fill(stats, 0);
-  grads.zero();
-  const batch = uploadBatch(ctx, [ex.inputIds]);
-  const acts = model.forward(batch, { logits: 'chunks' });
-  const ce = sftLossForward(ctx, acts, targets, stats, 0);
-  await ctx.sync();
-  const t1 = performance.now();
-  const dLogits = sftLossBackward(ctx, acts, ce, 1 / count);
-  model.backward(acts, dLogits, grads);
-  for (const d of dLogits) d.release();
-  ce.release();
-  acts.release();
-  releaseBatch(batch);
-  await ctx.sync();
-  const t2 = performance.now();
-  gradNorm(ctx, norm, grads.tensors());
-  sumInto(ctx, stats, 1, norm);
-  clipCoefficient(ctx, scale, norm, 1.0);
-  const [lossSum] = await ctx.readF32(stats);
-  opt.step(grads, 1e-4, scale);
-  await ctx.sync();
-  const t3 = performance.now();
-  return { forward: (t1 - t0) / 1000, backward: (t2 - t1) / 1000, optimizer: (t3 - t2) / 1000, loss: lossSum! / count };
-}
-
-const { adapter, gpu } = await requestNodeAdapter();
-const ctx = await Context.create(adapter, gpu);
-const weights = randomWeights();
-const cfg = parseConfig(CONFIG);
-const model = CausalLM.create(ctx, cfg, weights, { maxPositions: SEQ });
-await ctx.sync();
-const params = model.parameters().reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
-console.log(`adapter: ${ctx.adapter.description || ctx.adapter.vendor} (${ctx.adapter.vendor}, ${ctx.adapter.architecture})`);
-console.log(
-  `model: SmolLM2-135M-shaped, random weights: hidden 576, ${LAYERS} of 30 layers, 9 heads / 3 kv heads, intermediate 1536, vocab 49152, tied; ` +
-    `${(params / 1e6).toFixed(1)}M parameters${LAYERS === 30 ? '' : ` (the real depth: --layers 30)`}`,
-);
-console.log(`batch 1 × ${SEQ} tokens (loss on the last ${SEQ / 2}); ${STEPS} timed step(s) after 1 warm-up; phases separated by ctx.sync()\n`);
-
-const ex = example(SEQ);
-const rows: string[] = [];
-for (const method of METHODS) {
-  const settings = parseSettings(
+function benchSettings(method: Method, T: number, maxSteps: number) {
+  return parseSettings(
     {
       model_name_or_path: 'bench',
       dataset: 'bench',
       finetuning_type: method,
-      lora_rank: 8,
+      lora_rank: LORA_RANK,
       lora_target: 'all',
       learning_rate: 1e-4,
       per_device_train_batch_size: 1,
-      cutoff_len: SEQ,
-      max_steps: Math.max(1, TRAINER_STEPS),
+      cutoff_len: T,
+      max_steps: maxSteps,
       save_strategy: 'no',
       disable_shuffling: true,
     },
     'bench',
   );
-  const setup = setupMethod(model, settings);
-  const trainable = setup.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** FLOPs per trained token (see the header). */
+export function flopsPerToken(method: Method, parameters: number, layers: number, heads: number, headDim: number, T: number): number {
+  return (method === 'full' ? 6 : 4) * parameters + 12 * layers * heads * headDim * T;
+}
+
+/** One step with ctx.sync() between forward, backward and optimizer (the trainer never waits in between). */
+async function phaseSplit(ctx: GpuContext, model: Model, method: Method, T: number): Promise<{ forward: number; backward: number; optimizer: number }> {
+  const ex = example(T);
+  const setup = setupMethod(model, benchSettings(method, T, 1));
   const grads = model.createGradients(setup.select);
   const opt = new AdamW(ctx, setup.params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
   const stats = ctx.zeros([2], 'f32', { persistent: true });
   const norm = ctx.zeros([1], 'f32', { persistent: true });
   const scale = ctx.zeros([1], 'f32', { persistent: true });
-  const tw = performance.now();
-  const warm = await timedStep(ctx, model, opt, grads, ex, stats, norm, scale);
-  const warmS = (performance.now() - tw) / 1000;
-  const sum: PhaseTimes = { forward: 0, backward: 0, optimizer: 0 };
-  let loss = warm.loss;
-  for (let i = 0; i < STEPS; i++) {
-    const t = await timedStep(ctx, model, opt, grads, ex, stats, norm, scale);
-    sum.forward += t.forward;
-    sum.backward += t.backward;
-    sum.optimizer += t.optimizer;
-    loss = t.loss;
+  try {
+    const targets = shiftedTargets([ex.labels]);
+    const count = targets.filter((t) => t !== -100).length;
+    await ctx.sync();
+    const t0 = performance.now();
+    ctx.fill(stats, 0);
+    grads.zero();
+    const batch = uploadBatch(ctx, [ex.inputIds]);
+    const acts = model.forward(batch, { logits: 'chunks' });
+    const ce = sftLossForward(ctx, acts, targets, stats, 0);
+    await ctx.sync();
+    const t1 = performance.now();
+    const dLogits = sftLossBackward(ctx, acts, ce, 1 / count);
+    model.backward(acts, dLogits, grads);
+    for (const d of dLogits) d.release();
+    ce.release();
+    acts.release();
+    releaseBatch(batch);
+    await ctx.sync();
+    const t2 = performance.now();
+    gradNorm(ctx, norm, grads.tensors());
+    sumInto(ctx, stats, 1, norm);
+    clipCoefficient(ctx, scale, norm, 1.0);
+    await ctx.readF32(stats);
+    opt.step(grads, 1e-4, scale);
+    await ctx.sync();
+    const t3 = performance.now();
+    return { forward: (t1 - t0) / 1000, backward: (t2 - t1) / 1000, optimizer: (t3 - t2) / 1000 };
+  } finally {
+    for (const t of [stats, norm, scale]) t.release();
+    opt.release();
+    grads.release();
+    setup.release();
   }
-  for (const t of [stats, norm, scale]) t.release();
-  opt.release();
-  grads.release();
-  setup.release();
-  const step = (sum.forward + sum.backward + sum.optimizer) / STEPS;
-  const ms = (x: number) => `${((x / STEPS) * 1000).toFixed(0)} ms`;
-  const pct = (x: number) => `${((100 * x) / STEPS / step).toFixed(0)}%`;
-  console.log(
-    `${method.padEnd(4)} (${(trainable / 1e6).toFixed(2)}M trainable): step ${(step * 1000).toFixed(0)} ms = forward ${ms(sum.forward)} (${pct(sum.forward)}) + backward ${ms(sum.backward)} (${pct(sum.backward)}) + optimizer ${ms(sum.optimizer)} (${pct(sum.optimizer)}); ` +
-      `${(SEQ / step).toFixed(1)} tokens/s; warm-up step ${warmS.toFixed(1)} s; loss ${loss.toFixed(3)}`,
-  );
-  rows.push(`| ${method} | ${(trainable / 1e6).toFixed(2)}M | ${(step * 1000).toFixed(0)} | ${ms(sum.forward)} | ${ms(sum.backward)} | ${ms(sum.optimizer)} | ${(SEQ / step).toFixed(1)} |`);
-
-  // The real trainer, no syncs between phases: its own metrics.
-  if (TRAINER_STEPS > 0) {
-    const trainer = Trainer.create({ model, settings, train: [ex], padTokenId: 0 });
-    const r = await trainer.run();
-    trainer.dispose();
-    const tps = r.metrics.map((m) => m.tokens_per_second.toFixed(1)).join(', ');
-    console.log(`     Trainer.run, ${TRAINER_STEPS} steps: tokens_per_second per step ${tps} (one readback per step, phases not separated)`);
-  }
-  ctx.trimPool();
 }
-console.log('\n| method | trainable | step ms | forward | backward | optimizer | tokens/s |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(r);
-model.dispose();
-ctx.destroy();
-process.exit(0);
+
+/** The best Graft matmul GFLOP/s on SmolLM2-135M's layer products at M = 256 (no lm head, no TF.js). */
+export async function measureMatmulPeak(ctx: GpuContext, log: (l: string) => void = () => {}): Promise<{ gflops: number; source: string }> {
+  const { runMatmulBench } = await import('./matmul');
+  const rows = (await runMatmulBench(ctx, undefined, { models: ['smollm2'], quick: true, lora: false, tokens: 256 })).filter((r) => r.check === 'ok');
+  if (rows.length === 0) throw new Error('no matmul product passed its check, so there is no peak to measure MFU against');
+  const best = rows.reduce((a, b) => (b.graft_gflops > a.graft_gflops ? b : a));
+  log(`peak: ${best.graft_gflops.toFixed(2)} GFLOP/s (Graft matmul ${best.model} ${best.op}, ${best.m}×${best.k}×${best.n})`);
+  return { gflops: best.graft_gflops, source: `measured: best Graft matmul of this run (${best.model} ${best.op}, M×K×N ${best.m}×${best.k}×${best.n})` };
+}
+
+export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {
+  const log = opts.log ?? (() => {});
+  const layers = opts.layers ?? 2;
+  const seqLens = opts.seqLens ?? (opts.quick ? [256] : [256, 512]);
+  const methods = opts.methods ?? ['lora', 'full'];
+  const steps = opts.steps ?? (opts.quick ? 1 : 2);
+  if (!Number.isInteger(layers) || layers < 1) throw new Error(`--layers ${layers}: give a whole number of layers (1 to 30)`);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps ${steps}: give at least 1 timed step`);
+  const peak = opts.peak ?? (await measureMatmulPeak(ctx, log));
+  if (!(peak.gflops > 0)) throw new Error(`peak ${peak.gflops} GFLOP/s: give a positive --peak-gflops`);
+
+  const raw = smolConfig(layers);
+  const cfg = parseConfig(raw);
+  const model = CausalLM.create(ctx, cfg, randomWeights(raw), { maxPositions: Math.max(...seqLens) });
+  const rows: TrainBenchRow[] = [];
+  try {
+    await ctx.sync();
+    const N = model.parameters().reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+    log(`${MODEL}, random weights, ${layers} of 30 layers: ${(N / 1e6).toFixed(1)}M parameters; batch 1; 1 warm-up + ${steps} timed Trainer step(s) each`);
+    for (const T of seqLens) {
+      for (const method of methods) {
+        const trainer = Trainer.create({ model, settings: benchSettings(method, T, 1 + steps), train: [example(T)], padTokenId: 0 });
+        const trainable = trainer.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+        const snaps: { stats: typeof ctx.stats; tps: number; loss: number; seconds: number }[] = [];
+        await ctx.sync();
+        ctx.resetPeaks();
+        const t0 = performance.now();
+        let warmup = 0;
+        try {
+          await trainer.run({
+            onStep: (r) => {
+              if (snaps.length === 0) warmup = (performance.now() - t0) / 1000;
+              snaps.push({ stats: { ...ctx.stats }, tps: r.tokens_per_second, loss: r.loss, seconds: r.input_tokens / r.tokens_per_second });
+              ctx.resetPeaks();
+            },
+          });
+        } finally {
+          trainer.dispose();
+        }
+        const timed = snaps.slice(1);
+        const last = timed[timed.length - 1]!;
+        const before = snaps[snaps.length - 2]!.stats;
+        const d = (k: keyof typeof ctx.stats) => last.stats[k] - before[k];
+        const tps = timed.reduce((s, x) => s + x.tps, 0) / timed.length;
+        const fpt = flopsPerToken(method, N, layers, cfg.numHeads, cfg.headDim, T);
+        const achieved = (fpt * tps) / 1e9;
+        const row: TrainBenchRow = {
+          model: MODEL,
+          method,
+          seq_len: T,
+          layers,
+          trainable,
+          tokens_per_second: +tps.toFixed(2),
+          step_s: +(T / tps).toFixed(3),
+          flops_per_token: fpt,
+          achieved_gflops: +achieved.toFixed(3),
+          mfu: +(achieved / peak.gflops).toFixed(4),
+          loss: +last.loss.toFixed(4),
+          warmup_s: +warmup.toFixed(1),
+          step: {
+            dispatches: d('dispatches'),
+            submits: d('submits'),
+            readbacks: d('readbacks'),
+            buffers_created: d('buffersCreated'),
+            bind_groups_created: d('bindGroupsCreated'),
+            staged_writes: d('stagedWrites'),
+            encode_ms: +(last.seconds * 1000 - d('waitMs')).toFixed(1),
+            wait_ms: +d('waitMs').toFixed(1),
+            peak_bytes: last.stats.peakBytesAllocated,
+            peak_bytes_in_use: last.stats.peakBytesInUse,
+          },
+        };
+        if (opts.phases) row.phases_s = await phaseSplit(ctx, model, method, T);
+        rows.push(row);
+        log(
+          `${method.padEnd(4)} T=${T}: ${row.tokens_per_second} tokens/s (step ${row.step_s} s), ${row.achieved_gflops} GFLOP/s, MFU ${(100 * row.mfu).toFixed(1)}%; ` +
+            `${row.step.dispatches} dispatches, ${row.step.submits} submit(s), ${row.step.readbacks} readback(s), ${row.step.buffers_created} buffers created, ` +
+            `encode ${row.step.encode_ms} ms, peak ${(row.step.peak_bytes / 2 ** 20).toFixed(1)} MiB (in use ${(row.step.peak_bytes_in_use / 2 ** 20).toFixed(1)} MiB); warm-up ${row.warmup_s} s` +
+            (row.phases_s ? `; phases fwd ${row.phases_s.forward.toFixed(2)} s, bwd ${row.phases_s.backward.toFixed(2)} s, opt ${row.phases_s.optimizer.toFixed(2)} s` : ''),
+        );
+        ctx.trimPool();
+      }
+    }
+    const first = rows[0]!;
+    return {
+      rows,
+      step: { method: first.method, seq_len: first.seq_len, ...first.step },
+      config: {
+        model: `${MODEL} (random weights): hidden 576, 9 heads / 3 kv heads, head dim 64, intermediate 1536, vocab 49152, tied embeddings`,
+        layers,
+        layers_of_real_model: 30,
+        parameters: N,
+        batch: 1,
+        lora: { rank: LORA_RANK, target: 'all linear projections' },
+        warmup_steps: 1,
+        timed_steps: steps,
+        flops_per_token: '6N (full) or 4N (LoRA) + 12·layers·heads·head_dim·seq_len',
+        peak,
+      },
+    };
+  } finally {
+    model.dispose();
+    ctx.trimPool();
+  }
+}
+
+async function main(): Promise<void> {
+  const arg = (name: string): string | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const num = (name: string): number | undefined => (arg(name) === undefined ? undefined : Number(arg(name)));
+  const { requestNodeAdapter } = await import('../src/engine/adapter-node');
+  const { GpuContext: Context } = await import('../src/engine/context');
+  const { adapter, gpu } = await requestNodeAdapter();
+  const ctx = await Context.create(adapter, gpu);
+  const log = (l: string) => console.log(l);
+  log(`adapter: ${ctx.adapter.description || ctx.adapter.vendor} (${ctx.adapter.vendor}, ${ctx.adapter.architecture})`);
+  const peakArg = num('peak-gflops');
+  const opts: TrainBenchOptions = { quick: process.argv.includes('--quick'), phases: process.argv.includes('--phases'), log };
+  const layers = num('layers');
+  const steps = num('steps');
+  if (layers !== undefined) opts.layers = layers;
+  if (steps !== undefined) opts.steps = steps;
+  if (arg('seq')) opts.seqLens = arg('seq')!.split(',').map(Number);
+  if (arg('methods')) opts.methods = arg('methods')!.split(',') as Method[];
+  if (peakArg !== undefined) opts.peak = { gflops: peakArg, source: 'given with --peak-gflops' };
+  const r = await runTrainBench(ctx, opts);
+  log('\n| method | seq | layers | tokens/s | step s | GFLOP/s | MFU | dispatches | submits | readbacks | buffers created | encode ms | peak MiB |');
+  log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const x of r.rows) {
+    log(`| ${x.method} | ${x.seq_len} | ${x.layers} | ${x.tokens_per_second} | ${x.step_s} | ${x.achieved_gflops} | ${(100 * x.mfu).toFixed(1)}% | ${x.step.dispatches} | ${x.step.submits} | ${x.step.readbacks} | ${x.step.buffers_created} | ${x.step.encode_ms} | ${(x.step.peak_bytes / 2 ** 20).toFixed(1)} |`);
+  }
+  log(`peak: ${(r.config.peak as { gflops: number }).gflops.toFixed(2)} GFLOP/s, ${(r.config.peak as { source: string }).source}`);
+  ctx.destroy();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
