@@ -63,6 +63,8 @@ export interface EncodedExample {
   source?: RecordSource;
   /** How many examples a packed sequence holds (1 when not packed). */
   packed?: number;
+  /** Multi-task training: the task of the record (Conversation.task). */
+  task?: string;
 }
 
 const isPrefix = (a: readonly number[], b: readonly number[]) => a.length <= b.length && a.every((x, i) => x === b[i]);
@@ -113,6 +115,7 @@ export function encodeConversation(c: Conversation, tokenizer: TokenEncoder, tem
     fullLength,
   };
   if (c.source) example.source = c.source;
+  if (c.task !== undefined) example.task = c.task;
   return example;
 }
 
@@ -311,6 +314,9 @@ export function prepareSftData(
   options: SftDataOptions,
 ): SftData {
   const seed = options.seed ?? 42;
+  if (options.packing === true && records.some((r) => r.task !== undefined)) {
+    throw new Error('packing puts examples of different tasks into one sequence, so multi-task training (records with a "task") needs packing: false');
+  }
   const { examples, problems } = encodeDataset(records, tokenizer, template, options);
   let { train, val } = splitTrainVal(examples, options.valSize ?? 0, seed);
   if (options.valSize === undefined || options.valSize === 0) train = options.shuffle === false ? examples.slice() : shuffled(examples, seed);

@@ -8,6 +8,8 @@
 //            it wins over a top-level system, as in LLaMA-Factory)
 //   openai   {messages: [{role, content}]}  role: user, assistant, system (leading only); content a string or
 //            a list of {type: "text", text} parts
+// Any format may carry `task`: a non-empty string naming the record's task for multi-task training
+// (src/train/task-weights.ts).
 import type { ChatMessage, Conversation, DatasetFormat } from './types';
 
 export type NormaliseResult =
@@ -162,6 +164,11 @@ export function normaliseRecord(record: unknown, format?: DatasetFormat): Normal
   }
   try {
     const conversation = detected === 'alpaca' ? alpaca(record) : detected === 'sharegpt' ? sharegpt(record) : openai(record);
+    const task = record.task;
+    if (task !== undefined && task !== null) {
+      if (typeof task !== 'string' || task.trim() === '') fail(`"task" must name the record's task (a non-empty string), not ${typeof task === 'string' ? 'an empty one' : describe(task)}`);
+      conversation.task = (task as string).trim();
+    }
     return { ok: true, format: detected, conversation };
   } catch (e) {
     if (e instanceof RecordError) return { ok: false, format: detected, reason: e.message };

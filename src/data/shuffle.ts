@@ -56,3 +56,44 @@ export function splitTrainVal<T>(items: readonly T[], valSize: number, seed: num
   const order = shuffled(items, seed);
   return { val: order.slice(0, n), train: order.slice(n) };
 }
+
+/**
+ * Balanced task sampling (task_sampling "balanced"): an epoch of `length` example indices in which every
+ * position first draws a task uniformly (each of the K tasks equally likely), then takes that task's next
+ * example from its own shuffled pool; a pool that runs out is reshuffled and started again, so small tasks
+ * repeat within an epoch and large ones are subsampled. `taskOf[i]` is example i's task (0 ≤ t < K); every
+ * task must have an example. One SeededRandom(seed) drives the pools and the draws, so (seed, length) fix the
+ * order. The trainer passes seed + epoch and length = the number of training examples, so an epoch keeps its
+ * proportional length and the schedule its steps.
+ */
+export function balancedOrder(taskOf: readonly number[], tasks: number, length: number, seed: number): number[] {
+  const pools: number[][] = Array.from({ length: tasks }, () => []);
+  taskOf.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= tasks) throw new Error(`balancedOrder: example ${i} has task ${t}, not one of 0..${tasks - 1}`);
+    pools[t]!.push(i);
+  });
+  const empty = pools.findIndex((p) => p.length === 0);
+  if (empty >= 0) throw new Error(`balancedOrder: task ${empty} has no example`);
+  const rng = new SeededRandom(seed);
+  const shuffle = (p: number[]) => {
+    for (let i = p.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const x = p[i]!;
+      p[i] = p[j]!;
+      p[j] = x;
+    }
+  };
+  const next = new Array<number>(tasks).fill(0);
+  for (const p of pools) shuffle(p);
+  const out: number[] = [];
+  for (let k = 0; k < length; k++) {
+    const t = rng.int(tasks);
+    const pool = pools[t]!;
+    if (next[t] === pool.length) {
+      shuffle(pool);
+      next[t] = 0;
+    }
+    out.push(pool[next[t]!++]!);
+  }
+  return out;
+}

@@ -21,6 +21,8 @@ export interface RecordSource {
 export interface Conversation {
   system?: string;
   messages: ChatMessage[];
+  /** Multi-task training: the record's task (its `task` field, or the name of the dataset it came from). */
+  task?: string;
   /** Where the record came from, for messages that name it. */
   source?: RecordSource;
 }

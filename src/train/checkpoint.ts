@@ -7,7 +7,8 @@
 //                           adapter that `graft generate --adapter` and PEFT load
 //   trainer_state.json      written last: the step, AdamW's step count, the schedule, the data order (seed,
 //                           epoch, position and the epoch's example order), the RNG state, the metrics so far,
-//                           the settings and the list of trainable tensors
+//                           the settings, the list of trainable tensors and the objective's own state
+//                           (multi-task weights)
 //
 // Stores (checkpoint-store*.ts) make a checkpoint complete or absent. Resuming restores weights and moments
 // bit for bit, so the steps after a resume compute exactly what the uninterrupted run computes.
@@ -69,6 +70,11 @@ export interface TrainerState {
   };
   metrics: StepRecord[];
   eval_metrics: EvalRecord[];
+  /**
+   * The objective's own state (JSON), absent when it has none: multi-task SFT keeps {tasks: TaskWeightState}
+   * (src/train/task-weights.ts: DWA's loss windows, uncertainty's s_t with their Adam moments and step counts).
+   */
+  objective?: unknown;
   settings: TrainSettings;
   saved_at: string;
 }

@@ -22,12 +22,15 @@
 // Values may be strings (command-line flags): "true", "1e-3" and "8" are converted as the type asks.
 // This file runs in the browser worker too: no Node imports.
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
+import type { TaskWeighting } from './task-weights';
 
 export type Stage = 'sft' | 'dpo' | 'rm';
 export type PrefLossType = 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
 export type FinetuningType = 'lora' | 'full' | 'freeze';
 export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
+export type TaskSampling = 'proportional' | 'balanced';
+export type { TaskWeighting } from './task-weights';
 
 /** A training job. Field names and meanings are LLaMA-Factory's (see the file comment for defaults). */
 export interface TrainSettings {
@@ -83,6 +86,19 @@ export interface TrainSettings {
   max_samples?: number;
   /** Train in file order (no shuffle). */
   disable_shuffling: boolean;
+
+  // multi-task (Graft's own settings: LLaMA-Factory has none; see src/train/task-weights.ts). Tasks are the
+  // `task` field of the records; a run without one is single-task and these settings must stay unset.
+  /** How the per-task mean losses are weighted: static (task_weights), dwa or uncertainty. Default static. */
+  task_weighting: TaskWeighting;
+  /** static: weight per task ("qa:1,summarise:0.5" or a mapping); tasks not named weigh 1. */
+  task_weights?: Record<string, number>;
+  /** dwa: the softmax temperature T. Default 2.0 (Liu et al. 2019). */
+  dwa_temperature: number;
+  /** dwa: optimizer steps per loss window (the paper's epoch). Default 10. */
+  dwa_window: number;
+  /** proportional: the usual shuffle; balanced: each task equally likely per example. Default proportional. */
+  task_sampling: TaskSampling;
 
   // training
   learning_rate: number;
@@ -236,6 +252,35 @@ function names(v: unknown): string[] {
   return out;
 }
 
+/** task_weights: "qa:1,summarise:0.5" or a mapping {qa: 1, summarise: 0.5} → weight by task; each ≥ 0, not all 0. */
+function taskWeights(v: unknown): Record<string, number> {
+  const entries: [string, unknown][] =
+    typeof v === 'string'
+      ? v.split(',').map((part) => {
+          const i = part.lastIndexOf(':');
+          if (i <= 0) return bad(`must list task:weight pairs such as "qa:1,summarise:0.5", and "${part.trim()}" is not one`);
+          return [part.slice(0, i).trim(), part.slice(i + 1).trim()];
+        })
+      : typeof v === 'object' && v !== null && !Array.isArray(v)
+        ? Object.entries(v)
+        : bad(`must be task:weight pairs ("qa:1,summarise:0.5") or a mapping of task names to weights, not ${show(v)}`);
+  const out: Record<string, number> = {};
+  for (const [task, w] of entries) {
+    if (task === '') bad('names a task with an empty name');
+    if (task in out) bad(`names task "${task}" twice`);
+    let n: number;
+    try {
+      n = num({ min: 0 })(w);
+    } catch (e) {
+      return bad(`weight of task "${task}" ${(e as Error).message}`);
+    }
+    out[task] = n;
+  }
+  if (Object.keys(out).length === 0) bad('names no task');
+  if (Object.values(out).every((w) => w === 0)) bad('gives every task weight 0: nothing would be learned');
+  return out;
+}
+
 type Parser = (v: unknown) => unknown;
 
 const LR_SCHEDULERS = ['constant', 'constant_with_warmup', 'linear', 'cosine'] as const;
@@ -313,6 +358,11 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   },
   max_samples: { parse: int({ min: 1 }), default: undefined },
   disable_shuffling: { parse: toBool, default: false },
+  task_weighting: { parse: oneOf(['static', 'dwa', 'uncertainty'] as const), default: 'static' },
+  task_weights: { parse: taskWeights, default: undefined },
+  dwa_temperature: { parse: num({ min: 0, minExclusive: true }), default: 2.0 },
+  dwa_window: { parse: int({ min: 1 }), default: 10 },
+  task_sampling: { parse: oneOf(['proportional', 'balanced'] as const), default: 'proportional' },
   learning_rate: { parse: num({ min: 0, minExclusive: true }), default: 5e-5 },
   lr_scheduler_type: {
     parse: oneOf(LR_SCHEDULERS, (s) =>
@@ -352,6 +402,9 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   save_steps: { parse: num({ min: 0, minExclusive: true }), default: 500 },
   save_total_limit: { parse: int({ min: 1 }), default: undefined },
 };
+
+/** Graft's multi-task settings (not LLaMA-Factory's: they are never written to its job files). */
+export const TASK_KEYS = ['task_weighting', 'task_weights', 'dwa_temperature', 'dwa_window', 'task_sampling'] as const;
 
 /** The keys Graft honours, in the order job files list them. */
 export const SETTINGS_KEYS = Object.keys(SPEC) as (keyof TrainSettings)[];
@@ -612,6 +665,15 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
   }
   if (s.train_on_prompt && s.mask_history) problems.push({ ...at('mask_history'), message: 'cannot be combined with train_on_prompt' });
   if (s.packing && s.stage !== 'sft') problems.push({ ...at('packing'), message: `packing applies to "sft" only (this job has stage "${s.stage}")` });
+  for (const key of TASK_KEYS) {
+    if (!(key in input) || input[key] === null || input[key] === undefined) continue;
+    if (s.stage !== 'sft') problems.push({ ...at(key), message: `multi-task training applies to stage "sft" (this job has stage "${s.stage}")` });
+    else if (key === 'task_weights' && s.task_weighting !== 'static') problems.push({ ...at(key), message: `gives static weights, but task_weighting is "${s.task_weighting}", which sets the weights itself; remove task_weights or use task_weighting static` });
+    else if ((key === 'dwa_temperature' || key === 'dwa_window') && s.task_weighting !== 'dwa') problems.push({ ...at(key), message: `applies to task_weighting "dwa" (this job has "${s.task_weighting}")` });
+  }
+  if (s.task_sampling === 'balanced' && s.disable_shuffling) {
+    problems.push({ ...at('task_sampling'), message: 'balanced task sampling draws examples at random; it cannot be combined with disable_shuffling (use task_sampling proportional to train in file order)' });
+  }
   if (problems.length) throw new SettingsError(source, problems);
   return { settings: s, notes };
 }
@@ -770,6 +832,7 @@ export function settingsToYaml(s: TrainSettings, options: SettingsYamlOptions = 
       let text: string;
       if (Array.isArray(v)) text = yamlScalar(v.join(','));
       else if (typeof v === 'number' && FLOAT_KEYS.has(key) && Number.isInteger(v)) text = `${v}.0`;
+      else if (typeof v === 'object') continue; // task_weights: Graft's own, in no section
       else text = yamlScalar(v);
       const comment = options.comments?.[key];
       body.push(`${key}: ${text}${comment ? `  # ${comment}` : ''}`);

@@ -16,7 +16,8 @@
 //   PyTorch's GradScaler.
 //
 // Data order: the training sequences as given (file order), shuffled per epoch with the job's seed
-// (shuffled(range(n), seed + epoch)) unless disable_shuffling; micro-batches are consecutive slices of an
+// (shuffled(range(n), seed + epoch)) unless disable_shuffling; multi-task runs with task_sampling "balanced"
+// draw each epoch's n examples task-first instead (balancedOrder(tasks, n, seed + epoch), src/data/shuffle.ts); micro-batches are consecutive slices of an
 // epoch's order; an epoch's last optimizer step takes the micro-batches that are left (Hugging Face's Trainer
 // does the same). So the step number and the seed fix every batch, and a checkpoint needs to hold only those
 // (it also holds the epoch's order, to check that a resumed run reads the same data).
@@ -37,7 +38,7 @@
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
-import { shuffled } from '../data/shuffle';
+import { balancedOrder, shuffled } from '../data/shuffle';
 import type { Gradients } from '../model/gradients';
 import type { CausalLM, LoraDropout } from '../model/transformer';
 import { checkpointName, type CheckpointStore } from './checkpoint-store';
@@ -289,7 +290,14 @@ export class Trainer {
   epochOrder(epoch: number): number[] {
     if (this.orderCache?.epoch === epoch) return this.orderCache.order;
     const idx = Array.from({ length: this.opts.train.length }, (_, i) => i);
-    const order = this.opts.settings.disable_shuffling ? idx : shuffled(idx, (this.opts.settings.seed + epoch) >>> 0);
+    const { disable_shuffling: inOrder, seed, task_sampling: sampling } = this.opts.settings;
+    const tasks = this.objective.tasks;
+    const order =
+      sampling === 'balanced' && tasks
+        ? balancedOrder(tasks.ofExample, tasks.names.length, idx.length, (seed + epoch) >>> 0)
+        : inOrder
+          ? idx
+          : shuffled(idx, (seed + epoch) >>> 0);
     this.orderCache = { epoch, order };
     return order;
   }
@@ -337,6 +345,7 @@ export class Trainer {
     const ok = plan.units > 0 && Number.isFinite(loss) && Number.isFinite(norm);
     if (ok) this.optimizer.step(this.grads, lr, this.clipScale);
     else this.skipped++;
+    if (plan.units > 0) this.objective.afterStep?.(ok, lr);
     this.globalStep++;
     const seconds = Math.max(now() - t0, 1e-9) / 1000;
     const record: StepRecord = {
@@ -507,6 +516,8 @@ export class Trainer {
       settings: this.opts.settings,
       saved_at: new Date().toISOString(),
     };
+    const objectiveState = this.objective.exportState?.();
+    if (objectiveState !== undefined) state.objective = objectiveState;
     return { state, weights: await this.trainableWeights(), optimizer: await this.optimizer.exportState() };
   }
 
@@ -553,6 +564,7 @@ export class Trainer {
     if (order.length !== st.data.order.length || order.some((v, i) => v !== st.data.order[i])) {
       throw bad('resume_from_checkpoint', `the data order of epoch ${epoch} differs from the checkpoint's: the dataset or the seed changed`);
     }
+    this.objective.importState?.(st.objective);
     for (const p of this.params) writeJoined(this.ctx, p.parts, c.weights.get(p.name)!, p.name);
     this.optimizer.importState(c.optimizer);
     this.globalStep = st.global_step;

@@ -57,6 +57,8 @@ export interface StepPlan {
   inputTokens: number;
   /** One entry per micro-batch: records its forward, its loss (into env.stats) and its backward (into env.grads). */
   micro: ((env: MicroStepEnv) => void)[];
+  /** Multi-task SFT: target tokens n_t of each task in the whole step, and the weights w_t the step uses. */
+  tasks?: { tokens: number[]; weights: number[] };
 }
 
 export interface Objective {
@@ -75,6 +77,16 @@ export interface Objective {
    * LoRA dropout counters. A function of the settings and the training data only.
    */
   readonly microTokenBound: number;
+  /** Multi-task runs: the task names and each training item's task index (balanced sampling reads them). */
+  readonly tasks?: { readonly names: readonly string[]; readonly ofExample: readonly number[] };
+  /**
+   * Called after each step that had something to learn, with whether its update was applied (not skipped) and
+   * its learning rate: multi-task weighting observes the step's losses here.
+   */
+  afterStep?(applied: boolean, learningRate: number): void;
+  /** State beyond weights and moments that a checkpoint keeps (JSON; multi-task weights), and its restore. */
+  exportState?(): unknown;
+  importState?(state: unknown): void;
   /** The work of the step whose micro-batches hold these item indices. */
   plan(batches: readonly (readonly number[])[]): StepPlan;
   /** The step record's loss and the objective's own fields, from the read-back stats buffer. */
