@@ -49,6 +49,10 @@ describe('parseSettings: defaults', () => {
       packing: false,
       val_size: 0,
       disable_shuffling: false,
+      task_weighting: 'static',
+      dwa_temperature: 2,
+      dwa_window: 10,
+      task_sampling: 'proportional',
       learning_rate: 5e-5,
       lr_scheduler_type: 'linear',
       warmup_steps: 0,
@@ -372,5 +376,33 @@ describe('settingsWarnings', () => {
     const w = settingsWarnings(parseSettings({ ...base, lr_scheduler_type: 'constant', warmup_steps: 10, val_size: 0.1 }, 'j'));
     expect(w).toEqual([expect.stringMatching(/ignores warm-up/), expect.stringMatching(/never evaluated/)]);
     expect(settingsWarnings(parseSettings(base, 'j'))).toEqual([]);
+  });
+});
+
+describe('multi-task settings (Graft\'s own)', () => {
+  it('task_weights as "task:weight" pairs (a flag) or a YAML mapping; the dwa and sampling settings', () => {
+    expect(parseSettings({ ...base, task_weights: 'qa:1, summarise:0.5' }, 'j').task_weights).toEqual({ qa: 1, summarise: 0.5 });
+    const y = parseJobYaml('model_name_or_path: m\ndataset: d.json\ntask_weights:\n  qa: 2\n  chat: 0\n', 'job.yaml').settings;
+    expect(y.task_weights).toEqual({ qa: 2, chat: 0 });
+    const d = parseSettings({ ...base, task_weighting: 'dwa', dwa_temperature: '1.5', dwa_window: '4', task_sampling: 'balanced' }, 'j');
+    expect([d.task_weighting, d.dwa_temperature, d.dwa_window, d.task_sampling]).toEqual(['dwa', 1.5, 4, 'balanced']);
+  });
+
+  it('bad values and combinations are errors that say what to do', () => {
+    expect(problems({ ...base, task_weights: 'qa:-1' })).toEqual(['task_weights: weight of task "qa" must be at least 0, not -1']);
+    expect(problems({ ...base, task_weights: 'qa' })).toEqual([expect.stringMatching(/task_weights: must list task:weight pairs such as "qa:1,summarise:0.5", and "qa" is not one/)]);
+    expect(problems({ ...base, task_weights: 'qa:0,b:0' })).toEqual(['task_weights: gives every task weight 0: nothing would be learned']);
+    expect(problems({ ...base, task_weights: 'qa:1,qa:2' })).toEqual(['task_weights: names task "qa" twice']);
+    expect(problems({ ...base, task_weighting: 'gradnorm' })).toEqual(['task_weighting: must be one of "static", "dwa", "uncertainty", not "gradnorm"']);
+    expect(problems({ ...base, dwa_temperature: 0 })[0]).toMatch(/dwa_temperature: must be greater than 0/);
+    expect(problems({ ...base, task_weighting: 'dwa', task_weights: 'a:1' })).toEqual([expect.stringMatching(/task_weights: gives static weights, but task_weighting is "dwa"/)]);
+    expect(problems({ ...base, dwa_temperature: 3 })).toEqual(['dwa_temperature: applies to task_weighting "dwa" (this job has "static")']);
+    expect(problems({ ...base, stage: 'dpo', task_weighting: 'uncertainty' })).toEqual(['task_weighting: multi-task training applies to stage "sft" (this job has stage "dpo")']);
+    expect(problems({ ...base, task_sampling: 'balanced', disable_shuffling: true })[0]).toMatch(/task_sampling: balanced task sampling draws examples at random/);
+  });
+
+  it('never written into a LLaMA-Factory job (it has no task weighting)', () => {
+    const s = parseSettings({ ...base, task_weighting: 'static', task_weights: 'a:2', task_sampling: 'balanced' }, 'j');
+    expect(settingsToYaml(s)).not.toMatch(/task_|dwa_/);
   });
 });
