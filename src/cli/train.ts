@@ -5,6 +5,10 @@
 //   graft train --model <dir|repo> --dataset data.jsonl --finetuning_type lora --lora_rank 8 --max_steps 100
 //   graft train --stage dpo --model <dir|repo> --dataset pairs.json --pref_beta 0.1 [--pref_loss sigmoid|hinge|ipo|orpo|simpo]
 //   graft train --stage rm --model <dir|repo> --dataset pairs.json
+//   graft train --model <dir|repo> --dataset qa.json,summarise.json --task_weighting dwa       (multi-task)
+//
+// Multi-task SFT: records with a "task" field, or several datasets (a comma list), each a task named after its
+// file; task_weighting, task_weights, dwa_temperature, dwa_window and task_sampling (src/train/task-weights.ts).
 //
 // stage sft reads alpaca / ShareGPT / OpenAI records; dpo and rm read preference pairs (src/data/preference.ts:
 // {prompt, chosen, rejected} or LLaMA-Factory's ranking format). DPO with full or freeze training and a
@@ -17,21 +21,25 @@
 //   metrics.jsonl              one JSON object per optimizer step (step, epoch, loss, learning_rate, grad_norm,
 //                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps; dpo and rm add
 //                              pairs, rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies, and dpo
-//                              logps/chosen, logps/rejected, with orpo sft_loss and odds_ratio_loss)
-//   eval_metrics.jsonl         {step, eval_loss, eval_tokens} per evaluation (with val_size and eval_strategy)
+//                              logps/chosen, logps/rejected, with orpo sft_loss and odds_ratio_loss; multi-task sft
+//                              adds task_loss/<task> (tasks with tokens in the step) and task_weight/<task>)
+//   eval_metrics.jsonl         {step, eval_loss, eval_tokens} per evaluation (with val_size and eval_strategy);
+//                              multi-task adds eval_task_loss/<task>
 //   checkpoint-<step>/         every save_steps, at the end, and on Ctrl-C (see src/train/checkpoint.ts)
 //   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter
 //   config.json + model.safetensors + tokenizer files     full / freeze: a Hugging Face model folder
 //   rm: config.json + model.safetensors + tokenizer files  the reward model as <Arch>ForSequenceClassification
 //       (LoRA merged in) for `graft score` and transformers; LoRA runs also write adapter/ (PEFT, SEQ_CLS)
-//   train.yaml + dataset_info.json + <dataset>.json       sft: the job for LLaMA-Factory (llamafactory-cli train train.yaml)
+//   train.yaml + dataset_info.json + <dataset>.json       the job for LLaMA-Factory (llamafactory-cli train train.yaml);
+//                              dpo and rm: a ranking dataset; multi-task: with a warning that LLaMA-Factory has no
+//                              task weighting
 // Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
 // step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
 import { existsSync, statSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
-import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem } from '../data';
+import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
 import { parsePreferenceText, preparePreferenceData } from '../data/preference';
 import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, type WeightTensor } from '../export';
 import { exportRewardAdapter, exportRewardModel } from '../export/reward-model';
@@ -48,7 +56,7 @@ import { NodeCheckpointStore } from '../train/checkpoint-store-node';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
 import { checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
-import { parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
+import { datasetNames, parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainExample, type TrainPair, type TrainResult } from '../train/trainer';
 import { UsageError, type CommandSpec, type OptionSpec, type Parsed } from './args';
 import { folderSource } from './folder-source';
@@ -59,7 +67,7 @@ import { CliError, EXIT_INTERRUPTED } from './report';
 
 /** Flags with a word of help; every other setting is a flag too ("a LLaMA-Factory setting"). */
 const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
-  dataset: ['<file>', 'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs).'],
+  dataset: ['<file>[,<file>]', 'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs). sft: several files are the tasks of a multi-task run.'],
   stage: ['sft|dpo|rm', 'The training stage: sft, dpo (preference pairs) or rm (a reward model).'],
   pref_beta: ['B', 'DPO: beta of the preference loss (default 0.1).'],
   pref_loss: ['sigmoid|hinge|ipo|orpo|simpo', 'DPO: the preference loss (default sigmoid).'],
@@ -99,6 +107,11 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   logging_steps: ['N', 'Print a progress line every N steps (plain output).'],
   resume_from_checkpoint: ['<dir>|true', 'Continue from a checkpoint folder (true: the latest in output_dir).'],
   output_dir: ['<dir>', 'Where checkpoints, metrics and the result go (default trainer_output).'],
+  task_weighting: ['static|dwa|uncertainty', 'Multi-task (records with a "task", or several datasets): how task losses are weighted (default static).'],
+  task_weights: ['T:W,...', 'Multi-task, static: weight per task, e.g. qa:1,summarise:0.5 (tasks not named: 1).'],
+  dwa_temperature: ['T', 'Multi-task, dwa: the softmax temperature (default 2.0).'],
+  dwa_window: ['N', 'Multi-task, dwa: optimizer steps per loss window (default 10).'],
+  task_sampling: ['proportional|balanced', 'Multi-task: the usual shuffle, or each task equally likely per example.'],
   overwrite_output_dir: ['true|false', 'Start over in an output_dir that holds an earlier run.'],
 };
 
@@ -187,19 +200,19 @@ async function readSettings(args: Parsed): Promise<JobSettings> {
 
 // ---- dataset -------------------------------------------------------------------------------------------------
 
-async function resolveDataset(s: TrainSettings, jobDir: string | undefined): Promise<string> {
-  const candidates = [resolve(s.dataset)];
-  if (jobDir && !isAbsolute(s.dataset)) candidates.push(join(jobDir, s.dataset));
+async function resolveDataset(name: string, s: TrainSettings, jobDir: string | undefined): Promise<string> {
+  const candidates = [resolve(name)];
+  if (jobDir && !isAbsolute(name)) candidates.push(join(jobDir, name));
   for (const c of candidates) if (existsSync(c) && statSync(c).isFile()) return c;
   // LLaMA-Factory's way: a name in dataset_dir/dataset_info.json.
   for (const base of [resolve(s.dataset_dir), ...(jobDir ? [join(jobDir, s.dataset_dir)] : [])]) {
     const info = join(base, 'dataset_info.json');
     if (!existsSync(info)) continue;
     const entries = JSON.parse(await readFile(info, 'utf8')) as Record<string, { file_name?: string }>;
-    const f = entries[s.dataset]?.file_name;
+    const f = entries[name]?.file_name;
     if (f && existsSync(join(base, f))) return join(base, f);
   }
-  throw new CliError('no-dataset', `dataset ${s.dataset} is not a file (graft train reads a local JSON or JSON Lines file, or a name in ${s.dataset_dir}/dataset_info.json).`);
+  throw new CliError('no-dataset', `dataset ${name} is not a file (graft train reads a local JSON or JSON Lines file, or a name in ${s.dataset_dir}/dataset_info.json).`);
 }
 
 const MAX_REPORTED = 100;
@@ -211,6 +224,40 @@ function reportProblems(io: CliEnv, file: string, problems: readonly DatasetProb
     io.stderr.write(`graft train: ${file} ${where}${reason} (${what})\n`);
   }
   if (problems.length > MAX_REPORTED) io.stderr.write(`graft train: … and ${problems.length - MAX_REPORTED} more\n`);
+}
+
+/** The task of each of several datasets: its name without folder and extension. */
+function datasetTaskNames(names: readonly string[]): string[] {
+  const tasks = names.map((n) => basename(n, extname(n)));
+  const dup = tasks.find((t, i) => tasks.indexOf(t) !== i);
+  if (dup !== undefined) throw new CliError('bad-dataset', `two datasets of the list would both be task "${dup}"; rename one of the files (a dataset's task is its name without folder and extension)`);
+  return tasks;
+}
+
+/**
+ * The SFT records of one dataset, or of several: then each is a task of a multi-task run, named after its
+ * dataset (datasetTaskNames), and a record's own "task" field wins. Problems are reported per file here.
+ */
+async function readSftDatasets(names: readonly string[], paths: readonly string[], io: CliEnv): Promise<ParsedDataset> {
+  const tasks = paths.length > 1 ? datasetTaskNames(names) : undefined;
+  const parts: ParsedDataset[] = [];
+  for (const [k, path] of paths.entries()) {
+    const p = parseDatasetText(new Uint8Array(await readFile(path)), basename(path));
+    reportProblems(io, basename(path), p.problems, 'skipped');
+    if (tasks) for (const r of p.records) r.task ??= tasks[k]!;
+    parts.push(p);
+  }
+  if (parts.length === 1) return parts[0]!;
+  const formats = [...new Set(parts.map((p) => p.format).filter((f) => f !== null))];
+  const formatCounts: ParsedDataset['formatCounts'] = {};
+  for (const p of parts) for (const [f, n] of Object.entries(p.formatCounts)) formatCounts[f as DatasetFormat] = (formatCounts[f as DatasetFormat] ?? 0) + n;
+  return {
+    records: parts.flatMap((p) => p.records),
+    problems: parts.flatMap((p) => p.problems),
+    format: formats.length === 1 ? formats[0]! : formats.length ? 'mixed' : null,
+    formatCounts,
+    container: 'json',
+  };
 }
 
 // ---- progress ----------------------------------------------------------------------------------------------------
@@ -424,7 +471,10 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   }
 
   // Everything that can fail without the GPU fails first.
-  const datasetPath = await resolveDataset(s, jobDir);
+  const datasetList = datasetNames(s);
+  const datasetPaths: string[] = [];
+  for (const name of datasetList) datasetPaths.push(await resolveDataset(name, s, jobDir));
+  const datasetPath = datasetPaths[0]!;
   const outputDir = resolve(s.output_dir);
   const store = new NodeCheckpointStore(outputDir);
   const { resumeFrom } = await prepareOutputDir(s, io, store);
@@ -436,11 +486,11 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
 
   // The dataset: every record that cannot be used is named with its line and left out.
   const bytes = new Uint8Array(await readFile(datasetPath));
-  const fileName = basename(datasetPath);
-  const parsed = pairs ? undefined : parseDatasetText(bytes, fileName);
+  const fileName = datasetPaths.length > 1 ? datasetTaskNames(datasetList).join('+') : basename(datasetPath);
+  const parsed = pairs ? undefined : await readSftDatasets(datasetList, datasetPaths, io);
   const parsedPairs = pairs ? parsePreferenceText(bytes, fileName) : undefined;
   const problems = parsed?.problems ?? parsedPairs!.problems;
-  reportProblems(io, fileName, problems, 'skipped');
+  if (!parsed) reportProblems(io, fileName, problems, 'skipped');
   for (const w of parsedPairs?.warnings ?? []) io.stderr.write(`graft train: note: ${fileName} ${describeSource(w)}: ${w.reason} (kept)\n`);
   const allRecords: readonly unknown[] = parsed?.records ?? parsedPairs!.records;
   const records = s.max_samples !== undefined ? parsed?.records.slice(0, s.max_samples) : parsed?.records;
@@ -508,6 +558,11 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       ...(initializerRange !== undefined ? { initializerRange } : {}),
     });
     for (const n of trainer.notes) io.stderr.write(`graft train: note: ${n}\n`);
+    const tasks = trainer.objective.tasks;
+    if (tasks) {
+      const count = (t: number) => tasks.ofExample.filter((x) => x === t).length;
+      io.stderr.write(`graft train: multi-task: ${tasks.names.map((n, t) => `${n} (${count(t)})`).join(', ')}; task_weighting ${s.task_weighting}, task_sampling ${s.task_sampling}\n`);
+    }
     if (reference) {
       await trainer.prepare();
       reference.dispose();
@@ -561,20 +616,23 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     const written = await exportResult(trainer, lm, resolved.source, s, resolved.repo ?? s.model_name_or_path, outputDir);
-    if (records && parsed) {
+    {
       // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
       const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };
       if (s.adapter_name_or_path !== undefined && existsSync(s.adapter_name_or_path)) lfSettings.adapter_name_or_path = resolve(s.adapter_name_or_path);
-      const job = exportLlamaFactoryJob({
-        settings: lfSettings,
-        datasetName: basename(fileName, extname(fileName)),
-        records,
-        format: parsed.format === null || parsed.format === 'mixed' ? 'sharegpt' : (parsed.format as DatasetFormat),
-      });
+      const datasetName = basename(fileName, extname(fileName));
+      const job =
+        records && parsed
+          ? exportLlamaFactoryJob({
+              settings: lfSettings,
+              datasetName,
+              records,
+              format: parsed.format === null || parsed.format === 'mixed' ? 'sharegpt' : (parsed.format as DatasetFormat),
+            })
+          : exportLlamaFactoryJob({ settings: lfSettings, datasetName, pairs: pairRecords! });
+      for (const w of job.warnings) io.stderr.write(`graft train: note: train.yaml: ${w}\n`);
       await writeFiles(outputDir, job.files);
       written.push(...job.files.keys());
-    } else {
-      io.stderr.write(`graft train: note: the LLaMA-Factory job (train.yaml) is written for stage sft only; a ${s.stage} job needs a ranking dataset export, which is not available yet\n`);
     }
     io.stdout.write(
       `trained ${result.globalStep} steps${skipped}; final loss ${last ? fmt(last.loss) : 'n/a'}\n` +

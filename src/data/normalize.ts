@@ -3,7 +3,7 @@
 //
 //   alpaca   {instruction, input?, output, system?, history?: [[user, assistant], ...]}
 //            user = instruction, plus "\n" + input when input is non-empty (LLaMA-Factory's rule and the
-//            fixtures'); history turns come first.
+//            fixtures'); history turns come first. Without "instruction", a non-empty "input" alone is the prompt.
 //   sharegpt {conversations: [{from, value}], system?}  from: human|user, gpt|assistant, system (first only;
 //            it wins over a top-level system, as in LLaMA-Factory)
 //   openai   {messages: [{role, content}]}  role: user, assistant, system (leading only); content a string or
@@ -60,14 +60,17 @@ function checkTurns(messages: ChatMessage[], what: string): void {
 }
 
 function alpaca(r: Record<string, unknown>): Conversation {
-  const { instruction, input, output } = r;
+  const { input, output } = r;
+  // Without an instruction the input alone is the prompt, as LLaMA-Factory joins the non-empty prompt columns
+  // (multi-task files are often {task, input, output}).
+  const instruction = r.instruction === undefined && typeof input === 'string' && input.trim() !== '' ? '' : r.instruction;
   if (instruction === undefined) fail('"instruction" is missing');
   if (typeof instruction !== 'string') fail(`"instruction" must be a string, not ${describe(instruction)}`);
   if (input !== undefined && input !== null && typeof input !== 'string') fail(`"input" must be a string, not ${describe(input)}`);
   if (output === undefined) fail('"output" is missing');
   if (typeof output !== 'string') fail(`"output" must be a string, not ${describe(output)}`);
   const inp = typeof input === 'string' ? input : '';
-  const user = inp !== '' ? `${instruction as string}\n${inp}` : (instruction as string);
+  const user = inp !== '' ? (instruction === '' ? inp : `${instruction as string}\n${inp}`) : (instruction as string);
   if (user.trim() === '') fail('"instruction" and "input" are both empty');
   if ((output as string).trim() === '') fail('"output" is empty: there is no answer to learn from');
 

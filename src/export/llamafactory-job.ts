@@ -3,8 +3,19 @@
 //   train.yaml          the settings under LLaMA-Factory's names (settingsToYaml), dataset_dir ".", the dataset
 //                       by its name in dataset_info.json, a template (the one set, else guessed from the model id)
 //   dataset_info.json   { <name>: { file_name, formatting, columns, tags } } as LLaMA-Factory's data/README.md
-//                       documents for alpaca, sharegpt and OpenAI-style records
+//                       documents for alpaca, sharegpt and OpenAI-style records; stage dpo and rm: a
+//                       preference dataset, `"ranking": true` with ShareGPT-style rows
+//                       {conversations: [{from, value}, ...], chosen: {from: "gpt", value}, rejected: {...},
+//                       system?} and columns {messages: "conversations", chosen: "chosen", rejected: "rejected"}
 //   <name>.json         the records, one JSON list
+//
+// Preference jobs also carry pref_beta and pref_loss (always, for dpo) and pref_ftx / simpo_gamma when set.
+//
+// Multi-task runs (records with a `task`): LLaMA-Factory has no task weighting — it trains on a mix of
+// datasets with one loss averaged over all answer tokens. The job is still written (the records keep their
+// tasks as an extra column LLaMA-Factory ignores), with a warning in `warnings` and at the top of train.yaml
+// that task_weighting, task_weights and task_sampling are not in it, so LLaMA-Factory's result will differ.
+// Refusing would take away the way to scale the same data up; saying it loudly keeps the choice with the person.
 //
 // Run it with `llamafactory-cli train train.yaml` from that folder. The records written are the ones Graft
 // trained on: given normalised conversations, they are written in the chosen format; given the file's
@@ -12,6 +23,7 @@
 // human/gpt/system and OpenAI content parts joined to strings, which LLaMA-Factory needs) and the rest are
 // left out and reported.
 import { normaliseRecord } from '../data/normalize';
+import type { PreferenceRecord } from '../data/preference';
 import type { Conversation, DatasetFormat, DatasetProblem } from '../data/types';
 import { settingsToYaml, type TrainSettings } from '../train/settings';
 
@@ -21,10 +33,12 @@ export interface LlamaFactoryJobInput {
   datasetName: string;
   /** The normalised conversations Graft trained on... */
   records?: readonly Conversation[];
-  /** ...or the dataset file's original rows. Give one of the two. */
+  /** ...or the dataset file's original rows. Give one of the two (stage sft). */
   rows?: readonly unknown[];
-  /** With `records`: the format to write them in. With `rows`: the rows' format. */
-  format: DatasetFormat;
+  /** Stage dpo and rm: the preference pairs Graft trained on (written as a ShareGPT ranking dataset). */
+  pairs?: readonly PreferenceRecord[];
+  /** Stage sft: with `records`, the format to write them in; with `rows`, the rows' format. */
+  format?: DatasetFormat;
 }
 
 export interface LlamaFactoryJob {
@@ -37,6 +51,8 @@ export interface LlamaFactoryJob {
   templateGuessed: boolean;
   /** Rows that were left out because Graft could not read them (with `rows`). */
   skipped: DatasetProblem[];
+  /** What LLaMA-Factory will do differently from Graft (multi-task weighting); also at the top of train.yaml. */
+  warnings: string[];
 }
 
 /** LLaMA-Factory's default tags for ShareGPT and the ones it documents for OpenAI-style records. */
@@ -127,31 +143,78 @@ function datasetInfo(file: string, format: DatasetFormat, rows: readonly Row[]):
   return { file_name: file, formatting: 'sharegpt', columns: { messages: 'messages' }, tags: { ...OPENAI_TAGS } };
 }
 
+/** A preference pair as a row of LLaMA-Factory's ShareGPT ranking format. */
+function pairRow(r: PreferenceRecord): Row {
+  const row: Row = {
+    conversations: r.prompt.map((m) => ({ from: m.role === 'user' ? 'human' : 'gpt', value: m.content })),
+    chosen: { from: 'gpt', value: r.chosen },
+    rejected: { from: 'gpt', value: r.rejected },
+  };
+  if (r.system !== undefined) row.system = r.system;
+  return row;
+}
+
+function rankingInfo(file: string, rows: readonly Row[]): Record<string, unknown> {
+  const columns: Record<string, string> = { messages: 'conversations', chosen: 'chosen', rejected: 'rejected' };
+  if (rows.some((r) => r.system !== undefined)) columns.system = 'system';
+  return { file_name: file, formatting: 'sharegpt', ranking: true, columns, tags: { ...SHAREGPT_TAGS } };
+}
+
+/** The multi-task warning, or none: the tasks of the records (their `task`) when there are any. */
+function taskWarning(settings: TrainSettings, tasks: readonly (string | undefined)[]): string[] {
+  const names = [...new Set(tasks.filter((t): t is string => typeof t === 'string'))].sort();
+  if (names.length === 0) return [];
+  const how = [`task_weighting ${settings.task_weighting}`];
+  if (settings.task_weights) how.push(`task_weights ${Object.entries(settings.task_weights).map(([t, w]) => `${t}:${w}`).join(',')}`);
+  if (settings.task_sampling !== 'proportional') how.push(`task_sampling ${settings.task_sampling}`);
+  return [
+    `LLaMA-Factory has no task weighting: it trains on the records of the ${names.length} task${names.length === 1 ? '' : 's'} (${names.join(', ')}) mixed, ` +
+      `with one loss averaged over all answer tokens. Graft's ${how.join(', ')} ${how.length === 1 ? 'is' : 'are'} not in this job, so its result will differ from Graft's.`,
+  ];
+}
+
 const encoder = new TextEncoder();
 
 /** The files of a LLaMA-Factory job that trains what `settings` trains, on the same records. */
 export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactoryJob {
-  const { settings, format } = input;
-  if ((input.records === undefined) === (input.rows === undefined)) throw new Error('exportLlamaFactoryJob: give either records or rows');
-  if (settings.stage !== 'sft') {
-    // A preference job needs a ranking dataset (chosen/rejected columns); that export comes with the DPO trainer.
-    throw new Error(`exportLlamaFactoryJob: exporting "${settings.stage}" jobs is not available yet; Graft exports SFT jobs`);
+  const { settings } = input;
+  const preference = settings.stage === 'dpo' || settings.stage === 'rm';
+  if (preference) {
+    if (input.pairs === undefined || input.records !== undefined || input.rows !== undefined) {
+      throw new Error(`exportLlamaFactoryJob: a "${settings.stage}" job is written from its preference pairs (give pairs, not records or rows)`);
+    }
+  } else {
+    if (input.pairs !== undefined) throw new Error('exportLlamaFactoryJob: an "sft" job is written from records or rows, not preference pairs');
+    if ((input.records === undefined) === (input.rows === undefined)) throw new Error('exportLlamaFactoryJob: give either records or rows');
+    if (input.format === undefined) throw new Error('exportLlamaFactoryJob: say the format of the records or rows');
   }
+  const format = input.format ?? 'sharegpt';
   const name = input.datasetName.trim().replace(/\.(jsonl?|parquet)$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[._-]+/, '') || 'dataset';
   const dataFile = `${name}.json`;
 
   const skipped: DatasetProblem[] = [];
   let rows: Row[];
-  if (input.records) {
-    rows = input.records.map((c) => conversationRow(c, format));
+  let tasks: (string | undefined)[] = [];
+  if (input.pairs) {
+    rows = input.pairs.map(pairRow);
+  } else if (input.records) {
+    tasks = input.records.map((c) => c.task);
+    rows = input.records.map((c) => {
+      const row = conversationRow(c, format);
+      if (c.task !== undefined) row.task = c.task;
+      return row;
+    });
   } else {
     rows = [];
     input.rows!.forEach((row, index) => {
       const r = normaliseRecord(row, format);
-      if (r.ok) rows.push(originalRow(row as Row, format));
-      else skipped.push({ index, reason: r.reason });
+      if (r.ok) {
+        rows.push(originalRow(row as Row, format));
+        tasks.push(r.conversation.task);
+      } else skipped.push({ index, reason: r.reason });
     });
   }
+  const warnings = taskWarning(settings, tasks);
   if (rows.length === 0) throw new Error(`exportLlamaFactoryJob: no record of the dataset can be written${skipped.length ? ` (${skipped.length} could not be read)` : ''}`);
 
   const chosen = settings.template !== undefined ? { template: settings.template, guessed: false } : guessLlamaFactoryTemplate(settings.model_name_or_path);
@@ -171,7 +234,8 @@ export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactory
       header: [
         'LLaMA-Factory job exported by Graft.',
         'Run from this folder: llamafactory-cli train train.yaml',
-        `The dataset "${name}" is described in dataset_info.json and stored in ${dataFile} (${rows.length} records).`,
+        `The dataset "${name}" is described in dataset_info.json and stored in ${dataFile} (${rows.length} ${preference ? 'preference pairs' : 'records'}).`,
+        ...warnings.flatMap((w) => ['', `WARNING: ${w}`]),
       ],
       comments,
       omit: ['resume_from_checkpoint'],
@@ -184,8 +248,8 @@ export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactory
 
   const files = new Map<string, Uint8Array>([
     ['train.yaml', encoder.encode(yaml)],
-    ['dataset_info.json', encoder.encode(`${JSON.stringify({ [name]: datasetInfo(dataFile, format, rows) }, null, 2)}\n`)],
+    ['dataset_info.json', encoder.encode(`${JSON.stringify({ [name]: preference ? rankingInfo(dataFile, rows) : datasetInfo(dataFile, format, rows) }, null, 2)}\n`)],
     [dataFile, encoder.encode(`${JSON.stringify(rows, null, 2)}\n`)],
   ]);
-  return { files, datasetName: name, dataFile, template: chosen.template, templateGuessed: chosen.guessed, skipped };
+  return { files, datasetName: name, dataFile, template: chosen.template, templateGuessed: chosen.guessed, skipped, warnings };
 }

@@ -70,7 +70,10 @@ export interface TrainSettings {
   pref_ftx: number;
 
   // dataset
-  /** A dataset file (command line), a hub dataset id, or a name in dataset_dir/dataset_info.json. */
+  /**
+   * A dataset file (command line), a hub dataset id, or a name in dataset_dir/dataset_info.json. Stage sft
+   * takes a comma list too: each dataset is then a task of a multi-task run (datasetNames).
+   */
   dataset: string;
   dataset_dir: string;
   /** LLaMA-Factory's chat template name. Graft renders with the model's own chat template; see settingsNotes. */
@@ -335,10 +338,14 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   simpo_gamma: { parse: num({ min: 0 }), default: undefined },
   pref_ftx: { parse: num({ min: 0 }), default: 0 },
   dataset: {
+    // A comma list (LLaMA-Factory's way of naming several): for stage sft each dataset is a task of a
+    // multi-task run (datasetNames); other stages take one.
     parse: (v) => {
-      const s = str(v);
-      if (s.includes(',')) bad('Graft trains on one dataset at a time; merge the files into one, or give one name');
-      return s;
+      const list = (Array.isArray(v) ? v.map((x) => str(x)) : str(v).split(',')).map((x) => x.trim());
+      if (list.some((x) => x === '')) bad('names an empty dataset in its list');
+      const dup = list.find((x, i) => list.indexOf(x) !== i);
+      if (dup !== undefined) bad(`names "${dup}" twice`);
+      return list.join(',');
     },
     default: undefined,
   },
@@ -665,6 +672,9 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
   }
   if (s.train_on_prompt && s.mask_history) problems.push({ ...at('mask_history'), message: 'cannot be combined with train_on_prompt' });
   if (s.packing && s.stage !== 'sft') problems.push({ ...at('packing'), message: `packing applies to "sft" only (this job has stage "${s.stage}")` });
+  if (datasetNames(s).length > 1 && s.stage !== 'sft') {
+    problems.push({ ...at('dataset'), message: `stage "${s.stage}" trains on one dataset at a time (several datasets are the tasks of a multi-task "sft" run); merge the files into one, or give one name` });
+  }
   for (const key of TASK_KEYS) {
     if (!(key in input) || input[key] === null || input[key] === undefined) continue;
     if (s.stage !== 'sft') problems.push({ ...at(key), message: `multi-task training applies to stage "sft" (this job has stage "${s.stage}")` });
@@ -676,6 +686,11 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
   }
   if (problems.length) throw new SettingsError(source, problems);
   return { settings: s, notes };
+}
+
+/** The datasets of a job: one, or several (stage sft: each a task of a multi-task run). */
+export function datasetNames(s: Pick<TrainSettings, 'dataset'>): string[] {
+  return s.dataset.split(',');
 }
 
 /** Validates settings and fills in defaults. Throws SettingsError. Notes on no-effect keys: parseSettingsWithNotes. */
@@ -791,7 +806,7 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
 const ALWAYS = new Set<string>([
   'model_name_or_path', 'stage', 'do_train', 'finetuning_type', 'dataset', 'dataset_dir', 'template', 'cutoff_len', 'output_dir', 'logging_steps',
   'save_steps', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'lr_scheduler_type', 'seed',
-  'lora_rank', 'lora_target', 'freeze_trainable_layers', 'freeze_trainable_modules', 'pref_beta',
+  'lora_rank', 'lora_target', 'freeze_trainable_layers', 'freeze_trainable_modules', 'pref_beta', 'pref_loss',
 ]);
 
 function relevant(key: string, s: TrainSettings): boolean {

@@ -218,3 +218,32 @@ describe('firstInvalidUtf8', () => {
     expect(firstInvalidUtf8(Uint8Array.from([0xf4, 0x90, 0x80, 0x80]))).toBe(0); // > U+10FFFF
   });
 });
+
+describe('the task field (multi-task training)', () => {
+  it('reads the multi-task fixture ({task, input, output}: the input alone is the prompt)', () => {
+    const d = parseDatasetText(readData('multitask.json'), 'multitask.json');
+    expect(d.problems).toEqual([]);
+    expect(d.records.map((r) => r.task)).toEqual(['情感分析', '情感分析', 'sentiment', 'sentiment', '文本摘要', 'summary', 'translation', 'translation']);
+    expect(d.records[2]!.messages).toEqual([
+      { role: 'user', content: 'The food was cold and the waiter was rude.' },
+      { role: 'assistant', content: 'negative' },
+    ]);
+  });
+
+  it('is kept on records of every format; a task that is not a non-empty string is a problem on its line', () => {
+    const text = [
+      line({ instruction: 'a', output: 'b', task: ' qa ' }),
+      line({ conversations: [{ from: 'human', value: 'x' }, { from: 'gpt', value: 'y' }], task: 'chat' }),
+      line({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }], task: 'chat' }),
+      line({ instruction: 'a', output: 'b' }),
+      line({ instruction: 'a', output: 'b', task: 3 }),
+      line({ instruction: 'a', output: 'b', task: '' }),
+    ].join('\n');
+    const d = parseDatasetText(text, 't.jsonl');
+    expect(d.records.map((r) => r.task)).toEqual(['qa', 'chat', 'chat', undefined]);
+    expect(d.problems).toEqual([
+      { line: 5, reason: '"task" must name the record\'s task (a non-empty string), not a number' },
+      { line: 6, reason: '"task" must name the record\'s task (a non-empty string), not an empty one' },
+    ]);
+  });
+});

@@ -6,6 +6,7 @@ import { exportLlamaFactoryJob, guessLlamaFactoryTemplate, OPENAI_TAGS, SHAREGPT
 import { zipFiles } from '../../src/export/zip';
 import { parseDatasetText } from '../../src/data/parse';
 import { normaliseRecord } from '../../src/data/normalize';
+import { parsePreferenceText, type PreferenceRecord } from '../../src/data/preference';
 import { parseJobYaml, parseSettings, SETTINGS_KEYS } from '../../src/train/settings';
 
 const readData = (p: string) => readFileSync(new URL(`../fixtures/data/${p}`, import.meta.url), 'utf8');
@@ -168,7 +169,8 @@ describe('exportLlamaFactoryJob: dataset_info.json as LLaMA-Factory documents it
   it('refuses a job with no record to write, and records and rows together', () => {
     expect(() => exportLlamaFactoryJob({ settings, datasetName: 'x', rows: [{ foo: 1 }], format: 'alpaca' })).toThrow(/no record .* \(1 could not be read\)/);
     expect(() => exportLlamaFactoryJob({ settings, datasetName: 'x', rows: [], records: [], format: 'alpaca' })).toThrow(/either records or rows/);
-    expect(() => exportLlamaFactoryJob({ settings: { ...settings, stage: 'dpo' }, datasetName: 'x', records: [], format: 'alpaca' })).toThrow(/"dpo" jobs is not available yet/);
+    expect(() => exportLlamaFactoryJob({ settings: { ...settings, stage: 'dpo' }, datasetName: 'x', records: [], format: 'alpaca' })).toThrow(/a "dpo" job is written from its preference pairs/);
+    expect(() => exportLlamaFactoryJob({ settings, datasetName: 'x', pairs: [] })).toThrow(/an "sft" job is written from records or rows/);
   });
 });
 
@@ -201,5 +203,71 @@ describe('zipFiles', () => {
   it('refuses paths that would escape the archive root', () => {
     expect(() => zipFiles(new Map([['../x', new Uint8Array(1)]]))).toThrow(/relative file path/);
     expect(() => zipFiles(new Map([['/abs', new Uint8Array(1)]]))).toThrow(/relative file path/);
+  });
+});
+
+describe('exportLlamaFactoryJob: preference jobs (stage dpo and rm)', () => {
+  const pairs: PreferenceRecord[] = [
+    { prompt: [{ role: 'user', content: 'Capital of France?' }], chosen: 'Paris.', rejected: 'Lyon.' },
+    {
+      system: 'Be brief.',
+      prompt: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello!' },
+        { role: 'user', content: '2 + 2?' },
+      ],
+      chosen: '4',
+      rejected: '5',
+    },
+  ];
+  const dpo = parseSettings({ model_name_or_path: 'HuggingFaceTB/SmolLM2-135M-Instruct', dataset: 'prefs.jsonl', stage: 'dpo', pref_beta: 0.2, pref_ftx: 0.5 }, 'job');
+
+  it('dpo: a ShareGPT ranking dataset as LLaMA-Factory\'s data/README documents it, pref_beta and pref_loss in train.yaml', () => {
+    const job = exportLlamaFactoryJob({ settings: dpo, datasetName: 'prefs.jsonl', pairs });
+    expect([...job.files.keys()]).toEqual(['train.yaml', 'dataset_info.json', 'prefs.json']);
+    expect(JSON.parse(text(job.files.get('dataset_info.json')))).toEqual({
+      prefs: {
+        file_name: 'prefs.json',
+        formatting: 'sharegpt',
+        ranking: true,
+        columns: { messages: 'conversations', chosen: 'chosen', rejected: 'rejected', system: 'system' },
+        tags: SHAREGPT_TAGS,
+      },
+    });
+    const rows = JSON.parse(text(job.files.get('prefs.json'))) as unknown[];
+    expect(rows[0]).toEqual({ conversations: [{ from: 'human', value: 'Capital of France?' }], chosen: { from: 'gpt', value: 'Paris.' }, rejected: { from: 'gpt', value: 'Lyon.' } });
+    expect(rows[1]).toMatchObject({ system: 'Be brief.', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello!' }, { from: 'human', value: '2 + 2?' }] });
+    // Graft reads the written rows back as the same pairs (its ranking format is LLaMA-Factory's).
+    const back = parsePreferenceText(JSON.stringify(rows), 'prefs.json');
+    expect(back.problems).toEqual([]);
+    expect(back.records.map(({ source: _s, ...r }) => r)).toEqual(pairs);
+    const y = parseYaml(text(job.files.get('train.yaml')), { version: '1.1' }) as Record<string, unknown>;
+    expect(y).toMatchObject({ stage: 'dpo', dataset: 'prefs', pref_beta: 0.2, pref_loss: 'sigmoid', pref_ftx: 0.5 });
+    expect(parseJobYaml(text(job.files.get('train.yaml')), 'train.yaml').settings).toMatchObject({ stage: 'dpo', pref_beta: 0.2, pref_loss: 'sigmoid', pref_ftx: 0.5 });
+    expect(job.warnings).toEqual([]);
+  });
+
+  it('rm: the same ranking dataset, no preference-loss keys', () => {
+    const rm = parseSettings({ model_name_or_path: 'HuggingFaceTB/SmolLM2-135M-Instruct', dataset: 'prefs.jsonl', stage: 'rm' }, 'job');
+    const job = exportLlamaFactoryJob({ settings: rm, datasetName: 'prefs', pairs: pairs.slice(0, 1) });
+    expect(JSON.parse(text(job.files.get('dataset_info.json'))).prefs).toMatchObject({ ranking: true, columns: { messages: 'conversations', chosen: 'chosen', rejected: 'rejected' } });
+    const y = parseYaml(text(job.files.get('train.yaml')), { version: '1.1' }) as Record<string, unknown>;
+    expect(y.stage).toBe('rm');
+    expect(Object.keys(y).filter((k) => k.startsWith('pref_'))).toEqual([]);
+  });
+});
+
+describe('exportLlamaFactoryJob: multi-task records', () => {
+  it('writes the job with a warning that LLaMA-Factory has no task weighting (in the result and atop train.yaml)', () => {
+    const mt = parseSettings({ model_name_or_path: 'HuggingFaceTB/SmolLM2-135M-Instruct', dataset: 'qa.json,sum.json', task_weights: 'qa:2', task_sampling: 'balanced' }, 'job');
+    const records = parseDatasetText(readData('sft_alpaca.json'), 'sft_alpaca.json').records.slice(0, 4).map((r, i) => ({ ...r, task: i < 2 ? 'qa' : 'sum' }));
+    const job = exportLlamaFactoryJob({ settings: mt, datasetName: 'qa+sum', records, format: 'alpaca' });
+    expect(job.warnings).toEqual([expect.stringMatching(/^LLaMA-Factory has no task weighting: it trains on the records of the 2 tasks \(qa, sum\) mixed, .*task_weighting static, task_weights qa:2, task_sampling balanced are not in this job/)]);
+    const yaml = text(job.files.get('train.yaml'));
+    expect(yaml).toMatch(/^# WARNING: LLaMA-Factory has no task weighting/m);
+    expect(yaml).not.toMatch(/^task_/m);
+    expect((JSON.parse(text(job.files.get('qa_sum.json'))) as { task: string }[]).map((r) => r.task)).toEqual(['qa', 'qa', 'sum', 'sum']);
+    // Without tasks there is no warning.
+    expect(exportLlamaFactoryJob({ settings, datasetName: 'd', records: records.map(({ task: _t, ...r }) => r), format: 'alpaca' }).warnings).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import {
+  datasetNames,
   parseJobYaml,
   parseSettings,
   parseSettingsWithNotes,
@@ -155,7 +156,7 @@ describe('parseSettings: types and ranges', () => {
     expect(problems({ ...base, finetuning_type: 'freeze', adapter_name_or_path: 'a/b' })[0]).toMatch(/adapter_name_or_path: is only valid/);
     expect(problems({ ...base, train_on_prompt: true, mask_history: true })[0]).toMatch(/mask_history: cannot be combined with train_on_prompt/);
     expect(problems({ ...base, adapter_name_or_path: 'a,b' })[0]).toMatch(/one adapter/);
-    expect(problems({ ...base, dataset: 'alpaca_en,identity' })[0]).toMatch(/one dataset at a time/);
+    expect(problems({ ...base, stage: 'dpo', dataset: 'alpaca_en,identity' })[0]).toMatch(/dataset: stage "dpo" trains on one dataset at a time/);
   });
 });
 
@@ -399,6 +400,15 @@ describe('multi-task settings (Graft\'s own)', () => {
     expect(problems({ ...base, dwa_temperature: 3 })).toEqual(['dwa_temperature: applies to task_weighting "dwa" (this job has "static")']);
     expect(problems({ ...base, stage: 'dpo', task_weighting: 'uncertainty' })).toEqual(['task_weighting: multi-task training applies to stage "sft" (this job has stage "dpo")']);
     expect(problems({ ...base, task_sampling: 'balanced', disable_shuffling: true })[0]).toMatch(/task_sampling: balanced task sampling draws examples at random/);
+  });
+
+  it('several datasets (stage sft) are a comma list, each a task; empty and repeated names are errors', () => {
+    const s = parseSettings({ ...base, dataset: ['qa.json', ' summarise.jsonl'] }, 'j');
+    expect(s.dataset).toBe('qa.json,summarise.jsonl');
+    expect(datasetNames(s)).toEqual(['qa.json', 'summarise.jsonl']);
+    expect(datasetNames(parseSettings({ ...base, dataset: 'a, b' }, 'j'))).toEqual(['a', 'b']);
+    expect(problems({ ...base, dataset: 'a,,b' })).toEqual(['dataset: names an empty dataset in its list']);
+    expect(problems({ ...base, dataset: 'a,b,a' })).toEqual(['dataset: names "a" twice']);
   });
 
   it('never written into a LLaMA-Factory job (it has no task weighting)', () => {
