@@ -1,5 +1,12 @@
 // What a training run reports: one record per optimizer step (metrics.jsonl on the command line, the charts in
 // the app) and one per evaluation. Field names follow Hugging Face's log_history where it has them.
+//
+// Objectives add flat numeric fields to the records they make (the app's charts read these names):
+//   dpo, rm       pairs, rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies (dpo: logps/...)
+//   multi-task    task_loss/<task>: the task's mean NLL in the step (Σ NLL over its target tokens / their
+//   sft           number; left out in a step that had none of its tokens), task_weight/<task>: the weight the step
+//                 used (every task, every step), and loss = Σ_t task_weight/t · task_loss/t
+//                 (src/train/task-weights.ts); evaluation records get eval_task_loss/<task> beside eval_loss.
 
 /** One optimizer step. */
 export interface StepRecord {
@@ -7,7 +14,10 @@ export interface StepRecord {
   step: number;
   /** Epochs done, fractional: step / optimizer steps per epoch. */
   epoch: number;
-  /** The loss computed in this step (before its update): Σ target-token NLL / target tokens, over all micro-batches. */
+  /**
+   * The loss computed in this step (before its update): Σ target-token NLL / target tokens, over all
+   * micro-batches (multi-task: Σ_t w_t · that mean per task).
+   */
   loss: number;
   /** The learning rate this step's update used (scheduled even when the step was skipped). */
   learning_rate: number;
