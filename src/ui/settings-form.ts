@@ -35,11 +35,12 @@ export const FIELD_GROUPS: FieldGroup[] = [
       {
         key: 'stage',
         label: 'Training stage',
-        help: 'sft learns from input → output examples; dpo learns from preference pairs (a better and a worse answer).',
+        help: 'sft learns from input → output examples; dpo learns from preference pairs (a better and a worse answer); rm trains a reward model on preference pairs: a score head that rates answers (exported as a sequence-classification model).',
         kind: 'select',
         options: [
           { value: 'sft', label: 'sft: supervised fine-tuning' },
           { value: 'dpo', label: 'dpo: preference pairs' },
+          { value: 'rm', label: 'rm: a reward model (preference pairs)' },
         ],
       },
       {

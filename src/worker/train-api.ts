@@ -1,7 +1,7 @@
 // The engine worker's training half: runs the trainer (src/train) on a stored model and dataset, keeps its
 // checkpoints in IndexedDB so that a closed tab resumes, keeps what runs produce (LoRA adapters, fine-tuned
-// models) and imported adapters, generates with the base and the tuned model side by side, records preference
-// pairs, writes the exports (PEFT adapter, merged model, LLaMA-Factory job, training report) and installs the
+// models, reward models) and imported adapters, generates with the base and the tuned model side by side, scores
+// answers with a trained reward model (stage rm), records preference pairs, writes the exports (PEFT adapter, merged model, LLaMA-Factory job, training report) and installs the
 // built-in demo from the app's own files. engine.worker.ts spreads `trainApi(...)` into what it exposes;
 // api.ts's EngineApi extends TrainApi.
 //
@@ -9,7 +9,8 @@
 //   graft-checkpoints     the trainer's checkpoints (src/train/checkpoint-store-idb.ts), one `run` per run id
 //   graft-workbench       runs      run id → RunRecord (what a run trains, where it is, its metrics)
 //                         adapters  adapter id → AdapterRow (PEFT files: from runs and imported)
-//                         tuned     repo → TunedModelRow (full and freeze runs' models)
+//                         tuned     repo → TunedModelRow (full and freeze runs' models; reward models of
+//                                   stage rm runs, kept as <Arch>ForSequenceClassification folders)
 //                         preferences  auto id → PreferenceRecord (chosen / rejected answers)
 //   graft-tuned-models    the fine-tuned models' files (an IdbModelStore, as downloaded models are kept)
 //   graft-models          downloaded models, and the built-in demo model (DEMO_REPO)
@@ -19,11 +20,12 @@
 import { unzipSync } from 'fflate';
 import { openDB, type IDBPDatabase } from 'idb';
 import type { Conversation, DatasetFormat } from '../data/types';
-import { prepareSftData } from '../data/encode';
+import { encodeConversation, prepareSftData } from '../data/encode';
 import { parseDatasetText } from '../data/parse';
 import { normalisePreferenceRecord, parsePreferenceText, preparePreferenceData, type PreferenceRecord as PairRecord } from '../data/preference';
 import type { GpuContext } from '../engine/context';
 import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, mergeLora, zipFiles, type WeightTensor } from '../export';
+import { exportRewardModel } from '../export/reward-model';
 import { DEFAULT_REVISION } from '../hub/client';
 import { IdbModelStore } from '../hub/store-idb';
 import type { ModelStore } from '../hub/store';
@@ -31,6 +33,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, type CpuLoraAdapter } fro
 import { parseConfig } from '../model/config';
 import { loadModel, type LoadedModel } from '../model/load';
 import { SafetensorsWeights } from '../model/weights';
+import { loadRewardModel, SCORE_WEIGHT } from '../model/reward-head';
 import { ModelError, readJson, storeSource, type ModelSource } from '../model/source';
 import { decodeCheckpoint } from '../train/checkpoint';
 import { checkpointName, CheckpointError } from '../train/checkpoint-store';
@@ -170,6 +173,24 @@ export interface TunedEntry {
   bytes: number;
   /** "LoRA r 8, alpha 16: q_proj, k_proj, …" or "full fine-tuning". */
   detail: string;
+  /** A reward model (stage rm): it scores answers (scoreAnswers) and does not generate. */
+  reward?: true;
+}
+
+export interface ScoreRequest {
+  /** The reward model: a TunedEntry with `reward` (its ref's repo). */
+  rewardRepo: string;
+  prompt: string;
+  /** The answers to score, each as the assistant's turn after the prompt. */
+  answers: string[];
+}
+
+export interface ScoreResult {
+  /** The reward of each answer, in the order given (higher: preferred). */
+  rewards: number[];
+  /** Tokens of each (prompt, answer) sequence, and whether it was cut to the model's length. */
+  tokens: number[];
+  truncated: boolean[];
 }
 
 export interface CompareRequest {
@@ -235,6 +256,8 @@ export interface TrainApi {
   /** Reads a PEFT adapter (the two files, or a zip holding them), checks it against a stored base model, keeps it. */
   importAdapter(files: ExportFile[], baseRepo: string, baseRevision?: string, label?: string): Promise<TunedEntry>;
 
+  /** Scores answers to a prompt with a reward model of a stage rm run. */
+  scoreAnswers(request: ScoreRequest): Promise<ScoreResult>;
   /** Generates with the base model (tuned null) or a tuned one; `onToken(delta)` wrapped in proxy(). */
   compareGenerate(request: CompareRequest, onToken?: (textDelta: string, id: number) => void): Promise<ChatResult>;
   stopCompare(): Promise<void>;
@@ -288,6 +311,8 @@ interface TunedModelRow {
   method: FinetuningKind;
   createdAt: number;
   bytes: number;
+  /** A reward model (stage rm). */
+  reward?: true;
 }
 
 type WorkbenchDB = IDBPDatabase;
@@ -552,11 +577,9 @@ export class TrainService {
       // The job names the adapter as a folder (what LLaMA-Factory reads); the adapter itself comes from IndexedDB.
       if (adapterRow) input.adapter_name_or_path = `adapters/${fileStem(adapterRow.label)}`;
       const { settings, notes } = parseSettingsWithNotes(input, 'the job');
-      if (settings.stage === 'rm') {
-        throw new SettingsError('the job', [{ key: 'stage', message: 'reward models ("rm") train on the command line for now (graft train --stage rm); in the app choose "sft" or "dpo"' }]);
-      }
       checkMethodSettings(settings);
-      const pairs = settings.stage === 'dpo';
+      // dpo and rm train on preference pairs.
+      const pairs = settings.stage === 'dpo' || settings.stage === 'rm';
       const { records, pairRecords } = await this.readRecords(run, pairs);
       const count = (pairs ? pairRecords : records).length;
       const limit = settings.max_samples ?? count;
@@ -564,7 +587,7 @@ export class TrainService {
         throw new RunFailure(
           'empty-dataset',
           pairs
-            ? `${run.datasetName} has no preference pair to train on: stage "dpo" needs records with "prompt", "chosen" and "rejected" (mark better answers on the Chat screen, or bring a file of pairs).`
+            ? `${run.datasetName} has no preference pair to train on: stage "${settings.stage}" needs records with "prompt", "chosen" and "rejected" (mark better answers on the Chat screen, or bring a file of pairs).`
             : `${run.datasetName} has no record to train on. Fix or add records on the Data screen.`,
         );
       }
@@ -612,13 +635,16 @@ export class TrainService {
       }
       // DPO with full or freeze training compares with a frozen copy of the starting model: loaded a second time,
       // used for the reference log-probs before the first step, then freed.
-      if (pairs && settings.finetuning_type !== 'lora' && usesReference(settings.pref_loss)) {
+      if (settings.stage === 'dpo' && settings.finetuning_type !== 'lora' && usesReference(settings.pref_loss)) {
         emit({ kind: 'phase', phase: 'loading', message: 'Loading the frozen reference model' });
         reference = await loadModel(ctx, source);
       }
+      // A reward model's head starts as Hugging Face initialises it: normal(0, config.json's initializer_range).
+      const initRange = settings.stage === 'rm' ? (await readJson(source, 'config.json', true)).initializer_range : undefined;
       trainer = Trainer.create({
         model: lm.model,
         settings,
+        ...(typeof initRange === 'number' ? { initializerRange: initRange } : {}),
         train: data.train,
         val: data.val,
         padTokenId: lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0,
@@ -704,8 +730,11 @@ export class TrainService {
       for (const step of await store.list()) await store.delete(step).catch(() => undefined);
       t.dispose();
       trainer = undefined;
-      // Keep the model on the GPU for comparing: LoRA's base is unchanged; full/freeze's is the tuned model.
-      if (tuned.ref.kind === 'adapter') {
+      // Keep the model on the GPU for comparing: LoRA's base is unchanged; full/freeze's is the tuned model. A
+      // reward model does not generate: it is freed (scoring loads it when asked).
+      if (tuned.reward) {
+        return { status: 'completed', run: structuredClone(run), tuned };
+      } else if (tuned.ref.kind === 'adapter') {
         const row = (await this.adapterRow(tuned.ref.id))!;
         await lm.loadAdapter(memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]])), row.id);
         this.remember(run.modelStore ?? 'models', run.repo, run.revision, lm, (await this.storeOf(run.modelStore).getModel(run.repo, run.revision))?.totalBytes ?? 0);
@@ -737,6 +766,7 @@ export class TrainService {
 
   /** Saves what a completed run produced: the adapter (LoRA) or the model folder (full, freeze). */
   private async saveResult(run: RunRecord, t: Trainer, lm: LoadedModel, s: TrainSettings): Promise<TunedEntry> {
+    if (s.stage === 'rm') return this.saveRewardModel(run, t, lm);
     const lora = t.method.lora;
     const createdAt = Date.now();
     if (lora) {
@@ -797,6 +827,53 @@ export class TrainService {
       method: run.finetuningType,
       createdAt,
       bytes,
+    };
+    await (await this.db()).put('tuned', row);
+    return modelEntry(row);
+  }
+
+  /**
+   * A reward model run's result: the sequence-classification folder (LoRA merged into the decoder, score.weight,
+   * no lm_head), kept in the tuned-models store like a full run's model, marked `reward`.
+   */
+  private async saveRewardModel(run: RunRecord, t: Trainer, lm: LoadedModel): Promise<TunedEntry> {
+    const trained = await t.trainableWeights();
+    const score = trained.get(SCORE_WEIGHT);
+    if (!score) throw new RunFailure('error', 'The reward model run has no score head to save (score.weight).');
+    const weights = new Map<string, WeightTensor>();
+    for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readJoined(lm.model.ctx, p.parts) });
+    const lora = t.method.lora;
+    const source = storeSource(this.storeOf(run.modelStore), run.repo, run.revision);
+    const tokenizerFiles = new Map<string, Uint8Array>();
+    for (const name of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt']) {
+      const bytes = await source.readFile(name);
+      if (bytes) tokenizerFiles.set(name, bytes);
+    }
+    const generationConfig = await readJson(source, 'generation_config.json', false);
+    const files = exportRewardModel({
+      config: await readJson(source, 'config.json', true),
+      weights,
+      ...(lora
+        ? { lora: { r: lora.r, alpha: lora.alpha, useRslora: lora.useRslora, fanInFanOut: lm.config.architecture === 'GPT2LMHeadModel', modules: loraModuleWeights(lora, trained) } }
+        : {}),
+      score,
+      padTokenId: lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0,
+      tokenizerFiles,
+      ...(generationConfig ? { generationConfig } : {}),
+    });
+    const repo = `runs/${run.id}`;
+    await putModelFiles(this.tunedModels, repo, DEFAULT_REVISION, files);
+    const row: TunedModelRow = {
+      repo,
+      label: run.label,
+      baseRepo: run.repo,
+      baseRevision: run.revision,
+      ...(run.modelStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
+      runId: run.id,
+      method: run.finetuningType,
+      createdAt: Date.now(),
+      bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
+      reward: true,
     };
     await (await this.db()).put('tuned', row);
     return modelEntry(row);
@@ -949,6 +1026,30 @@ export class TrainService {
     return adapterEntry(row);
   }
 
+  // ---- reward models -------------------------------------------------------------------------------------------------
+
+  async scoreAnswers(request: ScoreRequest): Promise<ScoreResult> {
+    if (this.active) throw new ModelError('bad-options', 'Training is running on the GPU. Score answers when it ends (or stop it).');
+    const row = (await (await this.db()).get('tuned', request.rewardRepo)) as TunedModelRow | undefined;
+    if (!row?.reward) throw new ModelError('bad-options', 'That reward model is no longer on this device. Train one with stage "rm" on the Method screen.');
+    if (!request.prompt.trim()) throw new ModelError('bad-options', 'The prompt is empty: the reward model scores answers to a prompt.');
+    if (request.answers.length === 0) throw new ModelError('bad-options', 'There is no answer to score: sample some first.');
+    const job = this.busy.then(async () => {
+      const rm = await loadRewardModel(await this.deps.gpu(), storeSource(this.tunedModels, request.rewardRepo, DEFAULT_REVISION));
+      try {
+        const encoded = request.answers.map((answer) =>
+          encodeConversation({ messages: [{ role: 'user', content: request.prompt }, { role: 'assistant', content: answer }] }, rm.lm.tokenizer, rm.lm.template, { cutoffLen: rm.lm.maxPositions }),
+        );
+        const rewards = await rm.head.score(rm.lm.model, encoded.map((e) => e.inputIds), rm.padTokenId);
+        return { rewards: [...rewards], tokens: encoded.map((e) => e.inputIds.length), truncated: encoded.map((e) => e.truncated) };
+      } finally {
+        rm.dispose();
+      }
+    });
+    this.busy = job.catch(() => undefined);
+    return job;
+  }
+
   // ---- comparing --------------------------------------------------------------------------------------------------
 
   async compareGenerate(request: CompareRequest, onToken?: (textDelta: string, id: number) => void): Promise<ChatResult> {
@@ -973,6 +1074,8 @@ export class TrainService {
     let adapter: string | null = null;
     const tuned = request.tuned;
     if (tuned?.kind === 'model') {
+      const row = (await (await this.db()).get('tuned', tuned.repo)) as TunedModelRow | undefined;
+      if (row?.reward) throw new ModelError('bad-options', `${row.label} is a reward model: it scores answers and does not write them. Pick it under "Rank sampled answers".`);
       lm = await this.cachedModel('tuned', tuned.repo, DEFAULT_REVISION);
     } else {
       lm = await this.cachedModel(request.baseStore ?? 'models', request.baseRepo, revision);
@@ -1049,11 +1152,14 @@ export class TrainService {
   async exportMergedModel(ref: TunedRef): Promise<ExportFile> {
     let files: Map<string, Uint8Array>;
     let label: string;
+    /** What the zip holds: a merged model, or a reward model (a stage rm run's sequence-classification folder). */
+    let kind = 'merged';
     if (ref.kind === 'model') {
       const row = (await (await this.db()).get('tuned', ref.repo)) as TunedModelRow | undefined;
       const model = await this.tunedModels.getModel(ref.repo, DEFAULT_REVISION);
       if (!row || !model) throw new ModelError('bad-options', 'That fine-tuned model is no longer on this device.');
       label = row.label;
+      if (row.reward) kind = 'reward-model';
       files = new Map();
       for (const f of model.files) files.set(f.path, await this.tunedModels.readFile(ref.repo, DEFAULT_REVISION, f.path));
     } else {
@@ -1088,7 +1194,7 @@ export class TrainService {
       const generationConfig = await readJson(source, 'generation_config.json', false);
       files = exportHfModel({ config: configJson, weights: merged, tokenizerFiles, ...(generationConfig ? { generationConfig } : {}) });
     }
-    const stem = `${fileStem(label)}-merged`;
+    const stem = `${fileStem(label)}-${kind}`;
     const zip = zipFiles(new Map([...files].map(([name, bytes]) => [`${stem}/${name}`, bytes])));
     return { name: `${stem}.zip`, bytes: zip, mime: 'application/zip' };
   }
@@ -1244,7 +1350,12 @@ function modelEntry(row: TunedModelRow): TunedEntry {
     runId: row.runId,
     createdAt: row.createdAt,
     bytes: row.bytes,
-    detail: row.method === 'full' ? 'fully fine-tuned model' : 'freeze-tuned model (last layers trained)',
+    detail: row.reward
+      ? `reward model (sequence classification, ${row.method === 'lora' ? 'LoRA merged in' : row.method === 'full' ? 'every weight trained' : 'last layers trained'})`
+      : row.method === 'full'
+        ? 'fully fine-tuned model'
+        : 'freeze-tuned model (last layers trained)',
+    ...(row.reward ? { reward: true as const } : {}),
   };
 }
 
@@ -1269,6 +1380,7 @@ export function trainApi(
     listTuned: () => service.listTuned(),
     deleteTuned: (ref) => service.deleteTuned(ref),
     importAdapter: (files, baseRepo, baseRevision, label) => service.importAdapter(files, baseRepo, baseRevision, label),
+    scoreAnswers: (request) => service.scoreAnswers(request),
     compareGenerate: (request, onToken) => withCallback(onToken, (call) => service.compareGenerate(request, call)),
     stopCompare: () => service.stopCompare(),
     addPreference: (p) => service.addPreference(p),
