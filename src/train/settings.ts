@@ -10,6 +10,10 @@
 //   adam_beta1 0.9, adam_beta2 0.999, adam_epsilon 1e-8, seed 42, logging_steps 500, save_steps 500,
 //   eval_strategy "no", output_dir "trainer_output" (transformers).
 //
+// Graft's own keys, which LLaMA-Factory lacks and its job files never get: the multi-task settings
+// task_weighting (static), task_weights, dwa_temperature (2.0), dwa_window (10) and task_sampling (proportional),
+// see src/train/task-weights.ts; `dataset` may list several files for stage sft, each a task.
+//
 // Every key of a job is accounted for, never dropped in silence:
 // - the keys of TrainSettings are honoured;
 // - keys that only steer LLaMA-Factory's machinery (worker counts, report_to, plot_loss, ...) are accepted

@@ -1,9 +1,10 @@
 // Multi-task SFT on the fixture model (tiny-llama, LoRA): the segmented per-task NLL sum against a CPU sum; a
 // step's loss, per-task losses and gradients against single-task runs on each task's examples combined on the
 // CPU (gradient of Σ w_t·L_t = Σ w_t·∇L_t); accumulation equal to one batch; the logged DWA and uncertainty
-// weights equal a CPU TaskWeighter fed the logged task losses; evaluation per task; resume equals straight;
-// bad task settings are clear errors.
+// weights equal a CPU TaskWeighter fed the logged task losses; a step still reads back once and submits once;
+// evaluation per task; resume equals straight; bad task settings are clear errors.
 import { describe, expect, it } from 'vitest';
+import type { ContextStats } from '../../src/engine/context';
 import { segmentSumInto } from '../../src/train/loss';
 import { MemoryCheckpointStore, latestCheckpoint } from '../../src/train/checkpoint-store';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
@@ -138,6 +139,25 @@ describe('dynamic weights in a run', () => {
       expect(Math.abs(field(result.metrics[5]!, 'task_weight/a')! - 1)).toBeGreaterThan(1e-3);
     });
   }
+
+  it('a multi-task step stays one submit and one readback, and creates no GPU buffer after warm-up', async () => {
+    const { ctx, lm } = await fixtureModel();
+    const train = await tasked(4);
+    const trainer = Trainer.create({ model: lm.model, settings: settings({ task_weighting: 'uncertainty', per_device_train_batch_size: 4, max_steps: 5 }), train, padTokenId: 0, startingAdapter: await initAdapter(lm) });
+    const snaps: ContextStats[] = [];
+    try {
+      await trainer.run({ onStep: () => void snaps.push({ ...ctx.stats }) });
+    } finally {
+      trainer.dispose();
+    }
+    const delta = (k: keyof ContextStats, i: number) => snaps[i]![k] - snaps[i - 1]![k];
+    for (const i of [3, 4]) {
+      expect(delta('readbacks', i), `readbacks in step ${i + 1}`).toBe(1);
+      expect(delta('submits', i), `submits in step ${i + 1}`).toBe(1);
+      expect(delta('buffersCreated', i), `buffers created in step ${i + 1}`).toBe(0);
+      expect(delta('bytesAllocated', i), `bytes allocated in step ${i + 1}`).toBe(0);
+    }
+  });
 
   it('evaluation reports eval_task_loss/<task> beside eval_loss', async () => {
     const train = await tasked(4);
