@@ -219,3 +219,13 @@ describe('packing, batches and splits', () => {
     expect(packed.stats.examples).toBe(16);
   });
 });
+
+describe('records with a task (multi-task training)', () => {
+  it('keep their task through encoding and the split; packing them is refused with what to do', () => {
+    const tasked = alpaca.map((r, i) => ({ ...r, task: i % 3 === 0 ? 'x' : 'y' }));
+    const d = prepareSftData(tasked, tok, tpl, { cutoffLen: 128, valSize: 4, seed: 7 });
+    expect(d.val).toHaveLength(4);
+    for (const e of [...d.train, ...d.val]) expect(e.task, `record ${e.source!.index}`).toBe(e.source!.index! % 3 === 0 ? 'x' : 'y');
+    expect(() => prepareSftData(tasked, tok, tpl, { cutoffLen: 128, packing: true })).toThrow(/multi-task training \(records with a "task"\) needs packing: false/);
+  });
+});

@@ -95,6 +95,7 @@ describe('the multi-task loss and its gradient', () => {
     }
     expect(scale).toBeGreaterThan(1e-3);
     expect(worst / scale).toBeLessThan(2e-5);
+    console.log(`multi-task gradient vs 2·∇L_a + 0.5·∇L_b: max |diff| / max |g| = ${(worst / scale).toExponential(2)}; task_loss/a rel. error ${(Math.abs(field(r, 'task_loss/a')! - La) / La).toExponential(2)}`);
     // Not the single-task mean: plain SFT on the same examples weighs tokens, not tasks.
     const plain = await trainRun(train.map(({ inputIds, labels }) => ({ inputIds, labels })), one);
     expect(Math.abs(plain.result.metrics[0]!.loss - r.loss)).toBeGreaterThan(0.1);
@@ -191,6 +192,33 @@ describe('multi-task checkpoints', () => {
       for (const [name, w] of straight.weights) expect(resumed.weights.get(name), name).toEqual(w);
     });
   }
+});
+
+describe('resuming checks the tasks', () => {
+  it('refuses a checkpoint of another weighting, of a single-task run, and a multi-task checkpoint for a single-task job', async () => {
+    const { lm } = await fixtureModel();
+    const train = await tasked(4);
+    const plain = train.map(({ inputIds, labels }) => ({ inputIds, labels }));
+    const checkpoint = async (ex: TrainExample[], over: Record<string, unknown>) => {
+      const store = new MemoryCheckpointStore();
+      await trainRun(ex, { ...over, max_steps: 1, per_device_train_batch_size: 4, save_strategy: 'steps', save_steps: 1 }, { store });
+      return decodeCheckpoint(await store.read(1), 'checkpoint-1');
+    };
+    const attempt = async (ex: TrainExample[], over: Record<string, unknown>, resume: Awaited<ReturnType<typeof checkpoint>>) => {
+      try {
+        Trainer.create({ model: lm.model, settings: settings({ ...over, max_steps: 2, per_device_train_batch_size: 4 }), train: ex, padTokenId: 0, startingAdapter: await initAdapter(lm), resume }).dispose();
+      } catch (e) {
+        expect(e).toBeInstanceOf(SettingsError);
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    const dwa = await checkpoint(train, { task_weighting: 'dwa' });
+    expect(await attempt(train, { task_weighting: 'uncertainty' }, dwa)).toMatch(/resume_from_checkpoint: the checkpoint weighs tasks with task_weighting "dwa", this job with "uncertainty"/);
+    expect(await attempt(train, { task_weighting: 'dwa' }, dwa)).toBe('accepted');
+    expect(await attempt(plain, {}, dwa)).toMatch(/the checkpoint's run trained the tasks a, b, but this job's records have no "task"/);
+    expect(await attempt(train, {}, await checkpoint(plain, {}))).toMatch(/the checkpoint's run was not a multi-task run/);
+  });
 });
 
 describe('bad multi-task jobs are clear errors', () => {
