@@ -7,10 +7,12 @@
 //     import TrainScreen from './TrainScreen.svelte';
 //     { id: 'train', ..., component: TrainScreen },
 // The built-in demo ('demo') is not in the navigation: the Start screen's "Try the built-in demo" button opens
-// it, and shows "coming" instead of the button while its component is undefined.
+// it, and shows "coming" instead of the button while its component is undefined. The benchmark ('bench',
+// #/bench) is not either: the Start screen's "What this browser offers" card links to it.
 // Screens take no props: they import what they share from ./context.svelte (engine worker, stored models, GPU,
 // downloads), ./state.svelte (chosen model, dataset, job settings) and ./router.svelte (router.go('data')).
 import type { Component } from 'svelte';
+import BenchScreen from './BenchScreen.svelte';
 import CompareChat from './CompareChat.svelte';
 import DataScreen from './DataScreen.svelte';
 import DemoScreen from './DemoScreen.svelte';
@@ -47,6 +49,7 @@ export const SCREENS: ScreenDef[] = [
   { id: 'chat', title: 'Chat', heading: 'Chat with the base and the tuned model', summary: 'Ask the base and the tuned model side by side.', inNav: true, component: CompareChat as Component },
   { id: 'export', title: 'Export', heading: 'Export', summary: 'Save a PEFT adapter, a merged model or a LLaMA-Factory job.', inNav: true, component: ExportScreen },
   { id: 'demo', title: 'Demo', heading: 'The built-in demo', summary: 'A guided run that fine-tunes a small model on a built-in dataset.', inNav: false, component: DemoScreen },
+  { id: 'bench', title: 'Bench', heading: 'Benchmark', summary: 'Measure this GPU: matmul GFLOP/s against a measured peak, and training tokens/s on a model.', inNav: false, component: BenchScreen },
 ];
 
 export function screen(id: ScreenId): ScreenDef {

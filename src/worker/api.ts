@@ -8,6 +8,7 @@ import type { CachedModel } from '../hub/store';
 import type { GenerateResult } from '../model/generate';
 import type { ModelInfo } from '../model/info';
 import type { LoadProgress } from '../model/load';
+import type { BenchApi } from './bench-api';
 import type { DataApi } from './data-api';
 import type { TrainApi } from './train-api';
 
@@ -119,7 +120,7 @@ export interface ChatResult extends GenerateResult {
  * The datasets, encoding, model descriptions and settings checks of src/worker/data-api.ts are part of it too,
  * and training, comparing, exports and the demo of src/worker/train-api.ts.
  */
-export interface EngineApi extends DataApi, TrainApi {
+export interface EngineApi extends DataApi, TrainApi, BenchApi {
   /** What the browser's WebGPU adapter offers. Throws GpuError 'no-webgpu' or 'no-adapter'. */
   adapterInfo(): Promise<AdapterSummary>;
   /** Runs the SwiGLU kernel on seeded inputs and compares it with the float64 reference. */

@@ -8,6 +8,7 @@ import { summarizeAdapter } from '../engine/adapter-info';
 import { GpuContext } from '../engine/context';
 import { IdbModelStore } from '../hub/store-idb';
 import type { AdapterSummary, EngineApi, SelfTestOptions, SelfTestResult } from './api';
+import { benchApi, BenchService } from './bench-api';
 import { dataApi } from './data-api';
 import { ModelService } from './models';
 import { runSelfTest } from './selftest';
@@ -27,7 +28,8 @@ async function getContext(): Promise<GpuContext> {
   return context;
 }
 
-const models = new ModelService(new IdbModelStore(), new HubSettingsStore(), getContext);
+const modelStore = new IdbModelStore();
+const models = new ModelService(modelStore, new HubSettingsStore(), getContext);
 
 /**
  * A page callback (a comlink proxy) as a plain function that never throws and never waits: a page that went
@@ -60,6 +62,7 @@ async function withCallback<A extends unknown[], T>(fn: ((...args: A) => unknown
 }
 
 const training = new TrainService({ gpu: getContext, unloadChatModel: () => models.unloadModel() });
+const bench = new BenchService({ gpu: getContext, models: modelStore, beforeGpuWork: () => training.yieldGpu('the benchmark') });
 
 const api: EngineApi = {
   async adapterInfo(): Promise<AdapterSummary> {
@@ -89,6 +92,8 @@ const api: EngineApi = {
   ...dataApi,
   // Training, comparing base and tuned, exports and the demo (src/worker/train-api.ts).
   ...trainApi(training, withCallback),
+  // The benchmark (src/worker/bench-api.ts).
+  ...benchApi(bench, withCallback),
 };
 
 expose(api);

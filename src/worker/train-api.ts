@@ -1026,6 +1026,15 @@ export class TrainService {
     return adapterEntry(row);
   }
 
+  /** Before other GPU work (the benchmark): refuses while a run trains; frees the models kept for comparing. */
+  async yieldGpu(what: string): Promise<void> {
+    this.checkIdle();
+    if (this.generating) throw new ModelError('bad-options', `An answer is being generated. Wait for it, or stop it, before ${what}.`);
+    await this.busy;
+    await this.dropCache();
+    await this.deps.unloadChatModel();
+  }
+
   // ---- reward models -------------------------------------------------------------------------------------------------
 
   async scoreAnswers(request: ScoreRequest): Promise<ScoreResult> {

@@ -1,0 +1,418 @@
+// The engine worker's benchmark: what this device's GPU does for Graft, measured in one click on the Bench screen.
+//
+//   measured peak   an FMA-throughput kernel (below): every thread runs CHAINS independent vec4 fma chains for
+//                   `iters` iterations, so one dispatch of `threads` threads does
+//                       flops = threads · iters · CHAINS · 4 lanes · 2 (a fused multiply-add counts as two).
+//                   WebGPU reports no peak FLOP/s for an adapter, so this is the "measured peak": a ceiling the
+//                   matmuls can be compared with, not the vendor's figure.
+//   matmul          the products of a training step on the chosen model's linear layers (src/engine/ops/matmul.ts,
+//                   the plans the model code uses) at M = `tokens` rows: per distinct [in, out] layer the forward
+//                   y = x·Wᵀ (NT, M×out×in), dX = dy·W (NN, M×in×out) and dW = dyᵀ·x (TN, out×in×M);
+//                   flops = 2·M·N·K each. Four outputs of every product are checked against float64 dot products.
+//   training        tokens/s of real Trainer steps (src/train) on the chosen model: LoRA r 8 on every linear layer,
+//                   synthetic sequences of random token ids (every token a target); the first step (which compiles
+//                   the kernels) is not counted: tokens/s = Σ input tokens / Σ step seconds over the others.
+//
+// Timing: wall-clock around submitting and waiting for the GPU (no timestamp queries, which browsers may round
+// or refuse): a warm-up, one timed run, then as many runs as fill `target` seconds, recorded back to back and
+// waited for together (scaled up over a few rounds until they fill at least half of it). Every measurement reports its raw fields, so that GFLOP/s = flops · runs / seconds / 1e9
+// can be checked. Progress goes to `onEvent`; cancelBenchmark() stops between measurements (and stops training
+// after its current step).
+import type { GpuContext } from '../engine/context';
+import { grid1d } from '../engine/grid';
+import type { KernelSpec } from '../engine/kernel';
+import { matmulNN, matmulNT, matmulPlan, matmulTN } from '../engine/ops/matmul';
+import { DEFAULT_REVISION } from '../hub/client';
+import type { ModelStore } from '../hub/store';
+import { parseConfig, type ModelConfig } from '../model/config';
+import { loadModel } from '../model/load';
+import { ModelError, readJson, storeSource } from '../model/source';
+import { parseSettingsWithNotes } from '../train/settings';
+import { TrainControl, Trainer } from '../train/trainer';
+
+/** Independent fma chains per thread (enough to hide the fma latency), and the workgroup size. */
+export const FMA_CHAINS = 4;
+const FMA_WG = 256;
+
+const fmaSpec: KernelSpec = {
+  name: 'bench_fma',
+  source: /* wgsl */ `
+@compute @workgroup_size({{WG}})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * (nwg.x * {{WG}}u);
+  if (i >= params.threads) { return; }
+  let m = vec4<f32>(params.mul);
+  let c = vec4<f32>(params.add);
+  var a0 = vec4<f32>(f32(i & 255u) * 1e-3, 0.25, 0.5, 0.75);
+  var a1 = a0 + vec4<f32>(0.125);
+  var a2 = a0 + vec4<f32>(0.375);
+  var a3 = a0 + vec4<f32>(0.625);
+  for (var k = 0u; k < params.iters; k = k + 1u) {
+    a0 = fma(a0, m, c);
+    a1 = fma(a1, m, c);
+    a2 = fma(a2, m, c);
+    a3 = fma(a3, m, c);
+  }
+  out[i] = dot(a0 + a1 + a2 + a3, vec4<f32>(1.0));
+}
+`,
+  bindings: [{ name: 'out', access: 'read_write', type: 'f32' }],
+  params: [
+    ['threads', 'u32'],
+    ['iters', 'u32'],
+    ['mul', 'f32'],
+    ['add', 'f32'],
+  ],
+  defines: { WG: FMA_WG },
+};
+
+export interface BenchRequest {
+  /** The model whose shapes and training speed are measured (a downloaded model, or the built-in demo's id). */
+  repo: string;
+  revision?: string;
+  /** Rows of each matmul (tokens of a step), default 256. */
+  tokens?: number;
+  /** Training: sequences per step, their length, and steps (the first is a warm-up). Defaults 2, 64, 4. */
+  batch?: number;
+  seqLen?: number;
+  steps?: number;
+  /** Seconds each measurement fills, default 0.25. */
+  target?: number;
+  /** Skip the training measurement. */
+  noTrain?: boolean;
+}
+
+/** One timed measurement: `runs` runs of `flops` floating-point operations took `seconds`. */
+export interface Measured {
+  flops: number;
+  runs: number;
+  seconds: number;
+  /** flops · runs / seconds / 1e9 */
+  gflops: number;
+}
+
+export interface PeakResult extends Measured {
+  threads: number;
+  iters: number;
+  chains: number;
+}
+
+export interface MatmulResult extends Measured {
+  /** The layer, e.g. "q_proj, o_proj [576 → 576]". */
+  layer: string;
+  pass: 'forward' | 'dX' | 'dW';
+  call: 'NT' | 'NN' | 'TN';
+  M: number;
+  N: number;
+  K: number;
+  /** The kernel the plan chose, e.g. "matmul_register". */
+  kernel: string;
+  /** Largest |gpu − float64| / (1 + |float64|) over four checked outputs. */
+  maxError: number;
+}
+
+export interface TrainBenchResult {
+  repo: string;
+  method: string;
+  batch: number;
+  seqLen: number;
+  /** Steps timed (after the warm-up step). */
+  steps: number;
+  /** Input tokens of the timed steps, and their seconds. */
+  tokens: number;
+  seconds: number;
+  /** tokens / seconds */
+  tokensPerSecond: number;
+}
+
+export interface BenchReport {
+  adapter: string;
+  repo: string;
+  tokens: number;
+  peak?: PeakResult;
+  matmuls: MatmulResult[];
+  /** Σ flops·runs / Σ seconds over the matmuls. */
+  matmulGflops?: number;
+  train?: TrainBenchResult;
+  cancelled: boolean;
+}
+
+export type BenchEvent =
+  | { kind: 'progress'; phase: 'peak' | 'matmul' | 'train'; done: number; total: number; message: string }
+  | { kind: 'peak'; result: PeakResult }
+  | { kind: 'matmul'; result: MatmulResult }
+  | { kind: 'train'; result: TrainBenchResult };
+
+export interface BenchApi {
+  /** Measures the GPU (peak, matmuls on the model's shapes, training tokens/s); `onEvent` wrapped in proxy(). */
+  runBenchmark(request: BenchRequest, onEvent?: (e: BenchEvent) => void): Promise<BenchReport>;
+  /** Stops the running benchmark after the measurement in progress. */
+  cancelBenchmark(): Promise<void>;
+}
+
+export interface BenchServiceDeps {
+  gpu(): Promise<GpuContext>;
+  /** The downloaded models (and the demo model). */
+  models: ModelStore;
+  /** Refuses while a run trains, and frees the GPU memory the chat models hold. */
+  beforeGpuWork(): Promise<void>;
+}
+
+/** Runs of one measurement at most (each records its dispatches into one command buffer). */
+const MAX_RUNS = 4000;
+
+const gflopsOf = (flops: number, runs: number, seconds: number) => (flops * runs) / seconds / 1e9;
+
+/** The distinct linear layers of a model: [in, out] with the names that share it. */
+export function linearShapes(cfg: ModelConfig): { layer: string; inF: number; outF: number }[] {
+  const q = cfg.numHeads * cfg.headDim;
+  const kv = cfg.numKvHeads * cfg.headDim;
+  const H = cfg.hiddenSize;
+  const I = cfg.intermediateSize;
+  const list: [string, number, number][] =
+    cfg.mlp === 'swiglu'
+      ? [['q_proj', H, q], ['k_proj', H, kv], ['v_proj', H, kv], ['o_proj', q, H], ['gate_proj', H, I], ['up_proj', H, I], ['down_proj', I, H]]
+      : [['c_attn', H, 3 * H], ['c_proj (attention)', H, H], ['c_fc', H, I], ['c_proj (MLP)', I, H]];
+  const byShape = new Map<string, { names: string[]; inF: number; outF: number }>();
+  for (const [name, inF, outF] of list) {
+    const key = `${inF}x${outF}`;
+    const e = byShape.get(key);
+    if (e) e.names.push(name);
+    else byShape.set(key, { names: [name], inF, outF });
+  }
+  return [...byShape.values()].map((e) => ({ layer: `${e.names.join(', ')} [${e.inF} → ${e.outF}]`, inF: e.inF, outF: e.outF }));
+}
+
+/** Seeded uniform values in [-1, 1) (a small LCG: the inputs only need to be reproducible, not random). */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+export class BenchService {
+  private cancelled = false;
+  private control: TrainControl | undefined;
+  private running = false;
+
+  constructor(private readonly deps: BenchServiceDeps) {}
+
+  async cancelBenchmark(): Promise<void> {
+    this.cancelled = true;
+    this.control?.stop();
+  }
+
+  async runBenchmark(request: BenchRequest, onEvent?: (e: BenchEvent) => void): Promise<BenchReport> {
+    if (this.running) throw new ModelError('bad-options', 'A benchmark is running already: wait for it, or cancel it.');
+    const tokens = Math.max(1, Math.floor(request.tokens ?? 256));
+    const target = Math.min(5, Math.max(0.02, request.target ?? 0.25));
+    const revision = request.revision ?? DEFAULT_REVISION;
+    const entry = await this.deps.models.getModel(request.repo, revision);
+    if (!entry?.complete) throw new ModelError('missing-file', `${request.repo} is not on this device: download it on the Model screen first (or pick the built-in demo model).`);
+    await this.deps.beforeGpuWork();
+    this.running = true;
+    this.cancelled = false;
+    const emit = (e: BenchEvent) => onEvent?.(e);
+    const source = storeSource(this.deps.models, request.repo, revision);
+    const ctx = await this.deps.gpu();
+    const report: BenchReport = { adapter: ctx.adapter.description || ctx.adapter.architecture || ctx.adapter.vendor, repo: request.repo, tokens, matmuls: [], cancelled: false };
+    try {
+      const cfg = parseConfig(await readJson(source, 'config.json', true));
+      const shapes = linearShapes(cfg);
+      const total = 1 + shapes.length * 3 + (request.noTrain ? 0 : 1);
+      let done = 0;
+
+      emit({ kind: 'progress', phase: 'peak', done, total, message: 'Measuring the peak: an FMA-throughput kernel' });
+      report.peak = await this.peak(ctx, target);
+      emit({ kind: 'peak', result: report.peak });
+      done++;
+
+      for (const s of shapes) {
+        for (const pass of ['forward', 'dX', 'dW'] as const) {
+          if (this.cancelled) break;
+          emit({ kind: 'progress', phase: 'matmul', done, total, message: `Matmul ${pass} of ${s.layer}` });
+          const r = await this.matmul(ctx, s.layer, pass, tokens, s.inF, s.outF, target);
+          report.matmuls.push(r);
+          emit({ kind: 'matmul', result: r });
+          done++;
+        }
+      }
+      if (report.matmuls.length) {
+        const f = report.matmuls.reduce((n, m) => n + m.flops * m.runs, 0);
+        const t = report.matmuls.reduce((n, m) => n + m.seconds, 0);
+        report.matmulGflops = f / t / 1e9;
+      }
+
+      if (!request.noTrain && !this.cancelled) {
+        emit({ kind: 'progress', phase: 'train', done, total, message: `Training steps on ${request.repo}` });
+        const r = await this.train(ctx, request, revision);
+        if (r) {
+          report.train = r;
+          emit({ kind: 'train', result: r });
+        }
+        done++;
+      }
+      report.cancelled = this.cancelled;
+      return report;
+    } finally {
+      this.running = false;
+      this.control = undefined;
+    }
+  }
+
+  /** Times `record` (which records GPU work): a warm-up, one run, then as many as fill `target` seconds. */
+  private async time(ctx: GpuContext, record: () => void, target: number): Promise<{ runs: number; seconds: number }> {
+    record();
+    await ctx.sync();
+    let t0 = performance.now();
+    record();
+    await ctx.sync();
+    const one = (performance.now() - t0) / 1000;
+    if (one >= target) return { runs: 1, seconds: one };
+    // One run's time includes a submit and a wait, so the first estimate of how many runs fill `target` is low:
+    // scale it up (a few rounds at most) until the runs fill at least half of it.
+    let runs = Math.min(MAX_RUNS, Math.max(2, Math.ceil(target / Math.max(one, 1e-5))));
+    for (let round = 0; ; round++) {
+      t0 = performance.now();
+      for (let i = 0; i < runs; i++) record();
+      await ctx.sync();
+      const seconds = (performance.now() - t0) / 1000;
+      if (seconds >= target / 2 || runs >= MAX_RUNS || round >= 3) return { runs, seconds };
+      runs = Math.min(MAX_RUNS, Math.ceil((runs * target) / Math.max(seconds, 1e-5)));
+    }
+  }
+
+  private async peak(ctx: GpuContext, target: number): Promise<PeakResult> {
+    const k = ctx.kernel(fmaSpec);
+    // Enough threads to fill any GPU several times over; iterations so that one dispatch is not too short.
+    const threads = 64 * 1024;
+    let iters = 256;
+    const out = ctx.empty([threads]);
+    try {
+      const record = () => ctx.dispatch(k, { out }, { threads, iters, mul: 0.9999, add: 1e-4 }, grid1d(threads, FMA_WG, ctx.limits.maxComputeWorkgroupsPerDimension));
+      // Grow the work per dispatch until one takes a few milliseconds (launch overhead then does not count).
+      for (;;) {
+        const t0 = performance.now();
+        record();
+        await ctx.sync();
+        if (performance.now() - t0 > 4 || iters >= 1 << 16) break;
+        iters *= 4;
+      }
+      const { runs, seconds } = await this.time(ctx, record, target);
+      const flops = threads * iters * FMA_CHAINS * 4 * 2;
+      return { flops, runs, seconds, gflops: gflopsOf(flops, runs, seconds), threads, iters, chains: FMA_CHAINS };
+    } finally {
+      out.release();
+    }
+  }
+
+  private async matmul(ctx: GpuContext, layer: string, pass: 'forward' | 'dX' | 'dW', M: number, inF: number, outF: number, target: number): Promise<MatmulResult> {
+    // forward: x [M, in] · W [out, in]ᵀ → [M, out]; dX: dy [M, out] · W [out, in] → [M, in]; dW: dyᵀ [out, M] · x [M, in] → [out, in]
+    const call = pass === 'forward' ? 'NT' : pass === 'dX' ? 'NN' : 'TN';
+    const [aShape, bShape, oShape] =
+      pass === 'forward' ? [[M, inF], [outF, inF], [M, outF]] : pass === 'dX' ? [[M, outF], [outF, inF], [M, inF]] : [[M, outF], [M, inF], [outF, inF]];
+    const [pM, pN, pK] = pass === 'forward' ? [M, outF, inF] : pass === 'dX' ? [M, inF, outF] : [outF, inF, M];
+    const aData = values(aShape[0]! * aShape[1]!, 1 + pM);
+    const bData = values(bShape[0]! * bShape[1]!, 7 + pN);
+    const a = ctx.upload(aShape, aData);
+    const b = ctx.upload(bShape, bData);
+    const out = ctx.empty(oShape);
+    try {
+      const fn = call === 'NT' ? matmulNT : call === 'NN' ? matmulNN : matmulTN;
+      const record = () => fn(ctx, out, a, b);
+      const { runs, seconds } = await this.time(ctx, record, target);
+      const got = await ctx.readF32(out);
+      const maxError = checkProduct(call, aData, bData, got, pM, pN, pK);
+      const plan = matmulPlan(ctx, { transA: call === 'TN', transB: call === 'NT', M: pM, N: pN, K: pK });
+      const flops = 2 * pM * pN * pK;
+      return { layer, pass, call, M: pM, N: pN, K: pK, kernel: plan.kernel, flops, runs, seconds, gflops: gflopsOf(flops, runs, seconds), maxError };
+    } finally {
+      a.release();
+      b.release();
+      out.release();
+    }
+  }
+
+  private async train(ctx: GpuContext, request: BenchRequest, revision: string): Promise<TrainBenchResult | undefined> {
+    const batch = Math.max(1, Math.floor(request.batch ?? 2));
+    const seqLen = Math.max(2, Math.floor(request.seqLen ?? 64));
+    const steps = Math.max(2, Math.floor(request.steps ?? 4));
+    const lm = await loadModel(ctx, storeSource(this.deps.models, request.repo, revision), { maxPositions: seqLen });
+    let trainer: Trainer | undefined;
+    try {
+      const { settings } = parseSettingsWithNotes(
+        {
+          model_name_or_path: request.repo,
+          dataset: 'synthetic',
+          stage: 'sft',
+          finetuning_type: 'lora',
+          lora_rank: 8,
+          lora_alpha: 16,
+          lora_target: 'all',
+          learning_rate: 1e-4,
+          lr_scheduler_type: 'constant',
+          per_device_train_batch_size: batch,
+          gradient_accumulation_steps: 1,
+          max_steps: steps,
+          cutoff_len: seqLen,
+          save_strategy: 'no',
+          logging_steps: 1,
+          seed: 1,
+        },
+        'the benchmark',
+      );
+      const vocab = lm.config.vocabSize;
+      const ids = values(batch * steps * seqLen, 99);
+      const train = Array.from({ length: batch * steps }, (_, e) => {
+        const inputIds = Array.from(ids.subarray(e * seqLen, (e + 1) * seqLen), (v) => Math.floor(((v + 1) / 2) * vocab) % vocab);
+        return { inputIds, labels: inputIds.slice() };
+      });
+      trainer = Trainer.create({ model: lm.model, settings, train, val: [], padTokenId: lm.tokenizer.padTokenId ?? 0 });
+      const control = new TrainControl();
+      this.control = control;
+      if (this.cancelled) return undefined;
+      const records = (await trainer.run({ control })).metrics;
+      const timed = records.slice(1).filter((r) => !r.skipped && r.tokens_per_second > 0);
+      if (timed.length === 0) return undefined;
+      const tokens = timed.reduce((n, r) => n + r.input_tokens, 0);
+      const seconds = timed.reduce((n, r) => n + r.input_tokens / r.tokens_per_second, 0);
+      return { repo: request.repo, method: 'LoRA r 8, alpha 16, every linear layer', batch, seqLen, steps: timed.length, tokens, seconds, tokensPerSecond: tokens / seconds };
+    } finally {
+      trainer?.dispose();
+      lm.dispose();
+    }
+  }
+}
+
+/**
+ * Four outputs of a product against float64 dot products: max |gpu − ref| / (1 + |ref|). Row-major data:
+ * NT a [M, K], b [N, K]; NN a [M, K], b [K, N]; TN a [K, M], b [K, N].
+ */
+export function checkProduct(call: 'NT' | 'NN' | 'TN', a: Float32Array, b: Float32Array, out: Float32Array, M: number, N: number, K: number): number {
+  const picks: [number, number][] = [[0, 0], [M - 1, N - 1], [Math.floor(M / 2), Math.floor(N / 3)], [Math.floor(M / 3), N - 1]];
+  let worst = 0;
+  for (const [i, j] of picks) {
+    let ref = 0;
+    for (let k = 0; k < K; k++) {
+      const x = call === 'TN' ? a[k * M + i]! : a[i * K + k]!;
+      const y = call === 'NT' ? b[j * K + k]! : b[k * N + j]!;
+      ref += x * y;
+    }
+    worst = Math.max(worst, Math.abs(out[i * N + j]! - ref) / (1 + Math.abs(ref)));
+  }
+  return worst;
+}
+
+export function benchApi(
+  service: BenchService,
+  withCallback: <A extends unknown[], T>(fn: ((...args: A) => unknown) | undefined, run: (call?: (...args: A) => void) => Promise<T>) => Promise<T>,
+): BenchApi {
+  return {
+    runBenchmark: (request, onEvent) => withCallback(onEvent, (call) => service.runBenchmark(request, call)),
+    cancelBenchmark: () => service.cancelBenchmark(),
+  };
+}
