@@ -1,5 +1,6 @@
 // The per-task chart of a multi-task run (uPlot): one loss line per task on the left axis, its validation loss as
-// points in the same colour, and its weight in the combined loss as a dashed line on the right axis (0 to 1).
+// points in the same colour, and its weight in the combined loss as a dashed line on the right axis (from 0 to
+// 1 or the largest weight).
 // The data come from taskSeries() (task-series.ts). Colours: a fixed palette that reads on light and dark
 // backgrounds; the page's CSS variables colour the axes, so the chart follows light and dark mode.
 import uPlot from 'uplot';
@@ -65,7 +66,8 @@ export class TaskChart {
       height: this.height,
       scales: {
         x: { time: false, range: (_u, min, max) => [1, Math.max(this.totalSteps, Number.isFinite(max) ? max : 1, (Number.isFinite(min) ? min : 1) + 1)] },
-        w: { range: [0, 1] },
+        // Static weights are often 1 each; DWA's sum to the number of tasks, so one can pass 1.
+        w: { range: (_u, _min, max) => [0, Math.max(1, Number.isFinite(max) ? max * 1.05 : 1)] },
       },
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
