@@ -14,6 +14,8 @@ export class UsageError extends Error {
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
+  /** A string option that may be given several times (read with stringList). */
+  multiple?: boolean;
   /** Shown in --help after the flag, e.g. 'N' in `--max-new-tokens N`. */
   value?: string;
   description: string;
@@ -35,7 +37,7 @@ export interface CommandSpec {
   examples?: string[];
 }
 
-export type Values = Record<string, string | boolean | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export interface Parsed {
   values: Values;
@@ -46,8 +48,10 @@ const HELP: OptionSpec = { type: 'boolean', short: 'h', description: 'Show this 
 
 /** Parses `argv` (the arguments after the command name) against `spec`. Throws UsageError. */
 export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: HELP };
-  for (const [name, o] of Object.entries(spec.options)) options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = { help: HELP };
+  for (const [name, o] of Object.entries(spec.options)) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
@@ -97,6 +101,15 @@ export function stringOption(cmd: string, values: Values, name: string): string 
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new UsageError(`graft ${cmd}: --${name} needs a value`);
   return v;
+}
+
+/** Every value of an option given several times (multiple: true), in order; [] when not given. */
+export function stringList(cmd: string, values: Values, name: string): string[] {
+  const v = values[name];
+  if (v === undefined) return [];
+  const list = Array.isArray(v) ? v : [v];
+  if (list.some((x) => typeof x !== 'string' || x === '')) throw new UsageError(`graft ${cmd}: --${name} needs a value`);
+  return list as string[];
 }
 
 export function requiredString(cmd: string, values: Values, name: string, what: string): string {

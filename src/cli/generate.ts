@@ -1,5 +1,7 @@
-// graft generate: load a model (a folder, or a hub id downloaded into the cache), optionally a LoRA adapter,
-// and generate from a prompt. Text streams to stdout as it is generated; --json prints one JSON object
+// graft generate: load a model (a folder, or a hub id downloaded into the cache), optionally adapters (PEFT
+// LoRA or Graft bottleneck adapter folders, each `--adapter [name=]<dir>`, all loaded beside one base), and
+// generate from a prompt with the one `--use` names (the only one when a single adapter is given; `--use base`
+// for none, unless an adapter is named base). Text streams to stdout as it is generated; --json prints one JSON object
 // {"prompt_ids", "new_ids", "text"} instead.
 import { UnsupportedModelError } from '../model/config';
 import { describeModel } from '../model/info';
@@ -7,6 +9,7 @@ import { loadModel } from '../model/load';
 import {
   numberOption,
   requiredString,
+  stringList,
   stringOption,
   UsageError,
   type CommandSpec,
@@ -17,19 +20,22 @@ import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 
 export const generateSpec: CommandSpec = {
   name: 'generate',
-  summary: 'Generate text with a model, optionally with a LoRA adapter.',
+  summary: 'Generate text with a model, optionally with an adapter (LoRA or bottleneck).',
   usage: 'generate --model <dir|repo> --prompt "..." [options]',
   details:
     '--model is a model folder or a hub id (downloaded into the cache first, or read from it offline).\n' +
     'With --chat the prompt becomes one user message rendered with the model\'s chat template and the\n' +
     'generation prompt; without it the prompt is tokenized as it is. Sampling defaults come from the model\'s\n' +
-    'generation_config.json; --greedy takes the most likely token at each step.',
+    'generation_config.json; --greedy takes the most likely token at each step.\n' +
+    'Several --adapter flags load several adapters beside one copy of the model; --use picks the one to\n' +
+    'generate with (by its name: the part before "=", or the folder\'s name).',
   positionals: [],
   required: 0,
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
-    adapter: { type: 'string', value: '<dir>', description: 'A PEFT LoRA adapter folder to apply.' },
+    adapter: { type: 'string', multiple: true, value: '[name=]<dir>', description: 'An adapter folder (PEFT LoRA or bottleneck); repeat for several.' },
+    use: { type: 'string', value: 'NAME', description: 'The loaded adapter to generate with ("base": none).' },
     prompt: { type: 'string', short: 'p', value: '"..."', description: 'The prompt.' },
     chat: { type: 'boolean', description: 'Render the prompt as a user message with the chat template.' },
     'max-new-tokens': { type: 'string', short: 'n', value: 'N', description: 'Tokens to generate at most (default 128).' },
@@ -46,8 +52,30 @@ export const generateSpec: CommandSpec = {
   examples: [
     'graft generate --model HuggingFaceTB/SmolLM2-135M-Instruct --chat --prompt "What is LoRA?"',
     'graft generate --model ./my-model --adapter ./my-adapter --chat --greedy -n 64 --prompt "Hello"',
+    'graft generate --model ./my-model --adapter qa=./qa-adapter --adapter sum=./sum-adapter --use sum --prompt "..."',
   ],
 };
+
+/** `[name=]<dir>`: the name defaults to the folder's last part. */
+function parseAdapterArg(arg: string): { name: string; path: string } {
+  const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(arg);
+  if (m) return { name: m[1]!, path: m[2]! };
+  const parts = arg.split(/[\\/]/).filter((p) => p !== '' && p !== '.');
+  return { name: parts[parts.length - 1] ?? 'adapter', path: arg };
+}
+
+/** The adapter to generate with: --use, or the only one given; null: the base model. */
+function chooseAdapter(names: string[], use: string | undefined): string | null {
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UsageError(`graft generate: two adapters are named "${dup}"; name them with --adapter NAME=<dir>`);
+  if (use === undefined) {
+    if (names.length > 1) throw new UsageError(`graft generate: ${names.length} adapters are loaded (${names.join(', ')}); choose one with --use NAME (or --use base)`);
+    return names[0] ?? null;
+  }
+  if (names.includes(use)) return use;
+  if (use === 'base') return null;
+  throw new UsageError(`graft generate: --use ${use} names no loaded adapter; loaded: ${names.length ? names.join(', ') : 'none'} (or base)`);
+}
 
 export async function runGenerate(args: Parsed, io: CliEnv): Promise<number> {
   const cmd = 'generate';
@@ -63,18 +91,20 @@ export async function runGenerate(args: Parsed, io: CliEnv): Promise<number> {
   const seed = numberOption(cmd, v, 'seed', { integer: true, min: 0 });
   const maxPositions = numberOption(cmd, v, 'max-positions', { integer: true, min: 1 });
   const revision = stringOption(cmd, v, 'revision');
-  const adapterArg = stringOption(cmd, v, 'adapter');
+  const adapterArgs = stringList(cmd, v, 'adapter').map(parseAdapterArg);
+  const use = chooseAdapter(adapterArgs.map((a) => a.name), stringOption(cmd, v, 'use'));
   const json = v.json === true;
 
   const resolved = await resolveModelArg(modelArg, io, revision !== undefined ? { revision } : {});
-  const adapterSource = adapterArg !== undefined ? await resolveAdapterArg(adapterArg) : undefined;
+  const adapterSources = await Promise.all(adapterArgs.map(async (a) => ({ name: a.name, source: await resolveAdapterArg(a.path) })));
   // What can be checked without the GPU is checked first: a folder that is not a model fails here, fast.
   const info = await describeModel(resolved.source);
   if (!info.supported) throw new UnsupportedModelError(info.unsupportedReason ?? `${info.architecture} is not supported yet.`);
   const { ctx } = await openGpu();
   const loaded = await loadModel(ctx, resolved.source, maxPositions !== undefined ? { maxPositions } : {});
   try {
-    const adapter = adapterSource ? await loaded.loadAdapter(adapterSource) : undefined;
+    for (const a of adapterSources) await loaded.loadAdapter(a.source, a.name);
+    const adapter = use ?? undefined;
     const promptIds = v.chat ? loaded.chatPromptIds(prompt) : loaded.tokenizer.encode(prompt);
     if (promptIds.length === 0) throw new UsageError('graft generate: the prompt is empty: there is nothing to continue');
     const result = await loaded.generate(

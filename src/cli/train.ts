@@ -1,5 +1,5 @@
 // graft train: supervised fine-tuning, preference optimisation (DPO and its variants) or a reward model (LoRA,
-// full or freeze) from a LLaMA-Factory job file and/or the same settings as flags (flags win over the file):
+// full, freeze or bottleneck adapters) from a LLaMA-Factory job file and/or the same settings as flags (flags win over the file):
 //
 //   graft train job.yaml
 //   graft train --model <dir|repo> --dataset data.jsonl --finetuning_type lora --lora_rank 8 --max_steps 100
@@ -26,13 +26,15 @@
 //   eval_metrics.jsonl         {step, eval_loss, eval_tokens} per evaluation (with val_size and eval_strategy);
 //                              multi-task adds eval_task_loss/<task>
 //   checkpoint-<step>/         every save_steps, at the end, and on Ctrl-C (see src/train/checkpoint.ts)
-//   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter
+//   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter; adapter: the bottleneck adapter
+//                                                         (Graft's format, README "Bottleneck adapters")
 //   config.json + model.safetensors + tokenizer files     full / freeze: a Hugging Face model folder
 //   rm: config.json + model.safetensors + tokenizer files  the reward model as <Arch>ForSequenceClassification
 //       (LoRA merged in) for `graft score` and transformers; LoRA runs also write adapter/ (PEFT, SEQ_CLS)
 //   train.yaml + dataset_info.json + <dataset>.json       the job for LLaMA-Factory (llamafactory-cli train train.yaml);
 //                              dpo and rm: a ranking dataset; multi-task: with a warning that LLaMA-Factory has no
 //                              task weighting
+//                              (not for bottleneck adapters, which LLaMA-Factory does not have)
 // Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
 // step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
 import { existsSync, statSync } from 'node:fs';
@@ -41,7 +43,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
 import { parsePreferenceText, preparePreferenceData } from '../data/preference';
-import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, type WeightTensor } from '../export';
+import { exportBottleneckAdapter, exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, type WeightTensor } from '../export';
 import { exportRewardAdapter, exportRewardModel } from '../export/reward-model';
 import { SCORE_WEIGHT } from '../model/reward-head';
 import { usesReference } from '../train/objectives/preference-loss';
@@ -54,7 +56,7 @@ import { decodeCheckpoint } from '../train/checkpoint';
 import { checkpointName, parseCheckpointName } from '../train/checkpoint-store';
 import { NodeCheckpointStore } from '../train/checkpoint-store-node';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
-import { checkMethodSettings, loraModuleWeights } from '../train/methods';
+import { bottleneckWeights, checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
 import { datasetNames, parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainExample, type TrainPair, type TrainResult } from '../train/trainer';
@@ -73,7 +75,7 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   pref_loss: ['sigmoid|hinge|ipo|orpo|simpo', 'DPO: the preference loss (default sigmoid).'],
   pref_ftx: ['W', 'DPO: weight of an added SFT loss on the chosen answers (default 0).'],
   simpo_gamma: ['G', 'DPO with simpo: the target reward margin (default 0.5).'],
-  finetuning_type: ['TYPE', 'What trains: lora (default), full or freeze.'],
+  finetuning_type: ['TYPE', 'What trains: lora (default), full, freeze or adapter (bottleneck adapters).'],
   lora_rank: ['R', 'LoRA rank (default 8).'],
   lora_alpha: ['A', 'LoRA alpha (default 2 × rank).'],
   lora_dropout: ['P', 'LoRA dropout on the adapter input while training, 0 to <1 (default 0).'],
@@ -83,6 +85,9 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   freeze_trainable_layers: ['N', 'Freeze tuning: train the last N layers (negative: the first |N|).'],
   freeze_trainable_modules: ['NAMES', 'Freeze tuning: the modules of those layers that train.'],
   freeze_extra_modules: ['NAMES', 'Freeze tuning: modules outside the layers that train too.'],
+  adapter_placement: ['houlsby|pfeiffer', 'Bottleneck adapters after the MLP (pfeiffer, default) or after attention and MLP (houlsby).'],
+  reduction_factor: ['N', 'Bottleneck adapters: bottleneck size = hidden size / N (default 16).'],
+  adapter_non_linearity: ['relu|silu|gelu', 'Bottleneck adapters: the non-linearity (default relu).'],
   learning_rate: ['LR', 'Peak learning rate (default 5e-5).'],
   lr_scheduler_type: ['NAME', 'linear (default), cosine, constant or constant_with_warmup.'],
   warmup_steps: ['N', 'Warm-up steps.'],
@@ -426,6 +431,11 @@ export async function exportRewardResult(trainer: Trainer, lm: LoadedModel, sour
   return written;
 }
 
+async function graftVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, s: TrainSettings, modelId: string, dir: string): Promise<string[]> {
   if (s.stage === 'rm') return exportRewardResult(trainer, lm, source, s, modelId, dir);
   const lora = trainer.method.lora;
@@ -441,6 +451,16 @@ async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSour
       targetModules: lora.targetModules,
       fanInFanOut: lm.config.architecture === 'GPT2LMHeadModel',
       modules,
+    });
+    await writeFiles(dir, files);
+    return [...files.keys()];
+  }
+  const bottleneck = trainer.method.bottleneck;
+  if (bottleneck) {
+    const files = exportBottleneckAdapter({
+      adapter: bottleneckWeights(bottleneck, await trainer.trainableWeights()),
+      baseModel: modelId,
+      graftVersion: await graftVersion(),
     });
     await writeFiles(dir, files);
     return [...files.keys()];
@@ -616,7 +636,9 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     const written = await exportResult(trainer, lm, resolved.source, s, resolved.repo ?? s.model_name_or_path, outputDir);
-    {
+    if (s.finetuning_type === 'adapter') {
+      io.stderr.write('graft train: note: no LLaMA-Factory job (train.yaml) is written: LLaMA-Factory has no bottleneck adapters\n');
+    } else {
       // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
       const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };
       if (s.adapter_name_or_path !== undefined && existsSync(s.adapter_name_or_path)) lfSettings.adapter_name_or_path = resolve(s.adapter_name_or_path);

@@ -60,15 +60,14 @@ export class AdapterSet {
 
   /**
    * Keeps `adapter` under `name` after checking that it fits the model (throws otherwise, keeping nothing).
-   * Returns the adapter it replaces under that name, which the caller frees (releaseModelAdapter) once no
-   * running work uses it; undefined when the name was free.
+   * Returns the adapter it replaces under that name, which the caller frees (releaseFreed) once no running
+   * work uses it; undefined when the name was free.
    */
   load(name: string, adapter: ModelAdapter): ModelAdapter | undefined {
     if (!name) throw new Error('AdapterSet.load: an adapter needs a name');
     this.model.checkAdapter(adapter);
     const old = this.map.get(name);
     this.map.set(name, adapter);
-    if (old && this.model.adapter === old) this.model.setAdapter(adapter);
     return old;
   }
 
@@ -96,19 +95,27 @@ export class AdapterSet {
     return a;
   }
 
-  /** Takes an adapter out of the set without freeing it (the caller frees it later). */
+  /**
+   * Takes an adapter out of the set without freeing it or touching the model (work still running with it keeps
+   * running); free it later with releaseFreed.
+   */
   remove(name: string): ModelAdapter | undefined {
     const a = this.map.get(name);
     if (!a) return undefined;
     this.map.delete(name);
-    if (this.model.adapter === a) this.model.setAdapter(null);
     return a;
   }
 
-  /** Removes an adapter and frees its GPU tensors now. Returns whether the name was loaded. */
+  /** Frees an adapter taken out by remove or replaced by load: the model drops it first if it is the current one. */
+  releaseFreed(adapter: ModelAdapter): void {
+    if (this.model.adapter === adapter) this.model.setAdapter(null);
+    releaseModelAdapter(adapter);
+  }
+
+  /** Removes an adapter and frees its GPU tensors now (the model runs the base if it was current). Returns whether the name was loaded. */
   unload(name: string): boolean {
     const a = this.remove(name);
-    if (a) releaseModelAdapter(a);
+    if (a) this.releaseFreed(a);
     return a !== undefined;
   }
 

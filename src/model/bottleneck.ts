@@ -16,6 +16,11 @@
 // The forward saves z and a (each [N, m]); the caller keeps h.
 //
 // Tensor names (the saved format, src/export/bottleneck-adapter.ts): layers.<i>.<attn|mlp>_adapter.<down|up>.<weight|bias>.
+//
+// Initialisation (train/methods.ts's initBottleneckWeights): the down weight ~ N(0, 0.02²) (BERT's initializer_range, which
+// adapter-transformers' "bert" init also uses), drawn from the job's seed in name order; the down bias, the up
+// weight and the up bias are 0. So a new adapter starts at the base model exactly, and (as with LoRA's B = 0)
+// the first step moves only the up-projection.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { reluBackward, reluForward, siluBackward, siluForward } from '../engine/ops/activation';
@@ -129,6 +134,70 @@ export function checkBottleneck(adapter: BottleneckAdapter, numLayers: number, H
       }
     }
   }
+}
+
+/** The shape of an adapter, as its adapter_config.json records it. */
+export interface BottleneckConfig {
+  placement: BottleneckPlacement;
+  reductionFactor: number;
+  /** m = hiddenSize / reductionFactor. */
+  size: number;
+  nonLinearity: BottleneckNonLinearity;
+  hiddenSize: number;
+  numLayers: number;
+}
+
+/** An adapter on the CPU: its config and every tensor by name (bottleneckParamName), row-major float32. */
+export interface CpuBottleneckAdapter {
+  config: BottleneckConfig;
+  tensors: Map<string, Float32Array>;
+}
+
+/** The adapter sites of a model in order: layer by layer, attn before mlp. */
+export function bottleneckKeys(config: Pick<BottleneckConfig, 'placement' | 'numLayers'>): string[] {
+  const keys: string[] = [];
+  for (let l = 0; l < config.numLayers; l++) for (const s of placementSites(config.placement)) keys.push(bottleneckKey(l, s));
+  return keys;
+}
+
+/** The shape of each tensor of an adapter with this config, by name, in bottleneckKeys order (down, then up). */
+export function bottleneckShapes(config: BottleneckConfig): Map<string, number[]> {
+  const { size: m, hiddenSize: H } = config;
+  const out = new Map<string, number[]>();
+  for (const key of bottleneckKeys(config)) {
+    out.set(bottleneckParamName(key, 'down', 'weight'), [m, H]);
+    out.set(bottleneckParamName(key, 'down', 'bias'), [m]);
+    out.set(bottleneckParamName(key, 'up', 'weight'), [H, m]);
+    out.set(bottleneckParamName(key, 'up', 'bias'), [H]);
+  }
+  return out;
+}
+
+/** Uploads a CPU adapter (every tensor its config needs must be there, with its shape's size). */
+export function uploadBottleneck(ctx: GpuContext, cpu: CpuBottleneckAdapter, name: string): BottleneckAdapter {
+  const { config } = cpu;
+  const made: Tensor[] = [];
+  const up = (param: string, shape: number[]): Tensor => {
+    const data = cpu.tensors.get(param);
+    if (!data || data.length !== shape.reduce((a, b) => a * b, 1)) {
+      for (const t of made) t.release();
+      throw new Error(`Bottleneck adapter ${name}: ${param} is ${data ? `${data.length} values` : 'missing'}; it needs [${shape.join(', ')}]`);
+    }
+    const t = ctx.upload(shape, data, 'f32', { persistent: true, label: `${name} ${param}` });
+    made.push(t);
+    return t;
+  };
+  const { size: m, hiddenSize: H } = config;
+  const modules = new Map<string, BottleneckModule>();
+  for (const key of bottleneckKeys(config)) {
+    modules.set(key, {
+      downWeight: up(bottleneckParamName(key, 'down', 'weight'), [m, H]),
+      downBias: up(bottleneckParamName(key, 'down', 'bias'), [m]),
+      upWeight: up(bottleneckParamName(key, 'up', 'weight'), [H, m]),
+      upBias: up(bottleneckParamName(key, 'up', 'bias'), [H]),
+    });
+  }
+  return { kind: 'bottleneck', name, placement: config.placement, reductionFactor: config.reductionFactor, size: m, nonLinearity: config.nonLinearity, modules };
 }
 
 /** What one adapter's forward saves for its backward (h, its input, stays the caller's). */

@@ -1,5 +1,6 @@
 // Loading a model folder onto the GPU, and what the CLI and the app do with it: chat prompts, generation with
-// streaming, and PEFT LoRA adapters switched per call without reloading the base.
+// streaming, and adapters — PEFT LoRA folders and Graft's bottleneck adapter folders — kept under names
+// (adapters.ts's AdapterSet) and switched per call without reloading the base.
 //
 // Files read: config.json (required), tokenizer.json (required), tokenizer_config.json, generation_config.json,
 // chat_template.jinja (optional), and the weights (model.safetensors or the sharded index + shards).
@@ -12,8 +13,10 @@ import { describeFrom, type ModelInfo } from './info';
 import { ModelError, readJson, readText, type ModelSource } from './source';
 import { SafetensorsWeights, type WeightSource } from './weights';
 import { generateWith, generationDefaults, type GenerateOptions, type GenerateResult, type GenerationDefaults } from './generate';
-import { defaultAdapterName, readLoraAdapter, releaseAdapter } from './adapter';
-import type { LoraAdapter } from './lora';
+import { ADAPTER_CONFIG, defaultAdapterName, readLoraAdapter } from './adapter';
+import { AdapterSet, releaseModelAdapter, type ModelAdapter } from './adapters';
+import { uploadBottleneck } from './bottleneck';
+import { isBottleneckConfig, readBottleneckAdapter } from './bottleneck-file';
 import type { KvCache } from './kv-cache';
 import { CausalLM } from './transformer';
 
@@ -43,10 +46,13 @@ export interface LoadedModel {
   chatPromptIds(messages: string | ChatMessage[]): number[];
   /** Generates; calls are queued, so concurrent calls with different adapters never mix. */
   generate(promptIds: number[], opts: GenerateOptions, onToken?: (id: number, textDelta: string) => void): Promise<GenerateResult>;
-  /** Reads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors) onto the GPU; returns its name. */
+  /**
+   * Reads an adapter folder (adapter_config.json + adapter_model.safetensors: PEFT LoRA, or a Graft bottleneck
+   * adapter) onto the GPU under `name` (default: the folder's name), replacing one of that name; returns the name.
+   */
   loadAdapter(source: ModelSource, name?: string): Promise<string>;
   /** A loaded adapter's tensors (for training that starts from it, or for exporting it); undefined if unknown. */
-  getAdapter(name: string): LoraAdapter | undefined;
+  getAdapter(name: string): ModelAdapter | undefined;
   /** Frees an adapter's GPU memory. Unknown names are ignored. */
   unloadAdapter(name: string): void;
   dispose(): void;
@@ -121,7 +127,7 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
 }
 
 class Loaded implements LoadedModel {
-  private readonly loras = new Map<string, LoraAdapter>();
+  private readonly set: AdapterSet;
   /** Generation and adapter changes run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
@@ -134,14 +140,16 @@ class Loaded implements LoadedModel {
     readonly template: ChatTemplate,
     readonly model: CausalLM,
     readonly generationDefaults: GenerationDefaults,
-  ) {}
+  ) {
+    this.set = new AdapterSet(model);
+  }
 
   get maxPositions(): number {
     return this.model.maxPositions;
   }
 
   get adapters(): string[] {
-    return [...this.loras.keys()];
+    return this.set.list();
   }
 
   private alive(): void {
@@ -166,7 +174,7 @@ class Loaded implements LoadedModel {
       return Promise.reject(e);
     }
     const name = opts.adapter ?? null;
-    if (name !== null && !this.loras.has(name)) {
+    if (name !== null && !this.set.has(name)) {
       const known = this.adapters;
       return Promise.reject(
         new ModelError('bad-options', `No adapter named "${name}" is loaded${known.length ? `; loaded: ${known.map((n) => `"${n}"`).join(', ')}` : ''}.`),
@@ -174,7 +182,7 @@ class Loaded implements LoadedModel {
     }
     return this.serial(async () => {
       this.alive();
-      const adapter = name === null ? null : this.loras.get(name);
+      const adapter = name === null ? null : this.set.get(name);
       if (adapter === undefined) throw new ModelError('bad-options', `The adapter "${name}" was unloaded before generation started.`);
       this.model.setAdapter(adapter);
       for (const id of promptIds) {
@@ -200,38 +208,45 @@ class Loaded implements LoadedModel {
   async loadAdapter(source: ModelSource, name?: string): Promise<string> {
     this.alive();
     const id = name ?? defaultAdapterName(source);
-    const adapter = await readLoraAdapter(this.ctx, source, this.config, id);
+    const json = await readJson(source, ADAPTER_CONFIG, false);
+    const adapter: ModelAdapter =
+      json && isBottleneckConfig(json)
+        ? uploadBottleneck(this.ctx, await readBottleneckAdapter(source, this.config), id)
+        : await readLoraAdapter(this.ctx, source, this.config, id);
     await this.ctx.sync();
     if (this.disposed) {
-      releaseAdapter(adapter);
+      releaseModelAdapter(adapter);
       this.alive();
     }
+    let old: ModelAdapter | undefined;
+    try {
+      old = this.set.load(id, adapter);
+    } catch (e) {
+      releaseModelAdapter(adapter);
+      throw new ModelError('bad-adapter', `The adapter ${source.name} cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+    }
     // A name loaded again replaces the old adapter (released once running generations are done).
-    const old = this.loras.get(id);
-    this.loras.set(id, adapter);
-    if (old) void this.serial(async () => releaseAdapter(old));
+    if (old) void this.serial(async () => this.set.releaseFreed(old));
     return id;
   }
 
-  getAdapter(name: string): LoraAdapter | undefined {
-    return this.loras.get(name);
+  getAdapter(name: string): ModelAdapter | undefined {
+    return this.set.get(name);
   }
 
   unloadAdapter(name: string): void {
-    const adapter = this.loras.get(name);
+    const adapter = this.set.remove(name);
     if (!adapter) return;
-    this.loras.delete(name);
-    void this.serial(async () => releaseAdapter(adapter));
+    void this.serial(async () => this.set.releaseFreed(adapter));
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const adapters = [...this.loras.values()];
-    this.loras.clear();
+    const adapters = this.set.list().map((n) => this.set.remove(n)!);
     void this.serial(async () => {
       this.model.setAdapter(null);
-      for (const a of adapters) releaseAdapter(a);
+      for (const a of adapters) releaseModelAdapter(a);
       this.model.dispose();
     });
   }

@@ -7,6 +7,11 @@
 //           reset_lora_parameters and nn.Linear do — and B at zero, so training starts at the base model;
 //           drawn from the job's seed. With adapter_name_or_path the adapter's own r, alpha, rsLoRA and
 //           modules are used (as PEFT loads it with is_trainable=True), and lora_rank etc. are ignored.
+//   adapter bottleneck adapters (src/model/bottleneck.ts) after the MLP output of every layer (adapter_placement
+//           "pfeiffer") or after the attention and the MLP outputs ("houlsby"), of size hidden / reduction_factor,
+//           with adapter_non_linearity between down- and up-projection. Down weight ~ N(0, 0.02²) from the job's
+//           seed (in tensor-name order), down bias, up weight and up bias 0: training starts at the base model.
+//           Only the adapter trains; its biases do not decay.
 //   full    every base parameter (a tied lm_head is the embedding, one tensor).
 //   freeze  LLaMA-Factory's _setup_freeze_tuning: the last n layers (freeze_trainable_layers n > 0) or the
 //           first |n| (n < 0); within them the modules freeze_trainable_modules names ("all", or names like
@@ -24,6 +29,16 @@
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { SeededRandom } from '../data/shuffle';
+import type { ModelAdapter } from '../model/adapters';
+import {
+  bottleneckParameters,
+  bottleneckShapes,
+  bottleneckSize,
+  releaseBottleneck,
+  uploadBottleneck,
+  type BottleneckConfig,
+  type CpuBottleneckAdapter,
+} from '../model/bottleneck';
 import { loraParamName, loraParameters, type LoraAdapter, type LoraModule } from '../model/lora';
 import type { CausalLM } from '../model/transformer';
 import { SettingsError, type FinetuningType, type TrainSettings } from './settings';
@@ -53,11 +68,13 @@ export interface MethodSetup {
   kind: FinetuningType;
   /** Every trainable parameter, in the order the optimizer and checkpoints use. */
   params: TrainableParam[];
-  /** The adapter being trained (LoRA), owned by this setup; null otherwise. */
-  adapter: LoraAdapter | null;
+  /** The adapter being trained (LoRA or bottleneck), owned by this setup; null otherwise. */
+  adapter: ModelAdapter | null;
   lora: LoraSpec | null;
+  /** The bottleneck adapter's shape (finetuning_type "adapter"); null otherwise. */
+  bottleneck: BottleneckConfig | null;
   /** For CausalLM.createGradients. */
-  select: 'all' | 'lora' | ((name: string) => boolean);
+  select: 'all' | 'lora' | 'adapter' | ((name: string) => boolean);
   /** Remarks for the person (e.g. settings the starting adapter overrides). */
   notes: string[];
   /** Frees what the setup owns (the adapter's tensors). */
@@ -109,6 +126,22 @@ export function initLoraWeights(modules: readonly { module: string; inFeatures: 
     for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
     return { module, a, b: new Float32Array(outFeatures * r), inFeatures, outFeatures };
   });
+}
+
+/** A new adapter's weights (see the file comment: N(0, 0.02²) down weight, in name order): down weight ~ N(0, 0.02²) from `seed`, the rest 0. */
+export function initBottleneckWeights(config: BottleneckConfig, seed: number, std = 0.02): CpuBottleneckAdapter {
+  const rng = new SeededRandom(seed);
+  const normal = (): number => {
+    const u = Math.max(rng.next(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
+  };
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, shape] of bottleneckShapes(config)) {
+    const t = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (name.endsWith('.down.weight')) for (let i = 0; i < t.length; i++) t[i] = std * normal();
+    tensors.set(name, t);
+  }
+  return { config, tensors };
 }
 
 /**
@@ -226,6 +259,7 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
       params,
       adapter,
       lora: { ...spec, modules, targetModules: [...new Set(modules.map(moduleLeaf))].sort() },
+      bottleneck: null,
       select: 'lora',
       notes,
       release() {
@@ -237,6 +271,8 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
       },
     };
   }
+
+  if (kind === 'adapter') return setupBottleneck(model, settings, notes);
 
   model.setAdapter(null);
   const base = model.parameters();
@@ -252,10 +288,63 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
     params,
     adapter: null,
     lora: null,
+    bottleneck: null,
     select: kind === 'full' ? 'all' : (name: string) => chosen.has(name),
     notes,
     release() {},
   };
+}
+
+/** finetuning_type "adapter": a new bottleneck adapter, set on the model; only its tensors train. */
+function setupBottleneck(model: CausalLM, settings: TrainSettings, notes: string[]): MethodSetup {
+  const H = model.cfg.hiddenSize;
+  let size: number;
+  try {
+    size = bottleneckSize(H, settings.reduction_factor);
+  } catch {
+    const divisors = Array.from({ length: H }, (_, i) => i + 1).filter((d) => H % d === 0 && d > 1 && d <= 64);
+    throw problem('reduction_factor', `${settings.reduction_factor} does not divide this model's hidden size ${H}; choose one of ${divisors.join(', ')}`);
+  }
+  const config: BottleneckConfig = {
+    placement: settings.adapter_placement,
+    reductionFactor: settings.reduction_factor,
+    size,
+    nonLinearity: settings.adapter_non_linearity,
+    hiddenSize: H,
+    numLayers: model.cfg.numLayers,
+  };
+  const adapter = uploadBottleneck(model.ctx, initBottleneckWeights(config, settings.seed), 'training');
+  try {
+    model.setAdapter(adapter);
+  } catch (e) {
+    releaseBottleneck(adapter);
+    throw e;
+  }
+  const params: TrainableParam[] = bottleneckParameters(adapter).map(([name, t]) => ({ name, shape: [...t.shape], parts: [t], decay: decays(name) }));
+  return {
+    kind: 'adapter',
+    params,
+    adapter,
+    lora: null,
+    bottleneck: config,
+    select: 'adapter',
+    notes,
+    release() {
+      if (model.adapter === adapter) model.setAdapter(null);
+      releaseBottleneck(adapter);
+    },
+  };
+}
+
+/** The trained bottleneck tensors by name, from the trainable weights (Trainer.trainableWeights). */
+export function bottleneckWeights(config: BottleneckConfig, weights: ReadonlyMap<string, Float32Array>): CpuBottleneckAdapter {
+  const tensors = new Map<string, Float32Array>();
+  for (const name of bottleneckShapes(config).keys()) {
+    const w = weights.get(name);
+    if (!w) throw new Error(`bottleneckWeights: no weights for ${name}`);
+    tensors.set(name, w);
+  }
+  return { config, tensors };
 }
 
 /** A LoRA pair as the exports take it (src/export's LoraModuleWeights). */

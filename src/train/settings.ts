@@ -23,6 +23,10 @@
 //   ask for nothing and pass;
 // - anything else is refused as unknown, with "did you mean" for near misses.
 //
+// Graft's own keys (not LLaMA-Factory's), for finetuning_type "adapter" (bottleneck adapters, src/model/bottleneck.ts):
+//   adapter_placement "pfeiffer" (after the MLP output) or "houlsby" (after attention and MLP outputs),
+//   reduction_factor 16 (bottleneck size = hidden_size / reduction_factor), adapter_non_linearity "relu".
+//
 // Values may be strings (command-line flags): "true", "1e-3" and "8" are converted as the type asks.
 // This file runs in the browser worker too: no Node imports.
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
@@ -30,7 +34,9 @@ import type { TaskWeighting } from './task-weights';
 
 export type Stage = 'sft' | 'dpo' | 'rm';
 export type PrefLossType = 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
-export type FinetuningType = 'lora' | 'full' | 'freeze';
+export type FinetuningType = 'lora' | 'full' | 'freeze' | 'adapter';
+export type AdapterPlacement = 'houlsby' | 'pfeiffer';
+export type AdapterNonLinearity = 'relu' | 'silu' | 'gelu';
 export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
 export type TaskSampling = 'proportional' | 'balanced';
@@ -64,6 +70,12 @@ export interface TrainSettings {
   freeze_trainable_modules: string[];
   /** Modules outside the hidden layers that train too (e.g. "embed_tokens", "norm"). */
   freeze_extra_modules?: string[];
+  /** Bottleneck adapters (Graft's key): "pfeiffer" (after the MLP output, default) or "houlsby" (attention and MLP). */
+  adapter_placement: AdapterPlacement;
+  /** Bottleneck adapters: bottleneck size = hidden_size / reduction_factor (must divide it). Default 16. */
+  reduction_factor: number;
+  /** Bottleneck adapters: the non-linearity between down- and up-projection. Default "relu". */
+  adapter_non_linearity: AdapterNonLinearity;
   /** DPO: beta of the preference loss. */
   pref_beta: number;
   /** DPO: the loss (LLaMA-Factory's pref_loss): sigmoid (DPO), hinge, ipo, orpo, simpo. */
@@ -314,7 +326,7 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
     default: 'sft',
   },
   finetuning_type: {
-    parse: oneOf(['lora', 'full', 'freeze'] as const, (s) => (s === 'oft' ? 'OFT is not available in Graft; use "lora", "freeze" or "full"' : undefined)),
+    parse: oneOf(['lora', 'full', 'freeze', 'adapter'] as const, (s) => (s === 'oft' ? 'OFT is not available in Graft; use "lora", "freeze", "full" or "adapter"' : undefined)),
     default: 'lora',
   },
   lora_rank: { parse: int({ min: 1 }), default: 8 },
@@ -332,6 +344,9 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   },
   freeze_trainable_modules: { parse: names, default: ['all'] },
   freeze_extra_modules: { parse: names, default: undefined },
+  adapter_placement: { parse: oneOf(['houlsby', 'pfeiffer'] as const), default: 'pfeiffer' },
+  reduction_factor: { parse: int({ min: 1 }), default: 16 },
+  adapter_non_linearity: { parse: oneOf(['relu', 'silu', 'gelu'] as const), default: 'relu' },
   pref_beta: { parse: num({ min: 0, minExclusive: true }), default: 0.1 },
   pref_loss: {
     parse: oneOf(['sigmoid', 'hinge', 'ipo', 'orpo', 'simpo'] as const, (s) =>
@@ -674,6 +689,11 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
       if (key in input && !isOff(input[key])) problems.push({ ...at(key), message: `is only valid with finetuning_type "lora" (this job has "${s.finetuning_type}")` });
     }
   }
+  if (s.finetuning_type !== 'adapter') {
+    for (const key of ['adapter_placement', 'reduction_factor', 'adapter_non_linearity'] as const) {
+      if (key in input && !isOff(input[key])) problems.push({ ...at(key), message: `is only valid with finetuning_type "adapter" (this job has "${s.finetuning_type}")` });
+    }
+  }
   if (s.train_on_prompt && s.mask_history) problems.push({ ...at('mask_history'), message: 'cannot be combined with train_on_prompt' });
   if (s.packing && s.stage !== 'sft') problems.push({ ...at('packing'), message: `packing applies to "sft" only (this job has stage "${s.stage}")` });
   if (datasetNames(s).length > 1 && s.stage !== 'sft') {
@@ -795,7 +815,7 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
   { name: 'model', keys: ['model_name_or_path', 'model_revision', 'adapter_name_or_path'] },
   {
     name: 'method',
-    keys: ['stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules', 'pref_beta', 'pref_loss', 'pref_ftx', 'simpo_gamma'],
+    keys: ['stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules', 'adapter_placement', 'reduction_factor', 'adapter_non_linearity', 'pref_beta', 'pref_loss', 'pref_ftx', 'simpo_gamma'],
   },
   { name: 'dataset', keys: ['dataset', 'dataset_dir', 'template', 'cutoff_len', 'train_on_prompt', 'mask_history', 'packing', 'max_samples', 'disable_shuffling'] },
   { name: 'output', keys: ['output_dir', 'logging_steps', 'save_strategy', 'save_steps', 'save_total_limit', 'overwrite_output_dir', 'resume_from_checkpoint'] },
@@ -811,11 +831,13 @@ const ALWAYS = new Set<string>([
   'model_name_or_path', 'stage', 'do_train', 'finetuning_type', 'dataset', 'dataset_dir', 'template', 'cutoff_len', 'output_dir', 'logging_steps',
   'save_steps', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'lr_scheduler_type', 'seed',
   'lora_rank', 'lora_target', 'freeze_trainable_layers', 'freeze_trainable_modules', 'pref_beta', 'pref_loss',
+  'adapter_placement', 'reduction_factor', 'adapter_non_linearity',
 ]);
 
 function relevant(key: string, s: TrainSettings): boolean {
   if (key.startsWith('lora_') || key === 'use_rslora' || key === 'adapter_name_or_path') return s.finetuning_type === 'lora';
   if (key.startsWith('freeze_')) return s.finetuning_type === 'freeze';
+  if (key === 'adapter_placement' || key === 'reduction_factor' || key === 'adapter_non_linearity') return s.finetuning_type === 'adapter';
   if (key.startsWith('pref_') || key === 'simpo_gamma') return s.stage === 'dpo';
   return true;
 }
@@ -830,7 +852,8 @@ function isDefault(key: keyof TrainSettings, s: TrainSettings): boolean {
  * The settings as a LLaMA-Factory job file (only LLaMA-Factory's keys). The settings that define the run are
  * always written; the rest only when they differ from the default, so that older LLaMA-Factory versions, which
  * refuse keys they do not know, read the file too. LoRA keys appear for LoRA jobs only, freeze keys for freeze
- * jobs, preference keys for DPO.
+ * jobs, preference keys for DPO, and Graft's bottleneck keys for finetuning_type "adapter" (a method LLaMA-Factory
+ * does not have: such a file runs in Graft only).
  */
 export function settingsToYaml(s: TrainSettings, options: SettingsYamlOptions = {}): string {
   const lines: string[] = [];

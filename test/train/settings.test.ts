@@ -39,6 +39,9 @@ describe('parseSettings: defaults', () => {
       use_rslora: false,
       freeze_trainable_layers: 2,
       freeze_trainable_modules: ['all'],
+      adapter_placement: 'pfeiffer',
+      reduction_factor: 16,
+      adapter_non_linearity: 'relu',
       pref_beta: 0.1,
       pref_loss: 'sigmoid',
       pref_ftx: 0,
@@ -298,6 +301,30 @@ describe('parseJobYaml', () => {
     const { settings } = parseJobYaml('model_name_or_path: m\ndataset: d\nlearning_rate: 1e-4\nuse_rslora: yes\n', 'j.yaml');
     expect(settings.learning_rate).toBe(1e-4);
     expect(settings.use_rslora).toBe(true);
+  });
+});
+
+describe('parseSettings: bottleneck adapters (finetuning_type "adapter")', () => {
+  it('reads placement, reduction_factor and non-linearity; refuses bad values and the keys with another method', () => {
+    const s = parseSettings({ ...base, finetuning_type: 'adapter', adapter_placement: 'houlsby', reduction_factor: '8', adapter_non_linearity: 'silu' }, 'j');
+    expect(s).toMatchObject({ finetuning_type: 'adapter', adapter_placement: 'houlsby', reduction_factor: 8, adapter_non_linearity: 'silu' });
+    expect(parseSettings({ ...base, finetuning_type: 'adapter' }, 'j')).toMatchObject({ adapter_placement: 'pfeiffer', reduction_factor: 16, adapter_non_linearity: 'relu' });
+    expect(problems({ ...base, finetuning_type: 'adapter', adapter_placement: 'parallel', reduction_factor: 0, adapter_non_linearity: 'tanh' })).toEqual([
+      'adapter_placement: must be one of "houlsby", "pfeiffer", not "parallel"',
+      'reduction_factor: must be at least 1, not 0',
+      'adapter_non_linearity: must be one of "relu", "silu", "gelu", not "tanh"',
+    ]);
+    expect(problems({ ...base, reduction_factor: 8 })).toEqual(['reduction_factor: is only valid with finetuning_type "adapter" (this job has "lora")']);
+    expect(problems({ ...base, finetuning_type: 'oft' })[0]).toMatch(/use "lora", "freeze", "full" or "adapter"/);
+  });
+
+  it('a job file round-trips its bottleneck keys; LoRA jobs do not carry them', () => {
+    const s = parseSettings({ ...base, finetuning_type: 'adapter', adapter_placement: 'houlsby', reduction_factor: 4 }, 'j');
+    const text = settingsToYaml(s);
+    expect(text).toContain('finetuning_type: adapter\nadapter_placement: houlsby\nreduction_factor: 4\nadapter_non_linearity: relu');
+    expect(text).not.toMatch(/lora_/);
+    expect(parseJobYaml(text, 'back.yaml').settings).toEqual(s);
+    expect(settingsToYaml(parseSettings(base, 'j'))).not.toMatch(/adapter_|reduction_factor/);
   });
 });
 

@@ -1,0 +1,75 @@
+// A bottleneck adapter (src/model/bottleneck.ts) saved on its own, in Graft's format (read back by
+// src/model/bottleneck-file.ts; documented in README.md):
+//
+//   adapter_model.safetensors  layers.<i>.<attn|mlp>_adapter.down.weight  F32 [m, H]
+//                              layers.<i>.<attn|mlp>_adapter.down.bias    F32 [m]
+//                              layers.<i>.<attn|mlp>_adapter.up.weight    F32 [H, m]
+//                              layers.<i>.<attn|mlp>_adapter.up.bias      F32 [H]
+//                              (sorted by name, `__metadata__: {format: "pt"}`)
+//   adapter_config.json        {"adapter_type": "bottleneck", "placement", "reduction_factor", "bottleneck_size",
+//                               "non_linearity", "hidden_size", "num_layers", "base_model_name_or_path",
+//                               "graft_version"}
+//
+// Each adapter computes y = h + up(act(down(h))) on the output h of the attention block (placement "houlsby")
+// and of the MLP (both placements), before the residual add. PEFT has no such adapter type, so this is not a
+// PEFT folder; its adapter_config.json has no peft_type, and PEFT refuses it instead of misreading it.
+import { bottleneckShapes, type CpuBottleneckAdapter } from '../model/bottleneck';
+import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft-adapter';
+
+export const BOTTLENECK_ADAPTER_TYPE = 'bottleneck';
+
+export interface BottleneckAdapterInput {
+  adapter: CpuBottleneckAdapter;
+  /** The base model (hub id or folder name) the adapter was trained on. */
+  baseModel: string;
+  /** Graft's version (package.json), recorded for whoever reads the folder later. */
+  graftVersion: string;
+}
+
+/** adapter_config.json's object. */
+export function bottleneckAdapterConfig(input: BottleneckAdapterInput): Record<string, unknown> {
+  const c = input.adapter.config;
+  return {
+    adapter_type: BOTTLENECK_ADAPTER_TYPE,
+    placement: c.placement,
+    reduction_factor: c.reductionFactor,
+    bottleneck_size: c.size,
+    non_linearity: c.nonLinearity,
+    hidden_size: c.hiddenSize,
+    num_layers: c.numLayers,
+    base_model_name_or_path: input.baseModel,
+    graft_version: input.graftVersion,
+  };
+}
+
+/** The tensors, sorted by name; throws when one is missing or holds the wrong number of values. */
+export function bottleneckAdapterTensors(adapter: CpuBottleneckAdapter): TensorToWrite[] {
+  const c = adapter.config;
+  if (c.size * c.reductionFactor !== c.hiddenSize) {
+    throw new Error(`exportBottleneckAdapter: bottleneck size ${c.size} × reduction_factor ${c.reductionFactor} is not the hidden size ${c.hiddenSize}`);
+  }
+  const tensors: TensorToWrite[] = [];
+  for (const [name, shape] of bottleneckShapes(c)) {
+    const data = adapter.tensors.get(name);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!data || data.length !== n) throw new Error(`exportBottleneckAdapter: ${name} ${data ? `holds ${data.length} values` : 'is missing'}; [${shape.join(', ')}] needs ${n}`);
+    tensors.push({ name, dtype: 'F32', shape, data });
+  }
+  if (adapter.tensors.size !== tensors.length) {
+    const extra = [...adapter.tensors.keys()].find((k) => !tensors.some((t) => t.name === k));
+    throw new Error(`exportBottleneckAdapter: ${extra} is not a tensor of a ${c.placement} adapter on ${c.numLayers} layers`);
+  }
+  tensors.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  return tensors;
+}
+
+/** adapter_model.safetensors + adapter_config.json, as files (name → bytes). */
+export function exportBottleneckAdapter(input: BottleneckAdapterInput): Map<string, Uint8Array> {
+  const weights = writeSafetensors(bottleneckAdapterTensors(input.adapter), { format: 'pt' });
+  const config = new TextEncoder().encode(`${JSON.stringify(bottleneckAdapterConfig(input), null, 2)}\n`);
+  return new Map([
+    [ADAPTER_CONFIG, config],
+    [ADAPTER_WEIGHTS, weights],
+  ]);
+}
