@@ -13,6 +13,9 @@
 // Graft's own keys, which LLaMA-Factory lacks and its job files never get: the multi-task settings
 // task_weighting (static), task_weights, dwa_temperature (2.0), dwa_window (10) and task_sampling (proportional),
 // see src/train/task-weights.ts; `dataset` may list several files for stage sft, each a task.
+// For finetuning_type "adapter" (bottleneck adapters, src/model/bottleneck.ts): adapter_placement "pfeiffer"
+// (after the MLP output) or "houlsby" (after attention and MLP outputs), reduction_factor 16 (bottleneck size =
+// hidden_size / reduction_factor), adapter_non_linearity "relu".
 //
 // Every key of a job is accounted for, never dropped in silence:
 // - the keys of TrainSettings are honoured;
@@ -22,10 +25,6 @@
 //   bf16: true, ...) are refused with a sentence on what Graft does instead; `false`/null values of such keys
 //   ask for nothing and pass;
 // - anything else is refused as unknown, with "did you mean" for near misses.
-//
-// Graft's own keys (not LLaMA-Factory's), for finetuning_type "adapter" (bottleneck adapters, src/model/bottleneck.ts):
-//   adapter_placement "pfeiffer" (after the MLP output) or "houlsby" (after attention and MLP outputs),
-//   reduction_factor 16 (bottleneck size = hidden_size / reduction_factor), adapter_non_linearity "relu".
 //
 // Values may be strings (command-line flags): "true", "1e-3" and "8" are converted as the type asks.
 // This file runs in the browser worker too: no Node imports.
