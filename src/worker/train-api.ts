@@ -1,8 +1,9 @@
 // The engine worker's training half: runs the trainer (src/train) on a stored model and dataset, keeps its
 // checkpoints in IndexedDB so that a closed tab resumes, keeps what runs produce (LoRA adapters, fine-tuned
 // models, reward models) and imported adapters, generates with the base and the tuned model side by side, scores
-// answers with a trained reward model (stage rm), records preference pairs, writes the exports (PEFT adapter, merged model, LLaMA-Factory job, training report) and installs the
-// built-in demo from the app's own files. engine.worker.ts spreads `trainApi(...)` into what it exposes;
+// answers with a trained reward model (stage rm), records preference pairs, writes the exports (PEFT adapter,
+// merged model, reward model, LLaMA-Factory job, training report) and installs the built-in demo from the app's
+// own files. engine.worker.ts spreads `trainApi(...)` into what it exposes;
 // api.ts's EngineApi extends TrainApi.
 //
 // Storage (all IndexedDB):
@@ -1222,6 +1223,16 @@ export class TrainService {
 
   async exportLlamaFactoryJob(runId: string): Promise<ExportFile> {
     const run = await this.runOrThrow(runId);
+    const settings = this.jobSettings(run);
+    if (settings.stage === 'dpo' || settings.stage === 'rm') {
+      // A preference run: its pairs (a file from the Data screen, or the Chat screen's) as a ranking dataset.
+      const { pairRecords } = await this.readRecords(run, true).catch(() => {
+        throw new ModelError('bad-options', `The preference pairs of ${run.datasetName} are no longer on this device; open them again to export the job.`);
+      });
+      const job = exportLlamaFactoryJob({ settings, datasetName: run.datasetName.replace(/\.(jsonl?|parquet)$/i, ''), pairs: pairRecords });
+      const stem = `${fileStem(run.label)}-llamafactory`;
+      return { name: `${stem}.zip`, bytes: zipFiles(new Map([...job.files].map(([name, bytes]) => [`${stem}/${name}`, bytes]))), mime: 'application/zip' };
+    }
     let records: Conversation[];
     let format: DatasetFormat;
     try {
@@ -1236,7 +1247,6 @@ export class TrainService {
     } catch {
       throw new ModelError('bad-options', `The dataset ${run.datasetName} is no longer on this device; open it again on the Data screen to export the job.`);
     }
-    const settings = this.jobSettings(run);
     const job = exportLlamaFactoryJob({ settings, datasetName: run.datasetName.replace(/\.(jsonl?|parquet)$/i, ''), records, format });
     const stem = `${fileStem(run.label)}-llamafactory`;
     const zip = zipFiles(new Map([...job.files].map(([name, bytes]) => [`${stem}/${name}`, bytes])));

@@ -5,7 +5,7 @@
 //   - Chat samples answers and ranks them with it: the list is in descending order of the rewards it shows, and
 //     each reward equals the one Node computes (Dawn, src/model/reward-head.ts, as `graft score` does) with the
 //     reward model the Export screen downloads — a LlamaForSequenceClassification folder, num_labels 1, with
-//     score.weight [1, H] and no lm_head;
+//     score.weight [1, H] and no lm_head; its LLaMA-Factory job is stage rm on the pairs (a ranking dataset);
 //   - stage rm is chosen on the Method screen and trains on a file of preference pairs opened on the Data screen
 //     (the preference-pair sample the Data screen offers).
 // Screenshots go to test-results/reward-model-*.png. Never skips.
@@ -179,6 +179,15 @@ describe('reward models in the app', () => {
     expect(st.info('score.weight').shape).toEqual([1, DEMO_CONFIG.hidden_size]);
     expect(st.names).not.toContain('lm_head.weight');
     await shoot('export');
+    // The LLaMA-Factory job of the run: stage rm, the Chat screen's three pairs as a ShareGPT ranking dataset.
+    const [jobDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-job').click()]);
+    const job = new Map(Object.entries(unzipSync(new Uint8Array(readFileSync((await jobDownload.path())!)))).map(([path, bytes]) => [path.split('/').pop()!, new TextDecoder().decode(bytes)]));
+    expect(job.get('train.yaml')).toMatch(/^stage: rm$/m);
+    const info = JSON.parse(job.get('dataset_info.json')!) as Record<string, { file_name: string; ranking: boolean }>;
+    const entry = Object.values(info)[0]!;
+    expect(entry.ranking).toBe(true);
+    const rows = JSON.parse(job.get(entry.file_name)!) as { chosen: { value: string }; rejected: { value: string } }[];
+    expect(rows.map((r) => r.chosen.value)).toEqual(DEMO.slice(0, 3).map((d) => d.output));
 
     // Node scores the page's answers with the downloaded folder.
     const ctx = await testContext();
