@@ -1,32 +1,39 @@
 // graft info: what a model is and what it needs (from config.json and the weight headers; no GPU memory is
-// used), the adapter given with --adapter, and the GPU adapter Dawn offers.
+// used), the adapter given with --adapter, and the GPU adapter Dawn offers. With --budget, the longest training
+// sequence (batch 1) that the memory planner (src/model/memory-plan.ts) fits in that many bytes: WebGPU tells
+// the largest buffer and binding but not how much memory the device has, so the budget is the person's.
 import type { AdapterSummary } from '../engine/adapter-info';
 import { formatBytes } from '../hub/errors';
-import { describeModel, ESTIMATE_LORA_RANK, ESTIMATE_SEQ_LEN, type ModelInfo } from '../model/info';
+import { describeModel, ESTIMATE_LORA_RANK, ESTIMATE_SEQ_LEN, planShapeFromNumbers, shapeNumbers, type ModelInfo } from '../model/info';
+import { largestFittingSeqLen } from '../model/memory-plan';
+import { DEFAULT_MAX_POSITIONS } from '../model/transformer';
 import { readAdapter } from '../model/adapter';
 import { parseConfig, UnsupportedModelError } from '../model/config';
 import { loraScale } from '../model/lora';
 import { readJson, type ModelSource } from '../model/source';
-import { stringOption, requiredString, type CommandSpec, type Parsed } from './args';
+import { stringOption, requiredString, UsageError, type CommandSpec, type Parsed } from './args';
 import { describeGpu } from './gpu';
 import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 
 export const infoSpec: CommandSpec = {
   name: 'info',
   summary: 'Describe a model (architecture, parameters, memory needed), an adapter, and the GPU.',
-  usage: 'info --model <dir|repo> [--adapter <dir>] [--json]',
+  usage: 'info --model <dir|repo> [--adapter <dir>] [--budget 4GB] [--json]',
   details:
     'Reads config.json and the safetensors headers only. Memory estimates are for batch 1 and\n' +
-    `${ESTIMATE_SEQ_LEN} tokens with f32 weights (LoRA rank ${ESTIMATE_LORA_RANK} on every projection).`,
+    `${ESTIMATE_SEQ_LEN} tokens with f32 weights (LoRA rank ${ESTIMATE_LORA_RANK} on every projection): the memory planner's\n` +
+    'predicted peak of a training step. --budget: the longest training sequence that fits that much\n' +
+    'GPU memory (WebGPU does not report how much a device has, so say it).',
   positionals: [],
   required: 0,
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
     adapter: { type: 'string', value: '<dir>', description: 'A PEFT LoRA adapter folder to describe.' },
+    budget: { type: 'string', value: 'SIZE', description: 'GPU memory to plan training for, e.g. 4GB, 512MiB (batch 1).' },
     json: { type: 'boolean', description: 'Print one JSON object.' },
   },
-  examples: ['graft info --model HuggingFaceTB/SmolLM2-135M', 'graft info --model ./my-model --adapter ./my-adapter --json'],
+  examples: ['graft info --model HuggingFaceTB/SmolLM2-135M --budget 4GB', 'graft info --model ./my-model --adapter ./my-adapter --json'],
 };
 
 export interface AdapterConfigSummary {
@@ -69,8 +76,47 @@ export async function describeAdapterFolder(adapter: ModelSource, model: ModelSo
   return out;
 }
 
+/**
+ * The longest training sequences (batch 1, multiples of 64) the planner fits in a budget, up to the positions a
+ * model instance holds by default (min(max_position_embeddings, 8192)), which also size its RoPE table.
+ */
+export interface FitReport {
+  budgetBytes: number;
+  maxPositions: number;
+  loraRank: number;
+  /** 0: not even 64 tokens fit. */
+  loraMaxSeqLen: number;
+  fullMaxSeqLen: number;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** "4GB", "4 GiB", "512MB", "1e9": bytes. */
+export function parseByteSize(text: string, flag = '--budget'): number {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(text);
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  const bytes = m && unit !== undefined ? Number(m[1]) * unit : NaN;
+  if (!(bytes > 0) || !Number.isFinite(bytes)) throw new UsageError(`info: ${flag} ${JSON.stringify(text)} is not a memory size; write it like 4GB, 512MiB or 2e9`);
+  return Math.floor(bytes);
+}
+
+export function fitReport(info: ModelInfo, cfg: Record<string, unknown>, budgetBytes: number): FitReport {
+  const plan = planShapeFromNumbers(shapeNumbers(cfg), info.parameters);
+  const declared = [cfg.max_position_embeddings, cfg.n_positions].find((x): x is number => typeof x === 'number' && x > 0);
+  const maxPositions = Math.min(declared ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
+  const o = { batch: 1, loraRank: ESTIMATE_LORA_RANK, maxPositions, limit: maxPositions };
+  return {
+    budgetBytes,
+    maxPositions,
+    loraRank: ESTIMATE_LORA_RANK,
+    loraMaxSeqLen: largestFittingSeqLen(plan, budgetBytes, { ...o, method: 'lora' }),
+    fullMaxSeqLen: largestFittingSeqLen(plan, budgetBytes, { ...o, method: 'full' }),
+  };
+}
+
 export interface InfoReport {
   model: { name: string; dir: string; repo?: string } & ModelInfo;
+  fit?: FitReport;
   adapter?: AdapterConfigSummary & { dir: string };
   gpu: (AdapterSummary & { swiftshader: boolean }) | { error: string; code?: string };
 }
@@ -80,12 +126,17 @@ export async function runInfo(args: Parsed, io: CliEnv): Promise<number> {
   const modelArg = requiredString('info', v, 'model', '<dir|repo>');
   const revision = stringOption('info', v, 'revision');
   const adapterArg = stringOption('info', v, 'adapter');
+  const budgetArg = stringOption('info', v, 'budget');
+  const budget = budgetArg !== undefined ? parseByteSize(budgetArg) : undefined;
   const resolved = await resolveModelArg(modelArg, io, revision !== undefined ? { revision } : {});
   const info = await describeModel(resolved.source);
   const report: InfoReport = {
     model: { name: resolved.source.name, dir: resolved.dir, ...(resolved.repo ? { repo: resolved.repo } : {}), ...info },
     gpu: { error: '' },
   };
+  if (budget !== undefined) {
+    report.fit = fitReport(info, await readJson(resolved.source, 'config.json', true, 'every model folder needs one'), budget);
+  }
   if (adapterArg !== undefined) {
     const source = await resolveAdapterArg(adapterArg);
     if (!info.supported) throw new UnsupportedModelError(`${info.unsupportedReason ?? `${info.architecture} is not supported.`} An adapter can only be checked against a supported model.`);
@@ -123,6 +174,13 @@ export function formatInfo(r: InfoReport): string {
   rows.push(['  generate', formatBytes(m.estimates.inferenceBytes)]);
   rows.push([`  LoRA training (r=${ESTIMATE_LORA_RANK})`, formatBytes(m.estimates.loraTrainBytes)]);
   rows.push(['  full fine-tuning', formatBytes(m.estimates.fullTrainBytes)]);
+  if (r.fit) {
+    const f = r.fit;
+    const len = (n: number) => (n > 0 ? `${count(n)} tokens` : 'does not fit (not even 64 tokens)');
+    rows.push([`Longest training sequence in ${formatBytes(f.budgetBytes)} (batch 1, at most ${count(f.maxPositions)})`, '']);
+    rows.push([`  LoRA (r=${f.loraRank})`, len(f.loraMaxSeqLen)]);
+    rows.push(['  full fine-tuning', len(f.fullMaxSeqLen)]);
+  }
   if (r.adapter) {
     const a = r.adapter;
     rows.push(['Adapter', `${a.peftType} r=${a.r}, alpha=${a.alpha} (scaling ${+a.scaling.toFixed(4)}${a.useRslora ? ', rsLoRA' : ''})`]);

@@ -2,6 +2,7 @@
 // (with a source that has readHead, only the header bytes of each weight file are read). No GPU needed, so the
 // app can show it in the model picker and warn before a download or a load that cannot fit.
 import { parseConfig, UnsupportedModelError } from './config';
+import { planTrainingStep, type PlanShape } from './memory-plan';
 import { DTYPE_SIZE } from './safetensors';
 import { readJson, type ModelSource } from './source';
 import { readWeightHeaders, type WeightHeaders } from './weights';
@@ -47,6 +48,12 @@ export interface ShapeNumbers {
   vocab: number;
   /** Gated MLP (gate, up, down: Llama, Qwen) or two matrices (fc, proj: GPT-2). */
   gatedMlp: boolean;
+  /** Optional details for the memory planner (absent: inferred, see planShapeFromNumbers). */
+  tied?: boolean;
+  qkvBias?: boolean;
+  qkNorm?: boolean;
+  /** GPT-2's n_positions. */
+  positionTable?: number;
 }
 
 export const ESTIMATE_SEQ_LEN = 512;
@@ -57,35 +64,71 @@ export const ESTIMATE_LORA_RANK = 8;
  * H = hidden, I = intermediate, V = vocabulary, q = heads·headDim, kv = kvHeads·headDim, m = 3 for a gated MLP
  * (2 for GPT-2).
  *
- * - weights W = 4·P.
- * - saved activations per token and layer (what the forward keeps for the backward, as llama.ts saves them):
- *   a = 4H (x, h1, x2, h2) + 2q (q, attention out) + 2kv (k, v) + (m)·I (gate, up, act) + 2 + heads (rstd, lse);
- *   A = 4·S·(L·a + 3H) + 4·2·S·V (the logits and their gradient) + transient backward buffers
- *   4·S·(2H + 3I + 2q + 2kv). Attention scores are never materialised (row-wise kernels with a saved lse).
  * - inference = W + KV cache 4·2·L·S·kv + one layer's transient prefill activations 4·S·(3H + q + 2kv + m·I)
- *   + logits 4·S·V.
- * - LoRA train = W + 4·4·R (LoRA weights, gradients, Adam m and v; R = r·Σ(in + out) over the q, k, v, o and
- *   MLP projections of every layer) + A + 4·S·L·7·r (the LoRA down-projections saved for the backward).
- * - full train = 4·4·P (weights, gradients, Adam m and v) + A.
- * Buffer pooling rounds allocations up by at most ~19%, not included; nor is the browser's own overhead.
+ *   + logits 4·S·V, with W = 4·P.
+ * - LoRA train (rank `loraRank` on every linear) and full train: the memory planner's predicted peak of one
+ *   training step (src/model/memory-plan.ts: weights, adapter, gradients, AdamW moments, saved activations,
+ *   logits and dLogits, the backward's temporaries, the pool's size classes), which matches the peak a real
+ *   step holds on the GPU. The browser's own overhead is not included.
  */
 export function estimateMemory(p: number, s: ShapeNumbers, seqLen = ESTIMATE_SEQ_LEN, loraRank = ESTIMATE_LORA_RANK): MemoryEstimates {
-  const { layers: L, hidden: H, intermediate: I, heads, vocab: V } = s;
+  const { layers: L, hidden: H, intermediate: I, vocab: V } = s;
   const q = s.heads * s.headDim;
   const kv = s.kvHeads * s.headDim;
   const m = s.gatedMlp ? 3 : 2;
   const S = seqLen;
   const F = 4;
-  const weights = F * p;
-  const perTokenLayer = 4 * H + 2 * q + 2 * kv + m * I + 2 + heads;
-  const activations = F * S * (L * perTokenLayer + 3 * H) + F * 2 * S * V + F * S * (2 * H + 3 * I + 2 * q + 2 * kv);
   const kvCache = F * 2 * L * S * kv;
-  const inference = weights + kvCache + F * S * (3 * H + q + 2 * kv + m * I) + F * S * V;
-  const mlpLora = s.gatedMlp ? 2 * (H + I) + (I + H) : 2 * (H + I);
-  const loraParams = L * loraRank * ((H + q) * 2 + (H + kv) * 2 + mlpLora);
-  const loraTrain = weights + F * 4 * loraParams + activations + F * S * L * 7 * loraRank;
-  const fullTrain = F * 4 * p + activations;
-  return { inferenceBytes: inference, loraTrainBytes: loraTrain, fullTrainBytes: fullTrain };
+  const inference = F * p + kvCache + F * S * (3 * H + q + 2 * kv + m * I) + F * S * V;
+  const shape = planShapeFromNumbers(s, p);
+  const plan = (method: 'lora' | 'full') => planTrainingStep(shape, { method, batch: 1, seqLen, loraRank, maxPositions: seqLen }).total;
+  return { inferenceBytes: inference, loraTrainBytes: plan('lora'), fullTrainBytes: plan('full') };
+}
+
+/**
+ * The planner's shape from the lenient shape numbers. A gated MLP means a Llama/Qwen layout (RMSNorm, RoPE,
+ * separate q/k/v), otherwise GPT-2's (LayerNorm, learned positions, fused c_attn, biases everywhere, tied).
+ * Details the numbers leave out: q/k/v biases and per-head norms absent, and tied embeddings when the
+ * parameter count `p` (if given) is nearer the tied count than the untied one.
+ */
+export function planShapeFromNumbers(s: ShapeNumbers, p?: number): PlanShape {
+  const gpt2 = !s.gatedMlp;
+  const base: PlanShape = {
+    layers: s.layers,
+    hidden: s.hidden,
+    intermediate: s.intermediate,
+    heads: s.heads,
+    kvHeads: s.kvHeads,
+    headDim: s.headDim,
+    vocab: s.vocab,
+    gatedMlp: s.gatedMlp,
+    norm: gpt2 ? 'layernorm' : 'rmsnorm',
+    fusedQkv: gpt2,
+    qkvBias: s.qkvBias ?? gpt2,
+    oBias: gpt2,
+    mlpBias: gpt2,
+    qkNorm: s.qkNorm ?? false,
+    positions: gpt2 ? 'learned' : 'rope',
+    positionTable: gpt2 ? (s.positionTable ?? 1024) : 0,
+    tied: s.tied ?? true,
+  };
+  if (s.tied === undefined && p !== undefined) {
+    const head = s.vocab * s.hidden;
+    const untiedCount = shapeParameters({ ...base, tied: false });
+    base.tied = Math.abs(p - (untiedCount - head)) <= Math.abs(p - untiedCount);
+  }
+  return base;
+}
+
+/** Parameters of a plan shape (a tied head once). */
+function shapeParameters(s: PlanShape): number {
+  const { hidden: H, intermediate: I } = s;
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  const normW = s.norm === 'layernorm' ? 2 * H : H;
+  const attn = H * (q + 2 * kv) + q * H + (s.qkvBias ? q + 2 * kv : 0) + (s.oBias ? H : 0) + (s.qkNorm ? 2 * s.headDim : 0);
+  const mlp = (s.gatedMlp ? 3 : 2) * H * I + (s.mlpBias ? (s.gatedMlp ? 2 * I + H : I + H) : 0);
+  return s.vocab * H * (s.tied ? 1 : 2) + s.positionTable * H + normW + s.layers * (2 * normW + attn + mlp);
 }
 
 function pick(cfg: Record<string, unknown>, ...keys: string[]): number | undefined {
@@ -116,6 +159,10 @@ export function shapeNumbers(cfg: Record<string, unknown>): ShapeNumbers {
     headDim: pick(cfg, 'head_dim') ?? hidden / heads,
     vocab: need('vocabulary', 'vocab_size'),
     gatedMlp,
+    tied: cfg.tie_word_embeddings === true || (cfg.tie_word_embeddings === undefined && modelType === 'gpt2'),
+    qkvBias: modelType === 'qwen2' || cfg.attention_bias === true || !gatedMlp,
+    qkNorm: modelType === 'qwen3',
+    ...(gatedMlp ? {} : { positionTable: pick(cfg, 'n_positions', 'max_position_embeddings') ?? 1024 }),
   };
 }
 

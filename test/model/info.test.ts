@@ -1,7 +1,9 @@
 // describeModel: parameter count, sizes and memory estimates from config.json and the safetensors headers only.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeModel, estimateMemory, shapeNumbers } from '../../src/model/info';
+import { describeModel, estimateMemory, planShapeFromNumbers, shapeNumbers } from '../../src/model/info';
+import { planTrainingStep } from '../../src/model/memory-plan';
+import { BUILT_IN_MODELS } from '../../src/ui/model-list';
 import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors';
 import { memorySource, type ModelSource } from '../../src/model/source';
 
@@ -140,16 +142,28 @@ describe('describeModel', () => {
     await expect(describeModel(memorySource('m', s))).rejects.toThrow(/model-00002-of-00002\.safetensors is missing from m/);
   });
 
-  it('estimates follow the documented formula (hand-computed for a toy shape)', () => {
+  it('estimates: inference by the documented formula (hand-computed for a toy shape), training by the memory planner', () => {
     // L 1, H 2, I 4, 1 head of dim 2, 1 kv head, V 3, gated; P 10; S 1, r 1.
     const s = { layers: 1, hidden: 2, intermediate: 4, heads: 1, kvHeads: 1, headDim: 2, vocab: 3, gatedMlp: true };
-    // per token and layer: 4·2 + 2·2 + 2·2 + 3·4 + 2 + 1 = 31; A = 4·(31 + 6) + 4·2·3 + 4·(4 + 12 + 4 + 4) = 148 + 24 + 96
-    const A = 268;
     const W = 40;
     // inference: W + KV 4·2·1·1·2 + 4·(6 + 2 + 4 + 12) + 4·3
     expect(estimateMemory(10, s, 1, 1).inferenceBytes).toBe(W + 16 + 96 + 12);
-    // LoRA params R = 1·((2 + 2)·2 + (2 + 2)·2 + 2·(2 + 4) + (4 + 2)) = 34
-    expect(estimateMemory(10, s, 1, 1).loraTrainBytes).toBe(W + 16 * 34 + A + 4 * 7);
-    expect(estimateMemory(10, s, 1, 1).fullTrainBytes).toBe(16 * 10 + A);
+    const shape = planShapeFromNumbers(s, 10);
+    expect(estimateMemory(10, s, 1, 1).loraTrainBytes).toBe(planTrainingStep(shape, { method: 'lora', batch: 1, seqLen: 1, loraRank: 1, maxPositions: 1 }).total);
+    expect(estimateMemory(10, s, 1, 1).fullTrainBytes).toBe(planTrainingStep(shape, { method: 'full', batch: 1, seqLen: 1, maxPositions: 1 }).total);
+  });
+
+  it("the planner's weights are the parameters of the built-in models (tied embeddings inferred from the count)", () => {
+    for (const m of BUILT_IN_MODELS) {
+      // The list's shape numbers leave out Qwen2's q/k/v biases (0.02% of its weights); say them here.
+      const shape = planShapeFromNumbers({ ...m.shape, ...(m.architecture === 'Qwen2ForCausalLM' ? { qkvBias: true } : {}) }, m.parameters);
+      const plan = planTrainingStep(shape, { method: 'full', batch: 1, seqLen: 64, maxPositions: 64 });
+      const rope = shape.positions === 'rope' ? 2 * 4 * 64 * (m.shape.headDim / 2) : 0;
+      // Each tensor is rounded up to 16 bytes on the GPU: at most 12 bytes more per tensor.
+      const tensors = 4 + m.shape.layers * 16;
+      const extra = plan.weights - rope - 4 * m.parameters;
+      expect(extra, `${m.repo}: weights ${plan.weights - rope} for ${m.parameters} parameters`).toBeGreaterThanOrEqual(0);
+      expect(extra, m.repo).toBeLessThanOrEqual(12 * tensors);
+    }
   });
 });

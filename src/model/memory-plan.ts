@@ -1,0 +1,274 @@
+// The memory planner: the GPU bytes one SFT training step holds at its peak, predicted from the model's shape,
+// the method (LoRA or full fine-tuning), the batch and the sequence length, tensor by tensor as the code
+// allocates them — so the prediction can be checked against what GpuContext measures (stats.peakBytesInUse),
+// and the largest sequence length that fits a budget can be found before anything is loaded.
+//
+// Where the peak is: during the backward of the top layer. Everything the forward saved is still alive then
+// (activations are released after the whole backward), and so are the logits, their gradient dLogits (released
+// after the backward), the cross-entropy state and the batch. So, with N = B·T tokens:
+//   peak = persistent + saved + final + logits + dLogits + loss state + batch + dx + max(backward transients)
+//   persistent  weights (+ RoPE cos/sin [maxPositions, D/2]); LoRA: A, B and their gradients and AdamW m, v
+//               (4 × the LoRA tensors); full: gradients, m and v of every weight (3 × weights); the trainer's
+//               three small stats tensors; the context's upload staging chunk and kernel-parameter chunks
+//   saved       per layer (transformer.ts's LayerSaved): x, h1, x2, h2 [N, H]; norm rstd [N] (and mean with
+//               LayerNorm) ×2; q, att [N, nh·D]; k, v [N, nkv·D]; lse [N·nh]; Qwen3: q, k before the per-head
+//               norm and their rstd; gate (SwiGLU), up, act [N, I]; x·Aᵀ [N, r] per LoRA module
+//   final       the last layer's output and the final norm's output [N, H] and rstd
+//   logits, dLogits  [N, rows] per vocabulary block of the lm head (one block unless it exceeds a binding)
+//   loss state  targets [N] (i32), the cross-entropy state [N, 2];  batch: ids, positions (i32 [N]), key mask
+//   transients  the largest set alive at once in the top layer's backward (MLP: dAct, dUp, dGate [N, I], dh2
+//               [N, H] and a LoRA t [N, r]; attention: dAtt, dq, dk, dv and the flash backward's [N·nh, 2],
+//               RoPE's dq, dk before rotation, dh1), or dh [N, H] of the lm head's backward.
+// Every pooled tensor counts as the context's size class (sizeClass: what the pool really hands out); a
+// persistent one as its bytes rounded up to 16. Not counted: split-K partial products of the matmuls
+// (transient, [splitK, M, N] with M or N the LoRA rank, only when K ≥ 1024), LoRA dropout's [N, in] scratch,
+// the evaluation pass, DPO/RM objectives, the browser's own overhead. WebGPU does not say how much memory a
+// device has (only the largest buffer and binding, maxBufferSize and maxStorageBufferBindingSize), so fitting
+// is always against a budget the caller gives.
+import { sizeClass, UPLOAD_CHUNK } from '../engine/context';
+import type { ModelConfig } from './config';
+import { rowsPerBlock } from './params';
+
+/** The shape facts the plan needs (ModelConfig has them all; see planShape). */
+export interface PlanShape {
+  layers: number;
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  /** SwiGLU (gate, up, down) or GPT-2's two matrices. */
+  gatedMlp: boolean;
+  norm: 'rmsnorm' | 'layernorm';
+  /** GPT-2: one c_attn linear for q, k and v. */
+  fusedQkv: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  /** Qwen3's per-head RMSNorm of q and k. */
+  qkNorm: boolean;
+  /** RoPE (a cos/sin table) or learned positions (a [positions, H] table, GPT-2). */
+  positions: 'rope' | 'learned';
+  /** Rows of the learned position table (n_positions). */
+  positionTable: number;
+  tied: boolean;
+}
+
+export function planShape(cfg: ModelConfig): PlanShape {
+  return {
+    layers: cfg.numLayers,
+    hidden: cfg.hiddenSize,
+    intermediate: cfg.intermediateSize,
+    heads: cfg.numHeads,
+    kvHeads: cfg.numKvHeads,
+    headDim: cfg.headDim,
+    vocab: cfg.vocabSize,
+    gatedMlp: cfg.mlp === 'swiglu',
+    norm: cfg.norm,
+    fusedQkv: cfg.architecture === 'GPT2LMHeadModel',
+    qkvBias: cfg.qkvBias,
+    oBias: cfg.oBias,
+    mlpBias: cfg.mlpBias,
+    qkNorm: cfg.qkNorm,
+    positions: cfg.positions,
+    positionTable: cfg.positions === 'learned' ? cfg.maxPositions : 0,
+    tied: cfg.tieWordEmbeddings,
+  };
+}
+
+export interface StepPlanOptions {
+  method: 'lora' | 'full';
+  /** Sequences per micro-batch (per_device_train_batch_size). */
+  batch: number;
+  /** Tokens per sequence (the padded micro-batch length, at most cutoff_len). */
+  seqLen: number;
+  loraRank?: number;
+  /** lora_target: ["all"] (default) or linear names (q_proj, v_proj, c_attn, ...). */
+  loraTargets?: readonly string[];
+  /** The model instance's position capacity (sizes the RoPE table; CausalLM's default: min(config, 8192)). */
+  maxPositions?: number;
+  /** Tensors above this many bytes are split by rows (the device's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+  /** Whether the micro-batch has padding (a key mask [N] is uploaded). */
+  padded?: boolean;
+}
+
+/** Bytes by part; `total` is the predicted peak of bytes in use (GpuContext.stats.peakBytesInUse). */
+export interface StepPlan {
+  weights: number;
+  /** LoRA tensors, or nothing for full fine-tuning (the weights themselves train). */
+  adapter: number;
+  gradients: number;
+  optimizer: number;
+  /** What the forward keeps for the backward, the final hidden states, the batch and the loss state. */
+  activations: number;
+  /** logits and dLogits. */
+  logits: number;
+  /** dx and the largest set of backward temporaries alive at once. */
+  transient: number;
+  /** The context's own buffers: upload staging and kernel parameters. */
+  context: number;
+  total: number;
+}
+
+const KiB = 1024;
+const UNIFORM_CHUNK = 64 * KiB;
+const UNIFORM_SLOT = 256;
+
+/** A persistent tensor's bytes (GpuContext.empty with persistent: rounded up to 16). */
+const exact = (elements: number) => Math.max(16, Math.ceil((elements * 4) / 16) * 16);
+/** A pooled tensor's bytes: the pool's size class. */
+const pooled = (elements: number) => sizeClass(Math.max(16, Math.ceil((elements * 4) / 16) * 16));
+
+interface Linear {
+  name: string;
+  inF: number;
+  outF: number;
+  bias: boolean;
+}
+
+function layerLinears(s: PlanShape): Linear[] {
+  const { hidden: H, intermediate: I } = s;
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  const attn: Linear[] = s.fusedQkv
+    ? [{ name: 'c_attn', inF: H, outF: q + 2 * kv, bias: s.qkvBias }, { name: 'attn.c_proj', inF: q, outF: H, bias: s.oBias }]
+    : [
+        { name: 'q_proj', inF: H, outF: q, bias: s.qkvBias },
+        { name: 'k_proj', inF: H, outF: kv, bias: s.qkvBias },
+        { name: 'v_proj', inF: H, outF: kv, bias: s.qkvBias },
+        { name: 'o_proj', inF: q, outF: H, bias: s.oBias },
+      ];
+  const mlp: Linear[] = s.gatedMlp
+    ? [
+        { name: 'gate_proj', inF: H, outF: I, bias: s.mlpBias },
+        { name: 'up_proj', inF: H, outF: I, bias: s.mlpBias },
+        { name: 'down_proj', inF: I, outF: H, bias: s.mlpBias },
+      ]
+    : [{ name: 'c_fc', inF: H, outF: I, bias: s.mlpBias }, { name: 'mlp.c_proj', inF: I, outF: H, bias: s.mlpBias }];
+  return [...attn, ...mlp];
+}
+
+/** lora_target's rule (src/train/methods.ts): "all", or a name equal to the module's or one of its suffixes. */
+const targeted = (lin: Linear, targets: readonly string[]) =>
+  targets.includes('all') || targets.some((t) => lin.name === t || lin.name.endsWith(`.${t}`) || t.endsWith(`.${lin.name}`));
+
+/** Every weight tensor (parts of split ones separately), as element counts. */
+function weightTensors(s: PlanShape, maxBindingBytes: number): number[] {
+  const { hidden: H } = s;
+  const out: number[] = [];
+  const normParts = s.norm === 'layernorm' ? [H, H] : [H];
+  const vocabBlocks = blocks(s.vocab, H, maxBindingBytes);
+  out.push(...vocabBlocks.map((rows) => rows * H));
+  if (s.positions === 'learned') out.push(s.positionTable * H);
+  for (let l = 0; l < s.layers; l++) {
+    out.push(...normParts, ...normParts);
+    if (s.qkNorm) out.push(s.headDim, s.headDim);
+    for (const lin of layerLinears(s)) {
+      out.push(lin.inF * lin.outF);
+      if (lin.bias) out.push(lin.outF);
+    }
+  }
+  out.push(...normParts);
+  if (!s.tied) out.push(...vocabBlocks.map((rows) => rows * H));
+  return out;
+}
+
+/** Row counts of the blocks a [rows, cols] f32 weight is split into (params.ts's rowsPerBlock). */
+function blocks(rows: number, cols: number, maxBindingBytes: number): number[] {
+  const per = rowsPerBlock(cols, maxBindingBytes);
+  const out: number[] = [];
+  for (let r = 0; r < rows; r += per) out.push(Math.min(per, rows - r));
+  return out;
+}
+
+/** The predicted peak of one training step (see the file comment for what is counted). */
+export function planTrainingStep(s: PlanShape, o: StepPlanOptions): StepPlan {
+  const { batch: B, seqLen: T, method } = o;
+  if (!(Number.isInteger(B) && B > 0 && Number.isInteger(T) && T > 0)) throw new Error(`planTrainingStep: batch ${B} and seqLen ${T} must be positive integers`);
+  const r = o.loraRank ?? 8;
+  const targets = o.loraTargets ?? ['all'];
+  const binding = o.maxBindingBytes ?? 128 * 1024 * 1024;
+  const maxPositions = o.maxPositions ?? Math.max(T, 8192);
+  const N = B * T;
+  const { hidden: H, intermediate: I, heads: nh, kvHeads: nkv, headDim: D } = s;
+  const q = nh * D;
+  const kv = nkv * D;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+  const weightEls = weightTensors(s, binding);
+  let weights = sum(weightEls.map(exact));
+  if (s.positions === 'rope') weights += 2 * exact(maxPositions * (D / 2));
+  const linears = layerLinears(s);
+  const loraLinears = method === 'lora' ? linears.filter((l) => targeted(l, targets)) : [];
+  if (method === 'lora' && loraLinears.length === 0) throw new Error(`planTrainingStep: lora_target ${targets.join(', ')} names no linear layer`);
+  const loraTensors = loraLinears.flatMap((l) => [r * l.inF, l.outF * r]);
+  const adapter = s.layers * sum(loraTensors.map(exact));
+  const trainable = method === 'lora' ? adapter : weights - (s.positions === 'rope' ? 2 * exact(maxPositions * (D / 2)) : 0);
+  const gradients = trainable;
+  const optimizer = 2 * trainable + 3 * 16; // AdamW m and v; the trainer's step stats, norm and clip scale
+
+  // ---- activations (pooled) ----
+  const NH = pooled(N * H);
+  const norm = (rows: number) => (s.norm === 'layernorm' ? 2 : 1) * pooled(rows);
+  let perLayer = 4 * NH + 2 * norm(N); // x, h1, x2, h2, n1, n2
+  perLayer += s.qkNorm ? 2 * pooled(N * q) + 2 * pooled(N * kv) + pooled(N * nh) + pooled(N * nkv) : pooled(N * q) + pooled(N * kv);
+  perLayer += pooled(N * kv) + pooled(N * q) + pooled(N * nh); // v, att, lse
+  perLayer += (s.gatedMlp ? 3 : 2) * pooled(N * I); // gate, up, act
+  perLayer += loraLinears.length * pooled(N * r); // x·Aᵀ
+  const final = 2 * NH + norm(N); // the last layer's output, the final norm's output and its rstd (mean)
+  const batchBytes = (o.padded ? 3 : 2) * pooled(N);
+  const lossState = pooled(N) + pooled(2 * N);
+  const activations = s.layers * perLayer + final + batchBytes + lossState;
+  const logits = 2 * sum(blocks(s.vocab, H, binding).map((rows) => pooled(N * rows)));
+
+  // ---- the backward's temporaries (the top layer's, or the lm head's dh), with dx alive throughout ----
+  const t = pooled(N * r);
+  const loraOf = (name: string) => (loraLinears.some((l) => l.name === name) ? t : 0);
+  const scratch = method === 'full' ? 0 : (s.norm === 'layernorm' ? 2 : 1) * pooled(H); // a frozen norm's discarded gradient
+  const NI = pooled(N * I);
+  const dqkv = pooled(N * q) + 2 * pooled(N * kv);
+  const candidates = [
+    NH + scratch, // lm head: dh, then the final norm's backward
+    NI + loraOf(s.gatedMlp ? 'down_proj' : 'mlp.c_proj'), // dAct during down's backward
+    s.gatedMlp ? 3 * NI + NH + loraOf('gate_proj') : 2 * NI + NH, // dAct, dUp, (dGate), dh2 (GPT-2: dAct goes before c_fc's t)
+    NH + scratch, // dh2 during norm2's backward
+    pooled(N * q) + loraOf(s.fusedQkv ? 'attn.c_proj' : 'o_proj'), // dAtt during o's backward
+    pooled(N * q) + dqkv + pooled(2 * N * nh), // dAtt, dq, dk, dv, the flash backward's state
+    ...(s.positions === 'rope' ? [dqkv + pooled(N * q) + pooled(N * kv)] : []), // + dq, dk before RoPE
+    ...(s.qkNorm ? [dqkv + pooled(N * q) + pooled(N * kv) + pooled(D)] : []),
+    dqkv + NH + (s.fusedQkv ? pooled(N * (q + 2 * kv)) + loraOf('c_attn') : Math.max(loraOf('q_proj'), loraOf('k_proj'), loraOf('v_proj'))), // dh1
+  ];
+  const transient = NH + Math.max(...candidates);
+
+  // The context: one upload staging chunk, and kernel-parameter chunks for a step's dispatches (about 95 a
+  // layer with LoRA, 55 without, measured on the tiny Llama; 256 bytes each).
+  const dispatches = s.layers * (method === 'lora' ? 95 : 55) + 35;
+  const context = UPLOAD_CHUNK + Math.ceil((dispatches * UNIFORM_SLOT) / UNIFORM_CHUNK) * UNIFORM_CHUNK;
+
+  const total = weights + adapter + gradients + optimizer + activations + logits + transient + context;
+  return { weights, adapter, gradients, optimizer, activations, logits, transient, context, total };
+}
+
+/**
+ * The longest sequence length (a multiple of `step`, at most `limit`) whose training step fits `budgetBytes`
+ * with batch `batch`; 0 when not even `step` tokens fit. The peak grows with the length, so a binary search.
+ */
+export function largestFittingSeqLen(
+  s: PlanShape,
+  budgetBytes: number,
+  o: Omit<StepPlanOptions, 'seqLen'> & { limit?: number; step?: number },
+): number {
+  const step = o.step ?? 64;
+  const limit = o.limit ?? 32768;
+  const fits = (T: number) => planTrainingStep(s, { ...o, seqLen: T, maxPositions: o.maxPositions ?? Math.max(T, limit) }).total <= budgetBytes;
+  let lo = 0;
+  let hi = Math.floor(limit / step);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid * step)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo * step;
+}
