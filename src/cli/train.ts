@@ -554,7 +554,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       if (pref.train.length === 0) throw new CliError('empty-dataset', `${fileName} has no preference pair left to train on.`);
       data = pref;
     }
-    if (s.stage === 'dpo' && s.finetuning_type !== 'lora' && usesReference(s.pref_loss)) {
+    if (s.stage === 'dpo' && s.finetuning_type !== 'lora' && s.finetuning_type !== 'adapter' && usesReference(s.pref_loss)) {
       // The frozen reference: the starting weights, loaded a second time; freed once its log-probs are computed.
       reference = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len });
     }

@@ -1,14 +1,19 @@
 // finetuning_type "adapter" on the fixture model: the trainable tensors and their initialisation, a few steps
 // that lower the loss and leave every base weight bit-identical, the saved folder loaded back into Graft giving
-// the trained logits bit for bit, and a folder made for another model refused.
+// the trained logits bit for bit, a folder made for another model refused; a run resumed from its checkpoint
+// equals the straight run; DPO needs no frozen copy (the reference is the adapter switched off).
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parsePreferenceText, preparePreferenceData } from '../../src/data/preference';
 import { exportBottleneckAdapter } from '../../src/export';
 import { bottleneckParamName } from '../../src/model/bottleneck';
 import { memorySource } from '../../src/model/source';
 import { releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { bottleneckWeights, setupMethod } from '../../src/train/methods';
 import { SettingsError } from '../../src/train/settings';
-import { Trainer } from '../../src/train/trainer';
+import { decodeCheckpoint } from '../../src/train/checkpoint';
+import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import { TrainControl, Trainer } from '../../src/train/trainer';
 import { baseWeights, fixtureModel, reference, settings, shortExamples } from './helpers';
 
 const job = (over: Record<string, unknown> = {}) => settings({ finetuning_type: 'adapter', learning_rate: 1e-2, ...over });
@@ -134,5 +139,47 @@ describe('bottleneck adapters: training, saving and loading back', () => {
     );
     expect(lm.adapters).not.toContain('other');
     releaseBatch(batch);
+  });
+});
+
+describe('bottleneck adapters: resume and DPO', () => {
+  it('3 steps straight equal 2 + stop + resume 1: the same losses and the same adapter weights', async () => {
+    const { lm } = await fixtureModel();
+    const train = shortExamples(lm, 6);
+    const s = job({ adapter_placement: 'houlsby', reduction_factor: 16, adapter_non_linearity: 'gelu', per_device_train_batch_size: 2, max_steps: 3, save_strategy: 'steps', save_steps: 100 });
+    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
+      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
+      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
+      const control = new TrainControl();
+      try {
+        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
+        return { metrics: result.metrics, weights: await trainer.trainableWeights() };
+      } finally {
+        trainer.dispose();
+      }
+    };
+    const straight = await run({});
+    const store = new MemoryCheckpointStore();
+    const first = await run({ store, stopAfter: 2 });
+    expect(first.metrics).toHaveLength(2);
+    const resumed = await run({ resumeFrom: store });
+    expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
+    expect(straight.weights.size).toBe(16);
+    for (const [name, w] of straight.weights) expect(resumed.weights.get(name), name).toEqual(w);
+  });
+
+  it('DPO without a reference copy: step 1 has policy = reference (loss ln 2), then the margin grows', async () => {
+    const { lm } = await fixtureModel();
+    const text = readFileSync(new URL('../fixtures/data/dpo.json', import.meta.url), 'utf8');
+    const train = preparePreferenceData(parsePreferenceText(text, 'dpo.json').records.slice(0, 2), lm.tokenizer, lm.template, { cutoffLen: 40, shuffle: false }).train;
+    const s = job({ stage: 'dpo', per_device_train_batch_size: 2, max_steps: 3, learning_rate: 1e-2, dataset: 'dpo.json' });
+    const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0 });
+    const result = await trainer.run();
+    const [m1, , m3] = result.metrics as unknown as Record<string, number>[];
+    expect(Math.abs(m1!.loss! - Math.LN2)).toBeLessThan(1e-5);
+    expect(Math.abs(m1!['rewards/margins']!)).toBeLessThan(1e-5);
+    expect(m3!.loss).toBeLessThan(Math.LN2);
+    expect(m3!['rewards/margins']).toBeGreaterThan(0);
+    trainer.dispose();
   });
 });

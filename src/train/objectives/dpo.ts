@@ -10,7 +10,7 @@
 //
 // The reference (sigmoid, hinge, ipo): its log-probs never change, so they are computed once, before the first
 // step (prepare), for every training and validation pair, and cached on the CPU (two numbers per pair). With
-// LoRA the reference is the same model with the adapter switched off; with full or freeze training it is a
+// LoRA (or bottleneck adapters) the reference is the same model with the adapter switched off; with full or freeze training it is a
 // frozen copy of the weights that the caller loads as a second CausalLM (`reference`) — needed only until
 // prepare() has run, so the caller may dispose it then. orpo and simpo use no reference.
 //
@@ -85,11 +85,11 @@ export class DpoObjective implements Objective {
         this.notes.push(
           `DPO's reference is a frozen copy of the model: ${formatBytes(bytes)} more GPU memory until its log-probs are computed (once, before the first step)`,
         );
-      } else if (o.method.kind !== 'lora') {
+      } else if (o.method.kind !== 'lora' && o.method.kind !== 'adapter') {
         throw new SettingsError('the job', [
           {
             key: 'finetuning_type',
-            message: `DPO with pref_loss "${s.pref_loss}" compares against a reference model; with finetuning_type "${o.method.kind}" that is a frozen copy of the model, which the trainer takes as \`reference\` (graft train loads one). LoRA needs none: its reference is the model with the adapter switched off`,
+            message: `DPO with pref_loss "${s.pref_loss}" compares against a reference model; with finetuning_type "${o.method.kind}" that is a frozen copy of the model, which the trainer takes as \`reference\` (graft train loads one). LoRA and bottleneck adapters need none: their reference is the model with the adapter switched off`,
           },
         ]);
       }
@@ -120,7 +120,7 @@ export class DpoObjective implements Objective {
 
   /**
    * Σ log p of each pair's answers under the policy (the model as it is now) or the reference (the `reference`
-   * model, or with LoRA the model with the adapter switched off), in batches of per_device_eval_batch_size
+   * model, or with LoRA or bottleneck adapters the model with the adapter switched off), in batches of per_device_eval_batch_size
    * pairs; by default of the training pairs. One readback per batch.
    */
   async sequenceLogps(which: 'policy' | 'reference', pairs: readonly TrainPair[] = this.train): Promise<RefCache> {
