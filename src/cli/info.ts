@@ -1,13 +1,16 @@
 // graft info: what a model is and what it needs (from config.json and the weight headers; no GPU memory is
-// used), the adapter given with --adapter, and the GPU adapter Dawn offers. With --budget, the longest training
-// sequence (batch 1) that the memory planner (src/model/memory-plan.ts) fits in that many bytes: WebGPU tells
-// the largest buffer and binding but not how much memory the device has, so the budget is the person's.
+// used), the adapter given with --adapter (PEFT LoRA or a Graft bottleneck adapter), and the GPU adapter Dawn
+// offers. With --budget, the longest training sequence (batch 1) that the memory planner (src/model/memory-plan.ts)
+// fits in that many bytes: WebGPU tells the largest buffer and binding but not how much memory the device has,
+// so the budget is the person's.
 import type { AdapterSummary } from '../engine/adapter-info';
 import { formatBytes } from '../hub/errors';
 import { describeModel, ESTIMATE_LORA_RANK, ESTIMATE_SEQ_LEN, planShapeFromNumbers, shapeNumbers, type ModelInfo } from '../model/info';
 import { largestFittingSeqLen } from '../model/memory-plan';
 import { DEFAULT_MAX_POSITIONS } from '../model/transformer';
 import { readAdapter } from '../model/adapter';
+import { bottleneckKeys } from '../model/bottleneck';
+import { isBottleneckConfig, parseBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
 import { parseConfig, UnsupportedModelError } from '../model/config';
 import { loraScale } from '../model/lora';
 import { readJson, type ModelSource } from '../model/source';
@@ -29,14 +32,29 @@ export const infoSpec: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
-    adapter: { type: 'string', value: '<dir>', description: 'A PEFT LoRA adapter folder to describe.' },
+    adapter: { type: 'string', value: '<dir>', description: 'An adapter folder to describe (PEFT LoRA or bottleneck).' },
     budget: { type: 'string', value: 'SIZE', description: 'GPU memory to plan training for, e.g. 4GB, 512MiB (batch 1).' },
     json: { type: 'boolean', description: 'Print one JSON object.' },
   },
   examples: ['graft info --model HuggingFaceTB/SmolLM2-135M --budget 4GB', 'graft info --model ./my-model --adapter ./my-adapter --json'],
 };
 
-export interface AdapterConfigSummary {
+export type AdapterConfigSummary = LoraAdapterSummary | BottleneckAdapterSummary;
+
+/** A Graft bottleneck adapter folder (README "Bottleneck adapters"), checked against the model. */
+export interface BottleneckAdapterSummary {
+  adapterType: 'bottleneck';
+  placement: string;
+  reductionFactor: number;
+  bottleneckSize: number;
+  nonLinearity: string;
+  baseModel?: string;
+  /** Adapters in the model (one or two per layer). */
+  modules: number;
+  parameters: number;
+}
+
+export interface LoraAdapterSummary {
   peftType: 'LORA';
   r: number;
   alpha: number;
@@ -53,11 +71,28 @@ export interface AdapterConfigSummary {
 }
 
 /**
- * Reads a PEFT LoRA adapter folder and checks it against the model (every module a linear layer of the model,
- * with its shapes); throws the model layer's ModelError naming what does not fit.
+ * Reads an adapter folder and checks it against the model: a PEFT LoRA one (every module a linear layer of the
+ * model, with its shapes) or a bottleneck one (hidden size, layers, every tensor's shape); throws the model
+ * layer's ModelError naming what does not fit.
  */
 export async function describeAdapterFolder(adapter: ModelSource, model: ModelSource): Promise<AdapterConfigSummary> {
   const cfg = parseConfig(await readJson(model, 'config.json', true, 'every model folder needs one'));
+  const json = await readJson(adapter, 'adapter_config.json', false);
+  if (json && isBottleneckConfig(json)) {
+    const bn = await readBottleneckAdapter(adapter, cfg);
+    const base = parseBottleneckConfig(json, adapter.name).baseModel;
+    const c = bn.config;
+    return {
+      adapterType: 'bottleneck',
+      placement: c.placement,
+      reductionFactor: c.reductionFactor,
+      bottleneckSize: c.size,
+      nonLinearity: c.nonLinearity,
+      ...(base !== null ? { baseModel: base } : {}),
+      modules: bottleneckKeys(c).length,
+      parameters: [...bn.tensors.values()].reduce((n, t) => n + t.length, 0),
+    };
+  }
   const { config, modules } = await readAdapter(adapter, cfg);
   let parameters = 0;
   for (const m of modules.values()) parameters += m.a.length + m.b.length;
@@ -181,7 +216,13 @@ export function formatInfo(r: InfoReport): string {
     rows.push([`  LoRA (r=${f.loraRank})`, len(f.loraMaxSeqLen)]);
     rows.push(['  full fine-tuning', len(f.fullMaxSeqLen)]);
   }
-  if (r.adapter) {
+  if (r.adapter && 'adapterType' in r.adapter) {
+    const a = r.adapter;
+    rows.push(['Adapter', `bottleneck (${a.placement}), size ${a.bottleneckSize} = hidden / ${a.reductionFactor}, ${a.nonLinearity}`]);
+    rows.push(['  layers adapted', `${a.modules} adapters (${count(a.parameters)} parameters), all fit this model`]);
+    if (a.baseModel) rows.push(['  trained on', a.baseModel]);
+    rows.push(['  folder', r.adapter.dir]);
+  } else if (r.adapter) {
     const a = r.adapter;
     rows.push(['Adapter', `${a.peftType} r=${a.r}, alpha=${a.alpha} (scaling ${+a.scaling.toFixed(4)}${a.useRslora ? ', rsLoRA' : ''})`]);
     rows.push(['  targets', a.targets.join(', ') || 'none listed']);

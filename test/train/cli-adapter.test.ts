@@ -1,6 +1,6 @@
 // `graft train --finetuning_type adapter` and `graft generate` with several adapters, as child processes: the
 // run writes the bottleneck adapter folder (and no LLaMA-Factory job), its losses go down, and generate loads it
-// beside a LoRA adapter of the same base and generates with the one --use names — the adapter's greedy tokens
+// beside a LoRA adapter of the same base (graft info describes it) and generates with the one --use names — the adapter's greedy tokens
 // differ from the base's, and the same adapter gives the same tokens whether loaded alone or with others.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,20 @@ describe('graft train / generate with bottleneck adapters', () => {
     expect(losses).toHaveLength(8);
     for (let i = 1; i < 8; i++) expect(losses[i]!).toBeLessThan(losses[i - 1]!);
     expect(losses[7]!).toBeLessThan(losses[0]! - 0.5);
+
+    const info = await runGraft(['info', '--model', FIXTURE, '--adapter', out, '--json']);
+    expect(info.code, info.graftStderr).toBe(0);
+    expect((JSON.parse(info.stdout) as { adapter: unknown }).adapter).toMatchObject({
+      adapterType: 'bottleneck',
+      placement: 'houlsby',
+      reductionFactor: 8,
+      bottleneckSize: 8,
+      modules: 4,
+      parameters: 4384,
+      baseModel: FIXTURE,
+    });
+    const infoText = await runGraft(['info', '--model', FIXTURE, '--adapter', out]);
+    expect(infoText.stdout).toMatch(/Adapter\s+bottleneck \(houlsby\), size 8 = hidden \/ 8, relu/);
 
     const lora = join(scratch, 'lora');
     const l = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '2', '--output_dir', lora], { timeoutMs: 120_000 });
