@@ -1,7 +1,7 @@
 // The page around a training run, in headless Chromium with WebGPU (SwiftShader without a GPU), on the built-in
 // demo model:
-//   - the screen wake lock is requested when the run starts and released when it ends (navigator.wakeLock is
-//     replaced before the page loads by a recorder: headless Chromium has no screen to keep on);
+//   - the screen wake lock is requested when the run starts and released when it ends or is stopped
+//     (navigator.wakeLock is replaced before the page loads by a recorder: headless Chromium has no screen);
 //   - with notification permission granted and "Notify me when it finishes" ticked, the end of the run shows a
 //     notification (through the service worker registration) whose text names the last step and its loss;
 //   - a new version of the app (a second build, served in place of the first) is offered with a prompt that,
@@ -229,5 +229,21 @@ describe('the page around a training run', () => {
     expect(await page.getByTestId('version').textContent()).not.toContain('update-test');
     await Promise.all([page.waitForEvent('load', { timeout: 20_000 }), prompt.getByRole('button', { name: 'Reload' }).click()]);
     await expect.poll(() => page.getByTestId('version').textContent(), { timeout: 10_000 }).toContain('update-test');
+  });
+
+  it('releases the wake lock when a run is stopped', async () => {
+    // The reloaded page (the new version) records afresh.
+    await page.goto(`${server.url}#/demo`);
+    await page.getByRole('heading', { level: 2, name: 'The built-in demo' }).waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.getByTestId('demo-train').isEnabled(), { timeout: 20_000 }).toBe(true);
+    expect((await recorded()).wakeLock).toEqual([]);
+    await page.getByTestId('demo-train').click();
+    await waitForStatus(['training'], 60_000);
+    await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 10_000 }).toEqual(['request']);
+    await page.getByTestId('train-stop').click();
+    expect(await waitForStatus(['stopped', 'completed', 'failed'], 60_000)).toBe('stopped');
+    await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 5_000 }).toEqual(['request', 'release']);
+    // Stopped is not finished: the notification says so.
+    await expect.poll(async () => (await recorded()).notifications.map((n) => n.title), { timeout: 10_000 }).toEqual(['Graft: training stopped']);
   });
 });
