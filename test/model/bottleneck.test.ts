@@ -1,7 +1,8 @@
 // Bottleneck adapters in the model core: a zero up-projection leaves the logits bit-identical to the base
 // model; with random weights the logits equal the float64 reference, and every adapter tensor's gradient
 // equals the reference's finite differences (Houlsby and Pfeiffer, ReLU, SiLU and GELU, Llama-style and GPT-2
-// models); the base gets no gradient buffer; a per-call adapter equals setAdapter's; ill-fitting adapters are
+// models); the base gets no gradient buffer; a per-call adapter equals setAdapter's, in the full forward and in
+// generation's KV-cache path; ill-fitting adapters are
 // refused with what is wrong.
 import { describe, expect, it } from 'vitest';
 import { bottleneckParamName, type BottleneckAdapter, type BottleneckNonLinearity, type BottleneckPlacement } from '../../src/model/bottleneck';
@@ -147,6 +148,35 @@ describe('bottleneck adapters: per call, and refusals', () => {
     expect(bitsEqual(off, base)).toBe(true);
     expect(bitsEqual(set, base)).toBe(false);
     model.setAdapter(null);
+    releaseModelAdapter(adapter);
+    releaseBatch(batch);
+    model.dispose();
+  });
+
+  it('generation\'s KV-cache path with a per-call adapter gives the last logits of the full forward', async () => {
+    const ctx = await testContext();
+    const m = makeRandomModel(RANDOM_MODELS.gpt2Prefixed!);
+    const model = CausalLM.create(ctx, m.cfg, m.weights);
+    const rng = new Rng(8);
+    const { adapter } = randomBottleneck(ctx, m.cfg, 'houlsby', 'gelu', 4, rng);
+    const ids = randomIds(rng, 1, 7, m.cfg.vocabSize)[0]!;
+    const batch = uploadBatch(ctx, [ids]);
+    const acts = model.forward(batch, { adapter, saveForBackward: false });
+    const all = await ctx.readF32(acts.logits);
+    acts.release();
+    const V = m.cfg.vocabSize;
+    const cache = model.createKvCache(8);
+    const first = await model.forwardCached(ids.slice(0, 4), cache, adapter);
+    const last = await model.forwardCached(ids.slice(4), cache, adapter);
+    expectClose('cached logits at position 3', first, all.slice(3 * V, 4 * V), { atol: 1e-5, rtol: 1e-4 });
+    expectClose('cached logits at position 6', last, all.slice(6 * V, 7 * V), { atol: 1e-5, rtol: 1e-4 });
+    expect(model.adapter).toBeNull();
+    // Without the adapter the same cache path gives other numbers (the adapter was applied above).
+    const baseCache = model.createKvCache(8);
+    const base = await model.forwardCached(ids, baseCache);
+    expect(Math.max(...base.map((v, i) => Math.abs(v - last[i]!)))).toBeGreaterThan(1e-3);
+    cache.release();
+    baseCache.release();
     releaseModelAdapter(adapter);
     releaseBatch(batch);
     model.dispose();
