@@ -23,8 +23,11 @@ export interface BottleneckAdapterInput {
   adapter: CpuBottleneckAdapter;
   /** The base model (hub id or folder name) the adapter was trained on. */
   baseModel: string;
-  /** Graft's version (package.json), recorded for whoever reads the folder later. */
-  graftVersion: string;
+  /**
+   * Graft's version (package.json), recorded for whoever reads the folder later; left out of the config when
+   * not given (training checkpoints, written where the version is not known).
+   */
+  graftVersion?: string;
 }
 
 /** adapter_config.json's object. */
@@ -39,7 +42,7 @@ export function bottleneckAdapterConfig(input: BottleneckAdapterInput): Record<s
     hidden_size: c.hiddenSize,
     num_layers: c.numLayers,
     base_model_name_or_path: input.baseModel,
-    graft_version: input.graftVersion,
+    ...(input.graftVersion !== undefined ? { graft_version: input.graftVersion } : {}),
   };
 }
 

@@ -3,8 +3,9 @@
 //   trainable.safetensors   the trainable weights, F32, by their names (Hugging Face names; PEFT names for LoRA)
 //   optimizer.safetensors   AdamW's moments: "<name>.exp_avg" and "<name>.exp_avg_sq", F32
 //   adapter_model.safetensors + adapter_config.json
-//                           LoRA runs only: the adapter as PEFT saves it, so a checkpoint folder is also an
-//                           adapter that `graft generate --adapter` and PEFT load
+//                           LoRA runs: the adapter as PEFT saves it, so a checkpoint folder is also an
+//                           adapter that `graft generate --adapter` and PEFT load; bottleneck adapter runs
+//                           (finetuning_type adapter): the adapter in Graft's format, loadable the same way
 //   trainer_state.json      written last: the step, AdamW's step count, the schedule, the data order (seed,
 //                           epoch, position and the epoch's example order), the RNG state, the metrics so far,
 //                           the settings, the list of trainable tensors and the objective's own state
@@ -12,10 +13,12 @@
 //
 // Stores (checkpoint-store*.ts) make a checkpoint complete or absent. Resuming restores weights and moments
 // bit for bit, so the steps after a resume compute exactly what the uninterrupted run computes.
+import { exportBottleneckAdapter } from '../export/bottleneck-adapter';
 import { exportPeftAdapter } from '../export/peft-adapter';
+import type { BottleneckConfig } from '../model/bottleneck';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { CheckpointError } from './checkpoint-store';
-import { loraModuleWeights, type LoraSpec } from './methods';
+import { bottleneckWeights, loraModuleWeights, type LoraSpec } from './methods';
 import type { EvalRecord, StepRecord } from './metrics';
 import type { AdamWState } from './optimizer';
 import type { ScheduleParams } from './schedule';
@@ -66,6 +69,8 @@ export interface TrainerState {
   method: {
     finetuning_type: FinetuningType;
     lora: LoraSpec | null;
+    /** finetuning_type adapter: the bottleneck adapter's shape (absent in checkpoints of other methods). */
+    bottleneck?: BottleneckConfig | null;
     trainable: { name: string; shape: number[]; decay: boolean }[];
   };
   metrics: StepRecord[];
@@ -117,6 +122,11 @@ export function encodeCheckpoint(data: CheckpointData): Map<string, Uint8Array> 
       targetModules: lora.targetModules,
       modules,
     });
+    for (const [name, bytes] of adapter) files.set(name, bytes);
+  }
+  const bottleneck = state.method.bottleneck;
+  if (bottleneck) {
+    const adapter = exportBottleneckAdapter({ adapter: bottleneckWeights(bottleneck, weights), baseModel: state.settings.model_name_or_path });
     for (const [name, bytes] of adapter) files.set(name, bytes);
   }
   files.set(TRAINER_STATE_FILE, encoder.encode(`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 1)}\n`));

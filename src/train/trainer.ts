@@ -509,6 +509,7 @@ export class Trainer {
       method: {
         finetuning_type: this.method.kind,
         lora: this.method.lora,
+        ...(this.method.bottleneck ? { bottleneck: this.method.bottleneck } : {}),
         trainable: this.params.map((p) => ({ name: p.name, shape: p.shape, decay: p.decay })),
       },
       metrics: [...this.metrics],

@@ -1,12 +1,13 @@
 // finetuning_type "adapter" on the fixture model: the trainable tensors and their initialisation, a few steps
 // that lower the loss and leave every base weight bit-identical, the saved folder loaded back into Graft giving
-// the trained logits bit for bit, a folder made for another model refused; a run resumed from its checkpoint
-// equals the straight run; DPO needs no frozen copy (the reference is the adapter switched off).
+// the trained logits bit for bit, a folder made for another model refused; a checkpoint is an adapter folder too,
+// and a run resumed from it equals the straight run; DPO needs no frozen copy (the reference is the adapter switched off).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parsePreferenceText, preparePreferenceData } from '../../src/data/preference';
 import { exportBottleneckAdapter } from '../../src/export';
 import { bottleneckParamName } from '../../src/model/bottleneck';
+import { readBottleneckAdapter } from '../../src/model/bottleneck-file';
 import { memorySource } from '../../src/model/source';
 import { releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { bottleneckWeights, setupMethod } from '../../src/train/methods';
@@ -162,6 +163,13 @@ describe('bottleneck adapters: resume and DPO', () => {
     const store = new MemoryCheckpointStore();
     const first = await run({ store, stopAfter: 2 });
     expect(first.metrics).toHaveLength(2);
+    // The checkpoint folder is also the adapter folder: it reads back to the checkpoint's trainable weights.
+    const files = await store.read((await store.list()).at(-1)!);
+    const saved = decodeCheckpoint(files, 'memory').weights;
+    const folder = await readBottleneckAdapter(memorySource('checkpoint-2', files), lm.config);
+    expect(folder.config).toMatchObject({ placement: 'houlsby', reductionFactor: 16, size: 4, nonLinearity: 'gelu' });
+    expect(folder.tensors.size).toBe(16);
+    for (const [name, t] of folder.tensors) expect(t, name).toEqual(saved.get(name));
     const resumed = await run({ resumeFrom: store });
     expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
     expect(straight.weights.size).toBe(16);
