@@ -1,7 +1,8 @@
 // A steady-state training step stays on the GPU: after the first steps have filled the buffer pool and the
 // bind-group cache, a step records everything into one command buffer — the batch's ids, positions and loss
 // targets go in as staged copies, not as writes that submit the work recorded before them — creates no GPU
-// buffers and no bind groups, reads back one small tensor, and needs the same memory as the step before.
+// buffers and no bind groups, reads back one small tensor, and needs the same memory as the step before
+// (LoRA, bottleneck adapters and full fine-tuning).
 import { describe, expect, it } from 'vitest';
 import type { ContextStats } from '../../src/engine/context';
 import { Trainer } from '../../src/train/trainer';
@@ -9,13 +10,13 @@ import { alpacaExamples, fixtureModel, initAdapter, settings } from './helpers';
 
 type Snapshot = ContextStats;
 
-async function stepStats(finetuning: 'lora' | 'full'): Promise<Snapshot[]> {
+async function stepStats(finetuning: 'lora' | 'full' | 'adapter', extra: Record<string, unknown> = {}): Promise<Snapshot[]> {
   const { lm } = await fixtureModel();
   const ctx = lm.model.ctx;
   const train = alpacaExamples(lm, 4);
   const trainer = Trainer.create({
     model: lm.model,
-    settings: settings({ finetuning_type: finetuning, per_device_train_batch_size: 4, max_steps: 5, max_grad_norm: 1.0 }),
+    settings: settings({ finetuning_type: finetuning, per_device_train_batch_size: 4, max_steps: 5, max_grad_norm: 1.0, ...extra }),
     train,
     padTokenId: 0,
     ...(finetuning === 'lora' ? { startingAdapter: await initAdapter(lm) } : {}),
@@ -61,6 +62,10 @@ function expectSteadyState(snapshots: Snapshot[], what: string): void {
 describe('steady-state training step', () => {
   it('LoRA: one submit, one readback, no buffer or bind-group creations per step after warm-up', async () => {
     expectSteadyState(await stepStats('lora'), 'LoRA');
+  });
+
+  it('bottleneck adapters (houlsby): the same', async () => {
+    expectSteadyState(await stepStats('adapter', { adapter_placement: 'houlsby', reduction_factor: 8 }), 'bottleneck adapter');
   });
 
   it('full fine-tuning: the same', async () => {
