@@ -1,5 +1,6 @@
 // graft generate: load a model (a folder, or a hub id downloaded into the cache), optionally adapters (PEFT
-// LoRA or Graft bottleneck adapter folders, each `--adapter [name=]<dir>`, all loaded beside one base), and
+// LoRA or PROMPT_TUNING folders — prompt tuning's virtual tokens go in front of the prompt at prefill — or Graft
+// bottleneck adapter folders, each `--adapter [name=]<dir>`, all loaded beside one base), and
 // generate from a prompt with the one `--use` names (the only one when a single adapter is given; `--use base`
 // for none, unless an adapter is named base). Text streams to stdout as it is generated; --json prints one JSON object
 // {"prompt_ids", "new_ids", "text"} instead.
@@ -20,7 +21,7 @@ import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 
 export const generateSpec: CommandSpec = {
   name: 'generate',
-  summary: 'Generate text with a model, optionally with an adapter (LoRA or bottleneck).',
+  summary: 'Generate text with a model, optionally with an adapter (LoRA, prompt tuning or bottleneck).',
   usage: 'generate --model <dir|repo> --prompt "..." [options]',
   details:
     '--model is a model folder or a hub id (downloaded into the cache first, or read from it offline).\n' +
@@ -34,7 +35,7 @@ export const generateSpec: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
-    adapter: { type: 'string', multiple: true, value: '[name=]<dir>', description: 'An adapter folder (PEFT LoRA or bottleneck); repeat for several.' },
+    adapter: { type: 'string', multiple: true, value: '[name=]<dir>', description: 'An adapter folder (PEFT LoRA or PROMPT_TUNING, or bottleneck); repeat for several.' },
     use: { type: 'string', value: 'NAME', description: 'The loaded adapter to generate with ("base": none).' },
     prompt: { type: 'string', short: 'p', value: '"..."', description: 'The prompt.' },
     chat: { type: 'boolean', description: 'Render the prompt as a user message with the chat template.' },

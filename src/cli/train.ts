@@ -27,14 +27,16 @@
 //                              multi-task adds eval_task_loss/<task>
 //   checkpoint-<step>/         every save_steps, at the end, and on Ctrl-C (see src/train/checkpoint.ts)
 //   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter; adapter: the bottleneck adapter
-//                                                         (Graft's format, README "Bottleneck adapters")
+//                                                         (Graft's format, README "Bottleneck adapters"); prompt:
+//                                                         the PEFT PROMPT_TUNING adapter (prompt_embeddings
+//                                                         [num_virtual_tokens, hidden])
 //   config.json + model.safetensors + tokenizer files     full / freeze: a Hugging Face model folder
 //   rm: config.json + model.safetensors + tokenizer files  the reward model as <Arch>ForSequenceClassification
 //       (LoRA merged in) for `graft score` and transformers; LoRA runs also write adapter/ (PEFT, SEQ_CLS)
 //   train.yaml + dataset_info.json + <dataset>.json       the job for LLaMA-Factory (llamafactory-cli train train.yaml);
 //                              dpo and rm: a ranking dataset; multi-task: with a warning that LLaMA-Factory has no
 //                              task weighting
-//                              (not for bottleneck adapters, which LLaMA-Factory does not have)
+//                              (not for bottleneck adapters or prompt tuning, which LLaMA-Factory does not have)
 // Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
 // step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
 import { existsSync, statSync } from 'node:fs';
@@ -43,7 +45,8 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
 import { parsePreferenceText, preparePreferenceData } from '../data/preference';
-import { exportBottleneckAdapter, exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, type WeightTensor } from '../export';
+import { exportBottleneckAdapter, exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, exportPromptTuning, type WeightTensor } from '../export';
+import { PROMPT_EMBEDDINGS } from '../model/prompt-tuning';
 import { exportRewardAdapter, exportRewardModel } from '../export/reward-model';
 import { SCORE_WEIGHT } from '../model/reward-head';
 import { usesReference } from '../train/objectives/preference-loss';
@@ -75,7 +78,7 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   pref_loss: ['sigmoid|hinge|ipo|orpo|simpo', 'DPO: the preference loss (default sigmoid).'],
   pref_ftx: ['W', 'DPO: weight of an added SFT loss on the chosen answers (default 0).'],
   simpo_gamma: ['G', 'DPO with simpo: the target reward margin (default 0.5).'],
-  finetuning_type: ['TYPE', 'What trains: lora (default), full, freeze or adapter (bottleneck adapters).'],
+  finetuning_type: ['TYPE', 'What trains: lora (default), full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning).'],
   lora_rank: ['R', 'LoRA rank (default 8).'],
   lora_alpha: ['A', 'LoRA alpha (default 2 × rank).'],
   lora_dropout: ['P', 'LoRA dropout on the adapter input while training, 0 to <1 (default 0).'],
@@ -88,6 +91,9 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   adapter_placement: ['houlsby|pfeiffer', 'Bottleneck adapters after the MLP (pfeiffer, default) or after attention and MLP (houlsby).'],
   reduction_factor: ['N', 'Bottleneck adapters: bottleneck size = hidden size / N (default 16).'],
   adapter_non_linearity: ['relu|silu|gelu', 'Bottleneck adapters: the non-linearity (default relu).'],
+  num_virtual_tokens: ['N', 'Prompt tuning: virtual tokens in front of every sequence (default 20).'],
+  prompt_tuning_init: ['random|text', 'Prompt tuning: start from N(0, 1) or from the init text\'s token embeddings.'],
+  prompt_tuning_init_text: ['"..."', 'Prompt tuning: the text whose token embeddings start the virtual tokens.'],
   learning_rate: ['LR', 'Peak learning rate (default 5e-5).'],
   lr_scheduler_type: ['NAME', 'linear (default), cosine, constant or constant_with_warmup.'],
   warmup_steps: ['N', 'Warm-up steps.'],
@@ -438,6 +444,23 @@ async function graftVersion(): Promise<string> {
 
 async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, s: TrainSettings, modelId: string, dir: string): Promise<string[]> {
   if (s.stage === 'rm') return exportRewardResult(trainer, lm, source, s, modelId, dir);
+  const prompt = trainer.method.prompt;
+  if (prompt) {
+    const embeddings = (await trainer.trainableWeights()).get(PROMPT_EMBEDDINGS)!;
+    const files = exportPromptTuning({
+      baseModel: modelId,
+      ...(s.model_revision !== 'main' ? { revision: s.model_revision } : {}),
+      numVirtualTokens: prompt.numVirtualTokens,
+      tokenDim: prompt.tokenDim,
+      numAttentionHeads: lm.config.numHeads,
+      numLayers: lm.config.numLayers,
+      init: prompt.init,
+      initText: prompt.initText,
+      embeddings,
+    });
+    await writeFiles(dir, files);
+    return [...files.keys()];
+  }
   const lora = trainer.method.lora;
   if (lora) {
     const modules = loraModuleWeights(lora, await trainer.trainableWeights());
@@ -526,8 +549,9 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   let reference: LoadedModel | undefined;
   let trainer: Trainer | undefined;
   try {
-    // Sequences are at most cutoff_len long: the RoPE table needs no more positions.
-    lm = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len });
+    // Sequences are at most cutoff_len long (after prompt tuning's virtual tokens): the RoPE table needs no more.
+    const virtualTokens = s.finetuning_type === 'prompt' ? s.num_virtual_tokens : 0;
+    lm = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len + virtualTokens });
     let data: { train: readonly TrainExample[] | readonly TrainPair[]; val: readonly TrainExample[] | readonly TrainPair[] };
     if (records) {
       const sft = prepareSftData(records, lm.tokenizer, lm.template, {
@@ -564,6 +588,9 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       s.finetuning_type === 'lora' && s.adapter_name_or_path !== undefined
         ? await readAdapter(await folderSource(s.adapter_name_or_path, 'adapter'), lm.config)
         : undefined;
+    // PEFT's TEXT init tokenizes the text as tokenizer(text) does: with the special tokens.
+    const promptInitIds =
+      s.finetuning_type === 'prompt' && s.prompt_tuning_init === 'text' ? lm.tokenizer.encode(s.prompt_tuning_init_text!, { addSpecialTokens: true }) : undefined;
     await mkdir(outputDir, { recursive: true });
     trainer = Trainer.create({
       model: lm.model,
@@ -572,6 +599,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       val: data.val,
       padTokenId: lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0,
       ...(startingAdapter ? { startingAdapter } : {}),
+      ...(promptInitIds ? { promptInitIds } : {}),
       store,
       ...(resume ? { resume } : {}),
       ...(reference ? { reference: reference.model } : {}),
@@ -638,6 +666,8 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
     const written = await exportResult(trainer, lm, resolved.source, s, resolved.repo ?? s.model_name_or_path, outputDir);
     if (s.finetuning_type === 'adapter') {
       io.stderr.write('graft train: note: no LLaMA-Factory job (train.yaml) is written: LLaMA-Factory has no bottleneck adapters\n');
+    } else if (s.finetuning_type === 'prompt') {
+      io.stderr.write('graft train: note: no LLaMA-Factory job (train.yaml) is written: LLaMA-Factory has no prompt tuning; PEFT loads the adapter (PeftModel.from_pretrained)\n');
     } else {
       // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
       const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };

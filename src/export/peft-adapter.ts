@@ -107,12 +107,20 @@ export function peftAdapterTensors(input: PeftAdapterInput): TensorToWrite[] {
   return tensors;
 }
 
+/**
+ * A PEFT adapter folder's two files (name → bytes) for any peft_type: the tensors as adapter_model.safetensors
+ * (`__metadata__: {format: "pt"}`, as PEFT's save_pretrained writes them) and the config as adapter_config.json
+ * with its keys sorted and indented by 2 (PEFT's json.dumps(indent=2, sort_keys=True)).
+ */
+export function peftAdapterFiles(tensors: TensorToWrite[], config: Record<string, unknown>): Map<string, Uint8Array> {
+  const sorted = Object.fromEntries(Object.keys(config).sort().map((k) => [k, config[k]]));
+  return new Map([
+    [ADAPTER_CONFIG, new TextEncoder().encode(`${JSON.stringify(sorted, null, 2)}\n`)],
+    [ADAPTER_WEIGHTS, writeSafetensors(tensors, { format: 'pt' })],
+  ]);
+}
+
 /** adapter_model.safetensors + adapter_config.json, as files (name → bytes). */
 export function exportPeftAdapter(input: PeftAdapterInput): Map<string, Uint8Array> {
-  const weights = writeSafetensors(peftAdapterTensors(input), { format: 'pt' });
-  const config = new TextEncoder().encode(`${JSON.stringify(peftAdapterConfig(input), null, 2)}\n`);
-  return new Map([
-    [ADAPTER_CONFIG, config],
-    [ADAPTER_WEIGHTS, weights],
-  ]);
+  return peftAdapterFiles(peftAdapterTensors(input), peftAdapterConfig(input));
 }

@@ -5,6 +5,7 @@
 // ModelAdapter is a union discriminated by `kind`:
 //   'lora'        LoRA pairs on linear layers (lora.ts; `kind` may be left out: older code builds them bare)
 //   'bottleneck'  residual bottleneck MLPs after the attention and/or MLP outputs (bottleneck.ts)
+//   'prompt'      prompt tuning's virtual-token embeddings in front of every sequence (prompt-tuning.ts)
 // A new kind (e.g. prompt tuning) adds its type to the union and a case to adapterParameters and
 // releaseModelAdapter; the transformer's checkAdapter and forward switch on adapterKind.
 //
@@ -15,10 +16,11 @@
 import type { Tensor } from '../engine/tensor';
 import { bottleneckParameters, releaseBottleneck, type BottleneckAdapter } from './bottleneck';
 import { loraParameters, type LoraAdapter } from './lora';
+import { PROMPT_EMBEDDINGS, type PromptAdapter } from './prompt-tuning';
 import type { CausalLM } from './transformer';
 
-export type ModelAdapter = LoraAdapter | BottleneckAdapter;
-export type AdapterKind = 'lora' | 'bottleneck';
+export type ModelAdapter = LoraAdapter | BottleneckAdapter | PromptAdapter;
+export type AdapterKind = 'lora' | 'bottleneck' | 'prompt';
 
 export function adapterKind(adapter: ModelAdapter): AdapterKind {
   return adapter.kind ?? 'lora';
@@ -34,8 +36,14 @@ export function asBottleneck(adapter: ModelAdapter | null | undefined): Bottlene
   return adapter?.kind === 'bottleneck' ? adapter : null;
 }
 
-/** Every trainable tensor of an adapter as [name, tensor] pairs (PEFT names for LoRA). */
+/** The adapter if it is a prompt-tuning adapter, else null. */
+export function asPrompt(adapter: ModelAdapter | null | undefined): PromptAdapter | null {
+  return adapter?.kind === 'prompt' ? adapter : null;
+}
+
+/** Every trainable tensor of an adapter as [name, tensor] pairs (PEFT names for LoRA and prompt tuning). */
 export function adapterParameters(adapter: ModelAdapter): [string, Tensor][] {
+  if (adapter.kind === 'prompt') return [[PROMPT_EMBEDDINGS, adapter.embeddings]];
   return adapter.kind === 'bottleneck' ? bottleneckParameters(adapter) : loraParameters(adapter);
 }
 
@@ -43,6 +51,10 @@ export function adapterParameters(adapter: ModelAdapter): [string, Tensor][] {
 export function releaseModelAdapter(adapter: ModelAdapter): void {
   if (adapter.kind === 'bottleneck') {
     releaseBottleneck(adapter);
+    return;
+  }
+  if (adapter.kind === 'prompt') {
+    adapter.embeddings.release();
     return;
   }
   for (const m of adapter.modules.values()) {

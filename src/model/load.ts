@@ -1,6 +1,6 @@
 // Loading a model folder onto the GPU, and what the CLI and the app do with it: chat prompts, generation with
-// streaming, and adapters — PEFT LoRA folders and Graft's bottleneck adapter folders — kept under names
-// (adapters.ts's AdapterSet) and switched per call without reloading the base.
+// streaming, and adapters — PEFT LoRA and PROMPT_TUNING folders and Graft's bottleneck adapter folders — kept
+// under names (adapters.ts's AdapterSet) and switched per call without reloading the base.
 //
 // Files read: config.json (required), tokenizer.json (required), tokenizer_config.json, generation_config.json,
 // chat_template.jinja (optional), and the weights (model.safetensors or the sharded index + shards).
@@ -14,7 +14,8 @@ import { ModelError, readJson, readText, type ModelSource } from './source';
 import { SafetensorsWeights, type WeightSource } from './weights';
 import { generateWith, generationDefaults, type GenerateOptions, type GenerateResult, type GenerationDefaults } from './generate';
 import { ADAPTER_CONFIG, defaultAdapterName, readLoraAdapter } from './adapter';
-import { AdapterSet, releaseModelAdapter, type ModelAdapter } from './adapters';
+import { AdapterSet, asPrompt, releaseModelAdapter, type ModelAdapter } from './adapters';
+import { readPromptAdapter, uploadPromptAdapter, virtualTokens } from './prompt-tuning';
 import { uploadBottleneck } from './bottleneck';
 import { isBottleneckConfig, readBottleneckAdapter } from './bottleneck-file';
 import type { KvCache } from './kv-cache';
@@ -47,8 +48,8 @@ export interface LoadedModel {
   /** Generates; calls are queued, so concurrent calls with different adapters never mix. */
   generate(promptIds: number[], opts: GenerateOptions, onToken?: (id: number, textDelta: string) => void): Promise<GenerateResult>;
   /**
-   * Reads an adapter folder (adapter_config.json + adapter_model.safetensors: PEFT LoRA, or a Graft bottleneck
-   * adapter) onto the GPU under `name` (default: the folder's name), replacing one of that name; returns the name.
+   * Reads an adapter folder (adapter_config.json + adapter_model.safetensors: PEFT LoRA or PROMPT_TUNING, or a
+   * Graft bottleneck adapter) onto the GPU under `name` (default: the folder's name), replacing one of that name; returns the name.
    */
   loadAdapter(source: ModelSource, name?: string): Promise<string>;
   /** A loaded adapter's tensors (for training that starts from it, or for exporting it); undefined if unknown. */
@@ -194,7 +195,8 @@ class Loaded implements LoadedModel {
         {
           model: this.model,
           tokenizer: this.tokenizer,
-          maxPositions: this.maxPositions,
+          // A prompt adapter's virtual tokens take positions too.
+          maxPositions: this.maxPositions - virtualTokens(asPrompt(adapter)),
           defaults: this.generationDefaults,
           disposeCache: (c) => c.release(),
         },
@@ -209,10 +211,12 @@ class Loaded implements LoadedModel {
     this.alive();
     const id = name ?? defaultAdapterName(source);
     const json = await readJson(source, ADAPTER_CONFIG, false);
-    const adapter: ModelAdapter =
-      json && isBottleneckConfig(json)
-        ? uploadBottleneck(this.ctx, await readBottleneckAdapter(source, this.config), id)
-        : await readLoraAdapter(this.ctx, source, this.config, id);
+    let adapter: ModelAdapter;
+    if (json && isBottleneckConfig(json)) adapter = uploadBottleneck(this.ctx, await readBottleneckAdapter(source, this.config), id);
+    else if (json?.peft_type === 'PROMPT_TUNING') {
+      const p = await readPromptAdapter(source, this.config);
+      adapter = uploadPromptAdapter(this.ctx, id, p.embeddings, p.numVirtualTokens, p.tokenDim);
+    } else adapter = await readLoraAdapter(this.ctx, source, this.config, id);
     await this.ctx.sync();
     if (this.disposed) {
       releaseModelAdapter(adapter);

@@ -20,6 +20,11 @@
 // masks from them (linear.ts).
 // Inference: createKvCache + forwardCached run new tokens against cached keys and values and read back the
 // last position's logits only.
+// Prompt tuning (an adapter of kind 'prompt', see prompt-tuning.ts): the embedding stage puts the n virtual-token embeddings in
+// front of every row (positions 0 .. n + T − 1, mask 1 there), the layers run n + T positions, and only the
+// real positions go on to the final norm: logits, hidden and dLogits keep the batch's [B·T] rows. The backward
+// adds Σ_b dx[b, 0 .. n) into the gradient `prompt_embeddings`. Like every adapter it is one per forward,
+// never combined with another.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { add, addInPlace } from '../engine/ops/elementwise';
@@ -33,8 +38,8 @@ import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
 import { dropoutParams } from '../engine/ref/dropout';
 import { copyBlock, sliceColumnsBackward, sliceColumnsForward, writeRows } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
-import type { Batch } from './batch';
-import { adapterKind, adapterParameters, asBottleneck, asLora, type ModelAdapter } from './adapters';
+import { prefixBatch, releaseBatch, type Batch } from './batch';
+import { adapterKind, adapterParameters, asBottleneck, asLora, asPrompt, type ModelAdapter } from './adapters';
 import {
   bottleneckBackward,
   bottleneckForward,
@@ -61,6 +66,7 @@ import {
   type ParamTensor,
   type WeightSource,
 } from './params';
+import { checkPromptAdapter, PROMPT_EMBEDDINGS, virtualTokens, type PromptAdapter } from './prompt-tuning';
 import { assembleLogits, embedBackward, embedForward, lmHeadBackward, lmHeadForward, splitLogits, type LogitsChunk } from './vocab';
 
 export type { Batch } from './batch';
@@ -70,6 +76,7 @@ export type { KvCache } from './kv-cache';
 export type { LoraAdapter, LoraModule } from './lora';
 export type { ModelAdapter } from './adapters';
 export type { BottleneckAdapter } from './bottleneck';
+export type { PromptAdapter } from './prompt-tuning';
 export type { WeightSource, ParamTensor } from './params';
 export type { LogitsChunk } from './vocab';
 
@@ -174,6 +181,13 @@ function releaseBottleneckSaved(m: Map<BottleneckSite, BottleneckSaved & { h: Te
 /** Each adapted linear's dropout call in one forward, by module path (empty without dropout). */
 type DropoutCalls = ReadonlyMap<string, LinearDropout>;
 
+/** A forward with a prompt adapter: the adapter, and the batch widened by its virtual positions (owned). */
+interface PromptRun {
+  adapter: PromptAdapter;
+  /** [B, n + T]: what the layers ran over. */
+  full: Batch;
+}
+
 /** The forward's saved tensors and logits. Release them after the backward. */
 export class Activations {
   constructor(
@@ -191,6 +205,8 @@ export class Activations {
     readonly loraDropout: LoraDropout | null = null,
     /** @internal Each adapted linear's mask (p, seed, offset), by module path. */
     readonly dropoutCalls: DropoutCalls = new Map(),
+    /** The prompt adapter the forward ran with and its widened batch; null without one. */
+    readonly prompt: PromptRun | null = null,
   ) {}
 
   /** The final hidden states after the final norm, [N, H] (what the lm_head, or a reward head, reads). */
@@ -219,6 +235,7 @@ export class Activations {
     releaseNorm(this.nFinal);
     for (const c of this.logitChunks) c.logits.release();
     this.full?.release();
+    if (this.prompt) releaseBatch(this.prompt.full);
   }
 }
 
@@ -304,10 +321,15 @@ export class CausalLM {
 
   /**
    * Throws an Error naming the problem when the adapter does not fit this model: a LoRA module that is not a
-   * linear layer or A/B shapes that do not fit it; bottleneck sites or shapes other than its placement needs.
+   * linear layer or A/B shapes that do not fit it; bottleneck sites or shapes other than its placement needs;
+   * prompt embeddings that are not [n, hidden] or leave no position for the text.
    */
   checkAdapter(adapter: ModelAdapter): void {
     const kind = adapterKind(adapter);
+    if (kind === 'prompt') {
+      checkPromptAdapter(adapter as PromptAdapter, this.cfg.hiddenSize, this.maxPositions);
+      return;
+    }
     if (kind === 'bottleneck') {
       checkBottleneck(adapter as BottleneckAdapter, this.cfg.numLayers, this.cfg.hiddenSize);
       return;
@@ -330,6 +352,23 @@ export class CausalLM {
         );
       }
     }
+  }
+
+  /** The token embedding rows of `ids`: a new persistent tensor [ids.length, hidden] (prompt tuning's TEXT init). */
+  tokenEmbeddings(ids: readonly number[]): Tensor {
+    this.checkAlive();
+    checkEmbeddingIds(ids, this.cfg.vocabSize);
+    const idsCpu = Int32Array.from(ids);
+    const idsT = this.ctx.upload([ids.length], idsCpu, 'i32', { label: 'token ids' });
+    const out = this.ctx.empty([ids.length, this.cfg.hiddenSize], 'f32', { persistent: true, label: 'token embeddings' });
+    embedForward(this.ctx, out, idsT, idsCpu, this.params.embed);
+    idsT.release();
+    return out;
+  }
+
+  /** The longest sequence a batch may hold: maxPositions less the current prompt adapter's virtual tokens. */
+  get maxSequenceLength(): number {
+    return this.maxPositions - virtualTokens(asPrompt(this.adapterNow));
   }
 
   /**
@@ -389,11 +428,21 @@ export class CausalLM {
     return { rstd, mean };
   }
 
-  /** The token (and GPT-2 position) embeddings of ids [N]: x [N, H]. */
-  private embed(ids: Tensor, idsCpu: Int32Array, positions: Tensor, positionsCpu: Int32Array): Tensor {
+  /**
+   * The token (and GPT-2 position) embeddings of ids [N]: x [N, H]. With `prompt`, ids are B rows of T, and
+   * the first n rows of each are the prompt's embeddings instead (before the position embeddings are added).
+   */
+  private embed(ids: Tensor, idsCpu: Int32Array, positions: Tensor, positionsCpu: Int32Array, prompt?: { adapter: PromptAdapter; B: number; T: number }): Tensor {
     const N = idsCpu.length;
-    const x = this.ctx.empty([N, this.cfg.hiddenSize], 'f32', { label: 'residual stream' });
+    const H = this.cfg.hiddenSize;
+    const x = this.ctx.empty([N, H], 'f32', { label: 'residual stream' });
     embedForward(this.ctx, x, ids, idsCpu, this.params.embed);
+    if (prompt) {
+      const size = prompt.adapter.embeddings.size;
+      for (let b = 0; b < prompt.B; b++) {
+        copyBlock(this.ctx, x, prompt.adapter.embeddings, { rows: 1, cols: size, srcStride: size, srcOffset: 0, dstStride: size, dstOffset: b * prompt.T * H });
+      }
+    }
     if (this.params.positions) {
       const pe = this.ctx.empty([N, this.cfg.hiddenSize]);
       embedForward(this.ctx, pe, positions, positionsCpu, this.params.positions);
@@ -519,18 +568,25 @@ export class CausalLM {
     if (this.disposed) throw new Error('The model was disposed');
   }
 
-  /** The forward pass over a batch; everything the backward needs stays in the returned activations. */
+  /**
+   * The forward pass over a batch; everything the backward needs stays in the returned activations. With a
+   * prompt adapter the layers run over the virtual positions too; logits and hidden hold the batch's rows.
+   */
   forward(batch: Batch, opts: ForwardOptions = {}): Activations {
     this.checkAlive();
     const { ctx, cfg, params } = this;
-    this.checkPositions(batch.T, `A batch of sequence length ${batch.T}`);
-    checkEmbeddingIds(batch.idsCpu, cfg.vocabSize);
     const adapter = this.adapterFor(opts.adapter);
+    const prompt = asPrompt(adapter);
+    const nv = virtualTokens(prompt);
+    this.checkPositions(batch.T + nv, nv ? `A batch of sequence length ${batch.T} after the prompt adapter's ${nv} virtual tokens` : `A batch of sequence length ${batch.T}`);
+    checkEmbeddingIds(batch.idsCpu, cfg.vocabSize);
     const N = batch.B * batch.T;
     const save = opts.saveForBackward ?? true;
-    const dropouts = this.dropoutCalls(adapter, N, opts.loraDropout);
-    let x = this.embed(batch.ids, batch.idsCpu, batch.positions, batch.positionsCpu);
-    const step: Step = { B: batch.B, T: batch.T, positions: batch.positions, keyMask: batch.keyMask, save, start: 0 };
+    const run: PromptRun | null = prompt ? { adapter: prompt, full: prefixBatch(ctx, batch, nv) } : null;
+    const geo = run?.full ?? batch;
+    const dropouts = this.dropoutCalls(adapter, geo.B * geo.T, opts.loraDropout);
+    let x = this.embed(geo.ids, geo.idsCpu, geo.positions, geo.positionsCpu, run ? { adapter: run.adapter, B: geo.B, T: geo.T } : undefined);
+    const step: Step = { B: geo.B, T: geo.T, positions: geo.positions, keyMask: geo.keyMask, save, start: 0 };
     const layers: LayerSaved[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const { out, saved } = this.layerForward(l, x, step, adapter, dropouts);
@@ -538,12 +594,20 @@ export class CausalLM {
       else x.release();
       x = out;
     }
+    if (run) {
+      // Only the real positions go on: rows b·(n + T) + n .. of each sequence, as B blocks of T·H values.
+      const H = cfg.hiddenSize;
+      const real = ctx.empty([N, H], 'f32', { label: 'residual stream (real positions)' });
+      copyBlock(ctx, real, x, { rows: batch.B, cols: batch.T * H, srcStride: geo.T * H, srcOffset: nv * H, dstStride: batch.T * H, dstOffset: 0 });
+      x.release();
+      x = real;
+    }
     const hFinal = ctx.empty([N, cfg.hiddenSize]);
     const nFinal = this.normForward(hFinal, x, params.finalNorm);
     const chunks = opts.logits === 'none' ? [] : lmHeadForward(ctx, hFinal, params.lmHead);
     const full = chunks.length > 1 && (opts.logits ?? 'full') === 'full' ? assembleLogits(ctx, chunks, cfg.vocabSize) : null;
     const dropout = dropouts.size > 0 ? { ...opts.loraDropout! } : null;
-    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full, dropout, dropouts);
+    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full, dropout, dropouts, run);
   }
 
   /** The adapter of one call: `given` (checked) when not undefined, else the current one. */
@@ -619,10 +683,10 @@ export class CausalLM {
     for (const t of scratch) t.release();
   }
 
-  /** The lowest layer with a trainable parameter (0 when the embeddings train; numLayers when none does). */
+  /** The lowest layer with a trainable parameter (0 when the embeddings or a prompt train; numLayers when none does). */
   private lowestTrainableLayer(grads: Gradients, adapter: ModelAdapter | null): number {
     const { params } = this;
-    if (grads.has(params.embed.name) || (params.positions && grads.has(params.positions.name))) return 0;
+    if (grads.has(params.embed.name) || (params.positions && grads.has(params.positions.name)) || grads.has(PROMPT_EMBEDDINGS)) return 0;
     const lora = asLora(adapter);
     const bottleneck = asBottleneck(adapter);
     for (let l = 0; l < params.layers.length; l++) {
@@ -664,18 +728,37 @@ export class CausalLM {
     if (dHidden) addInPlace(ctx, dh, dHidden);
     for (const t of split ?? []) t.release();
     // dx: the gradient of the residual stream, accumulated by every branch that reads it.
-    const dx = ctx.zeros([N, H], 'f32', { label: 'residual stream gradient' });
+    let dx = ctx.zeros([N, H], 'f32', { label: 'residual stream gradient' });
     this.normBackward(grads, dx, dh, acts.xFinal, params.finalNorm, acts.nFinal);
     dh.release();
+    const geo = acts.prompt?.full ?? batch;
+    const nv = geo.T - batch.T;
+    if (acts.prompt) {
+      // Back to all n + T positions: the virtual rows' outputs reached no loss, their gradient starts at zero.
+      const dxAll = ctx.zeros([geo.B * geo.T, H], 'f32', { label: 'residual stream gradient' });
+      copyBlock(ctx, dxAll, dx, { rows: batch.B, cols: batch.T * H, srcStride: batch.T * H, srcOffset: 0, dstStride: geo.T * H, dstOffset: nv * H });
+      dx.release();
+      dx = dxAll;
+    }
 
     const lowest = this.lowestTrainableLayer(grads, adapter);
     for (let l = cfg.numLayers - 1; l >= lowest; l--) this.layerBackward(l, dx, acts, grads);
 
     if (lowest === 0) {
       const dEmbed = grads.get(params.embed.name);
-      if (dEmbed) embedBackward(ctx, dEmbed, dx, batch.idsCpu, params.embed);
+      // The virtual rows did not read the token table: id −1 leaves them out of its gradient.
+      const ids = acts.prompt ? geo.idsCpu.map((id, i) => (i % geo.T < nv ? -1 : id)) : batch.idsCpu;
+      if (dEmbed) embedBackward(ctx, dEmbed, dx, ids, params.embed);
       const dPos = params.positions ? grads.get(params.positions.name) : undefined;
-      if (dPos) embedBackward(ctx, dPos, dx, batch.positionsCpu, params.positions!);
+      if (dPos) embedBackward(ctx, dPos, dx, geo.positionsCpu, params.positions!);
+      const dPrompt = acts.prompt ? grads.get(PROMPT_EMBEDDINGS)?.[0] : undefined;
+      if (dPrompt) {
+        // dP += dx[b, 0 .. n) for each sequence b, one accumulating copy after another (no float atomics).
+        const size = nv * H;
+        for (let b = 0; b < geo.B; b++) {
+          copyBlock(ctx, dPrompt, dx, { rows: 1, cols: size, srcStride: size, srcOffset: b * geo.T * H, dstStride: size, dstOffset: 0, accumulate: true });
+        }
+      }
     }
     dx.release();
   }
@@ -685,7 +768,8 @@ export class CausalLM {
     const { ctx, cfg } = this;
     const layer = this.params.layers[l]!;
     const s = acts.layers[l]!;
-    const { batch, adapter } = acts;
+    const { adapter } = acts;
+    const batch = acts.prompt?.full ?? acts.batch; // the positions the layers ran over
     const N = batch.B * batch.T;
     const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D } = cfg;
     const lora = asLora(adapter);
@@ -800,37 +884,46 @@ export class CausalLM {
 
   // ---- inference with a KV cache ---------------------------------------------------------------------------
 
-  /** A KV cache for up to maxTokens positions (batch 1). Release it when done. */
-  createKvCache(maxTokens: number): KvCache {
+  /**
+   * A KV cache for up to maxTokens positions (batch 1); with a prompt adapter (`adapter`, default the current
+   * one), room for its virtual tokens as well (maxTokens + n in all). Release it when done.
+   */
+  createKvCache(maxTokens: number, adapter?: ModelAdapter | null): KvCache {
     this.checkAlive();
-    this.checkPositions(maxTokens, `A KV cache of ${maxTokens} tokens`);
+    const nv = virtualTokens(asPrompt(this.adapterFor(adapter)));
+    if (!Number.isInteger(maxTokens) || maxTokens <= 0) throw new Error(`createKvCache: maxTokens ${maxTokens} must be a positive integer`);
+    this.checkPositions(maxTokens + nv, nv ? `A KV cache of ${maxTokens} tokens after the prompt adapter's ${nv} virtual tokens` : `A KV cache of ${maxTokens} tokens`);
     const { numLayers, numKvHeads, headDim } = this.cfg;
-    return new GpuKvCache(this.ctx, this, maxTokens, numLayers, numKvHeads, headDim);
+    return new GpuKvCache(this.ctx, this, maxTokens + nv, numLayers, numKvHeads, headDim);
   }
 
   /**
    * Runs `ids` at positions cache.length.. and appends their keys/values; returns the logits of the LAST
    * position (read back, [V]). Uses `adapter` (default: the current one; null: the base model); a cache must
-   * be filled under one adapter throughout.
+   * be filled under one adapter throughout. A prompt adapter's virtual tokens go in first when the cache is
+   * empty (so cache.length counts them).
    */
   async forwardCached(ids: number[], cache: KvCache, adapter?: ModelAdapter | null): Promise<Float32Array> {
     this.checkAlive();
     if (!(cache instanceof GpuKvCache) || cache.owner !== this) throw new Error('forwardCached: the cache was made by another model');
     if (cache.isReleased) throw new Error('forwardCached: the cache was released');
     const { ctx, cfg, params } = this;
-    const T = ids.length;
     const start = cache.length;
-    if (T === 0) throw new Error('forwardCached: no tokens given');
+    if (ids.length === 0) throw new Error('forwardCached: no tokens given');
+    const use = this.adapterFor(adapter);
+    const prompt = start === 0 ? asPrompt(use) : null;
+    const lead = virtualTokens(prompt);
+    const T = lead + ids.length;
     if (start + T > cache.maxTokens) {
-      throw new Error(`forwardCached: ${start} cached + ${T} new tokens exceed the cache's ${cache.maxTokens}; create a larger cache`);
+      const virtual = lead ? ` (${lead} of them the prompt adapter's virtual tokens)` : '';
+      throw new Error(`forwardCached: ${start} cached + ${T} new tokens${virtual} exceed the cache's ${cache.maxTokens}; create a larger cache`);
     }
     checkEmbeddingIds(ids, cfg.vocabSize);
-    const idsCpu = Int32Array.from(ids);
-    const positionsCpu = Int32Array.from(ids, (_, i) => start + i);
+    const idsCpu = Int32Array.from({ length: T }, (_, i) => (i < lead ? 0 : ids[i - lead]!));
+    const positionsCpu = Int32Array.from({ length: T }, (_, i) => start + i);
     const idsT = ctx.upload([T], idsCpu, 'i32', { label: 'decode ids' });
     const positions = ctx.upload([T], positionsCpu, 'i32', { label: 'decode positions' });
-    const use = this.adapterFor(adapter);
-    let x = this.embed(idsT, idsCpu, positions, positionsCpu);
+    let x = this.embed(idsT, idsCpu, positions, positionsCpu, prompt ? { adapter: prompt, B: 1, T } : undefined);
     const step: Step = { B: 1, T, positions, keyMask: null, save: false, cache, start };
     for (let l = 0; l < cfg.numLayers; l++) {
       const { out } = this.layerForward(l, x, step, use);

@@ -20,12 +20,16 @@
 //           A parameter trains when one of the patterns ".<i>.<module>" or "<extra>" is a substring of its
 //           name — exactly LLaMA-Factory's test, including its breadth: "norm" also matches every layer's
 //           input_layernorm / post_attention_layernorm, as it does in LLaMA-Factory.
+//   prompt  PEFT's prompt tuning (src/model/prompt-tuning.ts): num_virtual_tokens embeddings [n, hidden] in
+//           front of every sequence train, nothing of the model does. prompt_tuning_init "random" starts them
+//           N(0, 1) from the job's seed; "text" at the token embeddings of prompt_tuning_init_text's ids
+//           (tokenized by the caller as PEFT does, with special tokens), repeated and cut to n.
 //
 // Frozen parameters get no gradient buffer and no optimizer state (CausalLM.createGradients with a selector).
 //
 // Weight decay follows Hugging Face's Trainer (get_decay_parameter_names): every trainable parameter decays
 // except biases and normalisation weights (LayerNorm/RMSNorm modules: names with "norm", "ln_" in GPT-2).
-// LoRA A and B decay.
+// LoRA A and B decay, and so do prompt embeddings (PEFT's prompt_encoder embedding is neither).
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { SeededRandom } from '../data/shuffle';
@@ -40,6 +44,7 @@ import {
   type CpuBottleneckAdapter,
 } from '../model/bottleneck';
 import { loraParamName, loraParameters, type LoraAdapter, type LoraModule } from '../model/lora';
+import { PROMPT_EMBEDDINGS, randomPromptInit, textInitIds, type PromptAdapter, type PromptTuningInit } from '../model/prompt-tuning';
 import type { CausalLM } from '../model/transformer';
 import { SettingsError, type FinetuningType, type TrainSettings } from './settings';
 
@@ -64,15 +69,26 @@ export interface LoraSpec {
   modules: string[];
 }
 
+/** The prompt-tuning settings a run uses (what adapter_config.json records). */
+export interface PromptSpec {
+  numVirtualTokens: number;
+  /** The model's hidden size (PEFT's token_dim). */
+  tokenDim: number;
+  init: PromptTuningInit;
+  initText: string | null;
+}
+
 export interface MethodSetup {
   kind: FinetuningType;
   /** Every trainable parameter, in the order the optimizer and checkpoints use. */
   params: TrainableParam[];
-  /** The adapter being trained (LoRA or bottleneck), owned by this setup; null otherwise. */
+  /** The adapter being trained (LoRA, bottleneck or prompt), owned by this setup; null otherwise. */
   adapter: ModelAdapter | null;
   lora: LoraSpec | null;
   /** The bottleneck adapter's shape (finetuning_type "adapter"); null otherwise. */
   bottleneck: BottleneckConfig | null;
+  /** Prompt tuning: its settings (the embeddings are params[0], set on the model); null otherwise. */
+  prompt: PromptSpec | null;
   /** For CausalLM.createGradients. */
   select: 'all' | 'lora' | 'adapter' | ((name: string) => boolean);
   /** Remarks for the person (e.g. settings the starting adapter overrides). */
@@ -211,9 +227,18 @@ export function checkMethodSettings(_settings: TrainSettings): void {}
  * Sets the model up for `settings.finetuning_type`: makes (and sets) the LoRA adapter, or picks the base
  * parameters that train. lora_dropout is the trainer's (it passes the masks to each training forward).
  */
-export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { startingAdapter?: StartingAdapter } = {}): MethodSetup {
+export function setupMethod(
+  model: CausalLM,
+  settings: TrainSettings,
+  opts: {
+    startingAdapter?: StartingAdapter;
+    /** prompt_tuning_init "text": the token ids of prompt_tuning_init_text (with special tokens, as PEFT's tokenizer(text)). */
+    promptInitIds?: readonly number[];
+  } = {},
+): MethodSetup {
   const kind = settings.finetuning_type;
   const notes: string[] = [];
+  if (kind === 'prompt') return setupPromptTuning(model, settings, opts.promptInitIds);
   if (kind === 'lora') {
     checkMethodSettings(settings);
     const infos = new Map(model.linearModules().map((m) => [m.module, m]));
@@ -260,6 +285,7 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
       adapter,
       lora: { ...spec, modules, targetModules: [...new Set(modules.map(moduleLeaf))].sort() },
       bottleneck: null,
+      prompt: null,
       select: 'lora',
       notes,
       release() {
@@ -289,6 +315,7 @@ export function setupMethod(model: CausalLM, settings: TrainSettings, opts: { st
     adapter: null,
     lora: null,
     bottleneck: null,
+    prompt: null,
     select: kind === 'full' ? 'all' : (name: string) => chosen.has(name),
     notes,
     release() {},
@@ -327,11 +354,51 @@ function setupBottleneck(model: CausalLM, settings: TrainSettings, notes: string
     adapter,
     lora: null,
     bottleneck: config,
+    prompt: null,
     select: 'adapter',
     notes,
     release() {
       if (model.adapter === adapter) model.setAdapter(null);
       releaseBottleneck(adapter);
+    },
+  };
+}
+
+/** Prompt tuning: makes the virtual-token embeddings (see the file comment) and sets them on the model. */
+function setupPromptTuning(model: CausalLM, settings: TrainSettings, initIds: readonly number[] | undefined): MethodSetup {
+  model.setAdapter(null);
+  const n = settings.num_virtual_tokens;
+  const H = model.cfg.hiddenSize;
+  if (n >= model.maxPositions) {
+    throw problem('num_virtual_tokens', `${n} virtual tokens leave no position for the text in the ${model.maxPositions} this model instance holds; use fewer`);
+  }
+  let embeddings: Tensor;
+  if (settings.prompt_tuning_init === 'text') {
+    if (!initIds) throw problem('prompt_tuning_init_text', 'was not tokenized: the trainer needs its token ids (promptInitIds) to start the virtual tokens from');
+    if (initIds.length === 0) throw problem('prompt_tuning_init_text', 'has no tokens; give a text, or use prompt_tuning_init: random');
+    embeddings = model.tokenEmbeddings(textInitIds(initIds, n));
+  } else {
+    embeddings = model.ctx.upload([n, H], randomPromptInit(n, H, settings.seed), 'f32', { persistent: true, label: `${PROMPT_EMBEDDINGS} (training)` });
+  }
+  const adapter: PromptAdapter = { kind: 'prompt', name: 'training', embeddings };
+  try {
+    model.setAdapter(adapter);
+  } catch (e) {
+    embeddings.release();
+    throw e;
+  }
+  return {
+    kind: 'prompt',
+    params: [{ name: PROMPT_EMBEDDINGS, shape: [n, H], parts: [embeddings], decay: decays(PROMPT_EMBEDDINGS) }],
+    adapter,
+    lora: null,
+    bottleneck: null,
+    prompt: { numVirtualTokens: n, tokenDim: H, init: settings.prompt_tuning_init, initText: settings.prompt_tuning_init_text ?? null },
+    select: 'adapter',
+    notes: [],
+    release() {
+      if (model.adapter === adapter) model.setAdapter(null);
+      embeddings.release();
     },
   };
 }

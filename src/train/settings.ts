@@ -26,6 +26,10 @@
 //   ask for nothing and pass;
 // - anything else is refused as unknown, with "did you mean" for near misses.
 //
+// Prompt tuning (finetuning_type "prompt", PEFT's PROMPT_TUNING) is Graft's, not LLaMA-Factory's: its keys
+// num_virtual_tokens (default 20), prompt_tuning_init ("random", or "text" — the default when
+// prompt_tuning_init_text is given) and prompt_tuning_init_text are PEFT's PromptTuningConfig names.
+//
 // Values may be strings (command-line flags): "true", "1e-3" and "8" are converted as the type asks.
 // This file runs in the browser worker too: no Node imports.
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
@@ -33,9 +37,10 @@ import type { TaskWeighting } from './task-weights';
 
 export type Stage = 'sft' | 'dpo' | 'rm';
 export type PrefLossType = 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
-export type FinetuningType = 'lora' | 'full' | 'freeze' | 'adapter';
+export type FinetuningType = 'lora' | 'full' | 'freeze' | 'adapter' | 'prompt';
 export type AdapterPlacement = 'houlsby' | 'pfeiffer';
 export type AdapterNonLinearity = 'relu' | 'silu' | 'gelu';
+export type PromptTuningInitSetting = 'random' | 'text';
 export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
 export type TaskSampling = 'proportional' | 'balanced';
@@ -75,6 +80,12 @@ export interface TrainSettings {
   reduction_factor: number;
   /** Bottleneck adapters: the non-linearity between down- and up-projection. Default "relu". */
   adapter_non_linearity: AdapterNonLinearity;
+  /** Prompt tuning: the number of virtual tokens in front of every sequence. Default 20. */
+  num_virtual_tokens: number;
+  /** Prompt tuning: "random" (N(0, 1)) or "text" (the embeddings of prompt_tuning_init_text's tokens). */
+  prompt_tuning_init: PromptTuningInitSetting;
+  /** Prompt tuning: the text whose token embeddings start the virtual tokens (prompt_tuning_init "text"). */
+  prompt_tuning_init_text?: string;
   /** DPO: beta of the preference loss. */
   pref_beta: number;
   /** DPO: the loss (LLaMA-Factory's pref_loss): sigmoid (DPO), hinge, ipo, orpo, simpo. */
@@ -325,7 +336,7 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
     default: 'sft',
   },
   finetuning_type: {
-    parse: oneOf(['lora', 'full', 'freeze', 'adapter'] as const, (s) => (s === 'oft' ? 'OFT is not available in Graft; use "lora", "freeze", "full" or "adapter"' : undefined)),
+    parse: oneOf(['lora', 'full', 'freeze', 'adapter', 'prompt'] as const, (s) => (s === 'oft' ? 'OFT is not available in Graft; use "lora", "freeze", "full", "adapter" or "prompt"' : undefined)),
     default: 'lora',
   },
   lora_rank: { parse: int({ min: 1 }), default: 8 },
@@ -346,6 +357,21 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   adapter_placement: { parse: oneOf(['houlsby', 'pfeiffer'] as const), default: 'pfeiffer' },
   reduction_factor: { parse: int({ min: 1 }), default: 16 },
   adapter_non_linearity: { parse: oneOf(['relu', 'silu', 'gelu'] as const), default: 'relu' },
+  num_virtual_tokens: { parse: int({ min: 1 }), default: 20 },
+  prompt_tuning_init: {
+    // PEFT writes the enum's values in capitals (PromptTuningInit.TEXT = "TEXT").
+    parse: (v) => {
+      const s = str(v).toLowerCase();
+      if (s === 'random' || s === 'text') return s;
+      return bad(
+        ['sample_vocab', 'random_discrete'].includes(s)
+          ? `"${str(v)}" (embeddings of random vocabulary tokens) is not available in Graft; use "random" or "text"`
+          : `must be "random" or "text", not "${str(v)}"`,
+      );
+    },
+    default: (s) => (s.prompt_tuning_init_text !== undefined ? 'text' : 'random'),
+  },
+  prompt_tuning_init_text: { parse: str, default: undefined },
   pref_beta: { parse: num({ min: 0, minExclusive: true }), default: 0.1 },
   pref_loss: {
     parse: oneOf(['sigmoid', 'hinge', 'ipo', 'orpo', 'simpo'] as const, (s) =>
@@ -693,6 +719,18 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
       if (key in input && !isOff(input[key])) problems.push({ ...at(key), message: `is only valid with finetuning_type "adapter" (this job has "${s.finetuning_type}")` });
     }
   }
+  if (s.finetuning_type !== 'prompt') {
+    for (const key of ['num_virtual_tokens', 'prompt_tuning_init', 'prompt_tuning_init_text'] as const) {
+      if (key in input && input[key] !== null) problems.push({ ...at(key), message: `is only valid with finetuning_type "prompt" (this job has "${s.finetuning_type}")` });
+    }
+  } else {
+    if (s.prompt_tuning_init === 'text' && s.prompt_tuning_init_text === undefined) {
+      problems.push({ ...at('prompt_tuning_init'), message: 'is "text", so prompt_tuning_init_text must give the text whose token embeddings start the virtual tokens' });
+    }
+    if (s.stage === 'rm') {
+      problems.push({ ...at('finetuning_type'), message: '"prompt" cannot train a reward model (it is written as a sequence-classification model, which has no virtual tokens); use "lora", "freeze" or "full"' });
+    }
+  }
   if (s.train_on_prompt && s.mask_history) problems.push({ ...at('mask_history'), message: 'cannot be combined with train_on_prompt' });
   if (s.packing && s.stage !== 'sft') problems.push({ ...at('packing'), message: `packing applies to "sft" only (this job has stage "${s.stage}")` });
   if (datasetNames(s).length > 1 && s.stage !== 'sft') {
@@ -814,7 +852,10 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
   { name: 'model', keys: ['model_name_or_path', 'model_revision', 'adapter_name_or_path'] },
   {
     name: 'method',
-    keys: ['stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules', 'adapter_placement', 'reduction_factor', 'adapter_non_linearity', 'pref_beta', 'pref_loss', 'pref_ftx', 'simpo_gamma'],
+    keys: [
+      'stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules',
+      'adapter_placement', 'reduction_factor', 'adapter_non_linearity', 'num_virtual_tokens', 'prompt_tuning_init', 'prompt_tuning_init_text', 'pref_beta', 'pref_loss', 'pref_ftx', 'simpo_gamma',
+    ],
   },
   { name: 'dataset', keys: ['dataset', 'dataset_dir', 'template', 'cutoff_len', 'train_on_prompt', 'mask_history', 'packing', 'max_samples', 'disable_shuffling'] },
   { name: 'output', keys: ['output_dir', 'logging_steps', 'save_strategy', 'save_steps', 'save_total_limit', 'overwrite_output_dir', 'resume_from_checkpoint'] },
@@ -831,12 +872,14 @@ const ALWAYS = new Set<string>([
   'save_steps', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'lr_scheduler_type', 'seed',
   'lora_rank', 'lora_target', 'freeze_trainable_layers', 'freeze_trainable_modules', 'pref_beta', 'pref_loss',
   'adapter_placement', 'reduction_factor', 'adapter_non_linearity',
+  'num_virtual_tokens', 'prompt_tuning_init',
 ]);
 
 function relevant(key: string, s: TrainSettings): boolean {
   if (key.startsWith('lora_') || key === 'use_rslora' || key === 'adapter_name_or_path') return s.finetuning_type === 'lora';
   if (key.startsWith('freeze_')) return s.finetuning_type === 'freeze';
   if (key === 'adapter_placement' || key === 'reduction_factor' || key === 'adapter_non_linearity') return s.finetuning_type === 'adapter';
+  if (key === 'num_virtual_tokens' || key.startsWith('prompt_tuning_')) return s.finetuning_type === 'prompt';
   if (key.startsWith('pref_') || key === 'simpo_gamma') return s.stage === 'dpo';
   return true;
 }
@@ -851,8 +894,8 @@ function isDefault(key: keyof TrainSettings, s: TrainSettings): boolean {
  * The settings as a LLaMA-Factory job file (only LLaMA-Factory's keys). The settings that define the run are
  * always written; the rest only when they differ from the default, so that older LLaMA-Factory versions, which
  * refuse keys they do not know, read the file too. LoRA keys appear for LoRA jobs only, freeze keys for freeze
- * jobs, preference keys for DPO, and Graft's bottleneck keys for finetuning_type "adapter" (a method LLaMA-Factory
- * does not have: such a file runs in Graft only).
+ * jobs, preference keys for DPO, and Graft's bottleneck keys for finetuning_type "adapter" and prompt-tuning keys
+ * for "prompt" (methods LLaMA-Factory does not have: such a file runs in Graft only).
  */
 export function settingsToYaml(s: TrainSettings, options: SettingsYamlOptions = {}): string {
   const lines: string[] = [];

@@ -76,6 +76,8 @@ export interface TrainerOptions {
   padTokenId: number;
   /** LoRA: the adapter to continue training (adapter_name_or_path), read and checked by src/model/adapter.ts. */
   startingAdapter?: StartingAdapter;
+  /** Prompt tuning with prompt_tuning_init "text": the init text's token ids (tokenizer.encode with special tokens, as PEFT). */
+  promptInitIds?: readonly number[];
   /** Where checkpoints go (every save_steps, at the end, and on stop). None: no checkpoints. */
   store?: CheckpointStore;
   /** A checkpoint of this run to continue from. */
@@ -194,7 +196,10 @@ export class Trainer {
     this.schedule = scheduleFor(n, s);
     this.totalSteps = this.schedule.totalSteps;
 
-    this.method = setupMethod(model, s, opts.startingAdapter ? { startingAdapter: opts.startingAdapter } : {});
+    this.method = setupMethod(model, s, {
+      ...(opts.startingAdapter ? { startingAdapter: opts.startingAdapter } : {}),
+      ...(opts.promptInitIds ? { promptInitIds: opts.promptInitIds } : {}),
+    });
     const made: { release(): void }[] = [];
     try {
       this.objective = createObjective({

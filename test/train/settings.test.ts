@@ -42,6 +42,8 @@ describe('parseSettings: defaults', () => {
       adapter_placement: 'pfeiffer',
       reduction_factor: 16,
       adapter_non_linearity: 'relu',
+      num_virtual_tokens: 20,
+      prompt_tuning_init: 'random',
       pref_beta: 0.1,
       pref_loss: 'sigmoid',
       pref_ftx: 0,
@@ -315,7 +317,7 @@ describe('parseSettings: bottleneck adapters (finetuning_type "adapter")', () =>
       'adapter_non_linearity: must be one of "relu", "silu", "gelu", not "tanh"',
     ]);
     expect(problems({ ...base, reduction_factor: 8 })).toEqual(['reduction_factor: is only valid with finetuning_type "adapter" (this job has "lora")']);
-    expect(problems({ ...base, finetuning_type: 'oft' })[0]).toMatch(/use "lora", "freeze", "full" or "adapter"/);
+    expect(problems({ ...base, finetuning_type: 'oft' })[0]).toMatch(/use "lora", "freeze", "full", "adapter" or "prompt"/);
   });
 
   it('a job file round-trips its bottleneck keys; LoRA jobs do not carry them', () => {

@@ -1,5 +1,6 @@
-// Float64 CPU reference models: the logits of Llama, Qwen2, Qwen3 and GPT-2 for a batch of token ids,
-// composed from the op references, to check the GPU model against (test/model/architectures.test.ts).
+// Float64 CPU reference models: the logits of Llama, Qwen2, Qwen3 and GPT-2 for a batch of token ids (with a
+// LoRA adapter or prompt tuning's virtual tokens when asked), composed from the op references, to check the
+// GPU model against (test/model/architectures.test.ts).
 // Slow and plain on purpose; use it on tiny models only.
 import { addRef } from '../../engine/ref/elementwise';
 import { embeddingForwardRef } from '../../engine/ref/embedding';
@@ -33,25 +34,32 @@ export function refWeights(source: WeightSource): RefWeights {
  * logits [B·T, V] for ids [B, T] (rows of equal length; attentionMask 0 marks padding keys). Positions count
  * from 0 in each row. With lora.dropout, PEFT's lora_dropout as CausalLM.forward's loraDropout applies it.
  * With `bottleneck`, bottleneck adapters after the attention and/or MLP outputs (bottleneck.ts).
+ * With `prompt` (prompt tuning's virtual-token embeddings [n, H]), PeftModelForCausalLM's forward: the rows
+ * are cat(prompt, token embeddings) of n + T positions, positions 0 .. n + T − 1, mask 1 at the virtual
+ * positions; the logits returned are those of the T real positions of each row.
  */
 export function referenceLogits(
   cfg: ModelConfig,
   w: RefWeights,
   ids: number[][],
-  opts: { attentionMask?: number[][]; lora?: RefLora; bottleneck?: RefBottleneck } = {},
+  opts: { attentionMask?: number[][]; lora?: RefLora; bottleneck?: RefBottleneck; prompt?: Float64Array } = {},
 ): Float64Array {
   const B = ids.length;
-  const T = ids[0]!.length;
-  const N = B * T;
+  const Treal = ids[0]!.length;
   const { hiddenSize: H, vocabSize: V } = cfg;
+  const n = opts.prompt ? opts.prompt.length / H : 0;
+  const T = n + Treal;
+  const N = B * T;
+  const virtual = (row: number[], fill: number) => [...new Array<number>(n).fill(fill), ...row];
   const s: SequenceShape = {
     B,
     T,
     positions: Array.from({ length: N }, (_, i) => i % T),
-    keyMask: opts.attentionMask ? opts.attentionMask.flat() : null,
+    keyMask: opts.attentionMask ? opts.attentionMask.flatMap((r) => virtual(r, 1)) : null,
   };
   const gpt2 = cfg.architecture === 'GPT2LMHeadModel';
-  let x = embeddingForwardRef(ids.flat(), w(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), V, H);
+  let x = embeddingForwardRef(ids.flatMap((r) => virtual(r, 0)), w(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), V, H);
+  for (let b = 0; b < B && opts.prompt; b++) x.set(opts.prompt, b * T * H);
   if (gpt2) x = addRef(x, embeddingForwardRef(s.positions, w('transformer.wpe.weight'), cfg.maxPositions, H));
   const invFreq = gpt2 ? new Float64Array() : ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling);
   // LoRA dropout: the adapted linears draw consecutive counter ranges from offset, in the order they run.
@@ -62,5 +70,9 @@ export function referenceLogits(
   }
   const h = normRef(cfg, w, gpt2 ? 'transformer.ln_f' : 'model.norm', x, H);
   const head = cfg.tieWordEmbeddings ? (gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : 'lm_head.weight';
-  return matmulNTRef(h, w(head), 1, N, V, H);
+  const logits = matmulNTRef(h, w(head), 1, N, V, H);
+  if (n === 0) return logits;
+  const real = new Float64Array(B * Treal * V);
+  for (let b = 0; b < B; b++) real.set(logits.subarray((b * T + n) * V, (b + 1) * T * V), b * Treal * V);
+  return real;
 }

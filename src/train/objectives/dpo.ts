@@ -71,8 +71,8 @@ export class DpoObjective implements Objective {
     this.ctx = o.model.ctx;
     const train = o.train;
     const val = o.val ?? [];
-    checkPairs('dpo', train, o.model.maxPositions);
-    checkPairs('dpo', val, o.model.maxPositions);
+    checkPairs('dpo', train, o.model.maxSequenceLength);
+    checkPairs('dpo', val, o.model.maxSequenceLength);
     this.train = train;
     this.val = val;
     this.microTokenBound = pairTokenBound(train, s.per_device_train_batch_size);

@@ -54,8 +54,8 @@ export class RewardObjective implements Objective {
     this.ctx = o.model.ctx;
     const train = o.train;
     const val = o.val ?? [];
-    checkPairs('rm', train, o.model.maxPositions);
-    checkPairs('rm', val, o.model.maxPositions);
+    checkPairs('rm', train, o.model.maxSequenceLength);
+    checkPairs('rm', val, o.model.maxSequenceLength);
     this.train = train;
     this.val = val;
     this.microTokenBound = pairTokenBound(train, o.settings.per_device_train_batch_size);

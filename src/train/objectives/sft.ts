@@ -34,8 +34,11 @@ export interface SftObjectiveOptions {
   padTokenId: number;
 }
 
-const tooLong = (maxPositions: number) => (n: number) =>
-  new SettingsError('the job', [{ key: 'cutoff_len', message: `an example has ${n} tokens, more than the model instance holds (${maxPositions})` }]);
+const tooLong = (model: SftObjectiveOptions['model']) => (n: number) => {
+  const room = model.maxSequenceLength;
+  const virtual = room < model.maxPositions ? ` after the prompt adapter's ${model.maxPositions - room} virtual tokens` : '';
+  return new SettingsError('the job', [{ key: 'cutoff_len', message: `an example has ${n} tokens, more than the model instance holds (${room}${virtual})` }]);
+};
 
 const badTasks = (key: keyof TrainSettings, message: string) => new SettingsError('the job', [{ key, message }]);
 
@@ -103,7 +106,7 @@ export class SftObjective implements Objective {
       if (!Array.isArray(e.inputIds)) {
         throw new SettingsError('the job', [{ key: 'stage', message: `"sft" trains on sequences {inputIds, labels}, but item ${i} of the data is not one (preference pairs are for "dpo" or "rm")` }]);
       }
-      checkSequence(`Training example ${i}`, e.inputIds, e.labels, o.model.maxPositions, tooLong(o.model.maxPositions));
+      checkSequence(`Training example ${i}`, e.inputIds, e.labels, o.model.maxSequenceLength, tooLong(o.model));
       longest = Math.max(longest, e.inputIds.length);
     }
     this.microTokenBound = o.settings.per_device_train_batch_size * longest;

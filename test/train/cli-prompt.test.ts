@@ -1,0 +1,66 @@
+// `graft train --finetuning_type prompt` as a child process writes PEFT's PROMPT_TUNING folder (and no
+// LLaMA-Factory job, which has no prompt tuning); `graft generate --adapter` on that folder puts the virtual
+// tokens in front of the prompt and generates the same tokens as the library with the adapter read back.
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { folderSource } from '../../src/cli/folder-source';
+import { PROMPT_EMBEDDINGS, readPromptAdapter, uploadPromptAdapter } from '../../src/model/prompt-tuning';
+import { SafetensorsFile } from '../../src/model/safetensors';
+import { runGraft } from '../cli/run';
+import { fixtureModel, FIXTURE } from './helpers';
+
+const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-prompt-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('graft train --finetuning_type prompt', () => {
+  it('writes the PEFT PROMPT_TUNING folder, which graft generate applies', async () => {
+    const out = join(scratch, 'prompt-out');
+    const r = await runGraft(
+      [
+        'train', '--model', FIXTURE, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--max_samples', '4', '--cutoff_len', '24',
+        '--per_device_train_batch_size', '2', '--max_steps', '2', '--learning_rate', '3e-2', '--finetuning_type', 'prompt',
+        '--num_virtual_tokens', '5', '--prompt_tuning_init_text', 'Answer briefly:', '--output_dir', out,
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(r.code, r.graftStderr).toBe(0);
+    expect(r.graftStderr).toMatch(/prompt on LlamaForCausalLM \(320 trainable parameters\)/);
+    expect(r.graftStderr).toMatch(/LLaMA-Factory has no prompt tuning/);
+    expect(r.stdout).toMatch(/wrote adapter_config\.json, adapter_model\.safetensors, metrics\.jsonl/);
+    expect(existsSync(join(out, 'train.yaml'))).toBe(false);
+    const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({
+      peft_type: 'PROMPT_TUNING',
+      task_type: 'CAUSAL_LM',
+      num_virtual_tokens: 5,
+      token_dim: 64,
+      num_attention_heads: 4,
+      num_layers: 2,
+      num_transformer_submodules: 1,
+      prompt_tuning_init: 'TEXT',
+      prompt_tuning_init_text: 'Answer briefly:',
+      base_model_name_or_path: FIXTURE,
+      tokenizer_name_or_path: FIXTURE,
+      inference_mode: true,
+    });
+    const st = new SafetensorsFile(new Uint8Array(readFileSync(join(out, 'adapter_model.safetensors'))), 'adapter_model.safetensors');
+    expect(st.names).toEqual([PROMPT_EMBEDDINGS]);
+    expect(st.info(PROMPT_EMBEDDINGS).shape).toEqual([5, 64]);
+
+    const gen = await runGraft(['generate', '--model', FIXTURE, '--adapter', out, '--prompt', 'Say hello', '--greedy', '-n', '6', '--ignore-eos', '--json']);
+    expect(gen.code, gen.graftStderr).toBe(0);
+    const cli = JSON.parse(gen.stdout) as { prompt_ids: number[]; new_ids: number[] };
+    expect(cli.new_ids).toHaveLength(6);
+    // The same adapter through the library: the same greedy tokens.
+    const { ctx, lm } = await fixtureModel();
+    const cpu = await readPromptAdapter(await folderSource(out, 'adapter'), lm.config);
+    const prompt = uploadPromptAdapter(ctx, 'read back', cpu.embeddings, 5, 64);
+    lm.model.setAdapter(prompt);
+    const lib = await lm.generate(cli.prompt_ids, { maxNewTokens: 6, greedy: true, stopAtEos: false });
+    lm.model.setAdapter(null);
+    prompt.embeddings.release();
+    expect(lib.newIds).toEqual(cli.new_ids);
+  });
+});
