@@ -1,12 +1,13 @@
 // `graft train --finetuning_type prompt` as a child process writes PEFT's PROMPT_TUNING folder (and no
 // LLaMA-Factory job, which has no prompt tuning); `graft generate --adapter` on that folder puts the virtual
-// tokens in front of the prompt and generates the same tokens as the library with the adapter read back.
+// tokens in front of the prompt and generates the same tokens as LoadedModel with the folder loaded, which
+// differ from the base model's.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
-import { PROMPT_EMBEDDINGS, readPromptAdapter, uploadPromptAdapter } from '../../src/model/prompt-tuning';
+import { PROMPT_EMBEDDINGS } from '../../src/model/prompt-tuning';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { runGraft } from '../cli/run';
 import { fixtureModel, FIXTURE } from './helpers';
@@ -53,14 +54,15 @@ describe('graft train --finetuning_type prompt', () => {
     expect(gen.code, gen.graftStderr).toBe(0);
     const cli = JSON.parse(gen.stdout) as { prompt_ids: number[]; new_ids: number[] };
     expect(cli.new_ids).toHaveLength(6);
-    // The same adapter through the library: the same greedy tokens.
-    const { ctx, lm } = await fixtureModel();
-    const cpu = await readPromptAdapter(await folderSource(out, 'adapter'), lm.config);
-    const prompt = uploadPromptAdapter(ctx, 'read back', cpu.embeddings, 5, 64);
-    lm.model.setAdapter(prompt);
-    const lib = await lm.generate(cli.prompt_ids, { maxNewTokens: 6, greedy: true, stopAtEos: false });
-    lm.model.setAdapter(null);
-    prompt.embeddings.release();
+    // The same adapter through the library (LoadedModel.loadAdapter reads PROMPT_TUNING folders): the same
+    // greedy tokens; the base model says something else.
+    const { lm } = await fixtureModel();
+    const name = await lm.loadAdapter(await folderSource(out, 'adapter'), 'prompt-run');
+    expect(lm.getAdapter(name)?.kind).toBe('prompt');
+    const lib = await lm.generate(cli.prompt_ids, { maxNewTokens: 6, greedy: true, stopAtEos: false, adapter: name });
+    const base = await lm.generate(cli.prompt_ids, { maxNewTokens: 6, greedy: true, stopAtEos: false });
+    lm.unloadAdapter(name);
+    expect(base.newIds).not.toEqual(cli.new_ids);
     expect(lib.newIds).toEqual(cli.new_ids);
   });
 });
