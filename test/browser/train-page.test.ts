@@ -150,15 +150,25 @@ describe('the page around a training run', () => {
     await page.evaluate(() => ((window as unknown as { __mark: string }).__mark = 'this page, not a reloaded one'));
     expect((await recorded()).wakeLock).toEqual([]);
     await page.getByTestId('demo-train').click();
-    await waitForStatus(['training'], 60_000);
+    // Pause as soon as the first step is in (the demo's 24 steps take seconds): clicked from inside the page, so
+    // that the run cannot finish between seeing the button and clicking it. A paused run is still active, and
+    // keeps its wake lock, while a new version is deployed below.
+    await page.waitForFunction(
+      () => {
+        const pause = document.querySelector<HTMLButtonElement>('[data-testid="train-pause"]');
+        const run = document.querySelector('[data-testid="train-run"]');
+        if (run?.getAttribute('data-status') !== 'training' || Number(run.getAttribute('data-step') || 0) < 1 || !pause) return false;
+        pause.click();
+        return true;
+      },
+      undefined,
+      { timeout: 60_000, polling: 20 },
+    );
+    await waitForStatus(['paused'], 30_000);
     await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 10_000 }).toEqual(['request']);
     const request = (await recorded()).wakeLock[0]!;
     expect(request.type).toBe('screen');
     await expect.poll(() => page.getByTestId('train-run').innerText(), { timeout: 30_000 }).toMatch(/the screen stays on while it trains/);
-
-    // Pause: the run is still active (and keeps its wake lock) while a new version is deployed.
-    await page.getByTestId('train-pause').click();
-    await waitForStatus(['paused'], 30_000);
     server.setRoot(distNext);
     await page.evaluate(async () => {
       const reg = await navigator.serviceWorker.getRegistration();
@@ -238,9 +248,19 @@ describe('the page around a training run', () => {
     await expect.poll(() => page.getByTestId('demo-train').isEnabled(), { timeout: 20_000 }).toBe(true);
     expect((await recorded()).wakeLock).toEqual([]);
     await page.getByTestId('demo-train').click();
-    await waitForStatus(['training'], 60_000);
-    await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 10_000 }).toEqual(['request']);
-    await page.getByTestId('train-stop').click();
+    // Stop as soon as the run trains (the demo's 24 steps take seconds): clicked from inside the page, so that the
+    // run cannot finish between seeing the button and clicking it.
+    await page.waitForFunction(
+      () => {
+        const stop = document.querySelector<HTMLButtonElement>('[data-testid="train-stop"]');
+        if (document.querySelector('[data-testid="train-run"]')?.getAttribute('data-status') !== 'training' || !stop || stop.disabled) return false;
+        stop.click();
+        return true;
+      },
+      undefined,
+      { timeout: 60_000, polling: 20 },
+    );
+    expect((await recorded()).wakeLock[0]?.event).toBe('request');
     expect(await waitForStatus(['stopped', 'completed', 'failed'], 60_000)).toBe('stopped');
     await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 5_000 }).toEqual(['request', 'release']);
     // Stopped is not finished: the notification says so.
