@@ -450,12 +450,7 @@ async function exportResult(trainer: Trainer, lm: LoadedModel, source: ModelSour
     const files = exportPromptTuning({
       baseModel: modelId,
       ...(s.model_revision !== 'main' ? { revision: s.model_revision } : {}),
-      numVirtualTokens: prompt.numVirtualTokens,
-      tokenDim: prompt.tokenDim,
-      numAttentionHeads: lm.config.numHeads,
-      numLayers: lm.config.numLayers,
-      init: prompt.init,
-      initText: prompt.initText,
+      ...prompt,
       embeddings,
     });
     await writeFiles(dir, files);
@@ -578,7 +573,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       if (pref.train.length === 0) throw new CliError('empty-dataset', `${fileName} has no preference pair left to train on.`);
       data = pref;
     }
-    if (s.stage === 'dpo' && s.finetuning_type !== 'lora' && s.finetuning_type !== 'adapter' && usesReference(s.pref_loss)) {
+    if (s.stage === 'dpo' && (s.finetuning_type === 'full' || s.finetuning_type === 'freeze') && usesReference(s.pref_loss)) {
       // The frozen reference: the starting weights, loaded a second time; freed once its log-probs are computed.
       reference = await loadModel(ctx, resolved.source, { maxPositions: s.cutoff_len });
     }

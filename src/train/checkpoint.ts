@@ -5,7 +5,8 @@
 //   adapter_model.safetensors + adapter_config.json
 //                           LoRA runs: the adapter as PEFT saves it, so a checkpoint folder is also an
 //                           adapter that `graft generate --adapter` and PEFT load; bottleneck adapter runs
-//                           (finetuning_type adapter): the adapter in Graft's format, loadable the same way
+//                           (finetuning_type adapter): the adapter in Graft's format, loadable the same way;
+//                           prompt tuning: the PEFT PROMPT_TUNING adapter
 //   trainer_state.json      written last: the step, AdamW's step count, the schedule, the data order (seed,
 //                           epoch, position and the epoch's example order), the RNG state, the metrics so far,
 //                           the settings, the list of trainable tensors and the objective's own state
@@ -15,10 +16,12 @@
 // bit for bit, so the steps after a resume compute exactly what the uninterrupted run computes.
 import { exportBottleneckAdapter } from '../export/bottleneck-adapter';
 import { exportPeftAdapter } from '../export/peft-adapter';
+import { exportPromptTuning } from '../export/prompt-tuning';
+import { PROMPT_EMBEDDINGS } from '../model/prompt-tuning';
 import type { BottleneckConfig } from '../model/bottleneck';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { CheckpointError } from './checkpoint-store';
-import { bottleneckWeights, loraModuleWeights, type LoraSpec } from './methods';
+import { bottleneckWeights, loraModuleWeights, type LoraSpec, type PromptSpec } from './methods';
 import type { EvalRecord, StepRecord } from './metrics';
 import type { AdamWState } from './optimizer';
 import type { ScheduleParams } from './schedule';
@@ -71,6 +74,8 @@ export interface TrainerState {
     lora: LoraSpec | null;
     /** finetuning_type adapter: the bottleneck adapter's shape (absent in checkpoints of other methods). */
     bottleneck?: BottleneckConfig | null;
+    /** finetuning_type prompt: the prompt-tuning settings (absent in checkpoints of other methods). */
+    prompt?: PromptSpec | null;
     trainable: { name: string; shape: number[]; decay: boolean }[];
   };
   metrics: StepRecord[];
@@ -127,6 +132,18 @@ export function encodeCheckpoint(data: CheckpointData): Map<string, Uint8Array> 
   const bottleneck = state.method.bottleneck;
   if (bottleneck) {
     const adapter = exportBottleneckAdapter({ adapter: bottleneckWeights(bottleneck, weights), baseModel: state.settings.model_name_or_path });
+    for (const [name, bytes] of adapter) files.set(name, bytes);
+  }
+  const prompt = state.method.prompt;
+  if (prompt) {
+    const embeddings = weights.get(PROMPT_EMBEDDINGS);
+    if (!embeddings) throw new Error(`encodeCheckpoint: a prompt-tuning run without ${PROMPT_EMBEDDINGS}`);
+    const adapter = exportPromptTuning({
+      baseModel: state.settings.model_name_or_path,
+      ...(state.settings.model_revision !== 'main' ? { revision: state.settings.model_revision } : {}),
+      ...prompt,
+      embeddings,
+    });
     for (const [name, bytes] of adapter) files.set(name, bytes);
   }
   files.set(TRAINER_STATE_FILE, encoder.encode(`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 1)}\n`));

@@ -74,6 +74,9 @@ export interface PromptSpec {
   numVirtualTokens: number;
   /** The model's hidden size (PEFT's token_dim). */
   tokenDim: number;
+  /** config.json's attention heads and layers, which PEFT's config records. */
+  numAttentionHeads: number;
+  numLayers: number;
   init: PromptTuningInit;
   initText: string | null;
 }
@@ -393,7 +396,7 @@ function setupPromptTuning(model: CausalLM, settings: TrainSettings, initIds: re
     adapter,
     lora: null,
     bottleneck: null,
-    prompt: { numVirtualTokens: n, tokenDim: H, init: settings.prompt_tuning_init, initText: settings.prompt_tuning_init_text ?? null },
+    prompt: { numVirtualTokens: n, tokenDim: H, numAttentionHeads: model.cfg.numHeads, numLayers: model.cfg.numLayers, init: settings.prompt_tuning_init, initText: settings.prompt_tuning_init_text ?? null },
     select: 'adapter',
     notes: [],
     release() {

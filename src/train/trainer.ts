@@ -515,6 +515,7 @@ export class Trainer {
         finetuning_type: this.method.kind,
         lora: this.method.lora,
         ...(this.method.bottleneck ? { bottleneck: this.method.bottleneck } : {}),
+        ...(this.method.prompt ? { prompt: this.method.prompt } : {}),
         trainable: this.params.map((p) => ({ name: p.name, shape: p.shape, decay: p.decay })),
       },
       metrics: [...this.metrics],

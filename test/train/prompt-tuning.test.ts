@@ -1,13 +1,20 @@
 // finetuning_type "prompt" on the tiny Llama fixture: the settings (defaults, PEFT's capitals, the rules
 // across keys), the only trainable tensor is prompt_embeddings [n, hidden], a few steps lower the loss while every
 // base weight stays bit for bit what it was, TEXT init starts at the init ids' token embeddings, too-long
-// examples are refused naming the virtual tokens, and a stopped run resumes to the same embeddings.
+// examples are refused naming the virtual tokens, a stopped run resumes to the same losses and embeddings (its
+// checkpoint folder is the PEFT adapter), and DPO takes the model with the prompt switched off as its reference.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PROMPT_EMBEDDINGS, textInitIds } from '../../src/model/prompt-tuning';
+import { parsePreferenceText, preparePreferenceData } from '../../src/data/preference';
+import { memorySource } from '../../src/model/source';
+import { PROMPT_EMBEDDINGS, readPromptAdapter, textInitIds } from '../../src/model/prompt-tuning';
+import { decodeCheckpoint } from '../../src/train/checkpoint';
+import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import type { DpoObjective } from '../../src/train/objectives/dpo';
 import { decays } from '../../src/train/methods';
 import { parseSettings, SettingsError } from '../../src/train/settings';
-import { Trainer } from '../../src/train/trainer';
-import { alpacaExamples, baseWeights, fixtureModel, settings } from './helpers';
+import { TrainControl, Trainer } from '../../src/train/trainer';
+import { alpacaExamples, baseWeights, fixtureModel, settings, shortExamples } from './helpers';
 
 const problems = (over: Record<string, unknown>): string[] => {
   try {
@@ -87,6 +94,63 @@ describe('prompt tuning on the tiny Llama', () => {
     );
     expect(small.model.adapter).toBeNull(); // the failed setup let go of its embeddings
     small.dispose();
+    expect(lm.model.adapter).toBeNull();
+  });
+});
+
+describe('prompt tuning: resume and DPO', () => {
+  it('3 steps straight equal 2 + stop + resume 1; the checkpoint folder is the PEFT PROMPT_TUNING adapter', async () => {
+    const { lm } = await fixtureModel();
+    const train = shortExamples(lm, 6);
+    const s = settings({ finetuning_type: 'prompt', num_virtual_tokens: 4, learning_rate: 3e-2, per_device_train_batch_size: 2, max_steps: 3, save_strategy: 'steps', save_steps: 100 });
+    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
+      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
+      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
+      const control = new TrainControl();
+      try {
+        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
+        return { metrics: result.metrics, weights: await trainer.trainableWeights() };
+      } finally {
+        trainer.dispose();
+      }
+    };
+    const straight = await run({});
+    const store = new MemoryCheckpointStore();
+    const first = await run({ store, stopAfter: 2 });
+    expect(first.metrics).toHaveLength(2);
+    const files = await store.read((await store.list()).at(-1)!);
+    const saved = decodeCheckpoint(files, 'memory').weights.get(PROMPT_EMBEDDINGS)!;
+    const folder = await readPromptAdapter(memorySource('checkpoint-2', files), lm.config);
+    expect([folder.numVirtualTokens, folder.tokenDim]).toEqual([4, 64]);
+    expect(folder.embeddings).toEqual(saved);
+    const resumed = await run({ resumeFrom: store });
+    expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
+    expect(resumed.weights.get(PROMPT_EMBEDDINGS)).toEqual(straight.weights.get(PROMPT_EMBEDDINGS));
+    expect(straight.weights.get(PROMPT_EMBEDDINGS)).not.toEqual(saved);
+  });
+
+  it('DPO without a reference copy: the reference log-probs are the base model’s, and the margin grows', async () => {
+    const { lm } = await fixtureModel();
+    const text = readFileSync(new URL('../fixtures/data/dpo.json', import.meta.url), 'utf8');
+    const train = preparePreferenceData(parsePreferenceText(text, 'dpo.json').records.slice(0, 2), lm.tokenizer, lm.template, { cutoffLen: 40, shuffle: false }).train;
+    const s = settings({ stage: 'dpo', finetuning_type: 'prompt', num_virtual_tokens: 4, per_device_train_batch_size: 2, max_steps: 4, learning_rate: 3e-2, dataset: 'dpo.json' });
+    const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0 });
+    await trainer.prepare();
+    const dpo = trainer.objective as DpoObjective;
+    const ref = dpo.referenceLogps!;
+    const prompt = lm.model.adapter;
+    expect(prompt?.kind).toBe('prompt');
+    lm.model.setAdapter(null);
+    const base = await dpo.sequenceLogps('policy');
+    lm.model.setAdapter(prompt);
+    expect([...ref.chosen, ...ref.rejected]).toEqual([...base.chosen, ...base.rejected]);
+    const policy = await dpo.sequenceLogps('policy');
+    expect([...policy.chosen]).not.toEqual([...ref.chosen]); // the random prompt moves the policy off the base
+    const result = await trainer.run();
+    const margins = result.metrics.map((m) => (m as unknown as Record<string, number>)['rewards/margins']!);
+    expect(margins.every(Number.isFinite)).toBe(true);
+    expect(margins[3]!).toBeGreaterThan(margins[0]!);
+    trainer.dispose();
     expect(lm.model.adapter).toBeNull();
   });
 });

@@ -10,9 +10,10 @@
 //
 // The reference (sigmoid, hinge, ipo): its log-probs never change, so they are computed once, before the first
 // step (prepare), for every training and validation pair, and cached on the CPU (two numbers per pair). With
-// LoRA (or bottleneck adapters) the reference is the same model with the adapter switched off; with full or freeze training it is a
-// frozen copy of the weights that the caller loads as a second CausalLM (`reference`) — needed only until
-// prepare() has run, so the caller may dispose it then. orpo and simpo use no reference.
+// LoRA (or bottleneck adapters, or prompt tuning) the reference is the same model with the adapter switched
+// off; with full or freeze training it is a frozen copy of the weights that the caller loads as a second
+// CausalLM (`reference`) — needed only until prepare() has run, so the caller may dispose it then. orpo and
+// simpo use no reference.
 //
 // LoRA dropout: the chosen and the rejected rows of a micro-batch run as ONE training forward, so they draw
 // consecutive, disjoint counters of the micro-batch's range (rows 0..P−1 then P..2P−1 of each module's input)
@@ -85,11 +86,11 @@ export class DpoObjective implements Objective {
         this.notes.push(
           `DPO's reference is a frozen copy of the model: ${formatBytes(bytes)} more GPU memory until its log-probs are computed (once, before the first step)`,
         );
-      } else if (o.method.kind !== 'lora' && o.method.kind !== 'adapter') {
+      } else if (o.method.kind === 'full' || o.method.kind === 'freeze') {
         throw new SettingsError('the job', [
           {
             key: 'finetuning_type',
-            message: `DPO with pref_loss "${s.pref_loss}" compares against a reference model; with finetuning_type "${o.method.kind}" that is a frozen copy of the model, which the trainer takes as \`reference\` (graft train loads one). LoRA and bottleneck adapters need none: their reference is the model with the adapter switched off`,
+            message: `DPO with pref_loss "${s.pref_loss}" compares against a reference model; with finetuning_type "${o.method.kind}" that is a frozen copy of the model, which the trainer takes as \`reference\` (graft train loads one). LoRA, bottleneck adapters and prompt tuning need none: their reference is the model with the adapter switched off`,
           },
         ]);
       }
