@@ -1,0 +1,157 @@
+// Fusion benchmark: what LoRA's extra dispatches cost next to the frozen matmul they ride on.
+//   npx tsx bench/fusion.ts [--reps 3] [--tokens 256,512] [--ranks 8,16] [--variant subgroup|register|tiled]
+// On SmolLM2-135M's linear shapes (576→576, 576→1536, 1536→576), for M tokens and LoRA rank r, it times side
+// by side, interleaved within each repetition so that a busy machine weighs on all alike:
+//   forward   base:   y = x·Wᵀ                                  (the frozen matmul alone)
+//             lora:   linearForward as the model runs it (src/model/linear.ts), saving xa = x·Aᵀ
+//   backward  base:   dx += dy·W                                (a frozen layer with no adapter)
+//             lora:   linearBackward with dx, dA, dB (the base weight frozen)
+// and, to see where the LoRA time goes, each of LoRA's extra products alone (x·Aᵀ, y += s·xa·Bᵀ; t = dy·B,
+// dx += s·t·A, dA += s·tᵀ·x, dB += s·dyᵀ·xa). Every timing is one submit of REPEAT back-to-back calls,
+// waited for; the table gives the median over the repetitions and the lora/base ratio of the medians.
+// It also times a bias add next to the product it follows (Qwen2's q/k/v carry a bias).
+import type { GpuContext } from '../src/engine/context';
+import type { Tensor } from '../src/engine/tensor';
+import type { LinearParams } from '../src/model/params';
+
+await import(new URL('./raw-loader.mjs', import.meta.url).href);
+const { requestNodeAdapter } = await import('../src/engine/adapter-node');
+const { GpuContext: Context } = await import('../src/engine/context');
+const { matmulNN, matmulNT, matmulTN, matmulVariant } = await import('../src/engine/ops/matmul');
+const { biasAdd } = await import('../src/engine/ops/bias');
+const { linearBackward, linearForward } = await import('../src/model/linear');
+
+type Variant = import('../src/engine/ops/matmul').MatmulVariant;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const REPS = Number(arg('reps') ?? 3);
+const TOKENS = (arg('tokens') ?? '256,512').split(',').map(Number);
+const RANKS = (arg('ranks') ?? '8,16').split(',').map(Number);
+const VARIANT = arg('variant') as Variant | undefined;
+/** Calls per timed submit: enough to hide the submit/readback latency. */
+const REPEAT = Number(arg('repeat') ?? 2);
+
+const SHAPES = [
+  { name: 'q/o 576→576', inF: 576, outF: 576 },
+  { name: 'gate/up 576→1536', inF: 576, outF: 1536 },
+  { name: 'down 1536→576', inF: 1536, outF: 576 },
+];
+
+/** Deterministic values in [-0.5, 0.5). */
+function fill(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+async function time(ctx: GpuContext, run: () => void): Promise<number> {
+  await ctx.sync();
+  const t0 = performance.now();
+  for (let i = 0; i < REPEAT; i++) run();
+  await ctx.sync();
+  return (performance.now() - t0) / REPEAT;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function linear(ctx: GpuContext, inF: number, outF: number, bias: boolean): LinearParams {
+  const w = ctx.upload([outF, inF], fill(outF * inF, inF + outF));
+  const b = bias ? ctx.upload([outF], fill(outF, 7)) : null;
+  const param = (t: Tensor, name: string) => ({ name, sourceName: name, shape: [...t.shape], parts: [t], rowStarts: [0] });
+  return {
+    module: `bench ${inF}→${outF}`,
+    weight: param(w, 'weight'),
+    bias: b ? param(b, 'bias') : null,
+    layout: 'out_in',
+    inFeatures: inF,
+    outFeatures: outF,
+  };
+}
+
+async function main(): Promise<void> {
+  const { adapter, gpu } = await requestNodeAdapter();
+  const ctx = await Context.create(adapter, gpu);
+  const variant = VARIANT ?? matmulVariant(ctx);
+  const v = { variant };
+  console.log(`Adapter: ${ctx.adapter.description || ctx.adapter.architecture}; matmul variant ${variant}; ${REPS} repetitions of ${REPEAT} calls; medians in ms`);
+  const header = `${'shape'.padEnd(18)} ${'M'.padStart(4)} ${'r'.padStart(3)} | ${'fwd base'.padStart(8)} ${'fwd lora'.padStart(8)} ${'ratio'.padStart(5)} | ${'bwd base'.padStart(8)} ${'bwd lora'.padStart(8)} ${'ratio'.padStart(5)} | x·Aᵀ  y+=xa·Bᵀ | dy·B  dx+=t·A  dA     dB`;
+  console.log(header);
+  console.log('-'.repeat(header.length));
+  const biasRows: string[] = [];
+  for (const M of TOKENS) {
+    for (const s of SHAPES) {
+      for (const r of RANKS) {
+        const lin = linear(ctx, s.inF, s.outF, false);
+        const W = lin.weight.parts[0]!;
+        const lora = { a: ctx.upload([r, s.inF], fill(r * s.inF, r)), b: ctx.upload([s.outF, r], fill(s.outF * r, r + 1)) };
+        const x = ctx.upload([M, s.inF], fill(M * s.inF, M));
+        const dy = ctx.upload([M, s.outF], fill(M * s.outF, M + 3));
+        const y = ctx.empty([M, s.outF]);
+        const dx = ctx.zeros([M, s.inF]);
+        const dA = ctx.zeros([r, s.inF]);
+        const dB = ctx.zeros([s.outF, r]);
+        const xa = ctx.empty([M, r]);
+        const t = ctx.empty([M, r]);
+        const scale = 2;
+        const runs: Record<string, () => void> = {
+          fwdBase: () => matmulNT(ctx, y, x, W, v),
+          fwdLora: () => linearForward(ctx, y, x, lin, lora, scale, false),
+          bwdBase: () => matmulNN(ctx, dx, dy, W, { ...v, accumulate: true }),
+          bwdLora: () => linearBackward(ctx, dx, { dA, dB }, dy, x, xa, lin, lora, scale),
+          xA: () => matmulNT(ctx, xa, x, lora.a, v),
+          xaB: () => matmulNT(ctx, y, xa, lora.b, { ...v, accumulate: true, alpha: scale }),
+          dyB: () => matmulNN(ctx, t, dy, lora.b, v),
+          tA: () => matmulNN(ctx, dx, t, lora.a, { ...v, accumulate: true, alpha: scale }),
+          dA: () => matmulTN(ctx, dA, t, x, { ...v, accumulate: true, alpha: scale }),
+          dB: () => matmulTN(ctx, dB, dy, xa, { ...v, accumulate: true, alpha: scale }),
+        };
+        const times: Record<string, number[]> = {};
+        for (const [k, run] of Object.entries(runs)) {
+          run(); // compiles its pipelines
+          times[k] = [];
+        }
+        await ctx.sync();
+        for (let rep = 0; rep < REPS; rep++) {
+          for (const [k, run] of Object.entries(runs)) times[k]!.push(await time(ctx, run));
+        }
+        const m = Object.fromEntries(Object.entries(times).map(([k, ts]) => [k, median(ts)])) as Record<string, number>;
+        const f = (x: number, w = 8) => x.toFixed(2).padStart(w);
+        console.log(
+          `${s.name.padEnd(18)} ${String(M).padStart(4)} ${String(r).padStart(3)} | ${f(m.fwdBase!)} ${f(m.fwdLora!)} ${(m.fwdLora! / m.fwdBase!).toFixed(2).padStart(5)} | ` +
+            `${f(m.bwdBase!)} ${f(m.bwdLora!)} ${(m.bwdLora! / m.bwdBase!).toFixed(2).padStart(5)} | ${f(m.xA!, 5)} ${f(m.xaB!, 8)} | ${f(m.dyB!, 5)} ${f(m.tA!, 7)} ${f(m.dA!, 6)} ${f(m.dB!, 6)}`,
+        );
+        if (r === RANKS[0]) {
+          const bias = ctx.upload([s.outF], fill(s.outF, 5));
+          const bt: number[] = [];
+          biasAdd(ctx, y, bias);
+          for (let rep = 0; rep < REPS; rep++) bt.push(await time(ctx, () => biasAdd(ctx, y, bias)));
+          biasRows.push(`${s.name.padEnd(18)} ${String(M).padStart(4)} | bias add ${median(bt).toFixed(2)} ms = ${((100 * median(bt)) / m.fwdBase!).toFixed(1)}% of the product`);
+          bias.release();
+        }
+        for (const tt of [W, lora.a, lora.b, x, dy, y, dx, dA, dB, xa, t]) tt.release();
+        ctx.trimPool();
+      }
+    }
+  }
+  console.log('');
+  for (const row of biasRows) console.log(row);
+  ctx.destroy();
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
