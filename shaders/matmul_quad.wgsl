@@ -16,6 +16,9 @@
 // M, N, K works (rows/columns past the edge are read clamped and never written, k past the end as zero).
 // 8 k per loop iteration halves the per-iteration cost of SwiftShader's masked loop-carried values.
 //
+// The epilogue hooks (seg2K, a2Block, b2Block, biasAt) come from matmul_epilogue_none.wgsl (plain) or
+// matmul_epilogue_fused.wgsl (a second short K segment and a bias, for LoRA: see there), appended to this file.
+//
 // Quads are 4 consecutive subgroup invocations (subgroup_invocation_id & 3); the quad's tile comes from
 // local_invocation_index / 4, which assumes that a 1-D workgroup's invocations fill subgroups in order (true
 // on SwiftShader and the GPUs we know of; matmul.test.ts checks every output).
@@ -85,23 +88,24 @@ fn swapY(v: mat4x4<f32>) -> mat4x4<f32> {
 fn store(base: u32, m: u32, n: u32, c: mat4x4<f32>) {
   let N = params.N;
   let alpha = params.alpha;
+  let bv = biasAt(n);
   if (m + 3u < params.M && n + 3u < N) {
     let o = base + m * N + n;
     if (params.accumulate != 0u) {
       for (var i = 0u; i < 4u; i++) {
         let r = o + i * N;
-        out[r] += alpha * c[i][0];
-        out[r + 1u] += alpha * c[i][1];
-        out[r + 2u] += alpha * c[i][2];
-        out[r + 3u] += alpha * c[i][3];
+        out[r] += alpha * c[i][0] + bv.x;
+        out[r + 1u] += alpha * c[i][1] + bv.y;
+        out[r + 2u] += alpha * c[i][2] + bv.z;
+        out[r + 3u] += alpha * c[i][3] + bv.w;
       }
     } else {
       for (var i = 0u; i < 4u; i++) {
         let r = o + i * N;
-        out[r] = alpha * c[i][0];
-        out[r + 1u] = alpha * c[i][1];
-        out[r + 2u] = alpha * c[i][2];
-        out[r + 3u] = alpha * c[i][3];
+        out[r] = alpha * c[i][0] + bv.x;
+        out[r + 1u] = alpha * c[i][1] + bv.y;
+        out[r + 2u] = alpha * c[i][2] + bv.z;
+        out[r + 3u] = alpha * c[i][3] + bv.w;
       }
     }
     return;
@@ -112,9 +116,9 @@ fn store(base: u32, m: u32, n: u32, c: mat4x4<f32>) {
       if (n + j < N) {
         let o = base + (m + i) * N + n + j;
         if (params.accumulate != 0u) {
-          out[o] += alpha * c[i][j];
+          out[o] += alpha * c[i][j] + bv[j];
         } else {
-          out[o] = alpha * c[i][j];
+          out[o] = alpha * c[i][j] + bv[j];
         }
       }
     }
@@ -199,6 +203,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     let aO1 = aBlockMasked(oa1, k, sa, kEnd);
     let bO0 = bBlockMasked(ob0, k, sb, kEnd);
     let bO1 = bBlockMasked(ob1, k, sb, kEnd);
+    let aX0 = swapX(aO0);
+    let aX1 = swapX(aO1);
+    let bX0 = swapY(bO0);
+    let bX1 = swapY(bO1);
+    cOO00 += bO0 * aO0; cOO01 += bO1 * aO0; cOO10 += bO0 * aO1; cOO11 += bO1 * aO1;
+    cOX00 += bX0 * aO0; cOX01 += bX1 * aO0; cOX10 += bX0 * aO1; cOX11 += bX1 * aO1;
+    cXO00 += bO0 * aX0; cXO01 += bO1 * aX0; cXO10 += bO0 * aX1; cXO11 += bO1 * aX1;
+    cXX00 += bX0 * aX0; cXX01 += bX1 * aX0; cXX10 += bX0 * aX1; cXX11 += bX1 * aX1;
+  }
+  // The fused epilogue's second K segment (LoRA's rank r), into the same accumulators; K2 = 0 when plain.
+  for (var j = 0u; j < seg2K(); j += 4u) {
+    let aO0 = a2Block(rows, j);
+    let aO1 = a2Block(rows + 4u, j);
+    let bO0 = b2Block(cols, j);
+    let bO1 = b2Block(cols + 4u, j);
     let aX0 = swapX(aO0);
     let aX1 = swapX(aO1);
     let bX0 = swapY(bO0);

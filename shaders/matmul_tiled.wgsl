@@ -14,6 +14,10 @@
 // Out-of-range rows/columns are read clamped (their results are never written), out-of-range k as zero,
 // so any M, N, K works. The grid is (N tiles, M tiles, batch); n0/m0/z0 offset a chunk of a grid that
 // had to be split to respect maxComputeWorkgroupsPerDimension.
+// The epilogue hooks (seg2K, a2Vec, b2Vec, biasAt) come from matmul_epilogue_none.wgsl (plain) or
+// matmul_epilogue_fused.wgsl (a second short K segment and a bias, for LoRA: see there), appended to this
+// file. The second segment is read straight from global memory by each thread (K2 is a LoRA rank: a few
+// values per row and column, not worth staging).
 const TRANS_A: bool = {{TRANS_A}};
 const TRANS_B: bool = {{TRANS_B}};
 const WX: u32 = {{WX}}u;
@@ -82,13 +86,14 @@ fn stage(tid: u32, aBase: u32, bBase: u32, mTile: u32, nTile: u32, k0: u32, kEnd
 
 fn store(base: u32, m: u32, n: u32, v: vec4<f32>) {
   if (m >= params.M) { return; }
+  let bv = biasAt(n);
   for (var j = 0u; j < 4u; j++) {
     if (n + j < params.N) {
       let o = base + m * params.N + n + j;
       if (params.accumulate != 0u) {
-        out[o] = out[o] + params.alpha * v[j];
+        out[o] = out[o] + params.alpha * v[j] + bv[j];
       } else {
-        out[o] = params.alpha * v[j];
+        out[o] = params.alpha * v[j] + bv[j];
       }
     }
   }
@@ -123,9 +128,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
   }
 
-  let oBase = z * params.oBatch;
   let m = mTile + 4u * lid.y;
   let n = nTile + 4u * lid.x;
+  // The fused epilogue's second K segment (LoRA's rank r); K2 = 0 when plain.
+  for (var j = 0u; j < seg2K(); j++) {
+    let av = a2Vec(m, j);
+    let bv = b2Vec(j, n);
+    acc0 += av.x * bv;
+    acc1 += av.y * bv;
+    acc2 += av.z * bv;
+    acc3 += av.w * bv;
+  }
+
+  let oBase = z * params.oBatch;
   store(oBase, m, n, acc0);
   store(oBase, m + 1u, n, acc1);
   store(oBase, m + 2u, n, acc2);

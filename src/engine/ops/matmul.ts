@@ -14,6 +14,12 @@
 // a kernel. Split-K: a product with few output tiles and a long K (LoRA's [M×r] products, the vocabulary's dX)
 // computes K in chunks into a [chunks, M, N] buffer and sums them in a second pass (no float atomics).
 // Each output is an f32 dot product in k order (split-K: per chunk, then the chunks in order).
+// Fused epilogue (`opts.addProduct`, `opts.bias`, matmulNT/matmulNN): out = alpha·a·b + alpha2·a2·b2 + bias,
+// where a2·b2 is a second product of the same M×N with a short K2 (LoRA's rank r: y = x·Wᵀ + s·xa·Bᵀ,
+// dx = dy·W + s·t·A). The tiled and quad kernels run it in one dispatch: the second K segment continues in
+// the same accumulators and the bias is added as the outputs are stored (shaders/matmul_epilogue_fused.wgsl),
+// so the output is written once, not read and rewritten by a rank-r product and a bias add. What they do not
+// cover (the register kernel, split-K, a batch, alpha = 0) runs the same sum as separate dispatches.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
 import type { KernelSpec, WgslEnable } from '../kernel';
@@ -22,6 +28,9 @@ import tiledSrc from '../../../shaders/matmul_tiled.wgsl?raw';
 import registerSrc from '../../../shaders/matmul_register.wgsl?raw';
 import quadSrc from '../../../shaders/matmul_quad.wgsl?raw';
 import reduceSrc from '../../../shaders/matmul_splitk_reduce.wgsl?raw';
+import plainEpilogueSrc from '../../../shaders/matmul_epilogue_none.wgsl?raw';
+import fusedEpilogueSrc from '../../../shaders/matmul_epilogue_fused.wgsl?raw';
+import { biasAdd } from './bias';
 
 export type MatmulVariant = 'tiled' | 'register' | 'subgroup';
 
@@ -44,6 +53,22 @@ export interface MatmulOptions {
    * split into several dispatches; tests lower it to exercise that path on small shapes.
    */
   maxWorkgroupsPerDimension?: number;
+  /**
+   * A second product added to this one (matmulNT and matmulNN only): out += alpha·a2·b2, with a2 [M, K2]
+   * (the same M rows as out) and b2 [N, K2] for layout 'NT' (b2ᵀ) or [K2, N] for 'NN'. Fused into the
+   * product's dispatch where the kernel allows (see the file header).
+   */
+  addProduct?: MatmulAddProduct;
+  /** out[m, n] += bias[n] after the product(s) (matmulNT and matmulNN only); fused like addProduct. */
+  bias?: Tensor;
+}
+
+export interface MatmulAddProduct {
+  a: Tensor;
+  b: Tensor;
+  layout: 'NT' | 'NN';
+  /** Scale of this product (default 1); the main product's `alpha` does not apply to it. */
+  alpha?: number;
 }
 
 type Elem = 'f32' | 'f16';
@@ -73,7 +98,7 @@ const F32_BINDINGS = [
 /** Threads WX×WY, each a 4×4 block: 64×64 outputs per workgroup by default, K staged 16 at a time. */
 const tiledSpec: KernelSpec = {
   name: 'matmul_tiled',
-  source: tiledSrc,
+  source: tiledSrc + plainEpilogueSrc,
   bindings: [
     { name: 'out', access: 'read_write', type: 'f32' },
     { name: 'a', access: 'read', type: '{{ELEM_A}}' },
@@ -95,10 +120,42 @@ const registerSpec: KernelSpec = {
 /** QX×QY quads, each a 32×32 block (16×16 per invocation). Needs the subgroups feature. */
 const quadSpec: KernelSpec = {
   name: 'matmul_quad',
-  source: quadSrc,
+  source: quadSrc + plainEpilogueSrc,
   bindings: F32_BINDINGS,
   params: PARAMS,
   defines: { QX: 1, QY: 1, TRANS_A: 'false', TRANS_B: 'false' },
+};
+
+/** The fused kernels: the plain ones' bindings plus a2, b2 and bias, and K2 and scale2 (= alpha2 / alpha). */
+const FUSED_BINDINGS = [
+  { name: 'a2', access: 'read', type: 'f32' },
+  { name: 'b2', access: 'read', type: 'f32' },
+  { name: 'bias', access: 'read', type: 'f32' },
+] as const;
+const FUSED_PARAMS = [...PARAMS, ['K2', 'u32'], ['scale2', 'f32']] as const;
+const FUSED_DEFINES = { TRANS_B2: 'false', HAS_BIAS: 'false' };
+
+const tiledFusedSpec: KernelSpec = {
+  ...tiledSpec,
+  name: 'matmul_tiled_fused',
+  source: tiledSrc + fusedEpilogueSrc,
+  bindings: [...tiledSpec.bindings, ...FUSED_BINDINGS],
+  params: FUSED_PARAMS,
+  defines: { ...tiledSpec.defines, ...FUSED_DEFINES },
+};
+
+const quadFusedSpec: KernelSpec = {
+  ...quadSpec,
+  name: 'matmul_quad_fused',
+  source: quadSrc + fusedEpilogueSrc,
+  bindings: [...quadSpec.bindings, ...FUSED_BINDINGS],
+  params: FUSED_PARAMS,
+  defines: { ...quadSpec.defines, ...FUSED_DEFINES },
+};
+
+const FUSED_SPECS: Partial<Record<KernelName, KernelSpec>> = {
+  matmul_tiled: tiledFusedSpec,
+  matmul_quad: quadFusedSpec,
 };
 
 const REDUCE_WG = 256;
@@ -331,9 +388,7 @@ function checkOut(op: string, out: Tensor, a: Tensor, b: Tensor, shared: boolean
 function dispatchGrid(
   ctx: GpuContext,
   k: ReturnType<GpuContext['kernel']>,
-  out: Tensor,
-  a: Tensor,
-  b: Tensor,
+  bindings: Record<string, Tensor>,
   params: Record<string, number>,
   grid: [number, number, number],
   max: number,
@@ -342,7 +397,7 @@ function dispatchGrid(
   for (let z0 = 0; z0 < gz; z0 += max) {
     for (let m0 = 0; m0 < gy; m0 += max) {
       for (let n0 = 0; n0 < gx; n0 += max) {
-        ctx.dispatch(k, { out, a, b }, { ...params, m0, n0, z0 }, [
+        ctx.dispatch(k, bindings, { ...params, m0, n0, z0 }, [
           Math.min(max, gx - n0),
           Math.min(max, gy - m0),
           Math.min(max, gz - z0),
@@ -352,7 +407,34 @@ function dispatchGrid(
   }
 }
 
+/**
+ * Checks opts.addProduct and opts.bias against out [M, N] (M rows of the main product) and returns how
+ * many columns K2 the second product has (0 without one).
+ */
+function checkEpilogue(op: string, out: Tensor, p: Problem, opts: MatmulOptions): number {
+  const { addProduct: add, bias } = opts;
+  if (bias) {
+    if (bias.dtype !== 'f32' || bias.size !== p.N) throw new Error(`${op}: bias ${fmt(bias)} (${bias.dtype}) should be f32 [${p.N}] for out ${fmt(out)}`);
+    if (bias.buffer === out.buffer) throw new Error(`${op}: bias ${fmt(bias)} shares its buffer with out ${fmt(out)}`);
+  }
+  if (!add) return 0;
+  const { a: a2, b: b2, layout } = add;
+  if (layout !== 'NT' && layout !== 'NN') throw new Error(`${op}: addProduct.layout must be 'NT' or 'NN', got ${String(layout)}`);
+  const K2 = a2.shape[a2.shape.length - 1] ?? 0;
+  const bN = layout === 'NT' ? b2.shape[0] : b2.shape[1];
+  const bK = layout === 'NT' ? b2.shape[1] : b2.shape[0];
+  const want = layout === 'NT' ? `[${p.N}, ${K2}]` : `[${K2}, ${p.N}]`;
+  if (a2.dtype !== 'f32' || b2.dtype !== 'f32') throw new Error(`${op}: addProduct operands a ${fmt(a2)} and b ${fmt(b2)} must be f32`);
+  if (K2 < 1 || a2.size !== p.batch * p.M * K2 || b2.shape.length !== 2 || bN !== p.N || bK !== K2) {
+    throw new Error(`${op}: addProduct a ${fmt(a2)} should be [..., K2] with the ${p.batch * p.M} rows of out ${fmt(out)}, and b ${fmt(b2)} ${want} (layout ${layout})`);
+  }
+  if (a2.buffer === out.buffer || b2.buffer === out.buffer) throw new Error(`${op}: addProduct shares a buffer with out ${fmt(out)}; it can not run in place`);
+  return K2;
+}
+
 function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, p: Problem, opts: MatmulOptions): void {
+  const K2 = checkEpilogue(op, out, p, opts);
+  const fuse = K2 > 0 || opts.bias !== undefined;
   const plan = matmulPlan(
     ctx,
     { transA: p.transA, transB: p.transB, M: p.M, N: p.N, K: p.K, batch: p.batch },
@@ -361,23 +443,63 @@ function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, 
   );
   const defines: Record<string, string | number> = { ...plan.defines, TRANS_A: String(p.transA), TRANS_B: String(p.transB) };
   if (plan.kernel === 'matmul_tiled') Object.assign(defines, { ELEM_A: plan.elemA, ELEM_B: plan.elemB });
-  const k = ctx.kernel(SPECS[plan.kernel], defines, plan.enables);
   const alpha = opts.alpha ?? 1;
+  const alpha2 = opts.addProduct?.alpha ?? 1;
   const accumulate = opts.accumulate ? 1 : 0;
   const max = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, ctx.limits.maxComputeWorkgroupsPerDimension);
   const gx = Math.ceil(p.N / plan.tileN);
   const gy = Math.ceil(p.M / plan.tileM);
   const base = { M: p.M, N: p.N, K: p.K };
-  if (plan.splitK === 1) {
-    dispatchGrid(ctx, k, out, a, b, {
+  const fusedSpec = FUSED_SPECS[plan.kernel];
+  if (fuse && fusedSpec && plan.splitK === 1 && p.batch === 1 && alpha !== 0) {
+    const add = opts.addProduct;
+    Object.assign(defines, { TRANS_B2: String(add?.layout === 'NT'), HAS_BIAS: String(opts.bias !== undefined) });
+    const k = ctx.kernel(fusedSpec, defines, plan.enables);
+    // Unused bindings take an operand already bound read-only; the kernel never reads them.
+    dispatchGrid(ctx, k, { out, a, b, a2: add?.a ?? a, b2: add?.b ?? b, bias: opts.bias ?? b }, {
       ...base, aBatch: p.aBatch, bBatch: p.bBatch, oBatch: p.oBatch, kStep: 0, kLen: p.K, alpha, accumulate,
-    }, [gx, gy, p.batch], max);
+      K2, scale2: K2 > 0 ? alpha2 / alpha : 0,
+    }, [gx, gy, 1], max);
     return;
   }
+  const k = ctx.kernel(SPECS[plan.kernel], defines, plan.enables);
+  if (plan.splitK === 1) {
+    dispatchGrid(ctx, k, { out, a, b }, {
+      ...base, aBatch: p.aBatch, bBatch: p.bBatch, oBatch: p.oBatch, kStep: 0, kLen: p.K, alpha, accumulate,
+    }, [gx, gy, p.batch], max);
+  } else {
+    recordSplitK(ctx, op, k, out, a, b, p, plan, { alpha, accumulate, max, gx, gy });
+  }
+  if (!fuse) return;
+  // The epilogue as separate dispatches, for what the fused kernels do not cover.
+  const add = opts.addProduct;
+  if (add) {
+    const out2 = out.view([p.batch * p.M, p.N]);
+    const a2 = add.a.view([p.batch * p.M, K2]);
+    const addOpts = { accumulate: true, alpha: alpha2, variant: opts.variant, maxWorkgroupsPerDimension: opts.maxWorkgroupsPerDimension };
+    if (add.layout === 'NT') matmulNT(ctx, out2, a2, add.b, addOpts);
+    else matmulNN(ctx, out2, a2, add.b, addOpts);
+  }
+  if (opts.bias) biasAdd(ctx, out, opts.bias);
+}
+
+function recordSplitK(
+  ctx: GpuContext,
+  op: string,
+  k: ReturnType<GpuContext['kernel']>,
+  out: Tensor,
+  a: Tensor,
+  b: Tensor,
+  p: Problem,
+  plan: MatmulPlan,
+  o: { alpha: number; accumulate: number; max: number; gx: number; gy: number },
+): void {
+  const { alpha, accumulate, max, gx, gy } = o;
+  const base = { M: p.M, N: p.N, K: p.K };
   // Split-K: chunk z covers k in [z·kChunk, (z+1)·kChunk) and writes part[z]; the reduce sums the chunks.
   const n = p.M * p.N;
   const part = ctx.empty([plan.splitK, p.M, p.N], 'f32', { label: `${op} split-K partial products [${plan.splitK}×${p.M}×${p.N}]` });
-  dispatchGrid(ctx, k, part, a, b, {
+  dispatchGrid(ctx, k, { out: part, a, b }, {
     ...base, aBatch: 0, bBatch: 0, oBatch: n, kStep: plan.kChunk, kLen: plan.kChunk, alpha: 1, accumulate: 0,
   }, [gx, gy, plan.splitK], max);
   ctx.dispatch(ctx.kernel(reduceSpec), { out, part }, { n, chunks: plan.splitK, alpha, accumulate }, grid1d(n, REDUCE_WG, max));
@@ -443,6 +565,7 @@ export function matmulTN(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opt
   if (out.shape.length !== 2 || out.shape[0] !== M || out.shape[1] !== N) {
     throw new Error(`${op}: out ${fmt(out)} should be [${M}×${N}] for a ${fmt(a)} and b ${fmt(b)}`);
   }
+  if (opts.addProduct || opts.bias) throw new Error(`${op}: addProduct and bias are for matmulNT and matmulNN (a linear's forward and dX)`);
   record(ctx, op, out, a, b, {
     batch: 1, M, N, K, transA: true, transB: false, aBatch: 0, bBatch: 0, oBatch: 0,
   }, opts);
