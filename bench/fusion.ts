@@ -1,15 +1,17 @@
-// Fusion benchmark: what LoRA's extra dispatches cost next to the frozen matmul they ride on.
-//   npx tsx bench/fusion.ts [--reps 3] [--tokens 256,512] [--ranks 8,16] [--variant subgroup|register|tiled]
+// Fusion benchmark: what LoRA's extra dispatches and the bias add cost next to the frozen matmul they ride
+// on, and what fusing them into the matmul's epilogue (ops/matmul.ts addProduct / bias) saves.
+//   npx tsx bench/fusion.ts [--reps 5] [--tokens 256,512] [--ranks 8,16] [--variant subgroup|register|tiled]
 // On SmolLM2-135M's linear shapes (576→576, 576→1536, 1536→576), for M tokens and LoRA rank r, it times side
 // by side, interleaved within each repetition so that a busy machine weighs on all alike:
-//   forward   base:   y = x·Wᵀ                                  (the frozen matmul alone)
-//             lora:   linearForward as the model runs it (src/model/linear.ts), saving xa = x·Aᵀ
-//   backward  base:   dx += dy·W                                (a frozen layer with no adapter)
-//             lora:   linearBackward with dx, dA, dB (the base weight frozen)
-// and, to see where the LoRA time goes, each of LoRA's extra products alone (x·Aᵀ, y += s·xa·Bᵀ; t = dy·B,
-// dx += s·t·A, dA += s·tᵀ·x, dB += s·dyᵀ·xa). Every timing is one submit of REPEAT back-to-back calls,
-// waited for; the table gives the median over the repetitions and the lora/base ratio of the medians.
-// It also times a bias add next to the product it follows (Qwen2's q/k/v carry a bias).
+//   forward   base:     y = x·Wᵀ                               (the frozen matmul alone)
+//             unfused:  y = x·Wᵀ; xa = x·Aᵀ; y += s·xa·Bᵀ       (three dispatches, as before the fusion)
+//             fused:    linearForward (src/model/linear.ts): xa = x·Aᵀ; y = x·Wᵀ + s·xa·Bᵀ in one dispatch
+//   backward  base:     dx += dy·W                             (a frozen layer with no adapter)
+//             unfused:  dx += dy·W; t = dy·B; dA += s·tᵀ·x; dx += s·t·A; dB += s·dyᵀ·xa
+//             fused:    linearBackward with dx, dA, dB: dx += dy·W + s·t·A in one dispatch
+//   bias      y = x·Wᵀ then y += b (two dispatches) against y = x·Wᵀ + b (one), at the first rank.
+// Every timing is one submit of --repeat (2) back-to-back calls, waited for; the table gives the median over
+// the repetitions in ms, and ratios of medians. The kernel is the adapter's default (--variant forces one).
 import type { GpuContext } from '../src/engine/context';
 import type { Tensor } from '../src/engine/tensor';
 import type { LinearParams } from '../src/model/params';
@@ -27,7 +29,7 @@ function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
-const REPS = Number(arg('reps') ?? 3);
+const REPS = Number(arg('reps') ?? 5);
 const TOKENS = (arg('tokens') ?? '256,512').split(',').map(Number);
 const RANKS = (arg('ranks') ?? '8,16').split(',').map(Number);
 const VARIANT = arg('variant') as Variant | undefined;
@@ -84,7 +86,9 @@ async function main(): Promise<void> {
   const variant = VARIANT ?? matmulVariant(ctx);
   const v = { variant };
   console.log(`Adapter: ${ctx.adapter.description || ctx.adapter.architecture}; matmul variant ${variant}; ${REPS} repetitions of ${REPEAT} calls; medians in ms`);
-  const header = `${'shape'.padEnd(18)} ${'M'.padStart(4)} ${'r'.padStart(3)} | ${'fwd base'.padStart(8)} ${'fwd lora'.padStart(8)} ${'ratio'.padStart(5)} | ${'bwd base'.padStart(8)} ${'bwd lora'.padStart(8)} ${'ratio'.padStart(5)} | x·Aᵀ  y+=xa·Bᵀ | dy·B  dx+=t·A  dA     dB`;
+  const cols = ['base', 'unfused', 'fused'].map((c) => c.padStart(8)).join(' ') + ' ' + ['unf/b', 'fus/b', 'fus/u'].map((c) => c.padStart(5)).join(' ');
+  const header = `${'shape'.padEnd(18)} ${'M'.padStart(4)} ${'r'.padStart(3)} | ${cols} | ${cols}`;
+  console.log(`${''.padEnd(28)} | ${'forward'.padEnd(cols.length)} | backward (base frozen)`);
   console.log(header);
   console.log('-'.repeat(header.length));
   const biasRows: string[] = [];
@@ -103,18 +107,34 @@ async function main(): Promise<void> {
         const xa = ctx.empty([M, r]);
         const t = ctx.empty([M, r]);
         const scale = 2;
+        const bias = ctx.upload([s.outF], fill(s.outF, 5));
+        const vs = { ...v, alpha: scale, accumulate: true };
+        const acc = { ...v, accumulate: true };
         const runs: Record<string, () => void> = {
           fwdBase: () => matmulNT(ctx, y, x, W, v),
-          fwdLora: () => linearForward(ctx, y, x, lin, lora, scale, false),
-          bwdBase: () => matmulNN(ctx, dx, dy, W, { ...v, accumulate: true }),
-          bwdLora: () => linearBackward(ctx, dx, { dA, dB }, dy, x, xa, lin, lora, scale),
-          xA: () => matmulNT(ctx, xa, x, lora.a, v),
-          xaB: () => matmulNT(ctx, y, xa, lora.b, { ...v, accumulate: true, alpha: scale }),
-          dyB: () => matmulNN(ctx, t, dy, lora.b, v),
-          tA: () => matmulNN(ctx, dx, t, lora.a, { ...v, accumulate: true, alpha: scale }),
-          dA: () => matmulTN(ctx, dA, t, x, { ...v, accumulate: true, alpha: scale }),
-          dB: () => matmulTN(ctx, dB, dy, xa, { ...v, accumulate: true, alpha: scale }),
+          fwdUnfused: () => {
+            matmulNT(ctx, y, x, W, v);
+            matmulNT(ctx, xa, x, lora.a, v);
+            matmulNT(ctx, y, xa, lora.b, vs);
+          },
+          fwdFused: () => linearForward(ctx, y, x, lin, lora, scale, false),
+          bwdBase: () => matmulNN(ctx, dx, dy, W, acc),
+          bwdUnfused: () => {
+            matmulNN(ctx, dx, dy, W, acc);
+            matmulNN(ctx, t, dy, lora.b, v);
+            matmulTN(ctx, dA, t, x, vs);
+            matmulNN(ctx, dx, t, lora.a, vs);
+            matmulTN(ctx, dB, dy, xa, vs);
+          },
+          bwdFused: () => linearBackward(ctx, dx, { dA, dB }, dy, x, xa, lin, lora, scale),
         };
+        if (r === RANKS[0]) {
+          runs.biasUnfused = () => {
+            matmulNT(ctx, y, x, W, v);
+            biasAdd(ctx, y, bias);
+          };
+          runs.biasFused = () => matmulNT(ctx, y, x, W, { ...v, bias });
+        }
         const times: Record<string, number[]> = {};
         for (const [k, run] of Object.entries(runs)) {
           run(); // compiles its pipelines
@@ -125,20 +145,16 @@ async function main(): Promise<void> {
           for (const [k, run] of Object.entries(runs)) times[k]!.push(await time(ctx, run));
         }
         const m = Object.fromEntries(Object.entries(times).map(([k, ts]) => [k, median(ts)])) as Record<string, number>;
-        const f = (x: number, w = 8) => x.toFixed(2).padStart(w);
+        const f = (x: number, w = 8) => x.toFixed(1).padStart(w);
+        const q = (a: number, b: number) => (a / b).toFixed(2).padStart(5);
         console.log(
-          `${s.name.padEnd(18)} ${String(M).padStart(4)} ${String(r).padStart(3)} | ${f(m.fwdBase!)} ${f(m.fwdLora!)} ${(m.fwdLora! / m.fwdBase!).toFixed(2).padStart(5)} | ` +
-            `${f(m.bwdBase!)} ${f(m.bwdLora!)} ${(m.bwdLora! / m.bwdBase!).toFixed(2).padStart(5)} | ${f(m.xA!, 5)} ${f(m.xaB!, 8)} | ${f(m.dyB!, 5)} ${f(m.tA!, 7)} ${f(m.dA!, 6)} ${f(m.dB!, 6)}`,
+          `${s.name.padEnd(18)} ${String(M).padStart(4)} ${String(r).padStart(3)} | ${f(m.fwdBase!)} ${f(m.fwdUnfused!)} ${f(m.fwdFused!)} ${q(m.fwdUnfused!, m.fwdBase!)} ${q(m.fwdFused!, m.fwdBase!)} ${q(m.fwdFused!, m.fwdUnfused!)} | ` +
+            `${f(m.bwdBase!)} ${f(m.bwdUnfused!)} ${f(m.bwdFused!)} ${q(m.bwdUnfused!, m.bwdBase!)} ${q(m.bwdFused!, m.bwdBase!)} ${q(m.bwdFused!, m.bwdUnfused!)}`,
         );
-        if (r === RANKS[0]) {
-          const bias = ctx.upload([s.outF], fill(s.outF, 5));
-          const bt: number[] = [];
-          biasAdd(ctx, y, bias);
-          for (let rep = 0; rep < REPS; rep++) bt.push(await time(ctx, () => biasAdd(ctx, y, bias)));
-          biasRows.push(`${s.name.padEnd(18)} ${String(M).padStart(4)} | bias add ${median(bt).toFixed(2)} ms = ${((100 * median(bt)) / m.fwdBase!).toFixed(1)}% of the product`);
-          bias.release();
+        if (m.biasFused !== undefined) {
+          biasRows.push(`${s.name.padEnd(18)} ${String(M).padStart(4)} | x·Wᵀ then + b ${f(m.biasUnfused!)}   x·Wᵀ + b fused ${f(m.biasFused!)}   fused/unfused ${q(m.biasFused!, m.biasUnfused!)}`);
         }
-        for (const tt of [W, lora.a, lora.b, x, dy, y, dx, dA, dB, xa, t]) tt.release();
+        for (const tt of [W, bias, lora.a, lora.b, x, dy, y, dx, dA, dB, xa, t]) tt.release();
         ctx.trimPool();
       }
     }

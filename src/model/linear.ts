@@ -10,12 +10,14 @@
 // differ), the regeneration one element-wise dispatch per module. dW and the base part of dx use x; dB uses
 // the saved dropout(x)·Aᵀ; dA uses dropout(x), regenerated into a temporary; the LoRA part of dx is
 // dropoutBackward(scale·(dOut·B)·A) with the same mask. p = 0 (or no dropout) runs exactly the plain path.
+// The bias and the LoRA term ride in the base matmul's epilogue (ops/matmul.ts addProduct/bias: one dispatch
+// on the tiled and quad kernels): y = x·Wᵀ + s·xa·Bᵀ + b, and without dropout dx += dOut·W + s·t·A.
 // The backward always accumulates: dx += ∂y/∂x·dy when dx is given, and each gradient that is given
 // (dW when the weight trains, dBias, dA/dB when the adapter trains) += its part; a missing one is frozen.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
-import { matmulNN, matmulNT, matmulTN } from '../engine/ops/matmul';
-import { biasAdd, biasBackward } from '../engine/ops/bias';
+import { matmulNN, matmulNT, matmulTN, type MatmulOptions } from '../engine/ops/matmul';
+import { biasBackward } from '../engine/ops/bias';
 import { dropoutBackward, dropoutForward } from '../engine/ops/dropout';
 import type { LinearParams } from './params';
 import type { LoraModule } from './lora';
@@ -74,10 +76,12 @@ export function linearForward(
   const x2 = x.view([M, lin.inFeatures]);
   const y2 = out.view([M, lin.outFeatures]);
   const w = lin.weight.parts[0]!;
-  if (lin.layout === 'out_in') matmulNT(ctx, y2, x2, w);
-  else matmulNN(ctx, y2, x2, w);
-  if (lin.bias) biasAdd(ctx, y2, lin.bias.parts[0]!);
-  if (!lora) return null;
+  const bias = lin.bias?.parts[0];
+  const base = (opts: MatmulOptions) => (lin.layout === 'out_in' ? matmulNT(ctx, y2, x2, w, opts) : matmulNN(ctx, y2, x2, w, opts));
+  if (!lora) {
+    base({ bias });
+    return null;
+  }
   const r = lora.a.shape[0]!;
   const xa = ctx.empty([M, r], 'f32', { label: `${lin.module} x·Aᵀ` });
   const drop = activeDropout(lora, dropout);
@@ -89,7 +93,8 @@ export function linearForward(
   } else {
     matmulNT(ctx, xa, x2, lora.a);
   }
-  matmulNT(ctx, y2, xa, lora.b, { accumulate: true, alpha: scale });
+  // y = x·Wᵀ + scale·xa·Bᵀ + b in one dispatch where the matmul kernel fuses its epilogue (matmul.ts).
+  base({ bias, addProduct: { a: xa, b: lora.b, layout: 'NT', alpha: scale } });
   if (save) return xa;
   xa.release();
   return null;
@@ -122,11 +127,16 @@ export function linearBackward(
     else matmulTN(ctx, grads.dW, x2, dy, acc);
   }
   if (grads.dBias) biasBackward(ctx, grads.dBias, dy);
-  if (dx2) {
-    if (lin.layout === 'out_in') matmulNN(ctx, dx2, dy, w, acc);
-    else matmulNT(ctx, dx2, dy, w, acc);
+  // dx += dOut·W (+ scale·t·A fused into the same dispatch when there is LoRA without dropout).
+  const dxBase = (opts: MatmulOptions) => {
+    if (!dx2) return;
+    if (lin.layout === 'out_in') matmulNN(ctx, dx2, dy, w, { ...acc, ...opts });
+    else matmulNT(ctx, dx2, dy, w, { ...acc, ...opts });
+  };
+  if (!lora) {
+    dxBase({});
+    return;
   }
-  if (!lora) return;
   const trainA = grads.dA !== undefined;
   const trainB = grads.dB !== undefined;
   if (trainB) {
@@ -141,8 +151,9 @@ export function linearBackward(
   const drop = activeDropout(lora, dropout);
   if (!drop) {
     if (trainA) matmulTN(ctx, grads.dA!, t, x2, { ...acc, alpha: scale });
-    if (dx2) matmulNN(ctx, dx2, t, lora.a, { ...acc, alpha: scale });
+    dxBase({ addProduct: { a: t, b: lora.a, layout: 'NN', alpha: scale } });
   } else {
+    dxBase({});
     // One [M, in] scratch serves both: first dropout(x) for dA, then scale·t·A for dx's LoRA part.
     const tmp = ctx.empty([M, lin.inFeatures], 'f32', { label: `${lin.module} LoRA dropout scratch` });
     if (trainA) {

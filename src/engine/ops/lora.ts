@@ -1,6 +1,7 @@
 // LoRA linear layer: y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with the base weight W [N, K] frozen and the adapters
 // A [r, K], B [N, r] trained; s (alpha/r or alpha/√r) is the caller's choice. Built on the matmul kernels:
 // the rank-r products are thin, and routing them through the same kernels keeps one set of code to tune.
+// s·xa·Bᵀ and s·(dOut·B)·A ride in the epilogue of the base products x·Wᵀ and dOut·W (matmul.ts addProduct).
 import type { GpuContext } from '../context';
 import { numel, type Tensor } from '../tensor';
 import { matmulNN, matmulNT, matmulTN, type MatmulVariant } from './matmul';
@@ -76,8 +77,8 @@ export function loraForward(
   const xa2 = xa.view([M, r]);
   const out2 = out.view([M, N]);
   matmulNT(ctx, xa2, x2, a, { variant });
-  matmulNT(ctx, out2, x2, w, { variant });
-  matmulNT(ctx, out2, xa2, b, { accumulate: true, alpha: scale, variant });
+  // The rank-r product rides in the base product's epilogue (one dispatch where the kernel fuses it).
+  matmulNT(ctx, out2, x2, w, { variant, addProduct: { a: xa2, b, layout: 'NT', alpha: scale } });
 }
 
 /**
@@ -121,8 +122,7 @@ export function loraBackward(
   // t = dOut·B [M, r], the gradient reaching xa (before the scale).
   const t = ctx.empty([M, r], 'f32', { label: 'LoRA dOut·B' });
   matmulNN(ctx, t, dOut2, b, { variant });
-  matmulNN(ctx, dx2, dOut2, w, acc);
-  matmulNN(ctx, dx2, t, a, { ...acc, alpha: scale });
+  matmulNN(ctx, dx2, dOut2, w, { ...acc, addProduct: { a: t, b: a, layout: 'NN', alpha: scale } });
   matmulTN(ctx, dA, t, x2, { ...acc, alpha: scale });
   matmulTN(ctx, dB, dOut2, xa.view([M, r]), { ...acc, alpha: scale });
   // Safe before the GPU ran: the pool hands the buffer out again only to work recorded after these dispatches.
