@@ -10,6 +10,12 @@
 //             unfused:  dx += dy·W; t = dy·B; dA += s·tᵀ·x; dx += s·t·A; dB += s·dyᵀ·xa
 //             fused:    linearBackward with dx, dA, dB: dx += dy·W + s·t·A in one dispatch
 //   bias      y = x·Wᵀ then y += b (two dispatches) against y = x·Wᵀ + b (one), at the first rank.
+//   lm head + cross-entropy (--no-ce skips it), for one vocabulary chunk of C columns (--vocab-chunk, 4096
+//   by default; every cost below is linear in C, so the shares hold for the whole 49152): the lm head's
+//   forward logits = h·W_cᵀ [N, C] and its dh += dLogits·W_c, against the cross-entropy kernels that a fused
+//   lm-head + CE kernel would fold into them: crossEntropyChunk (reads the logits), a zeroed dLogits and
+//   crossEntropyChunkBackward (reads logits, writes dLogits). Their share of the lm head's time bounds what
+//   such a fusion could save on this adapter; the logits' and dLogits' bytes are what it would save in memory.
 // Every timing is one submit of --repeat (2) back-to-back calls, waited for; the table gives the median over
 // the repetitions in ms, and ratios of medians. The kernel is the adapter's default (--variant forces one).
 import type { GpuContext } from '../src/engine/context';
@@ -22,6 +28,7 @@ const { GpuContext: Context } = await import('../src/engine/context');
 const { matmulNN, matmulNT, matmulTN, matmulVariant } = await import('../src/engine/ops/matmul');
 const { biasAdd } = await import('../src/engine/ops/bias');
 const { linearBackward, linearForward } = await import('../src/model/linear');
+const { crossEntropyChunk, crossEntropyChunkBackward, crossEntropyFinish, crossEntropyInit } = await import('../src/engine/ops/cross-entropy');
 
 type Variant = import('../src/engine/ops/matmul').MatmulVariant;
 
@@ -35,6 +42,11 @@ const RANKS = (arg('ranks') ?? '8,16').split(',').map(Number);
 const VARIANT = arg('variant') as Variant | undefined;
 /** Calls per timed submit: enough to hide the submit/readback latency. */
 const REPEAT = Number(arg('repeat') ?? 2);
+const CE = !process.argv.includes('--no-ce');
+const LORA = !process.argv.includes('--no-lora');
+const VOCAB_CHUNK = Number(arg('vocab-chunk') ?? 4096);
+const HIDDEN = 576;
+const VOCAB = 49152;
 
 const SHAPES = [
   { name: 'q/o 576→576', inF: 576, outF: 576 },
@@ -92,7 +104,9 @@ async function main(): Promise<void> {
   console.log(header);
   console.log('-'.repeat(header.length));
   const biasRows: string[] = [];
-  for (const M of TOKENS) {
+  /** fused/unfused ratios per case, for the geometric means at the end. */
+  const gains: Record<'forward' | 'backward' | 'bias', number[]> = { forward: [], backward: [], bias: [] };
+  for (const M of LORA ? TOKENS : []) {
     for (const s of SHAPES) {
       for (const r of RANKS) {
         const lin = linear(ctx, s.inF, s.outF, false);
@@ -151,7 +165,10 @@ async function main(): Promise<void> {
           `${s.name.padEnd(18)} ${String(M).padStart(4)} ${String(r).padStart(3)} | ${f(m.fwdBase!)} ${f(m.fwdUnfused!)} ${f(m.fwdFused!)} ${q(m.fwdUnfused!, m.fwdBase!)} ${q(m.fwdFused!, m.fwdBase!)} ${q(m.fwdFused!, m.fwdUnfused!)} | ` +
             `${f(m.bwdBase!)} ${f(m.bwdUnfused!)} ${f(m.bwdFused!)} ${q(m.bwdUnfused!, m.bwdBase!)} ${q(m.bwdFused!, m.bwdBase!)} ${q(m.bwdFused!, m.bwdUnfused!)}`,
         );
+        gains.forward.push(m.fwdFused! / m.fwdUnfused!);
+        gains.backward.push(m.bwdFused! / m.bwdUnfused!);
         if (m.biasFused !== undefined) {
+          gains.bias.push(m.biasFused! / m.biasUnfused!);
           biasRows.push(`${s.name.padEnd(18)} ${String(M).padStart(4)} | x·Wᵀ then + b ${f(m.biasUnfused!)}   x·Wᵀ + b fused ${f(m.biasFused!)}   fused/unfused ${q(m.biasFused!, m.biasUnfused!)}`);
         }
         for (const tt of [W, bias, lora.a, lora.b, x, dy, y, dx, dA, dB, xa, t]) tt.release();
@@ -161,7 +178,57 @@ async function main(): Promise<void> {
   }
   console.log('');
   for (const row of biasRows) console.log(row);
+  const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+  if (gains.forward.length > 0) {
+    console.log(`geometric mean of fused/unfused: forward ${geo(gains.forward).toFixed(2)}, backward ${geo(gains.backward).toFixed(2)}, bias ${geo(gains.bias).toFixed(2)} (${gains.forward.length} cases)`);
+  }
+  if (CE) for (const N of TOKENS) await benchCrossEntropy(ctx, N, v);
   ctx.destroy();
+}
+
+async function benchCrossEntropy(ctx: GpuContext, N: number, v: { variant: Variant }): Promise<void> {
+  const C = VOCAB_CHUNK;
+  const h = ctx.upload([N, HIDDEN], fill(N * HIDDEN, N + 11));
+  const w = ctx.upload([C, HIDDEN], fill(C * HIDDEN, 13));
+  const logits = ctx.empty([N, C]);
+  const dLogits = ctx.zeros([N, C]);
+  const dh = ctx.zeros([N, HIDDEN]);
+  const targets = ctx.upload([N], Int32Array.from({ length: N }, (_, i) => (i * 7919) % C), 'i32');
+  const stats = ctx.empty([N, 2]);
+  const targetLogit = ctx.empty([N]);
+  const losses = ctx.empty([N]);
+  const dLoss = ctx.upload([N], new Float32Array(N).fill(1 / N));
+  const runs: Record<string, () => void> = {
+    headFwd: () => matmulNT(ctx, logits, h, w, v),
+    ceFwd: () => {
+      crossEntropyInit(ctx, stats, targetLogit);
+      crossEntropyChunk(ctx, stats, targetLogit, logits, targets, 0);
+      crossEntropyFinish(ctx, losses, stats, targetLogit, targets);
+    },
+    headBwd: () => matmulNN(ctx, dh, dLogits, w, { ...v, accumulate: true }),
+    ceBwd: () => {
+      ctx.fill(dLogits, 0);
+      crossEntropyChunkBackward(ctx, dLogits, logits, stats, targets, dLoss, 0);
+    },
+  };
+  const times: Record<string, number[]> = {};
+  for (const [k, run] of Object.entries(runs)) {
+    run();
+    times[k] = [];
+  }
+  await ctx.sync();
+  for (let rep = 0; rep < REPS; rep++) for (const [k, run] of Object.entries(runs)) times[k]!.push(await time(ctx, run));
+  const m = Object.fromEntries(Object.entries(times).map(([k, ts]) => [k, median(ts)])) as Record<string, number>;
+  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`;
+  const mib = (N * VOCAB * 4) / 2 ** 20;
+  console.log('');
+  console.log(`lm head + cross-entropy, N = ${N} tokens, one chunk of C = ${C} of SmolLM2's ${VOCAB} columns (H = ${HIDDEN}), medians in ms`);
+  console.log(`  forward:  logits = h·Wᵀ ${m.headFwd!.toFixed(1)}   CE init+chunk+finish ${m.ceFwd!.toFixed(1)} (${pct(m.ceFwd!, m.headFwd!)} of the matmul)`);
+  console.log(`  backward: dh += dLogits·W ${m.headBwd!.toFixed(1)}   zero dLogits + CE chunk backward ${m.ceBwd!.toFixed(1)} (${pct(m.ceBwd!, m.headBwd!)} of the matmul)`);
+  console.log(`  the CE kernels are ${pct(m.ceFwd! + m.ceBwd!, m.headFwd! + m.headBwd!)} of the lm head's forward + dh; a fused kernel that recomputes the logits in the backward adds a whole forward matmul (+${pct(m.headFwd!, m.headFwd! + m.headBwd!)})`);
+  console.log(`  memory: logits and dLogits of the whole vocabulary at N = ${N}: ${mib.toFixed(0)} MiB each`);
+  for (const t of [h, w, logits, dLogits, dh, targets, stats, targetLogit, losses, dLoss]) t.release();
+  ctx.trimPool();
 }
 
 main().then(
