@@ -19,6 +19,9 @@
 //   transients  the largest set alive at once in the top layer's backward (MLP: dAct, dUp, dGate [N, I], dh2
 //               [N, H] and a LoRA t [N, r]; attention: dAtt, dq, dk, dv and the flash backward's [N·nh, 2],
 //               RoPE's dq, dk before rotation, dh1), or dh [N, H] of the lm head's backward.
+// With activation checkpointing (checkpoint: true, ForwardOptions.checkpoint) a layer keeps only its input x
+// [N, H]; the top layer's other saved tensors come back for its backward (recomputed), and while they are
+// recomputed the layer's output and the down projection [N, H] are alive too.
 // Every pooled tensor counts as the context's size class (sizeClass: what the pool really hands out); a
 // persistent one as its bytes rounded up to 16. Not counted: split-K partial products of the matmuls
 // (transient, [splitK, M, N] with M or N the LoRA rank, only when K ≥ 1024), LoRA dropout's [N, in] scratch,
@@ -92,6 +95,8 @@ export interface StepPlanOptions {
   maxBindingBytes?: number;
   /** Whether the micro-batch has padding (a key mask [N] is uploaded). */
   padded?: boolean;
+  /** Activation checkpointing (see the file comment). */
+  checkpoint?: boolean;
 }
 
 /** Bytes by part; `total` is the predicted peak of bytes in use (GpuContext.stats.peakBytesInUse). */
@@ -220,7 +225,9 @@ export function planTrainingStep(s: PlanShape, o: StepPlanOptions): StepPlan {
   const final = 2 * NH + norm(N); // the last layer's output, the final norm's output and its rstd (mean)
   const batchBytes = (o.padded ? 3 : 2) * pooled(N);
   const lossState = pooled(N) + pooled(2 * N);
-  const activations = s.layers * perLayer + final + batchBytes + lossState;
+  const kept = o.checkpoint ? NH : perLayer; // what a layer keeps until its backward
+  const recomputed = o.checkpoint ? perLayer - NH : 0;
+  const activations = s.layers * kept + final + batchBytes + lossState;
   const logits = 2 * sum(blocks(s.vocab, H, binding).map((rows) => pooled(N * rows)));
 
   // ---- the backward's temporaries (the top layer's, or the lm head's dh), with dx alive throughout ----
@@ -229,8 +236,9 @@ export function planTrainingStep(s: PlanShape, o: StepPlanOptions): StepPlan {
   const scratch = method === 'full' ? 0 : (s.norm === 'layernorm' ? 2 : 1) * pooled(H); // a frozen norm's discarded gradient
   const NI = pooled(N * I);
   const dqkv = pooled(N * q) + 2 * pooled(N * kv);
+  const lmHead = NH + scratch; // dh, then the final norm's backward
   const candidates = [
-    NH + scratch, // lm head: dh, then the final norm's backward
+    ...(o.checkpoint ? [2 * NH] : []), // recomputing: the down projection and the layer's output
     NI + loraOf(s.gatedMlp ? 'down_proj' : 'mlp.c_proj'), // dAct during down's backward
     s.gatedMlp ? 3 * NI + NH + loraOf('gate_proj') : 2 * NI + NH, // dAct, dUp, (dGate), dh2 (GPT-2: dAct goes before c_fc's t)
     NH + scratch, // dh2 during norm2's backward
@@ -240,7 +248,7 @@ export function planTrainingStep(s: PlanShape, o: StepPlanOptions): StepPlan {
     ...(s.qkNorm ? [dqkv + pooled(N * q) + pooled(N * kv) + pooled(D)] : []),
     dqkv + NH + (s.fusedQkv ? pooled(N * (q + 2 * kv)) + loraOf('c_attn') : Math.max(loraOf('q_proj'), loraOf('k_proj'), loraOf('v_proj'))), // dh1
   ];
-  const transient = NH + Math.max(...candidates);
+  const transient = NH + Math.max(lmHead, recomputed + Math.max(...candidates));
 
   // The context: one upload staging chunk, and kernel-parameter chunks for a step's dispatches (about 95 a
   // layer with LoRA, 55 without, measured on the tiny Llama; 256 bytes each).

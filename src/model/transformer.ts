@@ -15,6 +15,8 @@
 //
 // Training: forward(batch) → Activations; backward(acts, dLogits, grads) accumulates into the gradients that
 // exist (gradients.ts: a missing name is frozen) and skips the layers below the lowest trainable one.
+// Activation checkpointing (ForwardOptions.checkpoint) keeps only each layer's input and recomputes the layer's
+// forward right before its backward (the same gradients, bit for bit; memory-plan.ts predicts the saving).
 // LoRA dropout (ForwardOptions.loraDropout, PEFT's lora_dropout) masks each adapted linear's input on the
 // adapter branch only; the activations keep each call's (p, seed, offset), and the backward regenerates the
 // masks from them (linear.ts).
@@ -105,6 +107,13 @@ export interface ForwardOptions {
    * as soon as the next layer has run, and backward() refuses these activations. Default true.
    */
   saveForBackward?: boolean;
+  /**
+   * Activation checkpointing (with saveForBackward): keep only each layer's input [N, H]; the backward runs a
+   * layer's forward again (the same kernels on the same input, adapter and dropout masks, so the same saved
+   * tensors bit for bit) just before that layer's backward and frees them after it. Saves about
+   * (L − 1)·(a layer's saved activations − N·H) of the step's peak for about one more forward pass.
+   */
+  checkpoint?: boolean;
   /**
    * PEFT's lora_dropout for this forward (training only: evaluation, generation and reference forwards leave
    * it out). Each linear with a LoRA module computes scale·(dropout(x)·Aᵀ)·Bᵀ, its base path x·Wᵀ unchanged.
@@ -207,6 +216,8 @@ export class Activations {
     readonly dropoutCalls: DropoutCalls = new Map(),
     /** The prompt adapter the forward ran with and its widened batch; null without one. */
     readonly prompt: PromptRun | null = null,
+    /** @internal With checkpointing: each layer's input (layers is then empty; the backward recomputes). */
+    readonly layerInputs: Tensor[] | null = null,
   ) {}
 
   /** The final hidden states after the final norm, [N, H] (what the lm_head, or a reward head, reads). */
@@ -222,20 +233,25 @@ export class Activations {
   }
 
   release(): void {
-    for (const s of this.layers) {
-      for (const [k, t] of Object.entries(s)) {
-        if (k === 'xa') for (const x of (t as Map<string, Tensor>).values()) x.release();
-        else if (k === 'bottleneck') releaseBottleneckSaved(t as LayerSaved['bottleneck']);
-        else if (k === 'n1' || k === 'n2') releaseNorm(t as NormSaved);
-        else (t as Tensor | null)?.release();
-      }
-    }
+    for (const s of this.layers) releaseLayerSaved(s, false);
+    for (const x of this.layerInputs ?? []) x.release();
     this.xFinal.release();
     this.hFinal.release();
     releaseNorm(this.nFinal);
     for (const c of this.logitChunks) c.logits.release();
     this.full?.release();
     if (this.prompt) releaseBatch(this.prompt.full);
+  }
+}
+
+/** Releases what a layer's forward saved; keepInput: all but its input x (a checkpoint, owned elsewhere). */
+function releaseLayerSaved(s: LayerSaved, keepInput: boolean): void {
+  for (const [k, t] of Object.entries(s)) {
+    if (k === 'x' && keepInput) continue;
+    if (k === 'xa') for (const x of (t as Map<string, Tensor>).values()) x.release();
+    else if (k === 'bottleneck') releaseBottleneckSaved(t as LayerSaved['bottleneck']);
+    else if (k === 'n1' || k === 'n2') releaseNorm(t as NormSaved);
+    else (t as Tensor | null)?.release();
   }
 }
 
@@ -586,11 +602,14 @@ export class CausalLM {
     const geo = run?.full ?? batch;
     const dropouts = this.dropoutCalls(adapter, geo.B * geo.T, opts.loraDropout);
     let x = this.embed(geo.ids, geo.idsCpu, geo.positions, geo.positionsCpu, run ? { adapter: run.adapter, B: geo.B, T: geo.T } : undefined);
-    const step: Step = { B: geo.B, T: geo.T, positions: geo.positions, keyMask: geo.keyMask, save, start: 0 };
+    const checkpoint = save && opts.checkpoint === true;
+    const step: Step = { B: geo.B, T: geo.T, positions: geo.positions, keyMask: geo.keyMask, save: save && !checkpoint, start: 0 };
     const layers: LayerSaved[] = [];
+    const inputs: Tensor[] | null = checkpoint ? [] : null;
     for (let l = 0; l < cfg.numLayers; l++) {
       const { out, saved } = this.layerForward(l, x, step, adapter, dropouts);
       if (saved) layers.push(saved);
+      else if (inputs) inputs.push(x);
       else x.release();
       x = out;
     }
@@ -607,7 +626,7 @@ export class CausalLM {
     const chunks = opts.logits === 'none' ? [] : lmHeadForward(ctx, hFinal, params.lmHead);
     const full = chunks.length > 1 && (opts.logits ?? 'full') === 'full' ? assembleLogits(ctx, chunks, cfg.vocabSize) : null;
     const dropout = dropouts.size > 0 ? { ...opts.loraDropout! } : null;
-    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full, dropout, dropouts, run);
+    return new Activations(batch, adapter, layers, x, hFinal, nFinal, chunks, full, dropout, dropouts, run, inputs);
   }
 
   /** The adapter of one call: `given` (checked) when not undefined, else the current one. */
@@ -716,7 +735,7 @@ export class CausalLM {
     this.checkAlive();
     const { ctx, cfg, params } = this;
     const { batch, adapter } = acts;
-    if (acts.layers.length !== cfg.numLayers) throw new Error('backward: the forward ran with saveForBackward: false');
+    if (acts.layers.length !== cfg.numLayers && !acts.layerInputs) throw new Error('backward: the forward ran with saveForBackward: false');
     const N = batch.B * batch.T;
     const H = cfg.hiddenSize;
     const chunks = acts.logitChunks;
@@ -742,7 +761,18 @@ export class CausalLM {
     }
 
     const lowest = this.lowestTrainableLayer(grads, adapter);
-    for (let l = cfg.numLayers - 1; l >= lowest; l--) this.layerBackward(l, dx, acts, grads);
+    for (let l = cfg.numLayers - 1; l >= lowest; l--) {
+      if (!acts.layerInputs) {
+        this.layerBackward(l, dx, acts, grads, acts.layers[l]!);
+        continue;
+      }
+      // Checkpointed: the layer's forward again, from its saved input, then its backward.
+      const step: Step = { B: geo.B, T: geo.T, positions: geo.positions, keyMask: geo.keyMask, save: true, start: 0 };
+      const { out, saved } = this.layerForward(l, acts.layerInputs[l]!, step, adapter, acts.dropoutCalls);
+      out.release();
+      this.layerBackward(l, dx, acts, grads, saved!);
+      releaseLayerSaved(saved!, true);
+    }
 
     if (lowest === 0) {
       const dEmbed = grads.get(params.embed.name);
@@ -764,10 +794,9 @@ export class CausalLM {
   }
 
   /** dx holds the gradient of layer l's output; on return, that of its input. */
-  private layerBackward(l: number, dx: Tensor, acts: Activations, grads: Gradients): void {
+  private layerBackward(l: number, dx: Tensor, acts: Activations, grads: Gradients, s: LayerSaved): void {
     const { ctx, cfg } = this;
     const layer = this.params.layers[l]!;
-    const s = acts.layers[l]!;
     const { adapter } = acts;
     const batch = acts.prompt?.full ?? acts.batch; // the positions the layers ran over
     const N = batch.B * batch.T;
