@@ -2,7 +2,7 @@
 // bind-group cache, a step records everything into one command buffer — the batch's ids, positions and loss
 // targets go in as staged copies, not as writes that submit the work recorded before them — creates no GPU
 // buffers and no bind groups, reads back one small tensor, and needs the same memory as the step before
-// (LoRA, bottleneck adapters and full fine-tuning).
+// (LoRA, bottleneck adapters, prompt tuning and full fine-tuning).
 import { describe, expect, it } from 'vitest';
 import type { ContextStats } from '../../src/engine/context';
 import { Trainer } from '../../src/train/trainer';
@@ -10,7 +10,7 @@ import { alpacaExamples, fixtureModel, initAdapter, settings } from './helpers';
 
 type Snapshot = ContextStats;
 
-async function stepStats(finetuning: 'lora' | 'full' | 'adapter', extra: Record<string, unknown> = {}): Promise<Snapshot[]> {
+async function stepStats(finetuning: 'lora' | 'full' | 'adapter' | 'prompt', extra: Record<string, unknown> = {}): Promise<Snapshot[]> {
   const { lm } = await fixtureModel();
   const ctx = lm.model.ctx;
   const train = alpacaExamples(lm, 4);
@@ -66,6 +66,10 @@ describe('steady-state training step', () => {
 
   it('bottleneck adapters (houlsby): the same', async () => {
     expectSteadyState(await stepStats('adapter', { adapter_placement: 'houlsby', reduction_factor: 8 }), 'bottleneck adapter');
+  });
+
+  it('prompt tuning: the same (the widened batch goes in as staged copies too)', async () => {
+    expectSteadyState(await stepStats('prompt', { num_virtual_tokens: 8 }), 'prompt tuning');
   });
 
   it('full fine-tuning: the same', async () => {
