@@ -13,6 +13,7 @@ import { bottleneckKeys } from '../model/bottleneck';
 import { isBottleneckConfig, parseBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
 import { parseConfig, UnsupportedModelError } from '../model/config';
 import { loraScale } from '../model/lora';
+import { readPromptAdapter } from '../model/prompt-tuning';
 import { readJson, type ModelSource } from '../model/source';
 import { stringOption, requiredString, UsageError, type CommandSpec, type Parsed } from './args';
 import { describeGpu } from './gpu';
@@ -32,14 +33,26 @@ export const infoSpec: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
-    adapter: { type: 'string', value: '<dir>', description: 'An adapter folder to describe (PEFT LoRA or bottleneck).' },
+    adapter: { type: 'string', value: '<dir>', description: 'An adapter folder to describe (PEFT LoRA or PROMPT_TUNING, or bottleneck).' },
     budget: { type: 'string', value: 'SIZE', description: 'GPU memory to plan training for, e.g. 4GB, 512MiB (batch 1).' },
     json: { type: 'boolean', description: 'Print one JSON object.' },
   },
   examples: ['graft info --model HuggingFaceTB/SmolLM2-135M --budget 4GB', 'graft info --model ./my-model --adapter ./my-adapter --json'],
 };
 
-export type AdapterConfigSummary = LoraAdapterSummary | BottleneckAdapterSummary;
+export type AdapterConfigSummary = LoraAdapterSummary | BottleneckAdapterSummary | PromptAdapterSummary;
+
+/** A PEFT PROMPT_TUNING folder (README "Prompt tuning"), checked against the model. */
+export interface PromptAdapterSummary {
+  peftType: 'PROMPT_TUNING';
+  numVirtualTokens: number;
+  tokenDim: number;
+  /** prompt_tuning_init as written (RANDOM, TEXT) and its text. */
+  init: string | null;
+  initText: string | null;
+  baseModel?: string;
+  parameters: number;
+}
 
 /** A Graft bottleneck adapter folder (README "Bottleneck adapters"), checked against the model. */
 export interface BottleneckAdapterSummary {
@@ -91,6 +104,18 @@ export async function describeAdapterFolder(adapter: ModelSource, model: ModelSo
       ...(base !== null ? { baseModel: base } : {}),
       modules: bottleneckKeys(c).length,
       parameters: [...bn.tensors.values()].reduce((n, t) => n + t.length, 0),
+    };
+  }
+  if (json?.peft_type === 'PROMPT_TUNING') {
+    const p = await readPromptAdapter(adapter, cfg);
+    return {
+      peftType: 'PROMPT_TUNING',
+      numVirtualTokens: p.numVirtualTokens,
+      tokenDim: p.tokenDim,
+      init: typeof json.prompt_tuning_init === 'string' ? json.prompt_tuning_init : null,
+      initText: typeof json.prompt_tuning_init_text === 'string' ? json.prompt_tuning_init_text : null,
+      ...(p.baseModel !== null ? { baseModel: p.baseModel } : {}),
+      parameters: p.embeddings.length,
     };
   }
   const { config, modules } = await readAdapter(adapter, cfg);
@@ -222,6 +247,12 @@ export function formatInfo(r: InfoReport): string {
     rows.push(['  layers adapted', `${a.modules} adapters (${count(a.parameters)} parameters), all fit this model`]);
     if (a.baseModel) rows.push(['  trained on', a.baseModel]);
     rows.push(['  folder', r.adapter.dir]);
+  } else if (r.adapter && r.adapter.peftType === 'PROMPT_TUNING') {
+    const a = r.adapter;
+    const init = a.init ? `, init ${a.init}${a.initText !== null ? ` ${JSON.stringify(a.initText)}` : ''}` : '';
+    rows.push(['Adapter', `PROMPT_TUNING, ${a.numVirtualTokens} virtual tokens × ${a.tokenDim} (${count(a.parameters)} parameters)${init}, fits this model`]);
+    if (a.baseModel) rows.push(['  trained on', a.baseModel]);
+    rows.push(['  folder', a.dir]);
   } else if (r.adapter) {
     const a = r.adapter;
     rows.push(['Adapter', `${a.peftType} r=${a.r}, alpha=${a.alpha} (scaling ${+a.scaling.toFixed(4)}${a.useRslora ? ', rsLoRA' : ''})`]);

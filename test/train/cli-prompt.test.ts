@@ -1,7 +1,7 @@
 // `graft train --finetuning_type prompt` as a child process writes PEFT's PROMPT_TUNING folder (and no
-// LLaMA-Factory job, which has no prompt tuning); `graft generate --adapter` on that folder puts the virtual
-// tokens in front of the prompt and generates the same tokens as LoadedModel with the folder loaded, which
-// differ from the base model's.
+// LLaMA-Factory job, which has no prompt tuning); `graft info --adapter` describes it; `graft generate
+// --adapter` on that folder puts the virtual tokens in front of the prompt and generates the same tokens as
+// LoadedModel with the folder loaded, which differ from the base model's.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,21 @@ describe('graft train --finetuning_type prompt', () => {
     const st = new SafetensorsFile(new Uint8Array(readFileSync(join(out, 'adapter_model.safetensors'))), 'adapter_model.safetensors');
     expect(st.names).toEqual([PROMPT_EMBEDDINGS]);
     expect(st.info(PROMPT_EMBEDDINGS).shape).toEqual([5, 64]);
+
+    const info = await runGraft(['info', '--model', FIXTURE, '--adapter', out, '--json']);
+    expect(info.code, info.graftStderr).toBe(0);
+    expect((JSON.parse(info.stdout) as { adapter: unknown }).adapter).toEqual({
+      dir: out,
+      peftType: 'PROMPT_TUNING',
+      numVirtualTokens: 5,
+      tokenDim: 64,
+      init: 'TEXT',
+      initText: 'Answer briefly:',
+      baseModel: FIXTURE,
+      parameters: 320,
+    });
+    const plain = await runGraft(['info', '--model', FIXTURE, '--adapter', out]);
+    expect(plain.stdout).toMatch(/PROMPT_TUNING, 5 virtual tokens × 64 \(320 parameters\), init TEXT "Answer briefly:", fits this model/);
 
     const gen = await runGraft(['generate', '--model', FIXTURE, '--adapter', out, '--prompt', 'Say hello', '--greedy', '-n', '6', '--ignore-eos', '--json']);
     expect(gen.code, gen.graftStderr).toBe(0);
