@@ -68,13 +68,16 @@ export const METHODS: Record<MethodId, MethodDescription> = {
   },
   adapter: {
     name: 'Bottleneck adapters',
-    what: 'A small bottleneck layer is inserted after attention and after the MLP of each block; only these train. One adapter per task, all sharing one frozen base.',
-    inGraft: 'Not a finetuning_type of the job settings yet; LoRA adapters play the same role (one small adapter per task on one base).',
+    what: 'A small bottleneck layer is inserted after the MLP (and, Houlsby-style, after attention) of each block; only these train. One adapter per task, all sharing one frozen base.',
+    inGraft: 'finetuning_type: adapter (adapter_placement, reduction_factor, adapter_non_linearity); the Chat screen switches between saved adapters',
+    settings: { finetuning_type: 'adapter', adapter_placement: 'pfeiffer', reduction_factor: '16', adapter_non_linearity: 'relu', learning_rate: '1e-4' },
   },
   'prompt-tuning': {
     name: 'Prompt tuning',
     what: 'A few "virtual tokens" (learned vectors) are put in front of every input and only they train: a few thousand parameters, hard to overfit with little data.',
-    inGraft: 'Not a finetuning_type of the job settings yet; LoRA with a small rank (r 4) is the nearest method the settings offer.',
+    inGraft: 'finetuning_type: prompt (num_virtual_tokens, prompt_tuning_init); the result is a PEFT PROMPT_TUNING adapter',
+    // Prompt tuning wants a far larger step than LoRA: only the input vectors move (PEFT's examples use 3e-2).
+    settings: { finetuning_type: 'prompt', num_virtual_tokens: '20', prompt_tuning_init: 'random', learning_rate: '3e-2' },
   },
   rag: {
     name: 'Retrieval (RAG)',
@@ -98,30 +101,53 @@ export interface MemoryFigures {
   fullTrainBytes: number;
 }
 
+/** The job settings methodMemory reads (form values are strings; missing ones take the defaults). */
+export interface MethodMemorySettings {
+  /** freeze_trainable_layers (default 2). */
+  freezeLayers?: number;
+  /** reduction_factor (default 16) and adapter_placement (default pfeiffer: one site a layer; houlsby: two). */
+  reductionFactor?: number;
+  placement?: 'pfeiffer' | 'houlsby';
+  /** num_virtual_tokens (default 20) and cutoff_len, the tokens the estimates are for (default 512). */
+  virtualTokens?: number;
+  seqLen?: number;
+}
+
 /**
  * GPU memory a method needs for the model, in bytes, from the three estimates of src/model/info.ts (f32,
- * batch 1, cutoff_len tokens). With W = 4·P the weights and A = full − 16·P the saved activations:
+ * batch 1, cutoff_len = T tokens). With W = 4·P the weights and A = full − 16·P the saved activations (with the
+ * logits and the step's transient buffers):
  *   full, lora: the estimates themselves;
  *   freeze (last n of L layers): W + 12·P·n/L + A (gradients and Adam moments for the trained share, an upper bound);
- *   adapter: about LoRA's figure (a small trainable set, the same activations);
- *   prompt tuning: W + A (gradients reach the input through every layer; the prompt vectors are negligible);
+ *   adapter: W + A + 16·Pa — the frozen weights, the same activations, and weights, gradients and two Adam moments
+ *     for the adapter's Pa = P·sites / (6·reduction_factor) parameters (a block has about 12·H² weights and an
+ *     adapter site 2·H²/reduction_factor; sites 1 for pfeiffer, 2 for houlsby);
+ *   prompt tuning: W + A·(T + n)/T: gradients reach the input through every layer, and the n virtual tokens
+ *     lengthen every sequence (the prompt vectors themselves are negligible);
  *   rag, prompting: generating only.
  */
-export function methodMemory(id: MethodId, m: MemoryFigures, freezeLayers = 2): number {
+export function methodMemory(id: MethodId, m: MemoryFigures, settings: MethodMemorySettings | number = {}): number {
+  const o: MethodMemorySettings = typeof settings === 'number' ? { freezeLayers: settings } : settings;
   const weights = 4 * m.parameters;
   const activations = Math.max(0, m.fullTrainBytes - 16 * m.parameters);
   switch (id) {
     case 'full':
       return m.fullTrainBytes;
     case 'lora':
-    case 'adapter':
       return m.loraTrainBytes;
+    case 'adapter': {
+      const sites = o.placement === 'houlsby' ? 2 : 1;
+      const adapterParams = (m.parameters * sites) / (6 * Math.max(1, o.reductionFactor ?? 16));
+      return weights + activations + 16 * adapterParams;
+    }
     case 'freeze': {
-      const share = m.layers > 0 ? Math.min(1, Math.abs(freezeLayers) / m.layers) : 1;
+      const share = m.layers > 0 ? Math.min(1, Math.abs(o.freezeLayers ?? 2) / m.layers) : 1;
       return weights + 12 * m.parameters * share + activations;
     }
-    case 'prompt-tuning':
-      return weights + activations;
+    case 'prompt-tuning': {
+      const T = Math.max(1, o.seqLen ?? 512);
+      return weights + (activations * (T + Math.max(0, o.virtualTokens ?? 20))) / T;
+    }
     case 'rag':
     case 'prompting':
       return m.inferenceBytes;
@@ -162,7 +188,7 @@ const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
  * give (see model-list.ts's memoryBudget). With both, a recommendation of full fine-tuning that does not fit
  * falls back to LoRA and says so.
  */
-export function recommendMethod(a: GuideAnswers, memory?: MemoryFigures, budgetBytes?: number): Recommendation {
+export function recommendMethod(a: GuideAnswers, memory?: MemoryFigures, budgetBytes?: number, settings: MethodMemorySettings = {}): Recommendation {
   const r = decide(a);
   if (r.primary === 'full' && memory && budgetBytes !== undefined && methodMemory('full', memory) > budgetBytes) {
     r.why.push(
@@ -177,7 +203,7 @@ export function recommendMethod(a: GuideAnswers, memory?: MemoryFigures, budgetB
   r.options = order.map((id) => {
     const o: MethodOption = { id, name: METHODS[id].name };
     if (memory) {
-      o.memoryBytes = methodMemory(id, memory);
+      o.memoryBytes = methodMemory(id, memory, settings);
       if (budgetBytes !== undefined) o.fits = o.memoryBytes <= budgetBytes;
     }
     return o;
@@ -241,7 +267,7 @@ function decide(a: GuideAnswers): Recommendation {
         'few-strict',
         ['prompting', 'lora'],
         [
-          'With under a hundred examples a large trainable set overfits. Prompt tuning learns only a few virtual tokens, enough to lock in a strict output format.',
+          'With under a hundred examples a large trainable set overfits. Prompt tuning learns only a few virtual tokens, enough to lock in a strict output format; it needs a large learning rate (3e-2) and more epochs than LoRA.',
           'Try prompting with the format spelled out first; if the format still slips, train.',
         ],
       );
@@ -265,7 +291,7 @@ function decide(a: GuideAnswers): Recommendation {
       ['lora'],
       [
         'One frozen base with a small adapter per task serves several tasks: each adapter trains on its own data and is swapped in at answer time, and the tasks cannot overwrite each other.',
-        'LoRA adapters do the same job and are what Graft’s job settings train now (one PEFT adapter per task).',
+        'Train one bottleneck adapter per task (finetuning_type adapter) and switch between them on the Chat screen; LoRA adapters do the same job and can also be merged into the model or run in LLaMA-Factory, which has no bottleneck adapters.',
       ],
     );
   }

@@ -26,6 +26,8 @@ export interface FieldGroup {
 }
 
 const isLora = (v: SettingsValues) => v.finetuning_type === 'lora';
+const isAdapter = (v: SettingsValues) => v.finetuning_type === 'adapter';
+const isPrompt = (v: SettingsValues) => v.finetuning_type === 'prompt';
 
 export const FIELD_GROUPS: FieldGroup[] = [
   {
@@ -46,10 +48,12 @@ export const FIELD_GROUPS: FieldGroup[] = [
       {
         key: 'finetuning_type',
         label: 'Fine-tuning method',
-        help: 'lora trains small added matrices (least memory); freeze trains the last layers; full trains every weight.',
+        help: 'lora trains small added matrices (least memory); adapter trains small bottleneck layers inserted into each block; prompt trains only a few virtual tokens put before the input; freeze trains the last layers; full trains every weight.',
         kind: 'select',
         options: [
           { value: 'lora', label: 'lora' },
+          { value: 'adapter', label: 'adapter: bottleneck adapters' },
+          { value: 'prompt', label: 'prompt: prompt tuning' },
           { value: 'freeze', label: 'freeze' },
           { value: 'full', label: 'full' },
         ],
@@ -59,6 +63,57 @@ export const FIELD_GROUPS: FieldGroup[] = [
       { key: 'lora_dropout', label: 'LoRA dropout', help: 'Drops a share of the LoRA input while training against overfitting; 0 to 0.1.', kind: 'number', when: isLora },
       { key: 'lora_target', label: 'LoRA target modules', help: '"all" adapts every linear layer; or a comma list such as q_proj,v_proj.', kind: 'text', when: isLora },
       { key: 'use_rslora', label: 'rsLoRA', help: 'Scale by alpha / √r instead of alpha / r: steadier with high ranks.', kind: 'checkbox', when: isLora },
+      {
+        key: 'adapter_placement',
+        label: 'Adapter placement',
+        help: 'pfeiffer puts one adapter after each block’s MLP; houlsby puts one after attention and one after the MLP (twice the parameters).',
+        kind: 'select',
+        options: [
+          { value: 'pfeiffer', label: 'pfeiffer: after the MLP' },
+          { value: 'houlsby', label: 'houlsby: after attention and the MLP' },
+        ],
+        when: isAdapter,
+      },
+      {
+        key: 'reduction_factor',
+        label: 'Reduction factor',
+        help: 'Bottleneck size = hidden size ÷ this (it must divide the hidden size): 16 is usual; smaller values give a larger adapter.',
+        kind: 'number',
+        when: isAdapter,
+      },
+      {
+        key: 'adapter_non_linearity',
+        label: 'Adapter activation',
+        help: 'The non-linearity between the down and up projections: relu is the usual choice.',
+        kind: 'select',
+        options: ['relu', 'silu', 'gelu'].map((value) => ({ value, label: value })),
+        when: isAdapter,
+      },
+      {
+        key: 'num_virtual_tokens',
+        label: 'Virtual tokens',
+        help: 'How many learned vectors go before every input: 20 is usual; more give more room and take positions from the cut-off length.',
+        kind: 'number',
+        when: isPrompt,
+      },
+      {
+        key: 'prompt_tuning_init',
+        label: 'Start the virtual tokens',
+        help: 'random starts them from noise; text starts them at the embeddings of a text that describes the task, which usually trains faster.',
+        kind: 'select',
+        options: [
+          { value: 'random', label: 'random' },
+          { value: 'text', label: 'text: from a description of the task' },
+        ],
+        when: isPrompt,
+      },
+      {
+        key: 'prompt_tuning_init_text',
+        label: 'Start text',
+        help: 'A sentence that describes the task, e.g. "Answer the question in one short sentence:"; its tokens are repeated to fill the virtual tokens.',
+        kind: 'text',
+        when: (v) => isPrompt(v) && v.prompt_tuning_init === 'text',
+      },
       {
         key: 'freeze_trainable_layers',
         label: 'Trainable layers',
@@ -122,6 +177,8 @@ export const ALL_FIELDS: FieldDef[] = FIELD_GROUPS.flatMap((g) => g.fields);
 /**
  * Browser defaults: LLaMA-Factory's where they suit a browser, smaller where memory matters (batch 2 instead of
  * 8, cutoff_len 512 instead of 2048), LoRA r 8 / alpha 16, and the learning rate of LLaMA-Factory's LoRA examples.
+ * Bottleneck adapters and prompt tuning start from src/train/settings.ts's defaults (pfeiffer, reduction factor
+ * 16, relu; 20 virtual tokens, random start); the method guide's "use this" sets their learning rates.
  */
 export const BROWSER_DEFAULTS: SettingsValues = {
   stage: 'sft',
@@ -132,6 +189,12 @@ export const BROWSER_DEFAULTS: SettingsValues = {
   lora_target: 'all',
   use_rslora: false,
   freeze_trainable_layers: '2',
+  adapter_placement: 'pfeiffer',
+  reduction_factor: '16',
+  adapter_non_linearity: 'relu',
+  num_virtual_tokens: '20',
+  prompt_tuning_init: 'random',
+  prompt_tuning_init_text: '',
   cutoff_len: '512',
   train_on_prompt: false,
   mask_history: false,

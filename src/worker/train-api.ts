@@ -1,6 +1,6 @@
 // The engine worker's training half: runs the trainer (src/train) on a stored model and dataset, keeps its
-// checkpoints in IndexedDB so that a closed tab resumes, keeps what runs produce (LoRA adapters, fine-tuned
-// models, reward models) and imported adapters, generates with the base and the tuned model side by side, scores
+// checkpoints in IndexedDB so that a closed tab resumes, keeps what runs produce (adapters of the three kinds —
+// LoRA, bottleneck, prompt tuning —, fine-tuned models, reward models) and imported adapters, generates with the base and the tuned model side by side, scores
 // answers with a trained reward model (stage rm), records preference pairs, writes the exports (PEFT adapter,
 // merged model, reward model, LLaMA-Factory job, training report) and installs the built-in demo from the app's
 // own files. engine.worker.ts spreads `trainApi(...)` into what it exposes;
@@ -9,7 +9,10 @@
 // Storage (all IndexedDB):
 //   graft-checkpoints     the trainer's checkpoints (src/train/checkpoint-store-idb.ts), one `run` per run id
 //   graft-workbench       runs      run id → RunRecord (what a run trains, where it is, its metrics)
-//                         adapters  adapter id → AdapterRow (PEFT files: from runs and imported)
+//                         adapters  adapter id → AdapterRow (an adapter folder's two files, adapter_config.json
+//                                   and adapter_model.safetensors, from runs and imported; `kind` lora (PEFT
+//                                   LORA; rows without `kind` are LoRA ones), bottleneck (Graft's folder) or
+//                                   prompt (PEFT PROMPT_TUNING) — LoadedModel.loadAdapter tells them apart)
 //                         tuned     repo → TunedModelRow (full and freeze runs' models; reward models of
 //                                   stage rm runs, kept as <Arch>ForSequenceClassification folders)
 //                         preferences  auto id → PreferenceRecord (chosen / rejected answers)
@@ -25,12 +28,16 @@ import { encodeConversation, prepareSftData } from '../data/encode';
 import { parseDatasetText } from '../data/parse';
 import { normalisePreferenceRecord, parsePreferenceText, preparePreferenceData, type PreferenceRecord as PairRecord } from '../data/preference';
 import type { GpuContext } from '../engine/context';
-import { exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, mergeLora, zipFiles, type WeightTensor } from '../export';
+import { exportBottleneckAdapter, exportHfModel, exportLlamaFactoryJob, exportPeftAdapter, exportPromptTuning, mergeLora, zipFiles, type WeightTensor } from '../export';
 import { exportRewardModel } from '../export/reward-model';
 import { DEFAULT_REVISION } from '../hub/client';
 import { IdbModelStore } from '../hub/store-idb';
 import type { ModelStore } from '../hub/store';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, type CpuLoraAdapter } from '../model/adapter';
+import type { AdapterKind } from '../model/adapters';
+import { bottleneckKeys, type BottleneckConfig } from '../model/bottleneck';
+import { isBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
+import { PROMPT_EMBEDDINGS, readPromptAdapter } from '../model/prompt-tuning';
 import { parseConfig } from '../model/config';
 import { loadModel, type LoadedModel } from '../model/load';
 import { SafetensorsWeights } from '../model/weights';
@@ -40,7 +47,7 @@ import { decodeCheckpoint } from '../train/checkpoint';
 import { checkpointName, CheckpointError } from '../train/checkpoint-store';
 import { IdbCheckpointStore } from '../train/checkpoint-store-idb';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
-import { checkMethodSettings, loraModuleWeights } from '../train/methods';
+import { bottleneckWeights, checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, type SettingsProblem, type TrainSettings } from '../train/settings';
 import { usesReference } from '../train/objectives/preference-loss';
@@ -71,10 +78,13 @@ export const DEMO_DATASET = 'graft:demo';
 
 // ---- types the page sees ----------------------------------------------------------------------------------
 
-export type FinetuningKind = 'lora' | 'full' | 'freeze';
+/** finetuning_type: lora, full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning). */
+export type FinetuningKind = 'lora' | 'full' | 'freeze' | 'adapter' | 'prompt';
+/** The kind of a stored adapter (src/model/adapters.ts): a LoRA, bottleneck ('adapter' runs) or prompt-tuning one. */
+export type { AdapterKind } from '../model/adapters';
 export type RunStatus = 'running' | 'paused' | 'stopped' | 'completed' | 'failed' | 'interrupted' | 'discarded';
 
-/** What a run produced: an adapter (LoRA) or a model (full, freeze). */
+/** What a run produced: an adapter (lora, adapter, prompt) or a model (full, freeze). */
 export type TunedRef = { kind: 'adapter'; id: string } | { kind: 'model'; repo: string };
 
 export interface TrainErrorInfo {
@@ -174,6 +184,8 @@ export interface TunedEntry {
   bytes: number;
   /** "LoRA r 8, alpha 16: q_proj, k_proj, …" or "full fine-tuning". */
   detail: string;
+  /** An adapter's kind (ref kind 'adapter'): what Export downloads and what the Chat screen says it is. */
+  adapterKind?: AdapterKind;
   /** A reward model (stage rm): it scores answers (scoreAnswers) and does not generate. */
   reward?: true;
 }
@@ -254,7 +266,10 @@ export interface TrainApi {
   listTuned(): Promise<TunedEntry[]>;
   /** Deletes an adapter or a fine-tuned model. */
   deleteTuned(ref: TunedRef): Promise<void>;
-  /** Reads a PEFT adapter (the two files, or a zip holding them), checks it against a stored base model, keeps it. */
+  /**
+   * Reads an adapter folder of any kind — PEFT LoRA, PEFT PROMPT_TUNING or Graft's bottleneck adapter (the two
+   * files, or a zip holding them) —, checks it against a stored base model, keeps it.
+   */
   importAdapter(files: ExportFile[], baseRepo: string, baseRevision?: string, label?: string): Promise<TunedEntry>;
 
   /** Scores answers to a prompt with a reward model of a stage rm run. */
@@ -267,7 +282,7 @@ export interface TrainApi {
   listPreferences(): Promise<PreferenceRecord[]>;
   deletePreference(id: number): Promise<void>;
 
-  /** The PEFT adapter: its two files, or one zip. */
+  /** The adapter folder (PEFT LoRA, PEFT PROMPT_TUNING or Graft's bottleneck adapter): its two files, or one zip. */
   exportAdapter(id: string, as: 'files' | 'zip'): Promise<ExportFile[]>;
   /** The fine-tuned model as a Hugging Face folder in a zip (LoRA merged into the base weights). */
   exportMergedModel(ref: TunedRef): Promise<ExportFile>;
@@ -293,13 +308,31 @@ interface AdapterRow {
   origin: 'run' | 'import';
   runId?: string;
   createdAt: number;
+  /** Absent: 'lora' (rows kept before the other kinds existed). */
+  kind?: AdapterKind;
+  /** LoRA: its settings (0, false, [] for other kinds). */
   r: number;
   alpha: number;
   useRslora: boolean;
   targetModules: string[];
+  /** LoRA: adapted linear layers; bottleneck: adapter modules; prompt: virtual tokens. */
   modules: number;
+  /** Bottleneck and prompt: what the entry says (e.g. "bottleneck adapter, pfeiffer, reduction factor 16, relu"). */
+  summary?: string;
   config: Uint8Array;
   weights: Uint8Array;
+}
+
+/** The adapter folder of a row, as LoadedModel.loadAdapter and the readers take it. */
+function rowSource(row: AdapterRow): ModelSource {
+  return memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]]));
+}
+
+const rowKind = (row: AdapterRow): AdapterKind => row.kind ?? 'lora';
+
+/** The finetuning_type that trains an adapter of this kind. */
+export function methodOfAdapter(kind: AdapterKind): FinetuningKind {
+  return kind === 'bottleneck' ? 'adapter' : kind;
 }
 
 interface TunedModelRow {
@@ -356,9 +389,12 @@ function newId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${rand}`;
 }
 
-function methodOf(input: Record<string, unknown>): FinetuningKind {
-  const t = String(input.finetuning_type ?? 'lora');
-  return t === 'full' || t === 'freeze' ? t : 'lora';
+const FINETUNING_KINDS: readonly FinetuningKind[] = ['lora', 'full', 'freeze', 'adapter', 'prompt'];
+
+/** A job's finetuning_type (LLaMA-Factory's default lora when it names none or one Graft does not know). */
+export function methodOf(input: Record<string, unknown>): FinetuningKind {
+  const t = String(input.finetuning_type ?? 'lora').trim() as FinetuningKind;
+  return FINETUNING_KINDS.includes(t) ? t : 'lora';
 }
 
 /** A failure as the page gets it. */
@@ -575,6 +611,9 @@ export class TrainService {
       let startingAdapter: CpuLoraAdapter | undefined;
       const adapterRow = run.startAdapterId ? await this.adapterRow(run.startAdapterId) : undefined;
       if (run.startAdapterId && !adapterRow) throw new RunFailure('no-adapter', 'The adapter this run continues is no longer on this device. Import it again, or start without it.');
+      if (adapterRow && rowKind(adapterRow) !== 'lora') {
+        throw new RunFailure('no-adapter', `Only a LoRA adapter can be trained further; "${adapterRow.label}" is a ${KIND_NAMES[rowKind(adapterRow)]}. Start without it.`);
+      }
       // The job names the adapter as a folder (what LLaMA-Factory reads); the adapter itself comes from IndexedDB.
       if (adapterRow) input.adapter_name_or_path = `adapters/${fileStem(adapterRow.label)}`;
       const { settings, notes } = parseSettingsWithNotes(input, 'the job');
@@ -608,7 +647,7 @@ export class TrainService {
       const source = storeSource(this.storeOf(run.modelStore), run.repo, run.revision);
       lm = await loadModel(ctx, source);
       if (adapterRow) {
-        startingAdapter = await readAdapter(memorySource(adapterRow.label, new Map([[ADAPTER_CONFIG, adapterRow.config], [ADAPTER_WEIGHTS, adapterRow.weights]])), lm.config);
+        startingAdapter = await readAdapter(rowSource(adapterRow), lm.config);
       }
       emit({ kind: 'phase', phase: 'preparing', message: pairs ? 'Tokenizing the preference pairs' : 'Tokenizing the dataset' });
       let data: { train: readonly TrainExample[] | readonly TrainPair[]; val: readonly TrainExample[] | readonly TrainPair[]; problems: { reason: string }[] };
@@ -635,13 +674,17 @@ export class TrainService {
         throw new RunFailure('empty-dataset', `No record of ${run.datasetName} could be encoded for training${why ? ` (${why})` : ''}. Fix the records on the Data screen.`);
       }
       // DPO with full or freeze training compares with a frozen copy of the starting model: loaded a second time,
-      // used for the reference log-probs before the first step, then freed.
-      if (settings.stage === 'dpo' && settings.finetuning_type !== 'lora' && usesReference(settings.pref_loss)) {
+      // used for the reference log-probs before the first step, then freed. The adapter methods (lora, adapter,
+      // prompt) compare with the model with the adapter switched off: no copy.
+      if (settings.stage === 'dpo' && (settings.finetuning_type === 'full' || settings.finetuning_type === 'freeze') && usesReference(settings.pref_loss)) {
         emit({ kind: 'phase', phase: 'loading', message: 'Loading the frozen reference model' });
         reference = await loadModel(ctx, source);
       }
       // A reward model's head starts as Hugging Face initialises it: normal(0, config.json's initializer_range).
       const initRange = settings.stage === 'rm' ? (await readJson(source, 'config.json', true)).initializer_range : undefined;
+      // Prompt tuning's "text" init: PEFT tokenizes the text as tokenizer(text) does, with the special tokens.
+      const promptInitIds =
+        settings.finetuning_type === 'prompt' && settings.prompt_tuning_init === 'text' ? lm.tokenizer.encode(settings.prompt_tuning_init_text!, { addSpecialTokens: true }) : undefined;
       trainer = Trainer.create({
         model: lm.model,
         settings,
@@ -651,6 +694,7 @@ export class TrainService {
         padTokenId: lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0,
         store,
         ...(startingAdapter ? { startingAdapter } : {}),
+        ...(promptInitIds ? { promptInitIds } : {}),
         ...(checkpoint ? { resume: checkpoint } : {}),
         ...(reference ? { reference: reference.model } : {}),
       });
@@ -731,13 +775,13 @@ export class TrainService {
       for (const step of await store.list()) await store.delete(step).catch(() => undefined);
       t.dispose();
       trainer = undefined;
-      // Keep the model on the GPU for comparing: LoRA's base is unchanged; full/freeze's is the tuned model. A
+      // Keep the model on the GPU for comparing: an adapter's base is unchanged; full/freeze's is the tuned model. A
       // reward model does not generate: it is freed (scoring loads it when asked).
       if (tuned.reward) {
         return { status: 'completed', run: structuredClone(run), tuned };
       } else if (tuned.ref.kind === 'adapter') {
         const row = (await this.adapterRow(tuned.ref.id))!;
-        await lm.loadAdapter(memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]])), row.id);
+        await lm.loadAdapter(rowSource(row), row.id);
         this.remember(run.modelStore ?? 'models', run.repo, run.revision, lm, (await this.storeOf(run.modelStore).getModel(run.repo, run.revision))?.totalBytes ?? 0);
       } else {
         this.remember('tuned', tuned.ref.repo, DEFAULT_REVISION, lm, tuned.bytes);
@@ -765,11 +809,57 @@ export class TrainService {
     }
   }
 
-  /** Saves what a completed run produced: the adapter (LoRA) or the model folder (full, freeze). */
+  /** Saves what a completed run produced: the adapter folder (lora, adapter, prompt) or the model folder (full, freeze). */
   private async saveResult(run: RunRecord, t: Trainer, lm: LoadedModel, s: TrainSettings): Promise<TunedEntry> {
     if (s.stage === 'rm') return this.saveRewardModel(run, t, lm);
     const lora = t.method.lora;
     const createdAt = Date.now();
+    const rowBase = {
+      id: newId('adapter'),
+      label: run.label,
+      baseRepo: run.repo,
+      baseRevision: run.revision,
+      ...(run.modelStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
+      origin: 'run' as const,
+      runId: run.id,
+      createdAt,
+    };
+    const other = t.method.bottleneck
+      ? {
+          kind: 'bottleneck' as const,
+          files: exportBottleneckAdapter({ adapter: bottleneckWeights(t.method.bottleneck, await t.trainableWeights()), baseModel: run.repo }),
+          modules: bottleneckKeys(t.method.bottleneck).length,
+          summary: bottleneckSummary(t.method.bottleneck),
+        }
+      : t.method.prompt
+        ? {
+            kind: 'prompt' as const,
+            files: exportPromptTuning({
+              baseModel: run.repo,
+              ...(run.revision !== DEFAULT_REVISION ? { revision: run.revision } : {}),
+              ...t.method.prompt,
+              embeddings: (await t.trainableWeights()).get(PROMPT_EMBEDDINGS)!,
+            }),
+            modules: t.method.prompt.numVirtualTokens,
+            summary: promptSummary(t.method.prompt.numVirtualTokens, t.method.prompt.init),
+          }
+        : undefined;
+    if (other) {
+      const row: AdapterRow = {
+        ...rowBase,
+        kind: other.kind,
+        r: 0,
+        alpha: 0,
+        useRslora: false,
+        targetModules: [],
+        modules: other.modules,
+        summary: other.summary,
+        config: other.files.get(ADAPTER_CONFIG)!,
+        weights: other.files.get(ADAPTER_WEIGHTS)!,
+      };
+      await (await this.db()).put('adapters', row);
+      return adapterEntry(row);
+    }
     if (lora) {
       const files = exportPeftAdapter({
         baseModel: run.repo,
@@ -783,14 +873,8 @@ export class TrainService {
         modules: loraModuleWeights(lora, await t.trainableWeights()),
       });
       const row: AdapterRow = {
-        id: newId('adapter'),
-        label: run.label,
-        baseRepo: run.repo,
-        baseRevision: run.revision,
-        ...(run.modelStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
-        origin: 'run',
-        runId: run.id,
-        createdAt,
+        ...rowBase,
+        kind: 'lora',
         r: lora.r,
         alpha: lora.alpha,
         useRslora: lora.useRslora,
@@ -1002,27 +1086,60 @@ export class TrainService {
       const missing = [ADAPTER_CONFIG, ADAPTER_WEIGHTS].filter((n) => !found.has(n));
       throw new ModelError('missing-file', `${where} lacks ${missing.join(' and ')}: pick the adapter's adapter_config.json and adapter_model.safetensors, or a zip that holds them.`, { file: missing[0]! });
     }
+    let configJson: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(decoder.decode(found.get(ADAPTER_CONFIG)!));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('it is not a JSON object');
+      configJson = parsed as Record<string, unknown>;
+    } catch (e) {
+      throw new ModelError('bad-file', `${where}: ${ADAPTER_CONFIG} cannot be read (${e instanceof Error ? e.message : String(e)}); pick the adapter_config.json that was saved with the adapter.`, { file: ADAPTER_CONFIG });
+    }
     const base = await this.models.getModel(baseRepo, baseRevision);
     if (!base?.complete) throw new ModelError('missing-file', `The base model ${baseRepo} is not on this device. Download it on the Model screen first, then import the adapter.`);
     const cfg = parseConfig(await readJson(storeSource(this.models, baseRepo, baseRevision), 'config.json', true));
-    const checked = await readAdapter(memorySource(where, found), cfg); // ModelError with what does not fit
-    const configJson = JSON.parse(decoder.decode(found.get(ADAPTER_CONFIG)!)) as { target_modules?: unknown };
-    const targets = Array.isArray(configJson.target_modules) ? configJson.target_modules.map(String) : [...new Set([...checked.modules.keys()].map((m) => m.split('.').pop()!))];
-    const row: AdapterRow = {
+    const source = memorySource(where, found);
+    // The kind as LoadedModel.loadAdapter tells it; each reader checks the folder against the base model and
+    // throws a ModelError that names what does not fit (hidden size, layers, modules) and the model it was made for.
+    const kind: AdapterKind = isBottleneckConfig(configJson) ? 'bottleneck' : configJson.peft_type === 'PROMPT_TUNING' ? 'prompt' : 'lora';
+    const common = {
       id: newId('adapter'),
       label: label?.trim() || `${fileStem(where.replace(/\.zip$/i, ''))} (imported)`,
       baseRepo,
       baseRevision,
-      origin: 'import',
+      origin: 'import' as const,
       createdAt: Date.now(),
-      r: checked.config.r,
-      alpha: checked.config.alpha,
-      useRslora: checked.config.useRslora,
-      targetModules: targets,
-      modules: checked.modules.size,
+      kind,
       config: found.get(ADAPTER_CONFIG)!,
-      weights: found.get(ADAPTER_WEIGHTS)!,
     };
+    let row: AdapterRow;
+    if (kind === 'lora') {
+      const checked = await readAdapter(source, cfg);
+      const targets = Array.isArray(configJson.target_modules) ? configJson.target_modules.map(String) : [...new Set([...checked.modules.keys()].map((m) => m.split('.').pop()!))];
+      if (!found.has(ADAPTER_WEIGHTS)) throw new ModelError('missing-file', `${where} holds adapter_model.bin, which Graft cannot keep; save the adapter with safe_serialization (adapter_model.safetensors).`, { file: ADAPTER_WEIGHTS });
+      row = {
+        ...common,
+        r: checked.config.r,
+        alpha: checked.config.alpha,
+        useRslora: checked.config.useRslora,
+        targetModules: targets,
+        modules: checked.modules.size,
+        weights: found.get(ADAPTER_WEIGHTS)!,
+      };
+    } else {
+      if (!found.has(ADAPTER_WEIGHTS)) throw new ModelError('missing-file', `${where} lacks ${ADAPTER_WEIGHTS}: pick the adapter's adapter_config.json and adapter_model.safetensors, or a zip that holds them.`, { file: ADAPTER_WEIGHTS });
+      let modules: number;
+      let summary: string;
+      if (kind === 'bottleneck') {
+        const checked = await readBottleneckAdapter(source, cfg);
+        modules = bottleneckKeys(checked.config).length;
+        summary = bottleneckSummary(checked.config);
+      } else {
+        const checked = await readPromptAdapter(source, cfg);
+        modules = checked.numVirtualTokens;
+        summary = promptSummary(checked.numVirtualTokens, configJson.prompt_tuning_init === 'TEXT' ? 'text' : 'random');
+      }
+      row = { ...common, r: 0, alpha: 0, useRslora: false, targetModules: [], modules, summary, weights: found.get(ADAPTER_WEIGHTS)! };
+    }
     await (await this.db()).put('adapters', row);
     return adapterEntry(row);
   }
@@ -1092,9 +1209,7 @@ export class TrainService {
       if (tuned?.kind === 'adapter') {
         const row = await this.adapterRow(tuned.id);
         if (!row) throw new ModelError('bad-options', 'That adapter is no longer on this device.');
-        if (!lm.adapters.includes(row.id)) {
-          await lm.loadAdapter(memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]])), row.id);
-        }
+        if (!lm.adapters.includes(row.id)) await lm.loadAdapter(rowSource(row), row.id);
         adapter = row.id;
       }
     }
@@ -1154,7 +1269,7 @@ export class TrainService {
         { name: ADAPTER_WEIGHTS, bytes: row.weights, mime: 'application/octet-stream' },
       ];
     }
-    const stem = `${fileStem(row.label)}-adapter`;
+    const stem = `${fileStem(row.label)}-${ADAPTER_FOLDER_SUFFIX[rowKind(row)]}`;
     const zip = zipFiles(new Map([[`${stem}/${ADAPTER_CONFIG}`, row.config], [`${stem}/${ADAPTER_WEIGHTS}`, row.weights]]));
     return [{ name: `${stem}.zip`, bytes: zip, mime: 'application/zip' }];
   }
@@ -1175,11 +1290,12 @@ export class TrainService {
     } else {
       const row = await this.adapterRow(ref.id);
       if (!row) throw new ModelError('bad-options', 'That adapter is no longer on this device.');
+      if (rowKind(row) !== 'lora') throw new ModelError('bad-options', NOT_MERGEABLE[rowKind(row) as 'bottleneck' | 'prompt']);
       label = row.label;
       const source = storeSource(this.storeOf(row.baseStore), row.baseRepo, row.baseRevision);
       const configJson = await readJson(source, 'config.json', true);
       const cfg = parseConfig(configJson);
-      const adapter = await readAdapter(memorySource(row.label, new Map([[ADAPTER_CONFIG, row.config], [ADAPTER_WEIGHTS, row.weights]])), cfg);
+      const adapter = await readAdapter(rowSource(row), cfg);
       const base = await SafetensorsWeights.read(source);
       const weights = new Map<string, WeightTensor>();
       for (const name of base.names) {
@@ -1223,6 +1339,8 @@ export class TrainService {
 
   async exportLlamaFactoryJob(runId: string): Promise<ExportFile> {
     const run = await this.runOrThrow(runId);
+    const refusal = llamaFactoryRefusal(run.finetuningType);
+    if (refusal) throw new ModelError('bad-options', refusal);
     const settings = this.jobSettings(run);
     if (settings.stage === 'dpo' || settings.stage === 'rm') {
       // A preference run: its pairs (a file from the Data screen, or the Chat screen's) as a ranking dataset.
@@ -1340,7 +1458,43 @@ async function putModelFiles(store: ModelStore, repo: string, revision: string, 
   await store.markComplete(repo, revision);
 }
 
+/** The kinds in words, for sentences ("… is a bottleneck adapter"). */
+const KIND_NAMES: Record<AdapterKind, string> = { lora: 'LoRA adapter', bottleneck: 'bottleneck adapter', prompt: 'prompt-tuning adapter' };
+
+/** The end of an adapter zip's name and folder: "<label>-adapter" (LoRA), "-bottleneck-adapter", "-prompt-tuning". */
+export const ADAPTER_FOLDER_SUFFIX: Record<AdapterKind, string> = { lora: 'adapter', bottleneck: 'bottleneck-adapter', prompt: 'prompt-tuning' };
+
+const NOT_MERGEABLE: Record<'bottleneck' | 'prompt', string> = {
+  bottleneck:
+    'A bottleneck adapter adds layers to the model, so it cannot be merged into the base weights. Download the adapter folder instead: `graft generate --adapter` applies it to the base model.',
+  prompt:
+    'A prompt-tuning adapter is a set of virtual tokens in front of the input, not a change of the weights, so there is no merged model. Download the adapter folder instead: PEFT (PeftModel.from_pretrained) and `graft generate --adapter` apply it.',
+};
+
+/**
+ * Why a run cannot be written as a LLaMA-Factory job, or undefined when it can. LLaMA-Factory has neither
+ * bottleneck adapters nor prompt tuning (as `graft train` says when it writes no train.yaml for them).
+ */
+export function llamaFactoryRefusal(method: FinetuningKind): string | undefined {
+  if (method === 'adapter') {
+    return 'LLaMA-Factory has no bottleneck adapters, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead (Graft’s `graft generate --adapter` loads it), or train with LoRA to get a job LLaMA-Factory runs.';
+  }
+  if (method === 'prompt') {
+    return 'LLaMA-Factory has no prompt tuning, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead: it is PEFT’s PROMPT_TUNING format, which PeftModel.from_pretrained loads.';
+  }
+  return undefined;
+}
+
+function bottleneckSummary(c: Pick<BottleneckConfig, 'placement' | 'reductionFactor' | 'size' | 'nonLinearity'>): string {
+  return `bottleneck adapter, ${c.placement} (${c.placement === 'houlsby' ? 'after attention and MLP' : 'after the MLP'}), reduction factor ${c.reductionFactor} (size ${c.size}), ${c.nonLinearity}`;
+}
+
+function promptSummary(n: number, init: 'random' | 'text'): string {
+  return `prompt tuning, ${n} virtual token${n === 1 ? '' : 's'} (${init === 'text' ? 'started from a text' : 'random start'})`;
+}
+
 function adapterEntry(row: AdapterRow): TunedEntry {
+  const kind = rowKind(row);
   const targets = row.targetModules.length > 4 ? `${row.targetModules.slice(0, 4).join(', ')}, …` : row.targetModules.join(', ');
   return {
     ref: { kind: 'adapter', id: row.id },
@@ -1349,11 +1503,15 @@ function adapterEntry(row: AdapterRow): TunedEntry {
     baseRevision: row.baseRevision,
     ...(row.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
     origin: row.origin,
-    method: 'lora',
+    method: methodOfAdapter(kind),
+    adapterKind: kind,
     ...(row.runId ? { runId: row.runId } : {}),
     createdAt: row.createdAt,
     bytes: row.config.length + row.weights.length,
-    detail: `LoRA adapter, r ${row.r}, alpha ${row.alpha}${row.useRslora ? ' (rsLoRA)' : ''}, ${row.modules} modules: ${targets}`,
+    detail:
+      kind === 'lora'
+        ? `LoRA adapter, r ${row.r}, alpha ${row.alpha}${row.useRslora ? ' (rsLoRA)' : ''}, ${row.modules} modules: ${targets}`
+        : (row.summary ?? KIND_NAMES[kind]),
   };
 }
 

@@ -44,13 +44,14 @@ describe('recommendMethod', () => {
     expect(strict).toMatchObject({ primary: 'prompt-tuning', rule: 'few-strict', alternatives: ['prompting', 'lora'], stage: 'sft' });
     const loose = ask({ dataSize: 'few' });
     expect(loose).toMatchObject({ primary: 'prompting', rule: 'few', alternatives: ['prompt-tuning', 'lora'] });
-    // Prompt tuning has no finetuning_type in the job settings: nothing but the stage to apply.
-    expect(strict.settings).toEqual({ stage: 'sft' });
+    // "Use these settings" leads to a runnable prompt-tuning job (see the settings-form test).
+    expect(strict.settings).toEqual({ finetuning_type: 'prompt', num_virtual_tokens: '20', prompt_tuning_init: 'random', learning_rate: '3e-2', stage: 'sft' });
   });
 
   it('recommends adapters for several tasks on one base', () => {
     const r = ask({ severalTasks: true, dataSize: 'many', domain: 'far' });
     expect(r).toMatchObject({ primary: 'adapter', rule: 'several-tasks', alternatives: ['lora'] });
+    expect(r.settings).toEqual({ finetuning_type: 'adapter', adapter_placement: 'pfeiffer', reduction_factor: '16', adapter_non_linearity: 'relu', learning_rate: '1e-4', stage: 'sft' });
   });
 
   it('recommends full fine-tuning for much data far from the model', () => {
@@ -104,11 +105,16 @@ describe('methodMemory', () => {
     const A = MEM.fullTrainBytes - 16 * MEM.parameters;
     expect(methodMemory('full', MEM)).toBe(MEM.fullTrainBytes);
     expect(methodMemory('lora', MEM)).toBe(MEM.loraTrainBytes);
-    expect(methodMemory('adapter', MEM)).toBe(MEM.loraTrainBytes);
+    // W + A + 16·P·sites/(6·reduction_factor): 4e8 + 6e8 + 16e8/96.
+    expect(methodMemory('adapter', MEM)).toBeCloseTo(1e9 + 16e8 / 96, 0);
+    expect(methodMemory('adapter', MEM, { placement: 'houlsby', reductionFactor: 8 })).toBeCloseTo(1e9 + (16e8 * 2) / 48, 0);
     expect(methodMemory('freeze', MEM, 2)).toBeCloseTo(W + 12 * MEM.parameters * 0.2 + A);
     expect(methodMemory('freeze', MEM, -3)).toBeCloseTo(W + 12 * MEM.parameters * 0.3 + A);
     expect(methodMemory('freeze', MEM, 99)).toBeCloseTo(MEM.fullTrainBytes);
-    expect(methodMemory('prompt-tuning', MEM)).toBe(W + A);
+    // W + A·(T + n)/T: 20 virtual tokens on 512 by default; 10 on 100 → A·1.1.
+    expect(methodMemory('prompt-tuning', MEM)).toBeCloseTo(4e8 + (6e8 * 532) / 512, 0);
+    expect(methodMemory('prompt-tuning', MEM, { seqLen: 100, virtualTokens: 10 })).toBeCloseTo(4e8 + 6.6e8, 0);
+    expect(W + A).toBe(1e9);
     expect(methodMemory('rag', MEM)).toBe(MEM.inferenceBytes);
     expect(methodMemory('prompting', MEM)).toBe(MEM.inferenceBytes);
     // Ordered as expected: generating < LoRA < prompt tuning ≈ < freeze < full.
