@@ -34,7 +34,6 @@ import { DEFAULT_REVISION } from '../hub/client';
 import { IdbModelStore } from '../hub/store-idb';
 import type { ModelStore } from '../hub/store';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, type CpuLoraAdapter } from '../model/adapter';
-import type { AdapterKind } from '../model/adapters';
 import { bottleneckKeys, type BottleneckConfig } from '../model/bottleneck';
 import { isBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
 import { PROMPT_EMBEDDINGS, readPromptAdapter } from '../model/prompt-tuning';
@@ -52,6 +51,7 @@ import { readJoined } from '../train/optimizer';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, type SettingsProblem, type TrainSettings } from '../train/settings';
 import { usesReference } from '../train/objectives/preference-loss';
 import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../train/trainer';
+import { ADAPTER_FOLDER_SUFFIX, KIND_NAMES, llamaFactoryRefusal, mergeRefusal, methodOf, methodOfAdapter, type AdapterKind, type FinetuningKind } from './adapter-kinds';
 import type { ChatOptions, ChatResult } from './api';
 import { datasets } from './data-api';
 
@@ -78,10 +78,7 @@ export const DEMO_DATASET = 'graft:demo';
 
 // ---- types the page sees ----------------------------------------------------------------------------------
 
-/** finetuning_type: lora, full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning). */
-export type FinetuningKind = 'lora' | 'full' | 'freeze' | 'adapter' | 'prompt';
-/** The kind of a stored adapter (src/model/adapters.ts): a LoRA, bottleneck ('adapter' runs) or prompt-tuning one. */
-export type { AdapterKind } from '../model/adapters';
+export type { AdapterKind, FinetuningKind } from './adapter-kinds';
 export type RunStatus = 'running' | 'paused' | 'stopped' | 'completed' | 'failed' | 'interrupted' | 'discarded';
 
 /** What a run produced: an adapter (lora, adapter, prompt) or a model (full, freeze). */
@@ -330,11 +327,6 @@ function rowSource(row: AdapterRow): ModelSource {
 
 const rowKind = (row: AdapterRow): AdapterKind => row.kind ?? 'lora';
 
-/** The finetuning_type that trains an adapter of this kind. */
-export function methodOfAdapter(kind: AdapterKind): FinetuningKind {
-  return kind === 'bottleneck' ? 'adapter' : kind;
-}
-
 interface TunedModelRow {
   repo: string;
   label: string;
@@ -387,14 +379,6 @@ function day(ms: number): string {
 function newId(prefix: string): string {
   const rand = Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0');
   return `${prefix}-${Date.now().toString(36)}-${rand}`;
-}
-
-const FINETUNING_KINDS: readonly FinetuningKind[] = ['lora', 'full', 'freeze', 'adapter', 'prompt'];
-
-/** A job's finetuning_type (LLaMA-Factory's default lora when it names none or one Graft does not know). */
-export function methodOf(input: Record<string, unknown>): FinetuningKind {
-  const t = String(input.finetuning_type ?? 'lora').trim() as FinetuningKind;
-  return FINETUNING_KINDS.includes(t) ? t : 'lora';
 }
 
 /** A failure as the page gets it. */
@@ -1290,7 +1274,8 @@ export class TrainService {
     } else {
       const row = await this.adapterRow(ref.id);
       if (!row) throw new ModelError('bad-options', 'That adapter is no longer on this device.');
-      if (rowKind(row) !== 'lora') throw new ModelError('bad-options', NOT_MERGEABLE[rowKind(row) as 'bottleneck' | 'prompt']);
+      const refusal = mergeRefusal(rowKind(row));
+      if (refusal) throw new ModelError('bad-options', refusal);
       label = row.label;
       const source = storeSource(this.storeOf(row.baseStore), row.baseRepo, row.baseRevision);
       const configJson = await readJson(source, 'config.json', true);
@@ -1456,33 +1441,6 @@ async function putModelFiles(store: ModelStore, repo: string, revision: string, 
     await w.complete();
   }
   await store.markComplete(repo, revision);
-}
-
-/** The kinds in words, for sentences ("… is a bottleneck adapter"). */
-const KIND_NAMES: Record<AdapterKind, string> = { lora: 'LoRA adapter', bottleneck: 'bottleneck adapter', prompt: 'prompt-tuning adapter' };
-
-/** The end of an adapter zip's name and folder: "<label>-adapter" (LoRA), "-bottleneck-adapter", "-prompt-tuning". */
-export const ADAPTER_FOLDER_SUFFIX: Record<AdapterKind, string> = { lora: 'adapter', bottleneck: 'bottleneck-adapter', prompt: 'prompt-tuning' };
-
-const NOT_MERGEABLE: Record<'bottleneck' | 'prompt', string> = {
-  bottleneck:
-    'A bottleneck adapter adds layers to the model, so it cannot be merged into the base weights. Download the adapter folder instead: `graft generate --adapter` applies it to the base model.',
-  prompt:
-    'A prompt-tuning adapter is a set of virtual tokens in front of the input, not a change of the weights, so there is no merged model. Download the adapter folder instead: PEFT (PeftModel.from_pretrained) and `graft generate --adapter` apply it.',
-};
-
-/**
- * Why a run cannot be written as a LLaMA-Factory job, or undefined when it can. LLaMA-Factory has neither
- * bottleneck adapters nor prompt tuning (as `graft train` says when it writes no train.yaml for them).
- */
-export function llamaFactoryRefusal(method: FinetuningKind): string | undefined {
-  if (method === 'adapter') {
-    return 'LLaMA-Factory has no bottleneck adapters, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead (Graft’s `graft generate --adapter` loads it), or train with LoRA to get a job LLaMA-Factory runs.';
-  }
-  if (method === 'prompt') {
-    return 'LLaMA-Factory has no prompt tuning, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead: it is PEFT’s PROMPT_TUNING format, which PeftModel.from_pretrained loads.';
-  }
-  return undefined;
 }
 
 function bottleneckSummary(c: Pick<BottleneckConfig, 'placement' | 'reductionFactor' | 'size' | 'nonLinearity'>): string {

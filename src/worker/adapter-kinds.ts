@@ -1,0 +1,78 @@
+// What the app says about the three kinds of adapter a run makes or a person imports (src/model/adapters.ts's
+// AdapterKind): LoRA (finetuning_type lora, a PEFT LORA folder), bottleneck (finetuning_type adapter, Graft's
+// folder with adapter_type "bottleneck") and prompt (finetuning_type prompt, a PEFT PROMPT_TUNING folder). All
+// three are a folder of adapter_config.json and adapter_model.safetensors. Pure data and sentences, without
+// imports that pull the worker in, so that the page (Export and Chat screens) and the worker share them.
+//
+// What each kind allows:
+//   merged model        LoRA only: B·A·scale adds into the linear weights; a bottleneck adapter adds layers and
+//                       prompt tuning adds inputs, neither is a change of the existing weights.
+//   LLaMA-Factory job   LoRA (and full, freeze) only: LLaMA-Factory has neither bottleneck adapters nor prompt
+//                       tuning (as `graft train` says when it writes no train.yaml for them).
+//   training further    LoRA only (adapter_name_or_path; DPO on the Chat screen's pairs continues a LoRA adapter).
+import type { AdapterKind } from '../model/adapters';
+
+/** finetuning_type: lora, full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning). */
+export type FinetuningKind = 'lora' | 'full' | 'freeze' | 'adapter' | 'prompt';
+export type { AdapterKind };
+
+export const FINETUNING_KINDS: readonly FinetuningKind[] = ['lora', 'full', 'freeze', 'adapter', 'prompt'];
+
+/** A job's finetuning_type (LLaMA-Factory's default lora when it names none or one Graft does not know). */
+export function methodOf(input: Record<string, unknown>): FinetuningKind {
+  const t = String(input.finetuning_type ?? 'lora').trim() as FinetuningKind;
+  return FINETUNING_KINDS.includes(t) ? t : 'lora';
+}
+
+/** The finetuning_type that trains an adapter of this kind. */
+export function methodOfAdapter(kind: AdapterKind): FinetuningKind {
+  return kind === 'bottleneck' ? 'adapter' : kind;
+}
+
+/** The kinds in words, for sentences ("… is a bottleneck adapter"). */
+export const KIND_NAMES: Record<AdapterKind, string> = { lora: 'LoRA adapter', bottleneck: 'bottleneck adapter', prompt: 'prompt-tuning adapter' };
+
+/** The end of an adapter zip's name and folder: "<label>-adapter" (LoRA), "-bottleneck-adapter", "-prompt-tuning". */
+export const ADAPTER_FOLDER_SUFFIX: Record<AdapterKind, string> = { lora: 'adapter', bottleneck: 'bottleneck-adapter', prompt: 'prompt-tuning' };
+
+/** The Export screen's title and line for an adapter folder of each kind. */
+export const ADAPTER_FOLDER_TEXT: Record<AdapterKind, { title: string; detail: string }> = {
+  lora: { title: 'PEFT adapter', detail: 'adapter_model.safetensors + adapter_config.json: PEFT, vLLM and LLaMA-Factory load it as it is.' },
+  bottleneck: {
+    title: 'Bottleneck adapter',
+    detail: 'adapter_model.safetensors + adapter_config.json (adapter_type "bottleneck", Graft’s format): `graft generate --adapter` and this app’s import load it.',
+  },
+  prompt: {
+    title: 'Prompt-tuning adapter (PEFT)',
+    detail: 'adapter_model.safetensors (prompt_embeddings) + adapter_config.json (peft_type PROMPT_TUNING): PeftModel.from_pretrained and `graft generate --adapter` load it.',
+  },
+};
+
+/** Why an adapter of this kind has no merged model, or undefined (LoRA merges). */
+export function mergeRefusal(kind: AdapterKind): string | undefined {
+  if (kind === 'bottleneck') {
+    return 'A bottleneck adapter adds layers to the model, so it cannot be merged into the base weights. Download the adapter folder instead: `graft generate --adapter` applies it to the base model.';
+  }
+  if (kind === 'prompt') {
+    return 'A prompt-tuning adapter is a set of virtual tokens in front of the input, not a change of the weights, so there is no merged model. Download the adapter folder instead: PEFT (PeftModel.from_pretrained) and `graft generate --adapter` apply it.';
+  }
+  return undefined;
+}
+
+/** Why a run cannot be written as a LLaMA-Factory job, or undefined when it can. */
+export function llamaFactoryRefusal(method: FinetuningKind): string | undefined {
+  if (method === 'adapter') {
+    return 'LLaMA-Factory has no bottleneck adapters, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead (Graft’s `graft generate --adapter` loads it), or train with LoRA to get a job LLaMA-Factory runs.';
+  }
+  if (method === 'prompt') {
+    return 'LLaMA-Factory has no prompt tuning, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead: it is PEFT’s PROMPT_TUNING format, which PeftModel.from_pretrained loads.';
+  }
+  return undefined;
+}
+
+/** What a result is, in a few words, for the Chat and Export screens' lists. */
+export function resultKindLabel(e: { ref: { kind: 'adapter' | 'model' }; adapterKind?: AdapterKind; reward?: true }): string {
+  if (e.reward) return 'reward model';
+  if (e.ref.kind === 'model') return 'model';
+  return KIND_NAMES[e.adapterKind ?? 'lora'];
+}
