@@ -411,7 +411,7 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
   it('(c) an imported adapter keeps training (adapter_name_or_path) from the Export screen', async () => {
     await go('Export', 'Export');
     const pick = page.getByTestId('export-pick');
-    const option = pick.locator('option', { hasText: /^re-imported — adapter/ });
+    const option = pick.locator('option', { hasText: /^re-imported — LoRA adapter/ });
     await pick.selectOption((await option.getAttribute('value'))!);
     await page.getByTestId('export-results').getByRole('button', { name: 'Keep training it' }).click();
     await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor();
