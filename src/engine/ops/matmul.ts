@@ -455,8 +455,10 @@ function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, 
     const add = opts.addProduct;
     Object.assign(defines, { TRANS_B2: String(add?.layout === 'NT'), HAS_BIAS: String(opts.bias !== undefined) });
     const k = ctx.kernel(fusedSpec, defines, plan.enables);
-    // Unused bindings take an operand already bound read-only; the kernel never reads them.
-    dispatchGrid(ctx, k, { out, a, b, a2: add?.a ?? a, b2: add?.b ?? b, bias: opts.bias ?? b }, {
+    // An unused binding takes one of the f32 epilogue operands (a or b may be f16, whose byte length need not
+    // be a multiple of 4 as an f32 binding's must); the kernel never reads it.
+    const spare = add?.a ?? opts.bias!;
+    dispatchGrid(ctx, k, { out, a, b, a2: add?.a ?? spare, b2: add?.b ?? spare, bias: opts.bias ?? spare }, {
       ...base, aBatch: p.aBatch, bBatch: p.bBatch, oBatch: p.oBatch, kStep: 0, kLen: p.K, alpha, accumulate,
       K2, scale2: K2 > 0 ? alpha2 / alpha : 0,
     }, [gx, gy, 1], max);
