@@ -1,6 +1,7 @@
 // graft generate: load a model (a folder, or a hub id downloaded into the cache), optionally adapters (PEFT
 // LoRA or PROMPT_TUNING folders — prompt tuning's virtual tokens go in front of the prompt at prefill — or Graft
-// bottleneck adapter folders, each `--adapter [name=]<dir>`, all loaded beside one base), and
+// bottleneck adapter folders, or hub adapter repos, each `--adapter [name=]<dir|owner/name[@rev]>`, all loaded
+// beside one base; a repo is downloaded into the cache like --model, a folder that exists wins), and
 // generate from a prompt with the one `--use` names (the only one when a single adapter is given; `--use base`
 // for none, unless an adapter is named base). Text streams to stdout as it is generated; --json prints one JSON object
 // {"prompt_ids", "new_ids", "text"} instead.
@@ -35,7 +36,12 @@ export const generateSpec: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
-    adapter: { type: 'string', multiple: true, value: '[name=]<dir>', description: 'An adapter folder (PEFT LoRA or PROMPT_TUNING, or bottleneck); repeat for several.' },
+    adapter: {
+      type: 'string',
+      multiple: true,
+      value: '[name=]<dir|repo>',
+      description: 'An adapter folder (PEFT LoRA or PROMPT_TUNING, or bottleneck) or a hub adapter id owner/name[@revision] (hf://owner/name: the hub even when a folder has that name); repeat for several.',
+    },
     use: { type: 'string', value: 'NAME', description: 'The loaded adapter to generate with ("base": none).' },
     prompt: { type: 'string', short: 'p', value: '"..."', description: 'The prompt.' },
     chat: { type: 'boolean', description: 'Render the prompt as a user message with the chat template.' },
@@ -53,6 +59,7 @@ export const generateSpec: CommandSpec = {
   examples: [
     'graft generate --model HuggingFaceTB/SmolLM2-135M-Instruct --chat --prompt "What is LoRA?"',
     'graft generate --model ./my-model --adapter ./my-adapter --chat --greedy -n 64 --prompt "Hello"',
+    'graft generate --model HuggingFaceTB/SmolLM2-135M-Instruct --adapter someone/smollm2-lora@v1 --prompt "Hello"',
     'graft generate --model ./my-model --adapter qa=./qa-adapter --adapter sum=./sum-adapter --use sum --prompt "..."',
   ],
 };
@@ -62,7 +69,7 @@ function parseAdapterArg(arg: string): { name: string; path: string } {
   const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(arg);
   if (m) return { name: m[1]!, path: m[2]! };
   const parts = arg.split(/[\\/]/).filter((p) => p !== '' && p !== '.');
-  return { name: parts[parts.length - 1] ?? 'adapter', path: arg };
+  return { name: (parts[parts.length - 1] ?? 'adapter').replace(/@.*$/, ''), path: arg };
 }
 
 /** The adapter to generate with: --use, or the only one given; null: the base model. */
@@ -97,7 +104,8 @@ export async function runGenerate(args: Parsed, io: CliEnv): Promise<number> {
   const json = v.json === true;
 
   const resolved = await resolveModelArg(modelArg, io, revision !== undefined ? { revision } : {});
-  const adapterSources = await Promise.all(adapterArgs.map(async (a) => ({ name: a.name, source: await resolveAdapterArg(a.path) })));
+  const adapterSources: { name: string; source: Awaited<ReturnType<typeof resolveAdapterArg>> }[] = [];
+  for (const a of adapterArgs) adapterSources.push({ name: a.name, source: await resolveAdapterArg(a.path, io) }); // one download at a time: one progress line
   // What can be checked without the GPU is checked first: a folder that is not a model fails here, fast.
   const info = await describeModel(resolved.source);
   if (!info.supported) throw new UnsupportedModelError(info.unsupportedReason ?? `${info.architecture} is not supported yet.`);

@@ -33,7 +33,7 @@ export const infoSpec: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
     revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
-    adapter: { type: 'string', value: '<dir>', description: 'An adapter folder to describe (PEFT LoRA or PROMPT_TUNING, or bottleneck).' },
+    adapter: { type: 'string', value: '<dir|repo>', description: 'An adapter folder or hub adapter id (owner/name[@revision]) to describe (PEFT LoRA or PROMPT_TUNING, or bottleneck).' },
     budget: { type: 'string', value: 'SIZE', description: 'GPU memory to plan training for, e.g. 4GB, 512MiB (batch 1).' },
     json: { type: 'boolean', description: 'Print one JSON object.' },
   },
@@ -198,7 +198,7 @@ export async function runInfo(args: Parsed, io: CliEnv): Promise<number> {
     report.fit = fitReport(info, await readJson(resolved.source, 'config.json', true, 'every model folder needs one'), budget);
   }
   if (adapterArg !== undefined) {
-    const source = await resolveAdapterArg(adapterArg);
+    const source = await resolveAdapterArg(adapterArg, io);
     if (!info.supported) throw new UnsupportedModelError(`${info.unsupportedReason ?? `${info.architecture} is not supported.`} An adapter can only be checked against a supported model.`);
     report.adapter = { dir: source.dir, ...(await describeAdapterFolder(source, resolved.source)) };
   }

@@ -1,5 +1,8 @@
 // `--model <dir|repo>`: a folder on disk, or a hub repository id that is downloaded into the cache folder
 // first (or found there complete, which needs no network: a cached model works offline).
+// `--adapter` / adapter_name_or_path: the same for adapters (resolveAdapterArg): a folder that exists, else a hub
+// repository "owner/name" or "owner/name@revision" (adapter_config.json + adapter_model.safetensors) through the
+// same client and cache. "./owner/name" always means the folder, "hf://owner/name[@revision]" always the hub.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_REVISION, downloadModel, type DownloadProgress } from '../hub/client';
@@ -40,7 +43,7 @@ export interface HubDownload {
 export async function downloadToCache(
   repo: string,
   io: CliEnv,
-  options: { revision?: string; token?: string; force?: boolean } = {},
+  options: { revision?: string; token?: string; force?: boolean; kind?: 'model' | 'adapter' } = {},
 ): Promise<HubDownload> {
   checkRepo(repo);
   const settings = nodeHubSettings(io.env);
@@ -60,6 +63,7 @@ export async function downloadToCache(
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(token ? { token } : {}),
       ...(options.force ? { force: true } : {}),
+      ...(options.kind ? { kind: options.kind } : {}),
       signal: io.signal,
       onProgress: (p: DownloadProgress) => {
         if (p.phase !== 'done') fetched = true;
@@ -103,7 +107,36 @@ export async function resolveModelArg(arg: string, io: CliEnv, options: { revisi
   return { source: storeSource(store, arg, revision), dir, repo: arg };
 }
 
-/** `--adapter <dir>`: a PEFT adapter folder. */
-export async function resolveAdapterArg(arg: string): Promise<FolderSource> {
-  return folderSource(resolve(arg), 'adapter');
+/** A hub reference to an adapter: "owner/name", "owner/name@revision", or either after "hf://". */
+export function parseAdapterRepo(arg: string): { repo: string; revision?: string; forced: boolean } | undefined {
+  const forced = arg.startsWith('hf://');
+  const m = /^([A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*)(?:@([^@/\\]+))?$/.exec(forced ? arg.slice(5) : arg);
+  if (!m) return undefined;
+  return { repo: m[1]!, ...(m[2] !== undefined ? { revision: m[2] } : {}), forced };
+}
+
+/**
+ * `--adapter` / adapter_name_or_path: an adapter folder (PEFT LoRA, prompt tuning, or a Graft bottleneck adapter),
+ * or a hub repository downloaded into the cache (see the file comment). A folder that exists wins over a repo id
+ * of the same spelling, with a note saying how to mean the hub. `what` names the argument in messages.
+ */
+export async function resolveAdapterArg(arg: string, io: CliEnv, what = '--adapter'): Promise<FolderSource & { repo?: string }> {
+  const hub = parseAdapterRepo(arg);
+  if (!hub?.forced && (existsSync(arg) || looksLikePath(arg) || !hub)) {
+    if (!existsSync(arg) && !looksLikePath(arg)) {
+      throw new CliError(
+        'no-adapter',
+        `${what} ${arg} is neither an adapter folder nor a hub adapter id like "owner/name" or "owner/name@revision".`,
+      );
+    }
+    if (hub && existsSync(arg)) {
+      io.stderr.write(`graft: note: ${what} ${arg} is the folder ${resolve(arg)}; write hf://${arg} for the hub repository of that name\n`);
+    }
+    return folderSource(resolve(arg), 'adapter');
+  }
+  if (!hub) throw new CliError('no-adapter', `${what} ${arg} is not a hub adapter id: write hf://owner/name or hf://owner/name@revision.`);
+  const revision = hub.revision ?? DEFAULT_REVISION;
+  const { dir } = await downloadToCache(hub.repo, io, { revision, kind: 'adapter' });
+  const label = revision === DEFAULT_REVISION ? hub.repo : `${hub.repo}@${revision}`;
+  return { ...(await folderSource(dir, 'adapter')), name: label, repo: hub.repo };
 }

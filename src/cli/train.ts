@@ -15,8 +15,9 @@
 // reference-based loss loads the model a second time as the frozen reference, computes the reference log-probs
 // once and frees it again.
 //
-// Reads the model (a folder, or a hub id through the cache), the dataset (a JSON / JSON Lines file; records
-// that cannot be used are reported with their line and left out), trains on the GPU, and writes into
+// Reads the model (a folder, or a hub id through the cache), the adapter to continue (adapter_name_or_path: a
+// folder or a hub adapter id, LoRA or bottleneck), the dataset (a JSON / JSON Lines file, or for sft a hub
+// dataset: the rule is in src/cli/dataset-arg.ts; records that cannot be used are reported and left out), trains on the GPU, and writes into
 // output_dir:
 //   metrics.jsonl              one JSON object per optimizer step (step, epoch, loss, learning_rate, grad_norm,
 //                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps; dpo and rm add
@@ -39,9 +40,8 @@
 //                              (not for bottleneck adapters or prompt tuning, which LLaMA-Factory does not have)
 // Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
 // step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
-import { existsSync, statSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, prepareSftData, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
 import { parsePreferenceText, preparePreferenceData } from '../data/preference';
@@ -50,7 +50,8 @@ import { PROMPT_EMBEDDINGS } from '../model/prompt-tuning';
 import { exportRewardAdapter, exportRewardModel } from '../export/reward-model';
 import { SCORE_WEIGHT } from '../model/reward-head';
 import { usesReference } from '../train/objectives/preference-loss';
-import { readAdapter } from '../model/adapter';
+import { ADAPTER_CONFIG, readAdapter } from '../model/adapter';
+import { isBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
 import { UnsupportedModelError } from '../model/config';
 import { describeModel } from '../model/info';
 import { loadModel, type LoadedModel } from '../model/load';
@@ -64,15 +65,18 @@ import { readJoined } from '../train/optimizer';
 import { datasetNames, parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainExample, type TrainPair, type TrainResult } from '../train/trainer';
 import { UsageError, type CommandSpec, type OptionSpec, type Parsed } from './args';
-import { folderSource } from './folder-source';
+import { datasetLabel, readHubDataset, resolveDatasetArg, type DatasetRef } from './dataset-arg';
 import { openGpu } from './gpu';
-import { resolveModelArg, type CliEnv } from './model-arg';
+import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 import { bar, formatDuration, type ProgressStream } from './progress';
 import { CliError, EXIT_INTERRUPTED } from './report';
 
 /** Flags with a word of help; every other setting is a flag too ("a LLaMA-Factory setting"). */
 const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
-  dataset: ['<file>[,<file>]', 'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs). sft: several files are the tasks of a multi-task run.'],
+  dataset: [
+    '<file|repo>[,...]',
+    'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs), a name in dataset_dir/dataset_info.json (file_name, or hf_hub_url with split), or for sft a hub dataset: owner/name[@revision] (its train split) or hf://datasets/owner/name[@revision]/<file> (one JSON, JSON Lines or Parquet file). A local file wins over a hub id of the same spelling. sft: several datasets are the tasks of a multi-task run.',
+  ],
   stage: ['sft|dpo|rm', 'The training stage: sft, dpo (preference pairs) or rm (a reward model).'],
   pref_beta: ['B', 'DPO: beta of the preference loss (default 0.1).'],
   pref_loss: ['sigmoid|hinge|ipo|orpo|simpo', 'DPO: the preference loss (default sigmoid).'],
@@ -84,7 +88,7 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   lora_dropout: ['P', 'LoRA dropout on the adapter input while training, 0 to <1 (default 0).'],
   lora_target: ['NAMES', 'The linear layers LoRA adapts: all (default) or names like q_proj,v_proj.'],
   use_rslora: ['true|false', 'Scale by alpha/√r (rank-stabilised LoRA).'],
-  adapter_name_or_path: ['<dir>', 'A PEFT adapter folder to continue training.'],
+  adapter_name_or_path: ['<dir|repo>', 'The adapter to continue training: a folder or a hub adapter id owner/name[@revision] (hf://owner/name: the hub even when a folder has that name). LoRA (PEFT) with finetuning_type lora, a bottleneck adapter with finetuning_type adapter; its own settings are used.'],
   freeze_trainable_layers: ['N', 'Freeze tuning: train the last N layers (negative: the first |N|).'],
   freeze_trainable_modules: ['NAMES', 'Freeze tuning: the modules of those layers that train.'],
   freeze_extra_modules: ['NAMES', 'Freeze tuning: modules outside the layers that train too.'],
@@ -211,21 +215,6 @@ async function readSettings(args: Parsed): Promise<JobSettings> {
 
 // ---- dataset -------------------------------------------------------------------------------------------------
 
-async function resolveDataset(name: string, s: TrainSettings, jobDir: string | undefined): Promise<string> {
-  const candidates = [resolve(name)];
-  if (jobDir && !isAbsolute(name)) candidates.push(join(jobDir, name));
-  for (const c of candidates) if (existsSync(c) && statSync(c).isFile()) return c;
-  // LLaMA-Factory's way: a name in dataset_dir/dataset_info.json.
-  for (const base of [resolve(s.dataset_dir), ...(jobDir ? [join(jobDir, s.dataset_dir)] : [])]) {
-    const info = join(base, 'dataset_info.json');
-    if (!existsSync(info)) continue;
-    const entries = JSON.parse(await readFile(info, 'utf8')) as Record<string, { file_name?: string }>;
-    const f = entries[name]?.file_name;
-    if (f && existsSync(join(base, f))) return join(base, f);
-  }
-  throw new CliError('no-dataset', `dataset ${name} is not a file (graft train reads a local JSON or JSON Lines file, or a name in ${s.dataset_dir}/dataset_info.json).`);
-}
-
 const MAX_REPORTED = 100;
 
 function reportProblems(io: CliEnv, file: string, problems: readonly DatasetProblem[], what: string): void {
@@ -249,12 +238,13 @@ function datasetTaskNames(names: readonly string[]): string[] {
  * The SFT records of one dataset, or of several: then each is a task of a multi-task run, named after its
  * dataset (datasetTaskNames), and a record's own "task" field wins. Problems are reported per file here.
  */
-async function readSftDatasets(names: readonly string[], paths: readonly string[], io: CliEnv): Promise<ParsedDataset> {
-  const tasks = paths.length > 1 ? datasetTaskNames(names) : undefined;
+async function readSftDatasets(refs: readonly DatasetRef[], io: CliEnv): Promise<ParsedDataset> {
+  const tasks = refs.length > 1 ? datasetTaskNames(refs.map((r) => r.name)) : undefined;
   const parts: ParsedDataset[] = [];
-  for (const [k, path] of paths.entries()) {
-    const p = parseDatasetText(new Uint8Array(await readFile(path)), basename(path));
-    reportProblems(io, basename(path), p.problems, 'skipped');
+  for (const [k, ref] of refs.entries()) {
+    const label = datasetLabel(ref);
+    const p = ref.kind === 'file' ? parseDatasetText(new Uint8Array(await readFile(ref.path)), label) : await readHubDataset(ref, io);
+    reportProblems(io, label, p.problems, 'skipped');
     if (tasks) for (const r of p.records) r.task ??= tasks[k]!;
     parts.push(p);
   }
@@ -510,23 +500,27 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
 
   // Everything that can fail without the GPU fails first.
   const datasetList = datasetNames(s);
-  const datasetPaths: string[] = [];
-  for (const name of datasetList) datasetPaths.push(await resolveDataset(name, s, jobDir));
-  const datasetPath = datasetPaths[0]!;
+  const datasetRefs: DatasetRef[] = [];
+  for (const name of datasetList) datasetRefs.push(await resolveDatasetArg(name, s.dataset_dir, jobDir, io));
+  const firstRef = datasetRefs[0]!;
+  if (pairs && firstRef.kind === 'hub') {
+    throw new CliError('bad-dataset', `stage ${s.stage} reads preference pairs from a local file; hub datasets (${datasetLabel(firstRef)}) are read for stage sft. Download the file and give its path.`);
+  }
   const outputDir = resolve(s.output_dir);
   const store = new NodeCheckpointStore(outputDir);
   const { resumeFrom } = await prepareOutputDir(s, io, store);
   const resume = resumeFrom !== undefined ? await readCheckpointFolder(resumeFrom) : undefined;
 
   const resolved = await resolveModelArg(s.model_name_or_path, io, { revision: s.model_revision });
+  // The adapter to continue: a folder, or a hub adapter downloaded into the cache, before the GPU is opened.
+  const adapterSource = s.adapter_name_or_path !== undefined ? await resolveAdapterArg(s.adapter_name_or_path, io, 'adapter_name_or_path') : undefined;
   const info = await describeModel(resolved.source);
   if (!info.supported) throw new UnsupportedModelError(info.unsupportedReason ?? `${info.architecture} is not supported yet.`);
 
   // The dataset: every record that cannot be used is named with its line and left out.
-  const bytes = new Uint8Array(await readFile(datasetPath));
-  const fileName = datasetPaths.length > 1 ? datasetTaskNames(datasetList).join('+') : basename(datasetPath);
-  const parsed = pairs ? undefined : await readSftDatasets(datasetList, datasetPaths, io);
-  const parsedPairs = pairs ? parsePreferenceText(bytes, fileName) : undefined;
+  const fileName = datasetRefs.length > 1 ? datasetTaskNames(datasetList).join('+') : basename(datasetLabel(firstRef));
+  const parsed = pairs ? undefined : await readSftDatasets(datasetRefs, io);
+  const parsedPairs = pairs && firstRef.kind === 'file' ? parsePreferenceText(new Uint8Array(await readFile(firstRef.path)), fileName) : undefined;
   const problems = parsed?.problems ?? parsedPairs!.problems;
   if (!parsed) reportProblems(io, fileName, problems, 'skipped');
   for (const w of parsedPairs?.warnings ?? []) io.stderr.write(`graft train: note: ${fileName} ${describeSource(w)}: ${w.reason} (kept)\n`);
@@ -579,10 +573,12 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
     }
     const configJson = s.stage === 'rm' ? await readJson(resolved.source, 'config.json', true) : undefined;
     const initializerRange = typeof configJson?.initializer_range === 'number' ? configJson.initializer_range : undefined;
-    const startingAdapter =
-      s.finetuning_type === 'lora' && s.adapter_name_or_path !== undefined
-        ? await readAdapter(await folderSource(s.adapter_name_or_path, 'adapter'), lm.config)
-        : undefined;
+    // LoRA (PEFT) or bottleneck, by its adapter_config.json; setupMethod refuses one that does not fit finetuning_type.
+    const startingAdapter = adapterSource
+      ? isBottleneckConfig(await readJson(adapterSource, ADAPTER_CONFIG, true, 'an adapter folder needs adapter_config.json and adapter_model.safetensors'))
+        ? await readBottleneckAdapter(adapterSource, lm.config)
+        : await readAdapter(adapterSource, lm.config)
+      : undefined;
     // PEFT's TEXT init tokenizes the text as tokenizer(text) does: with the special tokens.
     const promptInitIds =
       s.finetuning_type === 'prompt' && s.prompt_tuning_init === 'text' ? lm.tokenizer.encode(s.prompt_tuning_init_text!, { addSpecialTokens: true }) : undefined;
@@ -666,7 +662,8 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
     } else {
       // LLaMA-Factory runs the job from output_dir: local folders are written as absolute paths.
       const lfSettings: TrainSettings = { ...s, model_name_or_path: resolved.repo ?? resolved.dir };
-      if (s.adapter_name_or_path !== undefined && existsSync(s.adapter_name_or_path)) lfSettings.adapter_name_or_path = resolve(s.adapter_name_or_path);
+      if (adapterSource?.repo !== undefined) lfSettings.adapter_name_or_path = adapterSource.repo; // LLaMA-Factory takes no @revision
+      else if (adapterSource) lfSettings.adapter_name_or_path = adapterSource.dir;
       const datasetName = basename(fileName, extname(fileName));
       const job =
         records && parsed

@@ -4,7 +4,9 @@
 //
 // What is downloaded: config.json, tokenizer.json, tokenizer_config.json (required), generation_config.json
 // and chat_template.jinja (optional: a 404 just leaves them out), and the weights as model.safetensors or as
-// model.safetensors.index.json plus every shard named in its weight_map.
+// model.safetensors.index.json plus every shard named in its weight_map. With `kind: 'adapter'` (an adapter
+// repository: PEFT LoRA, prompt tuning or a Graft bottleneck adapter) exactly adapter_config.json and
+// adapter_model.safetensors, both required, into the same store and with the same checks.
 //
 // URLs: {endpoint}/{repo}/resolve/{revision}/{file}. The hub redirects LFS files to a CDN; redirects are
 // followed. Where the runtime allows it (Node), redirects are followed by hand so that the hub's own headers
@@ -43,6 +45,8 @@ export const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_confi
 export const OPTIONAL_FILES = ['generation_config.json', 'chat_template.jinja'] as const;
 export const SINGLE_WEIGHTS = 'model.safetensors';
 export const WEIGHTS_INDEX = 'model.safetensors.index.json';
+/** What `kind: 'adapter'` downloads (both required). */
+export const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'] as const;
 
 export interface DownloadProgress {
   /**
@@ -89,6 +93,8 @@ export interface DownloadOptions extends HubOptions {
   useTreeApi?: boolean;
   /** Download again even if the model is stored complete (default false: a complete model is returned as is, offline). */
   force?: boolean;
+  /** 'adapter': the repository is an adapter, download ADAPTER_FILES instead of a model (default 'model'). */
+  kind?: 'model' | 'adapter';
 }
 
 /** {endpoint}/{repo}/resolve/{revision}/{file}, with the revision and each path segment URL-encoded. */
@@ -207,13 +213,17 @@ class Download {
       planned.push(f);
       this.files.set(path, f);
     };
-    for (const path of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
-      const required = (REQUIRED_FILES as readonly string[]).includes(path);
+    const adapter = this.options.kind === 'adapter';
+    const requiredFiles: readonly string[] = adapter ? ADAPTER_FILES : REQUIRED_FILES;
+    for (const path of adapter ? ADAPTER_FILES : [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
+      const required = requiredFiles.includes(path);
       const info = await this.probe(path, required, tree);
       if (info) add(path, required, info);
     }
-    let weights = await this.probe(SINGLE_WEIGHTS, false, tree);
-    if (weights) {
+    let weights = adapter ? undefined : await this.probe(SINGLE_WEIGHTS, false, tree);
+    if (adapter) {
+      // The adapter's weights were planned with its config above.
+    } else if (weights) {
       add(SINGLE_WEIGHTS, true, weights);
     } else {
       const index = await this.probe(WEIGHTS_INDEX, false, tree);
@@ -625,11 +635,15 @@ class Download {
     throw err;
   }
 
+  private get what(): string {
+    return this.options.kind === 'adapter' ? 'adapter' : 'model';
+  }
+
   private notFound(path: string, status: number, required = true): HubError {
     return new HubError(
       'not-found',
-      `No such model or file: ${path} of ${this.repo} (revision ${this.revision}) is not on ${this.endpoint} (HTTP ${status}). ` +
-        (required ? 'Check the model id and revision; a private model also answers this way without a token.' : ''),
+      `No such ${this.what} or file: ${path} of ${this.repo} (revision ${this.revision}) is not on ${this.endpoint} (HTTP ${status}). ` +
+        (required ? `Check the ${this.what} id and revision; a private ${this.what} also answers this way without a token.` : ''),
       { file: path, status },
     );
   }

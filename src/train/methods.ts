@@ -11,7 +11,10 @@
 //           "pfeiffer") or after the attention and the MLP outputs ("houlsby"), of size hidden / reduction_factor,
 //           with adapter_non_linearity between down- and up-projection. Down weight ~ N(0, 0.02²) from the job's
 //           seed (in tensor-name order), down bias, up weight and up bias 0: training starts at the base model.
-//           Only the adapter trains; its biases do not decay.
+//           Only the adapter trains; its biases do not decay. With adapter_name_or_path (a saved bottleneck adapter,
+//           src/model/bottleneck-file.ts) training continues from its tensors with its own placement, reduction
+//           factor and non-linearity (as LoRA uses the PEFT config), noting the job settings it overrides; an
+//           adapter made for another hidden size or layer count is refused.
 //   full    every base parameter (a tied lm_head is the embedding, one tensor).
 //   freeze  LLaMA-Factory's _setup_freeze_tuning: the last n layers (freeze_trainable_layers n > 0) or the
 //           first |n| (n < 0); within them the modules freeze_trainable_modules names ("all", or names like
@@ -100,11 +103,16 @@ export interface MethodSetup {
   release(): void;
 }
 
-/** A starting adapter on the CPU (src/model/adapter.ts's CpuLoraAdapter fits). */
-export interface StartingAdapter {
+/** A starting LoRA adapter on the CPU (src/model/adapter.ts's CpuLoraAdapter fits). */
+export interface StartingLoraAdapter {
   config: { r: number; alpha: number; useRslora: boolean };
   modules: ReadonlyMap<string, { a: Float32Array; b: Float32Array; inFeatures: number; outFeatures: number }>;
 }
+
+/** The adapter a run continues (adapter_name_or_path): LoRA, or a bottleneck adapter (readBottleneckAdapter). */
+export type StartingAdapter = StartingLoraAdapter | CpuBottleneckAdapter;
+
+const isStartingBottleneck = (a: StartingAdapter): a is CpuBottleneckAdapter => 'tensors' in a;
 
 const problem = (key: keyof TrainSettings, message: string): SettingsError => new SettingsError('the job', [{ key, message }]);
 
@@ -241,14 +249,24 @@ export function setupMethod(
 ): MethodSetup {
   const kind = settings.finetuning_type;
   const notes: string[] = [];
+  const starting = opts.startingAdapter;
+  if (starting && kind !== 'lora' && kind !== 'adapter') {
+    throw problem('adapter_name_or_path', `continues LoRA or bottleneck adapters; finetuning_type "${kind}" starts from the model alone`);
+  }
+  if (starting && kind === 'lora' && isStartingBottleneck(starting)) {
+    throw problem('adapter_name_or_path', 'is a bottleneck adapter; continue it with finetuning_type "adapter"');
+  }
+  if (starting && kind === 'adapter' && !isStartingBottleneck(starting)) {
+    throw problem('adapter_name_or_path', 'is a LoRA adapter; continue it with finetuning_type "lora" (finetuning_type "adapter" continues bottleneck adapters)');
+  }
   if (kind === 'prompt') return setupPromptTuning(model, settings, opts.promptInitIds);
   if (kind === 'lora') {
     checkMethodSettings(settings);
     const infos = new Map(model.linearModules().map((m) => [m.module, m]));
     let spec: { r: number; alpha: number; useRslora: boolean };
     let weights: ReturnType<typeof initLoraWeights>;
-    if (opts.startingAdapter) {
-      const a = opts.startingAdapter;
+    if (starting && !isStartingBottleneck(starting)) {
+      const a = starting;
       spec = { r: a.config.r, alpha: a.config.alpha, useRslora: a.config.useRslora };
       weights = [];
       // In the model's module order.
@@ -301,7 +319,7 @@ export function setupMethod(
     };
   }
 
-  if (kind === 'adapter') return setupBottleneck(model, settings, notes);
+  if (kind === 'adapter') return setupBottleneck(model, settings, notes, starting && isStartingBottleneck(starting) ? starting : undefined);
 
   model.setAdapter(null);
   const base = model.parameters();
@@ -326,24 +344,43 @@ export function setupMethod(
 }
 
 /** finetuning_type "adapter": a new bottleneck adapter, set on the model; only its tensors train. */
-function setupBottleneck(model: CausalLM, settings: TrainSettings, notes: string[]): MethodSetup {
+function setupBottleneck(model: CausalLM, settings: TrainSettings, notes: string[], starting?: CpuBottleneckAdapter): MethodSetup {
   const H = model.cfg.hiddenSize;
+  if (starting) {
+    const c = starting.config;
+    if (c.hiddenSize !== H || c.numLayers !== model.cfg.numLayers) {
+      throw problem(
+        'adapter_name_or_path',
+        `the adapter was made for a model with hidden_size ${c.hiddenSize} and ${c.numLayers} layers; this ${model.cfg.architecture} has hidden_size ${H} and ${model.cfg.numLayers} layers`,
+      );
+    }
+    const differs: string[] = [];
+    if (settings.adapter_placement !== c.placement) differs.push(`adapter_placement ${settings.adapter_placement} → ${c.placement}`);
+    if (settings.reduction_factor !== c.reductionFactor) differs.push(`reduction_factor ${settings.reduction_factor} → ${c.reductionFactor}`);
+    if (settings.adapter_non_linearity !== c.nonLinearity) differs.push(`adapter_non_linearity ${settings.adapter_non_linearity} → ${c.nonLinearity}`);
+    if (differs.length) notes.push(`training continues the adapter ${settings.adapter_name_or_path ?? ''} with its own settings (${differs.join(', ')})`.replace('  ', ' '));
+  }
   let size: number;
   try {
-    size = bottleneckSize(H, settings.reduction_factor);
+    size = starting ? starting.config.size : bottleneckSize(H, settings.reduction_factor);
   } catch {
     const divisors = Array.from({ length: H }, (_, i) => i + 1).filter((d) => H % d === 0 && d > 1 && d <= 64);
     throw problem('reduction_factor', `${settings.reduction_factor} does not divide this model's hidden size ${H}; choose one of ${divisors.join(', ')}`);
   }
-  const config: BottleneckConfig = {
-    placement: settings.adapter_placement,
-    reductionFactor: settings.reduction_factor,
-    size,
-    nonLinearity: settings.adapter_non_linearity,
-    hiddenSize: H,
-    numLayers: model.cfg.numLayers,
-  };
-  const adapter = uploadBottleneck(model.ctx, initBottleneckWeights(config, settings.seed), 'training');
+  const config: BottleneckConfig = starting
+    ? { ...starting.config }
+    : {
+        placement: settings.adapter_placement,
+        reductionFactor: settings.reduction_factor,
+        size,
+        nonLinearity: settings.adapter_non_linearity,
+        hiddenSize: H,
+        numLayers: model.cfg.numLayers,
+      };
+  const weights = starting
+    ? { config, tensors: new Map([...bottleneckShapes(config).keys()].map((name) => [name, Float32Array.from(bottleneckTensor(starting, name))])) }
+    : initBottleneckWeights(config, settings.seed);
+  const adapter = uploadBottleneck(model.ctx, weights, 'training');
   try {
     model.setAdapter(adapter);
   } catch (e) {
@@ -404,6 +441,13 @@ function setupPromptTuning(model: CausalLM, settings: TrainSettings, initIds: re
       embeddings.release();
     },
   };
+}
+
+/** One tensor of a starting bottleneck adapter (readBottleneckAdapter checked that all are there). */
+function bottleneckTensor(a: CpuBottleneckAdapter, name: string): Float32Array {
+  const t = a.tensors.get(name);
+  if (!t) throw problem('adapter_name_or_path', `the adapter lacks ${name}`);
+  return t;
 }
 
 /** The trained bottleneck tensors by name, from the trainable weights (Trainer.trainableWeights). */

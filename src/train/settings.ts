@@ -711,7 +711,11 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
   // Rules across keys (LLaMA-Factory's own, where it has them).
   if (s.finetuning_type !== 'lora') {
     for (const key of ['use_rslora', 'adapter_name_or_path'] as const) {
-      if (key in input && !isOff(input[key])) problems.push({ ...at(key), message: `is only valid with finetuning_type "lora" (this job has "${s.finetuning_type}")` });
+      if (key === 'adapter_name_or_path' && s.finetuning_type === 'adapter') continue; // continues a bottleneck adapter
+      if (key in input && !isOff(input[key])) {
+        const valid = key === 'adapter_name_or_path' ? 'finetuning_type "lora" or "adapter"' : 'finetuning_type "lora"';
+        problems.push({ ...at(key), message: `is only valid with ${valid} (this job has "${s.finetuning_type}")` });
+      }
     }
   }
   if (s.finetuning_type !== 'adapter') {
@@ -876,7 +880,8 @@ const ALWAYS = new Set<string>([
 ]);
 
 function relevant(key: string, s: TrainSettings): boolean {
-  if (key.startsWith('lora_') || key === 'use_rslora' || key === 'adapter_name_or_path') return s.finetuning_type === 'lora';
+  if (key === 'adapter_name_or_path') return s.finetuning_type === 'lora' || s.finetuning_type === 'adapter';
+  if (key.startsWith('lora_') || key === 'use_rslora') return s.finetuning_type === 'lora';
   if (key.startsWith('freeze_')) return s.finetuning_type === 'freeze';
   if (key === 'adapter_placement' || key === 'reduction_factor' || key === 'adapter_non_linearity') return s.finetuning_type === 'adapter';
   if (key === 'num_virtual_tokens' || key.startsWith('prompt_tuning_')) return s.finetuning_type === 'prompt';

@@ -6,6 +6,9 @@
 //                                                   carrying X-Linked-Size, X-Linked-Etag (sha256), X-Repo-Commit
 //   GET|HEAD {cdn}/cdn/{org}/{name}/{rev}/{file} → the bytes, ETag a 32-hex (md5, like a CDN's), Range → 206
 //   GET /api/models/{org}/{name}/tree/{rev}      → [{type, path, size, oid, lfs?: {oid, size, pointerSize}}]
+//   GET /api/datasets/{org}/{name}/tree/{rev}    → the same for a dataset; datasets are added with
+//                                                 addModel('datasets/{org}/{name}', files) and resolved at
+//                                                 /datasets/{org}/{name}/resolve/{rev}/{file}, as on the hub
 //
 // Faults are injected per request (see Fault) and every request is recorded (see RecordedRequest).
 // CORS headers are sent so that a browser test can use the same hub.
@@ -202,9 +205,9 @@ export class TestHub {
     const url = new URL(req.url ?? '/', 'http://x');
     const seg = url.pathname.split('/').slice(1);
 
-    if (seg[0] === 'api' && seg[1] === 'models') {
+    if (seg[0] === 'api' && (seg[1] === 'models' || seg[1] === 'datasets')) {
       const t = seg.indexOf('tree');
-      const repo = seg.slice(2, t).join('/');
+      const repo = `${seg[1] === 'datasets' ? 'datasets/' : ''}${seg.slice(2, t).join('/')}`;
       const revision = decodeURIComponent(seg[t + 1] ?? '');
       const rec = this.record(req, 'api', { repo, revision });
       if (this.options.treeApi === false || t < 0) return end(res, (rec.status = 404));
@@ -267,9 +270,10 @@ export class TestHub {
     if (req.method === 'OPTIONS') return end(res, 204);
     const url = new URL(req.url ?? '/', 'http://x');
     const seg = url.pathname.split('/').slice(1);
-    // /cdn/{repo...}/{rev}/{file}: the repo is one or two segments; find the model whose id fits.
+    // /cdn/{repo...}/{rev}/{file}: the repo is one or two segments (three for datasets/{org}/{name}); find the
+    // model whose id fits.
     const method = req.method ?? 'GET';
-    for (const n of [2, 1]) {
+    for (const n of [3, 2, 1]) {
       const repo = seg.slice(1, 1 + n).join('/');
       const revision = decodeURIComponent(seg[1 + n] ?? '');
       const file = seg.slice(2 + n).map(decodeURIComponent).join('/');

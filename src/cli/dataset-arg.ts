@@ -1,0 +1,129 @@
+// `graft train --dataset NAME`: what a dataset name means on the command line, and reading hub datasets.
+//
+// The rule, in order (the first that applies wins):
+//   1. a file that exists (relative to the working folder, then to the job file's folder)   → that file
+//   2. a name in dataset_dir/dataset_info.json (LLaMA-Factory's registry):
+//        "file_name": "x.json"                  → that file, relative to dataset_dir
+//        "hf_hub_url": "owner/name"             → that hub dataset; "split" (default train) and "revision" of the
+//                                                  entry are honoured; "subset" (a config of a scripted dataset) is not
+//   3. a hub dataset reference (src/data/hub-dataset.ts parseHubDatasetId):
+//        owner/name  owner/name@revision        → the train split of that dataset (split by file names, see there)
+//        hf://datasets/owner/name[@rev]/path    → that one data file of it (JSON, JSON Lines or Parquet, .gz too)
+//        https://huggingface.co/datasets/owner/name[/blob/rev/path]
+//      A name with a data-file extension (x.json, x.parquet) or starting with ./ or / is always a local file.
+// So a local file always wins over a hub id of the same spelling; "hf://datasets/owner/name" always means the hub.
+//
+// Hub files come through the hub client (fetchHubFile: HF_ENDPOINT, HF_TOKEN) with size and sha256 checks, and
+// are kept in GRAFT_CACHE/datasets/ by their content id (the tree API's LFS sha256 or git oid), so a second run
+// reads them without downloading. Endpoints without a tree API (mirrors) give no content id: nothing is cached.
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { loadHubDataset, parseHubDatasetId, type DatasetFileCache, type HubDataset } from '../data/hub-dataset';
+import { nodeHubSettings } from '../hub/store-node';
+import type { CliEnv } from './model-arg';
+import { CliError } from './report';
+
+export type DatasetRef =
+  | { kind: 'file'; name: string; path: string }
+  | { kind: 'hub'; name: string; repo: string; revision?: string; file?: string; split?: string };
+
+interface DatasetInfoEntry {
+  file_name?: unknown;
+  hf_hub_url?: unknown;
+  split?: unknown;
+  revision?: unknown;
+  subset?: unknown;
+}
+
+/** Resolves one dataset name by the rule in the file comment. Throws CliError('no-dataset') saying what is accepted. */
+export async function resolveDatasetArg(name: string, datasetDir: string, jobDir: string | undefined, io?: CliEnv): Promise<DatasetRef> {
+  const candidates = [resolve(name)];
+  if (jobDir && !isAbsolute(name)) candidates.push(join(jobDir, name));
+  for (const c of candidates) if (existsSync(c) && statSync(c).isFile()) return { kind: 'file', name, path: c };
+  // LLaMA-Factory's way: a name in dataset_dir/dataset_info.json.
+  for (const base of [resolve(datasetDir), ...(jobDir ? [join(jobDir, datasetDir)] : [])]) {
+    const infoFile = join(base, 'dataset_info.json');
+    if (!existsSync(infoFile)) continue;
+    let entries: Record<string, DatasetInfoEntry>;
+    try {
+      entries = JSON.parse(await readFile(infoFile, 'utf8')) as Record<string, DatasetInfoEntry>;
+    } catch (e) {
+      throw new CliError('bad-dataset', `${infoFile} is not valid JSON (${e instanceof Error ? e.message : String(e)}); fix it or name the dataset file directly.`);
+    }
+    const entry = Object.hasOwn(entries, name) ? entries[name] : undefined;
+    if (!entry) continue;
+    if (typeof entry.file_name === 'string' && existsSync(join(base, entry.file_name))) return { kind: 'file', name, path: join(base, entry.file_name) };
+    if (typeof entry.hf_hub_url === 'string') {
+      const hub = parseHubDatasetId(entry.hf_hub_url);
+      if (!hub) throw new CliError('bad-dataset', `${infoFile}: "${name}" has hf_hub_url "${entry.hf_hub_url}", which is not a hub dataset id like "owner/name".`);
+      if (entry.subset !== undefined && io) io.stderr.write(`graft train: note: ${infoFile}: "${name}" names subset ${JSON.stringify(entry.subset)}; Graft reads the dataset's data files and ignores subsets\n`);
+      return {
+        kind: 'hub',
+        name,
+        repo: hub.repo,
+        ...(typeof entry.revision === 'string' ? { revision: entry.revision } : hub.revision !== undefined ? { revision: hub.revision } : {}),
+        ...(hub.file !== undefined ? { file: hub.file } : {}),
+        ...(typeof entry.split === 'string' ? { split: entry.split } : {}),
+      };
+    }
+  }
+  const hub = parseHubDatasetId(name);
+  if (hub) return { kind: 'hub', name, ...hub };
+  throw new CliError(
+    'no-dataset',
+    `dataset ${name} is not a file (graft train reads a local JSON or JSON Lines file, a name in ${datasetDir}/dataset_info.json, ` +
+      'or a hub dataset: owner/name[@revision], or hf://datasets/owner/name[@revision]/<file> for one file of it).',
+  );
+}
+
+/** What a dataset is called in messages and as a task: the file name, or the hub dataset's name (with its file). */
+export function datasetLabel(ref: DatasetRef): string {
+  if (ref.kind === 'file') return ref.path.slice(Math.max(ref.path.lastIndexOf('/'), ref.path.lastIndexOf('\\')) + 1);
+  return ref.file !== undefined ? `${ref.repo}/${ref.file}` : ref.repo;
+}
+
+/** Dataset files kept in a folder, one file per content key (written whole, then renamed into place). */
+export class NodeDatasetCache implements DatasetFileCache {
+  constructor(readonly dir: string) {}
+
+  private path(key: string): string {
+    return join(this.dir, encodeURIComponent(key));
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const b = await readFile(this.path(key));
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = `${this.path(key)}.${process.pid}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, this.path(key));
+  }
+}
+
+/** Reads a hub dataset (HF_ENDPOINT, HF_TOKEN, cached under GRAFT_CACHE/datasets), reporting each file on stderr. */
+export async function readHubDataset(ref: Extract<DatasetRef, { kind: 'hub' }>, io: CliEnv): Promise<HubDataset> {
+  const settings = nodeHubSettings(io.env);
+  const cache = new NodeDatasetCache(join(settings.cacheDir, 'datasets'));
+  return loadHubDataset(ref.repo, {
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(settings.token ? { token: settings.token } : {}),
+    ...(ref.revision !== undefined ? { revision: ref.revision } : {}),
+    ...(ref.file !== undefined ? { file: ref.file } : {}),
+    ...(ref.split !== undefined ? { split: ref.split } : {}),
+    signal: io.signal,
+    cache,
+    onProgress: (p) => {
+      if (p.phase === 'download') io.stderr.write(`graft train: dataset ${ref.repo}: downloading ${p.file} (${p.index + 1}/${p.count})\n`);
+      if (p.phase === 'cached') io.stderr.write(`graft train: dataset ${ref.repo}: ${p.file} (${p.index + 1}/${p.count}) from the cache\n`);
+    },
+  });
+}

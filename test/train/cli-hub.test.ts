@@ -1,0 +1,152 @@
+// `graft train` / `generate` / `info` with adapters and datasets from the hub (the local test hub, no network),
+// and continuing a saved bottleneck adapter, as child processes:
+// - a LoRA adapter repo (at a revision) is downloaded into GRAFT_CACHE with progress, continues training to
+//   exactly the losses of the same adapter from a local folder, and is then read from the cache with no request;
+//   a folder of the same spelling wins (with a note naming hf://), and an unknown repo fails naming it;
+// - a hub dataset trains to exactly the losses of the same file read locally;
+// - continuing a bottleneck adapter saved at step 3 of a run gives, at its first step, the loss the run had at
+//   step 4 (the same weights on the same batch: one batch per step, constant rate), using the adapter's own
+//   placement, size and non-linearity over the job's; a LoRA folder or an adapter for another model is refused.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lines, REPO_ROOT, runGraft } from '../cli/run';
+import { TestHub } from '../helpers/test-hub';
+import { ALPACA, FIXTURE } from './helpers';
+
+const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-hub-'));
+const cache = join(scratch, 'cache');
+let hub: TestHub;
+beforeAll(async () => {
+  hub = await TestHub.start();
+});
+afterAll(async () => {
+  await hub.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+const env = () => ({ HF_ENDPOINT: hub.endpoint, GRAFT_CACHE: cache, HF_TOKEN: undefined });
+
+/** Two records, one batch per step, a constant rate: every step sees the same batch. */
+const FAST = ['--model', FIXTURE, '--dataset', ALPACA, '--cutoff_len', '64', '--max_samples', '2', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lr_scheduler_type', 'constant'];
+const losses = (dir: string) => lines(readFileSync(join(dir, 'metrics.jsonl'), 'utf8')).map((l) => (JSON.parse(l) as { loss: number }).loss);
+const adapterFiles = (dir: string) => ({
+  'adapter_config.json': new Uint8Array(readFileSync(join(dir, 'adapter_config.json'))),
+  'adapter_model.safetensors': new Uint8Array(readFileSync(join(dir, 'adapter_model.safetensors'))),
+});
+
+describe('adapter_name_or_path and --adapter from the hub', () => {
+  it('downloads the adapter repo at its revision, trains exactly as from the folder, and reads it from the cache afterwards', async () => {
+    const lora = join(scratch, 'lora');
+    const first = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '2', '--output_dir', lora], { timeoutMs: 120_000 });
+    expect(first.code, first.graftStderr).toBe(0);
+    hub.addModel('graft-test/lora-adapter', adapterFiles(lora), 'v1'); // only at v1: a run that ignored @v1 gets a 404
+
+    const fromHub = join(scratch, 'from-hub');
+    const h = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '4', '--adapter_name_or_path', 'graft-test/lora-adapter@v1', '--output_dir', fromHub], {
+      env: env(),
+      timeoutMs: 120_000,
+    });
+    expect(h.code, h.graftStderr).toBe(0);
+    expect(h.graftStderr).toMatch(/downloading adapter_model\.safetensors/);
+    expect(h.graftStderr).toMatch(/training continues the adapter graft-test\/lora-adapter@v1 with its own settings \(lora_rank 4 → 2/);
+    const cached = join(cache, 'models--graft-test--lora-adapter', 'v1', 'files', 'adapter_model.safetensors');
+    expect(readFileSync(cached).equals(readFileSync(join(lora, 'adapter_model.safetensors')))).toBe(true);
+    // LLaMA-Factory's job names the repo (it has no @revision).
+    expect(readFileSync(join(fromHub, 'train.yaml'), 'utf8')).toMatch(/^adapter_name_or_path: graft-test\/lora-adapter( +#.*)?$/m);
+
+    const fromFolder = join(scratch, 'from-folder');
+    const f = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '4', '--adapter_name_or_path', lora, '--output_dir', fromFolder], { timeoutMs: 120_000 });
+    expect(f.code, f.graftStderr).toBe(0);
+    expect(losses(fromHub)).toEqual(losses(fromFolder));
+    // It continued the trained adapter: its first loss is below the first run's loss after one step.
+    expect(losses(fromHub)[0]!).toBeLessThan(losses(lora)[1]!);
+
+    // Complete in the cache: no request at all.
+    hub.clearRequests();
+    const info = await runGraft(['info', '--model', FIXTURE, '--adapter', 'graft-test/lora-adapter@v1', '--json'], { env: env() });
+    expect(info.code, info.graftStderr).toBe(0);
+    expect((JSON.parse(info.stdout) as { adapter: { r: number } }).adapter).toMatchObject({ r: 2 });
+    expect(hub.requests).toEqual([]);
+
+    // A folder with the repo's spelling wins, and the note says how to mean the hub.
+    const work = join(scratch, 'cwd');
+    mkdirSync(join(work, 'graft-test'), { recursive: true });
+    cpSync(lora, join(work, 'graft-test', 'lora-adapter'), { recursive: true });
+    const local = await runGraft(['info', '--model', join(REPO_ROOT, FIXTURE), '--adapter', 'graft-test/lora-adapter', '--json'], { env: env(), cwd: work });
+    expect(local.code, local.graftStderr).toBe(0);
+    expect(local.graftStderr).toMatch(/--adapter graft-test\/lora-adapter is the folder .*; write hf:\/\/graft-test\/lora-adapter for the hub repository/);
+    expect(hub.requests).toEqual([]);
+    // hf:// means the hub: main has no such adapter.
+    const forced = await runGraft(['info', '--model', join(REPO_ROOT, FIXTURE), '--adapter', 'hf://graft-test/lora-adapter', '--json'], { env: env(), cwd: work });
+    expect(forced.code).not.toBe(0);
+    expect(forced.graftStderr).toMatch(/No such adapter or file: adapter_config\.json of graft-test\/lora-adapter \(revision main\)/);
+
+    const bad = await runGraft(['info', '--model', FIXTURE, '--adapter', 'not-a-folder'], { env: env() });
+    expect(bad.code).not.toBe(0);
+    expect(bad.graftStderr).toMatch(/--adapter not-a-folder is neither an adapter folder nor a hub adapter id like "owner\/name"/);
+  });
+});
+
+describe('--dataset from the hub', () => {
+  it('trains on a hub dataset exactly as on the same file read locally', async () => {
+    hub.addModel('datasets/graft-test/alpaca', { 'data/train.json': new Uint8Array(readFileSync(join(REPO_ROOT, ALPACA))), 'README.md': new TextEncoder().encode('# alpaca\n') });
+    const common = ['--model', FIXTURE, '--cutoff_len', '64', '--max_samples', '4', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lora_rank', '2', '--max_steps', '2'];
+    const fromHub = join(scratch, 'ds-hub');
+    const h = await runGraft(['train', ...common, '--dataset', 'graft-test/alpaca', '--output_dir', fromHub], { env: env(), timeoutMs: 120_000 });
+    expect(h.code, h.graftStderr).toBe(0);
+    expect(h.graftStderr).toMatch(/dataset graft-test\/alpaca: downloading data\/train\.json \(1\/1\)/);
+    expect(h.graftStderr).toMatch(/4 training sequences/);
+    const local = join(scratch, 'ds-local');
+    const l = await runGraft(['train', ...common, '--dataset', ALPACA, '--output_dir', local], { timeoutMs: 120_000 });
+    expect(l.code, l.graftStderr).toBe(0);
+    expect(losses(fromHub)).toHaveLength(2);
+    expect(losses(fromHub)).toEqual(losses(local));
+
+    const pairs = await runGraft(['train', '--stage', 'dpo', '--model', FIXTURE, '--dataset', 'graft-test/alpaca', '--output_dir', join(scratch, 'ds-dpo')], { env: env() });
+    expect(pairs.code).not.toBe(0);
+    expect(pairs.graftStderr).toMatch(/stage dpo reads preference pairs from a local file; hub datasets \(graft-test\/alpaca\) are read for stage sft/);
+  });
+});
+
+describe('continuing a bottleneck adapter (finetuning_type adapter + adapter_name_or_path)', () => {
+  it('starts from the saved adapter with its own settings: the first loss is the uninterrupted run’s next loss', async () => {
+    const run = join(scratch, 'bn-run');
+    const a = await runGraft(
+      ['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_placement', 'houlsby', '--reduction_factor', '8', '--adapter_non_linearity', 'silu', '--max_steps', '4', '--save_steps', '3', '--output_dir', run],
+      { timeoutMs: 120_000 },
+    );
+    expect(a.code, a.graftStderr).toBe(0);
+    const full = losses(run);
+    expect(full).toHaveLength(4);
+
+    const cont = join(scratch, 'bn-continue');
+    const saved = join(run, 'checkpoint-3');
+    const b = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', saved, '--max_steps', '1', '--output_dir', cont], { timeoutMs: 120_000 });
+    expect(b.code, b.graftStderr).toBe(0);
+    expect(b.graftStderr).toMatch(/with its own settings \(adapter_placement pfeiffer → houlsby, reduction_factor 16 → 8, adapter_non_linearity relu → silu\)/);
+    // 2 layers × 2 sites × (down 8×64 + 8 + up 64×8 + 64) = 4,384 (a fresh pfeiffer/16 adapter would have 1,096)
+    expect(b.graftStderr).toMatch(/adapter on LlamaForCausalLM \(4,384 trainable parameters\)/);
+    const next = losses(cont)[0]!;
+    expect(Math.abs(next - full[3]!)).toBeLessThan(1e-5 * Math.abs(full[3]!));
+    expect(full[0]! - next).toBeGreaterThan(0.1); // a fresh adapter would start near full[0]
+    expect(JSON.parse(readFileSync(join(cont, 'adapter_config.json'), 'utf8'))).toMatchObject({ placement: 'houlsby', reduction_factor: 8, non_linearity: 'silu' });
+
+    // An adapter made for another model is refused, naming both shapes.
+    const other = join(scratch, 'bn-other');
+    cpSync(saved, other, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(other, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(other, 'adapter_config.json'), JSON.stringify({ ...cfg, hidden_size: 128, bottleneck_size: 16 }));
+    const wrong = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', other, '--max_steps', '1', '--output_dir', join(scratch, 'bn-wrong')], { timeoutMs: 120_000 });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.graftStderr).toMatch(/made for a model with hidden_size 128 and 2 layers.*this LlamaForCausalLM has hidden_size 64/);
+
+    // A LoRA folder is not a bottleneck adapter.
+    const lora = join(scratch, 'bn-lora');
+    const l = await runGraft(['train', ...FAST, '--max_steps', '1', '--lora_rank', '2', '--output_dir', lora], { timeoutMs: 120_000 });
+    expect(l.code, l.graftStderr).toBe(0);
+    const mixed = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', lora, '--max_steps', '1', '--output_dir', join(scratch, 'bn-mixed')], { timeoutMs: 120_000 });
+    expect(mixed.code).not.toBe(0);
+    expect(mixed.graftStderr).toMatch(/adapter_name_or_path: is a LoRA adapter; continue it with finetuning_type "lora"/);
+  });
+});
