@@ -21,7 +21,7 @@ const TRAIN = [
 const VALIDATION = [{ instruction: 'Say three', input: '', output: 'Three.' }];
 
 beforeAll(async () => {
-  hub = await TestHub.start();
+  hub = await TestHub.start({ datasetTreeApi: true });
   hub.addModel('datasets/owner/set', {
     'data/train-00000-of-00001.json': enc(TRAIN),
     'data/validation-00000-of-00001.jsonl': enc(VALIDATION.map((r) => JSON.stringify(r)).join('\n')),

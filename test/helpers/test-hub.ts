@@ -6,7 +6,8 @@
 //                                                   carrying X-Linked-Size, X-Linked-Etag (sha256), X-Repo-Commit
 //   GET|HEAD {cdn}/cdn/{org}/{name}/{rev}/{file} → the bytes, ETag a 32-hex (md5, like a CDN's), Range → 206
 //   GET /api/models/{org}/{name}/tree/{rev}      → [{type, path, size, oid, lfs?: {oid, size, pointerSize}}]
-//   GET /api/datasets/{org}/{name}/tree/{rev}    → the same for a dataset; datasets are added with
+//   GET /api/datasets/{org}/{name}/tree/{rev}    → the same for a dataset (only with datasetTreeApi: true; by
+//                                                 default datasets have no tree API, like a mirror); added with
 //                                                 addModel('datasets/{org}/{name}', files) and resolved at
 //                                                 /datasets/{org}/{name}/resolve/{rev}/{file}, as on the hub
 //
@@ -67,6 +68,8 @@ export interface RecordedRequest {
 export interface TestHubOptions {
   /** Serve /api/models/{repo}/tree/{rev} (default true). */
   treeApi?: boolean;
+  /** Serve /api/datasets/{repo}/tree/{rev} too (default false: dataset readers then fall back to conventional names). */
+  datasetTreeApi?: boolean;
   /**
    * How LFS files are served: 'x-linked' (default, like huggingface.co: resolve → 302 with X-Linked-* headers →
    * CDN) or 'etag' (no redirect: 200 with the sha256 as a quoted ETag and no X-Linked-* headers).
@@ -210,7 +213,7 @@ export class TestHub {
       const repo = `${seg[1] === 'datasets' ? 'datasets/' : ''}${seg.slice(2, t).join('/')}`;
       const revision = decodeURIComponent(seg[t + 1] ?? '');
       const rec = this.record(req, 'api', { repo, revision });
-      if (this.options.treeApi === false || t < 0) return end(res, (rec.status = 404));
+      if (this.options.treeApi === false || t < 0 || (seg[1] === 'datasets' && !this.options.datasetTreeApi)) return end(res, (rec.status = 404));
       if (!this.authorized(req, repo)) return end(res, (rec.status = 401), { 'X-Error-Code': 'GatedRepo' });
       const m = this.models.get(`${repo}@${revision}`);
       if (!m) return end(res, (rec.status = 404), { 'X-Error-Code': 'RepoNotFound' });

@@ -19,7 +19,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-hub-'));
 const cache = join(scratch, 'cache');
 let hub: TestHub;
 beforeAll(async () => {
-  hub = await TestHub.start();
+  hub = await TestHub.start({ datasetTreeApi: true });
 });
 afterAll(async () => {
   await hub.close();
