@@ -243,9 +243,14 @@ export class GpuContext {
   /** Frees every pooled buffer that is not in use. */
   trimPool(): void {
     this.flush();
-    this.poolFreeBytes = 0;
-    for (const list of this.pool.values()) for (const b of list) this.destroyBuffer(b);
-    for (const list of this.stagingPool.values()) for (const b of list) this.destroyBuffer(b);
+    for (const pool of [this.pool, this.stagingPool]) {
+      for (const list of pool.values()) {
+        for (const b of list) {
+          this.poolFreeBytes -= b.size;
+          this.destroyBuffer(b);
+        }
+      }
+    }
     this.pool.clear();
     this.stagingPool.clear();
     this.bindGroups.clear();
