@@ -3,7 +3,7 @@
 // heads, intermediate 1536, vocab 49152, tied embeddings), batch 1, LoRA (rank 8, every linear projection) and
 // full fine-tuning, at sequence lengths 256 and 512.
 //
-//   npx tsx bench/train.ts [--layers N] [--seq 256,512] [--steps N] [--methods lora,full] [--peak-gflops G]
+//   npx tsx bench/train.ts [--layers N] [--seq 256,512] [--steps N] [--warmup N] [--methods lora,full] [--peak-gflops G]
 //                          [--phases] [--quick]          (npm run bench:train)
 // `runTrainBench(ctx, opts)` returns { rows, step, config } for the combined benchmark (bench/index.ts).
 //
@@ -11,8 +11,9 @@
 // SwiftShader (no GPU) a 2-layer step already takes 10-40 s (the 49152-row lm head is ~45% of a 2-layer
 // LoRA step) and a 30-layer one minutes. The JSON records the depth ("layers") and the parameters N it ran.
 //
-// Each (method, seq) runs 1 warm-up step (compiles every pipeline, fills the buffer pool and bind-group cache)
-// then --steps timed steps (default 2) of Trainer.run on one sequence of seq tokens (loss on its second half).
+// Each (method, seq) runs --warmup untimed steps (default 2, --quick 1: they compile every pipeline and fill the
+// buffer pool and the bind-group cache, which takes two steps) then --steps timed steps (default 2, --quick 1)
+// of Trainer.run on one sequence of seq tokens (loss on its second half).
 //   tokens_per_second  the mean over the timed steps of the trainer's own tokens_per_second (input tokens ÷
 //                      step wall time; a step pays its forward, backward and the previous step's AdamW, whose
 //                      recording lands in the next step's submit)
@@ -29,8 +30,8 @@
 // Per step (the last timed step of each row; `step` in the JSON is the first row's), from GpuContext.stats:
 // dispatches, submits, readbacks, buffers_created, bind_groups_created, staged_writes, encode_ms (the step's
 // wall time minus the time spent awaiting the GPU: recording and the trainer's own CPU work), wait_ms,
-// peak_bytes (GPU memory the context held at its highest during the step, free pooled buffers included) and
-// peak_bytes_in_use (held by live tensors).
+// peak_bytes (GPU memory the context held at its highest during the step, free pooled buffers included),
+// peak_bytes_in_use (held by live tensors) and planned_peak_bytes (the memory planner's prediction of the latter).
 // --phases: additionally one step split into forward / backward / optimizer with ctx.sync() between them
 // (only here: the trainer records a step without waiting in between).
 import { pathToFileURL } from 'node:url';
@@ -41,6 +42,7 @@ import type { CausalLM as Model } from '../src/model/transformer';
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
 const { clipCoefficient, gradNorm } = await import('../src/engine/ops/grad-norm');
 const { parseConfig } = await import('../src/model/config');
+const { planShape, planTrainingStep } = await import('../src/model/memory-plan');
 const { CausalLM, releaseBatch, uploadBatch } = await import('../src/model/transformer');
 const { parseSettings } = await import('../src/train/settings');
 const { setupMethod } = await import('../src/train/methods');
@@ -55,8 +57,10 @@ export interface TrainBenchOptions {
   layers?: number;
   seqLens?: number[];
   methods?: Method[];
-  /** Timed trainer steps after the warm-up step (default 2). */
+  /** Timed trainer steps after the warm-up steps (default 2). */
   steps?: number;
+  /** Untimed first steps (default 2, --quick 1): compile the pipelines, fill the pool and the bind-group cache. */
+  warmupSteps?: number;
   /** The adapter's peak, GFLOP/s, and where it comes from. Default: measured here (see the header). */
   peak?: { gflops: number; source: string };
   /** seq 256 only, 1 timed step. */
@@ -77,6 +81,8 @@ export interface StepBreakdown {
   wait_ms: number;
   peak_bytes: number;
   peak_bytes_in_use: number;
+  /** The memory planner's prediction of peak_bytes_in_use (src/model/memory-plan.ts). */
+  planned_peak_bytes: number;
 }
 
 export interface TrainBenchRow {
@@ -254,8 +260,10 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
   const seqLens = opts.seqLens ?? (opts.quick ? [256] : [256, 512]);
   const methods = opts.methods ?? ['lora', 'full'];
   const steps = opts.steps ?? (opts.quick ? 1 : 2);
+  const warmupSteps = opts.warmupSteps ?? (opts.quick ? 1 : 2);
   if (!Number.isInteger(layers) || layers < 1) throw new Error(`--layers ${layers}: give a whole number of layers (1 to 30)`);
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps ${steps}: give at least 1 timed step`);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup ${warmupSteps}: give at least 1 warm-up step`);
   const peak = opts.peak ?? (await measureMatmulPeak(ctx, log));
   if (!(peak.gflops > 0)) throw new Error(`peak ${peak.gflops} GFLOP/s: give a positive --peak-gflops`);
 
@@ -266,10 +274,10 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
   try {
     await ctx.sync();
     const N = model.parameters().reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
-    log(`${MODEL}, random weights, ${layers} of 30 layers: ${(N / 1e6).toFixed(1)}M parameters; batch 1; 1 warm-up + ${steps} timed Trainer step(s) each`);
+    log(`${MODEL}, random weights, ${layers} of 30 layers: ${(N / 1e6).toFixed(1)}M parameters; batch 1; ${warmupSteps} warm-up + ${steps} timed Trainer step(s) each`);
     for (const T of seqLens) {
       for (const method of methods) {
-        const trainer = Trainer.create({ model, settings: benchSettings(method, T, 1 + steps), train: [example(T)], padTokenId: 0 });
+        const trainer = Trainer.create({ model, settings: benchSettings(method, T, warmupSteps + steps), train: [example(T)], padTokenId: 0 });
         const trainable = trainer.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
         const snaps: { stats: typeof ctx.stats; tps: number; loss: number; seconds: number }[] = [];
         await ctx.sync();
@@ -279,7 +287,7 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
         try {
           await trainer.run({
             onStep: (r) => {
-              if (snaps.length === 0) warmup = (performance.now() - t0) / 1000;
+              if (snaps.length === warmupSteps - 1) warmup = (performance.now() - t0) / 1000;
               snaps.push({ stats: { ...ctx.stats }, tps: r.tokens_per_second, loss: r.loss, seconds: r.input_tokens / r.tokens_per_second });
               ctx.resetPeaks();
             },
@@ -287,7 +295,7 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
         } finally {
           trainer.dispose();
         }
-        const timed = snaps.slice(1);
+        const timed = snaps.slice(warmupSteps);
         const last = timed[timed.length - 1]!;
         const before = snaps[snaps.length - 2]!.stats;
         const d = (k: keyof typeof ctx.stats) => last.stats[k] - before[k];
@@ -318,6 +326,14 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
             wait_ms: +d('waitMs').toFixed(1),
             peak_bytes: last.stats.peakBytesAllocated,
             peak_bytes_in_use: last.stats.peakBytesInUse,
+            planned_peak_bytes: planTrainingStep(planShape(cfg), {
+              method,
+              batch: 1,
+              seqLen: T,
+              loraRank: LORA_RANK,
+              maxPositions: Math.max(...seqLens),
+              maxBindingBytes: ctx.limits.maxStorageBufferBindingSize,
+            }).total,
           },
         };
         if (opts.phases) row.phases_s = await phaseSplit(ctx, model, method, T);
@@ -325,7 +341,7 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
         log(
           `${method.padEnd(4)} T=${T}: ${row.tokens_per_second} tokens/s (step ${row.step_s} s), ${row.achieved_gflops} GFLOP/s, MFU ${(100 * row.mfu).toFixed(1)}%; ` +
             `${row.step.dispatches} dispatches, ${row.step.submits} submit(s), ${row.step.readbacks} readback(s), ${row.step.buffers_created} buffers created, ` +
-            `encode ${row.step.encode_ms} ms, peak ${(row.step.peak_bytes / 2 ** 20).toFixed(1)} MiB (in use ${(row.step.peak_bytes_in_use / 2 ** 20).toFixed(1)} MiB); warm-up ${row.warmup_s} s` +
+            `encode ${row.step.encode_ms} ms, peak ${(row.step.peak_bytes / 2 ** 20).toFixed(1)} MiB (in use ${(row.step.peak_bytes_in_use / 2 ** 20).toFixed(1)} MiB, planned ${(row.step.planned_peak_bytes / 2 ** 20).toFixed(1)} MiB); warm-up ${row.warmup_s} s` +
             (row.phases_s ? `; phases fwd ${row.phases_s.forward.toFixed(2)} s, bwd ${row.phases_s.backward.toFixed(2)} s, opt ${row.phases_s.optimizer.toFixed(2)} s` : ''),
         );
         ctx.trimPool();
@@ -342,7 +358,7 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
         parameters: N,
         batch: 1,
         lora: { rank: LORA_RANK, target: 'all linear projections' },
-        warmup_steps: 1,
+        warmup_steps: warmupSteps,
         timed_steps: steps,
         flops_per_token: '6N (full) or 4N (LoRA) + 12·layers·heads·head_dim·seq_len',
         peak,
@@ -370,6 +386,8 @@ async function main(): Promise<void> {
   const opts: TrainBenchOptions = { quick: process.argv.includes('--quick'), phases: process.argv.includes('--phases'), log };
   const layers = num('layers');
   const steps = num('steps');
+  const warm = num('warmup');
+  if (warm !== undefined) opts.warmupSteps = warm;
   if (layers !== undefined) opts.layers = layers;
   if (steps !== undefined) opts.steps = steps;
   if (arg('seq')) opts.seqLens = arg('seq')!.split(',').map(Number);
