@@ -40,21 +40,21 @@ export const ADAPTER_FOLDER_TEXT: Record<AdapterKind, { title: string; detail: s
   lora: { title: 'PEFT adapter', detail: 'adapter_model.safetensors + adapter_config.json: PEFT, vLLM and LLaMA-Factory load it as it is.' },
   bottleneck: {
     title: 'Bottleneck adapter',
-    detail: 'adapter_model.safetensors + adapter_config.json (adapter_type "bottleneck", Graft’s format): `graft generate --adapter` and this app’s import load it.',
+    detail: 'adapter_model.safetensors + adapter_config.json (adapter_type "bottleneck", Graft’s format): graft generate --adapter and this app’s import load it.',
   },
   prompt: {
     title: 'Prompt-tuning adapter (PEFT)',
-    detail: 'adapter_model.safetensors (prompt_embeddings) + adapter_config.json (peft_type PROMPT_TUNING): PeftModel.from_pretrained and `graft generate --adapter` load it.',
+    detail: 'adapter_model.safetensors (prompt_embeddings) + adapter_config.json (peft_type PROMPT_TUNING): PeftModel.from_pretrained and graft generate --adapter load it.',
   },
 };
 
 /** Why an adapter of this kind has no merged model, or undefined (LoRA merges). */
 export function mergeRefusal(kind: AdapterKind): string | undefined {
   if (kind === 'bottleneck') {
-    return 'A bottleneck adapter adds layers to the model, so it cannot be merged into the base weights. Download the adapter folder instead: `graft generate --adapter` applies it to the base model.';
+    return 'A bottleneck adapter adds layers to the model, so it cannot be merged into the base weights. Download the adapter folder instead: graft generate --adapter applies it to the base model.';
   }
   if (kind === 'prompt') {
-    return 'A prompt-tuning adapter is a set of virtual tokens in front of the input, not a change of the weights, so there is no merged model. Download the adapter folder instead: PEFT (PeftModel.from_pretrained) and `graft generate --adapter` apply it.';
+    return 'A prompt-tuning adapter is a set of virtual tokens in front of the input, not a change of the weights, so there is no merged model. Download the adapter folder instead: PEFT (PeftModel.from_pretrained) and graft generate --adapter apply it.';
   }
   return undefined;
 }
@@ -62,7 +62,7 @@ export function mergeRefusal(kind: AdapterKind): string | undefined {
 /** Why a run cannot be written as a LLaMA-Factory job, or undefined when it can. */
 export function llamaFactoryRefusal(method: FinetuningKind): string | undefined {
   if (method === 'adapter') {
-    return 'LLaMA-Factory has no bottleneck adapters, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead (Graft’s `graft generate --adapter` loads it), or train with LoRA to get a job LLaMA-Factory runs.';
+    return 'LLaMA-Factory has no bottleneck adapters, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead (Graft’s graft generate --adapter loads it), or train with LoRA to get a job LLaMA-Factory runs.';
   }
   if (method === 'prompt') {
     return 'LLaMA-Factory has no prompt tuning, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead: it is PEFT’s PROMPT_TUNING format, which PeftModel.from_pretrained loads.';

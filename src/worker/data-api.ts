@@ -942,8 +942,12 @@ export const dataApi: DataApi = {
   async checkSettings(input) {
     try {
       const { settings, notes } = parseSettingsWithNotes(input, 'the settings');
+      // LLaMA-Factory has no bottleneck adapters and no prompt tuning: those jobs run in Graft only.
+      const graftOnly = settings.finetuning_type === 'adapter' || settings.finetuning_type === 'prompt';
       const yaml = settingsToYaml(settings, {
-        header: ['Written by Graft. Runs in Graft and in LLaMA-Factory: llamafactory-cli train train.yaml'],
+        header: graftOnly
+          ? [`Written by Graft. Runs in Graft (graft train train.yaml), not in LLaMA-Factory, which has no ${settings.finetuning_type === 'adapter' ? 'bottleneck adapters' : 'prompt tuning'}.`]
+          : ['Written by Graft. Runs in Graft and in LLaMA-Factory: llamafactory-cli train train.yaml'],
       });
       return { ok: true, problems: [], notes, warnings: settingsWarnings(settings), yaml, settings };
     } catch (e) {

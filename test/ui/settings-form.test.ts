@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSettingsWithNotes, SettingsError } from '../../src/train/settings';
 import { METHODS } from '../../src/ui/method-guide';
+import { dataApi } from '../../src/worker/data-api';
 import { BROWSER_DEFAULTS, FIELD_GROUPS, settingsInput, withDefaults, type SettingsValues } from '../../src/ui/settings-form';
 
 const parse = (values: SettingsValues) => parseSettingsWithNotes(settingsInput(values, 'graft/demo-tiny-llama', 'demo_qa.json'), 'the settings').settings;
@@ -45,5 +46,16 @@ describe('settings form', () => {
       expect(s.finetuning_type, id).toBe(m.settings.finetuning_type);
       expect(s.learning_rate, id).toBe(Number(m.settings.learning_rate));
     }
+  });
+
+  it('says in the job YAML where adapter and prompt jobs run (Graft, not LLaMA-Factory)', async () => {
+    const yaml = async (values: SettingsValues) => {
+      const c = await dataApi.checkSettings(settingsInput(values, 'graft/demo-tiny-llama', 'demo_qa.json'));
+      expect(c.ok).toBe(true);
+      return c.yaml.split('\n')[0];
+    };
+    expect(await yaml(BROWSER_DEFAULTS)).toBe('# Written by Graft. Runs in Graft and in LLaMA-Factory: llamafactory-cli train train.yaml');
+    expect(await yaml({ ...BROWSER_DEFAULTS, finetuning_type: 'adapter' })).toMatch(/^# Written by Graft\. Runs in Graft .*not in LLaMA-Factory, which has no bottleneck adapters\.$/);
+    expect(await yaml({ ...BROWSER_DEFAULTS, finetuning_type: 'prompt' })).toMatch(/not in LLaMA-Factory, which has no prompt tuning\.$/);
   });
 });
