@@ -13,13 +13,25 @@
 //      A name with a data-file extension (x.json, x.parquet) or starting with ./ or / is always a local file.
 // So a local file always wins over a hub id of the same spelling; "hf://datasets/owner/name" always means the hub.
 //
+// Stage sft reads every data file of the split (readHubDataset); dpo and rm read preference pairs from one JSON
+// or JSON Lines file (readHubDatasetFile: the named file, or the split's only file).
 // Hub files come through the hub client (fetchHubFile: HF_ENDPOINT, HF_TOKEN) with size and sha256 checks, and
 // are kept in GRAFT_CACHE/datasets/ by their content id (the tree API's LFS sha256 or git oid), so a second run
 // reads them without downloading. Endpoints without a tree API (mirrors) give no content id: nothing is cached.
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { loadHubDataset, parseHubDatasetId, type DatasetFileCache, type HubDataset } from '../data/hub-dataset';
+import {
+  fetchHubDatasetFile,
+  listHubDatasetFiles,
+  loadHubDataset,
+  parseHubDatasetId,
+  pickDatasetFiles,
+  type DatasetFileCache,
+  type HubDataset,
+  type HubDatasetFile,
+  type HubDatasetOptions,
+} from '../data/hub-dataset';
 import { nodeHubSettings } from '../hub/store-node';
 import type { CliEnv } from './model-arg';
 import { CliError } from './report';
@@ -109,18 +121,58 @@ export class NodeDatasetCache implements DatasetFileCache {
   }
 }
 
-/** Reads a hub dataset (HF_ENDPOINT, HF_TOKEN, cached under GRAFT_CACHE/datasets), reporting each file on stderr. */
-export async function readHubDataset(ref: Extract<DatasetRef, { kind: 'hub' }>, io: CliEnv): Promise<HubDataset> {
+type HubRef = Extract<DatasetRef, { kind: 'hub' }>;
+
+/** The hub options of a reference on the command line: HF_ENDPOINT, HF_TOKEN, the cache under GRAFT_CACHE/datasets. */
+function hubOptions(ref: HubRef, io: CliEnv): HubDatasetOptions & { cache: NodeDatasetCache } {
   const settings = nodeHubSettings(io.env);
-  const cache = new NodeDatasetCache(join(settings.cacheDir, 'datasets'));
-  return loadHubDataset(ref.repo, {
+  return {
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.token ? { token: settings.token } : {}),
     ...(ref.revision !== undefined ? { revision: ref.revision } : {}),
     ...(ref.file !== undefined ? { file: ref.file } : {}),
     ...(ref.split !== undefined ? { split: ref.split } : {}),
     signal: io.signal,
-    cache,
+    cache: new NodeDatasetCache(join(settings.cacheDir, 'datasets')),
+  };
+}
+
+/**
+ * One JSON or JSON Lines file of a hub dataset as bytes, for the readers that take bytes (preference pairs): the
+ * file the reference names, else the one data file of its split. Cached like readHubDataset's files.
+ */
+export async function readHubDatasetFile(ref: HubRef, io: CliEnv): Promise<{ file: string; bytes: Uint8Array }> {
+  const options = hubOptions(ref, io);
+  const tree = await listHubDatasetFiles(ref.repo, options);
+  let f: HubDatasetFile;
+  if (ref.file !== undefined) {
+    f = tree?.find((x) => x.path === ref.file) ?? { path: ref.file };
+  } else {
+    if (!tree) throw new CliError('bad-dataset', `The hub at this endpoint does not list the files of ${ref.repo}; name the file: hf://datasets/${ref.repo}/<file>.`);
+    const files = pickDatasetFiles(tree, ref.split ?? 'train', `The dataset ${ref.repo}`);
+    if (files.length !== 1) {
+      throw new CliError('bad-dataset', `The ${ref.split ?? 'train'} split of ${ref.repo} has ${files.length} files (${files.slice(0, 4).map((x) => x.path).join(', ')}${files.length > 4 ? ', ...' : ''}); preference pairs are read from one: name it as hf://datasets/${ref.repo}/<file>.`);
+    }
+    f = files[0]!;
+  }
+  if (!/\.(jsonl|json)$/i.test(f.path)) throw new CliError('bad-dataset', `${f.path} of ${ref.repo} is not a JSON or JSON Lines file; preference pairs are read from those.`);
+  const version = f.sha256 ?? f.oid;
+  const key = version !== undefined ? `datasets/${ref.repo}/${f.path}@${version}` : undefined;
+  const cached = key ? await options.cache.get(key) : undefined;
+  if (cached && (f.size === undefined || cached.length === f.size)) {
+    io.stderr.write(`graft train: dataset ${ref.repo}: ${f.path} from the cache\n`);
+    return { file: f.path, bytes: cached };
+  }
+  io.stderr.write(`graft train: dataset ${ref.repo}: downloading ${f.path}\n`);
+  const bytes = await fetchHubDatasetFile(ref.repo, f, options);
+  if (key) await options.cache.put(key, bytes);
+  return { file: f.path, bytes };
+}
+
+/** Reads a hub dataset (HF_ENDPOINT, HF_TOKEN, cached under GRAFT_CACHE/datasets), reporting each file on stderr. */
+export async function readHubDataset(ref: HubRef, io: CliEnv): Promise<HubDataset> {
+  return loadHubDataset(ref.repo, {
+    ...hubOptions(ref, io),
     onProgress: (p) => {
       if (p.phase === 'download') io.stderr.write(`graft train: dataset ${ref.repo}: downloading ${p.file} (${p.index + 1}/${p.count})\n`);
       if (p.phase === 'cached') io.stderr.write(`graft train: dataset ${ref.repo}: ${p.file} (${p.index + 1}/${p.count}) from the cache\n`);

@@ -16,8 +16,8 @@
 // once and frees it again.
 //
 // Reads the model (a folder, or a hub id through the cache), the adapter to continue (adapter_name_or_path: a
-// folder or a hub adapter id, LoRA or bottleneck), the dataset (a JSON / JSON Lines file, or for sft a hub
-// dataset: the rule is in src/cli/dataset-arg.ts; records that cannot be used are reported and left out), trains on the GPU, and writes into
+// folder or a hub adapter id, LoRA or bottleneck), the dataset (a JSON / JSON Lines file, or a hub dataset:
+// the rule is in src/cli/dataset-arg.ts; records that cannot be used are reported and left out), trains on the GPU, and writes into
 // output_dir:
 //   metrics.jsonl              one JSON object per optimizer step (step, epoch, loss, learning_rate, grad_norm,
 //                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps; dpo and rm add
@@ -65,7 +65,7 @@ import { readJoined } from '../train/optimizer';
 import { datasetNames, parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainExample, type TrainPair, type TrainResult } from '../train/trainer';
 import { UsageError, type CommandSpec, type OptionSpec, type Parsed } from './args';
-import { datasetLabel, readHubDataset, resolveDatasetArg, type DatasetRef } from './dataset-arg';
+import { datasetLabel, readHubDataset, readHubDatasetFile, resolveDatasetArg, type DatasetRef } from './dataset-arg';
 import { openGpu } from './gpu';
 import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 import { bar, formatDuration, type ProgressStream } from './progress';
@@ -75,7 +75,7 @@ import { CliError, EXIT_INTERRUPTED } from './report';
 const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   dataset: [
     '<file|repo>[,...]',
-    'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs), a name in dataset_dir/dataset_info.json (file_name, or hf_hub_url with split), or for sft a hub dataset: owner/name[@revision] (its train split) or hf://datasets/owner/name[@revision]/<file> (one JSON, JSON Lines or Parquet file). A local file wins over a hub id of the same spelling. sft: several datasets are the tasks of a multi-task run.',
+    'The dataset: a JSON or JSON Lines file (sft: alpaca, ShareGPT or OpenAI messages; dpo, rm: {prompt, chosen, rejected} pairs), a name in dataset_dir/dataset_info.json (file_name, or hf_hub_url with split), or a hub dataset: owner/name[@revision] (its train split) or hf://datasets/owner/name[@revision]/<file> (one JSON, JSON Lines or Parquet file; dpo, rm: one JSON or JSON Lines file). A local file wins over a hub id of the same spelling. sft: several datasets are the tasks of a multi-task run.',
   ],
   stage: ['sft|dpo|rm', 'The training stage: sft, dpo (preference pairs) or rm (a reward model).'],
   pref_beta: ['B', 'DPO: beta of the preference loss (default 0.1).'],
@@ -503,9 +503,6 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   const datasetRefs: DatasetRef[] = [];
   for (const name of datasetList) datasetRefs.push(await resolveDatasetArg(name, s.dataset_dir, jobDir, io));
   const firstRef = datasetRefs[0]!;
-  if (pairs && firstRef.kind === 'hub') {
-    throw new CliError('bad-dataset', `stage ${s.stage} reads preference pairs from a local file; hub datasets (${datasetLabel(firstRef)}) are read for stage sft. Download the file and give its path.`);
-  }
   const outputDir = resolve(s.output_dir);
   const store = new NodeCheckpointStore(outputDir);
   const { resumeFrom } = await prepareOutputDir(s, io, store);
@@ -520,7 +517,8 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   // The dataset: every record that cannot be used is named with its line and left out.
   const fileName = datasetRefs.length > 1 ? datasetTaskNames(datasetList).join('+') : basename(datasetLabel(firstRef));
   const parsed = pairs ? undefined : await readSftDatasets(datasetRefs, io);
-  const parsedPairs = pairs && firstRef.kind === 'file' ? parsePreferenceText(new Uint8Array(await readFile(firstRef.path)), fileName) : undefined;
+  const pairBytes = !pairs ? undefined : firstRef.kind === 'file' ? new Uint8Array(await readFile(firstRef.path)) : (await readHubDatasetFile(firstRef, io)).bytes;
+  const parsedPairs = pairBytes ? parsePreferenceText(pairBytes, fileName) : undefined;
   const problems = parsed?.problems ?? parsedPairs!.problems;
   if (!parsed) reportProblems(io, fileName, problems, 'skipped');
   for (const w of parsedPairs?.warnings ?? []) io.stderr.write(`graft train: note: ${fileName} ${describeSource(w)}: ${w.reason} (kept)\n`);

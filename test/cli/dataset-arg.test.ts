@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readHubDataset, resolveDatasetArg, type DatasetRef } from '../../src/cli/dataset-arg';
+import { readHubDataset, readHubDatasetFile, resolveDatasetArg, type DatasetRef } from '../../src/cli/dataset-arg';
 import type { CliEnv } from '../../src/cli/model-arg';
 import { parseDatasetText } from '../../src/data';
 import { TestHub } from '../helpers/test-hub';
@@ -18,6 +18,7 @@ const TRAIN = [
   { instruction: 'Say one', input: '', output: 'One.' },
   { instruction: 'Say two', input: '', output: 'Two.' },
 ];
+const PAIRS = JSON.stringify({ prompt: 'Hi', chosen: 'Hello!', rejected: 'Go away.' });
 const VALIDATION = [{ instruction: 'Say three', input: '', output: 'Three.' }];
 
 beforeAll(async () => {
@@ -27,6 +28,8 @@ beforeAll(async () => {
     'data/validation-00000-of-00001.jsonl': enc(VALIDATION.map((r) => JSON.stringify(r)).join('\n')),
     'README.md': enc('# set\n'),
   });
+  hub.addModel('datasets/owner/pairs', { 'train.jsonl': enc(PAIRS), 'test.jsonl': enc(PAIRS) });
+  hub.addModel('datasets/owner/sharded', { 'data/train-00000-of-00002.json': enc(TRAIN), 'data/train-00001-of-00002.json': enc(TRAIN), 'data/x.parquet': enc('PAR1') });
 });
 afterAll(async () => {
   await hub.close();
@@ -80,5 +83,27 @@ describe('readHubDataset', () => {
     expect(readdirSync(join(scratch, 'cache', 'datasets')).sort()).toEqual(
       ['data/train-00000-of-00001.json', 'data/validation-00000-of-00001.jsonl'].map((f) => expect.stringContaining(encodeURIComponent(`datasets/owner/set/${f}@`))),
     );
+  });
+});
+
+describe('readHubDatasetFile (preference pairs)', () => {
+  it('returns the bytes of the split\'s one JSON / JSON Lines file, or of the named file, cached; refuses several files and Parquet', async () => {
+    const ref = { kind: 'hub', name: 'owner/pairs', repo: 'owner/pairs' } as const;
+    const first = io();
+    const got = await readHubDatasetFile(ref, first);
+    expect(got.file).toBe('train.jsonl');
+    expect(new TextDecoder().decode(got.bytes)).toBe(PAIRS);
+    expect(first.err.join('')).toMatch(/dataset owner\/pairs: downloading train\.jsonl/);
+    hub.clearRequests();
+    const second = io();
+    expect((await readHubDatasetFile(ref, second)).bytes).toEqual(got.bytes);
+    expect(second.err.join('')).toMatch(/train\.jsonl from the cache/);
+    expect(hub.requests.filter((r) => r.stage === 'resolve' || r.stage === 'cdn')).toEqual([]);
+    expect((await readHubDatasetFile({ ...ref, split: 'test' }, io())).file).toBe('test.jsonl');
+
+    const sharded = { kind: 'hub', name: 'owner/sharded', repo: 'owner/sharded' } as const;
+    await expect(readHubDatasetFile(sharded, io())).rejects.toThrow(/The train split of owner\/sharded has 2 files .*name it as hf:\/\/datasets\/owner\/sharded\/<file>/);
+    expect((await readHubDatasetFile({ ...sharded, file: 'data/train-00001-of-00002.json' }, io())).bytes).toEqual(enc(TRAIN));
+    await expect(readHubDatasetFile({ ...sharded, file: 'data/x.parquet' }, io())).rejects.toThrow(/data\/x\.parquet of owner\/sharded is not a JSON or JSON Lines file/);
   });
 });

@@ -1,9 +1,10 @@
 // `graft train` / `generate` / `info` with adapters and datasets from the hub (the local test hub, no network),
 // and continuing a saved bottleneck adapter, as child processes:
 // - a LoRA adapter repo (at a revision) is downloaded into GRAFT_CACHE with progress, continues training to
-//   exactly the losses of the same adapter from a local folder, and is then read from the cache with no request;
+//   exactly the losses of the same adapter from a local folder, and generate then reads it from the cache with no
+//   request and generates the folder's tokens;
 //   a folder of the same spelling wins (with a note naming hf://), and an unknown repo fails naming it;
-// - a hub dataset trains to exactly the losses of the same file read locally;
+// - a hub dataset trains to exactly the losses of the same file read locally (sft, and dpo pairs);
 // - continuing a bottleneck adapter saved at step 3 of a run gives, at its first step, the loss the run had at
 //   step 4 (the same weights on the same batch: one batch per step, constant rate), using the adapter's own
 //   placement, size and non-linearity over the job's; a LoRA folder or an adapter for another model is refused.
@@ -15,6 +16,7 @@ import { lines, REPO_ROOT, runGraft } from '../cli/run';
 import { TestHub } from '../helpers/test-hub';
 import { ALPACA, FIXTURE } from './helpers';
 
+const DPO = 'test/fixtures/data/dpo.json';
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-hub-'));
 const cache = join(scratch, 'cache');
 let hub: TestHub;
@@ -62,12 +64,16 @@ describe('adapter_name_or_path and --adapter from the hub', () => {
     // It continued the trained adapter: its first loss is below the first run's loss after one step.
     expect(losses(fromHub)[0]!).toBeLessThan(losses(lora)[1]!);
 
-    // Complete in the cache: no request at all.
+    // Complete in the cache: generate reads it with no request at all, and generates what the folder generates.
     hub.clearRequests();
-    const info = await runGraft(['info', '--model', FIXTURE, '--adapter', 'graft-test/lora-adapter@v1', '--json'], { env: env() });
-    expect(info.code, info.graftStderr).toBe(0);
-    expect((JSON.parse(info.stdout) as { adapter: { r: number } }).adapter).toMatchObject({ r: 2 });
+    const gen = async (adapter: string) => {
+      const g = await runGraft(['generate', '--model', FIXTURE, '--adapter', adapter, '--prompt', 'Hello', '--greedy', '-n', '6', '--ignore-eos', '--json'], { env: env(), timeoutMs: 60_000 });
+      expect(g.code, g.graftStderr).toBe(0);
+      return (JSON.parse(g.stdout) as { new_ids: number[] }).new_ids;
+    };
+    const hubIds = await gen('graft-test/lora-adapter@v1');
     expect(hub.requests).toEqual([]);
+    expect(hubIds).toEqual(await gen(lora));
 
     // A folder with the repo's spelling wins, and the note says how to mean the hub.
     const work = join(scratch, 'cwd');
@@ -103,9 +109,19 @@ describe('--dataset from the hub', () => {
     expect(losses(fromHub)).toHaveLength(2);
     expect(losses(fromHub)).toEqual(losses(local));
 
-    const pairs = await runGraft(['train', '--stage', 'dpo', '--model', FIXTURE, '--dataset', 'graft-test/alpaca', '--output_dir', join(scratch, 'ds-dpo')], { env: env() });
-    expect(pairs.code).not.toBe(0);
-    expect(pairs.graftStderr).toMatch(/stage dpo reads preference pairs from a local file; hub datasets \(graft-test\/alpaca\) are read for stage sft/);
+
+    // Preference pairs (stage dpo) from the hub: the same losses as the local file.
+    hub.addModel('datasets/graft-test/pairs', { 'train.json': new Uint8Array(readFileSync(join(REPO_ROOT, DPO))) });
+    const dpo = ['--stage', 'dpo', ...common];
+    const pairsHub = join(scratch, 'dpo-hub');
+    const ph = await runGraft(['train', ...dpo, '--dataset', 'graft-test/pairs', '--output_dir', pairsHub], { env: env(), timeoutMs: 120_000 });
+    expect(ph.code, ph.graftStderr).toBe(0);
+    expect(ph.graftStderr).toMatch(/dataset graft-test\/pairs: downloading train\.json/);
+    const pairsLocal = join(scratch, 'dpo-local');
+    const pl = await runGraft(['train', ...dpo, '--dataset', DPO, '--output_dir', pairsLocal], { timeoutMs: 120_000 });
+    expect(pl.code, pl.graftStderr).toBe(0);
+    expect(losses(pairsHub)).toHaveLength(2);
+    expect(losses(pairsHub)).toEqual(losses(pairsLocal));
   });
 });
 
