@@ -132,14 +132,17 @@ export async function readAdapter(source: ModelSource, cfg: ModelConfig): Promis
       { file: ADAPTER_WEIGHTS },
     );
   }
-  let file: SafetensorsFile;
+  return checkAdapterTensors(parseAdapterWeights(bytes, where), config, cfg, where);
+}
+
+/** Parses the bytes of an adapter folder's adapter_model.safetensors (any adapter kind); a malformed file is a 'bad-file' ModelError naming the adapter. */
+export function parseAdapterWeights(bytes: Uint8Array, where: string): SafetensorsFile {
   try {
-    file = new SafetensorsFile(bytes, ADAPTER_WEIGHTS);
+    return new SafetensorsFile(bytes, ADAPTER_WEIGHTS);
   } catch (e) {
     if (e instanceof SafetensorsError) throw new ModelError('bad-file', `The adapter ${where}: ${e.message}`, { file: ADAPTER_WEIGHTS, cause: e });
     throw e;
   }
-  return checkAdapterTensors(file, config, cfg, where);
 }
 
 function describeBase(config: PeftLoraConfig): string {

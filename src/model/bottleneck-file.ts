@@ -4,7 +4,7 @@
 // model before anything reaches the GPU: hidden_size and num_layers must be the model's, the placement, the
 // reduction factor and the non-linearity known, and the tensors exactly those the config implies, with their
 // shapes. A mismatch is a ModelError('bad-adapter') that says which model the adapter was made for.
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './adapter';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapterWeights } from './adapter';
 import {
   BOTTLENECK_NON_LINEARITIES,
   BOTTLENECK_PLACEMENTS,
@@ -15,7 +15,6 @@ import {
   type CpuBottleneckAdapter,
 } from './bottleneck';
 import type { ModelConfig } from './config';
-import { SafetensorsError, SafetensorsFile } from './safetensors';
 import { ModelError, readJson, type ModelSource } from './source';
 
 /** Whether an adapter_config.json describes a Graft bottleneck adapter (rather than a PEFT one). */
@@ -68,13 +67,7 @@ export async function readBottleneckAdapter(source: ModelSource, cfg: ModelConfi
   }
   const bytes = await source.readFile(ADAPTER_WEIGHTS);
   if (!bytes) throw new ModelError('missing-file', `${ADAPTER_WEIGHTS} is missing from ${where}: an adapter folder needs adapter_config.json and adapter_model.safetensors.`, { file: ADAPTER_WEIGHTS });
-  let file: SafetensorsFile;
-  try {
-    file = new SafetensorsFile(bytes, ADAPTER_WEIGHTS);
-  } catch (e) {
-    if (e instanceof SafetensorsError) throw new ModelError('bad-file', `The adapter ${where}: ${e.message}`, { file: ADAPTER_WEIGHTS, cause: e });
-    throw e;
-  }
+  const file = parseAdapterWeights(bytes, where);
   const shapes = bottleneckShapes(config);
   for (const name of file.names) {
     if (!shapes.has(name)) throw bad(`${ADAPTER_WEIGHTS} holds ${name}, which a ${config.placement} adapter on ${config.numLayers} layers does not have.`);
