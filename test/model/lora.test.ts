@@ -13,6 +13,7 @@ import { referenceLogits, refWeights, type RefLora } from '../../src/model/ref/t
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { CausalLM, releaseBatch, uploadBatch, type Activations, type Gradients } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
+import { expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
 import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
@@ -230,19 +231,8 @@ describe('LoRA on GPT-2 (fused c_attn, Conv1D layers, rsLoRA) matches the float6
       for (const which of ['A', 'B'] as const) {
         const got = await ctx.readF32(grads.tensor(loraParamName(module, which))!);
         const param = which === 'A' ? refLora.modules.get(module)!.a : refLora.modules.get(module)!.b;
-        const scale = Math.max(...got.map(Math.abs));
-        expect(scale).toBeGreaterThan(0);
-        for (let k = 0; k < 4; k++) {
-          const i = rng.int(0, param.length);
-          const orig = param[i]!;
-          param[i] = orig + 1e-4;
-          const lp = loss();
-          param[i] = orig - 1e-4;
-          const lm = loss();
-          param[i] = orig;
-          const fd = (lp - lm) / 2e-4;
-          expect(Math.abs(got[i]! - fd), `${module} lora_${which}[${i}]: ${got[i]} vs ${fd}`).toBeLessThanOrEqual(2e-4 * scale + 1e-3 * Math.abs(fd));
-        }
+        expect(Math.max(...got.map(Math.abs))).toBeGreaterThan(0);
+        expectFiniteDifferences(`${module} lora_${which}`, got, param, loss, Array.from({ length: 4 }, () => rng.int(0, param.length)));
       }
     }
     acts.release();

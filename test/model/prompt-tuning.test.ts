@@ -12,6 +12,7 @@ import { PROMPT_EMBEDDINGS, randomPromptInit, textInitIds, uploadPromptAdapter, 
 import { referenceLogits, refWeights } from '../../src/model/ref/transformer';
 import { CausalLM, releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
+import { expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
 import { makeRandomModel, RANDOM_MODELS, randomIds, type RandomModel } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
@@ -65,21 +66,10 @@ for (const key of ['llamaGqaUntied', 'gpt2Bare'] as const) {
       model.backward(acts, dLogits, grads);
       const dP = await ctx.readF32(grads.tensor(PROMPT_EMBEDDINGS)!);
       const loss = (): number => ref().reduce((s, v, i) => s + v * G[i]!, 0);
-      const scale = Math.max(...dP.map(Math.abs));
-      expect(scale).toBeGreaterThan(1e-3);
+      expect(Math.max(...dP.map(Math.abs))).toBeGreaterThan(1e-3);
       // Every virtual token's row gets a gradient (each is attended to by both sequences).
       for (let j = 0; j < n; j++) expect(Math.max(...dP.subarray(j * H, (j + 1) * H).map(Math.abs))).toBeGreaterThan(1e-4);
-      for (let k = 0; k < 8; k++) {
-        const i = rng.int(0, n * H);
-        const orig = P[i]!;
-        P[i] = orig + 1e-4;
-        const lp = loss();
-        P[i] = orig - 1e-4;
-        const lm = loss();
-        P[i] = orig;
-        const fd = (lp - lm) / 2e-4;
-        expect(Math.abs(dP[i]! - fd), `${PROMPT_EMBEDDINGS}[${i}]: ${dP[i]} vs ${fd}`).toBeLessThanOrEqual(2e-4 * scale + 1e-3 * Math.abs(fd));
-      }
+      expectFiniteDifferences(PROMPT_EMBEDDINGS, dP, P, loss, Array.from({ length: 8 }, () => rng.int(0, n * H)));
       dLogits.release();
       acts.release();
       releaseBatch(batch);
