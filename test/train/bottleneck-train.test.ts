@@ -14,8 +14,8 @@ import { bottleneckWeights, setupMethod } from '../../src/train/methods';
 import { SettingsError } from '../../src/train/settings';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
-import { TrainControl, Trainer } from '../../src/train/trainer';
-import { baseWeights, fixtureModel, reference, settings, shortExamples } from './helpers';
+import { Trainer } from '../../src/train/trainer';
+import { baseWeights, fixtureModel, reference, settings, shortExamples, resumableRun, type ResumableRunOptions } from './helpers';
 
 const job = (over: Record<string, unknown> = {}) => settings({ finetuning_type: 'adapter', learning_rate: 1e-2, ...over });
 
@@ -148,17 +148,7 @@ describe('bottleneck adapters: resume and DPO', () => {
     const { lm } = await fixtureModel();
     const train = shortExamples(lm, 6);
     const s = job({ adapter_placement: 'houlsby', reduction_factor: 16, adapter_non_linearity: 'gelu', per_device_train_batch_size: 2, max_steps: 3, save_strategy: 'steps', save_steps: 100 });
-    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
-      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
-      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
-      const control = new TrainControl();
-      try {
-        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
-        return { metrics: result.metrics, weights: await trainer.trainableWeights() };
-      } finally {
-        trainer.dispose();
-      }
-    };
+    const run = (opts: ResumableRunOptions) => resumableRun(lm, s, train, opts);
     const straight = await run({});
     const store = new MemoryCheckpointStore();
     const first = await run({ store, stopAfter: 2 });

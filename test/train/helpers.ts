@@ -9,7 +9,9 @@ import { readAdapter, type CpuLoraAdapter } from '../../src/model/adapter';
 import { loadModel, type LoadedModel } from '../../src/model/load';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { parseSettings, type TrainSettings } from '../../src/train/settings';
-import type { TrainExample } from '../../src/train/trainer';
+import { decodeCheckpoint } from '../../src/train/checkpoint';
+import type { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import { TrainControl, Trainer, type TrainExample } from '../../src/train/trainer';
 import { testContext } from '../helpers/gpu';
 
 export const FIXTURE_DIR = new URL('../fixtures/tiny-llama/', import.meta.url);
@@ -115,4 +117,30 @@ export function shortExamples(lm: LoadedModel, n: number): TrainExample[] {
     const ids = e.inputIds.slice(e.inputIds.length - len);
     return { inputIds: ids, labels: ids.map((id, t) => (t < 4 ? -100 : id)) };
   });
+}
+
+export interface ResumableRunOptions {
+  /** Where checkpoints go (the job's save_strategy decides when). */
+  store?: MemoryCheckpointStore;
+  /** Stop the run after this step (as the Stop button does). */
+  stopAfter?: number;
+  /** Resume from the last checkpoint in this store. */
+  resumeFrom?: MemoryCheckpointStore;
+}
+
+/**
+ * One run of the resume tests: trains lm.model with settings s on train (pad id 0), saving to opts.store, stopped
+ * after step opts.stopAfter, or resumed from the last checkpoint of opts.resumeFrom; returns the step metrics and
+ * the trainable weights at the end. "Straight" equals "stopped + resumed" is then a comparison of two of these.
+ */
+export async function resumableRun(lm: LoadedModel, s: TrainSettings, train: TrainExample[], opts: ResumableRunOptions) {
+  const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
+  const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
+  const control = new TrainControl();
+  try {
+    const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
+    return { metrics: result.metrics, weights: await trainer.trainableWeights() };
+  } finally {
+    trainer.dispose();
+  }
 }

@@ -13,8 +13,8 @@ import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
 import type { DpoObjective } from '../../src/train/objectives/dpo';
 import { decays } from '../../src/train/methods';
 import { parseSettings, SettingsError } from '../../src/train/settings';
-import { TrainControl, Trainer } from '../../src/train/trainer';
-import { alpacaExamples, baseWeights, fixtureModel, settings, shortExamples } from './helpers';
+import { Trainer } from '../../src/train/trainer';
+import { alpacaExamples, baseWeights, fixtureModel, settings, shortExamples, resumableRun, type ResumableRunOptions } from './helpers';
 
 const problems = (over: Record<string, unknown>): string[] => {
   try {
@@ -103,17 +103,7 @@ describe('prompt tuning: resume and DPO', () => {
     const { lm } = await fixtureModel();
     const train = shortExamples(lm, 6);
     const s = settings({ finetuning_type: 'prompt', num_virtual_tokens: 4, learning_rate: 3e-2, per_device_train_batch_size: 2, max_steps: 3, save_strategy: 'steps', save_steps: 100 });
-    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
-      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
-      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
-      const control = new TrainControl();
-      try {
-        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
-        return { metrics: result.metrics, weights: await trainer.trainableWeights() };
-      } finally {
-        trainer.dispose();
-      }
-    };
+    const run = (opts: ResumableRunOptions) => resumableRun(lm, s, train, opts);
     const straight = await run({});
     const store = new MemoryCheckpointStore();
     const first = await run({ store, stopAfter: 2 });
