@@ -24,7 +24,7 @@
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { reluBackward, reluForward, siluBackward, siluForward } from '../engine/ops/activation';
-import { biasAdd, biasBackward } from '../engine/ops/bias';
+import { biasBackward } from '../engine/ops/bias';
 import { addInPlace } from '../engine/ops/elementwise';
 import { geluBackward, geluForward } from '../engine/ops/gelu';
 import { matmulNN, matmulNT, matmulTN } from '../engine/ops/matmul';
@@ -228,13 +228,12 @@ export function bottleneckForward(ctx: GpuContext, y: Tensor, h: Tensor, m: Bott
   }
   const h2 = h.view([N, H]);
   const z = ctx.empty([N, size], 'f32', { label: 'bottleneck z' });
-  matmulNT(ctx, z, h2, m.downWeight);
-  biasAdd(ctx, z, m.downBias);
+  // The biases ride in the matmuls' epilogue (added as the outputs are stored; docs/kernels.md "Fusion").
+  matmulNT(ctx, z, h2, m.downWeight, { bias: m.downBias });
   const a = ctx.empty([N, size], 'f32', { label: 'bottleneck act(z)' });
   activationForward(ctx, act, a, z);
   const y2 = y.view([N, H]);
-  matmulNT(ctx, y2, a, m.upWeight);
-  biasAdd(ctx, y2, m.upBias);
+  matmulNT(ctx, y2, a, m.upWeight, { bias: m.upBias });
   addInPlace(ctx, y2, h2);
   return { z, a };
 }
