@@ -9,7 +9,9 @@
 //                       prompt tuning adds inputs, neither is a change of the existing weights.
 //   LLaMA-Factory job   LoRA (and full, freeze) only: LLaMA-Factory has neither bottleneck adapters nor prompt
 //                       tuning (as `graft train` says when it writes no train.yaml for them).
-//   training further    LoRA only (adapter_name_or_path; DPO on the Chat screen's pairs continues a LoRA adapter).
+//   training further    LoRA (finetuning_type lora) and bottleneck (finetuning_type adapter) adapters, with their
+//                       own settings (adapter_name_or_path; DPO on the Chat screen's pairs continues them too);
+//                       prompt-tuning adapters do not continue.
 import type { AdapterKind } from '../model/adapters';
 
 /** finetuning_type: lora, full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning). */
@@ -27,6 +29,11 @@ export function methodOf(input: Record<string, unknown>): FinetuningKind {
 /** The finetuning_type that trains an adapter of this kind. */
 export function methodOfAdapter(kind: AdapterKind): FinetuningKind {
   return kind === 'bottleneck' ? 'adapter' : kind;
+}
+
+/** The finetuning_type that continues an adapter of this kind, or undefined (prompt tuning does not continue). */
+export function continuesWith(kind: AdapterKind): FinetuningKind | undefined {
+  return kind === 'lora' ? 'lora' : kind === 'bottleneck' ? 'adapter' : undefined;
 }
 
 /** The kinds in words, for sentences ("… is a bottleneck adapter"). */

@@ -34,7 +34,7 @@ import { DEFAULT_REVISION } from '../hub/client';
 import { IdbModelStore } from '../hub/store-idb';
 import type { ModelStore } from '../hub/store';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readAdapter, type CpuLoraAdapter } from '../model/adapter';
-import { bottleneckKeys, type BottleneckConfig } from '../model/bottleneck';
+import { bottleneckKeys, type BottleneckConfig, type CpuBottleneckAdapter } from '../model/bottleneck';
 import { isBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
 import { PROMPT_EMBEDDINGS, readPromptAdapter } from '../model/prompt-tuning';
 import { parseConfig } from '../model/config';
@@ -111,7 +111,7 @@ export interface RunRecord {
   checkpointStep?: number;
   createdAt: number;
   updatedAt: number;
-  /** LoRA: the adapter this run continues (adapter id). */
+  /** lora, adapter: the adapter this run continues (adapter id; a LoRA or a bottleneck one). */
   startAdapterId?: string;
   /** Where `repo` is kept: downloaded models (default) or the fine-tuned models of earlier runs. */
   modelStore?: 'models' | 'tuned';
@@ -131,7 +131,7 @@ export interface TrainStartRequest {
   /** The job's settings, LLaMA-Factory names (the app's jobInput()). */
   input: Record<string, unknown>;
   label?: string;
-  /** LoRA: continue training this stored adapter (adapter_name_or_path). */
+  /** lora, adapter: continue training this stored LoRA or bottleneck adapter (adapter_name_or_path). */
   startAdapterId?: string;
   /** 'tuned': `repo` is a fine-tuned model of an earlier run (TunedRef kind 'model'), e.g. DPO after full SFT. */
   modelStore?: 'models' | 'tuned';
@@ -592,11 +592,11 @@ export class TrainService {
       const input: Record<string, unknown> = { ...run.input, model_name_or_path: run.repo, dataset: run.datasetName };
       if (run.revision !== DEFAULT_REVISION) input.model_revision = run.revision;
       if (input.save_total_limit === undefined) input.save_total_limit = DEFAULT_SAVE_TOTAL_LIMIT;
-      let startingAdapter: CpuLoraAdapter | undefined;
+      let startingAdapter: CpuLoraAdapter | CpuBottleneckAdapter | undefined;
       const adapterRow = run.startAdapterId ? await this.adapterRow(run.startAdapterId) : undefined;
       if (run.startAdapterId && !adapterRow) throw new RunFailure('no-adapter', 'The adapter this run continues is no longer on this device. Import it again, or start without it.');
-      if (adapterRow && rowKind(adapterRow) !== 'lora') {
-        throw new RunFailure('no-adapter', `Only a LoRA adapter can be trained further; "${adapterRow.label}" is a ${KIND_NAMES[rowKind(adapterRow)]}. Start without it.`);
+      if (adapterRow && rowKind(adapterRow) === 'prompt') {
+        throw new RunFailure('no-adapter', `Only LoRA and bottleneck adapters can be trained further; "${adapterRow.label}" is a ${KIND_NAMES.prompt}. Start without it.`);
       }
       // The job names the adapter as a folder (what LLaMA-Factory reads); the adapter itself comes from IndexedDB.
       if (adapterRow) input.adapter_name_or_path = `adapters/${fileStem(adapterRow.label)}`;
@@ -631,7 +631,8 @@ export class TrainService {
       const source = storeSource(this.storeOf(run.modelStore), run.repo, run.revision);
       lm = await loadModel(ctx, source);
       if (adapterRow) {
-        startingAdapter = await readAdapter(rowSource(adapterRow), lm.config);
+        // The trainer checks that finetuning_type fits the adapter's kind (lora continues LoRA, adapter bottleneck).
+        startingAdapter = rowKind(adapterRow) === 'bottleneck' ? await readBottleneckAdapter(rowSource(adapterRow), lm.config) : await readAdapter(rowSource(adapterRow), lm.config);
       }
       emit({ kind: 'phase', phase: 'preparing', message: pairs ? 'Tokenizing the preference pairs' : 'Tokenizing the dataset' });
       let data: { train: readonly TrainExample[] | readonly TrainPair[]; val: readonly TrainExample[] | readonly TrainPair[]; problems: { reason: string }[] };

@@ -6,7 +6,8 @@
 //     and switching back to the first gives its answer again, word for word (the base's stays the same);
 //   - Export downloads each adapter's folder as a zip; in Node, LoadedModel.loadAdapter on the downloaded folder
 //     gives the page's greedy answer word for word; the LLaMA-Factory job and the merged model are refused with
-//     a sentence; the prompt-tuning zip imports back on the Export screen as a prompt-tuning adapter.
+//     a sentence; the prompt-tuning zip imports back on the Export screen as a prompt-tuning adapter (which does
+//     not train further), and "Keep training it" on the bottleneck adapter sets up a run that continues it.
 // Screenshots go to test-results/adapter-kinds-*.png. Never skips.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -218,5 +219,12 @@ describe('bottleneck adapters and prompt tuning in the app', () => {
     // Only LoRA adapters train further.
     expect(await page.getByTestId('imported').getByRole('button', { name: 'Keep training it' }).count()).toBe(0);
     rmSync(promptZip, { force: true });
+    // A bottleneck adapter continues with finetuning_type adapter and its own settings.
+    const pick = page.getByTestId('export-pick');
+    await pick.selectOption((await pick.locator('option', { hasText: '— bottleneck adapter on' }).first().getAttribute('value'))!);
+    await page.getByTestId('export-results').getByRole('button', { name: 'Keep training it' }).click();
+    await page.getByRole('heading', { level: 2, name: 'Train' }).waitFor();
+    expect(await page.getByTestId('continue-adapter').innerText({ timeout: 10_000 })).toMatch(/bottleneck adapter, houlsby .*with its own placement, reduction factor and non-linearity/);
+    expect(await page.getByTestId('train-job').innerText()).toMatch(/adapter \(bottleneck adapters/);
   }, 60_000);
 });

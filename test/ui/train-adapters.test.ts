@@ -8,7 +8,9 @@
 //   - the downloaded folder imports back as the same kind; onto a base model of another hidden size the
 //     import fails with a sentence that names the model the adapter was made for;
 //   - bottleneck and prompt-tuning runs refuse the merged model and the LLaMA-Factory job with a sentence;
-//     a LoRA run writes its job.
+//     a LoRA run writes its job;
+//   - a kept bottleneck adapter continues (startAdapterId) from its own tensors and settings; a prompt-tuning one
+//     is refused with a sentence.
 import 'fake-indexeddb/auto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,6 +71,9 @@ const SETTINGS: Record<string, Record<string, unknown>> = {
   prompt: { finetuning_type: 'prompt', num_virtual_tokens: 4, prompt_tuning_init: 'text', prompt_tuning_init_text: 'Answer:', learning_rate: 3e-2 },
 };
 const KIND = { lora: 'lora', adapter: 'bottleneck', prompt: 'prompt' } as const;
+const RUN = { max_steps: 3, per_device_train_batch_size: 2, gradient_accumulation_steps: 1, cutoff_len: 64, lr_scheduler_type: 'constant', save_steps: 50, dataset: 'demo_qa.json' };
+/** Each run's adapter and its downloaded folder, for the continuing tests. */
+const kept: Partial<Record<'lora' | 'adapter' | 'prompt', { entry: TunedEntry; folder: Map<string, Uint8Array> }>> = {};
 
 describe('methodOf', () => {
   it('names each of the five methods, and lora for none', () => {
@@ -85,7 +90,7 @@ describe.each(['lora', 'adapter', 'prompt'] as const)('a %s run in the worker', 
     const outcome = await service.startTraining({
       repo: DEMO_REPO,
       datasetId,
-      input: { ...SETTINGS[method], dataset: 'demo_qa.json', max_steps: 3, per_device_train_batch_size: 2, gradient_accumulation_steps: 1, cutoff_len: 64, lr_scheduler_type: 'constant', save_steps: 50 },
+      input: { ...SETTINGS[method], ...RUN },
     });
     expect(outcome.error?.message ?? '').toBe('');
     expect(outcome.status).toBe('completed');
@@ -108,6 +113,7 @@ describe.each(['lora', 'adapter', 'prompt'] as const)('a %s run in the worker', 
     const entries = Object.entries(unzipSync(zip!.bytes));
     expect(entries.map(([p]) => p).sort()).toEqual([`${zip!.name.slice(0, -4)}/adapter_config.json`, `${zip!.name.slice(0, -4)}/adapter_model.safetensors`]);
     folder = new Map(entries.map(([p, b]) => [p.split('/').pop()!, b]));
+    kept[method] = { entry, folder };
     const files = await service.exportAdapter(id, 'files');
     for (const f of files) expect(f.bytes).toEqual(folder.get(f.name));
     const config = JSON.parse(new TextDecoder().decode(folder.get('adapter_config.json'))) as Record<string, unknown>;
@@ -164,4 +170,31 @@ describe.each(['lora', 'adapter', 'prompt'] as const)('a %s run in the worker', 
     await expect(service.exportLlamaFactoryJob(runId)).rejects.toThrow(method === 'adapter' ? /^LLaMA-Factory has no bottleneck adapters/ : /^LLaMA-Factory has no prompt tuning/);
     await expect(service.exportMergedModel(entry.ref)).rejects.toThrow(method === 'adapter' ? /adds layers to the model/ : /virtual tokens/);
   }, 60_000);
+});
+
+describe('continuing a kept adapter', () => {
+  it('continues a bottleneck adapter from its tensors, with its own placement and size', async () => {
+    const from = kept.adapter!;
+    // The job asks for the defaults (pfeiffer, reduction factor 16); a step this small leaves the tensors as they were.
+    const outcome = await service.startTraining({ repo: DEMO_REPO, datasetId, startAdapterId: (from.entry.ref as { id: string }).id, input: { finetuning_type: 'adapter', learning_rate: 1e-9, ...RUN, max_steps: 1 } });
+    expect(outcome.error?.message ?? '').toBe('');
+    expect(outcome.tuned!.detail).toMatch(/^bottleneck adapter, houlsby .*reduction factor 4 .*gelu$/);
+    const [zip] = await service.exportAdapter((outcome.tuned!.ref as { id: string }).id, 'zip');
+    const after = new SafetensorsFile(new Map(Object.entries(unzipSync(zip!.bytes)).map(([p, b]) => [p.split('/').pop()!, b])).get('adapter_model.safetensors')!, 'after');
+    const before = new SafetensorsFile(from.folder.get('adapter_model.safetensors')!, 'before');
+    expect(after.names).toEqual(before.names);
+    for (const name of before.names) {
+      const a = after.float32(name);
+      const b = before.float32(name);
+      let worst = 0;
+      for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      expect(worst, name).toBeLessThan(1e-6);
+    }
+  }, 120_000);
+
+  it('does not continue a prompt-tuning adapter, and says so', async () => {
+    const outcome = await service.startTraining({ repo: DEMO_REPO, datasetId, startAdapterId: (kept.prompt!.entry.ref as { id: string }).id, input: { finetuning_type: 'prompt', learning_rate: 1e-2, ...RUN } });
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error!.message).toMatch(/^Only LoRA and bottleneck adapters can be trained further; ".*" is a prompt-tuning adapter\. Start without it\.$/);
+  });
 });
