@@ -58,4 +58,11 @@ describe('settings form', () => {
     expect(await yaml({ ...BROWSER_DEFAULTS, finetuning_type: 'adapter' })).toMatch(/^# Written by Graft\. Runs in Graft .*not in LLaMA-Factory, which has no bottleneck adapters\.$/);
     expect(await yaml({ ...BROWSER_DEFAULTS, finetuning_type: 'prompt' })).toMatch(/not in LLaMA-Factory, which has no prompt tuning\.$/);
   });
+
+  it('refuses a reward model with bottleneck adapters, at the finetuning_type field', async () => {
+    const c = await dataApi.checkSettings(settingsInput({ ...BROWSER_DEFAULTS, stage: 'rm', finetuning_type: 'adapter' }, 'graft/demo-tiny-llama', 'pairs.json'));
+    expect(c.ok).toBe(false);
+    expect(c.problems).toEqual([{ key: 'finetuning_type', message: expect.stringMatching(/^"adapter" cannot train a reward model here/) }]);
+    expect((await dataApi.checkSettings(settingsInput({ ...BROWSER_DEFAULTS, stage: 'rm', finetuning_type: 'lora' }, 'graft/demo-tiny-llama', 'pairs.json'))).ok).toBe(true);
+  });
 });
