@@ -9,6 +9,11 @@
 //                       system?} and columns {messages: "conversations", chosen: "chosen", rejected: "rejected"}
 //   <name>.json         the records, one JSON list
 //
+// Activation checkpointing: LLaMA-Factory checkpoints unless disable_gradient_checkpointing is true; Graft only
+// with gradient_checkpointing: true. A run without it gets `disable_gradient_checkpointing: true`, one with it
+// `gradient_checkpointing: true` (TrainingArguments' key, which LLaMA-Factory reads too), so both trainers keep
+// or recompute activations alike (the result is the same either way; memory and time differ).
+//
 // Preference jobs also carry pref_beta and pref_loss (always, for dpo) and pref_ftx / simpo_gamma when set.
 //
 // Multi-task runs (records with a `task`): LLaMA-Factory has no task weighting — it trains on a mix of
@@ -239,6 +244,7 @@ export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactory
       ],
       comments,
       omit: ['resume_from_checkpoint'],
+      keys: settings.gradient_checkpointing ? {} : { train: ['disable_gradient_checkpointing: true  # Graft trained without activation checkpointing (LLaMA-Factory\'s default is on)'] },
       extra: {
         train: ['bf16: true  # Graft trained in float32; on GPUs with bfloat16 (Ampere or newer) this is faster and uses less memory'],
         output: settings.resume_from_checkpoint !== undefined ? ['resume_from_checkpoint: left out: Graft checkpoints are not LLaMA-Factory checkpoints'] : [],

@@ -8,7 +8,13 @@
 //   learning_rate 5e-5, lr_scheduler_type "linear", warmup 0, per_device_train_batch_size 8,
 //   gradient_accumulation_steps 1, max_grad_norm 1.0, num_train_epochs 3.0, max_steps -1, weight_decay 0,
 //   adam_beta1 0.9, adam_beta2 0.999, adam_epsilon 1e-8, seed 42, logging_steps 500, save_steps 500,
-//   eval_strategy "no", output_dir "trainer_output" (transformers).
+//   eval_strategy "no", output_dir "trainer_output", gradient_checkpointing false (transformers).
+//
+// gradient_checkpointing (TrainingArguments' name): every training forward that a backward follows keeps only
+// each layer's input and the backward recomputes the layer (ForwardOptions.checkpoint in
+// src/model/transformer.ts) — the same losses and weights bit for bit, less memory, one more forward of the
+// layers per step. LLaMA-Factory checkpoints by default (its disable_gradient_checkpointing turns it off);
+// Graft's default is off, and its LLaMA-Factory export writes disable_gradient_checkpointing to match.
 //
 // Graft's own keys, which LLaMA-Factory lacks and its job files never get: the multi-task settings
 // task_weighting (static), task_weights, dwa_temperature (2.0), dwa_window (10) and task_sampling (proportional),
@@ -146,6 +152,8 @@ export interface TrainSettings {
   adam_beta2: number;
   adam_epsilon: number;
   seed: number;
+  /** Recompute each layer's forward in the backward instead of keeping its activations (see the file comment). */
+  gradient_checkpointing: boolean;
 
   // evaluation
   eval_strategy: IntervalStrategy;
@@ -442,6 +450,7 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   adam_beta2: { parse: num({ min: 0, max: 1, maxExclusive: true }), default: 0.999 },
   adam_epsilon: { parse: num({ min: 0, minExclusive: true }), default: 1e-8 },
   seed: { parse: int({ min: 0, max: 2 ** 32 - 1 }), default: 42 },
+  gradient_checkpointing: { parse: toBool, default: false },
   eval_strategy: { parse: oneOf(['no', 'steps', 'epoch'] as const), default: 'no' },
   eval_steps: { parse: num({ min: 0, minExclusive: true }), default: undefined },
   per_device_eval_batch_size: { parse: int({ min: 1 }), default: 8 },
@@ -477,9 +486,8 @@ const NO_EFFECT: Record<string, string> = {
   ddp_timeout: 'Graft trains on one GPU, without distributed processes',
   ddp_find_unused_parameters: 'Graft trains on one GPU, without distributed processes',
   save_only_model: 'Graft checkpoints hold what resuming needs',
-  gradient_checkpointing: 'Graft keeps the activations of a step on the GPU; lower cutoff_len or the batch size if memory runs short',
-  disable_gradient_checkpointing: 'Graft keeps the activations of a step on the GPU',
-  use_reentrant_gc: 'Graft keeps the activations of a step on the GPU',
+  disable_gradient_checkpointing: 'Graft checkpoints activations only with gradient_checkpointing: true (its default is false)',
+  use_reentrant_gc: 'Graft\'s checkpointing recomputes each layer in its backward; there is nothing reentrant to choose',
   low_cpu_mem_usage: 'Graft streams weights to the GPU as it loads them',
   use_fast_tokenizer: 'Graft uses the tokenizer.json of the model',
   cache_dir: 'Graft keeps downloads in its own store (GRAFT_CACHE on the command line)',
@@ -549,7 +557,7 @@ const CANNOT: Record<string, string> = {
   do_train: '', // checked below: true passes
   mix_strategy: '', // checked below: concat passes
   eval_on_each_dataset: 'Graft trains on one dataset at a time',
-  gradient_checkpointing_kwargs: 'Graft keeps the activations of a step on the GPU',
+  gradient_checkpointing_kwargs: 'Graft\'s gradient_checkpointing takes no extra arguments; remove `gradient_checkpointing_kwargs`',
 };
 
 const ADAMW_NAMES = ['adamw_torch', 'adamw_hf', 'adamw_torch_fused'];
@@ -848,6 +856,8 @@ export interface SettingsYamlOptions {
   comments?: Partial<Record<keyof TrainSettings, string>>;
   /** Keys to leave out (e.g. resume_from_checkpoint of a Graft checkpoint LLaMA-Factory cannot read). */
   omit?: (keyof TrainSettings)[];
+  /** LLaMA-Factory keys Graft has no setting for, appended to a section as they are (`key: value  # why`). */
+  keys?: Partial<Record<'model' | 'method' | 'dataset' | 'output' | 'train' | 'eval', string[]>>;
   /** Commented lines appended to a section, e.g. `{ train: ['bf16: true  # on GPUs that have it'] }`. */
   extra?: Partial<Record<'model' | 'method' | 'dataset' | 'output' | 'train' | 'eval', string[]>>;
 }
@@ -865,7 +875,7 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
   { name: 'output', keys: ['output_dir', 'logging_steps', 'save_strategy', 'save_steps', 'save_total_limit', 'overwrite_output_dir', 'resume_from_checkpoint'] },
   {
     name: 'train',
-    keys: ['per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'max_steps', 'lr_scheduler_type', 'warmup_steps', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'seed'],
+    keys: ['per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'max_steps', 'lr_scheduler_type', 'warmup_steps', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'seed', 'gradient_checkpointing'],
   },
   { name: 'eval', keys: ['val_size', 'eval_strategy', 'eval_steps', 'per_device_eval_batch_size'] },
 ];
@@ -926,6 +936,7 @@ export function settingsToYaml(s: TrainSettings, options: SettingsYamlOptions = 
       const comment = options.comments?.[key];
       body.push(`${key}: ${text}${comment ? `  # ${comment}` : ''}`);
     }
+    body.push(...(options.keys?.[section.name] ?? []));
     for (const x of options.extra?.[section.name] ?? []) body.push(`# ${x}`);
     if (body.length === 0) continue;
     lines.push(`### ${section.name}`, ...body, '');

@@ -35,6 +35,10 @@
 // resumed run draws the same masks with nothing extra restored. Checkpoints record the rule's inputs anyway
 // (rng.dropout_span, and rng.dropout_offset = the next step's first offset) and a resume checks the span.
 // Evaluation, DPO's reference log-probs and generation run without dropout. p = 0 passes no option at all.
+//
+// gradient_checkpointing: true hands every micro-batch env.checkpoint, so its training forward(s) keep only each
+// layer's input and the backward recomputes the layer (ForwardOptions.checkpoint): the same losses, gradients
+// and weights bit for bit, a lower peak of GPU memory, one more forward of the layers per micro-batch.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
@@ -338,7 +342,15 @@ export class Trainer {
       const hook = opts.hooks?.beforeBackward?.bind(opts.hooks);
       plan.micro.forEach((run, micro) => {
         const loraDropout = this.loraDropoutAt(stepIndex, micro);
-        run({ grads: this.grads, stats: this.stepStats, step: stepIndex + 1, micro, ...(loraDropout ? { loraDropout } : {}), ...(hook ? { beforeBackward: hook } : {}) });
+        run({
+          grads: this.grads,
+          stats: this.stepStats,
+          step: stepIndex + 1,
+          micro,
+          ...(loraDropout ? { loraDropout } : {}),
+          ...(s.gradient_checkpointing ? { checkpoint: true } : {}),
+          ...(hook ? { beforeBackward: hook } : {}),
+        });
       });
       gradNorm(ctx, this.norm, this.grads.tensors());
       sumInto(ctx, this.stepStats, 1, this.norm);

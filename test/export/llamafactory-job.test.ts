@@ -60,8 +60,22 @@ describe('exportLlamaFactoryJob: train.yaml', () => {
       lr_scheduler_type: 'cosine',
       warmup_ratio: 0.1,
       seed: 42,
+      disable_gradient_checkpointing: true, // Graft's run kept its activations; LLaMA-Factory's default recomputes them
     });
-    for (const k of Object.keys(y)) expect([...SETTINGS_KEYS, 'do_train']).toContain(k);
+    for (const k of Object.keys(y)) expect([...SETTINGS_KEYS, 'do_train', 'disable_gradient_checkpointing']).toContain(k);
+  });
+
+  it('gradient_checkpointing: a run that checkpointed writes it (LLaMA-Factory\'s TrainingArguments key) and no disable_gradient_checkpointing', () => {
+    const j = exportLlamaFactoryJob({ settings: { ...settings, gradient_checkpointing: true }, datasetName: 'd', records: alpaca.records, format: 'alpaca' });
+    const yaml = text(j.files.get('train.yaml'));
+    const y = parseYaml(yaml, { version: '1.1' }) as Record<string, unknown>;
+    expect(y.gradient_checkpointing).toBe(true);
+    expect('disable_gradient_checkpointing' in y).toBe(false);
+    expect(parseJobYaml(yaml, 'train.yaml').settings.gradient_checkpointing).toBe(true);
+    // and a run without it: LLaMA-Factory is told to keep activations; Graft reads that back as its default, with a note
+    const back = parseJobYaml(text(job.files.get('train.yaml')), 'train.yaml');
+    expect(back.settings.gradient_checkpointing).toBe(false);
+    expect(back.notes.some((n) => n.startsWith('disable_gradient_checkpointing:'))).toBe(true);
   });
 
   it('marks the guessed template, hints at bf16 and explains the checkpoint it left out', () => {

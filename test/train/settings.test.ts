@@ -73,6 +73,7 @@ describe('parseSettings: defaults', () => {
       adam_beta2: 0.999,
       adam_epsilon: 1e-8,
       seed: 42,
+      gradient_checkpointing: false,
       eval_strategy: 'no',
       per_device_eval_batch_size: 8,
       output_dir: 'trainer_output',
@@ -191,6 +192,22 @@ describe('parseSettings: keys Graft does not honour are never dropped in silence
     expect(parseSettings({ ...base, optim: null, do_train: null, mix_strategy: 'concat', report_to: null }, 'j').stage).toBe('sft');
     expect(settings.model_name_or_path).toBe(base.model_name_or_path);
     expect(notes).toEqual([]);
+  });
+
+  it('gradient_checkpointing: a boolean (default false), refused otherwise; LLaMA-Factory\'s disable_gradient_checkpointing is a note', () => {
+    expect(parseSettings(base, 'j').gradient_checkpointing).toBe(false);
+    expect(parseSettings({ ...base, gradient_checkpointing: true }, 'j').gradient_checkpointing).toBe(true);
+    expect(parseSettings({ ...base, gradient_checkpointing: 'true' }, 'j').gradient_checkpointing).toBe(true); // a command-line flag
+    expect(parseSettings({ ...base, gradient_checkpointing: 'false' }, 'j').gradient_checkpointing).toBe(false);
+    expect(problems({ ...base, gradient_checkpointing: 'sometimes' })[0]).toMatch(/^gradient_checkpointing: /);
+    expect(problems({ ...base, gradient_checkpointing: 2 })[0]).toMatch(/^gradient_checkpointing: /);
+    expect(problems({ ...base, gradient_checkpointing_kwargs: { use_reentrant: false } })[0]).toMatch(/^gradient_checkpointing_kwargs: .*remove/);
+    const { settings, notes } = parseSettingsWithNotes({ ...base, disable_gradient_checkpointing: true }, 'j');
+    expect(settings.gradient_checkpointing).toBe(false);
+    expect(notes).toEqual([expect.stringMatching(/^disable_gradient_checkpointing: .*gradient_checkpointing: true/)]);
+    // written to job files only when on (false is the default), in the train section
+    expect(settingsToYaml(parseSettings(base, 'j'))).not.toContain('gradient_checkpointing');
+    expect(settingsToYaml(parseSettings({ ...base, gradient_checkpointing: true }, 'j'))).toMatch(/^seed: 42\ngradient_checkpointing: true$/m);
   });
 
   it('accepts machinery keys with a note on each', () => {

@@ -22,11 +22,11 @@ import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { crossEntropyChunkBackward } from '../../engine/ops/cross-entropy';
 import { formatBytes } from '../../engine/errors';
-import { releaseBatch, uploadBatch, type CausalLM, type LoraDropout } from '../../model/transformer';
+import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { MethodSetup } from '../methods';
 import { SettingsError, type TrainSettings } from '../settings';
-import type { Objective, StepPlan } from './objective';
+import { trainingForward, type Objective, type StepPlan, type TrainingForward } from './objective';
 import { chunks, checkPairs, pairBatch, pairTokenBound, tokenLosses, withAdapter, type PairBatch, type TrainPair } from './pairs';
 import { expandRows, PAIR_METRICS, preferenceLoss, rowSums } from './preference-kernels';
 import { usesReference, type PreferenceLossParams } from './preference-loss';
@@ -171,12 +171,13 @@ export class DpoObjective implements Objective {
 
   /**
    * Records the policy forward of one batch of pairs, its loss (into stats) and, with `backward`, the
-   * per-token dLoss and dLogits; returns what the caller releases. `dropout`: training forwards only.
+   * per-token dLoss and dLogits; returns what the caller releases. `train`: training forwards only (LoRA
+   * dropout and checkpointing, trainingForward).
    */
-  private lossOf(pb: PairBatch, ref: Float32Array, stats: Tensor, scale: number, save: boolean, dropout?: LoraDropout) {
+  private lossOf(pb: PairBatch, ref: Float32Array, stats: Tensor, scale: number, save: boolean, train: TrainingForward = {}) {
     const { ctx, o } = this;
     const batch = uploadBatch(ctx, pb.padded.inputIds, pb.padded.attentionMask);
-    const acts = o.model.forward(batch, { logits: 'chunks', saveForBackward: save, ...(dropout ? { loraDropout: dropout } : {}) });
+    const acts = o.model.forward(batch, { logits: 'chunks', saveForBackward: save, ...train });
     const { losses, ce } = tokenLosses(ctx, acts, pb.targets);
     const rows = 2 * pb.P;
     const sums = ctx.empty([rows], 'f32', { label: 'sequence NLL sums' });
@@ -199,7 +200,7 @@ export class DpoObjective implements Objective {
       tokens: prepared.reduce((n, p) => n + p.pb.tokens, 0),
       inputTokens: prepared.reduce((n, p) => n + p.pb.inputTokens, 0),
       micro: prepared.map(({ ix, pb }) => (env) => {
-        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refTrain), env.stats, 1 / pairs, true, env.loraDropout);
+        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refTrain), env.stats, 1 / pairs, true, trainingForward(env));
         const N = 2 * pb.P * pb.T;
         const dLoss = ctx.empty([N], 'f32', { label: 'dLoss per token' });
         expandRows(ctx, dLoss, coef, pb.T);

@@ -15,10 +15,15 @@
 // model.loraDropoutCounters(microTokenBound)); an objective with more than one training forward per
 // micro-batch starts each later forward where the previous one's counters end (LoraDropout in
 // src/model/transformer.ts), within that range.
+//
+// Activation checkpointing (gradient_checkpointing: true): the trainer sets env.checkpoint, and the objective
+// passes `checkpoint: true` to the same forwards that get the dropout — the training forwards a backward
+// follows — and to no others (evaluation and reference forwards keep nothing for a backward anyway).
+// trainingForward(env) is the options of such a forward.
 import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import type { Gradients } from '../../model/gradients';
-import type { LoraDropout } from '../../model/transformer';
+import type { ForwardOptions, LoraDropout } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
 import type { Stage } from '../settings';
@@ -43,8 +48,17 @@ export interface MicroStepEnv {
    * dropped (lora_dropout 0, or no LoRA), and then no forward gets the option.
    */
   loraDropout?: LoraDropout;
+  /** Activation checkpointing for the micro-batch's training forward(s) (gradient_checkpointing; see the file comment). */
+  checkpoint?: boolean;
   /** Called with the micro-batch's dLogits just before its backward (the trainer's hook). */
   beforeBackward?(info: BackwardHookInfo): void;
+}
+
+/** The training options of a forward that a backward follows: env's LoRA dropout and checkpointing, when set. */
+export type TrainingForward = Pick<ForwardOptions, 'loraDropout' | 'checkpoint'>;
+
+export function trainingForward(env: MicroStepEnv): TrainingForward {
+  return { ...(env.loraDropout ? { loraDropout: env.loraDropout } : {}), ...(env.checkpoint ? { checkpoint: true } : {}) };
 }
 
 /** One optimizer step's work, planned on the CPU. */

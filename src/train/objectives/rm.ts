@@ -12,12 +12,12 @@ import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { SeededRandom } from '../../data/shuffle';
 import { lastTokenRows, RewardHead, rewardBackward, rewardForward, SCORE_WEIGHT } from '../../model/reward-head';
-import { releaseBatch, uploadBatch, type CausalLM, type LoraDropout } from '../../model/transformer';
+import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
 import type { TrainSettings } from '../settings';
 import { pairFields } from './dpo';
-import type { Objective, StepPlan } from './objective';
+import { trainingForward, type Objective, type StepPlan, type TrainingForward } from './objective';
 import { checkPairs, chunks, pairBatch, pairTokenBound, type PairBatch, type TrainPair } from './pairs';
 import { PAIR_METRICS, preferenceLoss } from './preference-kernels';
 
@@ -71,13 +71,14 @@ export class RewardObjective implements Objective {
   async prepare(): Promise<void> {}
 
   /**
-   * Rewards of one batch of pairs [2P] (chosen first) and what the backward needs. `dropout`: training
-   * forwards only (chosen and rejected rows in one forward draw disjoint counters of it).
+   * Rewards of one batch of pairs [2P] (chosen first) and what the backward needs. `train`: training
+   * forwards only (LoRA dropout — chosen and rejected rows in one forward draw disjoint counters of it — and
+   * checkpointing, trainingForward).
    */
-  private rewardsOf(pb: PairBatch, save: boolean, dropout?: LoraDropout) {
+  private rewardsOf(pb: PairBatch, save: boolean, train: TrainingForward = {}) {
     const { ctx, o } = this;
     const batch = uploadBatch(ctx, pb.padded.inputIds, pb.padded.attentionMask);
-    const acts = o.model.forward(batch, { logits: 'none', saveForBackward: save, ...(dropout ? { loraDropout: dropout } : {}) });
+    const acts = o.model.forward(batch, { logits: 'none', saveForBackward: save, ...train });
     const rows = ctx.upload([2 * pb.P], lastTokenRows(pb.lengths, pb.T), 'u32', { label: 'last-token rows' });
     const rewards = ctx.empty([2 * pb.P], 'f32', { label: 'rewards' });
     rewardForward(ctx, rewards, acts.hidden, rows, this.head.weight);
@@ -105,7 +106,7 @@ export class RewardObjective implements Objective {
       tokens: prepared.reduce((n, pb) => n + pb.tokens, 0),
       inputTokens: prepared.reduce((n, pb) => n + pb.inputTokens, 0),
       micro: prepared.map((pb) => (env) => {
-        const { batch, acts, rows, rewards } = this.rewardsOf(pb, true, env.loraDropout);
+        const { batch, acts, rows, rewards } = this.rewardsOf(pb, true, trainingForward(env));
         const coef = this.loss(pb, rewards, env.stats, 1 / pairs);
         const dHidden = ctx.zeros(acts.hidden.shape, 'f32', { label: 'dHidden (reward head)' });
         rewardBackward(ctx, env.grads.get(SCORE_WEIGHT)?.[0], dHidden, coef, acts.hidden, rows, this.head.weight);

@@ -21,7 +21,7 @@ import { countTargets, shiftedTargets, sftLossBackward, sftLossForward, targetSe
 import type { EvalRecord } from '../metrics';
 import { SettingsError, type TrainSettings } from '../settings';
 import { TaskWeighter, type TaskWeightState } from '../task-weights';
-import { checkSequence, type Objective, type StepPlan } from './objective';
+import { checkSequence, trainingForward, type Objective, type StepPlan } from './objective';
 
 /** A training sequence: token ids and labels of equal length (labels −100 where nothing is learned), and its task in multi-task runs. */
 export type TrainExample = Pick<EncodedExample, 'inputIds' | 'labels' | 'task'>;
@@ -145,7 +145,7 @@ export class SftObjective implements Objective {
       ...(multi ? { tasks: { tokens: taskTokens, weights } } : {}),
       micro: prepared.map((p) => (env) => {
         const batch = uploadBatch(ctx, p.b.inputIds, p.b.attentionMask);
-        const acts = o.model.forward(batch, { logits: 'chunks', ...(env.loraDropout ? { loraDropout: env.loraDropout } : {}) });
+        const acts = o.model.forward(batch, { logits: 'chunks', ...trainingForward(env) });
         const ce = sftLossForward(ctx, acts, p.targets, env.stats, 0, p.segments ? { ids: p.segments, base: 2, count: K } : undefined);
         const dLogits = sftLossBackward(ctx, acts, ce, p.segments ? scaleOf(p.segments) : 1 / tokens);
         env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits, ctx });
