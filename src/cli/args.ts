@@ -16,6 +16,11 @@ export interface OptionSpec {
   short?: string;
   /** A string option that may be given several times (read with stringList). */
   multiple?: boolean;
+  /**
+   * A string option that may also be given bare: `--flag` alone (last, or followed by another option) means
+   * `--flag <bare>` (boolean settings: `--gradient_checkpointing` = `--gradient_checkpointing true`).
+   */
+  bare?: string;
   /** Shown in --help after the flag, e.g. 'N' in `--max-new-tokens N`. */
   value?: string;
   description: string;
@@ -54,7 +59,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: withBareValues(spec, argv), options, strict: true, allowPositionals: true });
   } catch (e) {
     throw new UsageError(rewriteParseError(spec, e));
   }
@@ -69,6 +74,24 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
     throw new UsageError(`graft ${spec.name}: missing ${spec.positionals[positionals.length]} (usage: graft ${spec.usage})`);
   }
   return { values, positionals };
+}
+
+/** argv with the value of each option that has `bare` filled in where the flag stands alone. */
+function withBareValues(spec: CommandSpec, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    out.push(a);
+    if (a === '--') {
+      out.push(...argv.slice(i + 1));
+      break;
+    }
+    const o = a.startsWith('--') ? spec.options[a.slice(2)] : undefined;
+    if (o?.bare === undefined) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('-')) out.push(o.bare);
+  }
+  return out;
 }
 
 /** parseArgs' messages are long and mention positionals; say which flag, in one line. */

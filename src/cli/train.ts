@@ -62,7 +62,7 @@ import { NodeCheckpointStore } from '../train/checkpoint-store-node';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
 import { bottleneckWeights, checkMethodSettings, loraModuleWeights } from '../train/methods';
 import { readJoined } from '../train/optimizer';
-import { datasetNames, parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
+import { BOOLEAN_SETTINGS, datasetNames, parseJobYaml, parseSettingsWithNotes, settingsWarnings, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import { Trainer, type TrainExample, type TrainPair, type TrainResult } from '../train/trainer';
 import { UsageError, type CommandSpec, type OptionSpec, type Parsed } from './args';
 import { datasetLabel, readHubDataset, readHubDatasetFile, resolveDatasetArg, type DatasetRef } from './dataset-arg';
@@ -128,6 +128,7 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   dwa_window: ['N', 'Multi-task, dwa: optimizer steps per loss window (default 10).'],
   task_sampling: ['proportional|balanced', 'Multi-task: the usual shuffle, or each task equally likely per example.'],
   overwrite_output_dir: ['true|false', 'Start over in an output_dir that holds an earlier run.'],
+  gradient_checkpointing: ['[true|false]', 'Recompute each layer\'s forward in the backward instead of keeping its activations: less GPU memory, the same result, slower steps (default false).'],
 };
 
 function trainOptions(): Record<string, OptionSpec> {
@@ -136,7 +137,7 @@ function trainOptions(): Record<string, OptionSpec> {
   };
   for (const key of SETTINGS_KEYS) {
     const d = DESCRIBED[key];
-    options[key] = { type: 'string', value: d?.[0] ?? 'V', description: d?.[1] ?? 'A LLaMA-Factory setting.' };
+    options[key] = { type: 'string', value: d?.[0] ?? 'V', description: d?.[1] ?? 'A LLaMA-Factory setting.', ...(BOOLEAN_SETTINGS.has(key) ? { bare: 'true' } : {}) };
   }
   options.shuffle = { type: 'string', value: 'true|false', description: 'Shuffle the examples each epoch (default true; false = disable_shuffling).' };
   return options;

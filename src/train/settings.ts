@@ -463,6 +463,9 @@ const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: TrainSetti
   save_total_limit: { parse: int({ min: 1 }), default: undefined },
 };
 
+/** The true/false settings (a bare command-line flag turns one on). */
+export const BOOLEAN_SETTINGS: ReadonlySet<keyof TrainSettings> = new Set((Object.keys(SPEC) as (keyof TrainSettings)[]).filter((k) => SPEC[k].parse === toBool));
+
 /** Graft's multi-task settings (not LLaMA-Factory's: they are never written to its job files). */
 export const TASK_KEYS = ['task_weighting', 'task_weights', 'dwa_temperature', 'dwa_window', 'task_sampling'] as const;
 
