@@ -4,7 +4,7 @@
 // full fine-tuning, at sequence lengths 256 and 512.
 //
 //   npx tsx bench/train.ts [--layers N] [--seq 256,512] [--steps N] [--warmup N] [--methods lora,full] [--peak-gflops G]
-//                          [--phases] [--quick]          (npm run bench:train)
+//                          [--phases] [--quick] [--gradient-checkpointing]          (npm run bench:train)
 // `runTrainBench(ctx, opts)` returns { rows, step, config } for the combined benchmark (bench/index.ts).
 //
 // Depth: SmolLM2-135M has 30 layers; the default here is 2 (`--layers 30` for the real depth), because on
@@ -32,6 +32,8 @@
 // wall time minus the time spent awaiting the GPU: recording and the trainer's own CPU work), wait_ms,
 // peak_bytes (GPU memory the context held at its highest during the step, free pooled buffers included),
 // peak_bytes_in_use (held by live tensors) and planned_peak_bytes (the memory planner's prediction of the latter).
+// --gradient-checkpointing: the job's gradient_checkpointing (ForwardOptions.checkpoint on the training
+// forward; the planner's checkpoint: true), to see the measured and planned peak fall and the step slow down.
 // --phases: additionally one step split into forward / backward / optimizer with ctx.sync() between them
 // (only here: the trainer records a step without waiting in between).
 import { pathToFileURL } from 'node:url';
@@ -67,6 +69,8 @@ export interface TrainBenchOptions {
   quick?: boolean;
   /** Also time one step split into phases with syncs between them. */
   phases?: boolean;
+  /** The job's gradient_checkpointing (activation checkpointing). */
+  gradientCheckpointing?: boolean;
   log?: (line: string) => void;
 }
 
@@ -90,6 +94,7 @@ export interface TrainBenchRow {
   method: Method;
   seq_len: number;
   layers: number;
+  gradient_checkpointing: boolean;
   trainable: number;
   tokens_per_second: number;
   step_s: number;
@@ -175,7 +180,7 @@ function example(T: number) {
   return { inputIds: ids, labels: ids.map((id, t) => (t < T / 2 ? -100 : id)) };
 }
 
-function benchSettings(method: Method, T: number, maxSteps: number) {
+function benchSettings(method: Method, T: number, maxSteps: number, checkpoint = false) {
   return parseSettings(
     {
       model_name_or_path: 'bench',
@@ -189,6 +194,7 @@ function benchSettings(method: Method, T: number, maxSteps: number) {
       max_steps: maxSteps,
       save_strategy: 'no',
       disable_shuffling: true,
+      gradient_checkpointing: checkpoint,
     },
     'bench',
   );
@@ -200,7 +206,7 @@ export function flopsPerToken(method: Method, parameters: number, layers: number
 }
 
 /** One step with ctx.sync() between forward, backward and optimizer (the trainer never waits in between). */
-async function phaseSplit(ctx: GpuContext, model: Model, method: Method, T: number): Promise<{ forward: number; backward: number; optimizer: number }> {
+async function phaseSplit(ctx: GpuContext, model: Model, method: Method, T: number, checkpoint: boolean): Promise<{ forward: number; backward: number; optimizer: number }> {
   const ex = example(T);
   const setup = setupMethod(model, benchSettings(method, T, 1));
   const grads = model.createGradients(setup.select);
@@ -216,7 +222,7 @@ async function phaseSplit(ctx: GpuContext, model: Model, method: Method, T: numb
     ctx.fill(stats, 0);
     grads.zero();
     const batch = uploadBatch(ctx, [ex.inputIds]);
-    const acts = model.forward(batch, { logits: 'chunks' });
+    const acts = model.forward(batch, { logits: 'chunks', checkpoint });
     const ce = sftLossForward(ctx, acts, targets, stats, 0);
     await ctx.sync();
     const t1 = performance.now();
@@ -277,7 +283,7 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
     log(`${MODEL}, random weights, ${layers} of 30 layers: ${(N / 1e6).toFixed(1)}M parameters; batch 1; ${warmupSteps} warm-up + ${steps} timed Trainer step(s) each`);
     for (const T of seqLens) {
       for (const method of methods) {
-        const trainer = Trainer.create({ model, settings: benchSettings(method, T, warmupSteps + steps), train: [example(T)], padTokenId: 0 });
+        const trainer = Trainer.create({ model, settings: benchSettings(method, T, warmupSteps + steps, opts.gradientCheckpointing), train: [example(T)], padTokenId: 0 });
         const trainable = trainer.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
         const snaps: { stats: typeof ctx.stats; tps: number; loss: number; seconds: number }[] = [];
         await ctx.sync();
@@ -307,6 +313,7 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
           method,
           seq_len: T,
           layers,
+          gradient_checkpointing: opts.gradientCheckpointing ?? false,
           trainable,
           tokens_per_second: +tps.toFixed(2),
           step_s: +(T / tps).toFixed(3),
@@ -333,10 +340,11 @@ export async function runTrainBench(ctx: GpuContext, opts: TrainBenchOptions = {
               loraRank: LORA_RANK,
               maxPositions: Math.max(...seqLens),
               maxBindingBytes: ctx.limits.maxStorageBufferBindingSize,
+              checkpoint: opts.gradientCheckpointing ?? false,
             }).total,
           },
         };
-        if (opts.phases) row.phases_s = await phaseSplit(ctx, model, method, T);
+        if (opts.phases) row.phases_s = await phaseSplit(ctx, model, method, T, opts.gradientCheckpointing ?? false);
         rows.push(row);
         log(
           `${method.padEnd(4)} T=${T}: ${row.tokens_per_second} tokens/s (step ${row.step_s} s), ${row.achieved_gflops} GFLOP/s, MFU ${(100 * row.mfu).toFixed(1)}%; ` +
@@ -383,7 +391,12 @@ async function main(): Promise<void> {
   const log = (l: string) => console.log(l);
   log(`adapter: ${ctx.adapter.description || ctx.adapter.vendor} (${ctx.adapter.vendor}, ${ctx.adapter.architecture})`);
   const peakArg = num('peak-gflops');
-  const opts: TrainBenchOptions = { quick: process.argv.includes('--quick'), phases: process.argv.includes('--phases'), log };
+  const opts: TrainBenchOptions = {
+    quick: process.argv.includes('--quick'),
+    phases: process.argv.includes('--phases'),
+    gradientCheckpointing: process.argv.includes('--gradient-checkpointing'),
+    log,
+  };
   const layers = num('layers');
   const steps = num('steps');
   const warm = num('warmup');
