@@ -733,6 +733,10 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
     for (const key of ['adapter_placement', 'reduction_factor', 'adapter_non_linearity'] as const) {
       if (key in input && !isOff(input[key])) problems.push({ ...at(key), message: `is only valid with finetuning_type "adapter" (this job has "${s.finetuning_type}")` });
     }
+  } else if (s.stage === 'rm') {
+    // The reward model is saved as a sequence-classification folder of the model's own weights (LoRA merged
+    // in); a bottleneck adapter has no place there, so the trained adapter would be lost.
+    problems.push({ ...at('finetuning_type'), message: '"adapter" cannot train a reward model (it is saved as a sequence-classification model, which has no bottleneck adapters); use "lora", "freeze" or "full"' });
   }
   if (s.finetuning_type !== 'prompt') {
     for (const key of ['num_virtual_tokens', 'prompt_tuning_init', 'prompt_tuning_init_text'] as const) {

@@ -36,23 +36,6 @@ export function continuesWith(kind: AdapterKind): FinetuningKind | undefined {
   return kind === 'lora' ? 'lora' : kind === 'bottleneck' ? 'adapter' : undefined;
 }
 
-/**
- * What the app cannot do with settings that src/train/settings.ts accepts: a reward model (stage rm) with
- * finetuning_type adapter — the saved reward model is a sequence-classification folder of the model's own
- * weights (LoRA merged in), where a bottleneck adapter has no place, so the trained adapter would be lost.
- */
-export function appSettingsProblems(s: { stage: string; finetuning_type: string }): { key: string; message: string }[] {
-  if (s.stage === 'rm' && s.finetuning_type === 'adapter') {
-    return [
-      {
-        key: 'finetuning_type',
-        message: '"adapter" cannot train a reward model here (it is saved as a sequence-classification model, which has no bottleneck adapters); use "lora", "freeze" or "full"',
-      },
-    ];
-  }
-  return [];
-}
-
 /** The kinds in words, for sentences ("… is a bottleneck adapter"). */
 export const KIND_NAMES: Record<AdapterKind, string> = { lora: 'LoRA adapter', bottleneck: 'bottleneck adapter', prompt: 'prompt-tuning adapter' };
 

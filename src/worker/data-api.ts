@@ -24,7 +24,6 @@ import { readJson, readText, storeSource, type ModelSource } from '../model/sour
 import { Tokenizer } from '../model/tokenizer';
 import { readWeightHeaders } from '../model/weights';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, settingsWarnings, type SettingsProblem, type TrainSettings } from '../train/settings';
-import { appSettingsProblems } from './adapter-kinds';
 import { HubSettingsStore } from './settings';
 
 export type { MemoryEstimates, ModelInfo, ShapeNumbers } from '../model/info';
@@ -943,8 +942,6 @@ export const dataApi: DataApi = {
   async checkSettings(input) {
     try {
       const { settings, notes } = parseSettingsWithNotes(input, 'the settings');
-      const appProblems = appSettingsProblems(settings);
-      if (appProblems.length) throw new SettingsError('the settings', appProblems);
       // LLaMA-Factory has no bottleneck adapters and no prompt tuning: those jobs run in Graft only.
       const graftOnly = settings.finetuning_type === 'adapter' || settings.finetuning_type === 'prompt';
       const yaml = settingsToYaml(settings, {

@@ -51,7 +51,7 @@ import { readJoined } from '../train/optimizer';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, type SettingsProblem, type TrainSettings } from '../train/settings';
 import { usesReference } from '../train/objectives/preference-loss';
 import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../train/trainer';
-import { ADAPTER_FOLDER_SUFFIX, appSettingsProblems, KIND_NAMES, llamaFactoryRefusal, mergeRefusal, methodOf, methodOfAdapter, type AdapterKind, type FinetuningKind } from './adapter-kinds';
+import { ADAPTER_FOLDER_SUFFIX, KIND_NAMES, llamaFactoryRefusal, mergeRefusal, methodOf, methodOfAdapter, type AdapterKind, type FinetuningKind } from './adapter-kinds';
 import type { ChatOptions, ChatResult } from './api';
 import { datasets } from './data-api';
 
@@ -601,8 +601,6 @@ export class TrainService {
       // The job names the adapter as a folder (what LLaMA-Factory reads); the adapter itself comes from IndexedDB.
       if (adapterRow) input.adapter_name_or_path = `adapters/${fileStem(adapterRow.label)}`;
       const { settings, notes } = parseSettingsWithNotes(input, 'the job');
-      const appProblems = appSettingsProblems(settings);
-      if (appProblems.length) throw new SettingsError('the job', appProblems);
       checkMethodSettings(settings);
       // dpo and rm train on preference pairs.
       const pairs = settings.stage === 'dpo' || settings.stage === 'rm';

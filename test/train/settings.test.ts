@@ -335,6 +335,10 @@ describe('parseSettings: bottleneck adapters (finetuning_type "adapter")', () =>
     ]);
     expect(problems({ ...base, reduction_factor: 8 })).toEqual(['reduction_factor: is only valid with finetuning_type "adapter" (this job has "lora")']);
     expect(problems({ ...base, finetuning_type: 'oft' })[0]).toMatch(/use "lora", "freeze", "full", "adapter" or "prompt"/);
+    // A reward model is saved as a sequence-classification folder, which cannot hold a bottleneck adapter.
+    expect(problems({ ...base, finetuning_type: 'adapter', stage: 'rm' })).toEqual([
+      'finetuning_type: "adapter" cannot train a reward model (it is saved as a sequence-classification model, which has no bottleneck adapters); use "lora", "freeze" or "full"',
+    ]);
   });
 
   it('a job file round-trips its bottleneck keys; LoRA jobs do not carry them', () => {
