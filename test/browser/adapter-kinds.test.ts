@@ -16,7 +16,7 @@ import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/model/load';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { testContext } from '../helpers/gpu';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
@@ -24,7 +24,7 @@ const DEMO_DIR = join(REPO_ROOT, 'public/demo/model');
 const DEMO = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/demo_qa.json'), 'utf8')) as { instruction: string; output: string }[];
 const QUESTION = DEMO[1]!.instruction;
 
-let dist: string;
+let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
@@ -121,33 +121,16 @@ async function nodeAnswer(folder: Map<string, Uint8Array>): Promise<string> {
 }
 
 beforeAll(async () => {
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    dist = await buildApp();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  browser = await launching;
-  server = await serveStatic(dist, '/graft/');
-  page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
+  app = await startApp();
+  ({ browser, server, page } = app);
 }, 90_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+afterAll(() => stopApp(app));
 
 describe('bottleneck adapters and prompt tuning in the app', () => {
   it('trains the demo model with finetuning_type adapter and with prompt, chosen on the Method screen', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-    }
+    await expectWebGpuAdapter(page, browser, failWith);
     // The demo puts its model on the device.
     await page.getByTestId('demo-button').click();
     await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 30_000 }).toBe(DEMO.length);

@@ -10,12 +10,12 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
 const CONFIG = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/model/config.json'), 'utf8')) as Record<string, number>;
 
-let dist: string;
+let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
@@ -47,33 +47,16 @@ const num = async (loc: ReturnType<Page['locator']>, attr: string) => Number(awa
 const gf = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 beforeAll(async () => {
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    dist = await buildApp();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  browser = await launching;
-  server = await serveStatic(dist, '/graft/');
-  page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
+  app = await startApp();
+  ({ browser, server, page } = app);
 }, 90_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+afterAll(() => stopApp(app));
 
 describe('the Bench screen', () => {
   it('measures the peak, the matmuls on the demo model’s shapes and training tokens/s, with consistent numbers', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-    }
+    await expectWebGpuAdapter(page, browser, failWith);
     await page.getByTestId('bench-link').click();
     await page.getByRole('heading', { level: 2, name: 'Benchmark' }).waitFor({ timeout: 10_000 });
     // A fresh profile: the demo model is the one to measure.

@@ -17,7 +17,7 @@ import { encodeConversation, encodeDataset } from '../../src/data/encode';
 import { normaliseRecord } from '../../src/data/normalize';
 import { parseDatasetText } from '../../src/data/parse';
 import { DEFAULT_ANSWERS, recommendMethod, type GuideAnswers } from '../../src/ui/method-guide';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, buildApp, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 import { fixtureTemplate, fixtureTokenizer } from '../data/fixture';
 
@@ -106,10 +106,7 @@ describe('the journey: start, model, data, method', () => {
     await page.goto(server.url);
     await page.getByRole('heading', { level: 1, name: 'Graft' }).waitFor({ timeout: 10_000 });
     await page.getByRole('heading', { level: 2, name: 'Fine-tune a language model in your browser' }).waitFor();
-    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-    }
+    await expectWebGpuAdapter(page, browser, failWith);
     const offers = page.getByTestId('browser-offers');
     await expect.poll(() => offers.innerText()).toMatch(/WebGPU\s+yes/);
     expect(await offers.innerText()).toMatch(/shader-f16/);

@@ -17,7 +17,7 @@ import { unzipSync } from 'fflate';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, buildApp, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
@@ -106,10 +106,7 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     });
     try {
       await page.goto(server.url);
-      await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-      if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-        failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-      }
+      await expectWebGpuAdapter(page, browser, failWith);
       // Nothing off the app's origin can be reached, not even the local test hub on another port.
       expect(await page.evaluate((url) => fetch(url).then(() => 'reached', () => 'blocked'), `${hub.endpoint}/api/models/${FIXTURE_REPO}/tree/main`)).toBe('blocked');
 

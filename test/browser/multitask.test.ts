@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
 const SAMPLE = join(REPO_ROOT, 'public/samples/multitask.json');
 const TASKS = [...new Set((JSON.parse(readFileSync(SAMPLE, 'utf8')) as { task: string }[]).map((r) => r.task))].sort();
 
-let dist: string;
+let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
@@ -39,33 +39,16 @@ async function go(screen: string, heading: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    dist = await buildApp();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  browser = await launching;
-  server = await serveStatic(dist, '/graft/');
-  page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
+  app = await startApp();
+  ({ browser, server, page } = app);
 }, 90_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+afterAll(() => stopApp(app));
 
 describe('a multi-task run in the app', () => {
   it('draws a loss curve per task, and its table holds the last values of the run’s records', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-    }
+    await expectWebGpuAdapter(page, browser, failWith);
     // Opening the demo puts its model on the device.
     await page.getByTestId('demo-button').click();
     await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 20_000 }).toBeGreaterThan(0);

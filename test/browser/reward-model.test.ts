@@ -17,14 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeConversation } from '../../src/data/encode';
 import { loadRewardModel } from '../../src/model/reward-head';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { testContext } from '../helpers/gpu';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
 const DEMO = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/demo_qa.json'), 'utf8')) as { instruction: string; output: string }[];
 const DEMO_CONFIG = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/model/config.json'), 'utf8')) as { hidden_size: number };
 
-let dist: string;
+let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
@@ -66,33 +66,16 @@ async function trainedOrFail(what: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    dist = await buildApp();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  browser = await launching;
-  server = await serveStatic(dist, '/graft/');
-  page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
+  app = await startApp();
+  ({ browser, server, page } = app);
 }, 90_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+afterAll(() => stopApp(app));
 
 describe('reward models in the app', () => {
   it('trains a reward model on the Chat screen’s preference pairs and ranks sampled answers with it', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-    }
+    await expectWebGpuAdapter(page, browser, failWith);
     await page.getByTestId('demo-button').click();
     await expect.poll(() => page.getByTestId('demo-train').isEnabled(), { timeout: 30_000 }).toBe(true);
     await page.getByTestId('demo-train').click();

@@ -13,7 +13,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, buildApp, launchChromium, noWebGpuMessage, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, buildApp, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
 
@@ -126,10 +126,7 @@ afterAll(async () => {
 describe('the page around a training run', () => {
   it('holds a wake lock while training, notifies at the end, and never reloads for an update mid-run', async () => {
     await page.goto(server.url);
-    await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
-    if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
-      failWith(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
-    }
+    await expectWebGpuAdapter(page, browser, failWith);
     // The service worker installs on the first visit and controls the page from the next load on.
     await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
     await page.reload();

@@ -268,3 +268,52 @@ export async function serveStatic(root: string, prefix = '/'): Promise<StaticSer
       }),
   };
 }
+
+// ---- one app session per test file -------------------------------------------------------------------------
+
+/** A built app served at /graft/, a Chromium and one light-mode page on it (startApp / stopApp). */
+export interface AppSession {
+  dist: string;
+  browser: LaunchedBrowser;
+  server: StaticServer;
+  page: Page;
+}
+
+/**
+ * Builds the app while Chromium launches, serves the build at /graft/ and opens a light-mode page. A failed
+ * build closes the browser it started; call in beforeAll (90 s) and pair with stopApp in afterAll.
+ */
+export async function startApp(): Promise<AppSession> {
+  const launching = launchChromium();
+  launching.catch(() => undefined);
+  let dist: string;
+  try {
+    dist = await buildApp();
+  } catch (e) {
+    await launching.then((b) => b.close(), () => undefined);
+    throw e;
+  }
+  const browser = await launching;
+  const server = await serveStatic(dist, '/graft/');
+  const page = await browser.newPage();
+  await page.emulateMedia({ colorScheme: 'light' });
+  return { dist, browser, server, page };
+}
+
+/** Closes what startApp opened (any part of it may be missing when startApp failed) and deletes the build. */
+export async function stopApp(app: Partial<AppSession> | undefined): Promise<void> {
+  await app?.browser?.close();
+  await app?.server?.close();
+  if (app?.dist) rmSync(app.dist, { recursive: true, force: true });
+}
+
+/**
+ * Waits for the page's WebGPU check (the Start screen's adapter line) and fails through `fail` — the test
+ * file's own failWith, which adds the browser console — when the page found no adapter.
+ */
+export async function expectWebGpuAdapter(page: Page, browser: LaunchedBrowser, fail: (message: string) => never): Promise<void> {
+  await page.waitForFunction(() => document.querySelector('[data-testid="adapter"]')?.getAttribute('data-status') !== 'searching', undefined, { timeout: 30_000 });
+  if ((await page.getByTestId('adapter').getAttribute('data-status')) !== 'found') {
+    fail(noWebGpuMessage(await page.evaluate(() => window.__graft?.adapterError?.message), browser.logs));
+  }
+}
