@@ -15,6 +15,7 @@
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { grid1d } from '../engine/grid';
+import { WORKGROUP_SUM_WGSL } from '../engine/workgroup-sum';
 import type { KernelSpec } from '../engine/kernel';
 import { uploadBatch, releaseBatch } from './batch';
 import { loadModel, type LoadedModel, type LoadOptions } from './load';
@@ -28,8 +29,7 @@ export const SCORE_WEIGHT = 'score.weight';
 const WG = 64;
 
 const FORWARD_WGSL = /* wgsl */ `
-var<workgroup> sums: array<f32, {{WG}}>;
-
+${WORKGROUP_SUM_WGSL}
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let b = wid.x;
@@ -38,16 +38,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var k = lid.x; k < params.H; k += {{WG}}u) {
     s += hidden[base + k] * w[k];
   }
-  sums[lid.x] = s;
-  workgroupBarrier();
-  for (var k = {{WG}}u / 2u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      sums[lid.x] += sums[lid.x + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid.x, s);
   if (lid.x == 0u) {
-    out[b] = sums[0];
+    out[b] = total;
   }
 }
 `;

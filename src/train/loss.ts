@@ -15,6 +15,7 @@
 // Targets are the labels shifted by one (labels[t] is the token at t, as in Hugging Face; position t predicts
 // labels[t + 1]); the last position of a row has no target.
 import type { GpuContext } from '../engine/context';
+import { WORKGROUP_SUM_WGSL } from '../engine/workgroup-sum';
 import type { KernelSpec } from '../engine/kernel';
 import type { Tensor } from '../engine/tensor';
 import { crossEntropyChunk, crossEntropyChunkBackward, crossEntropyFinish, crossEntropyInit, IGNORE_INDEX } from '../engine/ops/cross-entropy';
@@ -26,24 +27,16 @@ const WG = 256;
 // NaN and Inf propagate. Used for the loss sum (n = tokens of a micro-batch) and to copy the gradient norm
 // next to it (n = 1 into a zeroed slot).
 const SUM_INTO_WGSL = /* wgsl */ `
-var<workgroup> sums: array<f32, {{WG}}>;
-
+${WORKGROUP_SUM_WGSL}
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_id) lid: vec3u) {
   var s = 0.0;
   for (var i = lid.x; i < params.n; i += {{WG}}u) {
     s += x[i];
   }
-  sums[lid.x] = s;
-  workgroupBarrier();
-  for (var k = {{WG}}u / 2u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      sums[lid.x] += sums[lid.x + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid.x, s);
   if (lid.x == 0u) {
-    acc[params.slot] = acc[params.slot] + sums[0];
+    acc[params.slot] = acc[params.slot] + total;
   }
 }
 `;
@@ -73,8 +66,7 @@ export function sumInto(ctx: GpuContext, acc: Tensor, slot: number, x: Tensor): 
 // acc[base + k] += Σ x[i] over i with seg[i] == k, one workgroup per segment k (seg −1: in no segment). A
 // grid-stride pass per invocation, then a tree in workgroup memory: no atomics, NaN and Inf propagate.
 const SEGMENT_SUM_WGSL = /* wgsl */ `
-var<workgroup> sums: array<f32, {{WG}}>;
-
+${WORKGROUP_SUM_WGSL}
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let k = i32(wid.x);
@@ -84,16 +76,9 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
       s += x[i];
     }
   }
-  sums[lid.x] = s;
-  workgroupBarrier();
-  for (var h = {{WG}}u / 2u; h > 0u; h >>= 1u) {
-    if (lid.x < h) {
-      sums[lid.x] += sums[lid.x + h];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid.x, s);
   if (lid.x == 0u) {
-    acc[params.base + wid.x] = acc[params.base + wid.x] + sums[0];
+    acc[params.base + wid.x] = acc[params.base + wid.x] + total;
   }
 }
 `;

@@ -12,6 +12,7 @@
 // +1 for the reward model (values are rewards). Only the shapes of kernels are here; what they compute is
 // preference-loss.ts's, and the tests hold the two together.
 import type { GpuContext } from '../../engine/context';
+import { WORKGROUP_SUM_WGSL } from '../../engine/workgroup-sum';
 import type { KernelSpec } from '../../engine/kernel';
 import type { Tensor } from '../../engine/tensor';
 import { grid1d } from '../../engine/grid';
@@ -20,8 +21,7 @@ import type { PrefLoss } from './preference-loss';
 const WG = 64;
 
 const ROW_SUMS_WGSL = /* wgsl */ `
-var<workgroup> sums: array<f32, {{WG}}>;
-
+${WORKGROUP_SUM_WGSL}
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let row = wid.x;
@@ -29,16 +29,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var t = lid.x; t < params.T; t += {{WG}}u) {
     s += x[row * params.T + t];
   }
-  sums[lid.x] = s;
-  workgroupBarrier();
-  for (var k = {{WG}}u / 2u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      sums[lid.x] += sums[lid.x + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid.x, s);
   if (lid.x == 0u) {
-    out[row] = sums[0];
+    out[row] = total;
   }
 }
 `;
