@@ -30,7 +30,8 @@
 import { normaliseRecord } from '../data/normalize';
 import type { PreferenceRecord } from '../data/preference';
 import type { Conversation, DatasetFormat, DatasetProblem } from '../data/types';
-import { settingsToYaml, type TrainSettings } from '../train/settings';
+import type { TrainSettings } from '../train/settings';
+import { settingsToYaml } from '../train/settings-yaml';
 
 export interface LlamaFactoryJobInput {
   settings: TrainSettings;

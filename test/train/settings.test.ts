@@ -1,16 +1,9 @@
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import {
-  datasetNames,
-  parseJobYaml,
-  parseSettings,
-  parseSettingsWithNotes,
-  SETTINGS_KEYS,
-  SettingsError,
-  settingsToYaml,
-  settingsWarnings,
-  yamlScalar,
-} from '../../src/train/settings';
+import { datasetNames, parseJobYaml, parseSettings, parseSettingsWithNotes, settingsWarnings } from '../../src/train/settings';
+import { SettingsError } from '../../src/train/settings-error';
+import { SETTINGS_KEYS } from '../../src/train/settings-spec';
+import { settingsToYaml, yamlScalar } from '../../src/train/settings-yaml';
 
 const base = { model_name_or_path: 'HuggingFaceTB/SmolLM2-135M-Instruct', dataset: 'data/sft.json' };
 
