@@ -2,7 +2,10 @@
 // The bindings and the `Params` uniform struct are declared once, here, and the WGSL header is generated
 // from that declaration, so the shader text, the bind-group layout and the TypeScript call can not disagree.
 // What must vary per compile (tile sizes, workgroup size, element type) is written in the WGSL as
-// `{{NAME}}` placeholders and given as `defines`.
+// `{{NAME}}` placeholders and given as `defines`. WGSL that several kernels share lives in shaders/lib/ and is
+// pulled in where a source says `{{include:<name>}}` (before the placeholders are filled, so shared code may
+// use them too).
+import { SHADER_LIB } from './shader-lib';
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
 
@@ -41,7 +44,27 @@ export function substitute(source: string, defines: Defines, kernelName: string)
   return out;
 }
 
-/** The complete WGSL program: enables, Params struct, binding declarations, body. */
+/**
+ * Replaces each `{{include:<name>}}` with shaders/lib/<name>.wgsl, whose own includes are expanded in turn.
+ * A file is pulled in once per program: a later include of the same name (say, by another included file)
+ * expands to nothing, so two shared files can both rely on a third.
+ */
+export function expandIncludes(
+  source: string,
+  kernelName: string,
+  lib: Readonly<Record<string, string>> = SHADER_LIB,
+  included: Set<string> = new Set(),
+): string {
+  return source.replace(/\{\{include:([\w-]+)\}\}/g, (_, name: string) => {
+    const text = lib[name];
+    if (text === undefined) throw new Error(`Kernel ${kernelName}: no shaders/lib/${name}.wgsl to include`);
+    if (included.has(name)) return '';
+    included.add(name);
+    return expandIncludes(text, kernelName, lib, included);
+  });
+}
+
+/** The complete WGSL program: enables, Params struct, binding declarations, body (includes expanded). */
 export function buildWgsl(spec: KernelSpec, defines: Defines, enables: readonly WgslEnable[] = []): string {
   const lines: string[] = [];
   for (const e of enables) lines.push(`enable ${e};`);
@@ -57,7 +80,7 @@ export function buildWgsl(spec: KernelSpec, defines: Defines, enables: readonly 
   if (params.length > 0) {
     lines.push(`@group(0) @binding(${spec.bindings.length}) var<uniform> params: Params;`);
   }
-  lines.push(spec.source);
+  lines.push(expandIncludes(spec.source, spec.name));
   return substitute(lines.join('\n'), defines, spec.name);
 }
 

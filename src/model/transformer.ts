@@ -37,7 +37,7 @@ import { geluBackward, geluForward } from '../engine/ops/gelu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../engine/ops/norm';
 import { createRopeTable, ropeBackward, ropeForward, type RopeTable } from '../engine/ops/rope';
 import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
-import { dropoutParams } from '../engine/ref/dropout';
+import { dropoutParams } from '../engine/dropout-params';
 import { copyBlock, sliceColumnsBackward, sliceColumnsForward, writeRows } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
 import { prefixBatch, releaseBatch, type Batch } from './batch';

@@ -7,8 +7,7 @@ import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
 import type { KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
-import { dropoutParams } from '../ref/dropout';
-import philoxSrc from '../../../shaders/dropout_philox.wgsl?raw';
+import { dropoutParams } from '../dropout-params';
 import forwardSrc from '../../../shaders/dropout_forward.wgsl?raw';
 import backwardSrc from '../../../shaders/dropout_backward.wgsl?raw';
 
@@ -26,7 +25,7 @@ const PARAMS = [
 
 const forwardSpec: KernelSpec = {
   name: 'dropout_forward',
-  source: `${philoxSrc}\n${forwardSrc}`,
+  source: forwardSrc,
   bindings: [
     { name: 'out', access: 'read_write', type: 'f32' },
     { name: 'x', access: 'read', type: 'f32' },
@@ -37,7 +36,7 @@ const forwardSpec: KernelSpec = {
 
 const backwardSpec: KernelSpec = {
   name: 'dropout_backward',
-  source: `${philoxSrc}\n${backwardSrc}`,
+  source: backwardSrc,
   bindings: [
     { name: 'dx', access: 'read_write', type: 'f32' },
     { name: 'dOut', access: 'read', type: 'f32' },

@@ -5,7 +5,8 @@
 // cuRAND and PyTorch's CUDA dropout) with
 //   counter = (lo32(offset + i), hi32(offset + i), 0, 0),  key = (lo32(seed), hi32(seed)),
 // and element i is kept when that word is ≥ threshold = floor(p · 2³²) (p = 1 drops everything).
-// The shader (shaders/dropout_*.wgsl) computes the same words with the same 32-bit integer operations.
+// The shader (shaders/lib/philox.wgsl) computes the same words with the same 32-bit integer operations.
+import { dropoutParams } from '../dropout-params';
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
@@ -54,32 +55,6 @@ export function philox4x32(
   return [c0, c1, c2, c3];
 }
 
-/** Checks p, seed and offset and returns the values the kernels take. */
-export function dropoutParams(
-  op: string,
-  p: number,
-  seed: number,
-  offset: number,
-): { threshold: number; keepScale: number; seedLo: number; seedHi: number; offsetLo: number; offsetHi: number } {
-  if (!(p >= 0 && p <= 1)) throw new Error(`${op}: the dropout probability p = ${p} must be in [0, 1]`);
-  for (const [name, v] of [
-    ['seed', seed],
-    ['offset', offset],
-  ] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${op}: ${name} ${v} must be an integer in [0, 2^53)`);
-  }
-  const split = (v: number): [number, number] => [v % 2 ** 32, Math.floor(v / 2 ** 32)];
-  const [seedLo, seedHi] = split(seed);
-  const [offsetLo, offsetHi] = split(offset);
-  return {
-    threshold: p >= 1 ? 0xffffffff : Math.floor(p * 2 ** 32),
-    keepScale: p >= 1 ? 0 : 1 / (1 - p),
-    seedLo,
-    seedHi,
-    offsetLo,
-    offsetHi,
-  };
-}
 
 /** mask[i] = 1 when element i is kept by dropout with (p, seed, offset), else 0; n elements. */
 export function dropoutMaskRef(n: number, p: number, seed: number, offset: number): Uint8Array {

@@ -1,5 +1,5 @@
 // Philox-4x32-10 (Salmon et al., SC'11), the counter-based generator of cuRAND and PyTorch's CUDA dropout.
-// Prepended to the dropout kernels. WGSL has no 32×32→64-bit multiply, so the high word is assembled from
+// Included by the dropout kernels. WGSL has no 32×32→64-bit multiply, so the high word is assembled from
 // 16-bit halves; src/engine/ref/dropout.ts does the same arithmetic on the CPU.
 fn mulhi32(a: u32, b: u32) -> u32 {
   let a0 = a & 0xffffu;
