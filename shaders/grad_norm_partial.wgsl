@@ -1,7 +1,7 @@
 // Global gradient norm, pass 1 (one dispatch per gradient tensor): workgroup g of params.groups sums the squares
 // of its grid-stride share of src[0..n) and writes the sum to partials[base + g]. A tree in workgroup memory,
 // no atomics; NaN and Inf propagate through the sums.
-var<workgroup> sums: array<f32, {{WG}}>;
+{{include:workgroup_sum}}
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -11,15 +11,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let x = src[i];
     s += x * x;
   }
-  sums[lid.x] = s;
-  workgroupBarrier();
-  for (var k = {{WG}}u / 2u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      sums[lid.x] += sums[lid.x + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid.x, s);
   if (lid.x == 0u) {
-    partials[params.base + wid.x] = sums[0];
+    partials[params.base + wid.x] = total;
   }
 }

@@ -14,6 +14,11 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** A shape as error messages write it: `[2, 3]`, or `[2×3]` with sep '×'. */
+export function shapeText(t: { readonly shape: readonly number[] }, sep: ', ' | '×' = ', '): string {
+  return `[${t.shape.join(sep)}]`;
+}
+
 export class Tensor {
   private released = false;
   constructor(

@@ -8,140 +8,24 @@
 // unless a sequence itself ends with the pad id.) The head's weight starts as Hugging Face initialises a
 // Linear of a PreTrainedModel: normal(0, initializer_range), drawn from the caller's seeded generator.
 //
-// Paired kernels: rewardForward(out, hidden, rows, w) and rewardBackward(dW, dHidden, coef, hidden, rows, w).
+// Paired kernels (src/engine/ops/reward-head.ts, re-exported here): rewardForward(out, hidden, rows, w) and
+// rewardBackward(dW, dHidden, coef, hidden, rows, w).
 // A sequence-classification folder (config.json with architectures [<Arch>ForSequenceClassification], the
 // decoder's weights and score.weight, no lm_head) loads through loadRewardModel: the decoder as its causal LM
 // (the lm_head is never run) and the head beside it.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
-import { grid1d } from '../engine/grid';
-import { WORKGROUP_SUM_WGSL } from '../engine/workgroup-sum';
-import type { KernelSpec } from '../engine/kernel';
+import { rewardBackward, rewardForward } from '../engine/ops/reward-head';
 import { uploadBatch, releaseBatch } from './batch';
 import { loadModel, type LoadedModel, type LoadOptions } from './load';
 import { ModelError, readJson, type ModelSource } from './source';
 import type { CausalLM } from './transformer';
 import { SafetensorsWeights } from './weights';
 
+export { rewardBackward, rewardForward };
+
 /** The head's tensor name in a sequence-classification checkpoint. */
 export const SCORE_WEIGHT = 'score.weight';
-
-const WG = 64;
-
-const FORWARD_WGSL = /* wgsl */ `
-${WORKGROUP_SUM_WGSL}
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = wid.x;
-  let base = rows[b] * params.H;
-  var s = 0.0;
-  for (var k = lid.x; k < params.H; k += {{WG}}u) {
-    s += hidden[base + k] * w[k];
-  }
-  let total = workgroupSum(lid.x, s);
-  if (lid.x == 0u) {
-    out[b] = total;
-  }
-}
-`;
-
-const forwardSpec: KernelSpec = {
-  name: 'reward_head_forward',
-  source: FORWARD_WGSL,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'hidden', access: 'read', type: 'f32' },
-    { name: 'rows', access: 'read', type: 'u32' },
-    { name: 'w', access: 'read', type: 'f32' },
-  ],
-  params: [['H', 'u32']],
-  defines: { WG },
-};
-
-// dW[k] += Σ_b coef[b] · hidden[rows[b], k]   (one invocation per k; B is small)
-const BACKWARD_W_WGSL = /* wgsl */ `
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let k = gid.x;
-  if (k >= params.H) {
-    return;
-  }
-  var s = 0.0;
-  for (var b = 0u; b < params.B; b++) {
-    s += coef[b] * hidden[rows[b] * params.H + k];
-  }
-  dW[k] += s;
-}
-`;
-
-const backwardWSpec: KernelSpec = {
-  name: 'reward_head_backward_w',
-  source: BACKWARD_W_WGSL,
-  bindings: [
-    { name: 'dW', access: 'read_write', type: 'f32' },
-    { name: 'coef', access: 'read', type: 'f32' },
-    { name: 'hidden', access: 'read', type: 'f32' },
-    { name: 'rows', access: 'read', type: 'u32' },
-  ],
-  params: [
-    ['H', 'u32'],
-    ['B', 'u32'],
-  ],
-  defines: { WG },
-};
-
-// dHidden[rows[b], k] += coef[b] · w[k]   (one invocation per (b, k); rows are distinct)
-const BACKWARD_H_WGSL = /* wgsl */ `
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) {
-    return;
-  }
-  let b = i / params.H;
-  let k = i - b * params.H;
-  let at = rows[b] * params.H + k;
-  dHidden[at] += coef[b] * w[k];
-}
-`;
-
-const backwardHSpec: KernelSpec = {
-  name: 'reward_head_backward_h',
-  source: BACKWARD_H_WGSL,
-  bindings: [
-    { name: 'dHidden', access: 'read_write', type: 'f32' },
-    { name: 'coef', access: 'read', type: 'f32' },
-    { name: 'rows', access: 'read', type: 'u32' },
-    { name: 'w', access: 'read', type: 'f32' },
-  ],
-  params: [
-    ['n', 'u32'],
-    ['H', 'u32'],
-  ],
-  defines: { WG },
-};
-
-/** out[B] = w[H] · hidden[rows[b], :] for hidden [N, H], rows u32 [B] (row indices into N). */
-export function rewardForward(ctx: GpuContext, out: Tensor, hidden: Tensor, rows: Tensor, w: Tensor): void {
-  const H = w.size;
-  if (hidden.size % H !== 0 || rows.size !== out.size || rows.dtype !== 'u32') throw new Error('rewardForward: hidden [N, H], rows u32 [B] and out [B] expected');
-  if (out.size === 0) return;
-  ctx.dispatch(ctx.kernel(forwardSpec), { out, hidden, rows, w }, { H }, [out.size]);
-}
-
-/**
- * The head's backward (accumulates): dW[H] += Σ_b coef[b] · hidden[rows[b]], dHidden[rows[b]] += coef[b] · w,
- * where coef[b] = dLoss/dreward[b]. Rows must be distinct.
- */
-export function rewardBackward(ctx: GpuContext, dW: Tensor | undefined, dHidden: Tensor, coef: Tensor, hidden: Tensor, rows: Tensor, w: Tensor): void {
-  const H = w.size;
-  const B = rows.size;
-  if (coef.size !== B || dHidden.size !== hidden.size) throw new Error('rewardBackward: coef [B] and dHidden like hidden expected');
-  if (B === 0) return;
-  if (dW) ctx.dispatch(ctx.kernel(backwardWSpec), { dW, coef, hidden, rows }, { H, B }, [Math.ceil(H / WG)]);
-  const n = B * H;
-  ctx.dispatch(ctx.kernel(backwardHSpec), { dHidden, coef, rows, w }, { n, H }, grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension));
-}
 
 /** Row indices (into B·T) of each sequence's last token: b·T + length_b − 1. */
 export function lastTokenRows(lengths: readonly number[], T: number): Uint32Array {

@@ -3,9 +3,9 @@
 //   loss of a step = Σ next-token NLL over the labelled positions of ALL its micro-batches
 //                    / the number of those positions
 //
-// Each micro-batch adds its NLL sum into a scalar accumulator on the GPU (`sumInto`), and its dLogits are the
-// cross-entropy gradient scaled by 1 / (target tokens of the whole step), a number known on the CPU before the
-// step runs (the labels are). So 2 micro-batches of 2 give the same loss and gradients as one batch of 4, up to
+// Each micro-batch adds its NLL sum into a scalar accumulator on the GPU (`sumInto`, src/engine/ops/sum-into.ts,
+// re-exported here for the trainer), and its dLogits are the cross-entropy gradient scaled by 1 / (target tokens
+// of the whole step), a number known on the CPU before the step runs (the labels are). So 2 micro-batches of 2 give the same loss and gradients as one batch of 4, up to
 // float rounding, and the step reads back one small buffer: [Σ NLL, gradient norm].
 //
 // Multi-task steps (src/train/task-weights.ts): the loss is Σ_t w_t · (Σ NLL over task t's target tokens / n_t),
@@ -15,102 +15,12 @@
 // Targets are the labels shifted by one (labels[t] is the token at t, as in Hugging Face; position t predicts
 // labels[t + 1]); the last position of a row has no target.
 import type { GpuContext } from '../engine/context';
-import { WORKGROUP_SUM_WGSL } from '../engine/workgroup-sum';
-import type { KernelSpec } from '../engine/kernel';
 import type { Tensor } from '../engine/tensor';
 import { crossEntropyChunk, crossEntropyChunkBackward, crossEntropyFinish, crossEntropyInit, IGNORE_INDEX } from '../engine/ops/cross-entropy';
+import { segmentSumInto, sumInto } from '../engine/ops/sum-into';
 import type { Activations } from '../model/transformer';
 
-const WG = 256;
-
-// acc[slot] += Σ x[0..n), one workgroup: a grid-stride sum per invocation, then a tree in workgroup memory.
-// NaN and Inf propagate. Used for the loss sum (n = tokens of a micro-batch) and to copy the gradient norm
-// next to it (n = 1 into a zeroed slot).
-const SUM_INTO_WGSL = /* wgsl */ `
-${WORKGROUP_SUM_WGSL}
-@compute @workgroup_size({{WG}})
-fn main(@builtin(local_invocation_id) lid: vec3u) {
-  var s = 0.0;
-  for (var i = lid.x; i < params.n; i += {{WG}}u) {
-    s += x[i];
-  }
-  let total = workgroupSum(lid.x, s);
-  if (lid.x == 0u) {
-    acc[params.slot] = acc[params.slot] + total;
-  }
-}
-`;
-
-const sumIntoSpec: KernelSpec = {
-  name: 'train_sum_into',
-  source: SUM_INTO_WGSL,
-  bindings: [
-    { name: 'acc', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
-  params: [
-    ['n', 'u32'],
-    ['slot', 'u32'],
-  ],
-  defines: { WG },
-};
-
-/** acc[slot] += Σ x (f32). acc and x must be different tensors. */
-export function sumInto(ctx: GpuContext, acc: Tensor, slot: number, x: Tensor): void {
-  if (acc.dtype !== 'f32' || x.dtype !== 'f32') throw new Error('sumInto: acc and x must be f32');
-  if (!Number.isInteger(slot) || slot < 0 || slot >= acc.size) throw new Error(`sumInto: slot ${slot} is outside acc [${acc.shape.join(', ')}]`);
-  if (acc.buffer === x.buffer) throw new Error('sumInto: acc and x must be different tensors');
-  ctx.dispatch(ctx.kernel(sumIntoSpec), { acc, x }, { n: x.size, slot }, [1]);
-}
-
-// acc[base + k] += Σ x[i] over i with seg[i] == k, one workgroup per segment k (seg −1: in no segment). A
-// grid-stride pass per invocation, then a tree in workgroup memory: no atomics, NaN and Inf propagate.
-const SEGMENT_SUM_WGSL = /* wgsl */ `
-${WORKGROUP_SUM_WGSL}
-@compute @workgroup_size({{WG}})
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let k = i32(wid.x);
-  var s = 0.0;
-  for (var i = lid.x; i < params.n; i += {{WG}}u) {
-    if (seg[i] == k) {
-      s += x[i];
-    }
-  }
-  let total = workgroupSum(lid.x, s);
-  if (lid.x == 0u) {
-    acc[params.base + wid.x] = acc[params.base + wid.x] + total;
-  }
-}
-`;
-
-const segmentSumSpec: KernelSpec = {
-  name: 'train_segment_sum_into',
-  source: SEGMENT_SUM_WGSL,
-  bindings: [
-    { name: 'acc', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'seg', access: 'read', type: 'i32' },
-  ],
-  params: [
-    ['n', 'u32'],
-    ['base', 'u32'],
-  ],
-  defines: { WG },
-};
-
-/**
- * acc[base + k] += Σ_{i : seg[i] = k} x[i] for k in [0, segments) (f32 x, i32 seg of x's size; seg −1 or ≥
- * segments: in none). acc and x must be different tensors.
- */
-export function segmentSumInto(ctx: GpuContext, acc: Tensor, base: number, x: Tensor, seg: Tensor, segments: number): void {
-  if (acc.dtype !== 'f32' || x.dtype !== 'f32' || seg.dtype !== 'i32') throw new Error('segmentSumInto: acc and x must be f32, seg i32');
-  if (seg.size !== x.size) throw new Error(`segmentSumInto: seg [${seg.shape.join(', ')}] and x [${x.shape.join(', ')}] differ in size`);
-  if (!Number.isInteger(segments) || segments < 1 || !Number.isInteger(base) || base < 0 || base + segments > acc.size) {
-    throw new Error(`segmentSumInto: slots ${base}..${base + segments - 1} are outside acc [${acc.shape.join(', ')}]`);
-  }
-  if (acc.buffer === x.buffer) throw new Error('segmentSumInto: acc and x must be different tensors');
-  ctx.dispatch(ctx.kernel(segmentSumSpec), { acc, x, seg }, { n: x.size, base }, [segments]);
-}
+export { segmentSumInto, sumInto };
 
 /** Per-task segments of a micro-batch: the task index of each position with a target, −1 elsewhere. */
 export function targetSegments(targets: Int32Array, rowTask: readonly number[], T: number): Int32Array {

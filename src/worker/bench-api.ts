@@ -1,6 +1,6 @@
 // The engine worker's benchmark: what this device's GPU does for Graft, measured in one click on the Bench screen.
 //
-//   measured peak   an FMA-throughput kernel (below): every thread runs CHAINS independent vec4 fma chains for
+//   measured peak   an FMA-throughput kernel (src/engine/ops/fma-peak.ts): every thread runs CHAINS independent vec4 fma chains for
 //                   `iters` iterations, so one dispatch of `threads` threads does
 //                       flops = threads · iters · CHAINS · 4 lanes · 2 (a fused multiply-add counts as two).
 //                   WebGPU reports no peak FLOP/s for an adapter, so this is the "measured peak": a ceiling the
@@ -19,8 +19,7 @@
 // can be checked. Progress goes to `onEvent`; cancelBenchmark() stops between measurements (and stops training
 // after its current step).
 import type { GpuContext } from '../engine/context';
-import { grid1d } from '../engine/grid';
-import type { KernelSpec } from '../engine/kernel';
+import { FMA_CHAINS, fmaPeak } from '../engine/ops/fma-peak';
 import { matmulNN, matmulNT, matmulPlan, matmulTN } from '../engine/ops/matmul';
 import { DEFAULT_REVISION } from '../hub/client';
 import type { ModelStore } from '../hub/store';
@@ -30,41 +29,7 @@ import { ModelError, readJson, storeSource } from '../model/source';
 import { parseSettingsWithNotes } from '../train/settings';
 import { TrainControl, Trainer } from '../train/trainer';
 
-/** Independent fma chains per thread (enough to hide the fma latency), and the workgroup size. */
-export const FMA_CHAINS = 4;
-const FMA_WG = 256;
-
-const fmaSpec: KernelSpec = {
-  name: 'bench_fma',
-  source: /* wgsl */ `
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * {{WG}}u);
-  if (i >= params.threads) { return; }
-  let m = vec4<f32>(params.mul);
-  let c = vec4<f32>(params.add);
-  var a0 = vec4<f32>(f32(i & 255u) * 1e-3, 0.25, 0.5, 0.75);
-  var a1 = a0 + vec4<f32>(0.125);
-  var a2 = a0 + vec4<f32>(0.375);
-  var a3 = a0 + vec4<f32>(0.625);
-  for (var k = 0u; k < params.iters; k = k + 1u) {
-    a0 = fma(a0, m, c);
-    a1 = fma(a1, m, c);
-    a2 = fma(a2, m, c);
-    a3 = fma(a3, m, c);
-  }
-  out[i] = dot(a0 + a1 + a2 + a3, vec4<f32>(1.0));
-}
-`,
-  bindings: [{ name: 'out', access: 'read_write', type: 'f32' }],
-  params: [
-    ['threads', 'u32'],
-    ['iters', 'u32'],
-    ['mul', 'f32'],
-    ['add', 'f32'],
-  ],
-  defines: { WG: FMA_WG },
-};
+export { FMA_CHAINS };
 
 export interface BenchRequest {
   /** The model whose shapes and training speed are measured (a downloaded model, or the built-in demo's id). */
@@ -287,13 +252,12 @@ export class BenchService {
   }
 
   private async peak(ctx: GpuContext, target: number): Promise<PeakResult> {
-    const k = ctx.kernel(fmaSpec);
     // Enough threads to fill any GPU several times over; iterations so that one dispatch is not too short.
     const threads = 64 * 1024;
     let iters = 256;
     const out = ctx.empty([threads]);
     try {
-      const record = () => ctx.dispatch(k, { out }, { threads, iters, mul: 0.9999, add: 1e-4 }, grid1d(threads, FMA_WG, ctx.limits.maxComputeWorkgroupsPerDimension));
+      const record = () => fmaPeak(ctx, out, iters, 0.9999, 1e-4);
       // Grow the work per dispatch until one takes a few milliseconds (launch overhead then does not count).
       for (;;) {
         const t0 = performance.now();

@@ -1,6 +1,6 @@
 // Dropout with a counter-based generator (Philox-4x32-10): the keep decision for element i depends only on
 // (seed, offset + i), so the backward regenerates the forward's mask instead of storing it, a run is
-// reproducible for a seed, and dropoutMaskRef (src/engine/ref/dropout.ts) gives the identical mask on the CPU.
+// reproducible for a seed, and the CPU reference (dropoutMaskRef) gives the identical mask.
 // Use a fresh offset range per call site and step (e.g. advance offset by the element count after each
 // use) so that masks do not repeat.
 import type { GpuContext } from '../context';
