@@ -8,7 +8,7 @@ import {
   type BottleneckNonLinearity,
   type BottleneckPlacement,
 } from '../../src/model/bottleneck';
-import type { RefBottleneck } from '../../src/model/ref/transformer';
+import type { RefBottleneck } from '../model-ref/transformer';
 import type { Rng } from './rng';
 
 /** A random adapter on the GPU and the same numbers for the reference; `zeroUp` leaves up and its bias 0. */

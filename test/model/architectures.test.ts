@@ -1,4 +1,4 @@
-// Every supported architecture on the GPU against the float64 CPU reference models (src/model/ref/), on small
+// Every supported architecture on the GPU against the float64 CPU reference models (test/model-ref/), on small
 // random models with odd sizes (test/helpers/random-model.ts); gradients against finite differences of the
 // reference; vocabulary tensors split over several bindings; config.json parsing and weight errors.
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import type { Tensor } from '../../src/engine/tensor';
 import { ropeInvFreq } from '../../src/engine/ops/rope';
 import { parseConfig, UnsupportedModelError } from '../../src/model/config';
 import { ModelWeightsError, type WeightSource } from '../../src/model/params';
-import { referenceLogits, refWeights } from '../../src/model/ref/transformer';
+import { referenceLogits, refWeights } from '../model-ref/transformer';
 import { CausalLM, uploadBatch, releaseBatch, type Gradients } from '../../src/model/transformer';
 import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors';
 import { expectClose } from '../harness/checkOp';

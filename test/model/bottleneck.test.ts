@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { bottleneckParamName, type BottleneckAdapter, type BottleneckNonLinearity, type BottleneckPlacement } from '../../src/model/bottleneck';
 import { releaseModelAdapter } from '../../src/model/adapters';
-import { referenceLogits, refWeights } from '../../src/model/ref/transformer';
+import { referenceLogits, refWeights } from '../model-ref/transformer';
 import { CausalLM, releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
 import { argMaxAbs, expectFiniteDifferences } from '../helpers/finite-diff';

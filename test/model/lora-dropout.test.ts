@@ -11,7 +11,7 @@ import type { GpuContext } from '../../src/engine/context';
 import type { Tensor } from '../../src/engine/tensor';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
 import { loraParamName, loraScale, parseLoraParamName, type LoraAdapter } from '../../src/model/lora';
-import { referenceLogits, refWeights, type RefLora, type RefWeights } from '../../src/model/ref/transformer';
+import { referenceLogits, refWeights, type RefLora, type RefWeights } from '../model-ref/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { matmulVariant } from '../../src/engine/ops/matmul';
 import { CausalLM, releaseBatch, uploadBatch, type Gradients, type LoraDropout } from '../../src/model/transformer';

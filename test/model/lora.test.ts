@@ -9,7 +9,7 @@ import type { Tensor } from '../../src/engine/tensor';
 import { crossEntropyChunkBackward, crossEntropyForward } from '../../src/engine/ops/cross-entropy';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
 import { loraParamName, loraScale, parseLoraParamName, type LoraAdapter } from '../../src/model/lora';
-import { referenceLogits, refWeights, type RefLora } from '../../src/model/ref/transformer';
+import { referenceLogits, refWeights, type RefLora } from '../model-ref/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { CausalLM, releaseBatch, uploadBatch, type Activations, type Gradients } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';

@@ -9,7 +9,7 @@ import type { GpuContext } from '../../src/engine/context';
 import { AdapterSet, adapterParameters } from '../../src/model/adapters';
 import type { LoraAdapter } from '../../src/model/lora';
 import { PROMPT_EMBEDDINGS, randomPromptInit, textInitIds, uploadPromptAdapter, type PromptAdapter } from '../../src/model/prompt-tuning';
-import { referenceLogits, refWeights } from '../../src/model/ref/transformer';
+import { referenceLogits, refWeights } from '../model-ref/transformer';
 import { CausalLM, releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
 import { expectFiniteDifferences } from '../helpers/finite-diff';

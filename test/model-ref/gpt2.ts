@@ -2,10 +2,10 @@
 //   q, k, v = split(c_attn(ln_1(x)));  h = x + attn.c_proj(attention(q, k, v))
 //   out = h + mlp.c_proj(gelu_new(c_fc(ln_2(h))))
 // With bottleneck adapters, attn.c_proj's and/or mlp.c_proj's output y becomes y + up(act(down(y))) (layers.ts).
-import { addRef } from '../../engine/ref/elementwise';
-import { attentionForwardRef } from '../../engine/ref/attention';
-import { geluForwardRef } from '../../engine/ref/gelu';
-import type { ModelConfig } from '../config';
+import { addRef } from '../../src/engine/ref/elementwise';
+import { attentionForwardRef } from '../../src/engine/ref/attention';
+import { geluForwardRef } from '../../src/engine/ref/gelu';
+import type { ModelConfig } from '../../src/model/config';
 import { bottleneckRef, columnsRef, linearRef, normRef, type RefBottleneck, type RefLora, type RefWeights } from './layers';
 import type { SequenceShape } from './llama';
 

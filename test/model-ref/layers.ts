@@ -1,13 +1,13 @@
 // Float64 building blocks of the reference models, composed from the op references in src/engine/ref/.
 // Activations are row-major [rows, features] Float64Arrays; every function returns a new array.
-import { reluForwardRef, siluForwardRef } from '../../engine/ref/activation';
-import { biasAddRef } from '../../engine/ref/bias';
-import { geluForwardRef } from '../../engine/ref/gelu';
-import { dropoutForwardRef, dropoutMaskRef } from '../../engine/ref/dropout';
-import { matmulNNRef, matmulNTRef } from '../../engine/ref/matmul';
-import { layernormForwardRef, rmsnormForwardRef } from '../../engine/ref/norm';
-import type { BottleneckNonLinearity, BottleneckSite } from '../bottleneck';
-import type { ModelConfig } from '../config';
+import { reluForwardRef, siluForwardRef } from '../../src/engine/ref/activation';
+import { biasAddRef } from '../../src/engine/ref/bias';
+import { geluForwardRef } from '../../src/engine/ref/gelu';
+import { dropoutForwardRef, dropoutMaskRef } from '../../src/engine/ref/dropout';
+import { matmulNNRef, matmulNTRef } from '../../src/engine/ref/matmul';
+import { layernormForwardRef, rmsnormForwardRef } from '../../src/engine/ref/norm';
+import type { BottleneckNonLinearity, BottleneckSite } from '../../src/model/bottleneck';
+import type { ModelConfig } from '../../src/model/config';
 
 /** Reads a weight by its Hugging Face name as float64. */
 export type RefWeights = (name: string) => Float64Array;

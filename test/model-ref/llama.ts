@@ -3,12 +3,12 @@
 //   h = x + o_proj(attention(rope(qnorm(q_proj(rms(x)))), rope(knorm(k_proj(rms(x)))), v_proj(rms(x))))
 //   out = h + down_proj(silu(gate_proj(rms(h))) · up_proj(rms(h)))
 // With bottleneck adapters, o_proj's and/or down_proj's output y becomes y + up(act(down(y))) (layers.ts).
-import { addRef } from '../../engine/ref/elementwise';
-import { attentionForwardRef } from '../../engine/ref/attention';
-import { rmsnormForwardRef } from '../../engine/ref/norm';
-import { ropeForwardRef } from '../../engine/ref/rope';
-import { swigluForwardRef } from '../../engine/ref/swiglu';
-import type { ModelConfig } from '../config';
+import { addRef } from '../../src/engine/ref/elementwise';
+import { attentionForwardRef } from '../../src/engine/ref/attention';
+import { rmsnormForwardRef } from '../../src/engine/ref/norm';
+import { ropeForwardRef } from '../../src/engine/ref/rope';
+import { swigluForwardRef } from '../../src/engine/ref/swiglu';
+import type { ModelConfig } from '../../src/model/config';
 import { bottleneckRef, linearRef, normRef, type RefBottleneck, type RefLora, type RefWeights } from './layers';
 
 export interface SequenceShape {

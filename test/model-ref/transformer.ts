@@ -2,12 +2,12 @@
 // LoRA adapter or prompt tuning's virtual tokens when asked), composed from the op references, to check the
 // GPU model against (test/model/architectures.test.ts).
 // Slow and plain on purpose; use it on tiny models only.
-import { addRef } from '../../engine/ref/elementwise';
-import { embeddingForwardRef } from '../../engine/ref/embedding';
-import { matmulNTRef } from '../../engine/ref/matmul';
-import { ropeInvFreq } from '../../engine/ops/rope';
-import type { ModelConfig } from '../config';
-import type { WeightSource } from '../params';
+import { addRef } from '../../src/engine/ref/elementwise';
+import { embeddingForwardRef } from '../../src/engine/ref/embedding';
+import { matmulNTRef } from '../../src/engine/ref/matmul';
+import { ropeInvFreq } from '../../src/engine/ops/rope';
+import type { ModelConfig } from '../../src/model/config';
+import type { WeightSource } from '../../src/model/params';
 import { gpt2LayerRef } from './gpt2';
 import { normRef, type RefBottleneck, type RefLora, type RefWeights } from './layers';
 import { llamaLayerRef, type SequenceShape } from './llama';
