@@ -1,4 +1,4 @@
-// Attention benchmark: forward + backward of the straightforward kernels (src/engine/ops/attention.ts, one
+// Attention benchmark: forward + backward of the straightforward kernels (bench/row-attention.ts, one
 // workgroup per row) against the tiled FlashAttention-2 kernels (src/engine/ops/flash-attention.ts, in the
 // variant the adapter gets: register-blocked on SwiftShader, workgroup-memory tiles on GPUs), on
 // SmolLM2-135M's attention (B 1, H 9, Hkv 3, D 64) at T = 256, 512 and 1024.
@@ -17,7 +17,7 @@ import type { FlashAttentionConfig } from '../src/engine/ops/flash-attention';
 import type { Tensor } from '../src/engine/tensor';
 
 await import(new URL('../scripts/raw-loader.mjs', import.meta.url).href);
-const { attentionBackward, attentionForward } = await import('../src/engine/ops/attention');
+const { attentionBackward, attentionForward } = await import('./row-attention');
 const { flashAttentionBackward, flashAttentionConfig, flashAttentionForward } = await import('../src/engine/ops/flash-attention');
 
 export interface AttentionBenchRow {

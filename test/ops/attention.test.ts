@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_ROW_LSE, attentionBackward, attentionForward } from '../../src/engine/ops/attention';
+import { EMPTY_ROW_LSE, attentionBackward, attentionForward } from '../../bench/row-attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionShape } from '../../src/engine/ref/attention';
 import { checkOp, expectClose } from '../harness/checkOp';
 import { testContext } from '../helpers/gpu';

@@ -3,7 +3,7 @@
 // head dim is 16 plus the largest head dim and odd blocks (every head dim and block size is a compile of three
 // kernels, seconds each on SwiftShader, so the two share head dims where they can).
 import { describe, expect, it } from 'vitest';
-import { EMPTY_ROW_LSE, attentionBackward, attentionForward } from '../../src/engine/ops/attention';
+import { EMPTY_ROW_LSE, attentionBackward, attentionForward } from '../../bench/row-attention';
 import {
   flashAttentionBackward,
   flashAttentionConfig,

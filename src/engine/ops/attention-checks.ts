@@ -1,4 +1,4 @@
-// Shape and aliasing checks shared by the attention kernels (ops/attention.ts, ops/flash-attention.ts):
+// Shape and aliasing checks shared by the attention kernels (ops/flash-attention.ts, bench/row-attention.ts):
 // the same rules and the same messages for both.
 import type { Tensor } from '../tensor';
 

@@ -1,6 +1,6 @@
 // Causal self-attention with grouped-query heads (GQA) and a key padding mask, tiled the FlashAttention-2 way:
-// the T×S score matrix never exists, not even per row. Same API and semantics as attention.ts
-// (attentionForward / attentionBackward), so either can serve the model.
+// the T×S score matrix never exists, not even per row. The straightforward row kernels with the same API and
+// semantics (one workgroup per row) live in bench/row-attention.ts, the benchmark's baseline.
 //   forward: a workgroup owns BR query rows of one (b, h) and walks the key blocks up to the causal diagonal
 //            with an online softmax (running max and sum per row); writes out and lse.
 //   backward: Δ = rowsum(dOut ⊙ out) (a small row kernel, packed with lse), then one kernel over key blocks
@@ -17,15 +17,17 @@ import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
 import type { KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
-import { EMPTY_ROW_LSE } from './attention';
 import forwardSrc from '../../../shaders/flash_attention_forward.wgsl?raw';
-import deltaSrc from '../../../shaders/flash_attention_backward_delta.wgsl?raw';
+import deltaSrc from '../../../shaders/attention_backward_delta.wgsl?raw';
 import dqSrc from '../../../shaders/flash_attention_backward_dq.wgsl?raw';
 import dkdvSrc from '../../../shaders/flash_attention_backward_dkdv.wgsl?raw';
 import regForwardSrc from '../../../shaders/flash_attention_register_forward.wgsl?raw';
 import regDqSrc from '../../../shaders/flash_attention_register_backward_dq.wgsl?raw';
 import regDkdvSrc from '../../../shaders/flash_attention_register_backward_dkdv.wgsl?raw';
 import { checkDistinct, checkOutput, dims, type Dims } from './attention-checks';
+
+/** The lse written for a query that sees no key at all (its output is 0): "minus infinity", but finite. */
+export const EMPTY_ROW_LSE = -1e30;
 
 /** The largest head dim the kernels take (past it the per-invocation accumulators outgrow registers). */
 export const FLASH_MAX_HEAD_DIM = 128;
@@ -85,7 +87,7 @@ const forwardSpec: KernelSpec = {
 };
 
 const deltaSpec: KernelSpec = {
-  name: 'flash_attention_backward_delta',
+  name: 'attention_backward_delta',
   source: deltaSrc,
   bindings: [
     { name: 'stats', access: 'read_write', type: 'f32' },
@@ -296,6 +298,21 @@ function blockParams(d: Dims, hasMask: boolean, nBlocks: number, heads: number, 
 // ---- wrappers -------------------------------------------------------------------------------------------
 
 /**
+ * The first step of an attention backward: stats [B·H·T, 2] = (lse, Δ = Σ_d dOut·out) per query row
+ * (b·H + h)·T + t, from dOut, out [B, T, H, D] and lse [B, H, T], one invocation per row. The later steps
+ * (dk/dv and dq, here and in the row kernels of bench/row-attention.ts) read both numbers of a row from it.
+ */
+export function attentionBackwardDelta(ctx: GpuContext, stats: Tensor, dOut: Tensor, out: Tensor, lse: Tensor, d: Dims): void {
+  const rows = d.B * d.H * d.T;
+  ctx.dispatch(
+    ctx.kernel(deltaSpec),
+    { stats, dOut, out, lse },
+    { T: d.T, H: d.H, D: d.D, rows },
+    grid1d(rows, DELTA_WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
+}
+
+/**
  * out [B, T, H, D], lse [B, H, T] = causal attention of q [B, T, H, D] over k, v [B, S, Hkv, D], S ≥ T
  * (the queries are the last T positions: query t sees keys s ≤ t + S − T). keyMask i32 [B, S] (or [B·S]):
  * 0 marks padding, never attended; null attends to every key. A query that sees no key gets out = 0 and
@@ -358,14 +375,8 @@ export function flashAttentionBackward(
   checkDistinct(op, { dq, dk, dv }, { dOut, q, k, v, out, lse, keyMask });
   const cfg = flashAttentionConfig(ctx, d.D, config);
 
-  const rows = d.B * d.H * d.T;
-  const stats = ctx.empty([rows, 2], 'f32', { label: 'flash attention backward lse and Δ' });
-  ctx.dispatch(
-    ctx.kernel(deltaSpec),
-    { stats, dOut, out, lse },
-    { T: d.T, H: d.H, D: d.D, rows },
-    grid1d(rows, DELTA_WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-  );
+  const stats = ctx.empty([d.B * d.H * d.T, 2], 'f32', { label: 'flash attention backward lse and Δ' });
+  attentionBackwardDelta(ctx, stats, dOut, out, lse, d);
   const mask = keyMask ?? q;
   const hasMask = keyMask !== null;
   const nKeyBlocks = Math.ceil(d.S / cfg.dkdv.BC);

@@ -7,7 +7,7 @@
 // Backward, with dOut given: dp[t, s] = dOut_t · v_s, ds = p · (dp − Σ_s' p[t, s'] dp[t, s']),
 //   dq_t = scale Σ_s ds[t, s] k_s,  dk_s = scale Σ_t ds[t, s] q_t,  dv_s = Σ_t p[t, s] dOut_t,
 // where dk and dv also sum over the H / Hkv query heads that share the kv head.
-import { EMPTY_ROW_LSE } from '../ops/attention';
+import { EMPTY_ROW_LSE } from '../ops/flash-attention';
 
 export interface AttentionShape {
   B: number;

@@ -1,24 +1,24 @@
 // Causal self-attention with grouped-query heads (GQA) and a key padding mask, the straightforward way:
 // one workgroup per query row for the forward pass and for dq, one per key row for dk/dv (no float
 // atomics). Scores are recomputed, never stored, so memory is O(B·H·T) besides the inputs.
-// A flash-style tiled kernel can replace these behind the same wrappers.
-import type { GpuContext } from '../context';
-import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
-import forwardSrc from '../../../shaders/attention_forward.wgsl?raw';
-import statsSrc from '../../../shaders/attention_backward_stats.wgsl?raw';
-import dqSrc from '../../../shaders/attention_backward_dq.wgsl?raw';
-import dkdvSrc from '../../../shaders/attention_backward_dkdv.wgsl?raw';
-import { checkDistinct, checkOutput, dims, type Dims } from './attention-checks';
+// The model runs the tiled kernels (src/engine/ops/flash-attention.ts, same API and semantics); these row
+// kernels stay as the benchmark's baseline (bench/attention.ts) and as a second implementation the flash
+// tests compare with. Their shaders are in bench/shaders/; the backward's first step (lse and Δ per row) is
+// the engine's attentionBackwardDelta, which the flash backward uses too.
+import type { GpuContext } from '../src/engine/context';
+import { grid1d } from '../src/engine/grid';
+import type { KernelSpec } from '../src/engine/kernel';
+import type { Tensor } from '../src/engine/tensor';
+import { checkDistinct, checkOutput, dims, type Dims } from '../src/engine/ops/attention-checks';
+import { attentionBackwardDelta, EMPTY_ROW_LSE } from '../src/engine/ops/flash-attention';
+import forwardSrc from './shaders/attention_forward.wgsl?raw';
+import dqSrc from './shaders/attention_backward_dq.wgsl?raw';
+import dkdvSrc from './shaders/attention_backward_dkdv.wgsl?raw';
 
-/** The lse written for a query that sees no key at all (its output is 0): "minus infinity", but finite. */
-export const EMPTY_ROW_LSE = -1e30;
+export { EMPTY_ROW_LSE };
 
 /** Invocations per workgroup of the row kernels (a power of two: the forward reduces over it as a tree). */
 const WG = 64;
-/** Invocations per workgroup of the element-wise stats kernel. */
-const STATS_WG = 256;
 
 const SHAPE_PARAMS = [
   ['B', 'u32'],
@@ -47,24 +47,6 @@ const forwardSpec: KernelSpec = {
   ],
   params: SHAPE_PARAMS,
   defines: DEFINES,
-};
-
-const statsSpec: KernelSpec = {
-  name: 'attention_backward_stats',
-  source: statsSrc,
-  bindings: [
-    { name: 'stats', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'out', access: 'read', type: 'f32' },
-    { name: 'lse', access: 'read', type: 'f32' },
-  ],
-  params: [
-    ['T', 'u32'],
-    ['H', 'u32'],
-    ['D', 'u32'],
-    ['rows', 'u32'],
-  ],
-  defines: { WG: STATS_WG },
 };
 
 const dqSpec: KernelSpec = {
@@ -179,12 +161,7 @@ export function attentionBackward(
 
   const rows = d.B * d.H * d.T;
   const stats = ctx.empty([rows, 2], 'f32', { label: 'attention backward lse and Δ' });
-  ctx.dispatch(
-    ctx.kernel(statsSpec),
-    { stats, dOut, out, lse },
-    { T: d.T, H: d.H, D: d.D, rows },
-    grid1d(rows, STATS_WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-  );
+  attentionBackwardDelta(ctx, stats, dOut, out, lse, d);
   const mask = keyMask ?? q;
   const hasMask = keyMask !== null;
   ctx.dispatch(

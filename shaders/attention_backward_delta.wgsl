@@ -1,5 +1,5 @@
-// Attention backward, step 1: per query row (b, h, t), row = (b·H + h)·T + t, gathers what the other two
-// steps need into one buffer (so that they stay within 8 storage bindings):
+// Attention backward, step 1 (flash and row kernels alike): per query row (b, h, t), row = (b·H + h)·T + t, the
+// two numbers the later steps read per row, gathered into one buffer (they stay within 8 storage bindings):
 //   stats[2·row] = lse[row],  stats[2·row + 1] = Δ = Σ_d dOut[b, t, h, d] · out[b, t, h, d]
 // (Δ = Σ_s p·dp, the row term of the softmax backward). One invocation per row.
 @compute @workgroup_size({{WG}})
