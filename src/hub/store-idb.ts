@@ -1,13 +1,16 @@
 // Model store in IndexedDB, for browsers and workers (through `idb`). No Node imports here.
 //
-// Layout (database "graft-models" by default, version 1):
-//   models  key [repo, revision]        → ModelRow (catalogue entry)
-//   files   key [repo, revision, path]  → FileRow (size stored, expectations, complete, chunk size)
-//   chunks  key [repo, revision, path, i] → Uint8Array of exactly `chunkSize` bytes, except a file's last chunk
+// Layout (stores of the one "graft" database, src/storage/schema.ts):
+//   models       key [set, repo, revision]           → ModelRow (catalogue entry)
+//   modelFiles   key [set, repo, revision, path]     → ModelFileRow (size stored, expectations, complete, chunk size)
+//   modelChunks  key [set, repo, revision, path, i]  → Uint8Array of exactly `chunkSize` bytes, except a file's last chunk
+// `set` is the store's `name`: "graft-models" (downloaded models) or "graft-tuned-models" (fine-tuned ones). A key
+// prefix rather than stores of their own, so that any number of sets share one schema; the names are those of the
+// databases each set was kept in before.
 // A chunk and its file row's new size are written in one transaction, so the catalogue never claims bytes
 // that are not stored; `complete` is set in the same transaction as the last chunk. A quota failure aborts
 // that transaction and leaves the file partial at its previous size.
-import { wrap, type DBSchema, type IDBPDatabase } from 'idb';
+import { GraftDbConnection, type GraftDb, type ModelFileRow as FileRow, type ModelRow } from '../storage';
 import { HubError, isQuotaError, quotaError } from './errors';
 import {
   buildCachedModel,
@@ -22,44 +25,14 @@ import {
   type StorageEstimateInfo,
 } from './store';
 
+/** The model set of downloaded models (the fine-tuned ones are "graft-tuned-models"). */
 export const DEFAULT_IDB_NAME = 'graft-models';
 export const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024;
-const DB_VERSION = 1;
 
-interface ModelRow {
-  repo: string;
-  revision: string;
-  createdAt: number;
-  updatedAt: number;
-  downloadedAt?: number;
-  complete: boolean;
-}
-
-interface FileRow {
-  repo: string;
-  revision: string;
-  path: string;
-  size: number;
-  expectedSize?: number;
-  sha256?: string;
-  complete: boolean;
-  chunkSize: number;
-}
-
-type ModelKey = [string, string];
-type FileKey = [string, string, string];
-type ChunkKey = [string, string, string, number];
-
-interface GraftModelsDB extends DBSchema {
-  models: { key: ModelKey; value: ModelRow };
-  files: { key: FileKey; value: FileRow; indexes: { model: ModelKey } };
-  chunks: { key: ChunkKey; value: Uint8Array };
-}
-
-type DB = IDBPDatabase<GraftModelsDB>;
+type DB = GraftDb;
 
 export interface IdbModelStoreOptions {
-  /** Database name (default "graft-models"). */
+  /** The model set in the "graft" database (default "graft-models"; the app keeps fine-tuned models in "graft-tuned-models"). */
   name?: string;
   /** Bytes per chunk record (default 32 MiB). Tests use small chunks. */
   chunkSize?: number;
@@ -72,47 +45,44 @@ export interface IdbModelStoreOptions {
 export class IdbModelStore implements ModelStore {
   readonly chunkSize: number;
   readonly name: string;
-  private readonly factory: IDBFactory | undefined;
   private readonly estimateOverride: (() => Promise<StorageEstimateInfo>) | undefined;
-  private dbPromise: Promise<DB> | undefined;
+  private readonly connection: GraftDbConnection;
 
   constructor(options: IdbModelStoreOptions = {}) {
     this.name = options.name ?? DEFAULT_IDB_NAME;
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isSafeInteger(this.chunkSize) || this.chunkSize <= 0) throw new Error('IdbModelStore: chunkSize must be a positive integer');
-    this.factory = options.indexedDB;
     this.estimateOverride = options.estimate;
+    this.connection = new GraftDbConnection(
+      options.indexedDB,
+      () => new Error('IndexedDB is not available here, so models cannot be stored. Use a current browser outside private mode.'),
+    );
   }
 
-  private db(): Promise<DB> {
-    this.dbPromise ??= openDatabase(this.factory ?? globalThis.indexedDB, this.name).catch((e: unknown) => {
-      this.dbPromise = undefined;
-      throw e;
-    });
-    return this.dbPromise;
+  /** The database connection (the writers use it too). */
+  db(): Promise<DB> {
+    return this.connection.get();
   }
 
   /** Closes the database connection (it reopens on next use). */
-  async close(): Promise<void> {
-    const p = this.dbPromise;
-    this.dbPromise = undefined;
-    if (p) (await p).close();
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   async listModels(): Promise<CachedModel[]> {
     const db = await this.db();
-    const tx = db.transaction(['models', 'files'], 'readonly');
-    const models = await tx.objectStore('models').getAll();
-    const files = await tx.objectStore('files').getAll();
+    const tx = db.transaction(['models', 'modelFiles'], 'readonly');
+    const models = await tx.objectStore('models').getAll(setRange(this.name));
+    const files = await tx.objectStore('modelFiles').getAll(setRange(this.name));
     await tx.done;
     return models.map((m) => toCachedModel(m, files.filter((f) => f.repo === m.repo && f.revision === m.revision)));
   }
 
   async getModel(repo: string, revision: string): Promise<CachedModel | undefined> {
     const db = await this.db();
-    const tx = db.transaction(['models', 'files'], 'readonly');
-    const m = await tx.objectStore('models').get([repo, revision]);
-    const files = m ? await tx.objectStore('files').index('model').getAll([repo, revision]) : [];
+    const tx = db.transaction(['models', 'modelFiles'], 'readonly');
+    const m = await tx.objectStore('models').get([this.name, repo, revision]);
+    const files = m ? await tx.objectStore('modelFiles').index('model').getAll([this.name, repo, revision]) : [];
     await tx.done;
     return m ? toCachedModel(m, files) : undefined;
   }
@@ -121,21 +91,21 @@ export class IdbModelStore implements ModelStore {
     planned.forEach((f) => checkFilePath(f.path));
     const db = await this.db();
     await this.guard(`the catalogue entry of ${repo}`, async () => {
-      const tx = db.transaction(['models', 'files'], 'readwrite');
+      const tx = db.transaction(['models', 'modelFiles'], 'readwrite');
       const models = tx.objectStore('models');
-      const files = tx.objectStore('files');
+      const files = tx.objectStore('modelFiles');
       const now = Date.now();
-      const m = await models.get([repo, revision]);
-      const row: ModelRow = m ? { ...m } : { repo, revision, createdAt: now, updatedAt: now, complete: false };
+      const m = await models.get([this.name, repo, revision]);
+      const row: ModelRow = m ? { ...m } : { set: this.name, repo, revision, createdAt: now, updatedAt: now, complete: false };
       row.updatedAt = now;
       row.complete = false;
       delete row.downloadedAt;
       await models.put(row);
       for (const p of planned) {
-        const f = await files.get([repo, revision, p.path]);
+        const f = await files.get([this.name, repo, revision, p.path]);
         const next: FileRow = f
           ? { ...f }
-          : { repo, revision, path: p.path, size: 0, complete: false, chunkSize: this.chunkSize };
+          : { set: this.name, repo, revision, path: p.path, size: 0, complete: false, chunkSize: this.chunkSize };
         if (p.expectedSize !== undefined) next.expectedSize = p.expectedSize;
         if (p.sha256 !== undefined) next.sha256 = p.sha256;
         await files.put(next);
@@ -146,9 +116,9 @@ export class IdbModelStore implements ModelStore {
 
   async markComplete(repo: string, revision: string): Promise<void> {
     const db = await this.db();
-    const tx = db.transaction(['models', 'files'], 'readwrite');
-    const m = await tx.objectStore('models').get([repo, revision]);
-    const files = await tx.objectStore('files').index('model').getAll([repo, revision]);
+    const tx = db.transaction(['models', 'modelFiles'], 'readwrite');
+    const m = await tx.objectStore('models').get([this.name, repo, revision]);
+    const files = await tx.objectStore('modelFiles').index('model').getAll([this.name, repo, revision]);
     const partial = files.filter((f) => !f.complete).map((f) => f.path);
     if (!m || partial.length) {
       tx.abort();
@@ -162,21 +132,21 @@ export class IdbModelStore implements ModelStore {
 
   async deleteModel(repo: string, revision: string): Promise<void> {
     const db = await this.db();
-    const tx = db.transaction(['models', 'files', 'chunks'], 'readwrite');
-    const range = IDBKeyRange.bound([repo, revision], [repo, revision, []]);
-    await tx.objectStore('chunks').delete(range as IDBKeyRange);
-    await tx.objectStore('files').delete(range as IDBKeyRange);
-    await tx.objectStore('models').delete([repo, revision]);
+    const tx = db.transaction(['models', 'modelFiles', 'modelChunks'], 'readwrite');
+    const range = IDBKeyRange.bound([this.name, repo, revision], [this.name, repo, revision, []]);
+    await tx.objectStore('modelChunks').delete(range);
+    await tx.objectStore('modelFiles').delete(range);
+    await tx.objectStore('models').delete([this.name, repo, revision]);
     await tx.done;
   }
 
   async deleteFile(repo: string, revision: string, path: string, options: { forget?: boolean } = {}): Promise<void> {
     const db = await this.db();
-    const tx = db.transaction(['files', 'chunks'], 'readwrite');
-    await tx.objectStore('chunks').delete(chunkRange(repo, revision, path));
-    const f = await tx.objectStore('files').get([repo, revision, path]);
-    if (f && options.forget) await tx.objectStore('files').delete([repo, revision, path]);
-    else if (f) await tx.objectStore('files').put({ ...f, size: 0, complete: false, chunkSize: this.chunkSize });
+    const tx = db.transaction(['modelFiles', 'modelChunks'], 'readwrite');
+    await tx.objectStore('modelChunks').delete(chunkRange(this.name, repo, revision, path));
+    const f = await tx.objectStore('modelFiles').get([this.name, repo, revision, path]);
+    if (f && options.forget) await tx.objectStore('modelFiles').delete([this.name, repo, revision, path]);
+    else if (f) await tx.objectStore('modelFiles').put({ ...f, size: 0, complete: false, chunkSize: this.chunkSize });
     await tx.done;
   }
 
@@ -186,40 +156,40 @@ export class IdbModelStore implements ModelStore {
     let row!: FileRow;
     let tail: Uint8Array | undefined;
     await this.guard(path, async () => {
-      const tx = db.transaction(['models', 'files', 'chunks'], 'readwrite');
+      const tx = db.transaction(['models', 'modelFiles', 'modelChunks'], 'readwrite');
       const now = Date.now();
-      const m = await tx.objectStore('models').get([repo, revision]);
+      const m = await tx.objectStore('models').get([this.name, repo, revision]);
       await tx.objectStore('models').put(
-        m ? { ...m, complete: false, updatedAt: now } : { repo, revision, createdAt: now, updatedAt: now, complete: false },
+        m ? { ...m, complete: false, updatedAt: now } : { set: this.name, repo, revision, createdAt: now, updatedAt: now, complete: false },
       );
-      const f = await tx.objectStore('files').get([repo, revision, path]);
+      const f = await tx.objectStore('modelFiles').get([this.name, repo, revision, path]);
       if (options.resume && f && f.size > 0) {
         row = { ...f, complete: false };
         const rem = f.size % f.chunkSize;
         if (rem !== 0) {
-          const last = await tx.objectStore('chunks').get([repo, revision, path, Math.floor(f.size / f.chunkSize)]);
+          const last = await tx.objectStore('modelChunks').get([this.name, repo, revision, path, Math.floor(f.size / f.chunkSize)]);
           if (!last || last.length !== rem) throw new Error(`IdbModelStore: the last chunk of ${path} is missing or has the wrong size`);
           tail = last;
         }
       } else {
-        await tx.objectStore('chunks').delete(chunkRange(repo, revision, path));
+        await tx.objectStore('modelChunks').delete(chunkRange(this.name, repo, revision, path));
         row = f
           ? { ...f, size: 0, complete: false, chunkSize: this.chunkSize }
-          : { repo, revision, path, size: 0, complete: false, chunkSize: this.chunkSize };
+          : { set: this.name, repo, revision, path, size: 0, complete: false, chunkSize: this.chunkSize };
       }
-      await tx.objectStore('files').put(row);
+      await tx.objectStore('modelFiles').put(row);
       await tx.done;
     });
-    return new IdbWriter(this, db, row, tail);
+    return new IdbWriter(this, row, tail);
   }
 
   async *readChunks(repo: string, revision: string, path: string, options: ReadOptions = {}): AsyncIterable<Uint8Array> {
     const db = await this.db();
-    const row = await db.get('files', [repo, revision, path]);
+    const row = await db.get('modelFiles', [this.name, repo, revision, path]);
     checkReadable(row, repo, path, options);
     const limit = Math.min(row.size, options.end ?? Infinity);
     for (let i = 0; i * row.chunkSize < limit; i++) {
-      const c = await db.get('chunks', [repo, revision, path, i]);
+      const c = await db.get('modelChunks', [this.name, repo, revision, path, i]);
       const want = Math.min(row.chunkSize, limit - i * row.chunkSize);
       if (!c || c.length < want) throw new Error(`IdbModelStore: chunk ${i} of ${path} is missing or short`);
       yield c.length === want ? c : c.subarray(0, want);
@@ -228,7 +198,7 @@ export class IdbModelStore implements ModelStore {
 
   async readFile(repo: string, revision: string, path: string, options: ReadOptions = {}): Promise<Uint8Array> {
     const db = await this.db();
-    const row = await db.get('files', [repo, revision, path]);
+    const row = await db.get('modelFiles', [this.name, repo, revision, path]);
     checkReadable(row, repo, path, options);
     return concatChunks(this.readChunks(repo, revision, path, options), Math.min(row.size, options.end ?? Infinity));
   }
@@ -273,7 +243,6 @@ class IdbWriter implements FileWriter {
 
   constructor(
     private readonly store: IdbModelStore,
-    private readonly db: DB,
     private readonly row: FileRow,
     tail: Uint8Array | undefined,
   ) {
@@ -327,24 +296,30 @@ class IdbWriter implements FileWriter {
 
   /** Stores the buffer as chunk `index` (when given) and the file's new size, in one transaction. */
   private async write(chunk: Uint8Array | undefined, size: number, complete: boolean): Promise<void> {
-    const { repo, revision, path } = this.row;
+    const { set, repo, revision, path } = this.row;
+    const db = await this.store.db();
     await this.store.guard(path, async () => {
-      const tx = this.db.transaction(['files', 'chunks'], 'readwrite');
-      const f = await tx.objectStore('files').get([repo, revision, path]);
+      const tx = db.transaction(['modelFiles', 'modelChunks'], 'readwrite');
+      const f = await tx.objectStore('modelFiles').get([set, repo, revision, path]);
       if (!f) {
         tx.abort();
         await tx.done.catch(() => undefined);
         throw new HubError('aborted', `${path} was deleted while it was being downloaded.`, { file: path });
       }
-      if (chunk) await tx.objectStore('chunks').put(chunk, [repo, revision, path, this.index]);
-      await tx.objectStore('files').put({ ...f, size, complete, chunkSize: this.row.chunkSize });
+      if (chunk) await tx.objectStore('modelChunks').put(chunk, [set, repo, revision, path, this.index]);
+      await tx.objectStore('modelFiles').put({ ...f, size, complete, chunkSize: this.row.chunkSize });
       await tx.done;
     });
   }
 }
 
-function chunkRange(repo: string, revision: string, path: string): IDBKeyRange {
-  return IDBKeyRange.bound([repo, revision, path, 0], [repo, revision, path, Infinity]);
+/** Every key of a model set (models and files keys start with the set). */
+function setRange(set: string): IDBKeyRange {
+  return IDBKeyRange.bound([set], [set, []]);
+}
+
+function chunkRange(set: string, repo: string, revision: string, path: string): IDBKeyRange {
+  return IDBKeyRange.bound([set, repo, revision, path, 0], [set, repo, revision, path, Infinity]);
 }
 
 function checkReadable(row: FileRow | undefined, repo: string, path: string, options: ReadOptions): asserts row is FileRow {
@@ -366,33 +341,4 @@ function toCachedModel(m: ModelRow, rows: FileRow[]): CachedModel {
     })
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return buildCachedModel(m, files);
-}
-
-function openDatabase(factory: IDBFactory | undefined, name: string): Promise<DB> {
-  if (!factory) {
-    return Promise.reject(
-      new Error('IndexedDB is not available here, so models cannot be stored. Use a current browser outside private mode.'),
-    );
-  }
-  return new Promise((resolve, reject) => {
-    const req = factory.open(name, DB_VERSION);
-    req.onupgradeneeded = () => {
-      const db = req.result;
-      if (!db.objectStoreNames.contains('models')) db.createObjectStore('models', { keyPath: ['repo', 'revision'] });
-      if (!db.objectStoreNames.contains('files')) {
-        const files = db.createObjectStore('files', { keyPath: ['repo', 'revision', 'path'] });
-        files.createIndex('model', ['repo', 'revision']);
-      }
-      if (!db.objectStoreNames.contains('chunks')) db.createObjectStore('chunks');
-    };
-    req.onsuccess = () => {
-      const db = req.result;
-      // Another tab upgrading the schema must not be blocked by this connection.
-      db.onversionchange = () => db.close();
-      resolve(wrap(db) as unknown as DB);
-    };
-    req.onerror = () => reject(req.error);
-    // `blocked` (another tab holds an older version open) is not fatal: those connections close on
-    // `versionchange` (see above) and the open then proceeds.
-  });
 }

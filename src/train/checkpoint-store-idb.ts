@@ -1,36 +1,23 @@
 // Checkpoints in IndexedDB, for training in the browser (through `idb`; no Node imports).
 //
-// Layout (database "graft-checkpoints" by default, version 1):
-//   checkpoints  key [run, step]            → { run, step, files: [{ name, size, chunks }], savedAt }
-//   chunks       key [run, step, file, i]   → Uint8Array of at most CHUNK bytes
+// Layout (stores of the one "graft" database, src/storage/schema.ts):
+//   checkpoints       key [run, step]            → { run, step, files: [{ name, size, chunks }], savedAt }
+//   checkpointChunks  key [run, step, file, i]   → Uint8Array of at most CHUNK bytes
 // A checkpoint is written in ONE readwrite transaction: its old chunks are deleted, every chunk is put, and the
 // `checkpoints` row goes in last. IndexedDB commits a transaction whole or not at all, so a tab closed, a
 // quota error or a crash mid-write leaves the previous state: the checkpoint is complete or absent. `list()`
 // reads the rows only. `run` separates runs (e.g. the app's run id, or the job's output_dir).
-import { wrap, type DBSchema, type IDBPDatabase } from 'idb';
+import { GRAFT_DB_NAME, GraftDbConnection, type CheckpointRow, type GraftDb } from '../storage';
 import { checkpointName, CheckpointError, type AfterFileHook, type CheckpointStore } from './checkpoint-store';
 
-export const DEFAULT_CHECKPOINT_DB = 'graft-checkpoints';
+/** The database checkpoints are kept in (the one Graft database; they were in "graft-checkpoints" before). */
+export const DEFAULT_CHECKPOINT_DB = GRAFT_DB_NAME;
 /** Bytes per chunk record: well under what browsers accept for one value. */
 export const CHECKPOINT_CHUNK_BYTES = 32 * 1024 * 1024;
-
-interface CheckpointRow {
-  run: string;
-  step: number;
-  files: { name: string; size: number; chunks: number }[];
-  savedAt: number;
-}
-
-interface CheckpointDB extends DBSchema {
-  checkpoints: { key: [string, number]; value: CheckpointRow };
-  chunks: { key: [string, number, string, number]; value: Uint8Array };
-}
 
 export interface IdbCheckpointStoreOptions {
   /** The run whose checkpoints this store holds. */
   run: string;
-  /** Database name (default "graft-checkpoints"). */
-  name?: string;
   /** The IndexedDB factory (default globalThis.indexedDB; tests pass fake-indexeddb's). */
   indexedDB?: IDBFactory;
   /** Bytes per chunk (tests use small ones). */
@@ -42,46 +29,23 @@ export interface IdbCheckpointStoreOptions {
 export class IdbCheckpointStore implements CheckpointStore {
   readonly location: string;
   readonly run: string;
-  private readonly name: string;
   private readonly chunkBytes: number;
-  private dbPromise: Promise<IDBPDatabase<CheckpointDB>> | undefined;
+  private readonly connection: GraftDbConnection;
 
   constructor(private readonly options: IdbCheckpointStoreOptions) {
     this.run = options.run;
-    this.name = options.name ?? DEFAULT_CHECKPOINT_DB;
     this.chunkBytes = options.chunkBytes ?? CHECKPOINT_CHUNK_BYTES;
     if (!Number.isSafeInteger(this.chunkBytes) || this.chunkBytes <= 0) throw new Error('IdbCheckpointStore: chunkBytes must be a positive integer');
-    this.location = `IndexedDB ${this.name}/${this.run}`;
+    this.location = `IndexedDB ${DEFAULT_CHECKPOINT_DB}/checkpoints/${this.run}`;
+    this.connection = new GraftDbConnection(options.indexedDB, () => new CheckpointError('IndexedDB is not available here, so checkpoints cannot be kept.'));
   }
 
-  private db(): Promise<IDBPDatabase<CheckpointDB>> {
-    const factory = this.options.indexedDB ?? globalThis.indexedDB;
-    if (!factory) return Promise.reject(new CheckpointError('IndexedDB is not available here, so checkpoints cannot be kept.'));
-    this.dbPromise ??= new Promise<IDBPDatabase<CheckpointDB>>((resolve, reject) => {
-      const req = factory.open(this.name, 1);
-      req.onupgradeneeded = () => {
-        const db = req.result;
-        if (!db.objectStoreNames.contains('checkpoints')) db.createObjectStore('checkpoints');
-        if (!db.objectStoreNames.contains('chunks')) db.createObjectStore('chunks');
-      };
-      req.onsuccess = () => {
-        const db = req.result;
-        // Another tab upgrading the schema must not be blocked by this connection.
-        db.onversionchange = () => db.close();
-        resolve(wrap(db) as unknown as IDBPDatabase<CheckpointDB>);
-      };
-      req.onerror = () => reject(req.error);
-    }).catch((e: unknown) => {
-      this.dbPromise = undefined;
-      throw e;
-    });
-    return this.dbPromise;
+  private db(): Promise<GraftDb> {
+    return this.connection.get();
   }
 
-  async close(): Promise<void> {
-    const p = this.dbPromise;
-    this.dbPromise = undefined;
-    if (p) (await p).close();
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   async list(): Promise<number[]> {
@@ -93,8 +57,8 @@ export class IdbCheckpointStore implements CheckpointStore {
   async write(step: number, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
     if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step ${step} must be a whole number ≥ 0`);
     const db = await this.db();
-    const tx = db.transaction(['checkpoints', 'chunks'], 'readwrite');
-    const chunks = tx.objectStore('chunks');
+    const tx = db.transaction(['checkpoints', 'checkpointChunks'], 'readwrite');
+    const chunks = tx.objectStore('checkpointChunks');
     const rows = tx.objectStore('checkpoints');
     const pending: Promise<unknown>[] = [];
     try {
@@ -109,7 +73,7 @@ export class IdbCheckpointStore implements CheckpointStore {
         listed.push({ name, size: bytes.byteLength, chunks: n });
         this.options.afterFile?.(step, name);
       }
-      pending.push(rows.put({ run: this.run, step, files: listed, savedAt: Date.now() }, [this.run, step]));
+      pending.push(rows.put({ run: this.run, step, files: listed, savedAt: Date.now() }));
     } catch (e) {
       tx.abort();
       await Promise.allSettled([...pending, tx.done]);
@@ -124,7 +88,7 @@ export class IdbCheckpointStore implements CheckpointStore {
 
   async read(step: number): Promise<Map<string, Uint8Array>> {
     const db = await this.db();
-    const tx = db.transaction(['checkpoints', 'chunks'], 'readonly');
+    const tx = db.transaction(['checkpoints', 'checkpointChunks'], 'readonly');
     const row = await tx.objectStore('checkpoints').get([this.run, step]);
     if (!row) {
       await tx.done;
@@ -135,7 +99,7 @@ export class IdbCheckpointStore implements CheckpointStore {
       const bytes = new Uint8Array(f.size);
       let at = 0;
       for (let i = 0; i < f.chunks; i++) {
-        const c = await tx.objectStore('chunks').get([this.run, step, f.name, i]);
+        const c = await tx.objectStore('checkpointChunks').get([this.run, step, f.name, i]);
         if (!c) throw new CheckpointError(`${checkpointName(step)} in ${this.location} lacks part ${i} of ${f.name}.`);
         bytes.set(c, at);
         at += c.byteLength;
@@ -149,10 +113,10 @@ export class IdbCheckpointStore implements CheckpointStore {
 
   async delete(step: number): Promise<void> {
     const db = await this.db();
-    const tx = db.transaction(['checkpoints', 'chunks'], 'readwrite');
+    const tx = db.transaction(['checkpoints', 'checkpointChunks'], 'readwrite');
     await Promise.all([
       tx.objectStore('checkpoints').delete([this.run, step]),
-      tx.objectStore('chunks').delete(IDBKeyRange.bound([this.run, step], [this.run, step, []])),
+      tx.objectStore('checkpointChunks').delete(IDBKeyRange.bound([this.run, step], [this.run, step, []])),
       tx.done,
     ]);
   }

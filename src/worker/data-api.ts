@@ -5,11 +5,10 @@
 // A dataset lives in the worker under an id. It is read with src/data (the same parser and the same problems by
 // line as the command line), then kept as rows: one row per record the file holds, valid or not, with its raw
 // JSON value, so that a person can edit a record's fields and have it validated again. The file's bytes and the
-// edits are stored in IndexedDB (database "graft-datasets"), so a reload finds the dataset again; the trainer
-// reads the valid records through `datasetConversations(id)` below.
+// edits are stored in IndexedDB (stores datasets and datasetEdits of the "graft" database, src/storage), so a
+// reload finds the dataset again; the trainer reads the valid records through `datasetConversations(id)` below.
 //
 // engine.worker.ts spreads `dataApi` into the object it exposes; api.ts's EngineApi extends DataApi.
-import { openDB, type IDBPDatabase } from 'idb';
 import { countTargets, encodeConversation, EncodeError, IGNORE_INDEX, tokenStats, type EncodedExample, type TokenStats } from '../data/encode';
 import { detectFormat, normaliseRecord } from '../data/normalize';
 import { parseDatasetText } from '../data/parse';
@@ -23,6 +22,7 @@ import { describeFrom, estimateMemory, shapeNumbers, type MemoryEstimates, type 
 import { readJson, readText, storeSource, type ModelSource } from '../model/source';
 import { Tokenizer } from '../model/tokenizer';
 import { readWeightHeaders } from '../model/weights';
+import { GraftDbConnection, type GraftDb } from '../storage';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, settingsWarnings, type SettingsProblem, type TrainSettings } from '../train/settings';
 import { HubSettingsStore } from './settings';
 
@@ -542,11 +542,10 @@ function summarize(d: Dataset): DatasetSummary {
 
 // ---- storage ----------------------------------------------------------------------------------------------
 
-// Database "graft-datasets": store "files" holds each file's bytes once (written when it is opened), store
-// "edits" its edits (rewritten on each edit, small), both keyed by the dataset id.
-export const DATASETS_DB = 'graft-datasets';
-const FILES = 'files';
-const EDITS = 'edits';
+// The "graft" database (src/storage): store "datasets" holds each file's bytes once (written when it is opened),
+// store "datasetEdits" its edits (rewritten on each edit, small), both keyed by the dataset id.
+const FILES = 'datasets';
+const EDITS = 'datasetEdits';
 /** Datasets kept on the device; older ones are deleted when a new one is opened. */
 const KEEP = 4;
 
@@ -575,23 +574,18 @@ function newId(): string {
 /** The worker's datasets: in memory, and in IndexedDB for reloads. */
 export class DatasetService {
   private readonly open = new Map<string, Dataset>();
-  private dbPromise: Promise<IDBPDatabase> | undefined;
+  private readonly connection: GraftDbConnection | undefined;
 
-  /** `store`: keep datasets in IndexedDB (globalThis.indexedDB) for reloads; off where there is none. */
-  constructor(private readonly store: boolean = globalThis.indexedDB !== undefined) {}
+  /**
+   * `store`: keep datasets in IndexedDB for reloads (true: globalThis.indexedDB; or the factory to use, as tests
+   * pass fake-indexeddb's); off where there is none.
+   */
+  constructor(store: boolean | IDBFactory = globalThis.indexedDB !== undefined) {
+    this.connection = store === false ? undefined : new GraftDbConnection(store === true ? undefined : store);
+  }
 
-  private db(): Promise<IDBPDatabase> | undefined {
-    if (!this.store) return undefined;
-    this.dbPromise ??= openDB(DATASETS_DB, 1, {
-      upgrade(db) {
-        db.createObjectStore(FILES, { keyPath: 'id' });
-        db.createObjectStore(EDITS, { keyPath: 'id' });
-      },
-    }).catch((e: unknown) => {
-      this.dbPromise = undefined;
-      throw e;
-    });
-    return this.dbPromise;
+  private db(): Promise<GraftDb> | undefined {
+    return this.connection?.get();
   }
 
   /** Stores a new dataset's file (and forgets the oldest beyond KEEP), or only its edits. */

@@ -1,13 +1,11 @@
-// Hub settings in the worker: the endpoint is stored on the device (IndexedDB, database "graft-settings"); the
-// access token lives in the worker's memory only, unless the person ticks "remember", which stores it too.
-// The page never gets the token back, only whether one is set.
-import { openDB, type IDBPDatabase } from 'idb';
+// Hub settings in the worker: the endpoint is stored on the device (IndexedDB: the "graft" database's `settings`
+// store, key "hub"); the access token lives in the worker's memory only, unless the person ticks "remember",
+// which stores it too. The page never gets the token back, only whether one is set.
+import { GraftDbConnection } from '../storage';
 import { DEFAULT_ENDPOINT } from '../hub/client';
 import { HubError } from '../hub/errors';
 import type { HubSettings, HubSettingsUpdate } from './api';
 
-export const SETTINGS_DB = 'graft-settings';
-const STORE = 'settings';
 const HUB_KEY = 'hub';
 
 interface StoredHubSettings {
@@ -38,25 +36,18 @@ export class HubSettingsStore {
   private token: string | undefined;
   private rememberToken = false;
   private loaded: Promise<void> | undefined;
-  private dbPromise: Promise<IDBPDatabase> | undefined;
+  private readonly connection: GraftDbConnection;
 
-  private db(): Promise<IDBPDatabase> {
-    this.dbPromise ??= openDB(SETTINGS_DB, 1, {
-      upgrade(db) {
-        db.createObjectStore(STORE);
-      },
-    }).catch((e: unknown) => {
-      this.dbPromise = undefined;
-      throw e;
-    });
-    return this.dbPromise;
+  /** `indexedDB`: the IndexedDB factory (default globalThis.indexedDB; tests pass fake-indexeddb's). */
+  constructor(indexedDB?: IDBFactory) {
+    this.connection = new GraftDbConnection(indexedDB);
   }
 
   /** Reads the stored settings once; storage that cannot be read leaves the defaults. */
   private ensureLoaded(): Promise<void> {
     this.loaded ??= (async () => {
       try {
-        const s = (await (await this.db()).get(STORE, HUB_KEY)) as StoredHubSettings | undefined;
+        const s = (await (await this.connection.get()).get('settings', HUB_KEY)) as StoredHubSettings | undefined;
         if (s?.endpoint) this.endpoint = s.endpoint;
         if (s?.rememberToken && s.token) {
           this.token = s.token;
@@ -89,7 +80,7 @@ export class HubSettingsStore {
     if (u.rememberToken !== undefined) this.rememberToken = u.rememberToken;
     const stored: StoredHubSettings = { endpoint: this.endpoint, rememberToken: this.rememberToken };
     if (this.rememberToken && this.token) stored.token = this.token;
-    await (await this.db()).put(STORE, stored, HUB_KEY);
+    await (await this.connection.get()).put('settings', stored, HUB_KEY);
     return this.view();
   }
 

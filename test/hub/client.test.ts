@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { downloadModel, type DownloadOptions, type DownloadProgress } from '../../src/hub/client';
 import { HubError } from '../../src/hub/errors';
 import { SafetensorsFile } from '../../src/model/safetensors';
+import { openGraftDb } from '../../src/storage';
 import { FIXTURE_REPO, fixtureModelFiles, SHARDED_REPO, shardedModelFiles, TestHub } from '../helpers/test-hub';
 import { makeStore, STORE_KINDS, type TestStore } from './stores';
 
@@ -247,8 +248,8 @@ describe.each(STORE_KINDS)('hub client with the %s store', (kind) => {
       const { readdir } = await import('node:fs/promises');
       expect(await readdir(t.dir)).toEqual([]);
     } else {
-      expect(await countRecords(t.factory!, 'chunks')).toBe(0);
-      expect(await countRecords(t.factory!, 'files')).toBe(0);
+      expect(await countRecords(t.factory!, 'modelChunks')).toBe(0);
+      expect(await countRecords(t.factory!, 'modelFiles')).toBe(0);
     }
   });
 
@@ -265,18 +266,11 @@ describe.each(STORE_KINDS)('hub client with the %s store', (kind) => {
   });
 });
 
-function countRecords(factory: IDBFactory, store: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = factory.open('graft-models');
-    req.onsuccess = () => {
-      const db = req.result;
-      const r = db.transaction(store, 'readonly').objectStore(store).count();
-      r.onsuccess = () => {
-        db.close();
-        resolve(r.result);
-      };
-      r.onerror = () => reject(r.error);
-    };
-    req.onerror = () => reject(req.error);
-  });
+async function countRecords(factory: IDBFactory, store: 'modelChunks' | 'modelFiles'): Promise<number> {
+  const db = await openGraftDb(factory);
+  try {
+    return await db.count(store);
+  } finally {
+    db.close();
+  }
 }
