@@ -59,8 +59,7 @@ export class IdbModelStore implements ModelStore {
     );
   }
 
-  /** The database connection (the writers use it too). */
-  db(): Promise<DB> {
+  private db(): Promise<DB> {
     return this.connection.get();
   }
 
@@ -180,7 +179,7 @@ export class IdbModelStore implements ModelStore {
       await tx.objectStore('modelFiles').put(row);
       await tx.done;
     });
-    return new IdbWriter(this, row, tail);
+    return new IdbWriter(this, () => this.db(), row, tail);
   }
 
   async *readChunks(repo: string, revision: string, path: string, options: ReadOptions = {}): AsyncIterable<Uint8Array> {
@@ -243,6 +242,7 @@ class IdbWriter implements FileWriter {
 
   constructor(
     private readonly store: IdbModelStore,
+    private readonly db: () => Promise<DB>,
     private readonly row: FileRow,
     tail: Uint8Array | undefined,
   ) {
@@ -297,7 +297,7 @@ class IdbWriter implements FileWriter {
   /** Stores the buffer as chunk `index` (when given) and the file's new size, in one transaction. */
   private async write(chunk: Uint8Array | undefined, size: number, complete: boolean): Promise<void> {
     const { set, repo, revision, path } = this.row;
-    const db = await this.store.db();
+    const db = await this.db();
     await this.store.guard(path, async () => {
       const tx = db.transaction(['modelFiles', 'modelChunks'], 'readwrite');
       const f = await tx.objectStore('modelFiles').get([set, repo, revision, path]);
