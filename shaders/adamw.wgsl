@@ -4,10 +4,9 @@
 //   m = β1·m + (1 − β1)·g;   v = β2·v + (1 − β2)·g²
 //   param −= (lr / (1 − β1^step)) · m / (sqrt(v) / sqrt(1 − β2^step) + eps)
 // The bias corrections and 1 − β are computed on the CPU in float64 and passed in.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let g = grad[i] * {{GRAD_SCALE}};
   let mi = params.beta1 * m[i] + params.oneMinusBeta1 * g;
   let vi = params.beta2 * v[i] + params.oneMinusBeta2 * (g * g);

@@ -2,10 +2,9 @@
 // two numbers the later steps read per row, gathered into one buffer (they stay within 8 storage bindings):
 //   stats[2·row] = lse[row],  stats[2·row + 1] = Δ = Σ_d dOut[b, t, h, d] · out[b, t, h, d]
 // (Δ = Σ_s p·dp, the row term of the softmax backward). One invocation per row.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (row >= params.rows) { return; }
+{{include:elementwise}}
+
+fn element(row: u32) {
   let T = params.T;
   let H = params.H;
   let D = params.D;

@@ -1,10 +1,9 @@
 // Cross-entropy backward over one vocabulary chunk, accumulating, element-wise over logits [T, C]:
 //   dLogits[t, c] += dLoss[t] · (exp(logits[t, c] − m_t) / s_t − [vocabStart + c == targets[t]])
 // with stats[t] = (m_t, s_t) from the forward; nothing is added where targets[t] == −100.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let t = i / params.C;
   let c = i - t * params.C;
   let tgt = targets[t];

@@ -2,9 +2,8 @@
 // (seed, offset + i), never stored.
 {{include:philox}}
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   out[i] = select(0.0, x[i] * params.keepScale, dropoutKeep(i));
 }

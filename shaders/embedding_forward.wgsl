@@ -1,10 +1,9 @@
 // Embedding lookup: out[t, c] = table[ids[t], c], one invocation per output element (n = T·C).
 // The kernel cannot report a bad id, so an id outside [0, V) yields a row of zeros; the CPU side rejects such
 // ids where it sees them (buildEmbeddingGradIndex).
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let t = i / params.C;
   let c = i - t * params.C;
   let id = ids[t];

@@ -1,10 +1,9 @@
 // The benchmark's FMA-throughput kernel ("measured peak"): every invocation runs 4 independent vec4 fma chains
 // a = a·mul + add for `iters` iterations from a start that depends on its index, and writes the sum of the
 // 16 lanes, so nothing is optimised away: threads · iters · 4 chains · 4 lanes · 2 flops per dispatch.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * {{WG}}u);
-  if (i >= params.threads) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let m = vec4<f32>(params.mul);
   let c = vec4<f32>(params.add);
   var a0 = vec4<f32>(f32(i & 255u) * 1e-3, 0.25, 0.5, 0.75);

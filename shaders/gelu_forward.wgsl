@@ -6,10 +6,9 @@
 const K: f32 = 0.7978845608028654; // sqrt(2/π)
 const C: f32 = 0.044715;
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let v = x[i];
   let xc = clamp(v, -10.0, 10.0);
   let e = exp(-2.0 * K * (xc + C * xc * xc * xc));

@@ -1,9 +1,8 @@
 // The second pass of a split-K matmul: out[i] = alpha · Σ_s part[s, i]  (+ out[i] when params.accumulate = 1),
 // over n = M·N outputs and params.chunks partial products (part is [chunks, n]; the sum runs in chunk order).
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   var s = 0.0;
   for (var c = 0u; c < params.chunks; c++) {
     s += part[c * params.n + i];

@@ -1,7 +1,6 @@
 // ReLU: out = max(x, 0). Element-wise over n values.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   out[i] = max(x[i], 0.0);
 }

@@ -2,10 +2,9 @@
 //   dx1 += dO1·cos + dO2·sin,  dx2 += dO2·cos − dO1·sin.
 // One invocation per rotated pair, laid out as in rope_forward.wgsl. A position outside the table
 // writes NaN.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let n = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (n >= params.pairs) { return; }
+{{include:elementwise}}
+
+fn element(n: u32) {
   let half = params.half;
   let i = n % half;
   let headIdx = n / half;

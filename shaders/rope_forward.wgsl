@@ -3,10 +3,9 @@
 //   out1 = x1·cos − x2·sin,  out2 = x2·cos + x1·sin,  cos/sin = table[positions[b, t], i].
 // {{OUT}} is `out`, or `x` for the in-place variant (x bound once, read_write). A position outside the
 // table writes NaN: a loud failure instead of silently reading another row.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let n = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (n >= params.pairs) { return; }
+{{include:elementwise}}
+
+fn element(n: u32) {
   let half = params.half;
   let i = n % half;
   let headIdx = n / half;                  // (b·T + t)·H + h

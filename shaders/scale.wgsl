@@ -1,7 +1,6 @@
 // out = alpha · x, element-wise over n values.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   out[i] = params.alpha * x[i];
 }

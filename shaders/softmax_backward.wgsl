@@ -1,30 +1,17 @@
 // Softmax backward, accumulating: dx[r, c] += out[r, c] · (dOut[r, c] − Σ_c' dOut[r, c'] · out[r, c']).
-// Row layout as in softmax_forward: R rows per workgroup, W lanes per row, one barrier for the row's dot.
-var<workgroup> red: array<f32, {{WG}}>;
+// Row layout and the row's dot: lib/row_layout.wgsl, lib/row_sum.wgsl.
+{{include:row_sum}}
 
-@compute @workgroup_size({{W}}, {{R}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = (wid.x + wid.y * nwg.x) * {{R}}u + lid.y;
-  let valid = row < params.rows;
-  let C = params.C;
-  let base = row * C;
-  let slot = lid.y * {{W}}u;
+fn rowTerm(i: u32, c: u32) -> f32 {
+  return dOut[i] * out[i];
+}
 
-  var acc = 0.0;
+fn rowKernel(row: u32, valid: bool, lid: vec3u) {
+  let dot = rowSum(row, valid, lid);
   if (valid) {
+    let C = params.C;
     for (var c = lid.x; c < C; c += {{W}}u) {
-      acc += dOut[base + c] * out[base + c];
-    }
-  }
-  red[slot + lid.x] = acc;
-  workgroupBarrier();
-  var dot = 0.0;
-  for (var k = 0u; k < {{W}}u; k++) {
-    dot += red[slot + k];
-  }
-  if (valid) {
-    for (var c = lid.x; c < C; c += {{W}}u) {
-      let i = base + c;
+      let i = row * C + c;
       dx[i] += out[i] * (dOut[i] - dot);
     }
   }

@@ -1,9 +1,8 @@
 // SwiGLU backward, accumulating: dGate += dOut · up · silu'(gate), dUp += dOut · silu(gate),
 // silu'(g) = s · (1 + g · (1 − s)) with s = sigmoid(g).
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let g = gate[i];
   let s = 1.0 / (1.0 + exp(-g));
   let d = dOut[i];

@@ -2,10 +2,9 @@
 // (high 16 bits). The conversion is done on the bits (unpack2x16float leaves infinities, NaN and subnormals
 // to the implementation), and `out` is written as bits so that nothing canonicalizes NaNs or flushes
 // subnormals on the way.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * {{WG}}u;
-  if (i >= params.n) { return; }
+{{include:elementwise}}
+
+fn element(i: u32) {
   let h = (packed[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
   let sign = (h & 0x8000u) << 16u;
   let e = (h >> 10u) & 0x1fu;

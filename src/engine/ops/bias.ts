@@ -60,7 +60,7 @@ const reduceSpec: KernelSpec = {
     { name: 'partial', access: 'read', type: 'f32' },
   ],
   params: [
-    ['N', 'u32'],
+    ['n', 'u32'],
     ['S', 'u32'],
   ],
   defines: { WG },
@@ -111,7 +111,7 @@ export function biasBackward(ctx: GpuContext, dBias: Tensor, dOut: Tensor, opts:
     );
   }
   if (partial) {
-    ctx.dispatch(ctx.kernel(reduceSpec), { dBias, partial }, { N, S: chunks }, grid1d(N, WG, max));
+    ctx.dispatch(ctx.kernel(reduceSpec), { dBias, partial }, { n: N, S: chunks }, grid1d(N, WG, max));
     // Safe before the GPU ran: the pool hands the buffer out again only to work recorded after these dispatches.
     partial.release();
   }

@@ -42,7 +42,7 @@ const initSpec: KernelSpec = {
     { name: 'stats', access: 'read_write', type: 'f32' },
     { name: 'targetLogit', access: 'read_write', type: 'f32' },
   ],
-  params: [['T', 'u32']],
+  params: [['n', 'u32']],
   defines: { WG: EW },
 };
 
@@ -56,7 +56,7 @@ const chunkSpec: KernelSpec = {
     { name: 'targets', access: 'read', type: 'i32' },
   ],
   params: [
-    ['T', 'u32'],
+    ['rows', 'u32'],
     ['C', 'u32'],
     ['vocabStart', 'u32'],
   ],
@@ -72,7 +72,7 @@ const finishSpec: KernelSpec = {
     { name: 'targetLogit', access: 'read', type: 'f32' },
     { name: 'targets', access: 'read', type: 'i32' },
   ],
-  params: [['T', 'u32']],
+  params: [['n', 'u32']],
   defines: { WG: EW },
 };
 
@@ -139,7 +139,7 @@ export function crossEntropyInit(ctx: GpuContext, stats: Tensor, targetLogit: Te
   const T = targetLogit.size;
   tokenShapes(op, T, `targetLogit ${shapeStr(targetLogit)}`, {}, stats);
   if (T === 0) return;
-  ctx.dispatch(ctx.kernel(initSpec), { stats, targetLogit }, { T }, ewGrid(ctx, T));
+  ctx.dispatch(ctx.kernel(initSpec), { stats, targetLogit }, { n: T }, ewGrid(ctx, T));
 }
 
 /**
@@ -166,7 +166,7 @@ export function crossEntropyChunk(
   ctx.dispatch(
     ctx.kernel(chunkSpec, L),
     { stats, targetLogit, logits, targets },
-    { T, C, vocabStart },
+    { rows: T, C, vocabStart },
     grid1d(Math.ceil(T / L.R), 1, ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }
@@ -184,7 +184,7 @@ export function crossEntropyFinish(ctx: GpuContext, losses: Tensor, stats: Tenso
   const T = targets.size;
   tokenShapes(op, T, `targets ${shapeStr(targets)}`, { losses, targetLogit }, stats);
   if (T === 0) return;
-  ctx.dispatch(ctx.kernel(finishSpec), { losses, stats, targetLogit, targets }, { T }, ewGrid(ctx, T));
+  ctx.dispatch(ctx.kernel(finishSpec), { losses, stats, targetLogit, targets }, { n: T }, ewGrid(ctx, T));
 }
 
 /**

@@ -99,7 +99,7 @@ const deltaSpec: KernelSpec = {
     ['T', 'u32'],
     ['H', 'u32'],
     ['D', 'u32'],
-    ['rows', 'u32'],
+    ['n', 'u32'],
   ],
   defines: { WG: DELTA_WG },
 };
@@ -307,7 +307,7 @@ export function attentionBackwardDelta(ctx: GpuContext, stats: Tensor, dOut: Ten
   ctx.dispatch(
     ctx.kernel(deltaSpec),
     { stats, dOut, out, lse },
-    { T: d.T, H: d.H, D: d.D, rows },
+    { T: d.T, H: d.H, D: d.D, n: rows },
     grid1d(rows, DELTA_WG, ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

@@ -17,7 +17,7 @@ const fmaSpec: KernelSpec = {
   source: fmaSrc,
   bindings: [{ name: 'out', access: 'read_write', type: 'f32' }],
   params: [
-    ['threads', 'u32'],
+    ['n', 'u32'],
     ['iters', 'u32'],
     ['mul', 'f32'],
     ['add', 'f32'],
@@ -33,5 +33,5 @@ const fmaSpec: KernelSpec = {
 export function fmaPeak(ctx: GpuContext, out: Tensor, iters: number, mul: number, add: number): void {
   if (out.dtype !== 'f32') throw new Error(`fmaPeak: out must be f32, got ${out.dtype}`);
   const threads = out.size;
-  ctx.dispatch(ctx.kernel(fmaSpec), { out }, { threads, iters, mul, add }, grid1d(threads, WG, ctx.limits.maxComputeWorkgroupsPerDimension));
+  ctx.dispatch(ctx.kernel(fmaSpec), { out }, { n: threads, iters, mul, add }, grid1d(threads, WG, ctx.limits.maxComputeWorkgroupsPerDimension));
 }

@@ -29,7 +29,7 @@ export interface RopeTable {
 }
 
 const PARAMS = [
-  ['pairs', 'u32'],
+  ['n', 'u32'],
   ['half', 'u32'],
   ['heads', 'u32'],
   ['maxPositions', 'u32'],
@@ -181,7 +181,7 @@ function dispatchRope(
   table: RopeTable,
 ): void {
   const pairs = s.B * s.T * s.H * (s.D / 2);
-  const params = { pairs, half: s.D / 2, heads: s.H, maxPositions: table.maxPositions };
+  const params = { n: pairs, half: s.D / 2, heads: s.H, maxPositions: table.maxPositions };
   ctx.dispatch(ctx.kernel(spec), { ...bindings, cosTable: table.cos, sinTable: table.sin }, params, grid1d(pairs, WG));
 }
 
