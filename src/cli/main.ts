@@ -25,7 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const m = await import('./info');
     return { spec: m.infoSpec, run: m.runInfo };
   },
-  train: async () => ({ spec: (await import('./train')).trainSpec, run: (await import('./train')).runTrain }),
+  train: async () => ({ spec: (await import('./train-spec')).trainSpec, run: (await import('./train')).runTrain }),
   score: async () => ({ spec: (await import('./score')).scoreSpec, run: (await import('./score')).runScore }),
   'init-model': async () => ({ spec: (await import('./init-model')).initModelSpec, run: (await import('./init-model')).runInitModel }),
 };

@@ -142,3 +142,16 @@ export async function readJson(source: ModelSource, path: string, required: bool
   }
   return json as Record<string, unknown>;
 }
+
+/** The tokenizer's files a model folder may hold, copied beside the weights of every model folder Graft writes. */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt'] as const;
+
+/** The tokenizer files that `source` has (TOKENIZER_FILES), by name. */
+export async function readTokenizerFiles(source: ModelSource): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for (const name of TOKENIZER_FILES) {
+    const bytes = await source.readFile(name);
+    if (bytes) files.set(name, bytes);
+  }
+  return files;
+}

@@ -1,5 +1,5 @@
 // Words for the Data screen, as plain functions.
-import type { DatasetSummary, TokenView } from '../worker/data-api';
+import type { DatasetSummary, TokenView } from '../worker/api';
 
 export const FORMAT_NAMES: Record<string, string> = {
   alpaca: 'alpaca (instruction, input, output)',

@@ -3,7 +3,7 @@
 // asked for the job's cutoff_len and lora_rank; answers are cached per model and settings.
 import type { Remote } from 'comlink';
 import type { EngineApi } from '../worker/api';
-import type { MemoryEstimates } from '../worker/data-api';
+import type { MemoryEstimates } from '../worker/api';
 import type { MemoryFigures } from './method-guide';
 import { builtInModel } from './model-list';
 

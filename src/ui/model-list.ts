@@ -12,7 +12,7 @@
 // The memory estimates come from src/model/info.ts's estimateMemory (through the worker), for the job's
 // cutoff_len and lora_rank.
 import type { AdapterSummary } from '../worker/api';
-import type { ShapeNumbers } from '../worker/data-api';
+import type { ShapeNumbers } from '../worker/api';
 
 export interface BuiltInModel {
   repo: string;

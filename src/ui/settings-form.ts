@@ -1,7 +1,7 @@
 // The Method screen's settings form: LLaMA-Factory's argument names, browser defaults, a one-line explanation
 // per field. Values are kept as the person typed them (strings, booleans), so that a bad value stays on screen
 // with its error; src/train/settings.ts (through the worker's checkSettings) converts and validates them.
-import type { SettingsProblem } from '../worker/data-api';
+import type { SettingsProblem } from '../worker/api';
 
 export type SettingValue = string | boolean;
 export type SettingsValues = Record<string, SettingValue>;

@@ -1,6 +1,6 @@
 // What the Train, Chat and Export screens say, as plain functions: training failures as sentences with what to
 // do, progress figures, and downloads of export files.
-import type { ExportFile, TrainErrorInfo } from '../worker/train-api';
+import type { ExportFile, TrainErrorInfo } from '../worker/api';
 import { formatBytes } from './format';
 import { formatDuration } from './models';
 

@@ -7,7 +7,7 @@
 // Also here: the result picked for the Chat and Export screens, and the adapter a new run continues (both kept
 // in localStorage "graft-train").
 import { proxy } from 'comlink';
-import type { EvalRecord, RunRecord, StepRecord, TrainErrorInfo, TrainEvent, TrainOutcome, TrainPhase, TrainProgress, TrainStartRequest, TunedEntry, TunedRef } from '../worker/train-api';
+import type { EvalRecord, RunRecord, StepRecord, TrainErrorInfo, TrainEvent, TrainOutcome, TrainPhase, TrainProgress, TrainStartRequest, TunedEntry, TunedRef } from '../worker/api';
 import { engine } from './context.svelte';
 import { errorView } from './models';
 import { trainActivity } from './train-activity.svelte';

@@ -13,9 +13,12 @@
 //                       own settings (adapter_name_or_path; DPO on the Chat screen's pairs continues them too);
 //                       prompt-tuning adapters do not continue.
 import type { AdapterKind } from '../model/adapters';
+import type { FinetuningType } from '../train/settings';
+
+export { llamaFactoryRefusal, mergeRefusal } from '../job/method-limits';
 
 /** finetuning_type: lora, full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning). */
-export type FinetuningKind = 'lora' | 'full' | 'freeze' | 'adapter' | 'prompt';
+export type FinetuningKind = FinetuningType;
 export type { AdapterKind };
 
 export const FINETUNING_KINDS: readonly FinetuningKind[] = ['lora', 'full', 'freeze', 'adapter', 'prompt'];
@@ -54,28 +57,6 @@ export const ADAPTER_FOLDER_TEXT: Record<AdapterKind, { title: string; detail: s
     detail: 'adapter_model.safetensors (prompt_embeddings) + adapter_config.json (peft_type PROMPT_TUNING): PeftModel.from_pretrained and graft generate --adapter load it.',
   },
 };
-
-/** Why an adapter of this kind has no merged model, or undefined (LoRA merges). */
-export function mergeRefusal(kind: AdapterKind): string | undefined {
-  if (kind === 'bottleneck') {
-    return 'A bottleneck adapter adds layers to the model, so it cannot be merged into the base weights. Download the adapter folder instead: graft generate --adapter applies it to the base model.';
-  }
-  if (kind === 'prompt') {
-    return 'A prompt-tuning adapter is a set of virtual tokens in front of the input, not a change of the weights, so there is no merged model. Download the adapter folder instead: PEFT (PeftModel.from_pretrained) and graft generate --adapter apply it.';
-  }
-  return undefined;
-}
-
-/** Why a run cannot be written as a LLaMA-Factory job, or undefined when it can. */
-export function llamaFactoryRefusal(method: FinetuningKind): string | undefined {
-  if (method === 'adapter') {
-    return 'LLaMA-Factory has no bottleneck adapters, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead (Graft’s graft generate --adapter loads it), or train with LoRA to get a job LLaMA-Factory runs.';
-  }
-  if (method === 'prompt') {
-    return 'LLaMA-Factory has no prompt tuning, so this run cannot be written as a LLaMA-Factory job. Download the adapter folder instead: it is PEFT’s PROMPT_TUNING format, which PeftModel.from_pretrained loads.';
-  }
-  return undefined;
-}
 
 /** What a result is, in a few words, for the Chat and Export screens' lists. */
 export function resultKindLabel(e: { ref: { kind: 'adapter' | 'model' }; adapterKind?: AdapterKind; reward?: true }): string {

@@ -7,13 +7,13 @@ import { requestBrowserAdapter } from '../engine/adapter-browser';
 import { summarizeAdapter } from '../engine/adapter-info';
 import { GpuContext } from '../engine/context';
 import { IdbModelStore } from '../hub/store-idb';
-import type { AdapterSummary, EngineApi, SelfTestOptions, SelfTestResult } from './api';
+import type { AdapterSummary, EngineApi, SelfTestOptions, SelfTestResult } from './protocol';
 import { benchApi, BenchService } from './bench-api';
 import { dataApi } from './data-api';
 import { ModelService } from './models';
 import { runSelfTest } from './selftest';
 import { HubSettingsStore } from './settings';
-import { trainApi, TrainService } from './train-api';
+import { createTrainServices } from './train-api';
 import './transfer';
 
 let context: Promise<GpuContext> | undefined;
@@ -61,8 +61,8 @@ async function withCallback<A extends unknown[], T>(fn: ((...args: A) => unknown
   }
 }
 
-const training = new TrainService({ gpu: getContext, unloadChatModel: () => models.unloadModel() });
-const bench = new BenchService({ gpu: getContext, models: modelStore, beforeGpuWork: () => training.yieldGpu('the benchmark') });
+const { yieldGpu, ...training } = createTrainServices({ gpu: getContext, unloadChatModel: () => models.unloadModel() }, withCallback);
+const bench = new BenchService({ gpu: getContext, models: modelStore, beforeGpuWork: () => yieldGpu('the benchmark') });
 
 const api: EngineApi = {
   async adapterInfo(): Promise<AdapterSummary> {
@@ -91,7 +91,7 @@ const api: EngineApi = {
   // Datasets, encoding, model descriptions and settings checks (src/worker/data-api.ts).
   ...dataApi,
   // Training, comparing base and tuned, exports and the demo (src/worker/train-api.ts).
-  ...trainApi(training, withCallback),
+  ...training,
   // The benchmark (src/worker/bench-api.ts).
   ...benchApi(bench, withCallback),
 };

@@ -6,7 +6,7 @@ import { DEFAULT_REVISION, downloadModel, type DownloadProgress } from '../hub/c
 import { checkRepo, type CachedModel, type ModelStore } from '../hub/store';
 import { ModelError, storeSource } from '../model/source';
 import { loadModel, type LoadedModel, type LoadProgress } from '../model/load';
-import type { ChatOptions, ChatResult, HubSettings, HubSettingsUpdate, LoadedModelSummary, StorageInfo } from './api';
+import type { ChatOptions, ChatResult, HubSettings, HubSettingsUpdate, LoadedModelSummary, StorageInfo } from './protocol';
 import type { HubSettingsStore } from './settings';
 
 interface Loaded {

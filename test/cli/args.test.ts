@@ -3,7 +3,7 @@
 // graft train gives every true/false setting bare "true" (`--gradient_checkpointing`).
 import { describe, expect, it } from 'vitest';
 import { parseCommand, UsageError, type CommandSpec } from '../../src/cli/args';
-import { trainSpec } from '../../src/cli/train';
+import { trainSpec } from '../../src/cli/train-spec';
 
 const spec: CommandSpec = {
   name: 't',

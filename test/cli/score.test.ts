@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
-import { exportRewardResult } from '../../src/cli/train';
+import { writeJobResult } from '../../src/cli/folder-sink';
+import { buildResult } from '../../src/job/results';
 import { encodeConversation } from '../../src/data/encode';
 import { parsePreferenceText, preparePreferenceData } from '../../src/data/preference';
 import type { RewardObjective } from '../../src/train/objectives';
@@ -33,7 +34,7 @@ describe('graft score', () => {
     const trainer = Trainer.create({ model: lm.model, settings: s, train: pairs, padTokenId: lm.tokenizer.padTokenId ?? 0, startingAdapter: await initAdapter(lm), initializerRange: 0.5 });
     const dir = join(scratch, 'live');
     mkdirSync(dir, { recursive: true });
-    await exportRewardResult(trainer, lm, await folderSource(FIXTURE), s, 'tiny-llama', dir);
+    await writeJobResult(dir, await buildResult(trainer, lm, await folderSource(FIXTURE), 'tiny-llama', s));
     const ids = encodeConversation(
       { messages: [{ role: 'user', content: PROMPT }, { role: 'assistant', content: ANSWER }] },
       lm.tokenizer,

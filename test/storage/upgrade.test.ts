@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { IdbModelStore } from '../../src/hub/store-idb';
 import { GRAFT_DB_NAME, GRAFT_DB_VERSION, GraftDbConnection, importLegacyDatabases, openGraftDb, openWorkbench, UPGRADES, type GraftStoreName } from '../../src/storage';
 import { IdbCheckpointStore } from '../../src/train/checkpoint-store-idb';
-import { DatasetService } from '../../src/worker/data-api';
+import { DatasetService } from '../../src/worker/datasets';
 import { HubSettingsStore } from '../../src/worker/settings';
 import {
   ADAPTER,

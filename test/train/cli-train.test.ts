@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TrainReporter } from '../../src/cli/train';
+import { TrainReporter } from '../../src/cli/train-reporter';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import type { StepRecord } from '../../src/train/metrics';
 import { BIN, lines, REPO_ROOT, runGraft, withoutNativeNoise } from '../cli/run';

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exportRewardResult } from '../../src/cli/train';
+import { writeJobResult } from '../../src/cli/folder-sink';
+import { buildResult } from '../../src/job/results';
 import { folderSource } from '../../src/cli/folder-source';
 import { parsePreferenceText, preparePreferenceData, type EncodedPair, type PreferenceRecord } from '../../src/data/preference';
 import { releaseBatch, uploadBatch } from '../../src/model/batch';
@@ -153,7 +154,7 @@ describe('training a reward model', () => {
     const dir = join(scratch, 'rm');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true });
-    const written = await exportRewardResult(trainer, lm, await folderSource(FIXTURE), trainer.settings, 'tiny-llama', dir);
+    const written = await writeJobResult(dir, await buildResult(trainer, lm, await folderSource(FIXTURE), 'tiny-llama', trainer.settings));
     expect(written).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']));
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(config).toMatchObject({ architectures: ['LlamaForSequenceClassification'], num_labels: 1, pad_token_id: pad, id2label: { '0': 'LABEL_0' }, hidden_size: 64 });

@@ -3,7 +3,10 @@
 // (IndexedDB is absent here, so nothing is stored; the browser test covers the reload.)
 import { describe, expect, it } from 'vitest';
 import { parseDatasetText } from '../../src/data/parse';
-import { dataApi, DatasetService, whereOf, type RowFields } from '../../src/worker/data-api';
+import { dataApi } from '../../src/worker/data-api';
+import { whereOf } from '../../src/worker/dataset-rows';
+import { DatasetService } from '../../src/worker/datasets';
+import type { RowFields } from '../../src/worker/protocol';
 
 const BROKEN = [
   '{"instruction": "What is Graft?", "input": "", "output": "A fine-tuning app."}',

@@ -2,7 +2,7 @@
 // a new DatasetService as a reloaded worker would; old datasets are forgotten.
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { DatasetService } from '../../src/worker/data-api';
+import { DatasetService } from '../../src/worker/datasets';
 
 const LINES = [
   '{"instruction": "One", "output": "1"}',

@@ -1,4 +1,4 @@
-// The worker's adapters of every kind (src/worker/train-api.ts's TrainService in Node: fake-indexeddb for its
+// The worker's adapters of every kind (src/worker/train-api.ts's services in Node: fake-indexeddb for its
 // IndexedDB, folder stores for the models, Dawn or SwiftShader for the GPU), on the built-in demo model:
 //   - a run of each adapter method (lora, adapter = bottleneck, prompt) trains a few steps, is labelled with its
 //     method, and is kept as an adapter of its kind whose exported folder (zip, or the two files) holds what
@@ -23,8 +23,10 @@ import { storeSource } from '../../src/model/source';
 import { loadModel } from '../../src/model/load';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { methodOf } from '../../src/worker/adapter-kinds';
-import { datasets } from '../../src/worker/data-api';
-import { DEMO_MODEL_FILES, DEMO_REPO, TrainService, type FinetuningKind, type TunedEntry } from '../../src/worker/train-api';
+import { datasets } from '../../src/worker/datasets';
+import { DEMO_MODEL_FILES, DEMO_REPO } from '../../src/worker/constants';
+import type { FinetuningKind, TunedEntry } from '../../src/worker/protocol';
+import { createTrainServices, type TrainServices } from '../../src/worker/train-api';
 import { testContext } from '../helpers/gpu';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -35,7 +37,7 @@ const QUESTION = (JSON.parse(readFileSync(join(ROOT, 'public/demo/demo_qa.json')
 
 let dir: string;
 let models: ModelStore;
-let service: TrainService;
+let service: TrainServices;
 let datasetId: string;
 
 async function putModel(store: ModelStore, repo: string, files: Map<string, Uint8Array>): Promise<void> {
@@ -57,7 +59,7 @@ beforeAll(async () => {
   const wider = new Map(demo);
   wider.set('config.json', new TextEncoder().encode(JSON.stringify({ ...DEMO_CONFIG, hidden_size: 2 * DEMO_CONFIG.hidden_size })));
   await putModel(models, OTHER_REPO, wider);
-  service = new TrainService({ gpu: testContext, unloadChatModel: async () => undefined, models, tunedModels: new NodeFolderStore({ dir: join(dir, 'tuned') }) });
+  service = createTrainServices({ gpu: testContext, unloadChatModel: async () => undefined, models, tunedModels: new NodeFolderStore({ dir: join(dir, 'tuned') }) });
   datasetId = (await datasets.openBytes(readFileSync(join(ROOT, 'public/demo/demo_qa.json')), 'demo_qa.json')).id;
 }, 60_000);
 
