@@ -7,10 +7,10 @@
 // the engine's attentionBackwardDelta, which the flash backward uses too.
 import type { GpuContext } from '../src/engine/context';
 import { grid1d } from '../src/engine/grid';
-import type { KernelSpec } from '../src/engine/kernel';
+import { ro, rw, type KernelSpec } from '../src/engine/kernel';
 import type { Tensor } from '../src/engine/tensor';
 import { checkDistinct, checkOutput, dims, type Dims } from '../src/engine/ops/attention-checks';
-import { attentionBackwardDelta, EMPTY_ROW_LSE } from '../src/engine/ops/flash-attention';
+import { ATTENTION_BACKWARD_INPUTS, attentionBackwardDelta, EMPTY_ROW_LSE } from '../src/engine/ops/flash-attention';
 import forwardSrc from './shaders/attention_forward.wgsl?raw';
 import dqSrc from './shaders/attention_backward_dq.wgsl?raw';
 import dkdvSrc from './shaders/attention_backward_dkdv.wgsl?raw';
@@ -37,14 +37,7 @@ const DEFINES = { WG, MAXD: 64, SLOTS: 64, EMPTY_LSE: EMPTY_ROW_LSE.toExponentia
 const forwardSpec: KernelSpec = {
   name: 'attention_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'lse', access: 'read_write', type: 'f32' },
-    { name: 'q', access: 'read', type: 'f32' },
-    { name: 'k', access: 'read', type: 'f32' },
-    { name: 'v', access: 'read', type: 'f32' },
-    { name: 'keyMask', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('out'), rw('lse'), ro('q'), ro('k'), ro('v'), ro('keyMask', 'i32')],
   params: SHAPE_PARAMS,
   defines: DEFINES,
 };
@@ -52,15 +45,7 @@ const forwardSpec: KernelSpec = {
 const dqSpec: KernelSpec = {
   name: 'attention_backward_dq',
   source: dqSrc,
-  bindings: [
-    { name: 'dq', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'q', access: 'read', type: 'f32' },
-    { name: 'k', access: 'read', type: 'f32' },
-    { name: 'v', access: 'read', type: 'f32' },
-    { name: 'stats', access: 'read', type: 'f32' },
-    { name: 'keyMask', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('dq'), ...ATTENTION_BACKWARD_INPUTS],
   params: SHAPE_PARAMS,
   defines: DEFINES,
 };
@@ -68,16 +53,7 @@ const dqSpec: KernelSpec = {
 const dkdvSpec: KernelSpec = {
   name: 'attention_backward_dkdv',
   source: dkdvSrc,
-  bindings: [
-    { name: 'dk', access: 'read_write', type: 'f32' },
-    { name: 'dv', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'q', access: 'read', type: 'f32' },
-    { name: 'k', access: 'read', type: 'f32' },
-    { name: 'v', access: 'read', type: 'f32' },
-    { name: 'stats', access: 'read', type: 'f32' },
-    { name: 'keyMask', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('dk'), rw('dv'), ...ATTENTION_BACKWARD_INPUTS],
   params: SHAPE_PARAMS,
   defines: DEFINES,
 };

@@ -11,46 +11,30 @@
 //   3. dv += Σ_rr p · dOut_rr,  dk += Σ_rr ds · q_rr.
 // Each key row is written by exactly one workgroup (it sums all the query heads that share it): no atomics.
 // Private arrays are zeroed explicitly (see flash_attention_forward.wgsl).
-const HD = {{HD}}u;
-const HDP = {{HDP}}u;
-const BR = {{BR}}u;
-const BC = {{BC}}u;
-const TPR = {{TPR}}u;  // invocations per key
-const WG = {{WG}}u;    // BC·TPR
-const DPT = {{DPT}}u;
+{{include:flash_tiled_queries}}
+
 const QPT = {{QPT}}u;  // BR / TPR
-const PST = {{PST}}u;  // row stride of Ps, dSs (≥ BR)
 
 var<workgroup> Ks: array<f32, {{BC}} * {{HDP}}>;
 var<workgroup> Vs: array<f32, {{BC}} * {{HDP}}>;
-var<workgroup> Qs: array<f32, {{BR}} * {{HDP}}>;
-var<workgroup> dOs: array<f32, {{BR}} * {{HDP}}>;
 var<workgroup> Ps: array<f32, {{BC}} * {{PST}}>;
 var<workgroup> dSs: array<f32, {{BC}} * {{PST}}>;
 var<workgroup> rowLse: array<f32, {{BR}}>;
 var<workgroup> rowDelta: array<f32, {{BR}}>;
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= params.nWork) { return; }
+fn flashBlock(w: u32, tid: u32) {
+  let kv = keyBlock(w);
   let T = params.T;
   let S = params.S;
   let H = params.H;
-  let Hkv = params.Hkv;
-  let nKB = params.nBlocks;
-  let kb = w % nKB;
-  let bkh = w / nKB;
-  let kh = bkh % Hkv;
-  let b = bkh / Hkv;
-  let group = H / Hkv;
-  let off = S - T;
+  let b = kv.b;
+  let off = kv.off;
+  let kvStride = kv.kvStride;
+  let kBase = kv.kBase;
   let c = tid / TPR;
   let j = tid % TPR;
-  let s0 = kb * BC;
+  let s0 = kv.kb * BC;
   let s = s0 + c;
-  let kvStride = Hkv * HD;
-  let kBase = b * S * kvStride + kh * HD;
 
   for (var e = tid; e < BC * HD; e += WG) {
     let cc = e / HD;
@@ -71,24 +55,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
   var dkAcc = array<f32, DPT>();
   var dvAcc = array<f32, DPT>();
-  for (var g = 0u; g < group; g++) {
-    let hq = kh * group + g;
+  for (var g = 0u; g < kv.group; g++) {
+    let hq = kv.kh * kv.group + g;
     for (var t0 = tFirst; t0 < T; t0 += BR) {
       workgroupBarrier();  // the previous block is consumed (and, the first time, Ks and Vs are written)
-      for (var e = tid; e < BR * HD; e += WG) {
-        let rr = e / HD;
-        let d = e % HD;
-        let tt = t0 + rr;
-        var x = 0.0;
-        var gd = 0.0;
-        if (tt < T) {
-          let at = ((b * T + tt) * H + hq) * HD + d;
-          x = q[at] * params.scale;
-          gd = dOut[at];
-        }
-        Qs[rr * HDP + d] = x;
-        dOs[rr * HDP + d] = gd;
-      }
+      loadQueryBlock(tid, b, hq, t0);
       for (var rr = tid; rr < BR; rr += WG) {
         let row = (b * H + hq) * T + min(t0 + rr, T - 1u);
         rowLse[rr] = stats[2u * row];

@@ -9,84 +9,28 @@
 //   3. dq += Σ_c ds · k_c.
 // dq += scale · (that sum) at the end. A row with no visible key adds nothing.
 // Private arrays are zeroed explicitly (see flash_attention_forward.wgsl).
-const HD = {{HD}}u;
-const HDP = {{HDP}}u;
-const BR = {{BR}}u;
-const BC = {{BC}}u;
-const TPR = {{TPR}}u;
-const WG = {{WG}}u;
-const DPT = {{DPT}}u;
-const KPT = {{KPT}}u;
-const PST = {{PST}}u;
+{{include:flash_tiled_keys}}
+{{include:flash_tiled_queries}}
 
-var<workgroup> Qs: array<f32, {{BR}} * {{HDP}}>;
-var<workgroup> dOs: array<f32, {{BR}} * {{HDP}}>;
-var<workgroup> Ks: array<f32, {{BC}} * {{HDP}}>;
-var<workgroup> Vs: array<f32, {{BC}} * {{HDP}}>;
 var<workgroup> dSs: array<f32, {{BR}} * {{PST}}>;
-var<workgroup> kVis: array<u32, {{BC}}>;
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= params.nWork) { return; }
+fn flashBlock(w: u32, tid: u32) {
+  let qb = queryBlock(w);
+  let qr = queryRow(qb, tid);
+  let nKeys = blockKeys(qb);
   let T = params.T;
-  let S = params.S;
-  let H = params.H;
-  let nRB = params.nBlocks;
-  let rb = nRB - 1u - w % nRB;
-  let bh = w / nRB;
-  let h = bh % H;
-  let b = bh / H;
-  let kh = h / (H / params.Hkv);
-  let off = S - T;
-  let r = tid / TPR;
-  let j = tid % TPR;
-  let t0 = rb * BR;
-  let t = t0 + r;
-  let kvStride = params.Hkv * HD;
-  let kBase = b * S * kvStride + kh * HD;
-  let nKeys = min(t0 + BR, T) + off;
-
-  for (var e = tid; e < BR * HD; e += WG) {
-    let rr = e / HD;
-    let d = e % HD;
-    let tt = t0 + rr;
-    var x = 0.0;
-    var g = 0.0;
-    if (tt < T) {
-      let at = ((b * T + tt) * H + h) * HD + d;
-      x = q[at] * params.scale;
-      g = dOut[at];
-    }
-    Qs[rr * HDP + d] = x;
-    dOs[rr * HDP + d] = g;
-  }
-  let row = (b * H + h) * T + min(t, T - 1u);
+  let r = qr.r;
+  let j = qr.j;
+  let t = qr.t;
+  loadQueryBlock(tid, qb.b, qb.h, qr.t0);
+  let row = (qb.b * params.H + qb.h) * T + min(t, T - 1u);
   let lseRow = stats[2u * row];
   let delta = stats[2u * row + 1u];
 
   var acc = array<f32, DPT>();
   for (var s0 = 0u; s0 < nKeys; s0 += BC) {
     workgroupBarrier();
-    for (var e = tid; e < BC * HD; e += WG) {
-      let c = e / HD;
-      let d = e % HD;
-      let s = s0 + c;
-      var kx = 0.0;
-      var vx = 0.0;
-      if (s < nKeys) {
-        let at = kBase + s * kvStride + d;
-        kx = k[at];
-        vx = v[at];
-      }
-      Ks[c * HDP + d] = kx;
-      Vs[c * HDP + d] = vx;
-    }
-    for (var c = tid; c < BC; c += WG) {
-      let s = s0 + c;
-      kVis[c] = select(0u, 1u, s < nKeys && (params.hasMask == 0u || keyMask[b * S + s] != 0));
-    }
+    loadKeyBlock(qb, tid, s0, nKeys);
     workgroupBarrier();
 
     var qk = array<f32, KPT>();
@@ -102,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     for (var i = 0u; i < KPT; i++) {
       let c = j + TPR * i;
-      let visible = t < T && kVis[c] != 0u && s0 + c <= t + off;
+      let visible = t < T && kVis[c] != 0u && s0 + c <= t + qb.off;
       let p = select(0.0, exp(qk[i] - lseRow), visible);
       dSs[r * PST + c] = p * (dp[i] - delta);
     }
@@ -115,7 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 
   if (t < T) {
-    let base = ((b * T + t) * H + h) * HD;
+    let base = ((qb.b * T + t) * params.H + qb.h) * HD;
     for (var i = 0u; i < DPT; i++) {
       let d = j + TPR * i;
       if (d < HD) { dq[base + d] += params.scale * acc[i]; }

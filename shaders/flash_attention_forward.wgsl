@@ -11,48 +11,28 @@
 //   2. scores q·k (q pre-scaled) into Ss, the causally hidden and masked ones as NEG_BIG;
 //   3. online softmax per row: m' = max(m, scores), l = l·e^(m−m') + Σ e^(s−m'), o = o·e^(m−m') + Σ e^(s−m')·v.
 // At the end out = o / l and lse = m + log l; a row with no visible key writes out = 0, lse = {{EMPTY_LSE}}.
-const HD = {{HD}}u;    // head dim
-const HDP = {{HDP}}u;  // row stride of Qs, Ks, Vs (≥ DPT·TPR, odd against bank conflicts)
-const BR = {{BR}}u;
-const BC = {{BC}}u;
-const TPR = {{TPR}}u;  // invocations per query row
-const WG = {{WG}}u;    // BR·TPR
-const DPT = {{DPT}}u;  // ceil(HD / TPR)
-const KPT = {{KPT}}u;  // BC / TPR
-const PST = {{PST}}u;  // row stride of Ss
+{{include:flash_tiled_keys}}
+
 // Private arrays are zeroed with an explicit `array<f32, N>()`: Dawn on SwiftShader does not re-zero a
 // `var a: array<f32, N>;` declared inside a loop on each iteration (it keeps the previous iteration's values).
 const NEG_BIG = -3.0e38;
 const HIDDEN = -1.0e38;  // scores at or below this are not visible
 
 var<workgroup> Qs: array<f32, {{BR}} * {{HDP}}>;
-var<workgroup> Ks: array<f32, {{BC}} * {{HDP}}>;
-var<workgroup> Vs: array<f32, {{BC}} * {{HDP}}>;
 var<workgroup> Ss: array<f32, {{BR}} * {{PST}}>;
-var<workgroup> kVis: array<u32, {{BC}}>;
 
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= params.nWork) { return; }
+fn flashBlock(w: u32, tid: u32) {
+  let qb = queryBlock(w);
+  let qr = queryRow(qb, tid);
+  let nKeys = blockKeys(qb);
   let T = params.T;
-  let S = params.S;
   let H = params.H;
-  let nRB = params.nBlocks;
-  let rb = nRB - 1u - w % nRB;
-  let bh = w / nRB;
-  let h = bh % H;
-  let b = bh / H;
-  let kh = h / (H / params.Hkv);
-  let off = S - T;
-  let r = tid / TPR;
-  let j = tid % TPR;
-  let t0 = rb * BR;
-  let t = t0 + r;
-  let kvStride = params.Hkv * HD;
-  let kBase = b * S * kvStride + kh * HD;
-  // Keys any row of the block sees: s < nKeys.
-  let nKeys = min(t0 + BR, T) + off;
+  let b = qb.b;
+  let h = qb.h;
+  let r = qr.r;
+  let j = qr.j;
+  let t0 = qr.t0;
+  let t = qr.t;
 
   for (var e = tid; e < BR * HD; e += WG) {
     let rr = e / HD;
@@ -68,24 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var l = 0.0;
   for (var s0 = 0u; s0 < nKeys; s0 += BC) {
     workgroupBarrier();  // the previous block is consumed (and, the first time, Qs is written)
-    for (var e = tid; e < BC * HD; e += WG) {
-      let c = e / HD;
-      let d = e % HD;
-      let s = s0 + c;
-      var kx = 0.0;
-      var vx = 0.0;
-      if (s < nKeys) {
-        let at = kBase + s * kvStride + d;
-        kx = k[at];
-        vx = v[at];
-      }
-      Ks[c * HDP + d] = kx;
-      Vs[c * HDP + d] = vx;
-    }
-    for (var c = tid; c < BC; c += WG) {
-      let s = s0 + c;
-      kVis[c] = select(0u, 1u, s < nKeys && (params.hasMask == 0u || keyMask[b * S + s] != 0));
-    }
+    loadKeyBlock(qb, tid, s0, nKeys);
     workgroupBarrier();
 
     var acc = array<f32, KPT>();
@@ -95,7 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     for (var i = 0u; i < KPT; i++) {
       let c = j + TPR * i;
-      let visible = kVis[c] != 0u && s0 + c <= t + off;
+      let visible = kVis[c] != 0u && s0 + c <= t + qb.off;
       Ss[r * PST + c] = select(NEG_BIG, acc[i], visible);
     }
     if (TPR > 1u) { workgroupBarrier(); }

@@ -6,30 +6,17 @@
 //   S_g = Qᵀ·K_g, dP_g = dOutᵀ·V_g (4 rows × 4 keys, column = key), P_g = e^(scale·S_g − lse) where visible,
 //   dS_g = P_g ⊙ (dP_g − Δ), dq += Σ_g dS_g·K_gᵀ (a private array of 4×4 blocks, rows × 4 dims).
 // A row with no visible key adds nothing.
-const HD = {{HD}}u;
-const NC = {{NC}}u;
-const WG = {{WG}}u;
-const BR = 4u * WG;
+{{include:flash_register}}
+{{include:flash_register_dout}}
 
-fn q4(at: u32, dim: u32) -> vec4<f32> {
-  if (HD % 4u == 0u) { return vec4(q[at], q[at + 1u], q[at + 2u], q[at + 3u]); }
-  return vec4(q[at], select(0.0, q[at + 1u], dim + 1u < HD), select(0.0, q[at + 2u], dim + 2u < HD), select(0.0, q[at + 3u], dim + 3u < HD));
+// blockProducts' operands: 0 = q against k (scores), 1 = dOut against v (dP).
+fn rowBlock(op: u32, at: vec4<u32>, d: u32) -> mat4x4<f32> {
+  if (op == 0u) { return qBlock(at, d); }
+  return gBlock(at, d);
 }
-fn g4(at: u32, dim: u32) -> vec4<f32> {
-  if (HD % 4u == 0u) { return vec4(dOut[at], dOut[at + 1u], dOut[at + 2u], dOut[at + 3u]); }
-  return vec4(dOut[at], select(0.0, dOut[at + 1u], dim + 1u < HD), select(0.0, dOut[at + 2u], dim + 2u < HD), select(0.0, dOut[at + 3u], dim + 3u < HD));
-}
-fn k4(at: u32, dim: u32) -> vec4<f32> {
-  if (HD % 4u == 0u) { return vec4(k[at], k[at + 1u], k[at + 2u], k[at + 3u]); }
-  return vec4(k[at], select(0.0, k[at + 1u], dim + 1u < HD), select(0.0, k[at + 2u], dim + 2u < HD), select(0.0, k[at + 3u], dim + 3u < HD));
-}
-fn v4(at: u32, dim: u32) -> vec4<f32> {
-  if (HD % 4u == 0u) { return vec4(v[at], v[at + 1u], v[at + 2u], v[at + 3u]); }
-  return vec4(v[at], select(0.0, v[at + 1u], dim + 1u < HD), select(0.0, v[at + 2u], dim + 2u < HD), select(0.0, v[at + 3u], dim + 3u < HD));
-}
-
-fn keyOk(b: u32, s: u32) -> bool {
-  return s < params.S && (params.hasMask == 0u || keyMask[b * params.S + min(s, params.S - 1u)] != 0);
+fn colBlock(op: u32, at: vec4<u32>, d: u32) -> mat4x4<f32> {
+  if (op == 0u) { return kBlock(at, d); }
+  return vBlock(at, d);
 }
 
 /** dS of 4 keys s .. s + 3 (columns) for 4 rows: P = e^(scale·x − lse) where visible, (dp − Δ)·P. */
@@ -42,77 +29,29 @@ fn dScores(x: mat4x4<f32>, dp: mat4x4<f32>, b: u32, s: u32, lastKey: vec4<u32>, 
   return mat4x4(p0 * (dp[0] - delta), p1 * (dp[1] - delta), p2 * (dp[2] - delta), p3 * (dp[3] - delta));
 }
 
-fn qBlock(at: vec4<u32>, d: u32) -> mat4x4<f32> {
-  return mat4x4(q4(at[0] + d, d), q4(at[1] + d, d), q4(at[2] + d, d), q4(at[3] + d, d));
-}
-fn gBlock(at: vec4<u32>, d: u32) -> mat4x4<f32> {
-  return mat4x4(g4(at[0] + d, d), g4(at[1] + d, d), g4(at[2] + d, d), g4(at[3] + d, d));
-}
-fn kBlock(at: vec4<u32>, d: u32) -> mat4x4<f32> {
-  return mat4x4(k4(at[0] + d, d), k4(at[1] + d, d), k4(at[2] + d, d), k4(at[3] + d, d));
-}
-fn vBlock(at: vec4<u32>, d: u32) -> mat4x4<f32> {
-  return mat4x4(v4(at[0] + d, d), v4(at[1] + d, d), v4(at[2] + d, d), v4(at[3] + d, d));
-}
-
-@compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= params.nWork) { return; }
-  let T = params.T;
-  let S = params.S;
-  let H = params.H;
-  let nRB = params.nBlocks;
-  let rb = nRB - 1u - w % nRB;
-  let bh = w / nRB;
-  let h = bh % H;
-  let b = bh / H;
-  let kh = h / (H / params.Hkv);
-  let off = S - T;
-  let tFirst = rb * BR + 4u * tid;
-  if (tFirst >= T) { return; }
-  let t = vec4(tFirst) + vec4(0u, 1u, 2u, 3u);
-  let tc = min(t, vec4(T - 1u));
-  let qAt = ((vec4(b * T) + tc) * H + vec4(h)) * HD;
-  let lastKey = t + vec4(off);
-  let nKeys = min(tFirst + 4u, T) + off;
-  let kvStride = params.Hkv * HD;
-  let kBase = b * S * kvStride + kh * HD;
-  let row = vec4((b * H + h) * T) + tc;
+fn flashBlock(w: u32, tid: u32) {
+  let qb = queryBlock(w);
+  let qq = queryQuad(qb, tid);
+  if (qq.first >= params.T) { return; }
+  let b = qb.b;
+  let qAt = qq.qAt;
+  let row = vec4((b * params.H + qb.h) * params.T) + qq.tc;
   let rowLse = vec4(stats[2u * row[0]], stats[2u * row[1]], stats[2u * row[2]], stats[2u * row[3]]);
   let delta = vec4(stats[2u * row[0] + 1u], stats[2u * row[1] + 1u], stats[2u * row[2] + 1u], stats[2u * row[3] + 1u]);
+  let last = params.S - 1u;
 
   var acc = array<mat4x4<f32>, NC>();
-  for (var s0 = 0u; s0 < nKeys; s0 += 16u) {
-    let a0 = vec4(kBase) + min(vec4(s0) + vec4(0u, 1u, 2u, 3u), vec4(S - 1u)) * kvStride;
-    let a1 = vec4(kBase) + min(vec4(s0) + vec4(4u, 5u, 6u, 7u), vec4(S - 1u)) * kvStride;
-    let a2 = vec4(kBase) + min(vec4(s0) + vec4(8u, 9u, 10u, 11u), vec4(S - 1u)) * kvStride;
-    let a3 = vec4(kBase) + min(vec4(s0) + vec4(12u, 13u, 14u, 15u), vec4(S - 1u)) * kvStride;
-    var x0 = mat4x4<f32>();
-    var x1 = mat4x4<f32>();
-    var x2 = mat4x4<f32>();
-    var x3 = mat4x4<f32>();
-    var y0 = mat4x4<f32>();
-    var y1 = mat4x4<f32>();
-    var y2 = mat4x4<f32>();
-    var y3 = mat4x4<f32>();
-    for (var c = 0u; c < NC; c++) {
-      let d = 4u * c;
-      let qt = transpose(qBlock(qAt, d));
-      let gt = transpose(gBlock(qAt, d));
-      x0 += qt * kBlock(a0, d);
-      x1 += qt * kBlock(a1, d);
-      x2 += qt * kBlock(a2, d);
-      x3 += qt * kBlock(a3, d);
-      y0 += gt * vBlock(a0, d);
-      y1 += gt * vBlock(a1, d);
-      y2 += gt * vBlock(a2, d);
-      y3 += gt * vBlock(a3, d);
-    }
-    let z0 = dScores(x0, y0, b, s0, lastKey, rowLse, delta);
-    let z1 = dScores(x1, y1, b, s0 + 4u, lastKey, rowLse, delta);
-    let z2 = dScores(x2, y2, b, s0 + 8u, lastKey, rowLse, delta);
-    let z3 = dScores(x3, y3, b, s0 + 12u, lastKey, rowLse, delta);
+  for (var s0 = 0u; s0 < qq.nKeys; s0 += 16u) {
+    let a0 = rows4(qb.kBase, s0, last, qb.kvStride);
+    let a1 = rows4(qb.kBase, s0 + 4u, last, qb.kvStride);
+    let a2 = rows4(qb.kBase, s0 + 8u, last, qb.kvStride);
+    let a3 = rows4(qb.kBase, s0 + 12u, last, qb.kvStride);
+    let x = blockProducts(0u, qAt, a0, a1, a2, a3);
+    let y = blockProducts(1u, qAt, a0, a1, a2, a3);
+    let z0 = dScores(x.x0, y.x0, b, s0, qq.lastKey, rowLse, delta);
+    let z1 = dScores(x.x1, y.x1, b, s0 + 4u, qq.lastKey, rowLse, delta);
+    let z2 = dScores(x.x2, y.x2, b, s0 + 8u, qq.lastKey, rowLse, delta);
+    let z3 = dScores(x.x3, y.x3, b, s0 + 12u, qq.lastKey, rowLse, delta);
     for (var c = 0u; c < NC; c++) {
       let d = 4u * c;
       acc[c] += z0 * transpose(kBlock(a0, d)) + z1 * transpose(kBlock(a1, d))
@@ -121,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 
   for (var i = 0u; i < 4u; i++) {
-    if (t[i] < T) {
+    if (qq.t[i] < params.T) {
       for (var c = 0u; c < NC; c++) {
         let ac = acc[c];
         for (var j = 0u; j < 4u; j++) {

@@ -3,14 +3,10 @@
 //   partial[b, C + c] = Σ over rows r of block b of dOut[r, c]                                  (dBias)
 // One thread per column; the grid is (column tiles of WG, blocks). No float atomics: the partials of each
 // column are added in a fixed order by rmsnorm_dweight_reduce.
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let c = gid.x;
-  let b = gid.y;
+{{include:column_blocks}}
+
+fn columnBlock(c: u32, b: u32, r0: u32, r1: u32) {
   let C = params.C;
-  if (c >= C) { return; }
-  let r0 = b * params.rowsPerBlock;
-  let r1 = min(r0 + params.rowsPerBlock, params.rows);
   var dw = 0.0;
   var db = 0.0;
   for (var r = r0; r < r1; r++) {

@@ -57,3 +57,12 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
     },
   };
 }
+
+/**
+ * Whether the adapter is SwiftShader (Dawn's CPU fallback, or Chrome's when it has no GPU), where the kernels
+ * without workgroup memory win (matmul, flash attention).
+ */
+export function isSwiftShader(ctx: { readonly adapter: AdapterSummary }): boolean {
+  const { architecture, vendor, description } = ctx.adapter;
+  return architecture === 'swiftshader' || (vendor === 'google' && /swiftshader/i.test(description));
+}

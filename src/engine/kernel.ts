@@ -17,6 +17,16 @@ export interface BindingSpec {
   type: string;
 }
 
+/** A read-only storage binding (`var<storage, read> name: array<type>`). */
+export function ro(name: string, type = 'f32'): BindingSpec {
+  return { name, access: 'read', type };
+}
+
+/** A writable storage binding (`var<storage, read_write> name: array<type>`). */
+export function rw(name: string, type = 'f32'): BindingSpec {
+  return { name, access: 'read_write', type };
+}
+
 export interface KernelSpec {
   name: string;
   /** The WGSL body (usually imported with `?raw`). It uses the binding names and `params.<name>`. */

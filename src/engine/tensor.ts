@@ -14,9 +14,14 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-/** A shape as error messages write it: `[2, 3]`, or `[2×3]` with sep '×'. */
+/** A tensor's shape as error messages write it: `[2, 3]`, or `[2×3]` with sep '×'. */
 export function shapeText(t: { readonly shape: readonly number[] }, sep: ', ' | '×' = ', '): string {
   return `[${t.shape.join(sep)}]`;
+}
+
+/** A tensor's shape and element type as error messages write them, `[2, 3] f32` (`null` for none). */
+export function tensorText(t: { readonly shape: readonly number[]; readonly dtype: DType } | null): string {
+  return t ? `${shapeText(t)} ${t.dtype}` : 'null';
 }
 
 export class Tensor {

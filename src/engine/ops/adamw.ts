@@ -1,8 +1,8 @@
 // The AdamW optimizer step with PyTorch's semantics (torch.optim.AdamW, amsgrad=False, maximize=False).
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import src from '../../../shaders/adamw.wgsl?raw';
 
 const WG = 256;
@@ -29,12 +29,7 @@ const PARAMS = [
   ['eps', 'f32'],
 ] as const;
 
-const BINDINGS = [
-  { name: 'param', access: 'read_write', type: 'f32' },
-  { name: 'grad', access: 'read', type: 'f32' },
-  { name: 'm', access: 'read_write', type: 'f32' },
-  { name: 'v', access: 'read_write', type: 'f32' },
-] as const;
+const BINDINGS = [rw('param'), ro('grad'), rw('m'), rw('v')] as const;
 
 const plainSpec: KernelSpec = {
   name: 'adamw',
@@ -47,7 +42,7 @@ const plainSpec: KernelSpec = {
 const scaledSpec: KernelSpec = {
   name: 'adamw_scaled',
   source: src,
-  bindings: [...BINDINGS, { name: 'gradScale', access: 'read', type: 'f32' }],
+  bindings: [...BINDINGS, ro('gradScale')],
   params: PARAMS,
   defines: { WG, GRAD_SCALE: 'gradScale[0]' },
 };
@@ -89,11 +84,11 @@ export function adamwStep(
     if (t.dtype !== 'f32') throw new Error(`adamwStep: ${name} must be f32, got ${t.dtype}`);
   }
   if (named.some(([, t]) => t.size !== n)) {
-    throw new Error(`adamwStep: element counts differ: ${named.map(([k, t]) => `${k} [${t.shape.join(', ')}]`).join(', ')}`);
+    throw new Error(`adamwStep: element counts differ: ${named.map(([k, t]) => `${k} ${shapeText(t)}`).join(', ')}`);
   }
   if (gradScale) {
     if (gradScale.dtype !== 'f32' || gradScale.size !== 1) {
-      throw new Error(`adamwStep: gradScale must be an f32 tensor of 1 element, got ${gradScale.dtype} [${gradScale.shape.join(', ')}]`);
+      throw new Error(`adamwStep: gradScale must be an f32 tensor of 1 element, got ${gradScale.dtype} ${shapeText(gradScale)}`);
     }
     named.push(['gradScale', gradScale]);
   }

@@ -1,6 +1,6 @@
 // Shape and aliasing checks shared by the attention kernels (ops/flash-attention.ts, bench/row-attention.ts):
 // the same rules and the same messages for both.
-import type { Tensor } from '../tensor';
+import { tensorText, type Tensor } from '../tensor';
 
 export interface Dims {
   B: number;
@@ -11,7 +11,6 @@ export interface Dims {
   D: number;
 }
 
-export const fmt = (t: Tensor | null): string => (t ? `[${t.shape.join(', ')}] ${t.dtype}` : 'null');
 const sameShape = (t: Tensor, shape: readonly number[]): boolean =>
   t.dtype === 'f32' && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
 
@@ -19,7 +18,7 @@ const sameShape = (t: Tensor, shape: readonly number[]): boolean =>
 export function dims(op: string, q: Tensor, k: Tensor, v: Tensor, keyMask: Tensor | null): Dims {
   const [B, T, H, D] = q.shape;
   const [Bk, S, Hkv, Dk] = k.shape;
-  const shapes = `q ${fmt(q)}, k ${fmt(k)}, v ${fmt(v)}, keyMask ${fmt(keyMask)}`;
+  const shapes = `q ${tensorText(q)}, k ${tensorText(k)}, v ${tensorText(v)}, keyMask ${tensorText(keyMask)}`;
   if (
     q.shape.length !== 4 ||
     k.shape.length !== 4 ||
@@ -52,7 +51,7 @@ export function dims(op: string, q: Tensor, k: Tensor, v: Tensor, keyMask: Tenso
 }
 
 export function checkOutput(op: string, name: string, t: Tensor, shape: readonly number[]): void {
-  if (!sameShape(t, shape)) throw new Error(`${op}: ${name} ${fmt(t)} must be f32 [${shape.join(', ')}]`);
+  if (!sameShape(t, shape)) throw new Error(`${op}: ${name} ${tensorText(t)} must be f32 [${shape.join(', ')}]`);
 }
 
 /** A writable binding may not share its buffer with any other binding of the dispatch. */

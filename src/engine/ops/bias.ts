@@ -5,8 +5,8 @@
 // rows over up to MAX_CHUNKS workgroups.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import addSrc from '../../../shaders/bias_add.wgsl?raw';
 import partialSrc from '../../../shaders/bias_backward_partial.wgsl?raw';
 import reduceSrc from '../../../shaders/bias_backward_reduce.wgsl?raw';
@@ -24,10 +24,7 @@ const MAX_PARTIAL = 4 << 20;
 const addSpec: KernelSpec = {
   name: 'bias_add',
   source: addSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'bias', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('bias')],
   params: [
     ['n', 'u32'],
     ['N', 'u32'],
@@ -38,10 +35,7 @@ const addSpec: KernelSpec = {
 const partialSpec: KernelSpec = {
   name: 'bias_backward_partial',
   source: partialSrc,
-  bindings: [
-    { name: 'dst', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dst'), ro('dOut')],
   params: [
     ['R', 'u32'],
     ['N', 'u32'],
@@ -55,10 +49,7 @@ const partialSpec: KernelSpec = {
 const reduceSpec: KernelSpec = {
   name: 'bias_backward_reduce',
   source: reduceSrc,
-  bindings: [
-    { name: 'dBias', access: 'read_write', type: 'f32' },
-    { name: 'partial', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dBias'), ro('partial')],
   params: [
     ['n', 'u32'],
     ['S', 'u32'],
@@ -66,12 +57,11 @@ const reduceSpec: KernelSpec = {
   defines: { WG },
 };
 
-const fmt = (t: Tensor): string => `[${t.shape.join('×')}]`;
 
 function checkBias(op: string, bias: Tensor, other: Tensor, otherName: string): number {
   const N = bias.shape[0]!;
   if (bias.shape.length !== 1 || other.shape.length < 1 || other.shape[other.shape.length - 1] !== N) {
-    throw new Error(`${op}: ${otherName} ${fmt(other)} and bias ${fmt(bias)} do not match (want [..., N] and [N])`);
+    throw new Error(`${op}: ${otherName} ${shapeText(other, '×')} and bias ${shapeText(bias, '×')} do not match (want [..., N] and [N])`);
   }
   if (bias.dtype !== 'f32' || other.dtype !== 'f32') throw new Error(`${op}: only f32 is supported`);
   return N;

@@ -4,8 +4,8 @@
 // and to append keys and values to a KV cache at a row offset.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import copySrc from '../../../shaders/copy_block.wgsl?raw';
 
 const WG = 256;
@@ -13,10 +13,7 @@ const WG = 256;
 const copySpec: KernelSpec = {
   name: 'copy_block',
   source: copySrc,
-  bindings: [
-    { name: 'dst', access: 'read_write', type: 'f32' },
-    { name: 'src', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dst'), ro('src')],
   params: [
     ['rows', 'u32'],
     ['cols', 'u32'],
@@ -41,7 +38,6 @@ export interface BlockLayout {
   accumulate?: boolean;
 }
 
-const fmt = (t: Tensor): string => `[${t.shape.join('×')}]`;
 
 /** The element index one past the last one a block touches. */
 function extent(rows: number, cols: number, stride: number, offset: number): number {
@@ -60,7 +56,7 @@ export function copyBlock(ctx: GpuContext, dst: Tensor, src: Tensor, b: BlockLay
   const dstEnd = extent(b.rows, b.cols, b.dstStride, b.dstOffset);
   if (srcEnd > src.size || dstEnd > dst.size) {
     throw new Error(
-      `${op}: a block of ${b.rows}×${b.cols} reads src ${fmt(src)} up to element ${srcEnd} and writes dst ${fmt(dst)} up to ${dstEnd}, past their ends`,
+      `${op}: a block of ${b.rows}×${b.cols} reads src ${shapeText(src, '×')} up to element ${srcEnd} and writes dst ${shapeText(dst, '×')} up to ${dstEnd}, past their ends`,
     );
   }
   if (b.cols > Math.min(b.srcStride, b.dstStride) && b.rows > 1) {
@@ -88,7 +84,7 @@ export function sliceColumnsForward(ctx: GpuContext, out: Tensor, x: Tensor, c0:
   const o = matrix(out);
   const i = matrix(x);
   if (o.rows !== i.rows || c0 + o.C > i.C) {
-    throw new Error(`sliceColumnsForward: out ${fmt(out)} is not columns ${c0}..${c0 + o.C} of x ${fmt(x)}`);
+    throw new Error(`sliceColumnsForward: out ${shapeText(out, '×')} is not columns ${c0}..${c0 + o.C} of x ${shapeText(x, '×')}`);
   }
   copyBlock(ctx, out, x, { rows: o.rows, cols: o.C, srcStride: i.C, srcOffset: c0, dstStride: o.C, dstOffset: 0 });
 }
@@ -98,7 +94,7 @@ export function sliceColumnsBackward(ctx: GpuContext, dx: Tensor, dOut: Tensor, 
   const o = matrix(dOut);
   const i = matrix(dx);
   if (o.rows !== i.rows || c0 + o.C > i.C) {
-    throw new Error(`sliceColumnsBackward: dOut ${fmt(dOut)} is not columns ${c0}..${c0 + o.C} of dx ${fmt(dx)}`);
+    throw new Error(`sliceColumnsBackward: dOut ${shapeText(dOut, '×')} is not columns ${c0}..${c0 + o.C} of dx ${shapeText(dx, '×')}`);
   }
   copyBlock(ctx, dx, dOut, { rows: o.rows, cols: o.C, srcStride: o.C, srcOffset: 0, dstStride: i.C, dstOffset: c0, accumulate: true });
 }
@@ -112,7 +108,7 @@ function rowWidth(t: Tensor): number {
 export function writeRows(ctx: GpuContext, dst: Tensor, src: Tensor, row0: number): void {
   const width = rowWidth(dst);
   if (src.shape.length < 1 || dst.shape.length < 1 || rowWidth(src) !== width) {
-    throw new Error(`writeRows: rows of src ${fmt(src)} and dst ${fmt(dst)} differ in width`);
+    throw new Error(`writeRows: rows of src ${shapeText(src, '×')} and dst ${shapeText(dst, '×')} differ in width`);
   }
   const n = src.shape[0]!;
   copyBlock(ctx, dst, src, { rows: n, cols: width, srcStride: width, srcOffset: 0, dstStride: width, dstOffset: row0 * width });

@@ -13,8 +13,8 @@
 // seen so far; the finish leaves it in place, and the backward gets softmax = exp(logit − m) / s from it.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import initSrc from '../../../shaders/cross_entropy_init.wgsl?raw';
 import chunkSrc from '../../../shaders/cross_entropy_chunk.wgsl?raw';
 import finishSrc from '../../../shaders/cross_entropy_finish.wgsl?raw';
@@ -38,10 +38,7 @@ function rowLayout(C: number): { W: number; R: number; WG: number } {
 const initSpec: KernelSpec = {
   name: 'cross_entropy_init',
   source: initSrc,
-  bindings: [
-    { name: 'stats', access: 'read_write', type: 'f32' },
-    { name: 'targetLogit', access: 'read_write', type: 'f32' },
-  ],
+  bindings: [rw('stats'), rw('targetLogit')],
   params: [['n', 'u32']],
   defines: { WG: EW },
 };
@@ -49,12 +46,7 @@ const initSpec: KernelSpec = {
 const chunkSpec: KernelSpec = {
   name: 'cross_entropy_chunk',
   source: chunkSrc,
-  bindings: [
-    { name: 'stats', access: 'read_write', type: 'f32' },
-    { name: 'targetLogit', access: 'read_write', type: 'f32' },
-    { name: 'logits', access: 'read', type: 'f32' },
-    { name: 'targets', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('stats'), rw('targetLogit'), ro('logits'), ro('targets', 'i32')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
@@ -66,12 +58,7 @@ const chunkSpec: KernelSpec = {
 const finishSpec: KernelSpec = {
   name: 'cross_entropy_finish',
   source: finishSrc,
-  bindings: [
-    { name: 'losses', access: 'read_write', type: 'f32' },
-    { name: 'stats', access: 'read', type: 'f32' },
-    { name: 'targetLogit', access: 'read', type: 'f32' },
-    { name: 'targets', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('losses'), ro('stats'), ro('targetLogit'), ro('targets', 'i32')],
   params: [['n', 'u32']],
   defines: { WG: EW },
 };
@@ -79,13 +66,7 @@ const finishSpec: KernelSpec = {
 const chunkBackwardSpec: KernelSpec = {
   name: 'cross_entropy_chunk_backward',
   source: chunkBackwardSrc,
-  bindings: [
-    { name: 'dLogits', access: 'read_write', type: 'f32' },
-    { name: 'logits', access: 'read', type: 'f32' },
-    { name: 'stats', access: 'read', type: 'f32' },
-    { name: 'targets', access: 'read', type: 'i32' },
-    { name: 'dLoss', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dLogits'), ro('logits'), ro('stats'), ro('targets', 'i32'), ro('dLoss')],
   params: [
     ['n', 'u32'],
     ['C', 'u32'],
@@ -96,7 +77,6 @@ const chunkBackwardSpec: KernelSpec = {
 
 // ---- shape checks ---------------------------------------------------------------------------------------
 
-const shapeStr = (t: Tensor): string => `[${t.shape.join(', ')}]`;
 
 function expectDtype(op: string, name: string, t: Tensor, dtype: 'f32' | 'i32'): void {
   if (t.dtype !== dtype) throw new Error(`${op}: ${name} is ${t.dtype}, expected ${dtype}`);
@@ -105,10 +85,10 @@ function expectDtype(op: string, name: string, t: Tensor, dtype: 'f32' | 'i32'):
 /** Checks the per-token tensors: stats [T, 2], the others [T] (element counts; any shape). */
 function tokenShapes(op: string, T: number, what: string, perToken: Record<string, Tensor>, stats?: Tensor): void {
   for (const [name, t] of Object.entries(perToken)) {
-    if (t.size !== T) throw new Error(`${op}: ${name} ${shapeStr(t)} should hold one value per token of ${what} (${T})`);
+    if (t.size !== T) throw new Error(`${op}: ${name} ${shapeText(t)} should hold one value per token of ${what} (${T})`);
   }
   if (stats && stats.size !== 2 * T) {
-    throw new Error(`${op}: stats ${shapeStr(stats)} should be [${T}, 2] for ${what}`);
+    throw new Error(`${op}: stats ${shapeText(stats)} should be [${T}, 2] for ${what}`);
   }
 }
 
@@ -137,7 +117,7 @@ export function crossEntropyInit(ctx: GpuContext, stats: Tensor, targetLogit: Te
   expectDtype(op, 'stats', stats, 'f32');
   expectDtype(op, 'targetLogit', targetLogit, 'f32');
   const T = targetLogit.size;
-  tokenShapes(op, T, `targetLogit ${shapeStr(targetLogit)}`, {}, stats);
+  tokenShapes(op, T, `targetLogit ${shapeText(targetLogit)}`, {}, stats);
   if (T === 0) return;
   ctx.dispatch(ctx.kernel(initSpec), { stats, targetLogit }, { n: T }, ewGrid(ctx, T));
 }
@@ -159,7 +139,7 @@ export function crossEntropyChunk(
   expectDtype(op, 'stats', stats, 'f32');
   expectDtype(op, 'targetLogit', targetLogit, 'f32');
   expectDtype(op, 'targets', targets, 'i32');
-  tokenShapes(op, T, `logits ${shapeStr(logits)}`, { targetLogit, targets }, stats);
+  tokenShapes(op, T, `logits ${shapeText(logits)}`, { targetLogit, targets }, stats);
   checkVocabStart(op, vocabStart, C);
   if (T === 0 || C === 0) return;
   const L = rowLayout(C);
@@ -182,7 +162,7 @@ export function crossEntropyFinish(ctx: GpuContext, losses: Tensor, stats: Tenso
   expectDtype(op, 'targetLogit', targetLogit, 'f32');
   expectDtype(op, 'targets', targets, 'i32');
   const T = targets.size;
-  tokenShapes(op, T, `targets ${shapeStr(targets)}`, { losses, targetLogit }, stats);
+  tokenShapes(op, T, `targets ${shapeText(targets)}`, { losses, targetLogit }, stats);
   if (T === 0) return;
   ctx.dispatch(ctx.kernel(finishSpec), { losses, stats, targetLogit, targets }, { n: T }, ewGrid(ctx, T));
 }
@@ -208,9 +188,9 @@ export function crossEntropyChunkBackward(
   expectDtype(op, 'targets', targets, 'i32');
   expectDtype(op, 'dLoss', dLoss, 'f32');
   if (dLogits.size !== logits.size || (dLogits.shape[dLogits.shape.length - 1] ?? 1) !== C) {
-    throw new Error(`${op}: dLogits ${shapeStr(dLogits)} does not match logits ${shapeStr(logits)}`);
+    throw new Error(`${op}: dLogits ${shapeText(dLogits)} does not match logits ${shapeText(logits)}`);
   }
-  tokenShapes(op, T, `logits ${shapeStr(logits)}`, { targets, dLoss }, stats);
+  tokenShapes(op, T, `logits ${shapeText(logits)}`, { targets, dLoss }, stats);
   checkVocabStart(op, vocabStart, C);
   const n = T * C;
   if (n === 0) return;

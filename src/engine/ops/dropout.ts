@@ -5,8 +5,8 @@
 // use) so that masks do not repeat.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import { dropoutParams } from '../dropout-params';
 import forwardSrc from '../../../shaders/dropout_forward.wgsl?raw';
 import backwardSrc from '../../../shaders/dropout_backward.wgsl?raw';
@@ -26,10 +26,7 @@ const PARAMS = [
 const forwardSpec: KernelSpec = {
   name: 'dropout_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('x')],
   params: PARAMS,
   defines: { WG },
 };
@@ -37,10 +34,7 @@ const forwardSpec: KernelSpec = {
 const backwardSpec: KernelSpec = {
   name: 'dropout_backward',
   source: backwardSrc,
-  bindings: [
-    { name: 'dx', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dx'), ro('dOut')],
   params: PARAMS,
   defines: { WG },
 };
@@ -48,7 +42,7 @@ const backwardSpec: KernelSpec = {
 function check(op: string, a: [string, Tensor], b: [string, Tensor]): number {
   for (const [name, t] of [a, b]) if (t.dtype !== 'f32') throw new Error(`${op}: ${name} must be f32, got ${t.dtype}`);
   if (a[1].size !== b[1].size) {
-    throw new Error(`${op}: element counts differ: ${a[0]} [${a[1].shape.join(', ')}], ${b[0]} [${b[1].shape.join(', ')}]`);
+    throw new Error(`${op}: element counts differ: ${a[0]} ${shapeText(a[1])}, ${b[0]} ${shapeText(b[1])}`);
   }
   if (a[1].buffer === b[1].buffer) throw new Error(`${op}: ${a[0]} and ${b[0]} must be different tensors`);
   return a[1].size;

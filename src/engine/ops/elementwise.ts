@@ -3,8 +3,8 @@
 // twice in a dispatch when one binding is writable), so `add(ctx, a, a, b)` must be `addInPlace(ctx, a, b)`.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import addSrc from '../../../shaders/add.wgsl?raw';
 import addInPlaceSrc from '../../../shaders/add_inplace.wgsl?raw';
 import scaleSrc from '../../../shaders/scale.wgsl?raw';
@@ -15,11 +15,7 @@ const WG = 256;
 const addSpec: KernelSpec = {
   name: 'add',
   source: addSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'a', access: 'read', type: 'f32' },
-    { name: 'b', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('a'), ro('b')],
   params: [['n', 'u32']],
   defines: { WG },
 };
@@ -27,10 +23,7 @@ const addSpec: KernelSpec = {
 const addInPlaceSpec: KernelSpec = {
   name: 'add_inplace',
   source: addInPlaceSrc,
-  bindings: [
-    { name: 'acc', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('acc'), ro('x')],
   params: [['n', 'u32']],
   defines: { WG },
 };
@@ -38,10 +31,7 @@ const addInPlaceSpec: KernelSpec = {
 const scaleSpec: KernelSpec = {
   name: 'scale',
   source: scaleSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('x')],
   params: [
     ['n', 'u32'],
     ['alpha', 'f32'],
@@ -52,7 +42,7 @@ const scaleSpec: KernelSpec = {
 const scaleInPlaceSpec: KernelSpec = {
   name: 'scale_inplace',
   source: scaleInPlaceSrc,
-  bindings: [{ name: 'x', access: 'read_write', type: 'f32' }],
+  bindings: [rw('x')],
   params: [
     ['n', 'u32'],
     ['alpha', 'f32'],
@@ -68,7 +58,7 @@ function check(op: string, written: [string, Tensor], read: [string, Tensor][], 
     if (t.dtype !== 'f32') throw new Error(`${op}: ${name} must be f32, got ${t.dtype}`);
   }
   if (all.some(([, t]) => t.size !== n)) {
-    throw new Error(`${op}: element counts differ: ${all.map(([k, t]) => `${k} [${t.shape.join(', ')}]`).join(', ')}`);
+    throw new Error(`${op}: element counts differ: ${all.map(([k, t]) => `${k} ${shapeText(t)}`).join(', ')}`);
   }
   for (const [name, t] of read) {
     if (t.buffer === written[1].buffer) {

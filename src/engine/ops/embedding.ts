@@ -3,8 +3,8 @@
 // token positions by id.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/embedding_forward.wgsl?raw';
 import backwardSrc from '../../../shaders/embedding_backward.wgsl?raw';
 
@@ -13,11 +13,7 @@ const WG = 256;
 const forwardSpec: KernelSpec = {
   name: 'embedding_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'ids', access: 'read', type: 'i32' },
-    { name: 'table', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('ids', 'i32'), ro('table')],
   params: [
     ['n', 'u32'],
     ['C', 'u32'],
@@ -29,13 +25,7 @@ const forwardSpec: KernelSpec = {
 const backwardSpec: KernelSpec = {
   name: 'embedding_backward',
   source: backwardSrc,
-  bindings: [
-    { name: 'dTable', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'uniqueIds', access: 'read', type: 'i32' },
-    { name: 'offsets', access: 'read', type: 'u32' },
-    { name: 'positions', access: 'read', type: 'u32' },
-  ],
+  bindings: [rw('dTable'), ro('dOut'), ro('uniqueIds', 'i32'), ro('offsets', 'u32'), ro('positions', 'u32')],
   params: [
     ['count', 'u32'],
     ['C', 'u32'],
@@ -55,17 +45,13 @@ export interface EmbeddingGradIndex {
   count: number;
 }
 
-function shapeStr(t: Tensor): string {
-  return `[${t.shape.join(', ')}]`;
-}
-
 /** The table's [V, C] and checks that `rows` (out or dOut) is [..., C] with one row per token. */
 function tableDims(op: string, table: Tensor, rows: Tensor, rowsName: string, tokens: number): { V: number; C: number } {
-  if (table.shape.length !== 2) throw new Error(`${op}: the table must be [V, C], got ${shapeStr(table)}`);
+  if (table.shape.length !== 2) throw new Error(`${op}: the table must be [V, C], got ${shapeText(table)}`);
   const [V, C] = table.shape as [number, number];
   const last = rows.shape[rows.shape.length - 1];
   if (last !== C || rows.size !== tokens * C) {
-    throw new Error(`${op}: ${rowsName} ${shapeStr(rows)} must be [${tokens}, ${C}] (one row of the table's width per token), table ${shapeStr(table)}`);
+    throw new Error(`${op}: ${rowsName} ${shapeText(rows)} must be [${tokens}, ${C}] (one row of the table's width per token), table ${shapeText(table)}`);
   }
   if (table.dtype !== 'f32' || rows.dtype !== 'f32') throw new Error(`${op}: ${rowsName} and the table must be f32`);
   return { V, C };

@@ -13,10 +13,11 @@
 //   register (SwiftShader): no workgroup memory, no barriers; an invocation owns 4 rows (4 keys) and works in
 //            4×4 blocks (mat4x4 products), 16 keys (queries) per step, K/V read through the cache.
 // The head dim is compiled in (up to 128).
+import { isSwiftShader } from '../adapter-info';
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { tensorText, type Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/flash_attention_forward.wgsl?raw';
 import deltaSrc from '../../../shaders/attention_backward_delta.wgsl?raw';
 import dqSrc from '../../../shaders/flash_attention_backward_dq.wgsl?raw';
@@ -75,26 +76,14 @@ const BLOCK_PARAMS = [
 const forwardSpec: KernelSpec = {
   name: 'flash_attention_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'lse', access: 'read_write', type: 'f32' },
-    { name: 'q', access: 'read', type: 'f32' },
-    { name: 'k', access: 'read', type: 'f32' },
-    { name: 'v', access: 'read', type: 'f32' },
-    { name: 'keyMask', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('out'), rw('lse'), ro('q'), ro('k'), ro('v'), ro('keyMask', 'i32')],
   params: BLOCK_PARAMS,
 };
 
 const deltaSpec: KernelSpec = {
   name: 'attention_backward_delta',
   source: deltaSrc,
-  bindings: [
-    { name: 'stats', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'out', access: 'read', type: 'f32' },
-    { name: 'lse', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('stats'), ro('dOut'), ro('out'), ro('lse')],
   params: [
     ['T', 'u32'],
     ['H', 'u32'],
@@ -104,34 +93,23 @@ const deltaSpec: KernelSpec = {
   defines: { WG: DELTA_WG },
 };
 
+/**
+ * What the dq and dk/dv kernels read, after the gradients they write (here and in bench/row-attention.ts):
+ * stats is attentionBackwardDelta's (lse, Δ) per query row.
+ */
+export const ATTENTION_BACKWARD_INPUTS = [ro('dOut'), ro('q'), ro('k'), ro('v'), ro('stats'), ro('keyMask', 'i32')];
+
 const dqSpec: KernelSpec = {
   name: 'flash_attention_backward_dq',
   source: dqSrc,
-  bindings: [
-    { name: 'dq', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'q', access: 'read', type: 'f32' },
-    { name: 'k', access: 'read', type: 'f32' },
-    { name: 'v', access: 'read', type: 'f32' },
-    { name: 'stats', access: 'read', type: 'f32' },
-    { name: 'keyMask', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('dq'), ...ATTENTION_BACKWARD_INPUTS],
   params: BLOCK_PARAMS,
 };
 
 const dkdvSpec: KernelSpec = {
   name: 'flash_attention_backward_dkdv',
   source: dkdvSrc,
-  bindings: [
-    { name: 'dk', access: 'read_write', type: 'f32' },
-    { name: 'dv', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'q', access: 'read', type: 'f32' },
-    { name: 'k', access: 'read', type: 'f32' },
-    { name: 'v', access: 'read', type: 'f32' },
-    { name: 'stats', access: 'read', type: 'f32' },
-    { name: 'keyMask', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('dk'), rw('dv'), ...ATTENTION_BACKWARD_INPUTS],
   params: BLOCK_PARAMS,
 };
 
@@ -218,12 +196,6 @@ function fit(ctx: GpuContext, variant: FlashVariant, kind: Kind, D: number, want
   return b;
 }
 
-/** Whether the adapter is SwiftShader (Dawn's CPU fallback, or Chrome's when it has no GPU). */
-function isSwiftShader(ctx: GpuContext): boolean {
-  const { architecture, vendor, description } = ctx.adapter;
-  return architecture === 'swiftshader' || (vendor === 'google' && /swiftshader/i.test(description));
-}
-
 /** The variant this adapter runs fastest: register-blocked on SwiftShader, tiled elsewhere. */
 export function flashAttentionVariant(ctx: GpuContext): FlashVariant {
   return isSwiftShader(ctx) ? 'register' : 'tiled';
@@ -280,7 +252,7 @@ function kernelFor(ctx: GpuContext, cfg: FlashAttentionConfig, kind: Kind, D: nu
 function flashDims(op: string, q: Tensor, k: Tensor, v: Tensor, keyMask: Tensor | null): Dims {
   const d = dims(op, q, k, v, keyMask);
   if (d.D > FLASH_MAX_HEAD_DIM) {
-    throw new Error(`${op}: head dim ${d.D} above ${FLASH_MAX_HEAD_DIM}; got q [${q.shape.join(', ')}] ${q.dtype}`);
+    throw new Error(`${op}: head dim ${d.D} above ${FLASH_MAX_HEAD_DIM}; got q ${tensorText(q)}`);
   }
   return d;
 }

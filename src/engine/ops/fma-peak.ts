@@ -4,7 +4,7 @@
 //   flops = threads · iters · FMA_CHAINS · 4 lanes · 2   (a fused multiply-add counts as two).
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
+import { rw, type KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
 import fmaSrc from '../../../shaders/fma_peak.wgsl?raw';
 
@@ -15,7 +15,7 @@ const WG = 256;
 const fmaSpec: KernelSpec = {
   name: 'fma_peak',
   source: fmaSrc,
-  bindings: [{ name: 'out', access: 'read_write', type: 'f32' }],
+  bindings: [rw('out')],
   params: [
     ['n', 'u32'],
     ['iters', 'u32'],

@@ -3,8 +3,8 @@
 // tensor into one scratch buffer, pass 2 reduces them in one workgroup. The coefficient goes to adamwStep
 // as its gradScale, so the step's one readback (of the norm, to log it and to detect NaN/Inf) can come later.
 import type { GpuContext } from '../context';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import partialSrc from '../../../shaders/grad_norm_partial.wgsl?raw';
 import reduceSrc from '../../../shaders/grad_norm_reduce.wgsl?raw';
 import clipSrc from '../../../shaders/grad_norm_clip.wgsl?raw';
@@ -18,10 +18,7 @@ const MAX_GROUPS = 1024;
 const partialSpec: KernelSpec = {
   name: 'grad_norm_partial',
   source: partialSrc,
-  bindings: [
-    { name: 'partials', access: 'read_write', type: 'f32' },
-    { name: 'src', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('partials'), ro('src')],
   params: [
     ['n', 'u32'],
     ['groups', 'u32'],
@@ -33,10 +30,7 @@ const partialSpec: KernelSpec = {
 const reduceSpec: KernelSpec = {
   name: 'grad_norm_reduce',
   source: reduceSrc,
-  bindings: [
-    { name: 'norm', access: 'read_write', type: 'f32' },
-    { name: 'partials', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('norm'), ro('partials')],
   params: [['count', 'u32']],
   defines: { WG },
 };
@@ -44,16 +38,13 @@ const reduceSpec: KernelSpec = {
 const clipSpec: KernelSpec = {
   name: 'grad_norm_clip',
   source: clipSrc,
-  bindings: [
-    { name: 'clipScale', access: 'read_write', type: 'f32' },
-    { name: 'norm', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('clipScale'), ro('norm')],
   params: [['maxNorm', 'f32']],
 };
 
 function checkScalar(op: string, name: string, t: Tensor): void {
   if (t.dtype !== 'f32' || t.size !== 1) {
-    throw new Error(`${op}: ${name} must be an f32 tensor of 1 element, got ${t.dtype} [${t.shape.join(', ')}]`);
+    throw new Error(`${op}: ${name} must be an f32 tensor of 1 element, got ${t.dtype} ${shapeText(t)}`);
   }
 }
 

@@ -3,7 +3,7 @@
 // the rank-r products are thin, and routing them through the same kernels keeps one set of code to tune.
 // s·xa·Bᵀ and s·(dOut·B)·A ride in the epilogue of the base products x·Wᵀ and dOut·W (matmul.ts addProduct).
 import type { GpuContext } from '../context';
-import { numel, type Tensor } from '../tensor';
+import { numel, shapeText, type Tensor } from '../tensor';
 import { matmulNN, matmulNT, matmulTN, type MatmulVariant } from './matmul';
 
 export interface LoraOptions {
@@ -11,7 +11,6 @@ export interface LoraOptions {
   variant?: MatmulVariant;
 }
 
-const fmt = (t: Tensor): string => `[${t.shape.join('×')}]`;
 
 interface LoraDims {
   M: number;
@@ -29,7 +28,7 @@ function loraDims(
   b: Tensor,
   rowTensors: readonly (readonly [string, Tensor, 'N' | 'K' | 'r'])[],
 ): LoraDims {
-  const all = `x ${fmt(x)}, w ${fmt(w)}, a ${fmt(a)}, b ${fmt(b)}`;
+  const all = `x ${shapeText(x, '×')}, w ${shapeText(w, '×')}, a ${shapeText(a, '×')}, b ${shapeText(b, '×')}`;
   if (x.shape.length < 1 || w.shape.length !== 2 || a.shape.length !== 2 || b.shape.length !== 2) {
     throw new Error(`${op}: expected x [..., K], w [N, K], a [r, K], b [N, r]; got ${all}`);
   }
@@ -44,11 +43,11 @@ function loraDims(
   for (const [name, t, col] of rowTensors) {
     const cols = dims[col];
     if (t.shape.length < 1 || t.shape[t.shape.length - 1] !== cols || t.size !== M * cols) {
-      throw new Error(`${op}: ${name} ${fmt(t)} should be [..., ${cols}] with ${M} rows for ${all}`);
+      throw new Error(`${op}: ${name} ${shapeText(t, '×')} should be [..., ${cols}] with ${M} rows for ${all}`);
     }
   }
   for (const t of [x, w, a, b, ...rowTensors.map(([, t]) => t)]) {
-    if (t.dtype !== 'f32') throw new Error(`${op}: ${fmt(t)} is ${t.dtype}; only f32 is supported`);
+    if (t.dtype !== 'f32') throw new Error(`${op}: ${shapeText(t, '×')} is ${t.dtype}; only f32 is supported`);
   }
   return dims;
 }
@@ -109,10 +108,10 @@ export function loraBackward(
     ['xa', xa, 'r'],
   ]);
   if (dA.shape.length !== 2 || dA.shape[0] !== r || dA.shape[1] !== K) {
-    throw new Error(`${op}: dA ${fmt(dA)} should be [${r}×${K}] like a ${fmt(a)}`);
+    throw new Error(`${op}: dA ${shapeText(dA, '×')} should be [${r}×${K}] like a ${shapeText(a, '×')}`);
   }
   if (dB.shape.length !== 2 || dB.shape[0] !== N || dB.shape[1] !== r) {
-    throw new Error(`${op}: dB ${fmt(dB)} should be [${N}×${r}] like b ${fmt(b)}`);
+    throw new Error(`${op}: dB ${shapeText(dB, '×')} should be [${N}×${r}] like b ${shapeText(b, '×')}`);
   }
   const { variant } = opts;
   const acc = { accumulate: true, variant };

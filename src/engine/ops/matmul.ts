@@ -20,10 +20,11 @@
 // the same accumulators and the bias is added as the outputs are stored (shaders/matmul_epilogue_fused.wgsl),
 // so the output is written once, not read and rewritten by a rank-r product and a bias add. What they do not
 // cover (the register kernel, split-K, a batch, alpha = 0) runs the same sum as separate dispatches.
+import { isSwiftShader } from '../adapter-info';
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec, WgslEnable } from '../kernel';
-import { numel, type Tensor } from '../tensor';
+import { ro, rw, type KernelSpec, type WgslEnable } from '../kernel';
+import { numel, shapeText, type Tensor } from '../tensor';
 import tiledSrc from '../../../shaders/matmul_tiled.wgsl?raw';
 import registerSrc from '../../../shaders/matmul_register.wgsl?raw';
 import quadSrc from '../../../shaders/matmul_quad.wgsl?raw';
@@ -89,21 +90,13 @@ const PARAMS = [
   ['accumulate', 'u32'],
 ] as const;
 
-const F32_BINDINGS = [
-  { name: 'out', access: 'read_write', type: 'f32' },
-  { name: 'a', access: 'read', type: 'f32' },
-  { name: 'b', access: 'read', type: 'f32' },
-] as const;
+const F32_BINDINGS = [rw('out'), ro('a'), ro('b')] as const;
 
 /** Threads WX×WY, each a 4×4 block: 64×64 outputs per workgroup by default, K staged 16 at a time. */
 const tiledSpec: KernelSpec = {
   name: 'matmul_tiled',
   source: tiledSrc + plainEpilogueSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'a', access: 'read', type: '{{ELEM_A}}' },
-    { name: 'b', access: 'read', type: '{{ELEM_B}}' },
-  ],
+  bindings: [rw('out'), ro('a', '{{ELEM_A}}'), ro('b', '{{ELEM_B}}')],
   params: PARAMS,
   defines: { WX: 16, WY: 16, BK: 16, TRANS_A: 'false', TRANS_B: 'false', ELEM_A: 'f32', ELEM_B: 'f32' },
 };
@@ -111,7 +104,7 @@ const tiledSpec: KernelSpec = {
 /** Threads WX×WY, each a 16×16 block: 32×32 outputs per workgroup by default. */
 const registerSpec: KernelSpec = {
   name: 'matmul_register',
-  source: registerSrc,
+  source: registerSrc + plainEpilogueSrc,
   bindings: F32_BINDINGS,
   params: PARAMS,
   defines: { WX: 2, WY: 2, TRANS_A: 'false', TRANS_B: 'false' },
@@ -127,11 +120,7 @@ const quadSpec: KernelSpec = {
 };
 
 /** The fused kernels: the plain ones' bindings plus a2, b2 and bias, and K2 and scale2 (= alpha2 / alpha). */
-const FUSED_BINDINGS = [
-  { name: 'a2', access: 'read', type: 'f32' },
-  { name: 'b2', access: 'read', type: 'f32' },
-  { name: 'bias', access: 'read', type: 'f32' },
-] as const;
+const FUSED_BINDINGS = [ro('a2'), ro('b2'), ro('bias')] as const;
 const FUSED_PARAMS = [...PARAMS, ['K2', 'u32'], ['scale2', 'f32']] as const;
 const FUSED_DEFINES = { TRANS_B2: 'false', HAS_BIAS: 'false' };
 
@@ -163,10 +152,7 @@ const REDUCE_WG = 256;
 const reduceSpec: KernelSpec = {
   name: 'matmul_splitk_reduce',
   source: reduceSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'part', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('part')],
   params: [
     ['n', 'u32'],
     ['chunks', 'u32'],
@@ -190,11 +176,7 @@ const VARIANT_KERNEL: Record<MatmulVariant, KernelName> = {
   subgroup: 'matmul_quad',
 };
 
-/** Whether the adapter is SwiftShader (Dawn's CPU fallback, or Chrome's when it has no GPU). */
-export function isSwiftShader(ctx: GpuContext): boolean {
-  const { architecture, vendor, description } = ctx.adapter;
-  return architecture === 'swiftshader' || (vendor === 'google' && /swiftshader/i.test(description));
-}
+export { isSwiftShader };
 
 /**
  * The matmul kernel this adapter runs fastest: on SwiftShader the register-blocked one, with quads sharing
@@ -344,15 +326,14 @@ interface Problem {
   oBatch: number;
 }
 
-const fmt = (t: Tensor): string => `[${t.shape.join('×')}]`;
 
 function checkTensors(op: string, out: Tensor, a: Tensor, b: Tensor): void {
-  if (out.dtype !== 'f32') throw new Error(`${op}: out ${fmt(out)} is ${out.dtype}; out must be f32`);
+  if (out.dtype !== 'f32') throw new Error(`${op}: out ${shapeText(out, '×')} is ${out.dtype}; out must be f32`);
   for (const [name, t] of [['a', a], ['b', b]] as const) {
-    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${op}: ${name} ${fmt(t)} is ${t.dtype}; only f32 and f16 are supported`);
+    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${op}: ${name} ${shapeText(t, '×')} is ${t.dtype}; only f32 and f16 are supported`);
   }
   if (out.buffer === a.buffer || out.buffer === b.buffer) {
-    throw new Error(`${op}: out ${fmt(out)} shares its buffer with an input; matmul can not run in place`);
+    throw new Error(`${op}: out ${shapeText(out, '×')} shares its buffer with an input; matmul can not run in place`);
   }
 }
 
@@ -362,7 +343,7 @@ function checkTensors(op: string, out: Tensor, a: Tensor, b: Tensor): void {
  */
 function batchOf(op: string, out: Tensor, a: Tensor, b: Tensor, expectB: string): { batch: number; rows: number; shared: boolean } {
   const bad = (why: string): Error =>
-    new Error(`${op}: shapes out ${fmt(out)}, a ${fmt(a)}, b ${fmt(b)} do not match (${why})`);
+    new Error(`${op}: shapes out ${shapeText(out, '×')}, a ${shapeText(a, '×')}, b ${shapeText(b, '×')} do not match (${why})`);
   if (a.shape.length < 2) throw bad('a needs at least 2 dims [..., M, K]');
   if (b.shape.length < 2) throw bad(`b needs 2 dims ${expectB} or a's batch dims before them`);
   const lead = a.shape.slice(0, -2);
@@ -381,7 +362,7 @@ function checkOut(op: string, out: Tensor, a: Tensor, b: Tensor, shared: boolean
     ? out.shape.length >= 1 && out.shape[out.shape.length - 1] === N && out.size === numel(want)
     : out.shape.length === want.length && out.shape.every((d, i) => d === want[i]);
   if (!ok) {
-    throw new Error(`${op}: out ${fmt(out)} should be [${want.join('×')}] for a ${fmt(a)} and b ${fmt(b)}`);
+    throw new Error(`${op}: out ${shapeText(out, '×')} should be [${want.join('×')}] for a ${shapeText(a, '×')} and b ${shapeText(b, '×')}`);
   }
 }
 
@@ -414,8 +395,8 @@ function dispatchGrid(
 function checkEpilogue(op: string, out: Tensor, p: Problem, opts: MatmulOptions): number {
   const { addProduct: add, bias } = opts;
   if (bias) {
-    if (bias.dtype !== 'f32' || bias.size !== p.N) throw new Error(`${op}: bias ${fmt(bias)} (${bias.dtype}) should be f32 [${p.N}] for out ${fmt(out)}`);
-    if (bias.buffer === out.buffer) throw new Error(`${op}: bias ${fmt(bias)} shares its buffer with out ${fmt(out)}`);
+    if (bias.dtype !== 'f32' || bias.size !== p.N) throw new Error(`${op}: bias ${shapeText(bias, '×')} (${bias.dtype}) should be f32 [${p.N}] for out ${shapeText(out, '×')}`);
+    if (bias.buffer === out.buffer) throw new Error(`${op}: bias ${shapeText(bias, '×')} shares its buffer with out ${shapeText(out, '×')}`);
   }
   if (!add) return 0;
   const { a: a2, b: b2, layout } = add;
@@ -424,11 +405,11 @@ function checkEpilogue(op: string, out: Tensor, p: Problem, opts: MatmulOptions)
   const bN = layout === 'NT' ? b2.shape[0] : b2.shape[1];
   const bK = layout === 'NT' ? b2.shape[1] : b2.shape[0];
   const want = layout === 'NT' ? `[${p.N}, ${K2}]` : `[${K2}, ${p.N}]`;
-  if (a2.dtype !== 'f32' || b2.dtype !== 'f32') throw new Error(`${op}: addProduct operands a ${fmt(a2)} and b ${fmt(b2)} must be f32`);
+  if (a2.dtype !== 'f32' || b2.dtype !== 'f32') throw new Error(`${op}: addProduct operands a ${shapeText(a2, '×')} and b ${shapeText(b2, '×')} must be f32`);
   if (K2 < 1 || a2.size !== p.batch * p.M * K2 || b2.shape.length !== 2 || bN !== p.N || bK !== K2) {
-    throw new Error(`${op}: addProduct a ${fmt(a2)} should be [..., K2] with the ${p.batch * p.M} rows of out ${fmt(out)}, and b ${fmt(b2)} ${want} (layout ${layout})`);
+    throw new Error(`${op}: addProduct a ${shapeText(a2, '×')} should be [..., K2] with the ${p.batch * p.M} rows of out ${shapeText(out, '×')}, and b ${shapeText(b2, '×')} ${want} (layout ${layout})`);
   }
-  if (a2.buffer === out.buffer || b2.buffer === out.buffer) throw new Error(`${op}: addProduct shares a buffer with out ${fmt(out)}; it can not run in place`);
+  if (a2.buffer === out.buffer || b2.buffer === out.buffer) throw new Error(`${op}: addProduct shares a buffer with out ${shapeText(out, '×')}; it can not run in place`);
   return K2;
 }
 
@@ -519,7 +500,7 @@ export function matmulNT(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opt
   const K = a.shape[a.shape.length - 1]!;
   const N = b.shape[b.shape.length - 2]!;
   if (b.shape[b.shape.length - 1] !== K) {
-    throw new Error(`${op}: a ${fmt(a)} has K = ${K} but b ${fmt(b)} has K = ${b.shape[b.shape.length - 1]} (b is [N, K])`);
+    throw new Error(`${op}: a ${shapeText(a, '×')} has K = ${K} but b ${shapeText(b, '×')} has K = ${b.shape[b.shape.length - 1]} (b is [N, K])`);
   }
   checkOut(op, out, a, b, shared, N);
   record(ctx, op, out, a, b, {
@@ -539,7 +520,7 @@ export function matmulNN(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opt
   const K = a.shape[a.shape.length - 1]!;
   const N = b.shape[b.shape.length - 1]!;
   if (b.shape[b.shape.length - 2] !== K) {
-    throw new Error(`${op}: a ${fmt(a)} has K = ${K} but b ${fmt(b)} has K = ${b.shape[b.shape.length - 2]} (b is [K, N])`);
+    throw new Error(`${op}: a ${shapeText(a, '×')} has K = ${K} but b ${shapeText(b, '×')} has K = ${b.shape[b.shape.length - 2]} (b is [K, N])`);
   }
   checkOut(op, out, a, b, shared, N);
   record(ctx, op, out, a, b, {
@@ -556,16 +537,16 @@ export function matmulTN(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opt
   const op = 'matmulTN';
   checkTensors(op, out, a, b);
   if (a.shape.length < 1 || b.shape.length < 1) {
-    throw new Error(`${op}: a ${fmt(a)} and b ${fmt(b)} need a last dim`);
+    throw new Error(`${op}: a ${shapeText(a, '×')} and b ${shapeText(b, '×')} need a last dim`);
   }
   const M = a.shape[a.shape.length - 1]!;
   const N = b.shape[b.shape.length - 1]!;
   const K = numel(a.shape.slice(0, -1));
   if (numel(b.shape.slice(0, -1)) !== K) {
-    throw new Error(`${op}: a ${fmt(a)} and b ${fmt(b)} have different numbers of rows (${K} vs ${numel(b.shape.slice(0, -1))})`);
+    throw new Error(`${op}: a ${shapeText(a, '×')} and b ${shapeText(b, '×')} have different numbers of rows (${K} vs ${numel(b.shape.slice(0, -1))})`);
   }
   if (out.shape.length !== 2 || out.shape[0] !== M || out.shape[1] !== N) {
-    throw new Error(`${op}: out ${fmt(out)} should be [${M}×${N}] for a ${fmt(a)} and b ${fmt(b)}`);
+    throw new Error(`${op}: out ${shapeText(out, '×')} should be [${M}×${N}] for a ${shapeText(a, '×')} and b ${shapeText(b, '×')}`);
   }
   if (opts.addProduct || opts.bias) throw new Error(`${op}: addProduct and bias are for matmulNT and matmulNN (a linear's forward and dX)`);
   record(ctx, op, out, a, b, {

@@ -9,8 +9,8 @@
 // column-wise sum of the partials that is added (+=) to the gradient.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import rmsForwardSrc from '../../../shaders/rmsnorm_forward.wgsl?raw';
 import rmsBackwardSrc from '../../../shaders/rmsnorm_backward.wgsl?raw';
 import rmsPartialSrc from '../../../shaders/rmsnorm_dweight_partial.wgsl?raw';
@@ -52,12 +52,7 @@ const rowParams = [
 const rmsForwardSpec: KernelSpec = {
   name: 'rmsnorm_forward',
   source: rmsForwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'rstd', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'weight', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), rw('rstd'), ro('x'), ro('weight')],
   params: rowParams,
   defines: { W: WG, R: 1, WG },
 };
@@ -65,13 +60,7 @@ const rmsForwardSpec: KernelSpec = {
 const rmsBackwardSpec: KernelSpec = {
   name: 'rmsnorm_backward',
   source: rmsBackwardSrc,
-  bindings: [
-    { name: 'dx', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'weight', access: 'read', type: 'f32' },
-    { name: 'rstd', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dx'), ro('dOut'), ro('x'), ro('weight'), ro('rstd')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
@@ -82,12 +71,7 @@ const rmsBackwardSpec: KernelSpec = {
 const rmsPartialSpec: KernelSpec = {
   name: 'rmsnorm_dweight_partial',
   source: rmsPartialSrc,
-  bindings: [
-    { name: 'partial', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'rstd', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('partial'), ro('dOut'), ro('x'), ro('rstd')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
@@ -99,10 +83,7 @@ const rmsPartialSpec: KernelSpec = {
 const reduceSpec: KernelSpec = {
   name: 'rmsnorm_dweight_reduce',
   source: reduceSrc,
-  bindings: [
-    { name: 'dWeight', access: 'read_write', type: 'f32' },
-    { name: 'partial', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dWeight'), ro('partial')],
   params: [
     ['n', 'u32'],
     ['blocks', 'u32'],
@@ -115,14 +96,7 @@ const reduceSpec: KernelSpec = {
 const lnForwardSpec: KernelSpec = {
   name: 'layernorm_forward',
   source: lnForwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'mean', access: 'read_write', type: 'f32' },
-    { name: 'rstd', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'weight', access: 'read', type: 'f32' },
-    { name: 'bias', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), rw('mean'), rw('rstd'), ro('x'), ro('weight'), ro('bias')],
   params: rowParams,
   defines: { W: WG, R: 1, WG },
 };
@@ -130,14 +104,7 @@ const lnForwardSpec: KernelSpec = {
 const lnBackwardSpec: KernelSpec = {
   name: 'layernorm_backward',
   source: lnBackwardSrc,
-  bindings: [
-    { name: 'dx', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'weight', access: 'read', type: 'f32' },
-    { name: 'mean', access: 'read', type: 'f32' },
-    { name: 'rstd', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dx'), ro('dOut'), ro('x'), ro('weight'), ro('mean'), ro('rstd')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
@@ -148,13 +115,7 @@ const lnBackwardSpec: KernelSpec = {
 const lnPartialSpec: KernelSpec = {
   name: 'layernorm_dparams_partial',
   source: lnPartialSrc,
-  bindings: [
-    { name: 'partial', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'mean', access: 'read', type: 'f32' },
-    { name: 'rstd', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('partial'), ro('dOut'), ro('x'), ro('mean'), ro('rstd')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
@@ -165,7 +126,6 @@ const lnPartialSpec: KernelSpec = {
 
 // ---- shape checks ---------------------------------------------------------------------------------------
 
-const shapeStr = (t: Tensor): string => `[${t.shape.join(', ')}]`;
 const lastDim = (t: Tensor): number => t.shape[t.shape.length - 1] ?? 1;
 
 /**
@@ -186,13 +146,13 @@ function normShapes(
     if (t.dtype !== 'f32') throw new Error(`${op}: ${name} is ${t.dtype}, expected f32`);
   }
   for (const [name, t] of Object.entries(full)) {
-    if (t.size !== x.size || lastDim(t) !== C) throw new Error(`${op}: ${name} ${shapeStr(t)} does not match x ${shapeStr(x)}`);
+    if (t.size !== x.size || lastDim(t) !== C) throw new Error(`${op}: ${name} ${shapeText(t)} does not match x ${shapeText(x)}`);
   }
   for (const [name, t] of Object.entries(perRow)) {
-    if (t.size !== rows) throw new Error(`${op}: ${name} ${shapeStr(t)} should hold one value per row of x ${shapeStr(x)} (${rows})`);
+    if (t.size !== rows) throw new Error(`${op}: ${name} ${shapeText(t)} should hold one value per row of x ${shapeText(x)} (${rows})`);
   }
   for (const [name, t] of Object.entries(perCol)) {
-    if (t.size !== C) throw new Error(`${op}: ${name} ${shapeStr(t)} should hold C = ${C} values for x ${shapeStr(x)}`);
+    if (t.size !== C) throw new Error(`${op}: ${name} ${shapeText(t)} should hold C = ${C} values for x ${shapeText(x)}`);
   }
   return { rows, C };
 }

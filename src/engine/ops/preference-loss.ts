@@ -5,7 +5,7 @@
 // holds the two together. The coefficients are the loss's gradient, so the op is its own backward:
 //   coef[row] = sign · dL/dS_row · scale     (S_row = sign · values[row])
 import type { GpuContext } from '../context';
-import type { KernelSpec } from '../kernel';
+import { ro, rw, type KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
 import lossSrc from '../../../shaders/preference_loss.wgsl?raw';
 
@@ -22,13 +22,7 @@ export const PAIR_METRICS = ['rewards/chosen', 'rewards/rejected', 'rewards/accu
 const lossSpec: KernelSpec = {
   name: 'preference_loss',
   source: lossSrc,
-  bindings: [
-    { name: 'coef', access: 'read_write', type: 'f32' },
-    { name: 'stats', access: 'read_write', type: 'f32' },
-    { name: 'values', access: 'read', type: 'f32' },
-    { name: 'refs', access: 'read', type: 'f32' },
-    { name: 'lens', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('coef'), rw('stats'), ro('values'), ro('refs'), ro('lens')],
   params: [
     ['P', 'u32'],
     ['mode', 'u32'],

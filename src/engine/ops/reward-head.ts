@@ -7,7 +7,7 @@
 // one per (sequence, hidden unit).
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
+import { ro, rw, type KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/reward_head_forward.wgsl?raw';
 import backwardWSrc from '../../../shaders/reward_head_backward_w.wgsl?raw';
@@ -18,12 +18,7 @@ const WG = 64;
 const forwardSpec: KernelSpec = {
   name: 'reward_head_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'hidden', access: 'read', type: 'f32' },
-    { name: 'rows', access: 'read', type: 'u32' },
-    { name: 'w', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('hidden'), ro('rows', 'u32'), ro('w')],
   params: [['H', 'u32']],
   defines: { WG },
 };
@@ -31,12 +26,7 @@ const forwardSpec: KernelSpec = {
 const backwardWSpec: KernelSpec = {
   name: 'reward_head_backward_w',
   source: backwardWSrc,
-  bindings: [
-    { name: 'dW', access: 'read_write', type: 'f32' },
-    { name: 'coef', access: 'read', type: 'f32' },
-    { name: 'hidden', access: 'read', type: 'f32' },
-    { name: 'rows', access: 'read', type: 'u32' },
-  ],
+  bindings: [rw('dW'), ro('coef'), ro('hidden'), ro('rows', 'u32')],
   params: [
     ['H', 'u32'],
     ['B', 'u32'],
@@ -47,12 +37,7 @@ const backwardWSpec: KernelSpec = {
 const backwardHSpec: KernelSpec = {
   name: 'reward_head_backward_h',
   source: backwardHSrc,
-  bindings: [
-    { name: 'dHidden', access: 'read_write', type: 'f32' },
-    { name: 'coef', access: 'read', type: 'f32' },
-    { name: 'rows', access: 'read', type: 'u32' },
-    { name: 'w', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dHidden'), ro('coef'), ro('rows', 'u32'), ro('w')],
   params: [
     ['n', 'u32'],
     ['H', 'u32'],

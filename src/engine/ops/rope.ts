@@ -4,8 +4,8 @@
 // The cos/sin tables are computed once in float64 on the CPU and uploaded as f32.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { tensorText, type Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/rope_forward.wgsl?raw';
 import backwardSrc from '../../../shaders/rope_backward.wgsl?raw';
 
@@ -38,13 +38,7 @@ const PARAMS = [
 const forwardSpec: KernelSpec = {
   name: 'rope_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'positions', access: 'read', type: 'i32' },
-    { name: 'cosTable', access: 'read', type: 'f32' },
-    { name: 'sinTable', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('x'), ro('positions', 'i32'), ro('cosTable'), ro('sinTable')],
   params: PARAMS,
   defines: { WG, OUT: 'out' },
 };
@@ -53,12 +47,7 @@ const forwardSpec: KernelSpec = {
 const forwardInPlaceSpec: KernelSpec = {
   name: 'rope_forward_inplace',
   source: forwardSrc,
-  bindings: [
-    { name: 'x', access: 'read_write', type: 'f32' },
-    { name: 'positions', access: 'read', type: 'i32' },
-    { name: 'cosTable', access: 'read', type: 'f32' },
-    { name: 'sinTable', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('x'), ro('positions', 'i32'), ro('cosTable'), ro('sinTable')],
   params: PARAMS,
   defines: { WG, OUT: 'x' },
 };
@@ -66,13 +55,7 @@ const forwardInPlaceSpec: KernelSpec = {
 const backwardSpec: KernelSpec = {
   name: 'rope_backward',
   source: backwardSrc,
-  bindings: [
-    { name: 'dx', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'positions', access: 'read', type: 'i32' },
-    { name: 'cosTable', access: 'read', type: 'f32' },
-    { name: 'sinTable', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dx'), ro('dOut'), ro('positions', 'i32'), ro('cosTable'), ro('sinTable')],
   params: PARAMS,
   defines: { WG },
 };
@@ -147,7 +130,6 @@ export function createRopeTable(
   };
 }
 
-const fmt = (t: Tensor): string => `[${t.shape.join(', ')}] ${t.dtype}`;
 
 /** positions are [B, T], or flat [B·T] as a batch uploads them. */
 const isBT = (p: Tensor, B: number | undefined, T: number | undefined): boolean =>
@@ -167,7 +149,7 @@ function checkShapes(op: string, x: Tensor, xName: string, positions: Tensor, ta
     table.sin.size !== table.maxPositions * (D / 2);
   if (bad || B === undefined || T === undefined || H === undefined) {
     throw new Error(
-      `${op}: ${xName} ${fmt(x)} must be f32 [B, T, H, ${D}] with positions i32 [B, T] or [B·T] (got ${fmt(positions)}) and a table of head_dim ${D} (cos ${fmt(table.cos)}, sin ${fmt(table.sin)})`,
+      `${op}: ${xName} ${tensorText(x)} must be f32 [B, T, H, ${D}] with positions i32 [B, T] or [B·T] (got ${tensorText(positions)}) and a table of head_dim ${D} (cos ${tensorText(table.cos)}, sin ${tensorText(table.sin)})`,
     );
   }
   return { B, T, H, D };
@@ -192,7 +174,7 @@ function dispatchRope(
 export function ropeForward(ctx: GpuContext, out: Tensor, x: Tensor, positions: Tensor, table: RopeTable): void {
   const s = checkShapes('ropeForward', x, 'x', positions, table);
   if (out.dtype !== 'f32' || out.shape.length !== 4 || out.shape.some((d, i) => d !== x.shape[i])) {
-    throw new Error(`ropeForward: out ${fmt(out)} must match x ${fmt(x)}`);
+    throw new Error(`ropeForward: out ${tensorText(out)} must match x ${tensorText(x)}`);
   }
   if (out.buffer === x.buffer) dispatchRope(ctx, forwardInPlaceSpec, { x, positions }, s, table);
   else dispatchRope(ctx, forwardSpec, { out, x, positions }, s, table);
@@ -202,7 +184,7 @@ export function ropeForward(ctx: GpuContext, out: Tensor, x: Tensor, positions: 
 export function ropeBackward(ctx: GpuContext, dx: Tensor, dOut: Tensor, positions: Tensor, table: RopeTable): void {
   const s = checkShapes('ropeBackward', dOut, 'dOut', positions, table);
   if (dx.dtype !== 'f32' || dx.shape.length !== 4 || dx.shape.some((d, i) => d !== dOut.shape[i])) {
-    throw new Error(`ropeBackward: dx ${fmt(dx)} must match dOut ${fmt(dOut)}`);
+    throw new Error(`ropeBackward: dx ${tensorText(dx)} must match dOut ${tensorText(dOut)}`);
   }
   if (dx.buffer === dOut.buffer) throw new Error('ropeBackward: dx and dOut must be different tensors (dx accumulates)');
   dispatchRope(ctx, backwardSpec, { dx, dOut, positions }, s, table);

@@ -5,7 +5,7 @@
 //                                              hands it to crossEntropyChunkBackward as per-token weights)
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
+import { ro, rw, type KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
 import rowSumsSrc from '../../../shaders/row_sums.wgsl?raw';
 import expandSrc from '../../../shaders/expand_rows.wgsl?raw';
@@ -15,10 +15,7 @@ const WG = 64;
 const rowSumsSpec: KernelSpec = {
   name: 'row_sums',
   source: rowSumsSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('x')],
   params: [['T', 'u32']],
   defines: { WG },
 };
@@ -26,10 +23,7 @@ const rowSumsSpec: KernelSpec = {
 const expandSpec: KernelSpec = {
   name: 'expand_rows',
   source: expandSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'coef', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('coef')],
   params: [
     ['n', 'u32'],
     ['T', 'u32'],

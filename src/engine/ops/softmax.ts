@@ -1,8 +1,8 @@
 // Softmax over the last dim (attention probabilities): out = exp(x − max) / Σ exp(x − max), row by row.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/softmax_forward.wgsl?raw';
 import backwardSrc from '../../../shaders/softmax_backward.wgsl?raw';
 
@@ -22,10 +22,7 @@ function rowLayout(C: number): { W: number; R: number; WG: number } {
 const forwardSpec: KernelSpec = {
   name: 'softmax_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('x')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
@@ -36,21 +33,13 @@ const forwardSpec: KernelSpec = {
 const backwardSpec: KernelSpec = {
   name: 'softmax_backward',
   source: backwardSrc,
-  bindings: [
-    { name: 'dx', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'out', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dx'), ro('dOut'), ro('out')],
   params: [
     ['rows', 'u32'],
     ['C', 'u32'],
   ],
   defines: { W: WG, R: 1, WG },
 };
-
-function shapeStr(t: Tensor): string {
-  return `[${t.shape.join(', ')}]`;
-}
 
 /** The row count and width of a [..., C] f32 tensor; throws naming `op` when `others` do not match it. */
 function rowsOf(op: string, x: Tensor, others: Record<string, Tensor>): { rows: number; C: number } {
@@ -59,7 +48,7 @@ function rowsOf(op: string, x: Tensor, others: Record<string, Tensor>): { rows: 
   for (const [name, t] of Object.entries({ x, ...others })) {
     if (t.dtype !== 'f32') throw new Error(`${op}: ${name} is ${t.dtype}, expected f32`);
     if (t.size !== x.size || (t.shape[t.shape.length - 1] ?? 1) !== C) {
-      throw new Error(`${op}: ${name} ${shapeStr(t)} does not match x ${shapeStr(x)}`);
+      throw new Error(`${op}: ${name} ${shapeText(t)} does not match x ${shapeText(x)}`);
     }
   }
   return { rows, C };

@@ -4,7 +4,7 @@
 // a fixed order of additions, NaN and Inf propagate. What they sum (losses, a norm) is logged and never
 // differentiated, so these have no backward.
 import type { GpuContext } from '../context';
-import type { KernelSpec } from '../kernel';
+import { ro, rw, type KernelSpec } from '../kernel';
 import { shapeText, type Tensor } from '../tensor';
 import sumIntoSrc from '../../../shaders/sum_into.wgsl?raw';
 import segmentSumSrc from '../../../shaders/segment_sum_into.wgsl?raw';
@@ -14,10 +14,7 @@ const WG = 256;
 const sumIntoSpec: KernelSpec = {
   name: 'sum_into',
   source: sumIntoSrc,
-  bindings: [
-    { name: 'acc', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('acc'), ro('x')],
   params: [
     ['n', 'u32'],
     ['slot', 'u32'],
@@ -28,11 +25,7 @@ const sumIntoSpec: KernelSpec = {
 const segmentSumSpec: KernelSpec = {
   name: 'segment_sum_into',
   source: segmentSumSrc,
-  bindings: [
-    { name: 'acc', access: 'read_write', type: 'f32' },
-    { name: 'x', access: 'read', type: 'f32' },
-    { name: 'seg', access: 'read', type: 'i32' },
-  ],
+  bindings: [rw('acc'), ro('x'), ro('seg', 'i32')],
   params: [
     ['n', 'u32'],
     ['base', 'u32'],

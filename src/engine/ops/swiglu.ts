@@ -1,7 +1,7 @@
 // SwiGLU activation of Llama/Qwen MLPs: out = silu(gate) ⊙ up.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
+import { ro, rw, type KernelSpec } from '../kernel';
 import type { Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/swiglu_forward.wgsl?raw';
 import backwardSrc from '../../../shaders/swiglu_backward.wgsl?raw';
@@ -11,11 +11,7 @@ const WG = 256;
 const forwardSpec: KernelSpec = {
   name: 'swiglu_forward',
   source: forwardSrc,
-  bindings: [
-    { name: 'out', access: 'read_write', type: 'f32' },
-    { name: 'gate', access: 'read', type: 'f32' },
-    { name: 'up', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('out'), ro('gate'), ro('up')],
   params: [['n', 'u32']],
   defines: { WG },
 };
@@ -23,13 +19,7 @@ const forwardSpec: KernelSpec = {
 const backwardSpec: KernelSpec = {
   name: 'swiglu_backward',
   source: backwardSrc,
-  bindings: [
-    { name: 'dGate', access: 'read_write', type: 'f32' },
-    { name: 'dUp', access: 'read_write', type: 'f32' },
-    { name: 'dOut', access: 'read', type: 'f32' },
-    { name: 'gate', access: 'read', type: 'f32' },
-    { name: 'up', access: 'read', type: 'f32' },
-  ],
+  bindings: [rw('dGate'), rw('dUp'), ro('dOut'), ro('gate'), ro('up')],
   params: [['n', 'u32']],
   defines: { WG },
 };

@@ -5,8 +5,8 @@
 // Both bind the output first, take one param n and run on a 1-D grid of WG-wide workgroups.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 
 const WG = 256;
 
@@ -21,7 +21,7 @@ function checkSame(op: string, named: Record<string, Tensor>): number {
   for (const [name, t] of entries) {
     if (t.dtype !== 'f32') throw new Error(`${op}: ${name} must be f32, got ${t.dtype}`);
     if (t.size !== first.size) {
-      throw new Error(`${op}: sizes differ: ${entries.map(([k, v]) => `${k} [${v.shape.join(', ')}]`).join(', ')}`);
+      throw new Error(`${op}: sizes differ: ${entries.map(([k, v]) => `${k} ${shapeText(v)}`).join(', ')}`);
     }
   }
   return first.size;
@@ -35,21 +35,14 @@ export function unaryActivation(name: string, forwardSource: string, backwardSou
   const forwardSpec: KernelSpec = {
     name: `${name}_forward`,
     source: forwardSource,
-    bindings: [
-      { name: 'out', access: 'read_write', type: 'f32' },
-      { name: 'x', access: 'read', type: 'f32' },
-    ],
+    bindings: [rw('out'), ro('x')],
     params: [['n', 'u32']],
     defines: { WG },
   };
   const backwardSpec: KernelSpec = {
     name: `${name}_backward`,
     source: backwardSource,
-    bindings: [
-      { name: 'dx', access: 'read_write', type: 'f32' },
-      { name: 'dOut', access: 'read', type: 'f32' },
-      { name: 'x', access: 'read', type: 'f32' },
-    ],
+    bindings: [rw('dx'), ro('dOut'), ro('x')],
     params: [['n', 'u32']],
     defines: { WG },
   };

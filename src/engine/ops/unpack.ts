@@ -1,8 +1,8 @@
 // Widening of 16-bit weights read from safetensors (F16, BF16) to f32 on the GPU, bit-exact.
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
-import type { KernelSpec } from '../kernel';
-import type { Tensor } from '../tensor';
+import { ro, rw, type KernelSpec } from '../kernel';
+import { shapeText, type Tensor } from '../tensor';
 import f16Src from '../../../shaders/unpack_f16.wgsl?raw';
 import bf16Src from '../../../shaders/unpack_bf16.wgsl?raw';
 
@@ -14,8 +14,8 @@ function spec(name: string, source: string): KernelSpec {
     source,
     bindings: [
       // The f32 output is written as its bits (u32), so NaN payloads and subnormals arrive unchanged.
-      { name: 'out', access: 'read_write', type: 'u32' },
-      { name: 'packed', access: 'read', type: 'u32' },
+      rw('out', 'u32'),
+      ro('packed', 'u32'),
     ],
     params: [['n', 'u32']],
     defines: { WG },
@@ -31,7 +31,7 @@ function unpack(op: string, s: KernelSpec, ctx: GpuContext, out: Tensor, packed:
   const n = out.size;
   if (packed.size !== Math.ceil(n / 2)) {
     throw new Error(
-      `${op}: ${n} values need ${Math.ceil(n / 2)} u32 words (2 per word), packed is [${packed.shape.join(', ')}]; out [${out.shape.join(', ')}]`,
+      `${op}: ${n} values need ${Math.ceil(n / 2)} u32 words (2 per word), packed is ${shapeText(packed)}; out ${shapeText(out)}`,
     );
   }
   ctx.dispatch(ctx.kernel(s), { out, packed }, { n }, grid1d(n, WG));

@@ -7,16 +7,11 @@
 // Backward, with dOut given: dp[t, s] = dOut_t · v_s, ds = p · (dp − Σ_s' p[t, s'] dp[t, s']),
 //   dq_t = scale Σ_s ds[t, s] k_s,  dk_s = scale Σ_t ds[t, s] q_t,  dv_s = Σ_t p[t, s] dOut_t,
 // where dk and dv also sum over the H / Hkv query heads that share the kv head.
+import type { Dims } from '../ops/attention-checks';
 import { EMPTY_ROW_LSE } from '../ops/flash-attention';
 
-export interface AttentionShape {
-  B: number;
-  T: number;
-  S: number;
-  H: number;
-  Hkv: number;
-  D: number;
-}
+/** The sizes the attention ops check and use (ops/attention-checks.ts). */
+export type AttentionShape = Dims;
 
 /** The visible keys of query t in batch row b. */
 function visible(b: number, t: number, s: AttentionShape, keyMask: ArrayLike<number> | null): number[] {
