@@ -11,17 +11,19 @@
 // Adapters (adapters.ts): a forward runs with at most one — the one set with setAdapter, or ForwardOptions.adapter
 // for that call — of any kind: LoRA on the linears, or bottleneck adapters (bottleneck.ts), which replace the
 // attention output o (Houlsby) and the MLP output down (both placements) by o + up(act(down(o))) before the
-// residual add. The base weights are never copied or changed.
+// residual add. The base weights are never copied or changed. adapter-hooks.ts holds what each kind does at its
+// places in the forward and backward.
 //
-// Training: forward(batch) → Activations; backward(acts, dLogits, grads) accumulates into the gradients that
-// exist (gradients.ts: a missing name is frozen) and skips the layers below the lowest trainable one.
+// Training: forward(batch) → Activations (activations.ts: what is saved); backward(acts, dLogits, grads)
+// accumulates into the gradients that exist (gradients.ts: a missing name is frozen) and skips the layers below
+// the lowest trainable one.
 // Activation checkpointing (ForwardOptions.checkpoint) keeps only each layer's input and recomputes the layer's
 // forward right before its backward (the same gradients, bit for bit; memory-plan.ts predicts the saving).
 // LoRA dropout (ForwardOptions.loraDropout, PEFT's lora_dropout) masks each adapted linear's input on the
 // adapter branch only; the activations keep each call's (p, seed, offset), and the backward regenerates the
 // masks from them (linear.ts).
 // Inference: createKvCache + forwardCached run new tokens against cached keys and values and read back the
-// last position's logits only.
+// last position's logits only (kv-decode.ts: the call's checks and inputs, the cache writes and reads).
 // Prompt tuning (an adapter of kind 'prompt', see prompt-tuning.ts): the embedding stage puts the n virtual-token embeddings in
 // front of every row (positions 0 .. n + T − 1, mask 1 there), the layers run n + T positions, and only the
 // real positions go on to the final norm: logits, hidden and dLogits keep the batch's [B·T] rows. The backward
@@ -38,24 +40,29 @@ import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } 
 import { createRopeTable, ropeBackward, ropeForward, type RopeTable } from '../engine/ops/rope';
 import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
 import { dropoutParams } from '../engine/dropout-params';
-import { copyBlock, sliceColumnsBackward, sliceColumnsForward, writeRows } from '../engine/ops/copy-block';
+import { sliceColumnsBackward, sliceColumnsForward } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
 import { prefixBatch, releaseBatch, type Batch } from './batch';
-import { adapterKind, adapterParameters, asBottleneck, asLora, asPrompt, type ModelAdapter } from './adapters';
+import { adapterParameters, asLora, asPrompt, type ModelAdapter } from './adapters';
 import {
-  bottleneckBackward,
-  bottleneckForward,
-  bottleneckKey,
-  bottleneckParamName,
-  checkBottleneck,
-  type BottleneckAdapter,
-  type BottleneckSaved,
-  type BottleneckSite,
-} from './bottleneck';
+  accumulatePromptGradient,
+  adapterTrainsLayer,
+  bottleneckBackwardAt,
+  bottleneckForwardAt,
+  checkAdapterFits,
+  loraModuleOf,
+  realRows,
+  realTokenIds,
+  widenedRows,
+  writePromptRows,
+} from './adapter-hooks';
+import { Activations, releaseLayerSaved, releaseNorm, type DropoutCalls, type LayerSaved, type NormSaved, type PromptRun } from './activations';
 import { Gradients } from './gradients';
+import type { ForwardOptions, LoraDropout } from './forward-options';
 import { GpuKvCache, type KvCache } from './kv-cache';
+import { appendToCache, decodeInput, lastRow, ownCache } from './kv-decode';
 import { linearBackward, linearForward, type LinearDropout, type LinearGrads } from './linear';
-import { loraParamName, loraScale, type LoraAdapter, type LoraModule } from './lora';
+import { loraParamName, loraScale, type LoraModule } from './lora';
 import {
   allParams,
   layerLinears,
@@ -68,9 +75,11 @@ import {
   type ParamTensor,
   type WeightSource,
 } from './params';
-import { checkPromptAdapter, PROMPT_EMBEDDINGS, virtualTokens, type PromptAdapter } from './prompt-tuning';
+import { PROMPT_EMBEDDINGS, virtualTokens, type PromptAdapter } from './prompt-tuning';
 import { assembleLogits, embedBackward, embedForward, lmHeadBackward, lmHeadForward, splitLogits, type LogitsChunk } from './vocab';
 
+export { Activations, releaseActivations } from './activations';
+export type { ForwardOptions, LoraDropout } from './forward-options';
 export type { Batch } from './batch';
 export { uploadBatch, releaseBatch } from './batch';
 export { Gradients } from './gradients';
@@ -95,173 +104,11 @@ export interface CausalLMOptions {
   maxBindingBytes?: number;
 }
 
-export interface ForwardOptions {
-  /**
-   * 'full' (default): acts.logits is [N, V], assembled when the vocabulary is split. 'chunks': only
-   * acts.logitChunks, one per vocabulary block (for chunked cross-entropy when [N, V] is too large to bind).
-   * 'none': no lm_head at all (a head of its own reads acts.hidden, e.g. a reward model's score).
-   */
-  logits?: 'full' | 'chunks' | 'none';
-  /**
-   * false: keep nothing for a backward (evaluation, DPO's reference log-probs): each layer's tensors are freed
-   * as soon as the next layer has run, and backward() refuses these activations. Default true.
-   */
-  saveForBackward?: boolean;
-  /**
-   * Activation checkpointing (with saveForBackward): keep only each layer's input [N, H]; the backward runs a
-   * layer's forward again (the same kernels on the same input, adapter and dropout masks, so the same saved
-   * tensors bit for bit) just before that layer's backward and frees them after it. Saves about
-   * (L − 1)·(a layer's saved activations − N·H) of the step's peak for about one more forward pass.
-   */
-  checkpoint?: boolean;
-  /**
-   * PEFT's lora_dropout for this forward (training only: evaluation, generation and reference forwards leave
-   * it out). Each linear with a LoRA module computes scale·(dropout(x)·Aᵀ)·Bᵀ, its base path x·Wᵀ unchanged.
-   * Ignored without an adapter or with p = 0 (then nothing differs from a forward without it, bit for bit).
-   */
-  loraDropout?: LoraDropout;
-  /**
-   * The adapter for this forward only (null: the base model); undefined: the one set with setAdapter. Checked
-   * against the model like setAdapter's.
-   */
-  adapter?: ModelAdapter | null;
-}
-
-/**
- * LoRA dropout for one forward: probability p ∈ [0, 1], and the Philox seed and first counter (integers).
- *
- * Counters: the adapted linears draw consecutive ranges from `offset`, in linearModules() order (layer by
- * layer; within a layer q, k, v (GPT-2: c_attn), o, gate, up, down — the order the forward runs them),
- * skipping modules without an adapter: with N = B·T tokens, module k masks its input [N, in_k] with counters
- * [offset + c_k, offset + c_k + N·in_k), c_k = Σ_{j<k} N·in_j. So q, k and v, which read the same input, get
- * independent masks, as PEFT's separate nn.Dropout modules do. One forward draws
- * CausalLM.loraDropoutCounters(N) counters in all; a following forward with the same seed must start at
- * offset + that count or later for its masks not to repeat.
- */
-export interface LoraDropout {
-  p: number;
-  seed: number;
-  offset: number;
-}
-
 /** A linear layer's module path and sizes, for making adapters (PEFT's target_modules match their last part). */
 export interface LinearModuleInfo {
   module: string;
   inFeatures: number;
   outFeatures: number;
-}
-
-interface NormSaved {
-  rstd: Tensor; // [rows]
-  mean: Tensor | null; // [rows] (LayerNorm)
-}
-
-/** What one layer's forward saves for its backward. */
-interface LayerSaved {
-  x: Tensor; // [N, H] layer input (residual stream)
-  h1: Tensor; // [N, H] norm1(x)
-  n1: NormSaved;
-  qPre: Tensor | null; // [B, T, nh, D] q before the per-head norm (Qwen3)
-  kPre: Tensor | null;
-  qRstd: Tensor | null; // [N·nh]
-  kRstd: Tensor | null;
-  q: Tensor; // [B, T, nh, D] as attention read it (normed, rotated)
-  k: Tensor; // [B, T, nkv, D]
-  v: Tensor; // [B, T, nkv, D]
-  att: Tensor; // [B, T, nh, D]
-  lse: Tensor; // [B, nh, T]
-  x2: Tensor; // [N, H] x + attention branch
-  h2: Tensor; // [N, H] norm2(x2)
-  n2: NormSaved;
-  gate: Tensor | null; // [N, I] (SwiGLU)
-  up: Tensor; // [N, I]
-  act: Tensor; // [N, I] silu(gate)·up or gelu(up)
-  /** x·Aᵀ of each linear with a LoRA module, by module path. */
-  xa: Map<string, Tensor>;
-  /** Each bottleneck adapter's input h (o or down's output) and saved z, a, by site. */
-  bottleneck: Map<BottleneckSite, BottleneckSaved & { h: Tensor }>;
-}
-
-function releaseBottleneckSaved(m: Map<BottleneckSite, BottleneckSaved & { h: Tensor }>): void {
-  for (const b of m.values()) for (const t of [b.h, b.z, b.a]) t.release();
-  m.clear();
-}
-
-/** Each adapted linear's dropout call in one forward, by module path (empty without dropout). */
-type DropoutCalls = ReadonlyMap<string, LinearDropout>;
-
-/** A forward with a prompt adapter: the adapter, and the batch widened by its virtual positions (owned). */
-interface PromptRun {
-  adapter: PromptAdapter;
-  /** [B, n + T]: what the layers ran over. */
-  full: Batch;
-}
-
-/** The forward's saved tensors and logits. Release them after the backward. */
-export class Activations {
-  constructor(
-    readonly batch: Batch,
-    /** The adapter the forward ran with (the backward uses it too). */
-    readonly adapter: ModelAdapter | null,
-    /** @internal */ readonly layers: LayerSaved[],
-    /** @internal */ readonly xFinal: Tensor,
-    /** @internal */ readonly hFinal: Tensor,
-    /** @internal */ readonly nFinal: NormSaved,
-    /** The logits by vocabulary block (one block unless the lm_head is split). */
-    readonly logitChunks: LogitsChunk[],
-    private readonly full: Tensor | null,
-    /** The LoRA dropout the forward ran with (null: none); the backward regenerates its masks. */
-    readonly loraDropout: LoraDropout | null = null,
-    /** @internal Each adapted linear's mask (p, seed, offset), by module path. */
-    readonly dropoutCalls: DropoutCalls = new Map(),
-    /** The prompt adapter the forward ran with and its widened batch; null without one. */
-    readonly prompt: PromptRun | null = null,
-    /** @internal With checkpointing: each layer's input (layers is then empty; the backward recomputes). */
-    readonly layerInputs: Tensor[] | null = null,
-  ) {}
-
-  /** The final hidden states after the final norm, [N, H] (what the lm_head, or a reward head, reads). */
-  get hidden(): Tensor {
-    return this.hFinal;
-  }
-
-  /** logits [N, V] (N = B·T, row b·T + t). */
-  get logits(): Tensor {
-    if (this.full) return this.full;
-    if (this.logitChunks.length === 1) return this.logitChunks[0]!.logits;
-    throw new Error('The forward ran with { logits: "chunks" } over a split vocabulary; read acts.logitChunks');
-  }
-
-  release(): void {
-    for (const s of this.layers) releaseLayerSaved(s, false);
-    for (const x of this.layerInputs ?? []) x.release();
-    this.xFinal.release();
-    this.hFinal.release();
-    releaseNorm(this.nFinal);
-    for (const c of this.logitChunks) c.logits.release();
-    this.full?.release();
-    if (this.prompt) releaseBatch(this.prompt.full);
-  }
-}
-
-/** Releases what a layer's forward saved; keepInput: all but its input x (a checkpoint, owned elsewhere). */
-function releaseLayerSaved(s: LayerSaved, keepInput: boolean): void {
-  for (const [k, t] of Object.entries(s)) {
-    if (k === 'x' && keepInput) continue;
-    if (k === 'xa') for (const x of (t as Map<string, Tensor>).values()) x.release();
-    else if (k === 'bottleneck') releaseBottleneckSaved(t as LayerSaved['bottleneck']);
-    else if (k === 'n1' || k === 'n2') releaseNorm(t as NormSaved);
-    else (t as Tensor | null)?.release();
-  }
-}
-
-export function releaseActivations(acts: Activations): void {
-  acts.release();
-}
-
-function releaseNorm(n: NormSaved): void {
-  n.rstd.release();
-  n.mean?.release();
 }
 
 /** How a layer's forward runs: the batch geometry, and for cached inference the cache and its length before. */
@@ -273,6 +120,11 @@ interface Step {
   save: boolean;
   cache?: GpuKvCache;
   start: number;
+}
+
+/** The Step of a forward over a whole batch (no cache); save: keep what the backward needs. */
+function batchStep(b: Batch, save: boolean): Step {
+  return { B: b.B, T: b.T, positions: b.positions, keyMask: b.keyMask, save, start: 0 };
 }
 
 export class CausalLM {
@@ -341,33 +193,7 @@ export class CausalLM {
    * prompt embeddings that are not [n, hidden] or leave no position for the text.
    */
   checkAdapter(adapter: ModelAdapter): void {
-    const kind = adapterKind(adapter);
-    if (kind === 'prompt') {
-      checkPromptAdapter(adapter as PromptAdapter, this.cfg.hiddenSize, this.maxPositions);
-      return;
-    }
-    if (kind === 'bottleneck') {
-      checkBottleneck(adapter as BottleneckAdapter, this.cfg.numLayers, this.cfg.hiddenSize);
-      return;
-    }
-    const lora = adapter as LoraAdapter;
-    const linears = new Map(this.params.layers.flatMap(layerLinears).map((l) => [l.module, l]));
-    if (!(lora.r > 0) || !Number.isFinite(lora.alpha)) {
-      throw new Error(`Adapter ${lora.name}: r ${lora.r} and lora_alpha ${lora.alpha} must be positive numbers`);
-    }
-    for (const [module, { a, b }] of lora.modules) {
-      const lin = linears.get(module);
-      if (!lin) {
-        throw new Error(`Adapter ${lora.name} targets ${module}, which is not a linear layer of this ${this.cfg.architecture}`);
-      }
-      const okA = a.shape.length === 2 && a.shape[0] === lora.r && a.shape[1] === lin.inFeatures;
-      const okB = b.shape.length === 2 && b.shape[0] === lin.outFeatures && b.shape[1] === lora.r;
-      if (!okA || !okB) {
-        throw new Error(
-          `Adapter ${lora.name}: ${module} has lora_A [${a.shape.join(', ')}] and lora_B [${b.shape.join(', ')}]; expected [${lora.r}, ${lin.inFeatures}] and [${lin.outFeatures}, ${lora.r}]`,
-        );
-      }
-    }
+    checkAdapterFits(adapter, this.cfg, this.params.layers, this.maxPositions);
   }
 
   /** The token embedding rows of `ids`: a new persistent tensor [ids.length, hidden] (prompt tuning's TEXT init). */
@@ -411,25 +237,6 @@ export class CausalLM {
     return grads;
   }
 
-  private loraFor(lin: LinearParams, adapter: ModelAdapter | null): LoraModule | null {
-    return asLora(adapter)?.modules.get(lin.module) ?? null;
-  }
-
-  /**
-   * The bottleneck adapter at `site` of layer l over h [N, H]: returns y = h + up(act(down(h))) and keeps h
-   * with the saved tensors in `saved` (or frees them when nothing is saved); without an adapter there, h.
-   */
-  private bottleneckAt(l: number, site: BottleneckSite, h: Tensor, adapter: ModelAdapter | null, save: boolean, saved: LayerSaved['bottleneck']): Tensor {
-    const b = asBottleneck(adapter);
-    const m = b?.modules.get(bottleneckKey(l, site));
-    if (!b || !m) return h;
-    const y = this.ctx.empty(h.shape, 'f32', { label: `layer ${l} ${site} adapter output` });
-    const { z, a } = bottleneckForward(this.ctx, y, h, m, b.nonLinearity);
-    if (save) saved.set(site, { h, z, a });
-    else for (const t of [h, z, a]) t.release();
-    return y;
-  }
-
   // ---- forward -------------------------------------------------------------------------------------------
 
   private normForward(out: Tensor, x: Tensor, p: NormParams): NormSaved {
@@ -453,12 +260,7 @@ export class CausalLM {
     const H = this.cfg.hiddenSize;
     const x = this.ctx.empty([N, H], 'f32', { label: 'residual stream' });
     embedForward(this.ctx, x, ids, idsCpu, this.params.embed);
-    if (prompt) {
-      const size = prompt.adapter.embeddings.size;
-      for (let b = 0; b < prompt.B; b++) {
-        copyBlock(this.ctx, x, prompt.adapter.embeddings, { rows: 1, cols: size, srcStride: size, srcOffset: 0, dstStride: size, dstOffset: b * prompt.T * H });
-      }
-    }
+    if (prompt) writePromptRows(this.ctx, x, prompt, H);
     if (this.params.positions) {
       const pe = this.ctx.empty([N, this.cfg.hiddenSize]);
       embedForward(this.ctx, pe, positions, positionsCpu, this.params.positions);
@@ -486,7 +288,7 @@ export class CausalLM {
     const lora = asLora(adapter);
     const scale = lora ? loraScale(lora) : 1;
     const linear = (lin: LinearParams, out: Tensor, input: Tensor): void => {
-      const s = linearForward(ctx, out, input, lin, this.loraFor(lin, adapter), scale, save, dropouts.get(lin.module));
+      const s = linearForward(ctx, out, input, lin, loraModuleOf(lin, adapter), scale, save, dropouts.get(lin.module));
       if (s) xa.set(lin.module, s);
     };
 
@@ -526,17 +328,13 @@ export class CausalLM {
     }
     let kAtt = k;
     let vAtt = v;
-    if (step.cache) {
-      writeRows(ctx, step.cache.k[l]!, k.view([T, nkv, D]), step.start);
-      writeRows(ctx, step.cache.v[l]!, v.view([T, nkv, D]), step.start);
-      ({ k: kAtt, v: vAtt } = step.cache.layerView(l, step.start + T));
-    }
+    if (step.cache) ({ k: kAtt, v: vAtt } = appendToCache(ctx, step.cache, l, k, v, step.start, T));
     const att = ctx.empty([B, T, nh, D]);
     const lse = ctx.empty([B, nh, T]);
     flashAttentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, 1 / Math.sqrt(D));
     const o = ctx.empty([N, H]);
     linear(layer.o, o, att.view([N, nh * D]));
-    const oOut = this.bottleneckAt(l, 'attn', o, adapter, save, bottleneck);
+    const oOut = bottleneckForwardAt(ctx, l, 'attn', o, adapter, save, bottleneck);
     const x2 = ctx.empty([N, H]);
     add(ctx, x2, x, oOut);
     oOut.release(); // o itself without an adapter; the adapter's output y otherwise (o stays saved or was freed)
@@ -557,18 +355,14 @@ export class CausalLM {
     }
     const down = ctx.empty([N, H]);
     linear(layer.down, down, act);
-    const downOut = this.bottleneckAt(l, 'mlp', down, adapter, save, bottleneck);
+    const downOut = bottleneckForwardAt(ctx, l, 'mlp', down, adapter, save, bottleneck);
     const out = ctx.empty([N, H], 'f32', { label: 'residual stream' });
     add(ctx, out, x2, downOut);
     downOut.release();
 
     const saved: LayerSaved = { x, h1, n1, qPre, kPre, qRstd, kRstd, q, k, v, att, lse, x2, h2, n2, gate, up, act, xa, bottleneck };
     if (save) return { out, saved };
-    for (const [key, t] of Object.entries(saved)) {
-      if (key === 'x' || key === 'xa' || key === 'bottleneck') continue;
-      if (key === 'n1' || key === 'n2') releaseNorm(t as NormSaved);
-      else (t as Tensor | null)?.release();
-    }
+    releaseLayerSaved(saved, true); // the input x is the caller's; xa and bottleneck hold nothing without save
     return { out, saved: null };
   }
 
@@ -603,7 +397,7 @@ export class CausalLM {
     const dropouts = this.dropoutCalls(adapter, geo.B * geo.T, opts.loraDropout);
     let x = this.embed(geo.ids, geo.idsCpu, geo.positions, geo.positionsCpu, run ? { adapter: run.adapter, B: geo.B, T: geo.T } : undefined);
     const checkpoint = save && opts.checkpoint === true;
-    const step: Step = { B: geo.B, T: geo.T, positions: geo.positions, keyMask: geo.keyMask, save: save && !checkpoint, start: 0 };
+    const step = batchStep(geo, save && !checkpoint);
     const layers: LayerSaved[] = [];
     const inputs: Tensor[] | null = checkpoint ? [] : null;
     for (let l = 0; l < cfg.numLayers; l++) {
@@ -614,10 +408,8 @@ export class CausalLM {
       x = out;
     }
     if (run) {
-      // Only the real positions go on: rows b·(n + T) + n .. of each sequence, as B blocks of T·H values.
-      const H = cfg.hiddenSize;
-      const real = ctx.empty([N, H], 'f32', { label: 'residual stream (real positions)' });
-      copyBlock(ctx, real, x, { rows: batch.B, cols: batch.T * H, srcStride: geo.T * H, srcOffset: nv * H, dstStride: batch.T * H, dstOffset: 0 });
+      // Only the real positions go on to the final norm.
+      const real = realRows(ctx, x, batch, run.full, cfg.hiddenSize);
       x.release();
       x = real;
     }
@@ -706,21 +498,9 @@ export class CausalLM {
   private lowestTrainableLayer(grads: Gradients, adapter: ModelAdapter | null): number {
     const { params } = this;
     if (grads.has(params.embed.name) || (params.positions && grads.has(params.positions.name)) || grads.has(PROMPT_EMBEDDINGS)) return 0;
-    const lora = asLora(adapter);
-    const bottleneck = asBottleneck(adapter);
     for (let l = 0; l < params.layers.length; l++) {
       const layer = params.layers[l]!;
-      if (layerParams(layer).some((p) => grads.has(p.name))) return l;
-      for (const lin of layerLinears(layer)) {
-        if (lora?.modules.has(lin.module) && (grads.has(loraParamName(lin.module, 'A')) || grads.has(loraParamName(lin.module, 'B')))) {
-          return l;
-        }
-      }
-      for (const site of ['attn', 'mlp'] as const) {
-        const key = bottleneckKey(l, site);
-        if (!bottleneck?.modules.has(key)) continue;
-        for (const proj of ['down', 'up'] as const) for (const what of ['weight', 'bias'] as const) if (grads.has(bottleneckParamName(key, proj, what))) return l;
-      }
+      if (layerParams(layer).some((p) => grads.has(p.name)) || adapterTrainsLayer(l, layer, adapter, grads)) return l;
     }
     return params.layers.length;
   }
@@ -754,43 +534,40 @@ export class CausalLM {
     const nv = geo.T - batch.T;
     if (acts.prompt) {
       // Back to all n + T positions: the virtual rows' outputs reached no loss, their gradient starts at zero.
-      const dxAll = ctx.zeros([geo.B * geo.T, H], 'f32', { label: 'residual stream gradient' });
-      copyBlock(ctx, dxAll, dx, { rows: batch.B, cols: batch.T * H, srcStride: batch.T * H, srcOffset: 0, dstStride: geo.T * H, dstOffset: nv * H });
+      const dxAll = widenedRows(ctx, dx, batch, geo, H);
       dx.release();
       dx = dxAll;
     }
 
     const lowest = this.lowestTrainableLayer(grads, adapter);
     for (let l = cfg.numLayers - 1; l >= lowest; l--) {
-      if (!acts.layerInputs) {
-        this.layerBackward(l, dx, acts, grads, acts.layers[l]!);
-        continue;
-      }
-      // Checkpointed: the layer's forward again, from its saved input, then its backward.
-      const step: Step = { B: geo.B, T: geo.T, positions: geo.positions, keyMask: geo.keyMask, save: true, start: 0 };
-      const { out, saved } = this.layerForward(l, acts.layerInputs[l]!, step, adapter, acts.dropoutCalls);
-      out.release();
-      this.layerBackward(l, dx, acts, grads, saved!);
-      releaseLayerSaved(saved!, true);
+      const saved = acts.layerInputs ? this.recomputeLayer(l, acts) : acts.layers[l]!;
+      this.layerBackward(l, dx, acts, grads, saved);
+      if (acts.layerInputs) releaseLayerSaved(saved, true); // a recomputed layer's tensors go as soon as its backward ran
     }
 
     if (lowest === 0) {
       const dEmbed = grads.get(params.embed.name);
       // The virtual rows did not read the token table: id −1 leaves them out of its gradient.
-      const ids = acts.prompt ? geo.idsCpu.map((id, i) => (i % geo.T < nv ? -1 : id)) : batch.idsCpu;
+      const ids = acts.prompt ? realTokenIds(geo, nv) : batch.idsCpu;
       if (dEmbed) embedBackward(ctx, dEmbed, dx, ids, params.embed);
       const dPos = params.positions ? grads.get(params.positions.name) : undefined;
       if (dPos) embedBackward(ctx, dPos, dx, geo.positionsCpu, params.positions!);
       const dPrompt = acts.prompt ? grads.get(PROMPT_EMBEDDINGS)?.[0] : undefined;
-      if (dPrompt) {
-        // dP += dx[b, 0 .. n) for each sequence b, one accumulating copy after another (no float atomics).
-        const size = nv * H;
-        for (let b = 0; b < geo.B; b++) {
-          copyBlock(ctx, dPrompt, dx, { rows: 1, cols: size, srcStride: size, srcOffset: b * geo.T * H, dstStride: size, dstOffset: 0, accumulate: true });
-        }
-      }
+      if (dPrompt) accumulatePromptGradient(ctx, dPrompt, dx, geo, nv, H);
     }
     dx.release();
+  }
+
+  /**
+   * Activation checkpointing: layer l's forward again from its saved input, with the forward's adapter and
+   * LoRA dropout calls, so it saves the same tensors bit for bit; the caller releases them (not the input).
+   */
+  private recomputeLayer(l: number, acts: Activations): LayerSaved {
+    const geo = acts.prompt?.full ?? acts.batch;
+    const { out, saved } = this.layerForward(l, acts.layerInputs![l]!, batchStep(geo, true), acts.adapter, acts.dropoutCalls);
+    out.release();
+    return saved!;
   }
 
   /** dx holds the gradient of layer l's output; on return, that of its input. */
@@ -804,14 +581,14 @@ export class CausalLM {
     const lora = asLora(adapter);
     const scale = lora ? loraScale(lora) : 1;
     const linear = (dIn: Tensor, lin: LinearParams, dOut: Tensor, input: Tensor): void => {
-      const lora = this.loraFor(lin, adapter);
+      const lora = loraModuleOf(lin, adapter);
       const xa = s.xa.get(lin.module) ?? null;
       linearBackward(ctx, dIn, this.linearGrads(grads, lin, lora), dOut, input, xa, lin, lora, scale, acts.dropoutCalls.get(lin.module));
     };
 
     // MLP branch: x3 = x2 + down(act(h2)), or x2 + adapter(down(act(h2)))
     const dAct = ctx.zeros([N, I]);
-    const dDown = this.bottleneckBackwardAt(l, 'mlp', dx, s, adapter, grads);
+    const dDown = bottleneckBackwardAt(ctx, l, 'mlp', dx, s, adapter, grads);
     linear(dAct, layer.down, dDown ?? dx, s.act);
     dDown?.release();
     const dUp = ctx.zeros([N, I]);
@@ -832,7 +609,7 @@ export class CausalLM {
 
     // Attention branch: x2 = x + o(attention(q, k, v))
     const dAtt = ctx.zeros([batch.B, batch.T, nh, D]);
-    const dO = this.bottleneckBackwardAt(l, 'attn', dx, s, adapter, grads);
+    const dO = bottleneckBackwardAt(ctx, l, 'attn', dx, s, adapter, grads);
     linear(dAtt.view([N, nh * D]), layer.o, dO ?? dx, s.att.view([N, nh * D]));
     dO?.release();
     let dq = ctx.zeros(s.q.shape);
@@ -885,24 +662,6 @@ export class CausalLM {
     dh1.release();
   }
 
-  /**
-   * The gradient of the bottleneck adapter's input at `site` of layer l, given dy (that of its output);
-   * accumulates its trainable tensors' gradients. null when no adapter sits there (the input's gradient is dy).
-   */
-  private bottleneckBackwardAt(l: number, site: BottleneckSite, dy: Tensor, s: LayerSaved, adapter: ModelAdapter | null, grads: Gradients): Tensor | null {
-    const b = asBottleneck(adapter);
-    const key = bottleneckKey(l, site);
-    const m = b?.modules.get(key);
-    const saved = s.bottleneck.get(site);
-    if (!b || !m) return null;
-    if (!saved) throw new Error(`backward: the forward saved nothing for the adapter at ${key}`);
-    const g = (proj: 'down' | 'up', what: 'weight' | 'bias') => grads.get(bottleneckParamName(key, proj, what))?.[0];
-    const dh = this.ctx.zeros(dy.shape, 'f32', { label: `${key} input gradient` });
-    const bg = { downWeight: g('down', 'weight'), downBias: g('down', 'bias'), upWeight: g('up', 'weight'), upBias: g('up', 'bias') };
-    bottleneckBackward(this.ctx, dh, bg, dy, saved.h, saved, m, b.nonLinearity);
-    return dh;
-  }
-
   /** RMSNorm backward for Qwen3's per-head norms (always RMSNorm, whatever the model's norm). */
   private normBackwardRms(grads: Gradients, dx: Tensor, dOut: Tensor, x: Tensor, p: NormParams, rstd: Tensor): void {
     const g = this.one(grads, p.weight);
@@ -934,35 +693,24 @@ export class CausalLM {
    */
   async forwardCached(ids: number[], cache: KvCache, adapter?: ModelAdapter | null): Promise<Float32Array> {
     this.checkAlive();
-    if (!(cache instanceof GpuKvCache) || cache.owner !== this) throw new Error('forwardCached: the cache was made by another model');
-    if (cache.isReleased) throw new Error('forwardCached: the cache was released');
+    const gpuCache = ownCache(cache, this);
     const { ctx, cfg, params } = this;
-    const start = cache.length;
+    const start = gpuCache.length;
     if (ids.length === 0) throw new Error('forwardCached: no tokens given');
     const use = this.adapterFor(adapter);
     const prompt = start === 0 ? asPrompt(use) : null;
-    const lead = virtualTokens(prompt);
-    const T = lead + ids.length;
-    if (start + T > cache.maxTokens) {
-      const virtual = lead ? ` (${lead} of them the prompt adapter's virtual tokens)` : '';
-      throw new Error(`forwardCached: ${start} cached + ${T} new tokens${virtual} exceed the cache's ${cache.maxTokens}; create a larger cache`);
-    }
-    checkEmbeddingIds(ids, cfg.vocabSize);
-    const idsCpu = Int32Array.from({ length: T }, (_, i) => (i < lead ? 0 : ids[i - lead]!));
-    const positionsCpu = Int32Array.from({ length: T }, (_, i) => start + i);
-    const idsT = ctx.upload([T], idsCpu, 'i32', { label: 'decode ids' });
-    const positions = ctx.upload([T], positionsCpu, 'i32', { label: 'decode positions' });
-    let x = this.embed(idsT, idsCpu, positions, positionsCpu, prompt ? { adapter: prompt, B: 1, T } : undefined);
-    const step: Step = { B: 1, T, positions, keyMask: null, save: false, cache, start };
+    const input = decodeInput(ctx, ids, gpuCache, virtualTokens(prompt), cfg.vocabSize);
+    const { T, ids: idsT, positions } = input;
+    let x = this.embed(idsT, input.idsCpu, positions, input.positionsCpu, prompt ? { adapter: prompt, B: 1, T } : undefined);
+    const step: Step = { B: 1, T, positions, keyMask: null, save: false, cache: gpuCache, start };
     for (let l = 0; l < cfg.numLayers; l++) {
       const { out } = this.layerForward(l, x, step, use);
       x.release();
       x = out;
     }
-    cache.advance(T);
+    gpuCache.advance(T);
     const H = cfg.hiddenSize;
-    const last = ctx.empty([1, H]);
-    copyBlock(ctx, last, x, { rows: 1, cols: H, srcStride: H, srcOffset: (T - 1) * H, dstStride: H, dstOffset: 0 });
+    const last = lastRow(ctx, x, T, H);
     const h = ctx.empty([1, H]);
     const n = this.normForward(h, last, params.finalNorm);
     const chunks = lmHeadForward(ctx, h, params.lmHead);
