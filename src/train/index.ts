@@ -1,6 +1,7 @@
 // Training: settings (LLaMA-Factory's names), schedules, methods (LoRA / full / freeze), AdamW, the SFT trainer,
 // checkpoints. Browser-safe: the Node checkpoint store is imported from './checkpoint-store-node' directly.
 export * from './settings';
+export type * from './settings-types';
 export { TASK_KEYS } from './settings-spec';
 export { yamlScalar, type SettingsYamlOptions } from './settings-yaml';
 export * from './schedule';

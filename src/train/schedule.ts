@@ -12,7 +12,7 @@
 //   linear:                max(0, (T - step) / max(1, T - w))
 //   cosine:                p = (step - w) / max(1, T - w);  max(0, 0.5 · (1 + cos(π · 2 · 0.5 · p)))
 //                          (num_cycles 0.5: half a cosine, from 1 down to 0 at step T)
-import type { LrSchedulerType, TrainSettings } from './settings';
+import type { LrSchedulerType, TrainSettings } from './settings-types';
 
 export interface ScheduleParams {
   /** The peak learning rate (`learning_rate`). */

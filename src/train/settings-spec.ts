@@ -10,9 +10,9 @@
 //   eval_strategy "no", output_dir "trainer_output", gradient_checkpointing false (transformers).
 //
 // Graft's own keys (multi-task, bottleneck adapters, prompt tuning) have their defaults here too; see the file
-// comment of settings.ts. Values may be strings (command-line flags): "true", "1e-3" and "8" are converted as
-// the type asks. Runs in the browser worker too: no Node imports.
-import type { TrainSettings } from './settings';
+// comment of settings-types.ts. Values may be strings (command-line flags): "true", "1e-3" and "8" are
+// converted as the type asks. Runs in the browser worker too: no Node imports.
+import type { TrainSettings } from './settings-types';
 
 // Parsers per key -------------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 // LLaMA-Factory job files (YAML): reading one into keys, values and lines, and writing settings as one.
 // Runs in the browser worker too: no Node imports.
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
-import type { TrainSettings } from './settings';
+import type { TrainSettings } from './settings-types';
 import { SettingsError } from './settings-error';
 import { SPEC } from './settings-spec';
 

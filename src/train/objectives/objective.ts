@@ -23,10 +23,10 @@
 import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import type { Gradients } from '../../model/gradients';
-import type { ForwardOptions, LoraDropout } from '../../model/transformer';
+import type { ForwardOptions, LoraDropout } from '../../model/forward-options';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
-import type { Stage } from '../settings';
+import type { Stage } from '../settings-types';
 
 export interface BackwardHookInfo {
   step: number;
