@@ -38,16 +38,7 @@ export interface ModelInfo {
 }
 
 /** The shape numbers the estimates need, read leniently (Llama/Qwen names, and GPT-2's n_embd, n_layer, ...). */
-export interface ShapeNumbers {
-  layers: number;
-  hidden: number;
-  intermediate: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
-  /** Gated MLP (gate, up, down: Llama, Qwen) or two matrices (fc, proj: GPT-2). */
-  gatedMlp: boolean;
+export interface ShapeNumbers extends Pick<PlanShape, 'layers' | 'hidden' | 'intermediate' | 'heads' | 'kvHeads' | 'headDim' | 'vocab' | 'gatedMlp'> {
   /** Optional details for the memory planner (absent: inferred, see planShapeFromNumbers). */
   tied?: boolean;
   qkvBias?: boolean;
