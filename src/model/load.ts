@@ -1,6 +1,6 @@
 // Loading a model folder onto the GPU, and what the CLI and the app do with it: chat prompts, generation with
 // streaming, and adapters — PEFT LoRA and PROMPT_TUNING folders and Graft's bottleneck adapter folders — kept
-// under names (adapters.ts's AdapterSet) and switched per call without reloading the base.
+// under names (adapter-set.ts's AdapterSet) and switched per call without reloading the base.
 //
 // Files read: config.json (required), tokenizer.json (required), tokenizer_config.json, generation_config.json,
 // chat_template.jinja (optional), and the weights (model.safetensors or the sharded index + shards).
@@ -14,7 +14,8 @@ import { ModelError, readJson, readText, type ModelSource } from './source';
 import { SafetensorsWeights, type WeightSource } from './weights';
 import { generateWith, generationDefaults, type GenerateOptions, type GenerateResult, type GenerationDefaults } from './generate';
 import { ADAPTER_CONFIG, defaultAdapterName, readLoraAdapter } from './adapter';
-import { AdapterSet, asPrompt, releaseModelAdapter, type ModelAdapter } from './adapters';
+import { asPrompt, releaseModelAdapter, type ModelAdapter } from './adapters';
+import { AdapterSet } from './adapter-set';
 import { readPromptAdapter, uploadPromptAdapter, virtualTokens } from './prompt-tuning';
 import { uploadBottleneck } from './bottleneck';
 import { isBottleneckConfig, readBottleneckAdapter } from './bottleneck-file';

@@ -42,7 +42,7 @@ import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
 import { dropoutParams } from '../engine/dropout-params';
 import { sliceColumnsBackward, sliceColumnsForward } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
-import { prefixBatch, releaseBatch, type Batch } from './batch';
+import { prefixBatch, type Batch } from './batch';
 import { adapterParameters, asLora, asPrompt, type ModelAdapter } from './adapters';
 import {
   accumulatePromptGradient,
@@ -76,7 +76,7 @@ import {
   type WeightSource,
 } from './params';
 import { PROMPT_EMBEDDINGS, virtualTokens, type PromptAdapter } from './prompt-tuning';
-import { assembleLogits, embedBackward, embedForward, lmHeadBackward, lmHeadForward, splitLogits, type LogitsChunk } from './vocab';
+import { assembleLogits, embedBackward, embedForward, lmHeadBackward, lmHeadForward, splitLogits } from './vocab';
 
 export { Activations, releaseActivations } from './activations';
 export type { ForwardOptions, LoraDropout } from './forward-options';

@@ -3,7 +3,8 @@
 // throughout; unknown names and ill-fitting adapters are refused; unload frees the adapter's GPU memory.
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
-import { AdapterSet, adapterParameters } from '../../src/model/adapters';
+import { adapterParameters } from '../../src/model/adapters';
+import { AdapterSet } from '../../src/model/adapter-set';
 import type { LoraAdapter } from '../../src/model/lora';
 import { CausalLM, releaseBatch, uploadBatch, type Batch, type ModelAdapter } from '../../src/model/transformer';
 import { testContext } from '../helpers/gpu';

@@ -6,7 +6,8 @@
 // prompt adapter switches with a LoRA adapter (set or per call) and back to exactly the same logits.
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
-import { AdapterSet, adapterParameters } from '../../src/model/adapters';
+import { adapterParameters } from '../../src/model/adapters';
+import { AdapterSet } from '../../src/model/adapter-set';
 import type { LoraAdapter } from '../../src/model/lora';
 import { PROMPT_EMBEDDINGS, randomPromptInit, textInitIds, uploadPromptAdapter, type PromptAdapter } from '../../src/model/prompt-tuning';
 import { referenceLogits, refWeights } from '../model-ref/transformer';
