@@ -6,14 +6,14 @@
 //   - a new deployment shows the "new version" prompt, and Reload brings it in.
 // A screenshot of the page (light and dark) goes to test-results/ for a person to look at.
 // Never skips: without Chromium or a WebGPU adapter the test fails and says how to fix it.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SelfTestResult } from '../../src/worker/api';
 import {
   REPO_ROOT,
-  buildApp,
+  appBuilds,
   launchChromium,
   noWebGpuMessage,
   serveStatic,
@@ -51,25 +51,13 @@ function failWith(message: string): never {
   throw new Error(`${message}\n\nRequests: ${server.requests.join(', ')}\nBrowser console:\n  ${browser.logs.join('\n  ')}`);
 }
 
-// One build for the whole file; launching Chromium overlaps with it.
+// The run's builds (test/global-setup.ts): the app, and the same app as a newer deployment.
 let launching: Promise<LaunchedBrowser> | undefined;
 
-beforeAll(async () => {
+beforeAll(() => {
+  ({ app: dist, next: distNext } = appBuilds());
   launching = launchChromium();
   launching.catch(() => undefined); // reported by the first describe's beforeAll
-  try {
-    [dist, distNext] = await Promise.all([
-      buildApp({ env: { GRAFT_BUILD_ID: '' } }),
-      buildApp({ env: { GRAFT_BUILD_ID: 'update-test' } }),
-    ]);
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-}, 90_000);
-
-afterAll(() => {
-  for (const d of [dist, distNext]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 describe('web app in Chromium', () => {

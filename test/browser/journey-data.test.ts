@@ -9,7 +9,7 @@
 //             setting shows its error next to the field, the job YAML; a reload keeps model, dataset and settings.
 // Screenshots of each screen (light and dark, and the Data screen on a phone) go to test-results/journey-*.png.
 // Never skips: without Chromium or WebGPU the test fails and says why.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { encodeConversation, encodeDataset } from '../../src/data/encode';
 import { normaliseRecord } from '../../src/data/normalize';
 import { parseDatasetText } from '../../src/data/parse';
 import { DEFAULT_ANSWERS, recommendMethod, type GuideAnswers } from '../../src/ui/method-guide';
-import { REPO_ROOT, buildApp, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 import { fixtureTemplate, fixtureTokenizer } from '../data/fixture';
 
@@ -79,10 +79,12 @@ async function go(screen: string, heading: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  // The run's build (test/global-setup.ts); Chromium launches while the test hub starts.
+  dist = appBuilds().app;
   const launching = launchChromium();
   launching.catch(() => undefined);
   try {
-    [dist, hub] = await Promise.all([buildApp(), TestHub.start()]);
+    hub = await TestHub.start();
   } catch (e) {
     await launching.then((b) => b.close(), () => undefined);
     throw e;
@@ -98,7 +100,6 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await hub?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
 describe('the journey: start, model, data, method', () => {

@@ -17,7 +17,7 @@ import { unzipSync } from 'fflate';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { REPO_ROOT, buildApp, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
@@ -67,10 +67,12 @@ async function go(screen: string, heading: string): Promise<void> {
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 beforeAll(async () => {
+  // The run's build (test/global-setup.ts); Chromium launches while the test hub starts.
+  dist = appBuilds().app;
   const launching = launchChromium();
   launching.catch(() => undefined);
   try {
-    [dist, hub] = await Promise.all([buildApp(), TestHub.start()]);
+    hub = await TestHub.start();
   } catch (e) {
     await launching.then((b) => b.close(), () => undefined);
     throw e;
@@ -91,7 +93,6 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await hub?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
 describe('the journey: train, chat, export, and the built-in demo', () => {

@@ -9,11 +9,11 @@
 //     kept across the worker boundary);
 //   - no request leaves 127.0.0.1.
 // Screenshots go to test-results/. Never skips: without Chromium or WebGPU the test fails and says why.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, buildApp, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, appBuilds, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
@@ -72,10 +72,12 @@ async function openApp(): Promise<void> {
 }
 
 beforeAll(async () => {
+  // The run's build (test/global-setup.ts); Chromium launches while the test hub starts.
+  dist = appBuilds().app;
   const launching = launchChromium();
   launching.catch(() => undefined);
   try {
-    [dist, hub] = await Promise.all([buildApp(), TestHub.start()]);
+    hub = await TestHub.start();
   } catch (e) {
     await launching.then((b) => b.close(), () => undefined);
     throw e;
@@ -91,7 +93,6 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await hub?.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
 describe('models in the web app', () => {

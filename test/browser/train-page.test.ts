@@ -9,11 +9,11 @@
 //     takes control of the page (another tab pressed Reload: the page posts SKIP_WAITING itself) the page is not
 //     reloaded and the run goes on; when the run ends the prompt comes back, and Reload brings the new version in.
 // Screenshots go to test-results/train-page-*.png. Never skips.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, buildApp, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const RESULTS = join(REPO_ROOT, 'test-results');
 
@@ -98,15 +98,9 @@ async function shoot(name: string, options: { dark?: boolean } = {}): Promise<vo
 }
 
 beforeAll(async () => {
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    [dist, distNext] = await Promise.all([buildApp({ env: { GRAFT_BUILD_ID: '' } }), buildApp({ env: { GRAFT_BUILD_ID: 'update-test' } })]);
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  browser = await launching;
+  // The run's builds (test/global-setup.ts): the app, and the same app as a newer deployment.
+  ({ app: dist, next: distNext } = appBuilds());
+  browser = await launchChromium();
   server = await serveStatic(dist, '/graft/');
   await browser.context.grantPermissions(['notifications'], { origin: new URL(server.url).origin });
   await browser.context.addInitScript(instrument);
@@ -120,7 +114,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
-  for (const d of [dist, distNext]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 describe('the page around a training run', () => {

@@ -2,7 +2,8 @@
 // a GPU, WebGPU runs on SwiftShader (the Vulkan driver that Debian's `chromium` package ships). Browser tests
 // never skip: a missing Chromium or a missing WebGPU adapter fails with a message that says how to fix it.
 //
-// Also here: building the web app into a temporary folder and serving a folder over HTTP on 127.0.0.1.
+// Also here: building the web app into a temporary folder, the builds that test/global-setup.ts makes once per
+// run (appBuilds), and serving a folder over HTTP on 127.0.0.1.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { inject } from 'vitest';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -189,6 +191,35 @@ export async function buildApp(options: BuildOptions = {}): Promise<string> {
   return outDir;
 }
 
+/** The builds test/global-setup.ts makes once per run; the tests only read them. */
+export interface AppBuilds {
+  /** GRAFT_BUILD_ID '': the app every browser test serves. */
+  app: string;
+  /** GRAFT_BUILD_ID 'update-test': the same app as a newer deployment (the update prompt). */
+  next: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    graftAppBuilds: AppBuilds;
+  }
+}
+
+/**
+ * The web app built once for the whole run by test/global-setup.ts (the browser project's globalSetup in
+ * vitest.config.ts). Shared by every browser test file: serve it, never write into it or delete it.
+ */
+export function appBuilds(): AppBuilds {
+  const builds = inject('graftAppBuilds');
+  if (!builds) {
+    throw new Error(
+      'No app build: test/global-setup.ts builds the app for the tests under test/browser/ (the "browser" project ' +
+        'of vitest.config.ts); a browser test elsewhere needs its own buildApp(), or the project\'s include.',
+    );
+  }
+  return builds;
+}
+
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -271,8 +302,9 @@ export async function serveStatic(root: string, prefix = '/'): Promise<StaticSer
 
 // ---- one app session per test file -------------------------------------------------------------------------
 
-/** A built app served at /graft/, a Chromium and one light-mode page on it (startApp / stopApp). */
+/** The run's app build served at /graft/, a Chromium and one light-mode page on it (startApp / stopApp). */
 export interface AppSession {
+  /** The shared build (appBuilds().app): read it, never change it. */
   dist: string;
   browser: LaunchedBrowser;
   server: StaticServer;
@@ -280,31 +312,28 @@ export interface AppSession {
 }
 
 /**
- * Builds the app while Chromium launches, serves the build at /graft/ and opens a light-mode page. A failed
- * build closes the browser it started; call in beforeAll (90 s) and pair with stopApp in afterAll.
+ * Serves the run's app build (appBuilds().app) at /graft/, launches Chromium and opens a light-mode page.
+ * Call in beforeAll and pair with stopApp in afterAll.
  */
 export async function startApp(): Promise<AppSession> {
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  let dist: string;
+  const dist = appBuilds().app;
+  const browser = await launchChromium();
+  let server: StaticServer | undefined;
   try {
-    dist = await buildApp();
+    server = await serveStatic(dist, '/graft/');
+    const page = await browser.newPage();
+    await page.emulateMedia({ colorScheme: 'light' });
+    return { dist, browser, server, page };
   } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
+    await stopApp({ browser, ...(server ? { server } : {}) });
     throw e;
   }
-  const browser = await launching;
-  const server = await serveStatic(dist, '/graft/');
-  const page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
-  return { dist, browser, server, page };
 }
 
-/** Closes what startApp opened (any part of it may be missing when startApp failed) and deletes the build. */
+/** Closes what startApp opened (any part of it may be missing when startApp failed); the build stays for the run. */
 export async function stopApp(app: Partial<AppSession> | undefined): Promise<void> {
   await app?.browser?.close();
   await app?.server?.close();
-  if (app?.dist) rmSync(app.dist, { recursive: true, force: true });
 }
 
 /**
