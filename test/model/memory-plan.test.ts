@@ -2,15 +2,17 @@
 // (Llama with GQA, Qwen2's q/k/v biases, Qwen3's per-head norms, GPT-2's LayerNorm, fused c_attn and learned
 // positions), LoRA and full fine-tuning, several batch sizes and lengths and a padded batch, the predicted peak
 // of a training step is compared with the peak of bytes in use that GpuContext measured during the second step
-// of the real Trainer, on a fresh device each (so nothing else is allocated). The models are sized so that
-// the context's own buffers (a 256 KiB upload chunk, 64 KiB kernel-parameter chunks) are a few percent at most.
-import { describe, expect, it } from 'vitest';
-import { requestNodeAdapter } from '../../src/engine/adapter-node';
-import { GpuContext } from '../../src/engine/context';
+// of the real Trainer, on a fresh GpuContext each (its byte counts start from zero, so nothing else is counted).
+// The contexts share one GPUDevice (test/helpers/one-device.ts), so a kernel an earlier case compiled is not
+// compiled again; a context counts only its own buffers, so the numbers are those of a fresh device. The models
+// are sized so that the context's own buffers (a 256 KiB upload chunk, 64 KiB kernel-parameter chunks) are a
+// few percent at most.
+import { afterAll, describe, expect, it } from 'vitest';
 import { largestFittingSeqLen, planShape, planTrainingStep } from '../../src/model/memory-plan';
 import { CausalLM } from '../../src/model/transformer';
 import { parseSettings } from '../../src/train/settings';
 import { Trainer, type TrainExample } from '../../src/train/trainer';
+import { oneDevice, type OneDevice } from '../helpers/one-device';
 import { makeRandomModel, randomIds } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
 
@@ -71,9 +73,13 @@ const CASES: Case[] = [
   { model: 'gpt2', method: 'full', B: 1, T: 128 },
 ];
 
+let device: Promise<OneDevice> | undefined;
+afterAll(async () => {
+  await (await device)?.destroy();
+});
+
 async function measure(c: Case): Promise<{ measured: number; predicted: ReturnType<typeof planTrainingStep> }> {
-  const { adapter, gpu } = await requestNodeAdapter();
-  const ctx = await GpuContext.create(adapter, gpu);
+  const ctx = await (await (device ??= oneDevice())).context();
   try {
     const m = makeRandomModel({ name: String(c.model), seed: 5, config: CONFIGS[c.model]! });
     const model = CausalLM.create(ctx, m.cfg, m.weights, { maxPositions: c.T });
@@ -121,6 +127,8 @@ async function measure(c: Case): Promise<{ measured: number; predicted: ReturnTy
     });
     return { measured: peaks[1]!, predicted };
   } finally {
+    // Frees this case's buffers; the device and the compiled pipelines stay for the next case.
+    ctx.trimPool();
     ctx.destroy();
   }
 }
