@@ -1,5 +1,7 @@
 // `graft train` / `generate` / `info` with adapters and datasets from the hub (the local test hub, no network),
-// and continuing a saved bottleneck adapter, as child processes:
+// and continuing a saved bottleneck adapter, run in this process (main() with the arguments, environment and
+// working folder of the command; test/helpers/graft-in-process.ts) on one GPU device for the file, so that the
+// fifteen commands compile their kernels once, not each in a child process of its own:
 // - a LoRA adapter repo (at a revision) is downloaded into GRAFT_CACHE with progress, continues training to
 //   exactly the losses of the same adapter from a local folder, and generate then reads it from the cache with no
 //   request and generates the folder's tokens;
@@ -11,10 +13,13 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lines, REPO_ROOT, runGraft } from '../cli/run';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { lines, REPO_ROOT } from '../cli/run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { TestHub } from '../helpers/test-hub';
 import { ALPACA, FIXTURE } from './helpers';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const DPO = 'test/fixtures/data/dpo.json';
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-hub-'));
@@ -40,15 +45,12 @@ const adapterFiles = (dir: string) => ({
 describe('adapter_name_or_path and --adapter from the hub', () => {
   it('downloads the adapter repo at its revision, trains exactly as from the folder, and reads it from the cache afterwards', async () => {
     const lora = join(scratch, 'lora');
-    const first = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '2', '--output_dir', lora], { timeoutMs: 120_000 });
+    const first = await graft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '2', '--output_dir', lora]);
     expect(first.code, first.graftStderr).toBe(0);
     hub.addModel('graft-test/lora-adapter', adapterFiles(lora), 'v1'); // only at v1: a run that ignored @v1 gets a 404
 
     const fromHub = join(scratch, 'from-hub');
-    const h = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '4', '--adapter_name_or_path', 'graft-test/lora-adapter@v1', '--output_dir', fromHub], {
-      env: env(),
-      timeoutMs: 120_000,
-    });
+    const h = await graft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '4', '--adapter_name_or_path', 'graft-test/lora-adapter@v1', '--output_dir', fromHub], { env: env() });
     expect(h.code, h.graftStderr).toBe(0);
     expect(h.graftStderr).toMatch(/downloading adapter_model\.safetensors/);
     expect(h.graftStderr).toMatch(/training continues the adapter graft-test\/lora-adapter@v1 with its own settings \(lora_rank 4 → 2/);
@@ -58,7 +60,7 @@ describe('adapter_name_or_path and --adapter from the hub', () => {
     expect(readFileSync(join(fromHub, 'train.yaml'), 'utf8')).toMatch(/^adapter_name_or_path: graft-test\/lora-adapter( +#.*)?$/m);
 
     const fromFolder = join(scratch, 'from-folder');
-    const f = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '4', '--adapter_name_or_path', lora, '--output_dir', fromFolder], { timeoutMs: 120_000 });
+    const f = await graft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '4', '--adapter_name_or_path', lora, '--output_dir', fromFolder]);
     expect(f.code, f.graftStderr).toBe(0);
     expect(losses(fromHub)).toEqual(losses(fromFolder));
     // It continued the trained adapter: its first loss is below the first run's loss after one step.
@@ -67,7 +69,7 @@ describe('adapter_name_or_path and --adapter from the hub', () => {
     // Complete in the cache: generate reads it with no request at all, and generates what the folder generates.
     hub.clearRequests();
     const gen = async (adapter: string) => {
-      const g = await runGraft(['generate', '--model', FIXTURE, '--adapter', adapter, '--prompt', 'Hello', '--greedy', '-n', '6', '--ignore-eos', '--json'], { env: env(), timeoutMs: 60_000 });
+      const g = await graft(['generate', '--model', FIXTURE, '--adapter', adapter, '--prompt', 'Hello', '--greedy', '-n', '6', '--ignore-eos', '--json'], { env: env() });
       expect(g.code, g.graftStderr).toBe(0);
       return (JSON.parse(g.stdout) as { new_ids: number[] }).new_ids;
     };
@@ -79,16 +81,16 @@ describe('adapter_name_or_path and --adapter from the hub', () => {
     const work = join(scratch, 'cwd');
     mkdirSync(join(work, 'graft-test'), { recursive: true });
     cpSync(lora, join(work, 'graft-test', 'lora-adapter'), { recursive: true });
-    const local = await runGraft(['info', '--model', join(REPO_ROOT, FIXTURE), '--adapter', 'graft-test/lora-adapter', '--json'], { env: env(), cwd: work });
+    const local = await graft(['info', '--model', join(REPO_ROOT, FIXTURE), '--adapter', 'graft-test/lora-adapter', '--json'], { env: env(), cwd: work });
     expect(local.code, local.graftStderr).toBe(0);
     expect(local.graftStderr).toMatch(/--adapter graft-test\/lora-adapter is the folder .*; write hf:\/\/graft-test\/lora-adapter for the hub repository/);
     expect(hub.requests).toEqual([]);
     // hf:// means the hub: main has no such adapter.
-    const forced = await runGraft(['info', '--model', join(REPO_ROOT, FIXTURE), '--adapter', 'hf://graft-test/lora-adapter', '--json'], { env: env(), cwd: work });
+    const forced = await graft(['info', '--model', join(REPO_ROOT, FIXTURE), '--adapter', 'hf://graft-test/lora-adapter', '--json'], { env: env(), cwd: work });
     expect(forced.code).not.toBe(0);
     expect(forced.graftStderr).toMatch(/No such adapter or file: adapter_config\.json of graft-test\/lora-adapter \(revision main\)/);
 
-    const bad = await runGraft(['info', '--model', FIXTURE, '--adapter', 'not-a-folder'], { env: env() });
+    const bad = await graft(['info', '--model', FIXTURE, '--adapter', 'not-a-folder'], { env: env() });
     expect(bad.code).not.toBe(0);
     expect(bad.graftStderr).toMatch(/--adapter not-a-folder is neither an adapter folder nor a hub adapter id like "owner\/name"/);
   });
@@ -99,12 +101,12 @@ describe('--dataset from the hub', () => {
     hub.addModel('datasets/graft-test/alpaca', { 'data/train.json': new Uint8Array(readFileSync(join(REPO_ROOT, ALPACA))), 'README.md': new TextEncoder().encode('# alpaca\n') });
     const common = ['--model', FIXTURE, '--cutoff_len', '64', '--max_samples', '4', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lora_rank', '2', '--max_steps', '2'];
     const fromHub = join(scratch, 'ds-hub');
-    const h = await runGraft(['train', ...common, '--dataset', 'graft-test/alpaca', '--output_dir', fromHub], { env: env(), timeoutMs: 120_000 });
+    const h = await graft(['train', ...common, '--dataset', 'graft-test/alpaca', '--output_dir', fromHub], { env: env() });
     expect(h.code, h.graftStderr).toBe(0);
     expect(h.graftStderr).toMatch(/dataset graft-test\/alpaca: downloading data\/train\.json \(1\/1\)/);
     expect(h.graftStderr).toMatch(/4 training sequences/);
     const local = join(scratch, 'ds-local');
-    const l = await runGraft(['train', ...common, '--dataset', ALPACA, '--output_dir', local], { timeoutMs: 120_000 });
+    const l = await graft(['train', ...common, '--dataset', ALPACA, '--output_dir', local]);
     expect(l.code, l.graftStderr).toBe(0);
     expect(losses(fromHub)).toHaveLength(2);
     expect(losses(fromHub)).toEqual(losses(local));
@@ -114,11 +116,11 @@ describe('--dataset from the hub', () => {
     hub.addModel('datasets/graft-test/pairs', { 'train.json': new Uint8Array(readFileSync(join(REPO_ROOT, DPO))) });
     const dpo = ['--stage', 'dpo', ...common];
     const pairsHub = join(scratch, 'dpo-hub');
-    const ph = await runGraft(['train', ...dpo, '--dataset', 'graft-test/pairs', '--output_dir', pairsHub], { env: env(), timeoutMs: 120_000 });
+    const ph = await graft(['train', ...dpo, '--dataset', 'graft-test/pairs', '--output_dir', pairsHub], { env: env() });
     expect(ph.code, ph.graftStderr).toBe(0);
     expect(ph.graftStderr).toMatch(/dataset graft-test\/pairs: downloading train\.json/);
     const pairsLocal = join(scratch, 'dpo-local');
-    const pl = await runGraft(['train', ...dpo, '--dataset', DPO, '--output_dir', pairsLocal], { timeoutMs: 120_000 });
+    const pl = await graft(['train', ...dpo, '--dataset', DPO, '--output_dir', pairsLocal]);
     expect(pl.code, pl.graftStderr).toBe(0);
     expect(losses(pairsHub)).toHaveLength(2);
     expect(losses(pairsHub)).toEqual(losses(pairsLocal));
@@ -128,9 +130,8 @@ describe('--dataset from the hub', () => {
 describe('continuing a bottleneck adapter (finetuning_type adapter + adapter_name_or_path)', () => {
   it('starts from the saved adapter with its own settings: the first loss is the uninterrupted run’s next loss', async () => {
     const run = join(scratch, 'bn-run');
-    const a = await runGraft(
+    const a = await graft(
       ['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_placement', 'houlsby', '--reduction_factor', '8', '--adapter_non_linearity', 'silu', '--max_steps', '4', '--save_steps', '3', '--output_dir', run],
-      { timeoutMs: 120_000 },
     );
     expect(a.code, a.graftStderr).toBe(0);
     const full = losses(run);
@@ -138,7 +139,7 @@ describe('continuing a bottleneck adapter (finetuning_type adapter + adapter_nam
 
     const cont = join(scratch, 'bn-continue');
     const saved = join(run, 'checkpoint-3');
-    const b = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', saved, '--max_steps', '1', '--output_dir', cont], { timeoutMs: 120_000 });
+    const b = await graft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', saved, '--max_steps', '1', '--output_dir', cont]);
     expect(b.code, b.graftStderr).toBe(0);
     expect(b.graftStderr).toMatch(/with its own settings \(adapter_placement pfeiffer → houlsby, reduction_factor 16 → 8, adapter_non_linearity relu → silu\)/);
     // 2 layers × 2 sites × (down 8×64 + 8 + up 64×8 + 64) = 4,384 (a fresh pfeiffer/16 adapter would have 1,096)
@@ -153,15 +154,15 @@ describe('continuing a bottleneck adapter (finetuning_type adapter + adapter_nam
     cpSync(saved, other, { recursive: true });
     const cfg = JSON.parse(readFileSync(join(other, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(other, 'adapter_config.json'), JSON.stringify({ ...cfg, hidden_size: 128, bottleneck_size: 16 }));
-    const wrong = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', other, '--max_steps', '1', '--output_dir', join(scratch, 'bn-wrong')], { timeoutMs: 120_000 });
+    const wrong = await graft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', other, '--max_steps', '1', '--output_dir', join(scratch, 'bn-wrong')]);
     expect(wrong.code).not.toBe(0);
     expect(wrong.graftStderr).toMatch(/made for a model with hidden_size 128 and 2 layers.*this LlamaForCausalLM has hidden_size 64/);
 
     // A LoRA folder is not a bottleneck adapter.
     const lora = join(scratch, 'bn-lora');
-    const l = await runGraft(['train', ...FAST, '--max_steps', '1', '--lora_rank', '2', '--output_dir', lora], { timeoutMs: 120_000 });
+    const l = await graft(['train', ...FAST, '--max_steps', '1', '--lora_rank', '2', '--output_dir', lora]);
     expect(l.code, l.graftStderr).toBe(0);
-    const mixed = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', lora, '--max_steps', '1', '--output_dir', join(scratch, 'bn-mixed')], { timeoutMs: 120_000 });
+    const mixed = await graft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_name_or_path', lora, '--max_steps', '1', '--output_dir', join(scratch, 'bn-mixed')]);
     expect(mixed.code).not.toBe(0);
     expect(mixed.graftStderr).toMatch(/adapter_name_or_path: is a LoRA adapter; continue it with finetuning_type "lora"/);
   });

@@ -1,17 +1,23 @@
-// `graft train` as a child process: malformed dataset records are named by line, counted and left out; unknown
-// and unhonourable settings exit non-zero naming them (flags and job files); a job file with flags on top runs
-// freeze tuning and exports a Hugging Face model folder; Ctrl-C saves a checkpoint and
-// --resume_from_checkpoint true continues to the same losses as an uninterrupted run.
+// `graft train`: malformed dataset records are named by line, counted and left out; unknown and unhonourable
+// settings exit non-zero naming them (flags and job files); a job file with flags on top runs freeze tuning and
+// exports a Hugging Face model folder; Ctrl-C saves a checkpoint and --resume_from_checkpoint true continues to
+// the same losses as an uninterrupted run.
+// The interrupted run is the real command in a child process (bin/graft.mjs turns Ctrl-C into a clean stop);
+// the others run in this process (test/helpers/graft-in-process.ts) on one GPU device for the file, so that
+// they compile their kernels once rather than once per child process.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { TrainReporter } from '../../src/cli/train-reporter';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import type { StepRecord } from '../../src/train/metrics';
-import { BIN, lines, REPO_ROOT, runGraft, withoutNativeNoise } from '../cli/run';
+import { BIN, lines, REPO_ROOT, withoutNativeNoise } from '../cli/run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE, safetensors } from './helpers';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-train-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -39,7 +45,7 @@ describe('graft train: datasets with broken records', () => {
     const file = join(scratch, 'broken.jsonl');
     writeFileSync(file, Buffer.concat(chunks));
     const out = join(scratch, 'broken-out');
-    const r = await runGraft(['train', ...FAST, '--dataset', file, '--max_steps', '1', '--per_device_train_batch_size', '3', '--output_dir', out], { timeoutMs: 60_000 });
+    const r = await graft(['train', ...FAST, '--dataset', file, '--max_steps', '1', '--per_device_train_batch_size', '3', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     const err = r.graftStderr;
     expect(err).toMatch(/broken\.jsonl line 2: not valid JSON/);
@@ -59,19 +65,19 @@ describe('graft train: datasets with broken records', () => {
 describe('graft train: settings it does not know or cannot honour', () => {
   it('an unknown flag, an unknown key in a job file, and settings Graft cannot honour exit non-zero naming them', async () => {
     const base = [...FAST, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--output_dir', join(scratch, 'never')];
-    const flag = await runGraft(['train', ...base, '--lora_rnk', '4']);
+    const flag = await graft(['train', ...base, '--lora_rnk', '4']);
     expect(flag.code).toBe(2);
     expect(lines(flag.graftStderr)).toEqual([expect.stringMatching(/^graft train: unknown option --lora_rnk/)]);
 
     const job = join(scratch, 'typo.yaml');
     writeFileSync(job, `model_name_or_path: ${FIXTURE}\ndataset: test/fixtures/data/sft_alpaca.json\nlora_rnk: 4\ndeepspeed: ds_z3.json\n`);
-    const yaml = await runGraft(['train', job]);
+    const yaml = await graft(['train', job]);
     expect(yaml.code).toBe(1);
     expect(yaml.graftStderr).toMatch(/line 3, lora_rnk: unknown setting; did you mean "lora_rank"\?/);
     expect(yaml.graftStderr).toMatch(/line 4, deepspeed: Graft trains on one GPU/);
 
     // (lora_dropout > 0 runs: test/train/lora-dropout-train.test.ts.)
-    const value = await runGraft(['train', ...base, '--learning_rate', 'fast']);
+    const value = await graft(['train', ...base, '--learning_rate', 'fast']);
     expect(value.code).toBe(1);
     expect(value.graftStderr).toMatch(/learning_rate: must be a number, not "fast"/);
     expect(existsSync(join(scratch, 'never'))).toBe(false);
@@ -81,7 +87,7 @@ describe('graft train: settings it does not know or cannot honour', () => {
 describe('graft train: a job file, freeze tuning and the exported model', () => {
   it('flags override the job file; freeze trains the last layer and exports a Hugging Face folder', async () => {
     const out = join(scratch, 'freeze-out');
-    const r = await runGraft(['train', 'test/fixtures/jobs/freeze.yaml', '--max_steps', '2', '--output_dir', out], { timeoutMs: 60_000 });
+    const r = await graft(['train', 'test/fixtures/jobs/freeze.yaml', '--max_steps', '2', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.graftStderr).toMatch(/note: report_to:/);
     expect(r.graftStderr).toMatch(/^step 1\/2 .*loss \d/m);
@@ -128,7 +134,7 @@ describe('graft train: Ctrl-C and --resume_from_checkpoint', () => {
   it('an interrupted run saves a checkpoint, and resuming gives the uninterrupted run\'s losses', async () => {
     const job = [...FAST, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--max_samples', '6', '--per_device_train_batch_size', '1', '--max_steps', '8', '--logging_steps', '1', '--lr_scheduler_type', 'cosine', '--warmup_steps', '2'];
     const straightDir = join(scratch, 'straight');
-    const straight = await runGraft(['train', ...job, '--output_dir', straightDir], { timeoutMs: 60_000 });
+    const straight = await graft(['train', ...job, '--output_dir', straightDir]);
     expect(straight.code, straight.graftStderr).toBe(0);
     const want = readMetrics(straightDir);
     expect(want).toHaveLength(8);
@@ -142,7 +148,7 @@ describe('graft train: Ctrl-C and --resume_from_checkpoint', () => {
     expect(existsSync(join(dir, `checkpoint-${at}`, 'trainer_state.json'))).toBe(true);
     expect(existsSync(join(dir, 'adapter_model.safetensors'))).toBe(false); // no export of an unfinished run
 
-    const resumed = await runGraft(['train', ...job, '--output_dir', dir, '--resume_from_checkpoint', 'true'], { timeoutMs: 60_000 });
+    const resumed = await graft(['train', ...job, '--output_dir', dir, '--resume_from_checkpoint', 'true']);
     expect(resumed.code, resumed.graftStderr).toBe(0);
     expect(resumed.graftStderr).toMatch(new RegExp(`resuming after step ${at}`));
     const got = readMetrics(dir);
@@ -151,7 +157,7 @@ describe('graft train: Ctrl-C and --resume_from_checkpoint', () => {
     expect(readFileSync(join(dir, 'adapter_model.safetensors'))).toEqual(readFileSync(join(straightDir, 'adapter_model.safetensors')));
 
     // LLaMA-Factory's rule for an output_dir that holds checkpoints: resume from the latest (here: nothing left).
-    const again = await runGraft(['train', ...job, '--output_dir', dir], { timeoutMs: 60_000 });
+    const again = await graft(['train', ...job, '--output_dir', dir]);
     expect(again.code, again.graftStderr).toBe(0);
     expect(again.graftStderr).toMatch(/note: resuming from .*checkpoint-8/);
     expect(again.stdout).toMatch(/trained 8 steps/);
