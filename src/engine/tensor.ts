@@ -1,5 +1,4 @@
 // A tensor is a GPU buffer with a shape and an element type. It owns its buffer until released.
-import type { GpuContext } from './context';
 
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 
@@ -24,10 +23,15 @@ export function tensorText(t: { readonly shape: readonly number[]; readonly dtyp
   return t ? `${shapeText(t)} ${t.dtype}` : 'null';
 }
 
+/** What owns a tensor's buffer (the GpuContext): where the buffer goes when the tensor is released. */
+export interface BufferOwner {
+  releaseBuffer(buffer: GPUBuffer, pooled: boolean): void;
+}
+
 export class Tensor {
   private released = false;
   constructor(
-    readonly ctx: GpuContext,
+    readonly ctx: BufferOwner,
     private readonly buf: GPUBuffer,
     readonly shape: readonly number[],
     readonly dtype: DType,

@@ -263,7 +263,7 @@ describe('the default hub (tree API, redirects to a CDN on another port)', () =>
     const put = FakeObjectStore.prototype.put;
     let chunkPuts = 0;
     FakeObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
-      if (this.name === 'chunks' && ++chunkPuts > 8) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      if (this.name === 'modelChunks' && ++chunkPuts > 8) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
       return put.apply(this, args);
     } as typeof put;
     try {

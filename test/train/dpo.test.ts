@@ -15,19 +15,8 @@ import { folderSource } from '../../src/cli/folder-source';
 import { parsePreferenceText, preparePreferenceData, type EncodedPair } from '../../src/data/preference';
 import { loadModel } from '../../src/model/load';
 import { writeJoined } from '../../src/train/optimizer';
-import {
-  negLogSigmoid,
-  PAIR_METRICS,
-  preferenceLoss,
-  preferencePairLoss,
-  rewardPairLoss,
-  sigmoid,
-  usesReference,
-  type DpoObjective,
-  type PairLogps,
-  type PreferenceLossParams,
-  type PrefLoss,
-} from '../../src/train/objectives';
+import { negLogSigmoid, preferencePairLoss, rewardPairLoss, sigmoid, type PairLogps } from '../../src/engine/ref/preference-pair';
+import { PAIR_METRICS, preferenceLoss, usesReference, type DpoObjective, type PreferenceLossParams, type PrefLoss } from '../../src/train/objectives';
 import { SettingsError } from '../../src/train/settings';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';

@@ -13,7 +13,8 @@ import { parsePreferenceText, preparePreferenceData, type EncodedPair, type Pref
 import { releaseBatch, uploadBatch } from '../../src/model/batch';
 import { initScoreWeight, lastTokenRows, loadRewardModel, SCORE_WEIGHT } from '../../src/model/reward-head';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { pairBatch, rewardPairLoss, type RewardObjective } from '../../src/train/objectives';
+import { rewardPairLoss } from '../../src/engine/ref/preference-pair';
+import { pairBatch, type RewardObjective } from '../../src/train/objectives';
 import { writeJoined } from '../../src/train/optimizer';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';

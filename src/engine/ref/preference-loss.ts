@@ -1,8 +1,6 @@
 // Float64 reference for the preference-loss kernel (ops/preference-loss.ts): the kernel's contract (rows p and
-// P + p, sign, scale, the stats slots and metrics) around the per-pair formulas of
-// src/train/objectives/preference-loss.ts, which is the readable float64 definition of the DPO losses and of
-// the reward model's loss (and imports nothing), so the formulas are written once.
-import { preferencePairLoss, rewardPairLoss } from '../../train/objectives/preference-loss';
+// P + p, sign, scale, the stats slots and metrics) around the per-pair formulas of ./preference-pair.ts.
+import { preferencePairLoss, rewardPairLoss } from './preference-pair';
 import type { PairLossKernelParams } from '../ops/preference-loss';
 
 export interface PreferenceLossRef {
