@@ -72,49 +72,81 @@ export interface LossChartOptions {
   title?: string;
 }
 
-export class LossChart {
-  private plot: uPlot | undefined;
-  private data: LossData = { steps: [], losses: [], evalSteps: [], evalLosses: [] };
-  private smoothing = 0.6;
+/**
+ * What the loss chart and the per-task chart share: a uPlot in a host element that follows the host's width and
+ * the page's colour scheme, and an x axis of whole optimizer steps.
+ */
+export abstract class StepChart {
+  protected plot: uPlot | undefined;
   /** The run's total steps: the x axis spans them from the start, so the chart shows how far the run is. */
-  private totalSteps = 0;
+  protected totalSteps = 0;
   private readonly resize: ResizeObserver;
   private readonly scheme: MediaQueryList;
   private readonly onScheme = () => this.rebuild();
 
-  constructor(
-    private readonly host: HTMLElement,
-    private readonly options: LossChartOptions = {},
-  ) {
+  constructor(protected readonly host: HTMLElement) {
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(host);
     this.scheme = matchMedia('(prefers-color-scheme: dark)');
     this.scheme.addEventListener('change', this.onScheme);
-    this.rebuild();
   }
 
-  private width(): number {
+  /** Draws the chart again from its data (a new plot: the colours are read from the page now). */
+  protected abstract rebuild(): void;
+
+  protected width(): number {
     return Math.max(240, Math.floor(this.host.clientWidth || 600));
   }
 
-  private rebuild(): void {
-    this.plot?.destroy();
-    const text = cssVar('--text', '#1d231e');
+  /** The axes' style in the page's colours. */
+  protected axisStyle() {
     const muted = cssVar('--muted', '#56605a');
     const grid = cssVar('--border', '#d9dfd9');
+    return { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '12px system-ui, sans-serif', labelFont: '12px system-ui, sans-serif' };
+  }
+
+  /** The x scale: from step 1 to the run's total steps (or the last step shown, when more). */
+  protected stepScale(): uPlot.Scale {
+    return { time: false, range: (_u, min, max) => [1, Math.max(this.totalSteps, Number.isFinite(max) ? max : 1, (Number.isFinite(min) ? min : 1) + 1)] };
+  }
+
+  private fit(): void {
+    if (!this.plot) return;
+    const w = this.width();
+    if (Math.abs(this.plot.width - w) > 1) this.plot.setSize({ width: w, height: this.plot.height });
+  }
+
+  destroy(): void {
+    this.resize.disconnect();
+    this.scheme.removeEventListener('change', this.onScheme);
+    this.plot?.destroy();
+    this.plot = undefined;
+  }
+}
+
+export class LossChart extends StepChart {
+  private data: LossData = { steps: [], losses: [], evalSteps: [], evalLosses: [] };
+  private smoothing = 0.6;
+
+  constructor(
+    host: HTMLElement,
+    private readonly options: LossChartOptions = {},
+  ) {
+    super(host);
+    this.rebuild();
+  }
+
+  protected rebuild(): void {
+    this.plot?.destroy();
+    const text = cssVar('--text', '#1d231e');
     const accent = cssVar('--accent', '#2f6b3a');
     const evalColor = cssVar('--link', '#1f5f9e');
-    const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '12px system-ui, sans-serif', labelFont: '12px system-ui, sans-serif' };
+    const axis = this.axisStyle();
     const opts: uPlot.Options = {
       width: this.width(),
       height: this.options.height ?? 260,
       ...(this.options.title ? { title: this.options.title } : {}),
-      scales: {
-        x: {
-          time: false,
-          range: (_u, min, max) => [1, Math.max(this.totalSteps, Number.isFinite(max) ? max : 1, (Number.isFinite(min) ? min : 1) + 1)],
-        },
-      },
+      scales: { x: this.stepScale() },
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
       axes: [
@@ -137,12 +169,6 @@ export class LossChart {
     };
     this.plot = new uPlot(opts, chartColumns(this.data, this.smoothing) as uPlot.AlignedData, this.host);
     this.plot.root.style.color = text;
-  }
-
-  private fit(): void {
-    if (!this.plot) return;
-    const w = this.width();
-    if (Math.abs(this.plot.width - w) > 1) this.plot.setSize({ width: w, height: this.plot.height });
   }
 
   update(data: LossData, smoothing = this.smoothing, totalSteps = this.totalSteps): void {
@@ -197,13 +223,6 @@ export class LossChart {
     ctx.drawImage(src, 0, head);
     const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
     return blob ? new Uint8Array(await blob.arrayBuffer()) : new Uint8Array();
-  }
-
-  destroy(): void {
-    this.resize.disconnect();
-    this.scheme.removeEventListener('change', this.onScheme);
-    this.plot?.destroy();
-    this.plot = undefined;
   }
 }
 

@@ -32,3 +32,18 @@ export function deviceMemoryGB(): number | undefined {
   const v = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
   return typeof v === 'number' && v > 0 ? v : undefined;
 }
+
+/**
+ * Asks the browser to keep this site's storage (models, datasets) until the person deletes it; true when it
+ * promised. Only a page can ask (navigator.storage.persist is not offered to workers); the worker reports the result.
+ */
+export async function keepStorage(): Promise<boolean> {
+  let granted = false;
+  try {
+    granted = (await navigator.storage?.persist?.()) ?? false;
+  } catch {
+    granted = false;
+  }
+  if (!granted) granted = await engine.persistStorage();
+  return granted;
+}

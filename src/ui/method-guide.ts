@@ -6,6 +6,7 @@
 // adapter and RAG papers): retrieval for knowledge that changes, prompting when there is nothing to learn
 // from, parameter-efficient methods for hundreds to thousands of examples, full fine-tuning only with much
 // data far from what the model knows, and DPO on top of LoRA for preference pairs.
+import { choices } from './settings-form';
 
 /** How many labelled examples there are. */
 export type DataSize = 'none' | 'few' | 'hundreds' | 'many';
@@ -34,6 +35,32 @@ export const DEFAULT_ANSWERS: GuideAnswers = {
   labels: 'pairs',
   severalTasks: false,
 };
+
+/** The guide's questions in the order the Method screen asks them. */
+export const GUIDE_QUESTIONS: { key: keyof GuideAnswers; legend: string; options: { value: string | boolean; label: string }[] }[] = [
+  {
+    key: 'dataSize',
+    legend: 'How many examples do you have?',
+    options: choices(['none', 'None yet'], ['few', 'Under 100'], ['hundreds', '100 to 10,000'], ['many', 'More than 10,000']),
+  },
+  {
+    key: 'labels',
+    legend: 'What do the examples hold?',
+    options: choices(['pairs', 'An input and the answer I want'], ['preferences', 'A prompt with a better and a worse answer'], ['none', 'Plain text, no answers']),
+  },
+  {
+    key: 'domain',
+    legend: 'How far is your text from what the model knows?',
+    options: choices(
+      ['close', 'Close: everyday language, general topics'],
+      ['some', 'Somewhat: a specialised field with its own terms'],
+      ['far', 'Far: a new language, notation or code it rarely saw'],
+    ),
+  },
+  { key: 'changesDaily', legend: 'Do the facts in the answers change daily (prices, news, stock, schedules)?', options: choices<boolean>([false, 'No'], [true, 'Yes']) },
+  { key: 'strictFormat', legend: 'Must the output follow a strict format (JSON, a fixed set of labels, a template)?', options: choices<boolean>([false, 'No'], [true, 'Yes']) },
+  { key: 'severalTasks', legend: 'Should one model serve several different tasks?', options: choices<boolean>([false, 'No, one task'], [true, 'Yes, several']) },
+];
 
 export type MethodId = 'full' | 'lora' | 'freeze' | 'adapter' | 'prompt-tuning' | 'rag' | 'prompting';
 

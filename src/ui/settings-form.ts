@@ -25,6 +25,11 @@ export interface FieldGroup {
   fields: FieldDef[];
 }
 
+/** Select options as [value, label] pairs; a lone value is its own label. */
+export function choices<V extends string | boolean>(...options: (V | [V, string])[]): { value: V; label: string }[] {
+  return options.map((o) => (Array.isArray(o) ? { value: o[0], label: o[1] } : { value: o, label: String(o) }));
+}
+
 const isLora = (v: SettingsValues) => v.finetuning_type === 'lora';
 const isAdapter = (v: SettingsValues) => v.finetuning_type === 'adapter';
 const isPrompt = (v: SettingsValues) => v.finetuning_type === 'prompt';
@@ -39,24 +44,14 @@ export const FIELD_GROUPS: FieldGroup[] = [
         label: 'Training stage',
         help: 'sft learns from input → output examples; dpo learns from preference pairs (a better and a worse answer); rm trains a reward model on preference pairs: a score head that rates answers (exported as a sequence-classification model).',
         kind: 'select',
-        options: [
-          { value: 'sft', label: 'sft: supervised fine-tuning' },
-          { value: 'dpo', label: 'dpo: preference pairs' },
-          { value: 'rm', label: 'rm: a reward model (preference pairs)' },
-        ],
+        options: choices(['sft', 'sft: supervised fine-tuning'], ['dpo', 'dpo: preference pairs'], ['rm', 'rm: a reward model (preference pairs)']),
       },
       {
         key: 'finetuning_type',
         label: 'Fine-tuning method',
         help: 'lora trains small added matrices (least memory); adapter trains small bottleneck layers inserted into each block; prompt trains only a few virtual tokens put before the input; freeze trains the last layers; full trains every weight.',
         kind: 'select',
-        options: [
-          { value: 'lora', label: 'lora' },
-          { value: 'adapter', label: 'adapter: bottleneck adapters' },
-          { value: 'prompt', label: 'prompt: prompt tuning' },
-          { value: 'freeze', label: 'freeze' },
-          { value: 'full', label: 'full' },
-        ],
+        options: choices('lora', ['adapter', 'adapter: bottleneck adapters'], ['prompt', 'prompt: prompt tuning'], 'freeze', 'full'),
       },
       { key: 'lora_rank', label: 'LoRA rank (r)', help: 'Size of the low-rank update: 8 suits most tasks; 16–64 for harder ones, at more memory.', kind: 'number', when: isLora },
       { key: 'lora_alpha', label: 'LoRA alpha', help: 'Scales the update by alpha / r; twice the rank is the usual choice.', kind: 'number', when: isLora },
@@ -68,43 +63,18 @@ export const FIELD_GROUPS: FieldGroup[] = [
         label: 'Adapter placement',
         help: 'pfeiffer puts one adapter after each block’s MLP; houlsby puts one after attention and one after the MLP (twice the parameters).',
         kind: 'select',
-        options: [
-          { value: 'pfeiffer', label: 'pfeiffer: after the MLP' },
-          { value: 'houlsby', label: 'houlsby: after attention and the MLP' },
-        ],
+        options: choices(['pfeiffer', 'pfeiffer: after the MLP'], ['houlsby', 'houlsby: after attention and the MLP']),
         when: isAdapter,
       },
-      {
-        key: 'reduction_factor',
-        label: 'Reduction factor',
-        help: 'Bottleneck size = hidden size ÷ this (it must divide the hidden size): 16 is usual; smaller values give a larger adapter.',
-        kind: 'number',
-        when: isAdapter,
-      },
-      {
-        key: 'adapter_non_linearity',
-        label: 'Adapter activation',
-        help: 'The non-linearity between the down and up projections: relu is the usual choice.',
-        kind: 'select',
-        options: ['relu', 'silu', 'gelu'].map((value) => ({ value, label: value })),
-        when: isAdapter,
-      },
-      {
-        key: 'num_virtual_tokens',
-        label: 'Virtual tokens',
-        help: 'How many learned vectors go before every input: 20 is usual; more give more room and take positions from the cut-off length.',
-        kind: 'number',
-        when: isPrompt,
-      },
+      { key: 'reduction_factor', label: 'Reduction factor', help: 'Bottleneck size = hidden size ÷ this (it must divide the hidden size): 16 is usual; smaller values give a larger adapter.', kind: 'number', when: isAdapter },
+      { key: 'adapter_non_linearity', label: 'Adapter activation', help: 'The non-linearity between the down and up projections: relu is the usual choice.', kind: 'select', options: choices('relu', 'silu', 'gelu'), when: isAdapter },
+      { key: 'num_virtual_tokens', label: 'Virtual tokens', help: 'How many learned vectors go before every input: 20 is usual; more give more room and take positions from the cut-off length.', kind: 'number', when: isPrompt },
       {
         key: 'prompt_tuning_init',
         label: 'Start the virtual tokens',
         help: 'random starts them from noise; text starts them at the embeddings of a text that describes the task, which usually trains faster.',
         kind: 'select',
-        options: [
-          { value: 'random', label: 'random' },
-          { value: 'text', label: 'text: from a description of the task' },
-        ],
+        options: choices('random', ['text', 'text: from a description of the task']),
         when: isPrompt,
       },
       {
@@ -114,13 +84,7 @@ export const FIELD_GROUPS: FieldGroup[] = [
         kind: 'text',
         when: (v) => isPrompt(v) && v.prompt_tuning_init === 'text',
       },
-      {
-        key: 'freeze_trainable_layers',
-        label: 'Trainable layers',
-        help: 'Freeze tuning trains the last n layers (a negative n: the first |n|).',
-        kind: 'number',
-        when: (v) => v.finetuning_type === 'freeze',
-      },
+      { key: 'freeze_trainable_layers', label: 'Trainable layers', help: 'Freeze tuning trains the last n layers (a negative n: the first |n|).', kind: 'number', when: (v) => v.finetuning_type === 'freeze' },
     ],
   },
   {
@@ -142,13 +106,7 @@ export const FIELD_GROUPS: FieldGroup[] = [
       { key: 'max_steps', label: 'Max steps', help: 'Stop after this many optimizer steps; -1 trains for the epochs above.', kind: 'number' },
       { key: 'per_device_train_batch_size', label: 'Batch size', help: 'Examples per forward pass: 1–4 in a browser; memory grows with it.', kind: 'number' },
       { key: 'gradient_accumulation_steps', label: 'Gradient accumulation', help: 'Batches summed before each step: a bigger effective batch without more memory.', kind: 'number' },
-      {
-        key: 'lr_scheduler_type',
-        label: 'Learning-rate schedule',
-        help: 'How the learning rate changes over the run: cosine and linear decay to zero.',
-        kind: 'select',
-        options: ['cosine', 'linear', 'constant_with_warmup', 'constant'].map((value) => ({ value, label: value })),
-      },
+      { key: 'lr_scheduler_type', label: 'Learning-rate schedule', help: 'How the learning rate changes over the run: cosine and linear decay to zero.', kind: 'select', options: choices('cosine', 'linear', 'constant_with_warmup', 'constant') },
       { key: 'warmup_ratio', label: 'Warm-up share', help: 'Share of the steps spent raising the learning rate from 0; 0.03–0.1 avoids early jumps.', kind: 'number' },
       { key: 'max_grad_norm', label: 'Gradient clipping', help: 'Scale gradients down when their norm is above this; 1.0 is standard, 0 turns it off.', kind: 'number' },
       { key: 'weight_decay', label: 'Weight decay', help: 'Pulls weights slightly towards zero each step; 0 or 0.01.', kind: 'number' },
@@ -159,13 +117,7 @@ export const FIELD_GROUPS: FieldGroup[] = [
     id: 'output',
     title: 'Evaluation and logging',
     fields: [
-      {
-        key: 'eval_strategy',
-        label: 'Evaluate',
-        help: 'When to compute the validation loss: "steps" every eval_steps, "epoch" after each epoch, "no" never.',
-        kind: 'select',
-        options: ['no', 'steps', 'epoch'].map((value) => ({ value, label: value })),
-      },
+      { key: 'eval_strategy', label: 'Evaluate', help: 'When to compute the validation loss: "steps" every eval_steps, "epoch" after each epoch, "no" never.', kind: 'select', options: choices('no', 'steps', 'epoch') },
       { key: 'logging_steps', label: 'Logging interval', help: 'Report the loss every this many steps.', kind: 'number' },
       { key: 'save_steps', label: 'Checkpoint interval', help: 'Save a checkpoint (survives a reload) every this many steps.', kind: 'number' },
     ],

@@ -5,7 +5,7 @@
 // backgrounds; the page's CSS variables colour the axes, so the chart follows light and dark mode.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { cssVar, STEP_INCREMENTS } from './chart';
+import { cssVar, StepChart, STEP_INCREMENTS } from './chart';
 import type { TaskSeries } from './task-series';
 
 /** One colour per task, in task order (repeats after eight tasks). */
@@ -13,27 +13,15 @@ export const TASK_COLOURS = ['#2f8f4e', '#2f6fb8', '#c0652a', '#8a4fb5', '#b8447
 
 export const taskColour = (i: number): string => TASK_COLOURS[i % TASK_COLOURS.length]!;
 
-export class TaskChart {
-  private plot: uPlot | undefined;
+export class TaskChart extends StepChart {
   private series: TaskSeries | undefined;
   private key = '';
-  private totalSteps = 0;
-  private readonly resize: ResizeObserver;
-  private readonly scheme: MediaQueryList;
-  private readonly onScheme = () => this.rebuild();
 
   constructor(
-    private readonly host: HTMLElement,
+    host: HTMLElement,
     private readonly height = 240,
   ) {
-    this.resize = new ResizeObserver(() => this.fit());
-    this.resize.observe(host);
-    this.scheme = matchMedia('(prefers-color-scheme: dark)');
-    this.scheme.addEventListener('change', this.onScheme);
-  }
-
-  private width(): number {
-    return Math.max(240, Math.floor(this.host.clientWidth || 600));
+    super(host);
   }
 
   private columns(): uPlot.AlignedData {
@@ -43,14 +31,12 @@ export class TaskChart {
     return cols as uPlot.AlignedData;
   }
 
-  private rebuild(): void {
+  protected rebuild(): void {
     this.plot?.destroy();
     this.plot = undefined;
     const s = this.series;
     if (!s || s.tasks.length === 0) return;
-    const muted = cssVar('--muted', '#56605a');
-    const grid = cssVar('--border', '#d9dfd9');
-    const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '12px system-ui, sans-serif', labelFont: '12px system-ui, sans-serif' };
+    const axis = this.axisStyle();
     const fmt = (d: number) => (_u: uPlot, v: number | null) => (v == null ? '—' : v.toFixed(d));
     const series: uPlot.Series[] = [{ label: 'step', value: (_u, v) => (v == null ? '—' : String(v)) }];
     s.tasks.forEach((t, i) => {
@@ -65,7 +51,7 @@ export class TaskChart {
       width: this.width(),
       height: this.height,
       scales: {
-        x: { time: false, range: (_u, min, max) => [1, Math.max(this.totalSteps, Number.isFinite(max) ? max : 1, (Number.isFinite(min) ? min : 1) + 1)] },
+        x: this.stepScale(),
         // Static weights are often 1 each; DWA's sum to the number of tasks, so one can pass 1.
         w: { range: (_u, _min, max) => [0, Math.max(1, Number.isFinite(max) ? max * 1.05 : 1)] },
       },
@@ -82,12 +68,6 @@ export class TaskChart {
     this.plot.root.style.color = cssVar('--text', '#1d231e');
   }
 
-  private fit(): void {
-    if (!this.plot) return;
-    const w = this.width();
-    if (Math.abs(this.plot.width - w) > 1) this.plot.setSize({ width: w, height: this.plot.height });
-  }
-
   update(series: TaskSeries, totalSteps: number): void {
     this.series = series;
     this.totalSteps = totalSteps;
@@ -99,12 +79,5 @@ export class TaskChart {
     } else {
       this.plot.setData(this.columns());
     }
-  }
-
-  destroy(): void {
-    this.resize.disconnect();
-    this.scheme.removeEventListener('change', this.onScheme);
-    this.plot?.destroy();
-    this.plot = undefined;
   }
 }

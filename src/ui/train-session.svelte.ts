@@ -34,6 +34,17 @@ function readKept(): Kept {
 export const sameRef = (a: TunedRef | undefined, b: TunedRef | undefined): boolean =>
   !!a && !!b && a.kind === b.kind && (a.kind === 'adapter' ? a.id === (b as { id: string }).id : a.repo === (b as { repo: string }).repo);
 
+/** A result's key as a picker's value. */
+export const tunedKey = (r: TunedRef): string => (r.kind === 'adapter' ? `adapter:${r.id}` : `model:${r.repo}`);
+
+/** The key a result picker shows after its list changed: `want`'s if listed, else `current` if still listed, else the first. */
+export function pickKey(entries: readonly TunedEntry[], want: TunedRef | undefined, current: string): string {
+  const found = want && entries.find((e) => sameRef(e.ref, want));
+  if (found) return tunedKey(found.ref);
+  if (entries.some((e) => tunedKey(e.ref) === current)) return current;
+  return entries[0] ? tunedKey(entries[0].ref) : '';
+}
+
 interface WakeLockLike {
   release(): Promise<void>;
 }
@@ -195,26 +206,21 @@ class TrainSession {
     this.setActive(false);
   }
 
-  async start(request: TrainStartRequest): Promise<TrainOutcome | undefined> {
-    if (this.active) return undefined;
-    this.begin(request.demo === true);
-    this.unfinished = undefined;
-    try {
-      const outcome = await engine.startTraining(request, proxy(this.onEvent));
-      this.finish(outcome);
-      return outcome;
-    } catch (e) {
-      this.fail(e);
-      return undefined;
-    }
+  start(request: TrainStartRequest): Promise<TrainOutcome | undefined> {
+    return this.follow(request.demo === true, (onEvent) => engine.startTraining(request, onEvent));
   }
 
-  async continueRun(runId: string): Promise<TrainOutcome | undefined> {
+  continueRun(runId: string): Promise<TrainOutcome | undefined> {
+    return this.follow(false, (onEvent) => engine.continueRun(runId, onEvent));
+  }
+
+  /** A run started or continued by `call`, followed to its outcome; nothing while another run is active. */
+  private async follow(demo: boolean, call: (onEvent: (e: TrainEvent) => void) => Promise<TrainOutcome>): Promise<TrainOutcome | undefined> {
     if (this.active) return undefined;
-    this.begin(false);
+    this.begin(demo);
     this.unfinished = undefined;
     try {
-      const outcome = await engine.continueRun(runId, proxy(this.onEvent));
+      const outcome = await call(proxy(this.onEvent));
       this.finish(outcome);
       return outcome;
     } catch (e) {
