@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lines, runGraft } from '../cli/run';
-import { FIXTURE } from './helpers';
+import { lines, runGraft } from './run';
+import { FIXTURE } from '../train/helpers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-multitask-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -9,8 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { PROMPT_EMBEDDINGS } from '../../src/model/prompt-tuning';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { runGraft } from '../cli/run';
-import { fixtureModel, FIXTURE } from './helpers';
+import { runGraft } from './run';
+import { fixtureModel, FIXTURE } from '../train/helpers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-prompt-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

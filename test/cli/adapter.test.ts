@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lines, runGraft } from '../cli/run';
-import { ALPACA, FIXTURE } from './helpers';
+import { lines, runGraft } from './run';
+import { ALPACA, FIXTURE } from '../train/helpers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-adapter-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -13,9 +13,9 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { TrainReporter } from '../../src/cli/train-reporter';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import type { StepRecord } from '../../src/train/metrics';
-import { BIN, lines, REPO_ROOT, withoutNativeNoise } from '../cli/run';
+import { BIN, lines, REPO_ROOT, withoutNativeNoise } from './run';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
-import { FIXTURE, safetensors } from './helpers';
+import { FIXTURE, safetensors } from '../train/helpers';
 
 vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
