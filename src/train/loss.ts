@@ -63,12 +63,13 @@ export interface LossSegments {
 }
 
 /**
- * Cross-entropy of every position of `acts` (over its vocabulary chunks) against `targets`; adds Σ NLL to
- * acc[slot], and with `segments` each segment's Σ NLL to acc[segments.base + k]. Returns what the backward needs.
+ * The per-token NLL of every position of `acts` against `targets` (0 where −100), over its vocabulary chunks:
+ * the losses [N], the target logits [N] and the cross-entropy state the backward needs. The caller releases all
+ * three. `op` names the caller in errors.
  */
-export function sftLossForward(ctx: GpuContext, acts: Activations, targetsCpu: Int32Array, acc: Tensor, slot: number, segments?: LossSegments): CrossEntropyState {
+function crossEntropyLosses(ctx: GpuContext, acts: Activations, targetsCpu: Int32Array, op: string): { losses: Tensor; targetLogit: Tensor; ce: CrossEntropyState } {
   const N = acts.batch.B * acts.batch.T;
-  if (targetsCpu.length !== N) throw new Error(`sftLossForward: ${targetsCpu.length} targets for ${N} positions`);
+  if (targetsCpu.length !== N) throw new Error(`${op}: ${targetsCpu.length} targets for ${N} positions`);
   const targets = ctx.upload([N], targetsCpu, 'i32', { label: 'loss targets' });
   const stats = ctx.empty([N, 2], 'f32', { label: 'cross-entropy state' });
   const targetLogit = ctx.empty([N], 'f32');
@@ -76,6 +77,34 @@ export function sftLossForward(ctx: GpuContext, acts: Activations, targetsCpu: I
   crossEntropyInit(ctx, stats, targetLogit);
   for (const c of acts.logitChunks) crossEntropyChunk(ctx, stats, targetLogit, c.logits, targets, c.vocabStart);
   crossEntropyFinish(ctx, losses, stats, targetLogit, targets);
+  const ce: CrossEntropyState = {
+    targets,
+    stats,
+    release() {
+      targets.release();
+      stats.release();
+    },
+  };
+  return { losses, targetLogit, ce };
+}
+
+/**
+ * The per-token NLL of every position of `acts` against `targets` (0 where −100), over the vocabulary chunks;
+ * returns the losses [N] and the cross-entropy state the backward needs. The caller releases both.
+ */
+export function tokenLosses(ctx: GpuContext, acts: Activations, targetsCpu: Int32Array): { losses: Tensor; ce: CrossEntropyState } {
+  const { losses, targetLogit, ce } = crossEntropyLosses(ctx, acts, targetsCpu, 'tokenLosses');
+  targetLogit.release();
+  return { losses, ce };
+}
+
+/**
+ * Cross-entropy of every position of `acts` (over its vocabulary chunks) against `targets`; adds Σ NLL to
+ * acc[slot], and with `segments` each segment's Σ NLL to acc[segments.base + k]. Returns what the backward needs.
+ */
+export function sftLossForward(ctx: GpuContext, acts: Activations, targetsCpu: Int32Array, acc: Tensor, slot: number, segments?: LossSegments): CrossEntropyState {
+  const N = acts.batch.B * acts.batch.T;
+  const { losses, targetLogit, ce } = crossEntropyLosses(ctx, acts, targetsCpu, 'sftLossForward');
   sumInto(ctx, acc, slot, losses);
   if (segments) {
     if (segments.ids.length !== N) throw new Error(`sftLossForward: ${segments.ids.length} segment ids for ${N} positions`);
@@ -86,14 +115,7 @@ export function sftLossForward(ctx: GpuContext, acts: Activations, targetsCpu: I
   // Safe before the recorded work runs: the pool hands these out again only to work recorded later.
   losses.release();
   targetLogit.release();
-  return {
-    targets,
-    stats,
-    release() {
-      targets.release();
-      stats.release();
-    },
-  };
+  return ce;
 }
 
 /**

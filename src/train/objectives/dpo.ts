@@ -25,19 +25,15 @@ import { formatBytes } from '../../engine/errors';
 import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { MethodSetup } from '../methods';
-import { SettingsError, type TrainSettings } from '../settings';
-import { trainingForward, type Objective, type StepPlan, type TrainingForward } from './objective';
-import { chunks, checkPairs, pairBatch, pairTokenBound, tokenLosses, withAdapter, type PairBatch, type TrainPair } from './pairs';
+import { SettingsError } from '../settings';
+import { backwardAndRelease, trainingForward, type Objective, type ObjectiveInputs, type StepPlan, type TrainingForward } from './objective';
+import { tokenLosses } from '../loss';
+import { chunks, pairBatch, pairData, pairStep, withAdapter, type PairBatch, type TrainPair } from './pairs';
 import { expandRows, PAIR_METRICS, preferenceLoss, rowSums } from './preference-kernels';
 import { usesReference, type PreferenceLossParams } from './preference-loss';
 
-export interface DpoObjectiveOptions {
-  model: CausalLM;
-  settings: TrainSettings;
+export interface DpoObjectiveOptions extends ObjectiveInputs {
   method: MethodSetup;
-  train: readonly unknown[];
-  val?: readonly unknown[];
-  padTokenId: number;
   /** Full / freeze training with a reference-based loss: a frozen copy of the starting weights. */
   reference?: CausalLM;
 }
@@ -70,13 +66,7 @@ export class DpoObjective implements Objective {
   constructor(private readonly o: DpoObjectiveOptions) {
     const s = o.settings;
     this.ctx = o.model.ctx;
-    const train = o.train;
-    const val = o.val ?? [];
-    checkPairs('dpo', train, o.model.maxSequenceLength);
-    checkPairs('dpo', val, o.model.maxSequenceLength);
-    this.train = train;
-    this.val = val;
-    this.microTokenBound = pairTokenBound(train, s.per_device_train_batch_size);
+    ({ train: this.train, val: this.val, microTokenBound: this.microTokenBound } = pairData('dpo', o));
     this.loss = { loss: s.pref_loss, beta: s.pref_beta, gamma: s.simpo_gamma ?? DEFAULT_SIMPO_GAMMA, ftx: s.pref_ftx };
     if (usesReference(s.pref_loss)) {
       if (o.reference) {
@@ -194,13 +184,11 @@ export class DpoObjective implements Objective {
   plan(batches: readonly (readonly number[])[]): StepPlan {
     const { ctx, o } = this;
     const prepared = batches.map((ix) => ({ ix, pb: pairBatch(ix.map((i) => this.train[i]!), o.padTokenId) }));
-    const pairs = prepared.reduce((n, p) => n + p.pb.P, 0);
+    const totals = pairStep(prepared.map((p) => p.pb));
     return {
-      units: pairs,
-      tokens: prepared.reduce((n, p) => n + p.pb.tokens, 0),
-      inputTokens: prepared.reduce((n, p) => n + p.pb.inputTokens, 0),
+      ...totals,
       micro: prepared.map(({ ix, pb }) => (env) => {
-        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refTrain), env.stats, 1 / pairs, true, trainingForward(env));
+        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refTrain), env.stats, 1 / totals.units, true, trainingForward(env));
         const N = 2 * pb.P * pb.T;
         const dLoss = ctx.empty([N], 'f32', { label: 'dLoss per token' });
         expandRows(ctx, dLoss, coef, pb.T);
@@ -211,12 +199,7 @@ export class DpoObjective implements Objective {
           return d;
         });
         dLoss.release();
-        env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits, ctx });
-        o.model.backward(acts, dLogits, env.grads);
-        for (const d of dLogits) d.release();
-        ce.release();
-        acts.release();
-        releaseBatch(batch);
+        backwardAndRelease(env, o.model, { batch, acts, dLogits, release: [ce] });
       }),
     };
   }

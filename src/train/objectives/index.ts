@@ -1,10 +1,7 @@
 // The training objectives by stage: sft, dpo (with its variants), rm.
-import type { CausalLM } from '../../model/transformer';
-import type { MethodSetup } from '../methods';
-import type { TrainSettings } from '../settings';
-import { DpoObjective } from './dpo';
+import { DpoObjective, type DpoObjectiveOptions } from './dpo';
 import type { Objective } from './objective';
-import { RewardObjective } from './rm';
+import { RewardObjective, type RewardObjectiveOptions } from './rm';
 import { SftObjective, type TrainExample } from './sft';
 
 export type { Objective, StepPlan, MicroStepEnv, BackwardHookInfo } from './objective';
@@ -15,19 +12,8 @@ export { pairBatch, type TrainPair } from './pairs';
 export * from './preference-loss';
 export { preferenceLoss, rowSums, expandRows, PAIR_METRICS, type PairLossKernelParams } from './preference-kernels';
 
-export interface ObjectiveOptions {
-  model: CausalLM;
-  settings: TrainSettings;
-  method: MethodSetup;
-  /** SFT: sequences; DPO / RM: pairs of sequences. */
-  train: readonly unknown[];
-  val?: readonly unknown[];
-  padTokenId: number;
-  /** DPO with full / freeze training: a frozen copy of the model as the reference. */
-  reference?: CausalLM;
-  /** RM: the head's initial std (config.json's initializer_range). */
-  initializerRange?: number;
-}
+/** What createObjective takes: the inputs of every stage's objective (DPO's method and reference, RM's head). */
+export type ObjectiveOptions = DpoObjectiveOptions & Pick<RewardObjectiveOptions, 'initializerRange'>;
 
 /** The objective of settings.stage. */
 export function createObjective(o: ObjectiveOptions): Objective {

@@ -22,11 +22,23 @@
 // trainingForward(env) is the options of such a forward.
 import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
+import type { Activations } from '../../model/activations';
+import { releaseBatch, type Batch } from '../../model/batch';
 import type { Gradients } from '../../model/gradients';
 import type { ForwardOptions, LoraDropout } from '../../model/forward-options';
+import type { CausalLM } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
-import type { Stage } from '../settings-types';
+import type { Stage, TrainSettings } from '../settings-types';
+
+/** What every objective is made from: the model, the job's settings and the data (SFT: sequences; DPO / RM: pairs of sequences). */
+export interface ObjectiveInputs<T = unknown> {
+  model: CausalLM;
+  settings: TrainSettings;
+  train: readonly T[];
+  val?: readonly T[];
+  padTokenId: number;
+}
 
 export interface BackwardHookInfo {
   step: number;
@@ -59,6 +71,25 @@ export type TrainingForward = Pick<ForwardOptions, 'loraDropout' | 'checkpoint'>
 
 export function trainingForward(env: MicroStepEnv): TrainingForward {
   return { ...(env.loraDropout ? { loraDropout: env.loraDropout } : {}), ...(env.checkpoint ? { checkpoint: true } : {}) };
+}
+
+/**
+ * The end of a training micro-batch's work: the trainer's hook, the model's backward from dLogits (and dHidden,
+ * for a head on the hidden states), then the release of dLogits, of `release` in order, of the activations and
+ * of the batch.
+ */
+export function backwardAndRelease(
+  env: MicroStepEnv,
+  model: CausalLM,
+  work: { batch: Batch; acts: Activations; dLogits: Tensor[]; dHidden?: Tensor; release: readonly { release(): void }[] },
+): void {
+  const { batch, acts, dLogits } = work;
+  env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits, ctx: model.ctx });
+  model.backward(acts, dLogits, env.grads, work.dHidden);
+  for (const d of dLogits) d.release();
+  for (const r of work.release) r.release();
+  acts.release();
+  releaseBatch(batch);
 }
 
 /** One optimizer step's work, planned on the CPU. */

@@ -1,14 +1,10 @@
 // Shared by the pairwise objectives (dpo.ts, rm.ts): a micro-batch of P pairs is one batch of 2P rows, the
 // chosen answers first (rows 0..P−1) and the rejected ones after (rows P..2P−1), right-padded to the longest.
 import { collate, type Batch as PaddedBatch } from '../../data/encode';
-import type { GpuContext } from '../../engine/context';
-import { crossEntropyChunk, crossEntropyFinish, crossEntropyInit } from '../../engine/ops/cross-entropy';
-import type { Tensor } from '../../engine/tensor';
-import type { Activations, CausalLM } from '../../model/transformer';
+import type { CausalLM } from '../../model/transformer';
 import { SettingsError } from '../settings';
-import type { CrossEntropyState } from '../loss';
 import { countTargets, shiftedTargets } from '../loss';
-import { checkSequence } from './objective';
+import { checkSequence, type ObjectiveInputs, type StepPlan } from './objective';
 import type { TrainExample } from './sft';
 
 /** A preference pair as the trainer takes it: two sequences (src/data/preference.ts's EncodedPair fits). */
@@ -33,6 +29,18 @@ export function checkPairs(stage: string, pairs: readonly unknown[], maxPosition
       if (countTargets(shiftedTargets([e.labels])) === 0) throw new Error(`The ${which} sequence of pair ${i} has no answer token to score`);
     }
   });
+}
+
+/**
+ * The training and validation pairs of a pairwise objective, checked against the model, and the most tokens a
+ * training micro-batch of them runs (pairTokenBound).
+ */
+export function pairData(stage: string, o: ObjectiveInputs): { train: readonly TrainPair[]; val: readonly TrainPair[]; microTokenBound: number } {
+  const train = o.train;
+  const val = o.val ?? [];
+  checkPairs(stage, train, o.model.maxSequenceLength);
+  checkPairs(stage, val, o.model.maxSequenceLength);
+  return { train, val, microTokenBound: pairTokenBound(train, o.settings.per_device_train_batch_size) };
 }
 
 export interface PairBatch {
@@ -69,31 +77,12 @@ export function pairBatch(pairs: readonly TrainPair[], padTokenId: number): Pair
   };
 }
 
-/**
- * The per-token NLL of every position of `acts` against `targets` (0 where −100), over the vocabulary chunks;
- * returns the losses [N] and the cross-entropy state the backward needs. The caller releases both.
- */
-export function tokenLosses(ctx: GpuContext, acts: Activations, targetsCpu: Int32Array): { losses: Tensor; ce: CrossEntropyState } {
-  const N = acts.batch.B * acts.batch.T;
-  if (targetsCpu.length !== N) throw new Error(`tokenLosses: ${targetsCpu.length} targets for ${N} positions`);
-  const targets = ctx.upload([N], targetsCpu, 'i32', { label: 'loss targets' });
-  const stats = ctx.empty([N, 2], 'f32', { label: 'cross-entropy state' });
-  const targetLogit = ctx.empty([N], 'f32');
-  const losses = ctx.empty([N], 'f32', { label: 'per-token loss' });
-  crossEntropyInit(ctx, stats, targetLogit);
-  for (const c of acts.logitChunks) crossEntropyChunk(ctx, stats, targetLogit, c.logits, targets, c.vocabStart);
-  crossEntropyFinish(ctx, losses, stats, targetLogit, targets);
-  targetLogit.release();
+/** A step's totals over its micro-batches of pairs: the loss is averaged over the pairs. */
+export function pairStep(batches: readonly PairBatch[]): Pick<StepPlan, 'units' | 'tokens' | 'inputTokens'> {
   return {
-    losses,
-    ce: {
-      targets,
-      stats,
-      release() {
-        targets.release();
-        stats.release();
-      },
-    },
+    units: batches.reduce((n, pb) => n + pb.P, 0),
+    tokens: batches.reduce((n, pb) => n + pb.tokens, 0),
+    inputTokens: batches.reduce((n, pb) => n + pb.inputTokens, 0),
   };
 }
 

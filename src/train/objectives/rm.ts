@@ -12,21 +12,15 @@ import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { SeededRandom } from '../../data/shuffle';
 import { lastTokenRows, RewardHead, rewardBackward, rewardForward, SCORE_WEIGHT } from '../../model/reward-head';
-import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
+import { releaseBatch, uploadBatch } from '../../model/transformer';
 import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
-import type { TrainSettings } from '../settings';
 import { pairFields } from './dpo';
-import { trainingForward, type Objective, type StepPlan, type TrainingForward } from './objective';
-import { checkPairs, chunks, pairBatch, pairTokenBound, type PairBatch, type TrainPair } from './pairs';
+import { backwardAndRelease, trainingForward, type Objective, type ObjectiveInputs, type StepPlan, type TrainingForward } from './objective';
+import { chunks, pairBatch, pairData, pairStep, type PairBatch, type TrainPair } from './pairs';
 import { PAIR_METRICS, preferenceLoss } from './preference-kernels';
 
-export interface RewardObjectiveOptions {
-  model: CausalLM;
-  settings: TrainSettings;
-  train: readonly unknown[];
-  val?: readonly unknown[];
-  padTokenId: number;
+export interface RewardObjectiveOptions extends ObjectiveInputs {
   /** The head's initial std: config.json's initializer_range (Hugging Face's default 0.02). */
   initializerRange?: number;
 }
@@ -52,13 +46,7 @@ export class RewardObjective implements Objective {
 
   constructor(private readonly o: RewardObjectiveOptions) {
     this.ctx = o.model.ctx;
-    const train = o.train;
-    const val = o.val ?? [];
-    checkPairs('rm', train, o.model.maxSequenceLength);
-    checkPairs('rm', val, o.model.maxSequenceLength);
-    this.train = train;
-    this.val = val;
-    this.microTokenBound = pairTokenBound(train, o.settings.per_device_train_batch_size);
+    ({ train: this.train, val: this.val, microTokenBound: this.microTokenBound } = pairData('rm', o));
     const rng = new SeededRandom(headSeed(o.settings.seed));
     this.head = RewardHead.init(this.ctx, o.model.cfg.hiddenSize, { std: o.initializerRange ?? DEFAULT_INITIALIZER_RANGE, uniform: () => rng.next() });
     this.extraParams = [{ name: SCORE_WEIGHT, shape: [1, o.model.cfg.hiddenSize], parts: [this.head.weight], decay: true }];
@@ -100,21 +88,15 @@ export class RewardObjective implements Objective {
   plan(batches: readonly (readonly number[])[]): StepPlan {
     const { ctx, o } = this;
     const prepared = batches.map((ix) => pairBatch(ix.map((i) => this.train[i]!), o.padTokenId));
-    const pairs = prepared.reduce((n, pb) => n + pb.P, 0);
+    const totals = pairStep(prepared);
     return {
-      units: pairs,
-      tokens: prepared.reduce((n, pb) => n + pb.tokens, 0),
-      inputTokens: prepared.reduce((n, pb) => n + pb.inputTokens, 0),
+      ...totals,
       micro: prepared.map((pb) => (env) => {
         const { batch, acts, rows, rewards } = this.rewardsOf(pb, true, trainingForward(env));
-        const coef = this.loss(pb, rewards, env.stats, 1 / pairs);
+        const coef = this.loss(pb, rewards, env.stats, 1 / totals.units);
         const dHidden = ctx.zeros(acts.hidden.shape, 'f32', { label: 'dHidden (reward head)' });
         rewardBackward(ctx, env.grads.get(SCORE_WEIGHT)?.[0], dHidden, coef, acts.hidden, rows, this.head.weight);
-        env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits: [], ctx });
-        o.model.backward(acts, [], env.grads, dHidden);
-        for (const t of [coef, dHidden, rows, rewards]) t.release();
-        acts.release();
-        releaseBatch(batch);
+        backwardAndRelease(env, o.model, { batch, acts, dLogits: [], dHidden, release: [coef, dHidden, rows, rewards] });
       }),
     };
   }

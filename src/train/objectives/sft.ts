@@ -16,23 +16,17 @@
 // eval_task_loss/<task> beside eval_loss (Σ NLL / target tokens over all tasks, unweighted).
 import { collate, type EncodedExample } from '../../data/encode';
 import type { GpuContext } from '../../engine/context';
-import { releaseBatch, uploadBatch, type CausalLM } from '../../model/transformer';
+import { releaseBatch, uploadBatch } from '../../model/transformer';
 import { countTargets, shiftedTargets, sftLossBackward, sftLossForward, targetSegments } from '../loss';
 import type { EvalRecord } from '../metrics';
 import { SettingsError, type TrainSettings } from '../settings';
 import { TaskWeighter, type TaskWeightState } from '../task-weights';
-import { checkSequence, trainingForward, type Objective, type StepPlan } from './objective';
+import { backwardAndRelease, checkSequence, trainingForward, type Objective, type ObjectiveInputs, type StepPlan } from './objective';
 
 /** A training sequence: token ids and labels of equal length (labels −100 where nothing is learned), and its task in multi-task runs. */
 export type TrainExample = Pick<EncodedExample, 'inputIds' | 'labels' | 'task'>;
 
-export interface SftObjectiveOptions {
-  model: CausalLM;
-  settings: TrainSettings;
-  train: readonly TrainExample[];
-  val?: readonly TrainExample[];
-  padTokenId: number;
-}
+export type SftObjectiveOptions = ObjectiveInputs<TrainExample>;
 
 const tooLong = (model: SftObjectiveOptions['model']) => (n: number) => {
   const room = model.maxSequenceLength;
@@ -148,12 +142,7 @@ export class SftObjective implements Objective {
         const acts = o.model.forward(batch, { logits: 'chunks', ...trainingForward(env) });
         const ce = sftLossForward(ctx, acts, p.targets, env.stats, 0, p.segments ? { ids: p.segments, base: 2, count: K } : undefined);
         const dLogits = sftLossBackward(ctx, acts, ce, p.segments ? scaleOf(p.segments) : 1 / tokens);
-        env.beforeBackward?.({ step: env.step, micro: env.micro, dLogits, ctx });
-        o.model.backward(acts, dLogits, env.grads);
-        for (const d of dLogits) d.release();
-        ce.release();
-        acts.release();
-        releaseBatch(batch);
+        backwardAndRelease(env, o.model, { batch, acts, dLogits, release: [ce] });
       }),
     };
   }
