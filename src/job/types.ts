@@ -72,7 +72,7 @@ export interface AdapterDetails {
   targetModules: string[];
   /** LoRA: adapted linear layers; bottleneck: adapter modules; prompt: virtual tokens. */
   modules: number;
-  /** Bottleneck and prompt: a line that says what it is. */
+  /** Bottleneck and prompt: a line that says what it is (e.g. "bottleneck adapter, pfeiffer, reduction factor 16, relu"). */
   summary?: string;
 }
 

@@ -69,13 +69,18 @@ export interface LoadOptions {
   maxPositions?: number;
 }
 
-export async function loadModel(ctx: GpuContext, source: ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
-  if (opts.maxPositions !== undefined && (!Number.isInteger(opts.maxPositions) || opts.maxPositions <= 0)) {
-    throw new ModelError('bad-options', `maxPositions must be a positive whole number, not ${opts.maxPositions}.`);
-  }
+/** A model folder's tokenizer and chat template, and its generation_config.json (undefined when it has none). */
+export interface TextSide {
+  tokenizer: Tokenizer;
+  template: ChatTemplate;
+  genJson: Record<string, unknown> | undefined;
+}
 
-  const configJson = await readJson(source, 'config.json', true, 'every model folder needs one');
-  const config = parseConfig(configJson); // UnsupportedModelError for what Graft cannot run
+/**
+ * Reads the tokenizer and chat template of a model folder whose config.json is `configJson` (no GPU: the Data
+ * screen's encoding reads them too).
+ */
+export async function readTextSide(source: ModelSource, configJson: Record<string, unknown>): Promise<TextSide> {
   const genJson = await readJson(source, 'generation_config.json', false);
   const tokenizerJson = await readText(source, 'tokenizer.json', true, 'the model needs it to turn text into tokens');
   const tokenizerConfig = await readJson(source, 'tokenizer_config.json', false);
@@ -85,6 +90,17 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
   const genIds = genJson ?? Object.fromEntries(['bos_token_id', 'eos_token_id', 'pad_token_id'].filter((k) => configJson[k] != null).map((k) => [k, configJson[k]]));
   const tokenizer = new Tokenizer({ tokenizerJson, tokenizerConfig, generationConfig: genIds });
   const template = ChatTemplate.fromModelFiles({ tokenizerConfig, chatTemplateJinja: chatTemplateJinja ?? null });
+  return { tokenizer, template, genJson };
+}
+
+export async function loadModel(ctx: GpuContext, source: ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
+  if (opts.maxPositions !== undefined && (!Number.isInteger(opts.maxPositions) || opts.maxPositions <= 0)) {
+    throw new ModelError('bad-options', `maxPositions must be a positive whole number, not ${opts.maxPositions}.`);
+  }
+
+  const configJson = await readJson(source, 'config.json', true, 'every model folder needs one');
+  const config = parseConfig(configJson); // UnsupportedModelError for what Graft cannot run
+  const { tokenizer, template, genJson } = await readTextSide(source, configJson);
 
   const weights = await SafetensorsWeights.read(source, (p) => opts.onProgress?.({ phase: 'read', ...p }));
   const info = describeFrom(configJson, weights.headers());

@@ -6,6 +6,7 @@ import { DEFAULT_REVISION } from '../hub/client';
 import type { LoadedModel } from '../model/load';
 import { loadRewardModel } from '../model/reward-head';
 import { ModelError, storeSource } from '../model/source';
+import { answerPrompt } from './answer';
 import { adapterSource, type Library } from './library';
 import type { ChatResult, CompareRequest, ScoreRequest, ScoreResult } from './protocol';
 import type { Workbench } from './workbench';
@@ -84,26 +85,6 @@ export class Compare {
         adapter = row.id;
       }
     }
-    const o = request.options;
-    const ids = o.chat === false ? lm.tokenizer.encode(request.prompt) : lm.chatPromptIds(request.prompt);
-    if (ids.length === 0) throw new ModelError('bad-options', 'The prompt is empty: write something for the model to answer.');
-    const t0 = performance.now();
-    const result = await lm.generate(
-      ids,
-      {
-        maxNewTokens: o.maxNewTokens,
-        adapter,
-        ...(o.greedy !== undefined ? { greedy: o.greedy } : {}),
-        ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
-        ...(o.topK !== undefined ? { topK: o.topK } : {}),
-        ...(o.topP !== undefined ? { topP: o.topP } : {}),
-        ...(o.repetitionPenalty !== undefined ? { repetitionPenalty: o.repetitionPenalty } : {}),
-        ...(o.seed !== undefined ? { seed: o.seed } : {}),
-        ...(o.stopAtEos !== undefined ? { stopAtEos: o.stopAtEos } : {}),
-        signal,
-      },
-      onToken ? (id, delta) => onToken(delta, id) : undefined,
-    );
-    return { ...result, ms: performance.now() - t0 };
+    return answerPrompt(lm, request.prompt, request.options, { adapter, signal }, onToken);
   }
 }

@@ -8,10 +8,9 @@ import { DEFAULT_REVISION, fetchHubFile, resolveUrl } from '../hub/client';
 import { HubError, isHubError } from '../hub/errors';
 import { IdbModelStore } from '../hub/store-idb';
 import type { ModelStore } from '../hub/store';
-import { ChatTemplate } from '../model/chat-template';
 import { describeFrom, estimateMemory, shapeNumbers } from '../model/info';
-import { readJson, readText, storeSource, type ModelSource } from '../model/source';
-import { Tokenizer } from '../model/tokenizer';
+import { readTextSide as readModelTextSide, type TextSide as ModelTextSide } from '../model/load';
+import { readJson, storeSource, type ModelSource } from '../model/source';
 import { readWeightHeaders } from '../model/weights';
 import { parseSettingsWithNotes, SettingsError, settingsToYaml, settingsWarnings } from '../train/settings';
 import { MAX_PROBLEMS, MAX_TOKENS_SHOWN } from './constants';
@@ -22,22 +21,11 @@ import { HubSettingsStore } from './settings';
 
 // ---- tokenizers and templates (no GPU) --------------------------------------------------------------------
 
-export interface TextSide {
-  tokenizer: Tokenizer;
-  template: ChatTemplate;
-}
+export type TextSide = Pick<ModelTextSide, 'tokenizer' | 'template'>;
 
 /** The tokenizer and chat template of a model folder, read as loadModel reads them (src/model/load.ts). */
 export async function readTextSide(source: ModelSource): Promise<TextSide> {
-  const configJson = await readJson(source, 'config.json', true, 'every model folder needs one');
-  const genJson = await readJson(source, 'generation_config.json', false);
-  const tokenizerJson = await readText(source, 'tokenizer.json', true, 'the model needs it to turn text into tokens');
-  const tokenizerConfig = await readJson(source, 'tokenizer_config.json', false);
-  const chatTemplateJinja = await readText(source, 'chat_template.jinja', false);
-  const genIds = genJson ?? Object.fromEntries(['bos_token_id', 'eos_token_id', 'pad_token_id'].filter((k) => configJson[k] != null).map((k) => [k, configJson[k]]));
-  const tokenizer = new Tokenizer({ tokenizerJson, tokenizerConfig, generationConfig: genIds });
-  const template = ChatTemplate.fromModelFiles({ tokenizerConfig, chatTemplateJinja: chatTemplateJinja ?? null });
-  return { tokenizer, template };
+  return readModelTextSide(source, await readJson(source, 'config.json', true, 'every model folder needs one'));
 }
 
 // ---- model descriptions -----------------------------------------------------------------------------------

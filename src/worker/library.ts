@@ -36,15 +36,17 @@ export async function putModelFiles(store: ModelStore, repo: string, revision: s
   await store.markComplete(repo, revision);
 }
 
+/** What an entry takes from its row whatever it is: its name and the model it was trained from. */
+function baseOf(row: AdapterRow | TunedModelRow): Pick<TunedEntry, 'label' | 'baseRepo' | 'baseRevision' | 'baseStore'> {
+  return { label: row.label, baseRepo: row.baseRepo, baseRevision: row.baseRevision, ...(row.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}) };
+}
+
 export function adapterEntry(row: AdapterRow): TunedEntry {
   const kind = adapterKindOf(row);
   const targets = row.targetModules.length > 4 ? `${row.targetModules.slice(0, 4).join(', ')}, …` : row.targetModules.join(', ');
   return {
     ref: { kind: 'adapter', id: row.id },
-    label: row.label,
-    baseRepo: row.baseRepo,
-    baseRevision: row.baseRevision,
-    ...(row.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
+    ...baseOf(row),
     origin: row.origin,
     method: methodOfAdapter(kind),
     adapterKind: kind,
@@ -61,10 +63,7 @@ export function adapterEntry(row: AdapterRow): TunedEntry {
 export function modelEntry(row: TunedModelRow): TunedEntry {
   return {
     ref: { kind: 'model', repo: row.repo },
-    label: row.label,
-    baseRepo: row.baseRepo,
-    baseRevision: row.baseRevision,
-    ...(row.baseStore === 'tuned' ? { baseStore: 'tuned' as const } : {}),
+    ...baseOf(row),
     origin: 'run',
     method: row.method,
     runId: row.runId,

@@ -7,6 +7,7 @@ import { checkRepo, type CachedModel, type ModelStore } from '../hub/store';
 import { ModelError, storeSource } from '../model/source';
 import { loadModel, type LoadedModel, type LoadProgress } from '../model/load';
 import type { ChatOptions, ChatResult, HubSettings, HubSettingsUpdate, LoadedModelSummary, StorageInfo } from './protocol';
+import { answerPrompt } from './answer';
 import type { HubSettingsStore } from './settings';
 
 interface Loaded {
@@ -162,28 +163,10 @@ export class ModelService {
     const l = this.loaded;
     if (!l) throw new ModelError('bad-options', 'No model is loaded. Pick a downloaded model and press Load first.');
     if (this.generation) throw new ModelError('bad-options', 'A generation is already running. Stop it first, or wait for it to end.');
-    const ids = options.chat === false ? l.model.tokenizer.encode(prompt) : l.model.chatPromptIds(prompt);
-    if (ids.length === 0) throw new ModelError('bad-options', 'The prompt is empty: write something for the model to answer.');
     const ctl = new AbortController();
     this.generation = ctl;
-    const t0 = performance.now();
     try {
-      const result = await l.model.generate(
-        ids,
-        {
-          maxNewTokens: options.maxNewTokens,
-          ...(options.greedy !== undefined ? { greedy: options.greedy } : {}),
-          ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
-          ...(options.topK !== undefined ? { topK: options.topK } : {}),
-          ...(options.topP !== undefined ? { topP: options.topP } : {}),
-          ...(options.repetitionPenalty !== undefined ? { repetitionPenalty: options.repetitionPenalty } : {}),
-          ...(options.seed !== undefined ? { seed: options.seed } : {}),
-          ...(options.stopAtEos !== undefined ? { stopAtEos: options.stopAtEos } : {}),
-          signal: ctl.signal,
-        },
-        onToken ? (id, delta) => onToken(delta, id) : undefined,
-      );
-      return { ...result, ms: performance.now() - t0 };
+      return await answerPrompt(l.model, prompt, options, { signal: ctl.signal }, onToken);
     } finally {
       if (this.generation === ctl) this.generation = undefined;
     }

@@ -9,7 +9,7 @@ import type { DownloadProgress } from '../hub/client';
 import type { CachedModel } from '../hub/store';
 import type { JobPhase } from '../job/types';
 import type { AdapterKind } from '../model/adapters';
-import type { GenerateResult } from '../model/generate';
+import type { GenerateOptions, GenerateResult } from '../model/generate';
 import type { MemoryEstimates, ModelInfo, ShapeNumbers } from '../model/info';
 import type { LoadProgress } from '../model/load';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
@@ -103,18 +103,10 @@ export interface LoadedModelSummary {
   loadMs: number;
 }
 
-export interface ChatOptions {
+/** The sampling options are GenerateOptions' (model/generate.ts), with their defaults. */
+export interface ChatOptions extends Pick<GenerateOptions, 'maxNewTokens' | 'greedy' | 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed' | 'stopAtEos'> {
   /** Render the prompt as one user message with the model's chat template and the generation prompt (default true). */
   chat?: boolean;
-  maxNewTokens: number;
-  greedy?: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  seed?: number;
-  /** Default true. */
-  stopAtEos?: boolean;
 }
 
 export interface ChatResult extends GenerateResult {

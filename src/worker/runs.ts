@@ -316,21 +316,22 @@ export class Runs {
     }
   }
 
-  async pause(): Promise<void> {
-    const a = this.wb.active;
-    if (!a) return;
-    a.control.pause();
-    a.run.status = 'paused';
-    a.emit({ kind: 'phase', phase: 'paused' });
-    await this.put(a.run).catch(() => undefined);
+  pause(): Promise<void> {
+    return this.hold(true);
   }
 
-  async resume(): Promise<void> {
+  resume(): Promise<void> {
+    return this.hold(false);
+  }
+
+  /** Pauses or resumes the active run: its control, its record's status and the Train screen's phase. */
+  private async hold(paused: boolean): Promise<void> {
     const a = this.wb.active;
     if (!a) return;
-    a.control.resume();
-    a.run.status = 'running';
-    a.emit({ kind: 'phase', phase: 'training' });
+    if (paused) a.control.pause();
+    else a.control.resume();
+    a.run.status = paused ? 'paused' : 'running';
+    a.emit({ kind: 'phase', phase: paused ? 'paused' : 'training' });
     await this.put(a.run).catch(() => undefined);
   }
 

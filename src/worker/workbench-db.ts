@@ -1,14 +1,15 @@
 // The workbench's rows in IndexedDB (src/storage's "graft" database): runs, the adapters and fine-tuned models
 // runs made or a person imported, and the Chat screen's preference pairs. The fine-tuned models' files are in
 // their own model set (TUNED_MODELS_DB) of the model store.
+import type { AdapterDetails } from '../job/types';
 import { openWorkbench, type Workbench } from '../storage';
 import type { AdapterKind, FinetuningKind, PreferenceRecord, RunRecord } from './protocol';
 
 /** The model set that holds the fine-tuned models' files. */
 export const TUNED_MODELS_DB = 'graft-tuned-models';
 
-/** An adapter folder's two files and what the lists say about it. */
-export interface AdapterRow {
+/** An adapter folder's two files and what the lists say about it (its settings: AdapterDetails). */
+export interface AdapterRow extends Omit<AdapterDetails, 'kind'> {
   id: string;
   label: string;
   baseRepo: string;
@@ -19,15 +20,6 @@ export interface AdapterRow {
   createdAt: number;
   /** Absent: 'lora' (rows kept before the other kinds existed). */
   kind?: AdapterKind;
-  /** LoRA: its settings (0, false, [] for other kinds). */
-  r: number;
-  alpha: number;
-  useRslora: boolean;
-  targetModules: string[];
-  /** LoRA: adapted linear layers; bottleneck: adapter modules; prompt: virtual tokens. */
-  modules: number;
-  /** Bottleneck and prompt: what the entry says (e.g. "bottleneck adapter, pfeiffer, reduction factor 16, relu"). */
-  summary?: string;
   config: Uint8Array;
   weights: Uint8Array;
 }
