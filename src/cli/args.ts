@@ -1,13 +1,12 @@
 // Command-line parsing for `graft`: node:util parseArgs in strict mode, with the errors rewritten as one line
 // that names the command and the flag, and typed readers for numeric options.
 import { parseArgs } from 'node:util';
+import { CodedError } from '../engine/errors';
 
 /** A mistake in how the command was called. Exit code 2, the message says what to type instead. */
-export class UsageError extends Error {
-  readonly code = 'usage';
+export class UsageError extends CodedError<'usage'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super('UsageError', 'usage', message);
   }
 }
 

@@ -1,6 +1,7 @@
 // How a failure reaches the person at the terminal: one line on stderr with the error's own message (Graft's
 // typed errors are written as sentences that say what to do), and the exit code. The stack and the chain of
 // causes only with GRAFT_DEBUG=1.
+import { CodedError } from '../engine/errors';
 
 /** Errors whose message is written for the person: no hint about GRAFT_DEBUG is added to them. */
 const TYPED = new Set([
@@ -18,12 +19,9 @@ const TYPED = new Set([
 ]);
 
 /** A failure the CLI itself diagnosed (a missing folder, a bad adapter path). Exit code 1. */
-export class CliError extends Error {
-  readonly code: string;
+export class CliError extends CodedError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CliError';
-    this.code = code;
+    super('CliError', code, message, options);
   }
 }
 

@@ -10,12 +10,25 @@ export type GpuErrorCode =
   | 'validation'
   | 'limit-exceeded';
 
-export class GpuError extends Error {
-  readonly code: GpuErrorCode;
-  constructor(code: GpuErrorCode, message: string, options?: { cause?: unknown }) {
+/**
+ * An error with a `code` a program can act on. Each subclass names itself in `name` (class names do not survive
+ * minification); worker/transfer.ts carries name and code across the worker boundary.
+ */
+export class CodedError<C extends string = string> extends Error {
+  constructor(
+    name: string,
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
-    this.name = 'GpuError';
-    this.code = code;
+    this.name = name;
+  }
+}
+
+export class GpuError extends CodedError<GpuErrorCode> {
+  constructor(code: GpuErrorCode, message: string, options?: { cause?: unknown }) {
+    super('GpuError', code, message, options);
   }
 }
 

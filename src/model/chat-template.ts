@@ -8,6 +8,7 @@
 //      name → template) from which `default` is taken unless another name is asked for;
 //   3. otherwise {@link DEFAULT_CHAT_TEMPLATE} (ChatML).
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
+import { CodedError } from '../engine/errors';
 
 export type ChatTemplateErrorCode =
   /** The template cannot be found, chosen or parsed. */
@@ -17,12 +18,9 @@ export type ChatTemplateErrorCode =
   /** Rendering went past a {@link RenderLimits} bound (a runaway or hostile template). */
   | 'template-limit';
 
-export class ChatTemplateError extends Error {
-  readonly code: ChatTemplateErrorCode;
+export class ChatTemplateError extends CodedError<ChatTemplateErrorCode> {
   constructor(code: ChatTemplateErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ChatTemplateError';
-    this.code = code;
+    super('ChatTemplateError', code, message, options);
   }
 }
 

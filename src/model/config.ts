@@ -11,6 +11,7 @@
 // Both config styles seen in the wild are read: `rope_theta`/`rope_scaling` at top level or inside
 // `rope_parameters` (transformers ≥ 5), and `torch_dtype` or `dtype`.
 import type { RopeScaling } from '../engine/ops/rope';
+import { CodedError } from '../engine/errors';
 
 export type Architecture = 'LlamaForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'GPT2LMHeadModel';
 
@@ -61,11 +62,9 @@ export interface ModelConfig {
   eosTokenIds: number[];
 }
 
-export class UnsupportedModelError extends Error {
-  readonly code = 'unsupported-model';
+export class UnsupportedModelError extends CodedError<'unsupported-model'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'UnsupportedModelError';
+    super('UnsupportedModelError', 'unsupported-model', message);
   }
 }
 

@@ -10,6 +10,7 @@ import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import type { ModelConfig } from './config';
 import type { SafetensorsDType } from './safetensors';
+import { CodedError } from '../engine/errors';
 
 /** Where weights come from (the loader builds one from a single or sharded safetensors; SafetensorsFile is one). */
 export interface WeightSource {
@@ -20,11 +21,9 @@ export interface WeightSource {
 }
 
 /** Missing, mis-shaped or non-float weights: the checkpoint does not match its config.json. */
-export class ModelWeightsError extends Error {
-  readonly code = 'bad-weights';
+export class ModelWeightsError extends CodedError<'bad-weights'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ModelWeightsError';
+    super('ModelWeightsError', 'bad-weights', message);
   }
 }
 

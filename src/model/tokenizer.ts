@@ -4,13 +4,12 @@
 // read, the special-token ids (bos, every eos, pad), decoding that tolerates empty and out-of-vocabulary ids,
 // and a streaming decoder that never cuts a multi-byte UTF-8 character in half.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { CodedError } from '../engine/errors';
 
 /** A tokenizer file that cannot be read. The message names the file and what is wrong with it. */
-export class TokenizerError extends Error {
-  readonly code = 'tokenizer';
+export class TokenizerError extends CodedError<'tokenizer'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TokenizerError';
+    super('TokenizerError', 'tokenizer', message, options);
   }
 }
 

@@ -7,6 +7,7 @@
 //   MemoryCheckpointStore (here) for tests and for runs that keep nothing
 //
 // This file runs in the browser worker too: no Node imports.
+import { CodedError } from '../engine/errors';
 
 export interface CheckpointStore {
   /** A name for messages: the folder, or the database and run. */
@@ -31,11 +32,9 @@ export function parseCheckpointName(name: string): number | undefined {
 }
 
 /** A missing or unreadable checkpoint, with what to do. */
-export class CheckpointError extends Error {
-  readonly code = 'checkpoint';
+export class CheckpointError extends CodedError<'checkpoint'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CheckpointError';
+    super('CheckpointError', 'checkpoint', message, options);
   }
 }
 
