@@ -1,7 +1,7 @@
 // graft download <repo>: a model from the hub (HF_ENDPOINT) into the cache folder (GRAFT_CACHE), resumable.
 import { stringOption, type CommandSpec, type Parsed } from './args';
 import { downloadToCache, type CliEnv } from './model-arg';
-import { formatBytes } from '../hub/errors';
+import { formatBytes } from '../engine/errors';
 
 export const downloadSpec: CommandSpec = {
   name: 'download',

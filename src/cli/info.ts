@@ -4,7 +4,7 @@
 // fits in that many bytes: WebGPU tells the largest buffer and binding but not how much memory the device has,
 // so the budget is the person's.
 import type { AdapterSummary } from '../engine/adapter-info';
-import { formatBytes } from '../hub/errors';
+import { formatBytes } from '../engine/errors';
 import { describeModel, ESTIMATE_LORA_RANK, ESTIMATE_SEQ_LEN, planShapeFromNumbers, shapeNumbers, type ModelInfo } from '../model/info';
 import { largestFittingSeqLen } from '../model/memory-plan';
 import { DEFAULT_MAX_POSITIONS } from '../model/transformer';

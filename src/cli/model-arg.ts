@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_REVISION, downloadModel, type DownloadProgress } from '../hub/client';
-import { formatBytes } from '../hub/errors';
+import { formatBytes } from '../engine/errors';
 import { checkRepo, type CachedModel } from '../hub/store';
 import { NodeFolderStore, nodeHubSettings } from '../hub/store-node';
 import { storeSource, type ModelSource } from '../model/source';

@@ -2,7 +2,7 @@
 // the file). Otherwise (a log, CI, a pipe): plain lines, one when a file starts, on retries and restarts,
 // every few seconds while bytes arrive, and at the end. Progress goes to stderr so that stdout stays clean.
 import type { DownloadProgress } from '../hub/client';
-import { formatBytes } from '../hub/errors';
+import { formatBytes } from '../engine/errors';
 
 export interface ProgressStream {
   write(s: string): unknown;

@@ -19,7 +19,8 @@
 //
 // No Node imports: this runs in the browser worker too.
 import { fetchHubFile, DEFAULT_ENDPOINT, DEFAULT_REVISION, type HubOptions } from '../hub/client';
-import { HubError, formatBytes } from '../hub/errors';
+import { formatBytes } from '../engine/errors';
+import { HubError } from '../hub/errors';
 import { sha256Hex } from '../hub/sha256';
 import { gunzipSync } from 'fflate';
 import { parseDatasetText, type ParsedDataset, type ParseOptions } from './parse';

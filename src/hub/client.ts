@@ -33,7 +33,8 @@
 // `Range: bytes=N-`; 206 → the bytes are appended; 200 → the server ignored the range, so the file restarts
 // cleanly from 0 with that response. Network failures are retried `retries` times per file (with backoff)
 // before the download ends with HubError 'network'; calling downloadModel again resumes.
-import { formatBytes, HubError } from './errors';
+import { formatBytes } from '../engine/errors';
+import { HubError } from './errors';
 import { Sha256 } from './sha256';
 import { checkFilePath, checkRepo, checkRevision, type CachedModel, type FileWriter, type ModelStore, type PlannedFile } from './store';
 

@@ -29,17 +29,6 @@ export function isHubError(e: unknown, code?: HubErrorCode): e is HubError {
   return e instanceof HubError && (code === undefined || e.code === code);
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
-
 /** True for a storage-full error from IndexedDB (QuotaExceededError) or the file system (ENOSPC, EDQUOT). */
 export function isQuotaError(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;

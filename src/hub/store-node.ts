@@ -11,6 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { ModelRow } from '../storage';
 import { HubError, isQuotaError, quotaError } from './errors';
 import {
   buildCachedModel,
@@ -30,14 +31,9 @@ import {
 const MANIFEST = 'graft-model.json';
 const PARTIAL = '.partial';
 
-interface Manifest {
+/** graft-model.json: the catalogue entry IndexedDB keeps as a ModelRow (src/storage/schema.ts), and the files' expectations. */
+interface Manifest extends Omit<ModelRow, 'set'> {
   version: 1;
-  repo: string;
-  revision: string;
-  createdAt: number;
-  updatedAt: number;
-  downloadedAt?: number;
-  complete: boolean;
   files: Record<string, { expectedSize?: number; sha256?: string }>;
 }
 
