@@ -11,18 +11,11 @@
 // Any format may carry `task`: a non-empty string naming the record's task for multi-task training
 // (src/train/task-weights.ts).
 import type { ChatMessage, Conversation, DatasetFormat } from './types';
+import { describe, fail, isObject, RecordError } from './record-rules';
 
 export type NormaliseResult =
   | { ok: true; format: DatasetFormat; conversation: Conversation }
   | { ok: false; format?: DatasetFormat; reason: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-class RecordError extends Error {}
-
-const fail = (reason: string): never => {
-  throw new RecordError(reason);
-};
 
 /** Which format a record is in, from its fields; null when it is none of them. */
 export function detectFormat(record: unknown): DatasetFormat | null {
@@ -37,13 +30,6 @@ function optionalSystem(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') fail(`"${field}" must be a string, not ${describe(v)}`);
   return (v as string).trim() === '' ? undefined : (v as string);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  return `a ${typeof v}`;
 }
 
 /** Checks the user/assistant alternation every format must end up with. */

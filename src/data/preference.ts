@@ -25,6 +25,7 @@ import { countTargets, encodeConversation, EncodeError, type EncodedExample } fr
 import { firstInvalidUtf8 } from './parse';
 import { shuffled, splitTrainVal } from './shuffle';
 import { describeSource, type ChatMessage, type Conversation, type DatasetProblem, type RecordSource } from './types';
+import { describe, fail, isObject, RecordError } from './record-rules';
 
 export type PreferenceFormat = 'pairs' | 'alpaca' | 'ranking';
 
@@ -50,20 +51,6 @@ export interface PreferenceRecord {
 export type PreferenceNormaliseResult =
   | { ok: true; format: PreferenceFormat; record: PreferenceRecord }
   | { ok: false; format?: PreferenceFormat; reason: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-class RecordError extends Error {}
-const fail = (reason: string): never => {
-  throw new RecordError(reason);
-};
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  return `a ${typeof v}`;
-}
 
 const ROLES: Record<string, ChatMessage['role']> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system' };
 
