@@ -33,10 +33,10 @@ export interface CommandSpec {
   usage: string;
   /** Paragraphs after the usage line. */
   details?: string;
-  /** Names of the positionals, in order (`<repo>`); more than these is an error. */
-  positionals: string[];
-  /** How many positionals are required. */
-  required: number;
+  /** Names of the positionals, in order (`<repo>`); more than these is an error. Default: none. */
+  positionals?: string[];
+  /** How many positionals are required (default 0). */
+  required?: number;
   options: Record<string, OptionSpec>;
   examples?: string[];
 }
@@ -65,12 +65,13 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   const values = parsed.values as Values;
   if (values.help) return { values, positionals: parsed.positionals };
   const { positionals } = parsed;
-  if (positionals.length > spec.positionals.length) {
-    const extra = positionals[spec.positionals.length]!;
+  const names = spec.positionals ?? [];
+  if (positionals.length > names.length) {
+    const extra = positionals[names.length]!;
     throw new UsageError(`graft ${spec.name}: unexpected argument "${extra}" (usage: graft ${spec.usage}; see graft ${spec.name} --help)`);
   }
-  if (positionals.length < spec.required) {
-    throw new UsageError(`graft ${spec.name}: missing ${spec.positionals[positionals.length]} (usage: graft ${spec.usage})`);
+  if (positionals.length < (spec.required ?? 0)) {
+    throw new UsageError(`graft ${spec.name}: missing ${names[positionals.length]} (usage: graft ${spec.usage})`);
   }
   return { values, positionals };
 }

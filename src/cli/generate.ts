@@ -18,7 +18,7 @@ import {
   type Parsed,
 } from './args';
 import { openGpu } from './gpu';
-import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
+import { MODEL_OPTIONS, resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 
 export const generateSpec: CommandSpec = {
   name: 'generate',
@@ -31,11 +31,8 @@ export const generateSpec: CommandSpec = {
     'generation_config.json; --greedy takes the most likely token at each step.\n' +
     'Several --adapter flags load several adapters beside one copy of the model; --use picks the one to\n' +
     'generate with (by its name: the part before "=", or the folder\'s name).',
-  positionals: [],
-  required: 0,
   options: {
-    model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
-    revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
+    ...MODEL_OPTIONS,
     adapter: {
       type: 'string',
       multiple: true,

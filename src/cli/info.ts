@@ -17,7 +17,7 @@ import { readPromptAdapter } from '../model/prompt-tuning';
 import { readJson, type ModelSource } from '../model/source';
 import { stringOption, requiredString, UsageError, type CommandSpec, type Parsed } from './args';
 import { describeGpu } from './gpu';
-import { resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
+import { MODEL_OPTIONS, resolveAdapterArg, resolveModelArg, type CliEnv } from './model-arg';
 
 export const infoSpec: CommandSpec = {
   name: 'info',
@@ -28,11 +28,8 @@ export const infoSpec: CommandSpec = {
     `${ESTIMATE_SEQ_LEN} tokens with f32 weights (LoRA rank ${ESTIMATE_LORA_RANK} on every projection): the memory planner's\n` +
     'predicted peak of a training step. --budget: the longest training sequence that fits that much\n' +
     'GPU memory (WebGPU does not report how much a device has, so say it).',
-  positionals: [],
-  required: 0,
   options: {
-    model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
-    revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
+    ...MODEL_OPTIONS,
     adapter: { type: 'string', value: '<dir|repo>', description: 'An adapter folder or hub adapter id (owner/name[@revision]) to describe (PEFT LoRA or PROMPT_TUNING, or bottleneck).' },
     budget: { type: 'string', value: 'SIZE', description: 'GPU memory to plan training for, e.g. 4GB, 512MiB (batch 1).' },
     json: { type: 'boolean', description: 'Print one JSON object.' },

@@ -41,8 +41,6 @@ export const initModelSpec: CommandSpec = {
     'generation_config.json into --out, without any network. The tokenizer is copied from --tokenizer (a folder\n' +
     'with tokenizer.json and tokenizer_config.json; default: the project\'s 512-token byte-level BPE fixture). The\n' +
     'same command and seed always write the same bytes.',
-  positionals: [],
-  required: 0,
   options: {
     out: { type: 'string', short: 'o', value: '<dir>', description: 'The folder to write (created; refused if it holds a model, unless --force).' },
     hidden: { type: 'string', value: 'N', description: 'hidden_size (default 64).' },

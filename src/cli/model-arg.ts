@@ -10,9 +10,16 @@ import { formatBytes } from '../engine/errors';
 import { checkRepo, type CachedModel } from '../hub/store';
 import { NodeFolderStore, nodeHubSettings } from '../hub/store-node';
 import { storeSource, type ModelSource } from '../model/source';
+import type { OptionSpec } from './args';
 import { folderSource, type FolderSource } from './folder-source';
 import { DownloadReporter, formatDuration, type ProgressStream } from './progress';
 import { CliError } from './report';
+
+/** The --model and --revision options of the commands that take a model. */
+export const MODEL_OPTIONS = {
+  model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Model folder or hub model id.' },
+  revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
+} as const satisfies Record<string, OptionSpec>;
 
 export interface CliEnv {
   env: Record<string, string | undefined>;

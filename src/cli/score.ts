@@ -11,7 +11,7 @@ import { encodeConversation } from '../data/encode';
 import { loadRewardModel } from '../model/reward-head';
 import { numberOption, requiredString, stringOption, UsageError, type CommandSpec, type Parsed } from './args';
 import { openGpu } from './gpu';
-import { resolveModelArg, type CliEnv } from './model-arg';
+import { MODEL_OPTIONS, resolveModelArg, type CliEnv } from './model-arg';
 
 export const scoreSpec: CommandSpec = {
   name: 'score',
@@ -22,11 +22,9 @@ export const scoreSpec: CommandSpec = {
     '--stage rm writes into output_dir) or a hub id. The prompt becomes the user message and the answer the\n' +
     'assistant\'s turn, rendered with the model\'s chat template, as in training. Prints the reward; higher\n' +
     'means the model prefers the answer more.',
-  positionals: [],
-  required: 0,
   options: {
     model: { type: 'string', short: 'm', value: '<dir|repo>', description: 'Reward model folder or hub model id.' },
-    revision: { type: 'string', value: 'R', description: 'Hub revision of a hub model (default main).' },
+    revision: MODEL_OPTIONS.revision,
     prompt: { type: 'string', short: 'p', value: '"..."', description: 'The prompt (the user message).' },
     answer: { type: 'string', short: 'a', value: '"..."', description: 'The answer to rate.' },
     system: { type: 'string', value: '"..."', description: 'A system prompt, when the model was trained with one.' },

@@ -44,6 +44,9 @@ async function baseFolderFiles(source: ModelSource) {
   };
 }
 
+/** The LoRA fields of an adapter that is not LoRA (AdapterDetails: 0, false, []). */
+const noLora = () => ({ r: 0, alpha: 0, useRslora: false, targetModules: [] as string[] });
+
 /**
  * The result of a completed run. `modelId`: the base model's id as results name it (base_model_name_or_path);
  * `source`: the base model's files (config, tokenizer) for model folders.
@@ -54,6 +57,8 @@ export async function buildResult(trainer: Trainer, lm: LoadedModel, source: Mod
   const { lora, bottleneck, prompt } = trainer.method;
   const fanInFanOut = lm.config.architecture === 'GPT2LMHeadModel';
   const padTokenId = lm.tokenizer.padTokenId ?? lm.tokenizer.eosTokenIds[0] ?? 0;
+  // What a LoRA adapter's adapter_config.json says (the plain adapter's and the reward model's).
+  const peft = lora && { baseModel: modelId, ...revision, r: lora.r, alpha: lora.alpha, useRslora: lora.useRslora, dropout: s.lora_dropout, targetModules: lora.targetModules, fanInFanOut };
 
   if (s.stage === 'rm') {
     const score = trained.get(SCORE_WEIGHT);
@@ -66,45 +71,21 @@ export async function buildResult(trainer: Trainer, lm: LoadedModel, source: Mod
       score,
       padTokenId,
     });
-    if (!lora || !modules) return { kind: 'reward', files };
-    const adapterFiles = exportRewardAdapter({
-      baseModel: modelId,
-      ...revision,
-      r: lora.r,
-      alpha: lora.alpha,
-      useRslora: lora.useRslora,
-      dropout: s.lora_dropout,
-      targetModules: lora.targetModules,
-      fanInFanOut,
-      modules,
-      score,
-    });
-    return { kind: 'reward', files, adapterFiles };
+    if (!peft || !modules) return { kind: 'reward', files };
+    return { kind: 'reward', files, adapterFiles: exportRewardAdapter({ ...peft, modules, score }) };
   }
   if (prompt) {
     const files = exportPromptTuning({ baseModel: modelId, ...revision, ...prompt, embeddings: trained.get(PROMPT_EMBEDDINGS)! });
-    const none = { r: 0, alpha: 0, useRslora: false, targetModules: [] };
-    return { kind: 'adapter', files, adapter: { kind: 'prompt', ...none, modules: prompt.numVirtualTokens, summary: promptSummary(prompt.numVirtualTokens, prompt.init) } };
+    return { kind: 'adapter', files, adapter: { kind: 'prompt', ...noLora(), modules: prompt.numVirtualTokens, summary: promptSummary(prompt.numVirtualTokens, prompt.init) } };
   }
-  if (lora) {
-    const files = exportPeftAdapter({
-      baseModel: modelId,
-      ...revision,
-      r: lora.r,
-      alpha: lora.alpha,
-      useRslora: lora.useRslora,
-      dropout: s.lora_dropout,
-      targetModules: lora.targetModules,
-      fanInFanOut,
-      modules: loraModuleWeights(lora, trained),
-    });
+  if (lora && peft) {
+    const files = exportPeftAdapter({ ...peft, modules: loraModuleWeights(lora, trained) });
     const adapter = { kind: 'lora' as const, r: lora.r, alpha: lora.alpha, useRslora: lora.useRslora, targetModules: lora.targetModules, modules: lora.modules.length };
     return { kind: 'adapter', files, adapter };
   }
   if (bottleneck) {
     const files = exportBottleneckAdapter({ adapter: bottleneckWeights(bottleneck, trained), baseModel: modelId, graftVersion: GRAFT_VERSION });
-    const none = { r: 0, alpha: 0, useRslora: false, targetModules: [] };
-    return { kind: 'adapter', files, adapter: { kind: 'bottleneck', ...none, modules: bottleneckKeys(bottleneck).length, summary: bottleneckSummary(bottleneck) } };
+    return { kind: 'adapter', files, adapter: { kind: 'bottleneck', ...noLora(), modules: bottleneckKeys(bottleneck).length, summary: bottleneckSummary(bottleneck) } };
   }
   // Full and freeze: the whole model.
   return { kind: 'model', files: exportHfModel({ ...(await baseFolderFiles(source)), weights: await modelWeights(lm) }) };
