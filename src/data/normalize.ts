@@ -11,7 +11,7 @@
 // Any format may carry `task`: a non-empty string naming the record's task for multi-task training
 // (src/train/task-weights.ts).
 import type { ChatMessage, Conversation, DatasetFormat } from './types';
-import { describe, fail, isObject, RecordError } from './record-rules';
+import { alpacaHistory, describe, fail, isObject, RecordError } from './record-rules';
 
 export type NormaliseResult =
   | { ok: true; format: DatasetFormat; conversation: Conversation }
@@ -60,19 +60,7 @@ function alpaca(r: Record<string, unknown>): Conversation {
   if (user.trim() === '') fail('"instruction" and "input" are both empty');
   if ((output as string).trim() === '') fail('"output" is empty: there is no answer to learn from');
 
-  const messages: ChatMessage[] = [];
-  const history = r.history;
-  if (history !== undefined && history !== null) {
-    if (!Array.isArray(history)) fail(`"history" must be a list of [user, assistant] pairs, not ${describe(history)}`);
-    (history as unknown[]).forEach((pair, i) => {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-        fail(`"history" item ${i} must be a [user, assistant] pair of strings`);
-      }
-      const [u, a] = pair as [string, string];
-      if (a.trim() === '') fail(`"history" item ${i} has an empty answer`);
-      messages.push({ role: 'user', content: u }, { role: 'assistant', content: a });
-    });
-  }
+  const messages = alpacaHistory(r.history, true);
   messages.push({ role: 'user', content: user }, { role: 'assistant', content: output as string });
   const system = optionalSystem(r.system, 'system');
   return system !== undefined ? { system, messages } : { messages };

@@ -25,7 +25,7 @@ import { countTargets, encodeConversation, EncodeError, type EncodedExample } fr
 import { firstInvalidUtf8 } from './parse';
 import { shuffled, splitTrainVal } from './shuffle';
 import { describeSource, type ChatMessage, type Conversation, type DatasetProblem, type RecordSource } from './types';
-import { describe, fail, isObject, RecordError } from './record-rules';
+import { alpacaHistory, describe, fail, isObject, RecordError } from './record-rules';
 
 export type PreferenceFormat = 'pairs' | 'alpaca' | 'ranking';
 
@@ -140,18 +140,7 @@ function alpacaRecord(r: Record<string, unknown>): Omit<PreferenceRecord, 'chose
   const inp = typeof input === 'string' ? input : '';
   const user = inp !== '' ? `${instruction as string}\n${inp}` : (instruction as string);
   if (user.trim() === '') fail('the prompt is empty: "instruction" and "input" are both empty');
-  const prompt: ChatMessage[] = [];
-  const history = r.history;
-  if (history !== undefined && history !== null) {
-    if (!Array.isArray(history)) fail(`"history" must be a list of [user, assistant] pairs, not ${describe(history)}`);
-    (history as unknown[]).forEach((pair, i) => {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-        fail(`"history" item ${i} must be a [user, assistant] pair of strings`);
-      }
-      const [u, a] = pair as [string, string];
-      prompt.push({ role: 'user', content: u }, { role: 'assistant', content: a });
-    });
-  }
+  const prompt = alpacaHistory(r.history, false);
   prompt.push({ role: 'user', content: user });
   const system = optionalString(r.system, 'system');
   return { ...(system !== undefined ? { system } : {}), prompt };
