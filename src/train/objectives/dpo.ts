@@ -28,7 +28,7 @@ import type { MethodSetup } from '../methods';
 import { SettingsError } from '../settings';
 import { backwardAndRelease, trainingForward, type Objective, type ObjectiveInputs, type StepPlan, type TrainingForward } from './objective';
 import { tokenLosses } from '../loss';
-import { chunks, pairBatch, pairData, pairStep, withAdapter, type PairBatch, type TrainPair } from './pairs';
+import { chunks, evalPairSums, pairBatch, pairData, pairStep, withAdapter, type PairBatch, type TrainPair } from './pairs';
 import { expandRows, PAIR_METRICS, preferenceLoss, rowSums } from './preference-kernels';
 import { usesReference, type PreferenceLossParams } from './preference-loss';
 
@@ -212,26 +212,16 @@ export class DpoObjective implements Objective {
   async evaluate(step: number): Promise<EvalRecord | undefined> {
     if (this.val.length === 0) return undefined;
     await this.prepare();
-    const { ctx, o } = this;
-    const acc = ctx.zeros([STATS], 'f32', { label: 'eval stats' });
-    let tokens = 0;
-    try {
-      for (const ix of chunks(this.val.length, o.settings.per_device_eval_batch_size)) {
-        const pb = pairBatch(ix.map((i) => this.val[i]!), o.padTokenId);
-        tokens += pb.tokens;
-        const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refVal), acc, 1, false);
-        coef.release();
-        ce.release();
-        acts.release();
-        releaseBatch(batch);
-      }
-      const s = await ctx.readF32(acc);
-      const n = this.val.length;
-      const fields = pairFields(s, n, this.loss.loss === 'orpo');
-      return { step, eval_loss: s[0]! / n, eval_tokens: tokens, ...Object.fromEntries(Object.entries(fields).map(([k, v]) => [`eval_${k}`, v])) };
-    } finally {
-      acc.release();
-    }
+    const { sums: s, tokens } = await evalPairSums(this.o, this.val, STATS, (pb, ix, acc) => {
+      const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refVal), acc, 1, false);
+      coef.release();
+      ce.release();
+      acts.release();
+      releaseBatch(batch);
+    });
+    const n = this.val.length;
+    const fields = pairFields(s, n, this.loss.loss === 'orpo');
+    return { step, eval_loss: s[0]! / n, eval_tokens: tokens, ...Object.fromEntries(Object.entries(fields).map(([k, v]) => [`eval_${k}`, v])) };
   }
 
   release(): void {}

@@ -1,6 +1,7 @@
 // Shared by the pairwise objectives (dpo.ts, rm.ts): a micro-batch of P pairs is one batch of 2P rows, the
 // chosen answers first (rows 0..P−1) and the rejected ones after (rows P..2P−1), right-padded to the longest.
 import { collate, type Batch as PaddedBatch } from '../../data/encode';
+import type { Tensor } from '../../engine/tensor';
 import type { CausalLM } from '../../model/transformer';
 import { SettingsError } from '../settings';
 import { countTargets, shiftedTargets } from '../loss';
@@ -84,6 +85,31 @@ export function pairStep(batches: readonly PairBatch[]): Pick<StepPlan, 'units' 
     tokens: batches.reduce((n, pb) => n + pb.tokens, 0),
     inputTokens: batches.reduce((n, pb) => n + pb.inputTokens, 0),
   };
+}
+
+/**
+ * Sums over a pairwise objective's validation pairs: `each` records one batch of them (per_device_eval_batch_size
+ * pairs, item indices `ix`) into the stats buffer `acc` [size]. Returns the read-back sums and the answer tokens.
+ */
+export async function evalPairSums(
+  o: ObjectiveInputs,
+  val: readonly TrainPair[],
+  size: number,
+  each: (pb: PairBatch, ix: readonly number[], acc: Tensor) => void,
+): Promise<{ sums: Float32Array; tokens: number }> {
+  const ctx = o.model.ctx;
+  const acc = ctx.zeros([size], 'f32', { label: 'eval stats' });
+  let tokens = 0;
+  try {
+    for (const ix of chunks(val.length, o.settings.per_device_eval_batch_size)) {
+      const pb = pairBatch(ix.map((i) => val[i]!), o.padTokenId);
+      tokens += pb.tokens;
+      each(pb, ix, acc);
+    }
+    return { sums: await ctx.readF32(acc), tokens };
+  } finally {
+    acc.release();
+  }
 }
 
 /** Item indices in batches of `size`. */

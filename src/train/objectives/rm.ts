@@ -17,7 +17,7 @@ import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
 import { pairFields } from './dpo';
 import { backwardAndRelease, trainingForward, type Objective, type ObjectiveInputs, type StepPlan, type TrainingForward } from './objective';
-import { chunks, pairBatch, pairData, pairStep, type PairBatch, type TrainPair } from './pairs';
+import { evalPairSums, pairBatch, pairData, pairStep, type PairBatch, type TrainPair } from './pairs';
 import { PAIR_METRICS, preferenceLoss } from './preference-kernels';
 
 export interface RewardObjectiveOptions extends ObjectiveInputs {
@@ -116,27 +116,17 @@ export class RewardObjective implements Objective {
 
   async evaluate(step: number): Promise<EvalRecord | undefined> {
     if (this.val.length === 0) return undefined;
-    const { ctx, o } = this;
-    const acc = ctx.zeros([STATS], 'f32', { label: 'eval stats' });
-    let tokens = 0;
-    try {
-      for (const ix of chunks(this.val.length, o.settings.per_device_eval_batch_size)) {
-        const pb = pairBatch(ix.map((i) => this.val[i]!), o.padTokenId);
-        tokens += pb.tokens;
-        const { batch, acts, rows, rewards } = this.rewardsOf(pb, false);
-        this.loss(pb, rewards, acc, 1).release();
-        rows.release();
-        rewards.release();
-        acts.release();
-        releaseBatch(batch);
-      }
-      const s = await ctx.readF32(acc);
-      const n = this.val.length;
-      const f = this.summarize(s, { units: n, tokens, inputTokens: 0, micro: [] }).fields;
-      return { step, eval_loss: s[0]! / n, eval_tokens: tokens, ...Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'pairs').map(([k, v]) => [`eval_${k}`, v])) };
-    } finally {
-      acc.release();
-    }
+    const { sums: s, tokens } = await evalPairSums(this.o, this.val, STATS, (pb, _ix, acc) => {
+      const { batch, acts, rows, rewards } = this.rewardsOf(pb, false);
+      this.loss(pb, rewards, acc, 1).release();
+      rows.release();
+      rewards.release();
+      acts.release();
+      releaseBatch(batch);
+    });
+    const n = this.val.length;
+    const f = this.summarize(s, { units: n, tokens, inputTokens: 0, micro: [] }).fields;
+    return { step, eval_loss: s[0]! / n, eval_tokens: tokens, ...Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'pairs').map(([k, v]) => [`eval_${k}`, v])) };
   }
 
   release(): void {
