@@ -12,7 +12,7 @@
 // stats[T, 2] holds each token's running log-sum-exp state (m, s) with s = Σ exp(logit − m) over the chunks
 // seen so far; the finish leaves it in place, and the backward gets softmax = exp(logit − m) / s from it.
 import type { GpuContext } from '../context';
-import { grid1d } from '../grid';
+import { grid1d, rowLayout } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';
 import { shapeText, type Tensor } from '../tensor';
 import initSrc from '../../../shaders/cross_entropy_init.wgsl?raw';
@@ -27,13 +27,6 @@ const WG = 64;
 
 /** The value of `targets` that marks a token without a label (PyTorch's ignore_index). */
 export const IGNORE_INDEX = -100;
-
-/** W lanes per row, R = WG / W rows per workgroup. */
-function rowLayout(C: number): { W: number; R: number; WG: number } {
-  let W = 1;
-  while (W < C && W < WG) W *= 2;
-  return { W, R: WG / W, WG };
-}
 
 const initSpec: KernelSpec = {
   name: 'cross_entropy_init',
@@ -142,7 +135,7 @@ export function crossEntropyChunk(
   tokenShapes(op, T, `logits ${shapeText(logits)}`, { targetLogit, targets }, stats);
   checkVocabStart(op, vocabStart, C);
   if (T === 0 || C === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   ctx.dispatch(
     ctx.kernel(chunkSpec, L),
     { stats, targetLogit, logits, targets },

@@ -48,29 +48,23 @@ function check(op: string, a: [string, Tensor], b: [string, Tensor]): number {
   return a[1].size;
 }
 
+/** Dispatches a dropout kernel over `n` elements with the mask of (p, seed, offset). */
+function dispatchDropout(ctx: GpuContext, op: string, spec: KernelSpec, tensors: Record<string, Tensor>, n: number, p: number, seed: number, offset: number): void {
+  const { threshold, keepScale, seedLo, seedHi, offsetLo, offsetHi } = dropoutParams(op, p, seed, offset);
+  ctx.dispatch(ctx.kernel(spec), tensors, { n, threshold, keepScale, seedLo, seedHi, offsetLo, offsetHi }, grid1d(n, WG));
+}
+
 /**
  * out[n] = x[n] / (1 − p) where kept, else 0. p ∈ [0, 1] (p = 0: identity, p = 1: zeros); seed and offset
  * are integers in [0, 2^53); element i's decision depends only on (seed, offset + i).
  */
 export function dropoutForward(ctx: GpuContext, out: Tensor, x: Tensor, p: number, seed: number, offset: number): void {
   const n = check('dropoutForward', ['out', out], ['x', x]);
-  const { threshold, keepScale, seedLo, seedHi, offsetLo, offsetHi } = dropoutParams('dropoutForward', p, seed, offset);
-  ctx.dispatch(
-    ctx.kernel(forwardSpec),
-    { out, x },
-    { n, threshold, keepScale, seedLo, seedHi, offsetLo, offsetHi },
-    grid1d(n, WG),
-  );
+  dispatchDropout(ctx, 'dropoutForward', forwardSpec, { out, x }, n, p, seed, offset);
 }
 
 /** dx[n] += mask · dOut[n] / (1 − p), with the mask of dropoutForward for the same (p, seed, offset). */
 export function dropoutBackward(ctx: GpuContext, dx: Tensor, dOut: Tensor, p: number, seed: number, offset: number): void {
   const n = check('dropoutBackward', ['dx', dx], ['dOut', dOut]);
-  const { threshold, keepScale, seedLo, seedHi, offsetLo, offsetHi } = dropoutParams('dropoutBackward', p, seed, offset);
-  ctx.dispatch(
-    ctx.kernel(backwardSpec),
-    { dx, dOut },
-    { n, threshold, keepScale, seedLo, seedHi, offsetLo, offsetHi },
-    grid1d(n, WG),
-  );
+  dispatchDropout(ctx, 'dropoutBackward', backwardSpec, { dx, dOut }, n, p, seed, offset);
 }

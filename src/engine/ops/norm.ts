@@ -8,7 +8,7 @@
 // rows, done in two passes without atomics: partial sums per block of rows into a scratch tensor, then a
 // column-wise sum of the partials that is added (+=) to the gradient.
 import type { GpuContext } from '../context';
-import { grid1d } from '../grid';
+import { grid1d, rowLayout } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';
 import { shapeText, type Tensor } from '../tensor';
 import rmsForwardSrc from '../../../shaders/rmsnorm_forward.wgsl?raw';
@@ -27,13 +27,6 @@ import lnPartialSrc from '../../../shaders/layernorm_dparams_partial.wgsl?raw';
 const WG = 64;
 /** Threads per workgroup of the column kernels (dWeight partials and their reduction). */
 const COL_WG = 64;
-
-/** W lanes per row, R = WG / W rows per workgroup. */
-function rowLayout(C: number): { W: number; R: number; WG: number } {
-  let W = 1;
-  while (W < C && W < WG) W *= 2;
-  return { W, R: WG / W, WG };
-}
 
 /**
  * Rows per block of the dWeight first pass: at least 32, and few enough blocks (≤ ~256) that the second
@@ -184,7 +177,7 @@ export function rmsnormForward(ctx: GpuContext, out: Tensor, rstd: Tensor, x: Te
   const { rows, C } = normShapes('rmsnormForward', x, { out }, { rstd }, { weight });
   checkEps('rmsnormForward', eps);
   if (rows === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   ctx.dispatch(ctx.kernel(rmsForwardSpec, L), { out, rstd, x, weight }, { rows, C, eps }, rowGrid(ctx, rows, L.R));
 }
 
@@ -203,7 +196,7 @@ export function rmsnormBackward(
 ): void {
   const { rows, C } = normShapes('rmsnormBackward', x, { dx, dOut }, { rstd }, { dWeight, weight });
   if (rows === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   ctx.dispatch(ctx.kernel(rmsBackwardSpec, L), { dx, dOut, x, weight, rstd }, { rows, C }, rowGrid(ctx, rows, L.R));
 
   const rowsPerBlock = rowsPerBlockFor(rows);
@@ -234,7 +227,7 @@ export function layernormForward(
   const { rows, C } = normShapes('layernormForward', x, { out }, { mean, rstd }, { weight, bias });
   checkEps('layernormForward', eps);
   if (rows === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   ctx.dispatch(ctx.kernel(lnForwardSpec, L), { out, mean, rstd, x, weight, bias }, { rows, C, eps }, rowGrid(ctx, rows, L.R));
 }
 
@@ -256,7 +249,7 @@ export function layernormBackward(
 ): void {
   const { rows, C } = normShapes('layernormBackward', x, { dx, dOut }, { mean, rstd }, { dWeight, dBias, weight });
   if (rows === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   ctx.dispatch(ctx.kernel(lnBackwardSpec, L), { dx, dOut, x, weight, mean, rstd }, { rows, C }, rowGrid(ctx, rows, L.R));
 
   const rowsPerBlock = rowsPerBlockFor(rows);

@@ -1,6 +1,6 @@
 // Softmax over the last dim (attention probabilities): out = exp(x − max) / Σ exp(x − max), row by row.
 import type { GpuContext } from '../context';
-import { grid1d } from '../grid';
+import { grid1d, rowLayout } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';
 import { shapeText, type Tensor } from '../tensor';
 import forwardSrc from '../../../shaders/softmax_forward.wgsl?raw';
@@ -8,16 +8,6 @@ import backwardSrc from '../../../shaders/softmax_backward.wgsl?raw';
 
 /** Threads per workgroup of the row kernels (see ops/norm.ts for why 64). */
 const WG = 64;
-
-/**
- * How a row kernel lays out a workgroup of WG threads: W lanes per row, R = WG / W rows per workgroup.
- * W is the smallest power of two ≥ C (at most WG), so short rows (per-head norms, C = 16) share a workgroup.
- */
-function rowLayout(C: number): { W: number; R: number; WG: number } {
-  let W = 1;
-  while (W < C && W < WG) W *= 2;
-  return { W, R: WG / W, WG };
-}
 
 const forwardSpec: KernelSpec = {
   name: 'softmax_forward',
@@ -58,7 +48,7 @@ function rowsOf(op: string, x: Tensor, others: Record<string, Tensor>): { rows: 
 export function softmaxForward(ctx: GpuContext, out: Tensor, x: Tensor): void {
   const { rows, C } = rowsOf('softmaxForward', x, { out });
   if (rows === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   const k = ctx.kernel(forwardSpec, L);
   ctx.dispatch(k, { out, x }, { rows, C }, grid1d(Math.ceil(rows / L.R), 1, ctx.limits.maxComputeWorkgroupsPerDimension));
 }
@@ -67,7 +57,7 @@ export function softmaxForward(ctx: GpuContext, out: Tensor, x: Tensor): void {
 export function softmaxBackward(ctx: GpuContext, dx: Tensor, dOut: Tensor, out: Tensor): void {
   const { rows, C } = rowsOf('softmaxBackward', out, { dx, dOut });
   if (rows === 0) return;
-  const L = rowLayout(C);
+  const L = rowLayout(C, WG);
   const k = ctx.kernel(backwardSpec, L);
   ctx.dispatch(k, { dx, dOut, out }, { rows, C }, grid1d(Math.ceil(rows / L.R), 1, ctx.limits.maxComputeWorkgroupsPerDimension));
 }
