@@ -1,7 +1,8 @@
 // Tiled matmul through workgroup memory:
 //   out[z, m, n] = alpha · Σ_k A(z, m, k) · B(z, k, n)   (+ out[z, m, n] when params.accumulate = 1)
 // a and b hold ELEM (f32, or f16 with `enable f16;`): every element is widened to f32 as it is staged, so
-// products and sums are f32 either way. out is f32.
+// products and sums are f32 either way. out is f32. b is read through wAt (lib/weight_<format>.wgsl: f32/f16,
+// or a frozen weight kept packed and unpacked as it is staged).
 // The k range is [z·kStep, min(K, z·kStep + kLen)): kStep = 0, kLen = K for a whole product (z is the batch),
 // kStep = kLen = chunk for split-K (z is the chunk, out a [chunks, M, N] partial buffer).
 // The layouts are compile-time constants:
@@ -41,8 +42,8 @@ fn loadA(base: u32, m: u32, k: u32, kEnd: u32) -> f32 {
 fn loadB(base: u32, k: u32, n: u32, kEnd: u32) -> f32 {
   if (k >= kEnd) { return 0.0; }
   let nn = min(n, params.N - 1u);
-  if (TRANS_B) { return f32(b[base + nn * params.K + k]); }
-  return f32(b[base + k * params.N + nn]);
+  if (TRANS_B) { return wAt(base + nn * params.K + k); }
+  return wAt(base + k * params.N + nn);
 }
 
 // Stages the BM×BK slice of A starting at (mTile, k0) and the BK×BN slice of B at (k0, nTile): every thread

@@ -3,11 +3,13 @@
 // bias (biasAt: matmul_epilogue_none.wgsl or matmul_epilogue_fused.wgsl, appended to the kernel).
 // TRANS_A = false: a holds [M, K] (k contiguous); true: [K, M] (m contiguous).
 // TRANS_B = false: b holds [K, N] (n contiguous); true: [N, K] (k contiguous).
+// b is read through wAt (lib/weight_<format>.wgsl, appended by the wrapper with W = b): f32, or a frozen weight
+// kept packed (16-bit, NF4, FP4, int8) and unpacked as it is loaded.
 const TRANS_A: bool = {{TRANS_A}};
 const TRANS_B: bool = {{TRANS_B}};
 
 // Product z's operands: element (row m, k) of A is a[aBase + m·ra + k·sa], element (k, column n) of B is
-// b[bBase + n·rb + k·sb]; its k range is [kBegin, kEnd), of which [kBegin, kMain) is whole groups of 8.
+// wAt(bBase + n·rb + k·sb); its k range is [kBegin, kEnd), of which [kBegin, kMain) is whole groups of 8.
 struct Operands {
   sa: u32, ra: u32, sb: u32, rb: u32,  // strides
   aBase: u32, bBase: u32,
@@ -42,17 +44,17 @@ fn aBlock(o: vec4<u32>, k: u32, sa: u32) -> mat4x4<f32> {
     vec4(a[o.w + k0], a[o.w + k1], a[o.w + k2], a[o.w + k3]));
 }
 
-// Column t holds B(k + t, column 0..3), with B(k + t, column j) = b[p[j] + (k + t) · sb].
+// Column t holds B(k + t, column 0..3), with B(k + t, column j) = wAt(p[j] + (k + t) · sb).
 fn bBlock(p: vec4<u32>, k: u32, sb: u32) -> mat4x4<f32> {
   let k0 = k * sb;
   let k1 = k0 + sb;
   let k2 = k1 + sb;
   let k3 = k2 + sb;
   return mat4x4(
-    vec4(b[p.x + k0], b[p.y + k0], b[p.z + k0], b[p.w + k0]),
-    vec4(b[p.x + k1], b[p.y + k1], b[p.z + k1], b[p.w + k1]),
-    vec4(b[p.x + k2], b[p.y + k2], b[p.z + k2], b[p.w + k2]),
-    vec4(b[p.x + k3], b[p.y + k3], b[p.z + k3], b[p.w + k3]));
+    vec4(wAt(p.x + k0), wAt(p.y + k0), wAt(p.z + k0), wAt(p.w + k0)),
+    vec4(wAt(p.x + k1), wAt(p.y + k1), wAt(p.z + k1), wAt(p.w + k1)),
+    vec4(wAt(p.x + k2), wAt(p.y + k2), wAt(p.z + k2), wAt(p.w + k2)),
+    vec4(wAt(p.x + k3), wAt(p.y + k3), wAt(p.z + k3), wAt(p.w + k3)));
 }
 
 // The tail of the k range: k + t >= kEnd reads as zero (in both operands, so that no inf·0 appears).
@@ -69,10 +71,10 @@ fn aBlockMasked(o: vec4<u32>, k: u32, sa: u32, kEnd: u32) -> mat4x4<f32> {
 fn bBlockMasked(p: vec4<u32>, k: u32, sb: u32, kEnd: u32) -> mat4x4<f32> {
   let kk = min(vec4(k, k + 1u, k + 2u, k + 3u), vec4(kEnd - 1u)) * sb;
   return mat4x4(
-    select(vec4(0.0), vec4(b[p.x + kk.x], b[p.y + kk.x], b[p.z + kk.x], b[p.w + kk.x]), k < kEnd),
-    select(vec4(0.0), vec4(b[p.x + kk.y], b[p.y + kk.y], b[p.z + kk.y], b[p.w + kk.y]), k + 1u < kEnd),
-    select(vec4(0.0), vec4(b[p.x + kk.z], b[p.y + kk.z], b[p.z + kk.z], b[p.w + kk.z]), k + 2u < kEnd),
-    select(vec4(0.0), vec4(b[p.x + kk.w], b[p.y + kk.w], b[p.z + kk.w], b[p.w + kk.w]), k + 3u < kEnd));
+    select(vec4(0.0), vec4(wAt(p.x + kk.x), wAt(p.y + kk.x), wAt(p.z + kk.x), wAt(p.w + kk.x)), k < kEnd),
+    select(vec4(0.0), vec4(wAt(p.x + kk.y), wAt(p.y + kk.y), wAt(p.z + kk.y), wAt(p.w + kk.y)), k + 1u < kEnd),
+    select(vec4(0.0), vec4(wAt(p.x + kk.z), wAt(p.y + kk.z), wAt(p.z + kk.z), wAt(p.w + kk.z)), k + 2u < kEnd),
+    select(vec4(0.0), vec4(wAt(p.x + kk.w), wAt(p.y + kk.w), wAt(p.z + kk.w), wAt(p.w + kk.w)), k + 3u < kEnd));
 }
 
 // Writes rows m..m+3, columns n..n+3 of out from c (c[i] = row m + i): alpha · c + bias. A block inside the

@@ -17,7 +17,7 @@
 // the pools' free buffers). Each has a peak; resetPeaks() starts a new measurement window (e.g. one step).
 import { REQUESTED_LIMITS, summarizeAdapter, type AdapterSummary } from './adapter-info';
 import { GpuError, deviceLost, limitExceeded, outOfMemory, validation } from './errors';
-import { f16ArrayToF32 } from './half';
+import { bf16ArrayToF32, f16ArrayToF32 } from './half';
 import {
   buildWgsl,
   cacheKey,
@@ -287,7 +287,7 @@ export class GpuContext {
     this.getEncoder().clearBuffer(t.buffer, 0, t.buffer.size);
   }
 
-  /** A tensor holding `data`. For f16 tensors pass the raw bits as a Uint16Array. */
+  /** A tensor holding `data`. For f16 and bf16 tensors pass the raw bits as a Uint16Array (and the dtype for bf16). */
   upload(
     shape: readonly number[],
     data: Float32Array | Int32Array | Uint32Array | Uint16Array,
@@ -552,7 +552,7 @@ export class GpuContext {
     }
   }
 
-  /** Copies a tensor back to the CPU. f16 tensors are widened to f32. */
+  /** Copies a tensor back to the CPU. f16 and bf16 tensors are widened to f32 (exactly). */
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array>;
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
     const bytes = Math.ceil(t.byteLength / 4) * 4;
@@ -588,6 +588,8 @@ export class GpuContext {
         return new Uint32Array(raw);
       case 'f16':
         return f16ArrayToF32(new Uint16Array(raw));
+      case 'bf16':
+        return bf16ArrayToF32(new Uint16Array(raw));
     }
   }
 

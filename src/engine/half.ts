@@ -62,3 +62,10 @@ export function f16ArrayToF32(src: Uint16Array): Float32Array {
   for (let i = 0; i < src.length; i++) out[i] = f16BitsToF32(src[i]!);
   return out;
 }
+
+export function bf16ArrayToF32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
+  return out;
+}

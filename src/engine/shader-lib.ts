@@ -18,6 +18,12 @@ import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 import rowSum2 from '../../shaders/lib/row_sum2.wgsl?raw';
 import workgroupSum from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import workgroupTotal from '../../shaders/lib/workgroup_total.wgsl?raw';
+import weightF32 from '../../shaders/lib/weight_f32.wgsl?raw';
+import weightF16 from '../../shaders/lib/weight_f16.wgsl?raw';
+import weightBf16 from '../../shaders/lib/weight_bf16.wgsl?raw';
+import weightNf4 from '../../shaders/lib/weight_nf4.wgsl?raw';
+import weightFp4 from '../../shaders/lib/weight_fp4.wgsl?raw';
+import weightInt8 from '../../shaders/lib/weight_int8.wgsl?raw';
 
 export const SHADER_LIB: Readonly<Record<string, string>> = {
   column_blocks: columnBlocks,
@@ -37,4 +43,10 @@ export const SHADER_LIB: Readonly<Record<string, string>> = {
   row_sum2: rowSum2,
   workgroup_sum: workgroupSum,
   workgroup_total: workgroupTotal,
+  weight_f32: weightF32,
+  weight_f16: weightF16,
+  weight_bf16: weightBf16,
+  weight_nf4: weightNf4,
+  weight_fp4: weightFp4,
+  weight_int8: weightInt8,
 };

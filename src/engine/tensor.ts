@@ -1,8 +1,12 @@
 // A tensor is a GPU buffer with a shape and an element type. It owns its buffer until released.
+// 'f16' and 'bf16' tensors hold 16-bit values, two per 4-byte word (element 2k in the low half of word k, as
+// the little-endian bytes of a safetensors file lay them out): kernels that read frozen weights take them as
+// `array<u32>` and unpack each value (shaders/lib/weight_*.wgsl), or, for f16 on a device with shader-f16,
+// as `array<f16>`.
 
-export type DType = 'f32' | 'f16' | 'i32' | 'u32';
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
 
-export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, i32: 4, u32: 4 };
+export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, i32: 4, u32: 4 };
 
 export function numel(shape: readonly number[]): number {
   let n = 1;

@@ -20,11 +20,17 @@
 // the same accumulators and the bias is added as the outputs are stored (shaders/matmul_epilogue_fused.wgsl),
 // so the output is written once, not read and rewritten by a rank-r product and a bias add. What they do not
 // cover (the register kernel, split-K, a batch, alpha = 0) runs the same sum as separate dispatches.
+// Frozen weights (operand b of matmulNT and matmulNN) may stay in their stored precision: a bf16 or f16 tensor
+// (two values a u32 word) or a QuantizedTensor (NF4, FP4, int8: weight.ts). Every kernel reads b through wAt
+// (shaders/lib/weight_<format>.wgsl, appended to the kernel), which unpacks or dequantizes each value as it is
+// loaded; products and sums stay f32, and widening bf16/f16 is exact, so a packed weight gives the same bits
+// as its f32 copy would. (f16 b on a device with shader-f16 and the tiled kernel reads array<f16> instead.)
 import { isSwiftShader } from '../adapter-info';
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
 import { ro, rw, type KernelSpec, type WgslEnable } from '../kernel';
 import { numel, shapeText, type Tensor } from '../tensor';
+import { QuantizedTensor, weightFormatOf, type WeightFormat, type WeightTensor } from '../weight';
 import tiledSrc from '../../../shaders/matmul_tiled.wgsl?raw';
 import registerSrc from '../../../shaders/matmul_register.wgsl?raw';
 import quadSrc from '../../../shaders/matmul_quad.wgsl?raw';
@@ -98,7 +104,7 @@ const tiledSpec: KernelSpec = {
   source: tiledSrc + plainEpilogueSrc,
   bindings: [rw('out'), ro('a', '{{ELEM_A}}'), ro('b', '{{ELEM_B}}')],
   params: PARAMS,
-  defines: { WX: 16, WY: 16, BK: 16, TRANS_A: 'false', TRANS_B: 'false', ELEM_A: 'f32', ELEM_B: 'f32' },
+  defines: { WX: 16, WY: 16, BK: 16, TRANS_A: 'false', TRANS_B: 'false', ELEM_A: 'f32', ELEM_B: 'f32', W: 'b' },
 };
 
 /** Threads WX×WY, each a 16×16 block: 32×32 outputs per workgroup by default. */
@@ -107,7 +113,7 @@ const registerSpec: KernelSpec = {
   source: registerSrc + plainEpilogueSrc,
   bindings: F32_BINDINGS,
   params: PARAMS,
-  defines: { WX: 2, WY: 2, TRANS_A: 'false', TRANS_B: 'false' },
+  defines: { WX: 2, WY: 2, TRANS_A: 'false', TRANS_B: 'false', W: 'b' },
 };
 
 /** QX×QY quads, each a 32×32 block (16×16 per invocation). Needs the subgroups feature. */
@@ -116,7 +122,7 @@ const quadSpec: KernelSpec = {
   source: quadSrc + plainEpilogueSrc,
   bindings: F32_BINDINGS,
   params: PARAMS,
-  defines: { QX: 1, QY: 1, TRANS_A: 'false', TRANS_B: 'false' },
+  defines: { QX: 1, QY: 1, TRANS_A: 'false', TRANS_B: 'false', W: 'b' },
 };
 
 /** The fused kernels: the plain ones' bindings plus a2, b2 and bias, and K2 and scale2 (= alpha2 / alpha). */
@@ -177,6 +183,39 @@ const VARIANT_KERNEL: Record<MatmulVariant, KernelName> = {
 };
 
 export { isSwiftShader };
+
+/**
+ * How a kernel reads operand b: 'f32' (f32, or array<f16> on the tiled kernel with shader-f16: the binding's
+ * ELEM_B says which), or a packed weight format, read as array<u32> through lib/weight_<format>.wgsl.
+ */
+type OperandB = 'f32' | Exclude<WeightFormat, 'f32'>;
+
+const variantSpecs = new Map<string, KernelSpec>();
+
+/** The kernel spec of `kernel` (plain or fused) reading b as `fmt`: the weight reader appended, b's binding typed. */
+function specFor(kernel: KernelName, fused: boolean, fmt: OperandB): KernelSpec {
+  const key = `${kernel}|${fused}|${fmt}`;
+  let spec = variantSpecs.get(key);
+  if (spec) return spec;
+  const base = fused ? FUSED_SPECS[kernel]! : SPECS[kernel];
+  const packed = fmt !== 'f32';
+  const quantized = fmt === 'nf4' || fmt === 'fp4' || fmt === 'int8';
+  const bindings = base.bindings.map((b) => (b.name === 'b' && packed ? ro('b', 'u32') : b));
+  if (quantized) bindings.splice(bindings.findIndex((b) => b.name === 'b') + 1, 0, ro('b_scales'));
+  spec = {
+    ...base,
+    name: packed ? `${base.name}_${fmt}` : base.name,
+    source: `${base.source}\n{{include:weight_${packed ? fmt : 'f32'}}}\n`,
+    bindings,
+  };
+  variantSpecs.set(key, spec);
+  return spec;
+}
+
+/** Operand b's bindings: the tensor, or a quantized weight's codes and scales. */
+function bBindings(b: WeightTensor): Record<string, Tensor> {
+  return b instanceof QuantizedTensor ? { b: b.data, b_scales: b.scales } : { b };
+}
 
 /**
  * The matmul kernel this adapter runs fastest: on SwiftShader the register-blocked one, with quads sharing
@@ -241,10 +280,12 @@ export function matmulPlan(
   op = 'matmul',
 ): MatmulPlan {
   const elemA = opts.elemA ?? 'f32';
-  const elemB = opts.elemB ?? 'f32';
+  // An f16 b (a frozen weight) is read as array<f16> only where that is possible: shader-f16 and the tiled
+  // kernel (forced, or needed by an f16 a). Otherwise it stays packed in u32 words (any kernel, no feature).
+  const elemB = opts.elemB === 'f16' && ctx.hasF16 && (elemA === 'f16' || opts.variant === undefined || opts.variant === 'tiled') ? 'f16' : 'f32';
   const half = elemA === 'f16' || elemB === 'f16';
-  if (half && !ctx.hasF16) {
-    throw new Error(`${op}: f16 operands need the shader-f16 feature, which this adapter (${ctx.adapter.description || ctx.adapter.architecture}) lacks; widen them to f32 first (unpackF16)`);
+  if (elemA === 'f16' && !ctx.hasF16) {
+    throw new Error(`${op}: an f16 operand a needs the shader-f16 feature, which this adapter (${ctx.adapter.description || ctx.adapter.architecture}) lacks; widen it to f32 first (unpackF16)`);
   }
   const variant = opts.variant ?? (half ? 'tiled' : matmulVariant(ctx));
   if (!(variant in VARIANT_KERNEL)) throw new Error(`${op}: unknown variant ${String(variant)}`);
@@ -327,21 +368,29 @@ interface Problem {
 }
 
 
-function checkTensors(op: string, out: Tensor, a: Tensor, b: Tensor): void {
+function checkTensors(op: string, out: Tensor, a: Tensor, b: WeightTensor): void {
   if (out.dtype !== 'f32') throw new Error(`${op}: out ${shapeText(out, '×')} is ${out.dtype}; out must be f32`);
-  for (const [name, t] of [['a', a], ['b', b]] as const) {
-    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${op}: ${name} ${shapeText(t, '×')} is ${t.dtype}; only f32 and f16 are supported`);
+  if (a.dtype !== 'f32' && a.dtype !== 'f16') throw new Error(`${op}: a ${shapeText(a, '×')} is ${a.dtype}; only f32 and f16 are supported`);
+  if (!(b instanceof QuantizedTensor) && b.dtype !== 'f32' && b.dtype !== 'f16' && b.dtype !== 'bf16') {
+    throw new Error(`${op}: b ${shapeText(b, '×')} is ${b.dtype}; b must be f32, f16, bf16 or a quantized weight`);
   }
-  if (out.buffer === a.buffer || out.buffer === b.buffer) {
+  const bBuffer = b instanceof QuantizedTensor ? b.data.buffer : b.buffer;
+  if (out.buffer === a.buffer || out.buffer === bBuffer) {
     throw new Error(`${op}: out ${shapeText(out, '×')} shares its buffer with an input; matmul can not run in place`);
   }
+}
+
+/** matmulTN reads b as f32 only (its b is an activation or a gradient, never a frozen weight). */
+function checkPlain(op: string, b: WeightTensor): Tensor {
+  if (b instanceof QuantizedTensor || b.dtype === 'bf16') throw new Error(`${op}: b ${shapeText(b, '×')} must be f32 or f16 here`);
+  return b;
 }
 
 /**
  * a [...batch, M, K] against b [(...batch,) X, Y]: a 2-D b is shared by the whole batch (the batch then folds
  * into M); otherwise b's batch dims must equal a's. Returns the batch count and whether b is batched.
  */
-function batchOf(op: string, out: Tensor, a: Tensor, b: Tensor, expectB: string): { batch: number; rows: number; shared: boolean } {
+function batchOf(op: string, out: Tensor, a: Tensor, b: WeightTensor, expectB: string): { batch: number; rows: number; shared: boolean } {
   const bad = (why: string): Error =>
     new Error(`${op}: shapes out ${shapeText(out, '×')}, a ${shapeText(a, '×')}, b ${shapeText(b, '×')} do not match (${why})`);
   if (a.shape.length < 2) throw bad('a needs at least 2 dims [..., M, K]');
@@ -356,7 +405,7 @@ function batchOf(op: string, out: Tensor, a: Tensor, b: Tensor, expectB: string)
   return { batch: numel(lead), rows: a.shape[a.shape.length - 2]!, shared: false };
 }
 
-function checkOut(op: string, out: Tensor, a: Tensor, b: Tensor, shared: boolean, N: number): void {
+function checkOut(op: string, out: Tensor, a: Tensor, b: WeightTensor, shared: boolean, N: number): void {
   const want = [...a.shape.slice(0, -1), N];
   const ok = shared
     ? out.shape.length >= 1 && out.shape[out.shape.length - 1] === N && out.size === numel(want)
@@ -413,15 +462,19 @@ function checkEpilogue(op: string, out: Tensor, p: Problem, opts: MatmulOptions)
   return K2;
 }
 
-function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, p: Problem, opts: MatmulOptions): void {
+function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: WeightTensor, p: Problem, opts: MatmulOptions): void {
   const K2 = checkEpilogue(op, out, p, opts);
   const fuse = K2 > 0 || opts.bias !== undefined;
+  const format = weightFormatOf(b);
   const plan = matmulPlan(
     ctx,
     { transA: p.transA, transB: p.transB, M: p.M, N: p.N, K: p.K, batch: p.batch },
-    { variant: opts.variant, splitK: opts.splitK, elemA: a.dtype as Elem, elemB: b.dtype as Elem },
+    { variant: opts.variant, splitK: opts.splitK, elemA: a.dtype as Elem, ...(format === 'f16' ? { elemB: 'f16' as const } : {}) },
     op,
   );
+  // b as the kernel reads it: f32 (or native f16 on the tiled kernel), else the packed format.
+  const bFormat: OperandB = format === 'f32' || (format === 'f16' && plan.elemB === 'f16') ? 'f32' : format;
+  const bBind = bBindings(b);
   const defines: Record<string, string | number> = { ...plan.defines, TRANS_A: String(p.transA), TRANS_B: String(p.transB) };
   if (plan.kernel === 'matmul_tiled') Object.assign(defines, { ELEM_A: plan.elemA, ELEM_B: plan.elemB });
   const alpha = opts.alpha ?? 1;
@@ -435,23 +488,23 @@ function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: Tensor, 
   if (fuse && fusedSpec && plan.splitK === 1 && p.batch === 1 && alpha !== 0) {
     const add = opts.addProduct;
     Object.assign(defines, { TRANS_B2: String(add?.layout === 'NT'), HAS_BIAS: String(opts.bias !== undefined) });
-    const k = ctx.kernel(fusedSpec, defines, plan.enables);
+    const k = ctx.kernel(specFor(plan.kernel, true, bFormat), defines, plan.enables);
     // An unused binding takes one of the f32 epilogue operands (a or b may be f16, whose byte length need not
     // be a multiple of 4 as an f32 binding's must); the kernel never reads it.
     const spare = add?.a ?? opts.bias!;
-    dispatchGrid(ctx, k, { out, a, b, a2: add?.a ?? spare, b2: add?.b ?? spare, bias: opts.bias ?? spare }, {
+    dispatchGrid(ctx, k, { out, a, ...bBind, a2: add?.a ?? spare, b2: add?.b ?? spare, bias: opts.bias ?? spare }, {
       ...base, aBatch: p.aBatch, bBatch: p.bBatch, oBatch: p.oBatch, kStep: 0, kLen: p.K, alpha, accumulate,
       K2, scale2: K2 > 0 ? alpha2 / alpha : 0,
     }, [gx, gy, 1], max);
     return;
   }
-  const k = ctx.kernel(SPECS[plan.kernel], defines, plan.enables);
+  const k = ctx.kernel(specFor(plan.kernel, false, bFormat), defines, plan.enables);
   if (plan.splitK === 1) {
-    dispatchGrid(ctx, k, { out, a, b }, {
+    dispatchGrid(ctx, k, { out, a, ...bBind }, {
       ...base, aBatch: p.aBatch, bBatch: p.bBatch, oBatch: p.oBatch, kStep: 0, kLen: p.K, alpha, accumulate,
     }, [gx, gy, p.batch], max);
   } else {
-    recordSplitK(ctx, op, k, out, a, b, p, plan, { alpha, accumulate, max, gx, gy });
+    recordSplitK(ctx, op, k, out, a, bBind, p, plan, { alpha, accumulate, max, gx, gy });
   }
   if (!fuse) return;
   // The epilogue as separate dispatches, for what the fused kernels do not cover.
@@ -472,7 +525,7 @@ function recordSplitK(
   k: ReturnType<GpuContext['kernel']>,
   out: Tensor,
   a: Tensor,
-  b: Tensor,
+  bBind: Record<string, Tensor>,
   p: Problem,
   plan: MatmulPlan,
   o: { alpha: number; accumulate: number; max: number; gx: number; gy: number },
@@ -482,7 +535,7 @@ function recordSplitK(
   // Split-K: chunk z covers k in [z·kChunk, (z+1)·kChunk) and writes part[z]; the reduce sums the chunks.
   const n = p.M * p.N;
   const part = ctx.empty([plan.splitK, p.M, p.N], 'f32', { label: `${op} split-K partial products [${plan.splitK}×${p.M}×${p.N}]` });
-  dispatchGrid(ctx, k, { out: part, a, b }, {
+  dispatchGrid(ctx, k, { out: part, a, ...bBind }, {
     ...base, aBatch: 0, bBatch: 0, oBatch: n, kStep: plan.kChunk, kLen: plan.kChunk, alpha: 1, accumulate: 0,
   }, [gx, gy, plan.splitK], max);
   ctx.dispatch(ctx.kernel(reduceSpec), { out, part }, { n, chunks: plan.splitK, alpha, accumulate }, grid1d(n, REDUCE_WG, max));
@@ -493,7 +546,7 @@ function recordSplitK(
  * out[...batch, M, N] = alpha · a[...batch, M, K] · b[(...batch,) N, K]ᵀ  (+ out when accumulate).
  * The linear forward y = x·Wᵀ; a 2-D b is shared across the batch.
  */
-export function matmulNT(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions = {}): void {
+export function matmulNT(ctx: GpuContext, out: Tensor, a: Tensor, b: WeightTensor, opts: MatmulOptions = {}): void {
   const op = 'matmulNT';
   checkTensors(op, out, a, b);
   const { batch, rows, shared } = batchOf(op, out, a, b, '[N, K]');
@@ -513,7 +566,7 @@ export function matmulNT(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opt
  * out[...batch, M, N] = alpha · a[...batch, M, K] · b[(...batch,) K, N]  (+ out when accumulate).
  * dX = dY·W for W [N_out, K_in]; a 2-D b is shared across the batch.
  */
-export function matmulNN(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions = {}): void {
+export function matmulNN(ctx: GpuContext, out: Tensor, a: Tensor, b: WeightTensor, opts: MatmulOptions = {}): void {
   const op = 'matmulNN';
   checkTensors(op, out, a, b);
   const { batch, rows, shared } = batchOf(op, out, a, b, '[K, N]');
@@ -533,8 +586,9 @@ export function matmulNN(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opt
  * out[M, N] = alpha · a[K, M]ᵀ · b[K, N]  (+ out when accumulate), where K is the product of all leading dims
  * of a [..., M] and b [..., N], which must agree. dW = dYᵀ·X: dy [B, T, N_out], x [B, T, K_in] → dW [N_out, K_in].
  */
-export function matmulTN(ctx: GpuContext, out: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions = {}): void {
+export function matmulTN(ctx: GpuContext, out: Tensor, a: Tensor, bIn: WeightTensor, opts: MatmulOptions = {}): void {
   const op = 'matmulTN';
+  const b = checkPlain(op, bIn);
   checkTensors(op, out, a, b);
   if (a.shape.length < 1 || b.shape.length < 1) {
     throw new Error(`${op}: a ${shapeText(a, '×')} and b ${shapeText(b, '×')} need a last dim`);

@@ -1,0 +1,23 @@
+// Reading element i of a frozen weight {{W}} stored as FP4 codes (bitsandbytes) (see src/engine/quantize.ts), for the kernels that
+// read weights (the matmuls' operand b, the embedding gather): `wAt(i)` is the f32 value the kernel computes with.
+// The level of a 4-bit code: two selects of vec4 and two of f32 (a dynamically indexed private array is a
+// per-lane loop on SwiftShader; these are vector operations). The levels are bit patterns: exactly the f32
+// values src/engine/quantize.ts (and bitsandbytes) use.
+const L0 = vec4<f32>(bitcast<f32>(0x00000000u), bitcast<f32>(0x3baaaaabu), bitcast<f32>(0x3f2aaaabu), bitcast<f32>(0x3f800000u));
+const L1 = vec4<f32>(bitcast<f32>(0x3eaaaaabu), bitcast<f32>(0x3f000000u), bitcast<f32>(0x3e2aaaabu), bitcast<f32>(0x3e800000u));
+const L2 = vec4<f32>(bitcast<f32>(0x80000000u), bitcast<f32>(0xbbaaaaabu), bitcast<f32>(0xbf2aaaabu), bitcast<f32>(0xbf800000u));
+const L3 = vec4<f32>(bitcast<f32>(0xbeaaaaabu), bitcast<f32>(0xbf000000u), bitcast<f32>(0xbe2aaaabu), bitcast<f32>(0xbe800000u));
+
+fn level4(c: u32) -> f32 {
+  let hi = (c & 4u) != 0u;
+  let v = select(select(L0, L1, hi), select(L2, L3, hi), (c & 8u) != 0u);
+  let odd = (c & 1u) != 0u;
+  return select(select(v.x, v.y, odd), select(v.z, v.w, odd), (c & 2u) != 0u);
+}
+
+// Two codes a byte, the first value in the high nibble (bitsandbytes' order), bytes little-endian in u32 words;
+// one scale (absmax) per block of 64 values.
+fn wAt(i: u32) -> f32 {
+  let shift = 8u * ((i >> 1u) & 3u) + select(4u, 0u, (i & 1u) != 0u);
+  return level4(({{W}}[i >> 3u] >> shift) & 15u) * {{W}}_scales[i >> 6u];
+}
