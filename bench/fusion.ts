@@ -81,7 +81,7 @@ const median = (xs: number[]): number => {
 function linear(ctx: GpuContext, inF: number, outF: number, bias: boolean): LinearParams {
   const w = ctx.upload([outF, inF], fill(outF * inF, inF + outF));
   const b = bias ? ctx.upload([outF], fill(outF, 7)) : null;
-  const param = (t: Tensor, name: string) => ({ name, sourceName: name, shape: [...t.shape], parts: [t], rowStarts: [0] });
+  const param = (t: Tensor, name: string) => ({ name, sourceName: name, shape: [...t.shape], parts: [t], rowStarts: [0], fileDtype: 'F32' as const });
   return {
     module: `bench ${inF}→${outF}`,
     weight: param(w, 'weight'),

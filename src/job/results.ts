@@ -10,7 +10,7 @@ import { SCORE_WEIGHT } from '../model/reward-head';
 import { readJson, readTokenizerFiles, type ModelSource } from '../model/source';
 import { bottleneckKeys } from '../model/bottleneck';
 import { bottleneckWeights, loraModuleWeights } from '../train/methods';
-import { readJoined } from '../train/optimizer';
+import { readParamF32 } from '../model/params';
 import type { TrainSettings } from '../train/settings';
 import type { Trainer } from '../train/trainer';
 import { GRAFT_VERSION } from '../version';
@@ -27,10 +27,10 @@ export function promptSummary(n: number, init: 'random' | 'text'): string {
   return `prompt tuning, ${n} virtual token${n === 1 ? '' : 's'} (${init === 'text' ? 'started from a text' : 'random start'})`;
 }
 
-/** Every parameter of the model in f32, by Hugging Face name. */
+/** Every parameter of the model in f32, by Hugging Face name (packed weights widened, quantized ones dequantized). */
 async function modelWeights(lm: LoadedModel): Promise<Map<string, WeightTensor>> {
   const weights = new Map<string, WeightTensor>();
-  for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readJoined(lm.model.ctx, p.parts) });
+  for (const p of lm.model.parameters()) weights.set(p.name, { dtype: 'F32', shape: p.shape, data: await readParamF32(lm.model.ctx, p) });
   return weights;
 }
 

@@ -19,7 +19,7 @@ import type { Tensor } from '../engine/tensor';
 import { matmulNN, matmulNT, matmulTN, type MatmulOptions } from '../engine/ops/matmul';
 import { biasBackward } from '../engine/ops/bias';
 import { dropoutBackward, dropoutForward } from '../engine/ops/dropout';
-import type { LinearParams } from './params';
+import { f32Parts, type LinearParams } from './params';
 import type { LoraModule } from './lora';
 
 export interface LinearGrads {
@@ -76,7 +76,7 @@ export function linearForward(
   const x2 = x.view([M, lin.inFeatures]);
   const y2 = out.view([M, lin.outFeatures]);
   const w = lin.weight.parts[0]!;
-  const bias = lin.bias?.parts[0];
+  const bias = lin.bias ? f32Parts(lin.bias)[0] : undefined;
   const base = (opts: MatmulOptions) => (lin.layout === 'out_in' ? matmulNT(ctx, y2, x2, w, opts) : matmulNN(ctx, y2, x2, w, opts));
   if (!lora) {
     base({ bias });

@@ -12,6 +12,7 @@ import { Tokenizer } from './tokenizer';
 import { describeFrom, type ModelInfo } from './info';
 import { ModelError, readJson, readText, type ModelSource } from './source';
 import { SafetensorsWeights, type WeightSource } from './weights';
+import type { WeightOptions } from './params';
 import { generateWith, generationDefaults, type GenerateOptions, type GenerateResult, type GenerationDefaults } from './generate';
 import { ADAPTER_CONFIG, defaultAdapterName, readLoraAdapter } from './adapter';
 import { asPrompt, releaseModelAdapter, type ModelAdapter } from './adapters';
@@ -67,6 +68,11 @@ export interface LoadOptions {
    * 8192, the core's DEFAULT_MAX_POSITIONS); GPT-2 is capped by its position table.
    */
   maxPositions?: number;
+  /**
+   * How the weights are held on the GPU (src/model/params.ts): by default in the checkpoint's precision (16-bit
+   * weights stay 16-bit); `{ precision: 'f32' }` widens all; `quantize` holds the blocks' linears 4- or 8-bit.
+   */
+  weights?: WeightOptions;
 }
 
 /** A model folder's tokenizer and chat template, and its generation_config.json (undefined when it has none). */
@@ -105,24 +111,28 @@ export async function loadModel(ctx: GpuContext, source: ModelSource, opts: Load
   const weights = await SafetensorsWeights.read(source, (p) => opts.onProgress?.({ phase: 'read', ...p }));
   const info = describeFrom(configJson, weights.headers());
 
-  // Upload progress: the core widens each tensor through float32() just before uploading it.
+  // Upload progress: the core reads each tensor through float32() or bits16() just before uploading it.
   const totalBytes = weights.byteLength;
   let uploaded = 0;
+  const counted = <T>(name: string, data: T): T => {
+    const t = weights.info(name);
+    uploaded += t.end - t.begin;
+    opts.onProgress?.({ phase: 'upload', loadedBytes: uploaded, totalBytes, file: name });
+    return data;
+  };
   const counting: WeightSource = {
     names: weights.names,
     info: (name) => weights.info(name),
-    float32: (name) => {
-      const t = weights.info(name);
-      const data = weights.float32(name);
-      uploaded += t.end - t.begin;
-      opts.onProgress?.({ phase: 'upload', loadedBytes: uploaded, totalBytes, file: name });
-      return data;
-    },
+    float32: (name) => counted(name, weights.float32(name)),
+    bits16: (name) => counted(name, weights.bits16(name)),
   };
   let model: CausalLM;
   try {
     // The core bounds positions by min(config, DEFAULT_MAX_POSITIONS) unless told (GPT-2 also by its wpe table).
-    model = CausalLM.create(ctx, config, counting, opts.maxPositions === undefined ? {} : { maxPositions: opts.maxPositions });
+    model = CausalLM.create(ctx, config, counting, {
+      ...(opts.maxPositions === undefined ? {} : { maxPositions: opts.maxPositions }),
+      ...(opts.weights ? { weights: opts.weights } : {}),
+    });
   } finally {
     weights.release();
   }

@@ -1,13 +1,24 @@
 // The parameters of each architecture: their Hugging Face names and shapes, and loading them from a
 // WeightSource (a single or sharded safetensors checkpoint) onto the GPU.
 //
-// Weights are widened to f32 on the CPU as they load and stored as f32 tensors. (An f16-on-GPU path, which
-// would halve the memory of frozen weights, can come later: the unpackF16/unpackBf16 kernels exist, but the
-// matmuls read f32 only.) A tensor larger than one storage binding (maxStorageBufferBindingSize, e.g. a
-// 151936×896 embedding on a GPU with a 128 MiB limit) is split by rows into blocks that each fit; only the
-// embedding, lm_head and GPT-2's position table may be split, as only their kernels walk blocks.
+// Matrices keep the checkpoint's precision on the GPU (WeightOptions.precision 'file', the default): F16 and
+// BF16 weights stay 16-bit, two values a u32 word, and the kernels that read them (the matmuls, the embedding
+// gather, the lm head) unpack each value as they load it — exactly, so results are the bits an f32 copy gives.
+// F32 (and F64) checkpoints load as f32. Vectors (norm weights, biases) are widened to f32: the norm and bias
+// kernels read f32, and they are a few kilobytes. Whatever trains (full fine-tuning, freeze) is widened to an f32
+// copy on the GPU when training starts (src/train/methods.ts); LoRA and the other adapters train f32 tensors
+// of their own. With WeightOptions.quantize (QLoRA), the decoder blocks' linear weights are quantized as they
+// load (src/engine/quantize.ts: NF4/FP4 as bitsandbytes does, or int8), in the order bitsandbytes quantizes
+// nn.Linear's [out, in] weight (GPT-2's Conv1D weights, stored [in, out], are transposed first, as transformers
+// does before handing them to bitsandbytes); the embeddings, norms and lm_head stay as they are.
+// A tensor larger than one storage binding (maxStorageBufferBindingSize, e.g. a 151936×896 embedding on a GPU
+// with a 128 MiB limit) is split by rows into blocks that each fit; only the embedding, lm_head and GPT-2's
+// position table may be split, as only their kernels walk blocks.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
+import { quantizeWeight, type QuantFormat } from '../engine/quantize';
+import { isQuantized, readWeightF32, uploadQuantized, weightFormatOf, type WeightFormat, type WeightTensor } from '../engine/weight';
+import { unpackBf16, unpackF16 } from '../engine/ops/unpack';
 import type { ModelConfig } from './config';
 import type { SafetensorsDType } from './safetensors';
 import { CodedError } from '../engine/errors';
@@ -18,6 +29,16 @@ export interface WeightSource {
   info(name: string): { dtype: SafetensorsDType; shape: number[] };
   /** The tensor widened to f32 on the CPU (F32/F16/BF16). */
   float32(name: string): Float32Array;
+  /** An F16 or BF16 tensor's values as their 16 bits (no widening); absent: 16-bit weights are widened. */
+  bits16?(name: string): Uint16Array;
+}
+
+/** How the weights are held on the GPU (see the file comment). */
+export interface WeightOptions {
+  /** 'file' (default): F16/BF16 matrices stay 16-bit; 'f32': every weight widened to f32 (as before packing). */
+  precision?: 'file' | 'f32';
+  /** QLoRA: quantize the decoder blocks' linear weights as they load. */
+  quantize?: { format: QuantFormat; doubleQuant: boolean } | null;
 }
 
 /** Missing, mis-shaped or non-float weights: the checkpoint does not match its config.json. */
@@ -35,9 +56,65 @@ export interface ParamTensor {
   sourceName: string;
   /** The full shape, as stored in the checkpoint (GPT-2's Conv1D weights are [in, out]). */
   shape: number[];
-  /** Row blocks in order; parts[i] holds rows [rowStarts[i], rowStarts[i] + parts[i].shape[0]). */
-  parts: Tensor[];
+  /**
+   * Row blocks in order; parts[i] holds rows [rowStarts[i], rowStarts[i] + parts[i].shape[0]). f32, or a frozen
+   * weight kept packed (bf16/f16) or quantized; what trains is f32 (methods.ts widens it).
+   */
+  parts: WeightTensor[];
   rowStarts: number[];
+  /** The checkpoint's dtype of this tensor (exports write it back in it). */
+  fileDtype: SafetensorsDType;
+  /** A quantized GPT-2 Conv1D weight: held transposed, [out, in] (its `shape` stays the checkpoint's). */
+  transposed?: boolean;
+}
+
+/** A parameter's f32 tensors: every part must be one (trainable parameters, norm weights, biases). */
+export function f32Parts(p: ParamTensor): Tensor[] {
+  return p.parts.map((t) => {
+    if (weightFormatOf(t) !== 'f32') throw new Error(`${p.name} is held as ${weightFormatOf(t)} on the GPU; this needs it in f32`);
+    return t as Tensor;
+  });
+}
+
+/** How a parameter is held on the GPU. */
+export function paramFormat(p: ParamTensor): WeightFormat {
+  return weightFormatOf(p.parts[0]!);
+}
+
+/**
+ * A parameter's values in f32, in the checkpoint's layout (row blocks joined; 16-bit widened exactly; a quantized
+ * weight dequantized, and a transposed one put back into [in, out]): for exports.
+ */
+export async function readParamF32(ctx: GpuContext, p: ParamTensor): Promise<Float32Array> {
+  const parts: Float32Array[] = [];
+  for (const t of p.parts) parts.push(await readWeightF32(ctx, t));
+  let out = parts.length === 1 ? parts[0]! : new Float32Array(parts.reduce((n, x) => n + x.length, 0));
+  if (parts.length > 1) parts.reduce((at, x) => (out.set(x, at), at + x.length), 0);
+  if (p.transposed) {
+    const [r, c] = p.shape as [number, number]; // held [c, r]
+    const t = new Float32Array(out.length);
+    for (let j = 0; j < c; j++) for (let i = 0; i < r; i++) t[i * c + j] = out[j * r + i]!;
+    out = t;
+  }
+  return out;
+}
+
+/**
+ * Makes a parameter trainable: a 16-bit one is replaced, part by part, by an exact f32 copy (the master weights
+ * AdamW updates), in place, so the model reads the copy from now on. f32 parameters are left as they are; a
+ * quantized one cannot train (settings refuse full and freeze with quantization_bit).
+ */
+export function widenParam(ctx: GpuContext, p: ParamTensor): Tensor[] {
+  p.parts.forEach((t, i) => {
+    if (isQuantized(t)) throw new ModelWeightsError(`${p.name} is ${t.format}-quantized; a quantized weight cannot be trained (train an adapter on it instead).`);
+    if (t.dtype === 'f32') return;
+    const wide = ctx.empty(t.shape, 'f32', { persistent: true, label: `${p.name} (f32 master copy)` });
+    if (t.dtype === 'bf16') unpackBf16(ctx, wide, t);
+    else unpackF16(ctx, wide, t);
+    t.release(); // the recorded unpack still reads it: buffers are destroyed after the submit
+    p.parts[i] = wide;
+  });
+  return f32Parts(p);
 }
 
 export interface NormParams {
@@ -134,13 +211,16 @@ export function releaseParams(p: ModelParams): void {
 
 const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16', 'F64'];
 
-/** The largest number of rows of `rowElems` f32 values one binding of `limit` bytes holds (16-byte rounded). */
-export function rowsPerBlock(rowElems: number, limit: number): number {
-  const rowBytes = rowElems * 4;
+/** The largest number of rows of `rowElems` values (`bytes` each) one binding of `limit` bytes holds (16-byte rounded). */
+export function rowsPerBlock(rowElems: number, limit: number, bytes = 4): number {
+  const rowBytes = rowElems * bytes;
   let rows = Math.floor(limit / rowBytes);
   while (rows > 0 && Math.ceil((rows * rowBytes) / 16) * 16 > limit) rows--;
   return rows;
 }
+
+/** What a tensor is to the loader: a vector (f32), a matrix (kept in its precision) or a block's linear weight. */
+type TensorKind = 'vector' | 'matrix' | 'linear';
 
 class Loader {
   private readonly names: Set<string>;
@@ -150,6 +230,7 @@ class Loader {
     readonly weights: WeightSource,
     /** The binding size above which a tensor is split into row blocks. */
     readonly maxBindingBytes: number,
+    readonly opts: WeightOptions = {},
   ) {
     this.names = new Set(weights.names);
   }
@@ -164,7 +245,7 @@ class Loader {
     return undefined;
   }
 
-  load(name: string, shape: number[], opts: { splittable?: boolean } = {}): ParamTensor {
+  load(name: string, shape: number[], opts: { splittable?: boolean; kind?: TensorKind; storedInOut?: boolean } = {}): ParamTensor {
     const sourceName = this.find(name);
     if (sourceName === undefined) {
       throw new ModelWeightsError(
@@ -178,12 +259,19 @@ class Loader {
       );
     }
     if (!FLOAT_DTYPES.includes(info.dtype)) {
-      throw new ModelWeightsError(`Weight "${sourceName}" is ${info.dtype}; Graft loads F32, F16 and BF16 weights (quantized checkpoints are not supported).`);
+      throw new ModelWeightsError(
+        `Weight "${sourceName}" is ${info.dtype}; Graft loads F32, F16, BF16 and F64 weights${info.dtype.startsWith('F8') || info.dtype === 'I8' || info.dtype === 'U8' ? ' (checkpoints quantized ahead of time are not supported; use the unquantized model, and quantization_bit to quantize it as it loads)' : ''}.`,
+      );
     }
-    const data = this.weights.float32(sourceName);
+    const kind = opts.kind ?? (shape.length < 2 ? 'vector' : 'matrix');
+    const q = this.opts.quantize;
+    if (kind === 'linear' && q) return this.quantized(name, sourceName, shape, info.dtype, q, opts.storedInOut === true);
+    const half = kind !== 'vector' && this.opts.precision !== 'f32' && (info.dtype === 'F16' || info.dtype === 'BF16') && this.weights.bits16 !== undefined;
+    const data: Float32Array | Uint16Array = half ? this.weights.bits16!(sourceName) : this.weights.float32(sourceName);
+    const dtype = half ? (info.dtype === 'F16' ? 'f16' : 'bf16') : 'f32';
     const rowElems = shape.slice(1).reduce((a, b) => a * b, 1);
     const rows = shape[0]!;
-    const perBlock = shape.length < 2 ? rows : rowsPerBlock(rowElems, this.maxBindingBytes);
+    const perBlock = shape.length < 2 ? rows : rowsPerBlock(rowElems, this.maxBindingBytes, half ? 2 : 4);
     const fitsOne = perBlock >= rows;
     if (!fitsOne && !opts.splittable) {
       throw new ModelWeightsError(
@@ -197,10 +285,24 @@ class Loader {
       const n = Math.min(perBlock, rows - r0);
       const partShape = [n, ...shape.slice(1)];
       const label = fitsOne ? name : `${name} rows ${r0}..${r0 + n}`;
-      parts.push(this.ctx.upload(partShape, data.subarray(r0 * rowElems, (r0 + n) * rowElems), 'f32', { persistent: true, label }));
+      parts.push(this.ctx.upload(partShape, data.subarray(r0 * rowElems, (r0 + n) * rowElems), dtype, { persistent: true, label }));
       rowStarts.push(r0);
     }
-    return { name, sourceName, shape, parts, rowStarts };
+    return { name, sourceName, shape, parts, rowStarts, fileDtype: info.dtype };
+  }
+
+  /** A block's linear weight quantized on the CPU as it loads (GPT-2's [in, out] transposed to [out, in] first). */
+  private quantized(name: string, sourceName: string, shape: number[], fileDtype: SafetensorsDType, q: NonNullable<WeightOptions['quantize']>, inOut: boolean): ParamTensor {
+    let values = this.weights.float32(sourceName);
+    const [r, c] = shape as [number, number];
+    if (inOut) {
+      const t = new Float32Array(values.length);
+      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = values[i * c + j]!;
+      values = t;
+    }
+    const held = inOut ? [c, r] : [r, c];
+    const part = uploadQuantized(this.ctx, held, quantizeWeight(values, q.format, q.doubleQuant), name);
+    return { name, sourceName, shape, parts: [part], rowStarts: [0], fileDtype, ...(inOut ? { transposed: true } : {}) };
   }
 
   norm(prefix: string, C: number): NormParams {
@@ -210,11 +312,13 @@ class Loader {
 
   linear(module: string, inF: number, outF: number, bias: boolean, layout: 'out_in' | 'in_out'): LinearParams {
     const shape = layout === 'out_in' ? [outF, inF] : [inF, outF];
+    const weight = this.load(`${module}.weight`, shape, { kind: 'linear', storedInOut: layout === 'in_out' });
     return {
       module,
-      weight: this.load(`${module}.weight`, shape),
+      weight,
       bias: bias ? this.load(`${module}.bias`, [outF]) : null,
-      layout,
+      // A quantized Conv1D weight is held [out, in]: the matmuls then read it as nn.Linear's.
+      layout: weight.transposed ? 'out_in' : layout,
       inFeatures: inF,
       outFeatures: outF,
     };
@@ -285,10 +389,10 @@ function loadGpt2(l: Loader, cfg: ModelConfig): ModelParams {
  * `maxBindingBytes` (default: the device's maxStorageBufferBindingSize) are split by rows where allowed.
  * On an error, what was uploaded so far is released.
  */
-export function loadParams(ctx: GpuContext, cfg: ModelConfig, weights: WeightSource, maxBindingBytes?: number): ModelParams {
+export function loadParams(ctx: GpuContext, cfg: ModelConfig, weights: WeightSource, maxBindingBytes?: number, opts: WeightOptions = {}): ModelParams {
   const limit = Math.min(maxBindingBytes ?? Infinity, ctx.limits.maxStorageBufferBindingSize);
   const loaded: ParamTensor[] = [];
-  const loader = new Loader(ctx, cfg, weights, limit);
+  const loader = new Loader(ctx, cfg, weights, limit, opts);
   const load = loader.load.bind(loader);
   loader.load = (name, shape, opts) => {
     const p = load(name, shape, opts);

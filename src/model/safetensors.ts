@@ -219,6 +219,16 @@ export class SafetensorsFile {
     return this.bytes.subarray(this.header.dataStart + t.begin, this.header.dataStart + t.end);
   }
 
+  /** An F16 or BF16 tensor's values as their 16 bits, little-endian (a copy, aligned). */
+  bits16(name: string): Uint16Array {
+    const t = this.info(name);
+    if (t.dtype !== 'F16' && t.dtype !== 'BF16') throw new Error(`${this.file}: ${name} is ${t.dtype}, not a 16-bit float tensor`);
+    const raw = this.raw(name);
+    const out = new Uint16Array(raw.byteLength / 2);
+    new Uint8Array(out.buffer).set(raw);
+    return out;
+  }
+
   /** A floating-point tensor widened to f32. */
   float32(name: string): Float32Array {
     const t = this.info(name);

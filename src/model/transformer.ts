@@ -65,6 +65,7 @@ import { linearBackward, linearForward, type LinearDropout, type LinearGrads } f
 import { loraParamName, loraScale, type LoraModule } from './lora';
 import {
   allParams,
+  f32Parts,
   layerLinears,
   layerParams,
   loadParams,
@@ -73,6 +74,7 @@ import {
   type ModelParams,
   type NormParams,
   type ParamTensor,
+  type WeightOptions,
   type WeightSource,
 } from './params';
 import { PROMPT_EMBEDDINGS, virtualTokens, type PromptAdapter } from './prompt-tuning';
@@ -102,6 +104,8 @@ export interface CausalLMOptions {
   maxPositions?: number;
   /** Tensors larger than this many bytes are split by rows (default: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
+  /** How weights are held on the GPU: their file precision (default), f32, or quantized linears (params.ts). */
+  weights?: WeightOptions;
 }
 
 /** A linear layer's module path and sizes, for making adapters (PEFT's target_modules match their last part). */
@@ -151,7 +155,7 @@ export class CausalLM {
     const want = opts.maxPositions ?? Math.min(cfg.maxPositions, DEFAULT_MAX_POSITIONS);
     if (!Number.isInteger(want) || want <= 0) throw new Error(`CausalLM: maxPositions ${want} must be a positive integer`);
     const maxPositions = cfg.positions === 'learned' ? Math.min(want, cfg.maxPositions) : want;
-    const params = loadParams(ctx, cfg, weights, opts.maxBindingBytes);
+    const params = loadParams(ctx, cfg, weights, opts.maxBindingBytes, opts.weights);
     const rope = cfg.positions === 'rope' ? createRopeTable(ctx, cfg.headDim, maxPositions, cfg.ropeTheta, cfg.ropeScaling) : null;
     return new CausalLM(ctx, cfg, params, rope, maxPositions);
   }
@@ -243,11 +247,11 @@ export class CausalLM {
     const rows = x.size / x.shape[x.shape.length - 1]!;
     const rstd = this.ctx.empty([rows]);
     if (this.cfg.norm === 'rmsnorm') {
-      rmsnormForward(this.ctx, out, rstd, x, p.weight.parts[0]!, this.cfg.normEps);
+      rmsnormForward(this.ctx, out, rstd, x, f32Parts(p.weight)[0]!, this.cfg.normEps);
       return { rstd, mean: null };
     }
     const mean = this.ctx.empty([rows]);
-    layernormForward(this.ctx, out, mean, rstd, x, p.weight.parts[0]!, p.bias!.parts[0]!, this.cfg.normEps);
+    layernormForward(this.ctx, out, mean, rstd, x, f32Parts(p.weight)[0]!, f32Parts(p.bias!)[0]!, this.cfg.normEps);
     return { rstd, mean };
   }
 
@@ -319,8 +323,8 @@ export class CausalLM {
       k = ctx.empty(kPre.shape);
       qRstd = ctx.empty([N * nh]);
       kRstd = ctx.empty([N * nkv]);
-      rmsnormForward(ctx, q, qRstd, qPre, layer.qNorm.parts[0]!, cfg.normEps);
-      rmsnormForward(ctx, k, kRstd, kPre, layer.kNorm.parts[0]!, cfg.normEps);
+      rmsnormForward(ctx, q, qRstd, qPre, f32Parts(layer.qNorm)[0]!, cfg.normEps);
+      rmsnormForward(ctx, k, kRstd, kPre, f32Parts(layer.kNorm)[0]!, cfg.normEps);
     }
     if (this.rope) {
       ropeForward(ctx, q, q, step.positions, this.rope);
@@ -487,9 +491,9 @@ export class CausalLM {
       return t;
     };
     if (this.cfg.norm === 'rmsnorm') {
-      rmsnormBackward(ctx, dx, target(p.weight), dOut, x, p.weight.parts[0]!, s.rstd);
+      rmsnormBackward(ctx, dx, target(p.weight), dOut, x, f32Parts(p.weight)[0]!, s.rstd);
     } else {
-      layernormBackward(ctx, dx, target(p.weight), target(p.bias), dOut, x, p.weight.parts[0]!, s.mean!, s.rstd);
+      layernormBackward(ctx, dx, target(p.weight), target(p.bias), dOut, x, f32Parts(p.weight)[0]!, s.mean!, s.rstd);
     }
     for (const t of scratch) t.release();
   }
@@ -666,7 +670,7 @@ export class CausalLM {
   private normBackwardRms(grads: Gradients, dx: Tensor, dOut: Tensor, x: Tensor, p: NormParams, rstd: Tensor): void {
     const g = this.one(grads, p.weight);
     const dW = g ?? this.ctx.empty(p.weight.shape, 'f32', { label: 'frozen norm gradient (discarded)' });
-    rmsnormBackward(this.ctx, dx, dW, dOut, x, p.weight.parts[0]!, rstd);
+    rmsnormBackward(this.ctx, dx, dW, dOut, x, f32Parts(p.weight)[0]!, rstd);
     if (!g) dW.release();
   }
 

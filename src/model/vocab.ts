@@ -8,6 +8,7 @@ import { embeddingBackward, embeddingForward, type EmbeddingGradIndex } from '..
 import { matmulNN, matmulNT, matmulTN } from '../engine/ops/matmul';
 import { copyBlock } from '../engine/ops/copy-block';
 import type { ParamTensor } from './params';
+import { asTensor } from '../engine/weight';
 
 /** Logit columns [vocabStart, vocabStart + size) of every token: logits [N, size]. */
 export interface LogitsChunk {
@@ -18,14 +19,14 @@ export interface LogitsChunk {
 /** out [N, C] = table[ids] for ids i32 [N] (idsCpu the same ids on the CPU), over the table's row blocks. */
 export function embedForward(ctx: GpuContext, out: Tensor, ids: Tensor, idsCpu: Int32Array, table: ParamTensor): void {
   if (table.parts.length === 1) {
-    embeddingForward(ctx, out, ids, table.parts[0]!);
+    embeddingForward(ctx, out, ids, asTensor(table.parts[0]!, table.name));
     return;
   }
   const tmp = ctx.empty(out.shape, 'f32', { label: 'embedding block rows' });
   table.parts.forEach((part, i) => {
     const r0 = table.rowStarts[i]!;
     const shifted = ctx.upload([idsCpu.length], idsCpu.map((id) => id - r0), 'i32', { label: 'ids shifted to an embedding block' });
-    embeddingForward(ctx, i === 0 ? out : tmp, shifted, part);
+    embeddingForward(ctx, i === 0 ? out : tmp, shifted, asTensor(part, table.name));
     if (i > 0) addInPlace(ctx, out, tmp);
     shifted.release();
   });

@@ -178,6 +178,10 @@ export class SafetensorsWeights implements WeightSource {
     return this.file(name).float32(name);
   }
 
+  bits16(name: string): Uint16Array {
+    return this.file(name).bits16(name);
+  }
+
   /** The headers of the files held, as readWeightHeaders gives them. */
   headers(): WeightHeaders {
     const tensors = new Map<string, TensorInfo>();

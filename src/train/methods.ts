@@ -49,6 +49,7 @@ import {
 import { loraParamName, loraParameters, type LoraAdapter, type LoraModule } from '../model/lora';
 import { PROMPT_EMBEDDINGS, randomPromptInit, textInitIds, type PromptAdapter, type PromptTuningInit } from '../model/prompt-tuning';
 import type { CausalLM } from '../model/transformer';
+import { widenParam } from '../model/params';
 import { SettingsError, type FinetuningType, type TrainSettings } from './settings';
 
 /** One trainable parameter: its name (Hugging Face or PEFT), full shape and its row blocks on the GPU. */
@@ -329,7 +330,10 @@ export function setupMethod(
     chosen = new Set(freezeTrainableNames(model, settings));
     if (chosen.size === 0) throw problem('freeze_trainable_layers', 'selects no parameter of this model');
   }
-  const params: TrainableParam[] = base.filter((p) => chosen.has(p.name)).map((p) => ({ name: p.name, shape: [...p.shape], parts: p.parts, decay: decays(p.name) }));
+  // What trains becomes f32 (a 16-bit checkpoint's weights get exact f32 master copies); the rest stays packed.
+  const params: TrainableParam[] = base
+    .filter((p) => chosen.has(p.name))
+    .map((p) => ({ name: p.name, shape: [...p.shape], parts: widenParam(model.ctx, p), decay: decays(p.name) }));
   return {
     kind,
     params,

@@ -7,6 +7,7 @@ import {
 } from '../../src/engine/ops/embedding';
 import { embeddingBackwardRef, embeddingForwardRef } from '../../src/engine/ref/embedding';
 import { GpuError } from '../../src/engine/errors';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/engine/half';
 import { checkOp, expectClose } from '../harness/checkOp';
 import { testContext } from '../helpers/gpu';
 import { Rng } from '../helpers/rng';
@@ -107,6 +108,40 @@ describe('embedding', () => {
     expectClose('embedding out-of-range', got, embeddingForwardRef(ids, table, V, C), { atol: 0, rtol: 0 });
     expect(Array.from(got.subarray(C, 3 * C))).toEqual([0, 0, 0, 0, 0, 0]);
     for (const t of [out, idsT, tableT]) t.release();
+  });
+
+  it('a bf16 or f16 table kept packed gives the bits of its f32 values; Gemma scaling rounds to the dtype', async () => {
+    const ctx = await testContext();
+    const rng = new Rng(16);
+    const [V, C] = [11, 7]; // 77 values: the last u32 word holds one
+    const ids = Int32Array.from([10, 0, 3, 3, 7, -1, 11]);
+    const idsT = ctx.upload([ids.length], ids);
+    const values = rng.tensor(V * C);
+    const toBf16 = (x: number) => bf16BitsToF32(f32ToBf16Bits(x));
+    const toF16 = (x: number) => f16BitsToF32(f32ToF16Bits(x));
+    const sqrtH = Math.sqrt(640); // gemma-3-270m: √640 in bf16 is 25.25
+    for (const [dtype, toBits, fromBits, round] of [
+      ['bf16', f32ToBf16Bits, bf16BitsToF32, toBf16],
+      ['f16', f32ToF16Bits, f16BitsToF32, toF16],
+    ] as const) {
+      const bits = Uint16Array.from(values, (v) => toBits(v));
+      const widened = Float64Array.from(bits, (b) => fromBits(b));
+      const packed = ctx.upload([V, C], bits, dtype);
+      const out = ctx.empty([ids.length, C]);
+      embeddingForward(ctx, out, idsT, packed);
+      expect(Array.from(await ctx.readF32(out)), `${dtype} gather`).toEqual(Array.from(embeddingForwardRef(ids, widened, V, C), Math.fround));
+      // Scaled as transformers does in the weights' dtype: round(e · round(√H)); the f32 product is exact.
+      const scale = round(sqrtH);
+      embeddingForward(ctx, out, idsT, packed, { scale, round: dtype });
+      expect(Array.from(await ctx.readF32(out)), `${dtype} scaled gather`).toEqual(Array.from(embeddingForwardRef(ids, widened, V, C, scale, round)));
+      packed.release();
+      out.release();
+    }
+    // f32 (Gemma in f32): the product rounded to f32.
+    const table = ctx.upload([V, C], Float32Array.from(values));
+    const out = ctx.empty([ids.length, C]);
+    embeddingForward(ctx, out, idsT, table, { scale: Math.fround(sqrtH) });
+    expect(Array.from(await ctx.readF32(out))).toEqual(Array.from(embeddingForwardRef(ids, values, V, C, Math.fround(sqrtH), Math.fround)));
   });
 
   it('backward accumulates into dTable', async () => {

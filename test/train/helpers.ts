@@ -8,6 +8,7 @@ import { parseDatasetText, prepareSftData } from '../../src/data';
 import { readAdapter, type CpuLoraAdapter } from '../../src/model/adapter';
 import { loadModel, type LoadedModel } from '../../src/model/load';
 import { SafetensorsFile } from '../../src/model/safetensors';
+import { f32Parts } from '../../src/model/params';
 import { parseSettings, type TrainSettings } from '../../src/train/settings';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import type { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
@@ -92,7 +93,7 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export async function restoreBase(lm: LoadedModel): Promise<void> {
   const { writeJoined } = await import('../../src/train/optimizer');
   const file = safetensors('model.safetensors');
-  for (const p of lm.model.parameters()) writeJoined(lm.model.ctx, p.parts, file.float32(p.sourceName), p.name);
+  for (const p of lm.model.parameters()) writeJoined(lm.model.ctx, f32Parts(p), file.float32(p.sourceName), p.name);
   await lm.model.ctx.sync();
 }
 
@@ -100,7 +101,7 @@ export async function restoreBase(lm: LoadedModel): Promise<void> {
 export async function baseWeights(lm: LoadedModel): Promise<Map<string, Float32Array>> {
   const { readJoined } = await import('../../src/train/optimizer');
   const out = new Map<string, Float32Array>();
-  for (const p of lm.model.parameters()) out.set(p.name, await readJoined(lm.model.ctx, p.parts));
+  for (const p of lm.model.parameters()) out.set(p.name, await readJoined(lm.model.ctx, f32Parts(p)));
   return out;
 }
 

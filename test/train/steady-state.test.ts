@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContextStats } from '../../src/engine/context';
 import { Trainer } from '../../src/train/trainer';
 import { alpacaExamples, fixtureModel, initAdapter, settings } from './helpers';
+import { f32Parts } from '../../src/model/params';
 
 type Snapshot = ContextStats;
 
@@ -75,11 +76,11 @@ describe('steady-state training step', () => {
   it('full fine-tuning: the same', async () => {
     const { lm } = await fixtureModel();
     // Full fine-tuning updates the shared fixture's base weights: keep a copy and put it back afterwards.
-    const saved = await Promise.all(lm.model.parameters().map(async (p) => ({ p, data: await Promise.all(p.parts.map((t) => lm.model.ctx.readF32(t))) })));
+    const saved = await Promise.all(lm.model.parameters().map(async (p) => ({ p, data: await Promise.all(f32Parts(p).map((t) => lm.model.ctx.readF32(t))) })));
     try {
       expectSteadyState(await stepStats('full'), 'full');
     } finally {
-      for (const { p, data } of saved) p.parts.forEach((t, i) => lm.model.ctx.write(t, data[i]!));
+      for (const { p, data } of saved) f32Parts(p).forEach((t, i) => lm.model.ctx.write(t, data[i]!));
     }
   });
 });

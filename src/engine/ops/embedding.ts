@@ -1,6 +1,8 @@
 // Token embedding: forward gathers rows of the table; backward scatters dOut rows into the table gradient
 // without float atomics, using an index (built on the CPU, which knows the batch's ids) that groups the
-// token positions by id.
+// token positions by id. The forward reads an f32 table or a frozen 16-bit one kept packed (bf16/f16, two a u32
+// word: shaders/lib/weight_<format>.wgsl), and may scale the rows (Gemma's √hidden, rounded to the weights'
+// dtype as transformers does).
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';
@@ -10,17 +12,33 @@ import backwardSrc from '../../../shaders/embedding_backward.wgsl?raw';
 
 const WG = 256;
 
-const forwardSpec: KernelSpec = {
-  name: 'embedding_forward',
-  source: forwardSrc,
-  bindings: [rw('out'), ro('ids', 'i32'), ro('table')],
-  params: [
-    ['n', 'u32'],
-    ['C', 'u32'],
-    ['V', 'u32'],
-  ],
-  defines: { WG },
-};
+/** How the table is stored: f32, or 16-bit packed (read as array<u32>). */
+type TableFormat = 'f32' | 'f16' | 'bf16';
+
+function forwardSpec(format: TableFormat): KernelSpec {
+  return {
+    name: format === 'f32' ? 'embedding_forward' : `embedding_forward_${format}`,
+    source: `${forwardSrc}\n{{include:weight_${format}}}\n`,
+    bindings: [rw('out'), ro('ids', 'i32'), ro('table', format === 'f32' ? 'f32' : 'u32')],
+    params: [
+      ['n', 'u32'],
+      ['C', 'u32'],
+      ['V', 'u32'],
+      ['scale', 'f32'],
+    ],
+    defines: { WG, W: 'table', ROUND: 0 },
+  };
+}
+
+const FORWARD_SPECS: Record<TableFormat, KernelSpec> = { f32: forwardSpec('f32'), f16: forwardSpec('f16'), bf16: forwardSpec('bf16') };
+
+/** Rows scaled after the gather (Gemma): out = round_to(table[id] · scale). */
+export interface EmbeddingScale {
+  /** The factor, already in the weights' dtype (e.g. √hidden rounded to bf16). */
+  scale: number;
+  /** Round each product to this dtype (as a 16-bit model computes it); absent: f32. */
+  round?: 'bf16' | 'f16';
+}
 
 const backwardSpec: KernelSpec = {
   name: 'embedding_backward',
@@ -46,27 +64,32 @@ export interface EmbeddingGradIndex {
 }
 
 /** The table's [V, C] and checks that `rows` (out or dOut) is [..., C] with one row per token. */
-function tableDims(op: string, table: Tensor, rows: Tensor, rowsName: string, tokens: number): { V: number; C: number } {
+function tableDims(op: string, table: Tensor, rows: Tensor, rowsName: string, tokens: number, packedOk = false): { V: number; C: number } {
   if (table.shape.length !== 2) throw new Error(`${op}: the table must be [V, C], got ${shapeText(table)}`);
   const [V, C] = table.shape as [number, number];
   const last = rows.shape[rows.shape.length - 1];
   if (last !== C || rows.size !== tokens * C) {
     throw new Error(`${op}: ${rowsName} ${shapeText(rows)} must be [${tokens}, ${C}] (one row of the table's width per token), table ${shapeText(table)}`);
   }
-  if (table.dtype !== 'f32' || rows.dtype !== 'f32') throw new Error(`${op}: ${rowsName} and the table must be f32`);
+  const tableOk = table.dtype === 'f32' || (packedOk && (table.dtype === 'bf16' || table.dtype === 'f16'));
+  if (!tableOk || rows.dtype !== 'f32') throw new Error(`${op}: ${rowsName} must be f32 and the table ${packedOk ? 'f32, bf16 or f16' : 'f32'}, got ${rows.dtype} and ${table.dtype}`);
   return { V, C };
 }
 
 /**
- * out[T, C] = table[ids[t], :] for ids i32 [T] (T = B·S flattened; out may be [B, S, C]), table [V, C].
+ * out[T, C] = table[ids[t], :] for ids i32 [T] (T = B·S flattened; out may be [B, S, C]), table [V, C] (f32, or
+ * bf16/f16 kept packed). With `scaled`, out = round_to(table[ids[t], :] · scale) (see EmbeddingScale).
  * The GPU cannot report a bad id: a row whose id is outside [0, V) is written as zeros. The ids are checked
  * on the CPU by buildEmbeddingGradIndex (and checkEmbeddingIds), which see them.
  */
-export function embeddingForward(ctx: GpuContext, out: Tensor, ids: Tensor, table: Tensor): void {
+export function embeddingForward(ctx: GpuContext, out: Tensor, ids: Tensor, table: Tensor, scaled?: EmbeddingScale): void {
   if (ids.dtype !== 'i32') throw new Error(`embeddingForward: ids must be i32, got ${ids.dtype}`);
-  const { V, C } = tableDims('embeddingForward', table, out, 'out', ids.size);
+  const { V, C } = tableDims('embeddingForward', table, out, 'out', ids.size, true);
   const n = out.size;
-  ctx.dispatch(ctx.kernel(forwardSpec), { out, ids, table }, { n, C, V }, grid1d(n, WG));
+  const scale = scaled?.scale ?? 1;
+  const ROUND = scaled?.round === 'bf16' ? 1 : scaled?.round === 'f16' ? 2 : 0;
+  const spec = FORWARD_SPECS[table.dtype as TableFormat];
+  ctx.dispatch(ctx.kernel(spec, { ROUND }), { out, ids, table }, { n, C, V, scale }, grid1d(n, WG));
 }
 
 /** Throws a clear Error when an id is not an integer in [0, vocabSize). */

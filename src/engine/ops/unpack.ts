@@ -25,10 +25,16 @@ function spec(name: string, source: string): KernelSpec {
 const f16Spec = spec('unpack_f16', f16Src);
 const bf16Spec = spec('unpack_bf16', bf16Src);
 
-function unpack(op: string, s: KernelSpec, ctx: GpuContext, out: Tensor, packed: Tensor): void {
+function unpack(op: string, s: KernelSpec, ctx: GpuContext, out: Tensor, packed: Tensor, half: 'f16' | 'bf16'): void {
   if (out.dtype !== 'f32') throw new Error(`${op}: out must be f32, got ${out.dtype}`);
-  if (packed.dtype !== 'u32') throw new Error(`${op}: packed must be a u32 tensor of the raw bytes, got ${packed.dtype}`);
   const n = out.size;
+  if (packed.dtype === half) {
+    // A 16-bit tensor is the same bytes, two values a word.
+    if (packed.size !== n) throw new Error(`${op}: packed ${shapeText(packed)} ${half} and out ${shapeText(out)} hold different numbers of values`);
+    ctx.dispatch(ctx.kernel(s), { out, packed }, { n }, grid1d(n, WG));
+    return;
+  }
+  if (packed.dtype !== 'u32') throw new Error(`${op}: packed must be a u32 tensor of the raw bytes or a ${half} tensor, got ${packed.dtype}`);
   if (packed.size !== Math.ceil(n / 2)) {
     throw new Error(
       `${op}: ${n} values need ${Math.ceil(n / 2)} u32 words (2 per word), packed is ${shapeText(packed)}; out ${shapeText(out)}`,
@@ -37,12 +43,12 @@ function unpack(op: string, s: KernelSpec, ctx: GpuContext, out: Tensor, packed:
   ctx.dispatch(ctx.kernel(s), { out, packed }, { n }, grid1d(n, WG));
 }
 
-/** out[n] (f32) = the IEEE halves in packed[ceil(n/2)] (u32 words of raw little-endian bytes), exactly. */
+/** out[n] (f32) = the IEEE halves in packed[ceil(n/2)] (u32 words of raw little-endian bytes, or an f16 tensor [n]), exactly. */
 export function unpackF16(ctx: GpuContext, out: Tensor, packed: Tensor): void {
-  unpack('unpackF16', f16Spec, ctx, out, packed);
+  unpack('unpackF16', f16Spec, ctx, out, packed, 'f16');
 }
 
-/** out[n] (f32) = the bfloat16 values in packed[ceil(n/2)] (u32 words of raw little-endian bytes), exactly. */
+/** out[n] (f32) = the bfloat16 values in packed[ceil(n/2)] (u32 words of raw little-endian bytes, or a bf16 tensor [n]), exactly. */
 export function unpackBf16(ctx: GpuContext, out: Tensor, packed: Tensor): void {
-  unpack('unpackBf16', bf16Spec, ctx, out, packed);
+  unpack('unpackBf16', bf16Spec, ctx, out, packed, 'bf16');
 }

@@ -1,12 +1,22 @@
 // Float64 reference for the token embedding.
 
-/** out[t, c] = table[ids[t], c]; an id outside [0, V) gives a row of zeros (as the kernel does). */
-export function embeddingForwardRef(ids: ArrayLike<number>, table: Float64Array, vocabSize: number, C: number): Float64Array {
+/**
+ * out[t, c] = table[ids[t], c] · scale (scale 1 by default); an id outside [0, V) gives a row of zeros (as the
+ * kernel does). `round` applies the rounding of a 16-bit model's product (Gemma's scaled embedding).
+ */
+export function embeddingForwardRef(
+  ids: ArrayLike<number>,
+  table: Float64Array,
+  vocabSize: number,
+  C: number,
+  scale = 1,
+  round: (x: number) => number = (x) => x,
+): Float64Array {
   const out = new Float64Array(ids.length * C);
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t]!;
     if (id < 0 || id >= vocabSize) continue;
-    for (let c = 0; c < C; c++) out[t * C + c] = table[id * C + c]!;
+    for (let c = 0; c < C; c++) out[t * C + c] = round(table[id * C + c]! * scale);
   }
   return out;
 }
