@@ -18,7 +18,6 @@
 // LoRA dropout: the chosen and the rejected rows of a micro-batch run as ONE training forward, so they draw
 // consecutive, disjoint counters of the micro-batch's range (rows 0..P−1 then P..2P−1 of each module's input)
 // and get independent masks; the reference log-probs and evaluation run without dropout.
-import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { crossEntropyChunkBackward } from '../../engine/ops/cross-entropy';
 import { formatBytes } from '../../engine/errors';
@@ -28,8 +27,8 @@ import type { MethodSetup } from '../methods';
 import { SettingsError } from '../settings';
 import { backwardAndRelease, trainingForward, type Objective, type ObjectiveInputs, type StepPlan, type TrainingForward } from './objective';
 import { tokenLosses } from '../loss';
-import { chunks, evalPairSums, pairBatch, pairData, pairStep, withAdapter, type PairBatch, type TrainPair } from './pairs';
-import { expandRows, PAIR_METRICS, preferenceLoss, rowSums } from './preference-kernels';
+import { chunks, evalPairSums, pairBatch, PairObjective, pairStep, withAdapter, type PairBatch, type TrainPair } from './pairs';
+import { expandRows, preferenceLoss, rowSums } from './preference-kernels';
 import { usesReference, type PreferenceLossParams } from './preference-loss';
 
 export interface DpoObjectiveOptions extends ObjectiveInputs {
@@ -47,26 +46,17 @@ interface RefCache {
   rejected: Float64Array;
 }
 
-const STATS = 2 + PAIR_METRICS.length;
-
-export class DpoObjective implements Objective {
+export class DpoObjective extends PairObjective implements Objective {
   readonly stage = 'dpo' as const;
-  readonly statsSize = STATS;
   readonly extraParams = [];
-  readonly notes: string[] = [];
-  readonly microTokenBound: number;
   readonly loss: PreferenceLossParams;
-  private readonly ctx: GpuContext;
-  private readonly train: readonly TrainPair[];
-  private readonly val: readonly TrainPair[];
   private refTrain: RefCache | undefined;
   private refVal: RefCache | undefined;
   private prepared = false;
 
   constructor(private readonly o: DpoObjectiveOptions) {
+    super('dpo', o);
     const s = o.settings;
-    this.ctx = o.model.ctx;
-    ({ train: this.train, val: this.val, microTokenBound: this.microTokenBound } = pairData('dpo', o));
     this.loss = { loss: s.pref_loss, beta: s.pref_beta, gamma: s.simpo_gamma ?? DEFAULT_SIMPO_GAMMA, ftx: s.pref_ftx };
     if (usesReference(s.pref_loss)) {
       if (o.reference) {
@@ -85,10 +75,6 @@ export class DpoObjective implements Objective {
         ]);
       }
     }
-  }
-
-  get size(): number {
-    return this.train.length;
   }
 
   get usesReference(): boolean {
@@ -212,7 +198,7 @@ export class DpoObjective implements Objective {
   async evaluate(step: number): Promise<EvalRecord | undefined> {
     if (this.val.length === 0) return undefined;
     await this.prepare();
-    const { sums: s, tokens } = await evalPairSums(this.o, this.val, STATS, (pb, ix, acc) => {
+    const { sums: s, tokens } = await evalPairSums(this.o, this.val, this.statsSize, (pb, ix, acc) => {
       const { batch, acts, ce, coef } = this.lossOf(pb, this.refRows(ix, this.refVal), acc, 1, false);
       coef.release();
       ce.release();

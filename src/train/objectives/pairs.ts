@@ -1,11 +1,13 @@
 // Shared by the pairwise objectives (dpo.ts, rm.ts): a micro-batch of P pairs is one batch of 2P rows, the
 // chosen answers first (rows 0..P−1) and the rejected ones after (rows P..2P−1), right-padded to the longest.
 import { collate, type Batch as PaddedBatch } from '../../data/encode';
+import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import type { CausalLM } from '../../model/transformer';
 import { SettingsError } from '../settings';
 import { countTargets, shiftedTargets } from '../loss';
 import { checkSequence, type ObjectiveInputs, type StepPlan } from './objective';
+import { PAIR_METRICS } from './preference-kernels';
 import type { TrainExample } from './sft';
 
 /** A preference pair as the trainer takes it: two sequences (src/data/preference.ts's EncodedPair fits). */
@@ -33,15 +35,32 @@ export function checkPairs(stage: string, pairs: readonly unknown[], maxPosition
 }
 
 /**
- * The training and validation pairs of a pairwise objective, checked against the model, and the most tokens a
- * training micro-batch of them runs (pairTokenBound).
+ * What the pairwise objectives (dpo.ts, rm.ts) hold alike: the model's context, the training and validation
+ * pairs checked against the model, the most tokens a training micro-batch of them runs (pairTokenBound), and
+ * the stats buffer of the pair loss kernel (loss, gradient norm, then PAIR_METRICS' sums).
  */
-export function pairData(stage: string, o: ObjectiveInputs): { train: readonly TrainPair[]; val: readonly TrainPair[]; microTokenBound: number } {
-  const train = o.train;
-  const val = o.val ?? [];
-  checkPairs(stage, train, o.model.maxSequenceLength);
-  checkPairs(stage, val, o.model.maxSequenceLength);
-  return { train, val, microTokenBound: pairTokenBound(train, o.settings.per_device_train_batch_size) };
+export abstract class PairObjective {
+  readonly statsSize = 2 + PAIR_METRICS.length;
+  readonly notes: string[] = [];
+  readonly microTokenBound: number;
+  protected readonly ctx: GpuContext;
+  protected readonly train: readonly TrainPair[];
+  protected readonly val: readonly TrainPair[];
+
+  constructor(stage: 'dpo' | 'rm', o: ObjectiveInputs) {
+    this.ctx = o.model.ctx;
+    const train = o.train;
+    const val = o.val ?? [];
+    checkPairs(stage, train, o.model.maxSequenceLength);
+    checkPairs(stage, val, o.model.maxSequenceLength);
+    this.train = train;
+    this.val = val;
+    this.microTokenBound = pairTokenBound(train, o.settings.per_device_train_batch_size);
+  }
+
+  get size(): number {
+    return this.train.length;
+  }
 }
 
 export interface PairBatch {

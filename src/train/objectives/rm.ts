@@ -8,7 +8,6 @@
 // Per micro-batch of P pairs (2P sequences, chosen first): forward without the lm_head → rewards → the pair
 // loss kernel (loss and metric sums into the step's stats, coef = dL/dr / (pairs of the step)) → the head's
 // backward: dW += Σ coef·h_last and dHidden[last] = coef·w → the model's backward from dHidden.
-import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import { SeededRandom } from '../../data/shuffle';
 import { lastTokenRows, RewardHead, rewardBackward, rewardForward, SCORE_WEIGHT } from '../../model/reward-head';
@@ -17,8 +16,8 @@ import type { EvalRecord } from '../metrics';
 import type { TrainableParam } from '../methods';
 import { pairFields } from './dpo';
 import { backwardAndRelease, trainingForward, type Objective, type ObjectiveInputs, type StepPlan, type TrainingForward } from './objective';
-import { evalPairSums, pairBatch, pairData, pairStep, type PairBatch, type TrainPair } from './pairs';
-import { PAIR_METRICS, preferenceLoss } from './preference-kernels';
+import { evalPairSums, pairBatch, PairObjective, pairStep, type PairBatch } from './pairs';
+import { preferenceLoss } from './preference-kernels';
 
 export interface RewardObjectiveOptions extends ObjectiveInputs {
   /** The head's initial std: config.json's initializer_range (Hugging Face's default 0.02). */
@@ -31,29 +30,16 @@ export const DEFAULT_INITIALIZER_RANGE = 0.02;
 /** The head is drawn from its own stream of the job's seed (the LoRA init uses the seed itself). */
 export const headSeed = (seed: number) => (seed + 0x9e3779b9) >>> 0;
 
-const STATS = 2 + PAIR_METRICS.length;
-
-export class RewardObjective implements Objective {
+export class RewardObjective extends PairObjective implements Objective {
   readonly stage = 'rm' as const;
-  readonly statsSize = STATS;
   readonly extraParams: TrainableParam[];
-  readonly notes: string[] = [];
-  readonly microTokenBound: number;
   readonly head: RewardHead;
-  private readonly ctx: GpuContext;
-  private readonly train: readonly TrainPair[];
-  private readonly val: readonly TrainPair[];
 
   constructor(private readonly o: RewardObjectiveOptions) {
-    this.ctx = o.model.ctx;
-    ({ train: this.train, val: this.val, microTokenBound: this.microTokenBound } = pairData('rm', o));
+    super('rm', o);
     const rng = new SeededRandom(headSeed(o.settings.seed));
     this.head = RewardHead.init(this.ctx, o.model.cfg.hiddenSize, { std: o.initializerRange ?? DEFAULT_INITIALIZER_RANGE, uniform: () => rng.next() });
     this.extraParams = [{ name: SCORE_WEIGHT, shape: [1, o.model.cfg.hiddenSize], parts: [this.head.weight], decay: true }];
-  }
-
-  get size(): number {
-    return this.train.length;
   }
 
   async prepare(): Promise<void> {}
@@ -116,7 +102,7 @@ export class RewardObjective implements Objective {
 
   async evaluate(step: number): Promise<EvalRecord | undefined> {
     if (this.val.length === 0) return undefined;
-    const { sums: s, tokens } = await evalPairSums(this.o, this.val, STATS, (pb, _ix, acc) => {
+    const { sums: s, tokens } = await evalPairSums(this.o, this.val, this.statsSize, (pb, _ix, acc) => {
       const { batch, acts, rows, rewards } = this.rewardsOf(pb, false);
       this.loss(pb, rewards, acc, 1).release();
       rows.release();
