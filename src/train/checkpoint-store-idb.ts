@@ -1,12 +1,5 @@
-// Checkpoints in IndexedDB, for training in the browser (through `idb`; no Node imports).
-//
-// Layout (stores of the one "graft" database, src/storage/schema.ts):
-//   checkpoints       key [run, step]            → { run, step, files: [{ name, size, chunks }], savedAt }
-//   checkpointChunks  key [run, step, file, i]   → Uint8Array of at most CHUNK bytes
-// A checkpoint is written in ONE readwrite transaction: its old chunks are deleted, every chunk is put, and the
-// `checkpoints` row goes in last. IndexedDB commits a transaction whole or not at all, so a tab closed, a
-// quota error or a crash mid-write leaves the previous state: the checkpoint is complete or absent. `list()`
-// reads the rows only. `run` separates runs (e.g. the app's run id, or the job's output_dir).
+// Checkpoints in IndexedDB, for training in the browser (through `idb`; no Node imports): one transaction per
+// checkpoint, so it is complete or absent. The layout: docs/training.md ("Checkpoints").
 import { GRAFT_DB_NAME, GraftDbConnection, type CheckpointRow, type GraftDb } from '../storage';
 import { checkpointName, CheckpointError, type AfterFileHook, type CheckpointStore } from './checkpoint-store';
 

@@ -1,11 +1,5 @@
-// Where checkpoints live. A checkpoint is a handful of named files (see checkpoint.ts); a store writes them so
-// that a checkpoint is either complete or absent — never half-present — and lists only complete ones:
-//
-//   NodeCheckpointStore  (checkpoint-store-node.ts) output_dir/checkpoint-<step>.tmp/ then an atomic rename to
-//                        output_dir/checkpoint-<step>/, as Hugging Face's Trainer names them
-//   IdbCheckpointStore   (checkpoint-store-idb.ts) one IndexedDB transaction per checkpoint
-//   MemoryCheckpointStore (here) for tests and for runs that keep nothing
-//
+// Where checkpoints live: the CheckpointStore interface (a checkpoint is complete or absent, never half-present)
+// and MemoryCheckpointStore; the Node and IndexedDB stores are beside it (docs/training.md, "Checkpoints").
 // This file runs in the browser worker too: no Node imports.
 import { CodedError } from '../engine/errors';
 

@@ -1,19 +1,5 @@
-// A training checkpoint: everything that continuing the same run needs, as plain files.
-//
-//   trainable.safetensors   the trainable weights, F32, by their names (Hugging Face names; PEFT names for LoRA)
-//   optimizer.safetensors   AdamW's moments: "<name>.exp_avg" and "<name>.exp_avg_sq", F32
-//   adapter_model.safetensors + adapter_config.json
-//                           LoRA runs: the adapter as PEFT saves it, so a checkpoint folder is also an
-//                           adapter that `graft generate --adapter` and PEFT load; bottleneck adapter runs
-//                           (finetuning_type adapter): the adapter in Graft's format, loadable the same way;
-//                           prompt tuning: the PEFT PROMPT_TUNING adapter
-//   trainer_state.json      written last: the step, AdamW's step count, the schedule, the data order (seed,
-//                           epoch, position and the epoch's example order), the RNG state, the metrics so far,
-//                           the settings, the list of trainable tensors and the objective's own state
-//                           (multi-task weights)
-//
-// Stores (checkpoint-store*.ts) make a checkpoint complete or absent. Resuming restores weights and moments
-// bit for bit, so the steps after a resume compute exactly what the uninterrupted run computes.
+// A training checkpoint: everything that continuing the same run needs, as plain files (the list of files and
+// what resuming restores: docs/training.md, "Checkpoints").
 import { exportBottleneckAdapter } from '../export/bottleneck-adapter';
 import { exportPeftAdapter } from '../export/peft-adapter';
 import { exportPromptTuning } from '../export/prompt-tuning';

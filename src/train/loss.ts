@@ -1,19 +1,5 @@
-// The SFT loss on the GPU, shaped for a training step with one readback:
-//
-//   loss of a step = Σ next-token NLL over the labelled positions of ALL its micro-batches
-//                    / the number of those positions
-//
-// Each micro-batch adds its NLL sum into a scalar accumulator on the GPU (`sumInto`, src/engine/ops/sum-into.ts,
-// re-exported here for the trainer), and its dLogits are the cross-entropy gradient scaled by 1 / (target tokens
-// of the whole step), a number known on the CPU before the step runs (the labels are). So 2 micro-batches of 2 give the same loss and gradients as one batch of 4, up to
-// float rounding, and the step reads back one small buffer: [Σ NLL, gradient norm].
-//
-// Multi-task steps (src/train/task-weights.ts): the loss is Σ_t w_t · (Σ NLL over task t's target tokens / n_t),
-// so dLoss is a per-token array (w_t / n_t at the token's task), and the per-task NLL sums land in the same stats
-// buffer by `segmentSumInto` (acc[base + k] += Σ of the losses whose segment id is k), still one readback.
-//
-// Targets are the labels shifted by one (labels[t] is the token at t, as in Hugging Face; position t predicts
-// labels[t + 1]); the last position of a row has no target.
+// The SFT loss on the GPU, shaped for a training step with one readback: the shifted targets, the cross-entropy
+// forward with its sums into the step's stats, and dLogits; docs/training.md ("SFT").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { crossEntropyChunk, crossEntropyChunkBackward, crossEntropyFinish, crossEntropyInit, IGNORE_INDEX } from '../engine/ops/cross-entropy';

@@ -1,38 +1,5 @@
-// What trains: LLaMA-Factory's `finetuning_type` on the model core.
-//
-//   lora    every linear named by lora_target ("all" = every linear projection of the blocks, as
-//           LLaMA-Factory's find_all_linear_modules; or names such as q_proj,v_proj matched against the last
-//           part of the module path, as PEFT's target_modules), rank lora_rank, scale lora_alpha / r (or
-//           / √r with use_rslora). A starts kaiming-uniform(a = √5) — uniform(±1/√in), what PEFT's
-//           reset_lora_parameters and nn.Linear do — and B at zero, so training starts at the base model;
-//           drawn from the job's seed. With adapter_name_or_path the adapter's own r, alpha, rsLoRA and
-//           modules are used (as PEFT loads it with is_trainable=True), and lora_rank etc. are ignored.
-//   adapter bottleneck adapters (src/model/bottleneck.ts) after the MLP output of every layer (adapter_placement
-//           "pfeiffer") or after the attention and the MLP outputs ("houlsby"), of size hidden / reduction_factor,
-//           with adapter_non_linearity between down- and up-projection. Down weight ~ N(0, 0.02²) from the job's
-//           seed (in tensor-name order), down bias, up weight and up bias 0: training starts at the base model.
-//           Only the adapter trains; its biases do not decay. With adapter_name_or_path (a saved bottleneck adapter,
-//           src/model/bottleneck-file.ts) training continues from its tensors with its own placement, reduction
-//           factor and non-linearity (as LoRA uses the PEFT config), noting the job settings it overrides; an
-//           adapter made for another hidden size or layer count is refused.
-//   full    every base parameter (a tied lm_head is the embedding, one tensor).
-//   freeze  LLaMA-Factory's _setup_freeze_tuning: the last n layers (freeze_trainable_layers n > 0) or the
-//           first |n| (n < 0); within them the modules freeze_trainable_modules names ("all", or names like
-//           mlp / self_attn: the first part of the parameter name after the layer index); plus
-//           freeze_extra_modules outside the layers (embed_tokens, norm, lm_head: the last module name).
-//           A parameter trains when one of the patterns ".<i>.<module>" or "<extra>" is a substring of its
-//           name — exactly LLaMA-Factory's test, including its breadth: "norm" also matches every layer's
-//           input_layernorm / post_attention_layernorm, as it does in LLaMA-Factory.
-//   prompt  PEFT's prompt tuning (src/model/prompt-tuning.ts): num_virtual_tokens embeddings [n, hidden] in
-//           front of every sequence train, nothing of the model does. prompt_tuning_init "random" starts them
-//           N(0, 1) from the job's seed; "text" at the token embeddings of prompt_tuning_init_text's ids
-//           (tokenized by the caller as PEFT does, with special tokens), repeated and cut to n.
-//
-// Frozen parameters get no gradient buffer and no optimizer state (CausalLM.createGradients with a selector).
-//
-// Weight decay follows Hugging Face's Trainer (get_decay_parameter_names): every trainable parameter decays
-// except biases and normalisation weights (LayerNorm/RMSNorm modules: names with "norm", "ln_" in GPT-2).
-// LoRA A and B decay, and so do prompt embeddings (PEFT's prompt_encoder embedding is neither).
+// What trains: LLaMA-Factory's `finetuning_type` (lora, adapter, full, freeze, prompt) on the model core, and
+// which parameters decay; docs/training.md ("Methods").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { SeededRandom } from '../data/shuffle';
@@ -156,7 +123,7 @@ export function initLoraWeights(modules: readonly { module: string; inFeatures: 
   });
 }
 
-/** A new adapter's weights (see the file comment: N(0, 0.02²) down weight, in name order): down weight ~ N(0, 0.02²) from `seed`, the rest 0. */
+/** A new adapter's weights (docs/training.md, "Methods": N(0, 0.02²) down weight, in name order): down weight ~ N(0, 0.02²) from `seed`, the rest 0. */
 export function initBottleneckWeights(config: BottleneckConfig, seed: number, std = 0.02): CpuBottleneckAdapter {
   const rng = new SeededRandom(seed);
   const normal = (): number => {
@@ -173,7 +140,7 @@ export function initBottleneckWeights(config: BottleneckConfig, seed: number, st
 }
 
 /**
- * The parameter names freeze tuning trains (LLaMA-Factory's rule, see the file comment). Throws SettingsError
+ * The parameter names freeze tuning trains (LLaMA-Factory's rule, docs/training.md "Methods"). Throws SettingsError
  * for a module name the model does not have.
  */
 export function freezeTrainableNames(model: CausalLM, s: Pick<TrainSettings, 'freeze_trainable_layers' | 'freeze_trainable_modules' | 'freeze_extra_modules'>): string[] {
@@ -408,7 +375,7 @@ function setupBottleneck(model: CausalLM, settings: TrainSettings, notes: string
   };
 }
 
-/** Prompt tuning: makes the virtual-token embeddings (see the file comment) and sets them on the model. */
+/** Prompt tuning: makes the virtual-token embeddings (docs/training.md, "Methods") and sets them on the model. */
 function setupPromptTuning(model: CausalLM, settings: TrainSettings, initIds: readonly number[] | undefined): MethodSetup {
   model.setAdapter(null);
   const n = settings.num_virtual_tokens;

@@ -1,12 +1,5 @@
-// What a training run reports: one record per optimizer step (metrics.jsonl on the command line, the charts in
-// the app) and one per evaluation. Field names follow Hugging Face's log_history where it has them.
-//
-// Objectives add flat numeric fields to the records they make (the app's charts read these names):
-//   dpo, rm       pairs, rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies (dpo: logps/...)
-//   multi-task    task_loss/<task>: the task's mean NLL in the step (Σ NLL over its target tokens / their
-//   sft           number; left out in a step that had none of its tokens), task_weight/<task>: the weight the step
-//                 used (every task, every step), and loss = Σ_t task_weight/t · task_loss/t
-//                 (src/train/task-weights.ts); evaluation records get eval_task_loss/<task> beside eval_loss.
+// What a training run reports: one record per optimizer step and one per evaluation, with Hugging Face's
+// log_history names; the objectives' own fields: docs/training.md ("Metrics").
 
 /** One optimizer step. */
 export interface StepRecord {

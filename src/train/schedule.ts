@@ -1,17 +1,5 @@
-// Learning-rate schedules, step counts and warm-up exactly as Hugging Face transformers computes them, so that
-// a job trains with the same learning rates in Graft and in LLaMA-Factory.
-//
-// Steps count optimizer updates from 0: the learning rate used by the first update is learningRateAt(0, ...)
-// (transformers builds a LambdaLR, whose value before the first scheduler.step() is lr · lambda(0), and steps
-// it after every optimizer update). With warm-up that first rate is 0, as in transformers.
-//
-// The multipliers (transformers' optimization.py, LambdaLR lambdas; w = warm-up steps, T = total steps):
-//   warm-up (all but "constant"): step < w  →  step / max(1, w)
-//   constant:              1                                   (get_constant_schedule ignores warm-up)
-//   constant_with_warmup:  1 after the warm-up
-//   linear:                max(0, (T - step) / max(1, T - w))
-//   cosine:                p = (step - w) / max(1, T - w);  max(0, 0.5 · (1 + cos(π · 2 · 0.5 · p)))
-//                          (num_cycles 0.5: half a cosine, from 1 down to 0 at step T)
+// Learning-rate schedules, step counts and warm-up exactly as Hugging Face transformers computes them
+// (the multipliers: docs/training.md, "Learning-rate schedules").
 import type { LrSchedulerType, TrainSettings } from './settings-types';
 
 export interface ScheduleParams {

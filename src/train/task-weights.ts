@@ -1,30 +1,5 @@
-// Multi-task loss weights (Graft's own settings task_weighting, task_weights, dwa_temperature, dwa_window): the
-// weight w_t of each task t in a step's loss
-//
-//   loss = Σ_t w_t · L_t,   L_t = Σ NLL over task t's target tokens of the step / n_t (its target tokens)
-//
-// so each target token of task t gets the gradient scale w_t / n_t (src/train/objectives/sft.ts). The weights of
-// a step are fixed before it runs (plan) and logged as task_weight/<task>; after an applied step the weighter
-// sees the step's L_t (observe) and may change the weights of the next one. Everything is float64 on the CPU.
-//
-// static       w_t = task_weights[t] (1 for tasks not named).
-// dwa          Dynamic Weight Average (Liu, Johns & Davison 2019, "End-to-End Multi-Task Learning with
-//              Attention", eq. 7): w_t = K · exp(r_t / T) / Σ_i exp(r_i / T), r_t = L̄_t(k−1) / L̄_t(k−2), K tasks,
-//              T = dwa_temperature (default 2, the paper's). The paper's L̄ are epoch means; Graft uses WINDOWS of
-//              dwa_window applied optimizer steps (default 10): L̄_t(k) = the mean over window k's steps that had
-//              task t's tokens of that step's L_t. The weights change once per window (at its end), from the two
-//              last complete windows; w_t = 1 until two windows are complete, and r_t = 1 for a task that had no
-//              token in one of those two windows.
-// uncertainty  Kendall, Gal & Cipolla 2018 ("Multi-Task Learning Using Uncertainty to Weigh Losses"):
-//              L = Σ_t exp(−s_t)·L_t + s_t with s_t = log σ_t² learned, initialised to 0; the weight is
-//              w_t = exp(−s_t) (the step's logged loss is Σ_t w_t·L_t, the part the model's gradient comes from).
-//              The s_t are updated on the CPU after the step's readback, with dL/ds_t = −exp(−s_t)·L_t + 1 and
-//              the run's AdamW hyper-parameters (adam_beta1, adam_beta2, adam_epsilon, the step's scheduled
-//              learning rate; no weight decay): PyTorch's Adam, with a step count per task, and a task with no
-//              token in the step left alone (as PyTorch leaves a parameter without a gradient).
-//
-// Skipped steps (NaN/Inf) are not observed. The state (window sums and means; s_t, its moments and step
-// counts) goes into checkpoints (exportState / importState), so a resumed run computes the same weights.
+// Multi-task loss weights (task_weighting static, dwa or uncertainty): the weight of each task in a step's loss,
+// float64 on the CPU, kept in checkpoints; docs/training.md ("Multi-task weights").
 
 export type TaskWeighting = 'static' | 'dwa' | 'uncertainty';
 

@@ -1,44 +1,6 @@
-// The trainer: an objective (objectives/: sft, dpo and its variants, rm) × a method (methods.ts: LoRA, full
-// fine-tuning or freezing) with AdamW (optimizer.ts), Hugging Face's learning-rate schedules (schedule.ts),
-// gradient accumulation, clipping, a NaN/Inf guard, evaluation and checkpoints (checkpoint.ts) that a stopped
-// run resumes from exactly. The same code runs in the browser's training worker and in the `graft train`
-// command: no Node imports here.
-//
-// One optimizer step:
-//   for each micro-batch (per_device_train_batch_size examples — sequences for SFT, pairs for DPO and RM —,
-//   gradient_accumulation_steps of them), the objective records:
-//     forward → its loss (sums added on the GPU into the step's stats) → dLogits scaled by 1/(units of the
-//     WHOLE step: target tokens for SFT, pairs for DPO/RM) → backward, accumulating into the gradients
-//   gradient norm → packed beside the loss sum → ONE readback of [loss sum, norm, the objective's sums]
-//   finite loss and norm: clip coefficient min(1, max_grad_norm/(norm + 1e-6)) and AdamW, all on the GPU;
-//   NaN/Inf (or nothing to learn in the step): the step is skipped — no update, moments and AdamW's step count
-//   untouched — counted in skipped_steps, and the schedule and the data move on, as with a skipped step of
-//   PyTorch's GradScaler.
-//
-// Data order: the training sequences as given (file order), shuffled per epoch with the job's seed
-// (shuffled(range(n), seed + epoch)) unless disable_shuffling; multi-task runs with task_sampling "balanced"
-// draw each epoch's n examples task-first instead (balancedOrder(tasks, n, seed + epoch), src/data/shuffle.ts); micro-batches are consecutive slices of an
-// epoch's order; an epoch's last optimizer step takes the micro-batches that are left (Hugging Face's Trainer
-// does the same). So the step number and the seed fix every batch, and a checkpoint needs to hold only those
-// (it also holds the epoch's order, to check that a resumed run reads the same data).
-// DPO computes its reference log-probs once, before the first step (prepare()); see objectives/dpo.ts.
-//
-// LoRA dropout (lora_dropout = p > 0 with LoRA, PEFT's semantics; the masks are the model's, see LoraDropout in
-// src/model/transformer.ts): every micro-batch's training forward gets loraDropout {p, seed, offset} with
-//   seed   = the job's seed (fixed for the run)
-//   offset = (optimizerStep · gradient_accumulation_steps + microIndex) · span        (both indices 0-based)
-//   span   = model.loraDropoutCounters(objective.microTokenBound)
-// computed once, after the adapter is set: microTokenBound is the most tokens one micro-batch can run (per
-// device batch × the longest training sequence; ×2 for pairs, whose chosen and rejected rows share one
-// forward). So each micro-batch of the run owns a disjoint counter range — masks never repeat, and two
-// micro-batches of a step differ — and the offset is a pure function of the global micro-batch index: a
-// resumed run draws the same masks with nothing extra restored. Checkpoints record the rule's inputs anyway
-// (rng.dropout_span, and rng.dropout_offset = the next step's first offset) and a resume checks the span.
-// Evaluation, DPO's reference log-probs and generation run without dropout. p = 0 passes no option at all.
-//
-// gradient_checkpointing: true hands every micro-batch env.checkpoint, so its training forward(s) keep only each
-// layer's input and the backward recomputes the layer (ForwardOptions.checkpoint): the same losses, gradients
-// and weights bit for bit, a lower peak of GPU memory, one more forward of the layers per micro-batch.
+// The trainer: an objective (objectives/) × a method (methods.ts) with AdamW, the learning-rate schedule, gradient
+// accumulation, clipping, a NaN/Inf guard, evaluation and checkpoints that a stopped run resumes from exactly. One
+// step, the data order, LoRA dropout and activation checkpointing: docs/training.md. No Node imports here.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
@@ -185,7 +147,7 @@ export class Trainer {
   private readonly metrics: StepRecord[] = [];
   private readonly evalMetrics: EvalRecord[] = [];
   private lastSaved = -1;
-  /** LoRA dropout: p, the job's seed and each micro-batch's counter span (see the file comment); null: none. */
+  /** LoRA dropout: p, the job's seed and each micro-batch's counter span (docs/training.md, "LoRA dropout"); null: none. */
   readonly dropout: { p: number; seed: number; span: number } | null;
   private orderCache: { epoch: number; order: number[] } | undefined;
   private disposed = false;

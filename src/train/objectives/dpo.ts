@@ -1,23 +1,5 @@
-// Direct preference optimisation and its variants (LLaMA-Factory's stage "dpo", pref_loss sigmoid | hinge | ipo
-// | orpo | simpo, pref_beta, pref_ftx, simpo_gamma); the formulas are in preference-loss.ts.
-//
-// A micro-batch of P pairs runs as one batch of 2P sequences (pairs.ts). Per step, on the GPU:
-//   forward → per-token NLL (chunked cross-entropy) → per-sequence sums (rowSums) → the pair loss kernel: loss
-//   and metric sums into the step's stats, and coef[row] = −dL/dS_row / (pairs of the step) → expanded to one
-//   weight per token → crossEntropyChunkBackward with that per-token dLoss → dLogits → the model's backward.
-// The token-level gradient is exact: dL/dlogits[t] = dL/dS · d(log p_t)/dlogits[t] summed over the answer
-// tokens, and the cross-entropy backward computes d(NLL_t)/dlogits = −d(log p_t)/dlogits, weighted per token.
-//
-// The reference (sigmoid, hinge, ipo): its log-probs never change, so they are computed once, before the first
-// step (prepare), for every training and validation pair, and cached on the CPU (two numbers per pair). With
-// LoRA (or bottleneck adapters, or prompt tuning) the reference is the same model with the adapter switched
-// off; with full or freeze training it is a frozen copy of the weights that the caller loads as a second
-// CausalLM (`reference`) — needed only until prepare() has run, so the caller may dispose it then. orpo and
-// simpo use no reference.
-//
-// LoRA dropout: the chosen and the rejected rows of a micro-batch run as ONE training forward, so they draw
-// consecutive, disjoint counters of the micro-batch's range (rows 0..P−1 then P..2P−1 of each module's input)
-// and get independent masks; the reference log-probs and evaluation run without dropout.
+// Direct preference optimisation and its variants (stage "dpo"): the step on the GPU and the reference log-probs
+// computed once; docs/training.md ("DPO"). The formulas are in preference-loss.ts.
 import type { Tensor } from '../../engine/tensor';
 import { crossEntropyChunkBackward } from '../../engine/ops/cross-entropy';
 import { formatBytes } from '../../engine/errors';

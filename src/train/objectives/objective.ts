@@ -1,25 +1,5 @@
-// What a training objective is to the trainer: the trainer owns the loop, the data order, the optimizer, the
-// gradient norm, clipping, the NaN guard and checkpoints; an objective turns the examples of one optimizer step
-// into forward and backward passes whose loss lands in the step's stats buffer, so that a step still reads
-// back one small buffer. Objectives: sft.ts (next-token cross-entropy), dpo.ts (DPO and its variants),
-// rm.ts (a reward model's pairwise loss).
-//
-// The stats buffer of a step: [0] the loss numerator (Σ NLL for SFT, Σ pair losses for DPO/RM), [1] the
-// gradient norm (written by the trainer), [2 ..] the objective's own sums. The loss is numerator / units, with
-// units the step's target tokens (SFT) or pairs (DPO, RM), known on the CPU before the step runs; every
-// micro-batch's gradient is scaled by 1 / units of the WHOLE step, so accumulation equals one large batch.
-//
-// LoRA dropout (lora_dropout > 0 with LoRA): the trainer hands each micro-batch its env.loraDropout, and the
-// objective passes it to the micro-batch's TRAINING forward of the policy model only — never to evaluation,
-// DPO's reference log-probs or generation. The micro-batch owns the counters [offset, offset +
-// model.loraDropoutCounters(microTokenBound)); an objective with more than one training forward per
-// micro-batch starts each later forward where the previous one's counters end (LoraDropout in
-// src/model/transformer.ts), within that range.
-//
-// Activation checkpointing (gradient_checkpointing: true): the trainer sets env.checkpoint, and the objective
-// passes `checkpoint: true` to the same forwards that get the dropout — the training forwards a backward
-// follows — and to no others (evaluation and reference forwards keep nothing for a backward anyway).
-// trainingForward(env) is the options of such a forward.
+// What a training objective is to the trainer (the Objective interface, the step's stats buffer, a micro-batch's
+// environment) and what every objective shares. docs/training.md ("Objectives").
 import type { GpuContext } from '../../engine/context';
 import type { Tensor } from '../../engine/tensor';
 import type { Activations } from '../../model/activations';
@@ -50,17 +30,17 @@ export interface BackwardHookInfo {
 /** What one micro-batch's work needs from the trainer. */
 export interface MicroStepEnv {
   grads: Gradients;
-  /** The step's stats buffer (see the file comment). */
+  /** The step's stats buffer (docs/training.md, "Objectives"). */
   stats: Tensor;
   /** The optimizer step, counting from 1. */
   step: number;
   micro: number;
   /**
-   * LoRA dropout for the micro-batch's training forward(s) (see the file comment); absent when nothing is
+   * LoRA dropout for the micro-batch's training forward(s) (docs/training.md, "LoRA dropout"); absent when nothing is
    * dropped (lora_dropout 0, or no LoRA), and then no forward gets the option.
    */
   loraDropout?: LoraDropout;
-  /** Activation checkpointing for the micro-batch's training forward(s) (gradient_checkpointing; see the file comment). */
+  /** Activation checkpointing for the micro-batch's training forward(s) (gradient_checkpointing; docs/training.md, "Activation checkpointing"). */
   checkpoint?: boolean;
   /** Called with the micro-batch's dLogits just before its backward (the trainer's hook). */
   beforeBackward?(info: BackwardHookInfo): void;

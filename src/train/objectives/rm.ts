@@ -1,13 +1,5 @@
-// A reward model (LLaMA-Factory's stage "rm"): a scalar head score.weight [1, H] on the final hidden state of
-// each sequence's last token (src/model/reward-head.ts), trained on preference pairs with
-//
-//   L = mean over pairs of −log σ(r_chosen − r_rejected)
-//
-// (TRL's RewardTrainer without a margin). The head always trains, whatever the method (LoRA, full, freeze);
-// it starts as Hugging Face initialises it, normal(0, initializer_range), from the job's seed.
-// Per micro-batch of P pairs (2P sequences, chosen first): forward without the lm_head → rewards → the pair
-// loss kernel (loss and metric sums into the step's stats, coef = dL/dr / (pairs of the step)) → the head's
-// backward: dW += Σ coef·h_last and dHidden[last] = coef·w → the model's backward from dHidden.
+// A reward model (stage "rm"): a scalar head on the last token's hidden state, trained on preference pairs;
+// docs/training.md ("Reward models").
 import type { Tensor } from '../../engine/tensor';
 import { SeededRandom } from '../../data/shuffle';
 import { lastTokenRows, RewardHead, rewardBackward, rewardForward, SCORE_WEIGHT } from '../../model/reward-head';

@@ -1,19 +1,5 @@
-// Supervised fine-tuning: the next-token cross-entropy over the labelled positions (src/train/loss.ts).
-//
-//   loss of a step = Σ NLL over the labelled positions of all its micro-batches / the number of those positions
-//
-// Each micro-batch adds its Σ NLL into stats[0]; its dLogits are the cross-entropy gradient scaled by
-// 1 / (target tokens of the whole step).
-//
-// Multi-task (the examples carry a `task`; the weights are src/train/task-weights.ts's):
-//
-//   loss of a step = Σ_t w_t · L_t,   L_t = Σ NLL over task t's target tokens of the WHOLE step / n_t
-//
-// so a target token of task t gets dLoss = w_t / n_t (n_t counted over every micro-batch of the step, so
-// accumulation still equals one big batch), and each micro-batch adds task t's Σ NLL into stats[2 + t]
-// (segmentSumInto; still one readback). Tasks are sorted by name. The step record gets task_loss/<task> (L_t,
-// only for tasks with tokens in the step) and task_weight/<task> (w_t, every task); evaluation gets
-// eval_task_loss/<task> beside eval_loss (Σ NLL / target tokens over all tasks, unweighted).
+// Supervised fine-tuning (stage "sft"): the next-token cross-entropy over the labelled positions (loss.ts), and
+// multi-task steps weighted per task; docs/training.md ("SFT").
 import { collate, type EncodedExample } from '../../data/encode';
 import type { GpuContext } from '../../engine/context';
 import { releaseBatch, uploadBatch } from '../../model/transformer';
