@@ -1,23 +1,5 @@
-// `graft train --dataset NAME`: what a dataset name means on the command line, and reading hub datasets.
-//
-// The rule, in order (the first that applies wins):
-//   1. a file that exists (relative to the working folder, then to the job file's folder)   → that file
-//   2. a name in dataset_dir/dataset_info.json (LLaMA-Factory's registry):
-//        "file_name": "x.json"                  → that file, relative to dataset_dir
-//        "hf_hub_url": "owner/name"             → that hub dataset; "split" (default train) and "revision" of the
-//                                                  entry are honoured; "subset" (a config of a scripted dataset) is not
-//   3. a hub dataset reference (src/data/hub-dataset.ts parseHubDatasetId):
-//        owner/name  owner/name@revision        → the train split of that dataset (split by file names, see there)
-//        hf://datasets/owner/name[@rev]/path    → that one data file of it (JSON, JSON Lines or Parquet, .gz too)
-//        https://huggingface.co/datasets/owner/name[/blob/rev/path]
-//      A name with a data-file extension (x.json, x.parquet) or starting with ./ or / is always a local file.
-// So a local file always wins over a hub id of the same spelling; "hf://datasets/owner/name" always means the hub.
-//
-// Stage sft reads every data file of the split (readHubDataset); dpo and rm read preference pairs from one JSON
-// or JSON Lines file (readHubDatasetFile: the named file, or the split's only file).
-// Hub files come through the hub client (fetchHubFile: HF_ENDPOINT, HF_TOKEN) with size and sha256 checks, and
-// are kept in GRAFT_CACHE/datasets/ by their content id (the tree API's LFS sha256 or git oid), so a second run
-// reads them without downloading. Endpoints without a tree API (mirrors) give no content id: nothing is cached.
+// `graft train --dataset NAME`: what a dataset name means on the command line (a file, a dataset_info.json entry
+// or a hub dataset, in that order), and reading hub datasets through the cache; docs/cli.md ("Dataset names").
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -48,7 +30,7 @@ interface DatasetInfoEntry {
   subset?: unknown;
 }
 
-/** Resolves one dataset name by the rule in the file comment. Throws CliError('no-dataset') saying what is accepted. */
+/** Resolves one dataset name by the rule of docs/cli.md ("Dataset names"). Throws CliError('no-dataset') saying what is accepted. */
 export async function resolveDatasetArg(name: string, datasetDir: string, jobDir: string | undefined, io?: CliEnv): Promise<DatasetRef> {
   const candidates = [resolve(name)];
   if (jobDir && !isAbsolute(name)) candidates.push(join(jobDir, name));

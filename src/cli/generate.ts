@@ -1,10 +1,5 @@
-// graft generate: load a model (a folder, or a hub id downloaded into the cache), optionally adapters (PEFT
-// LoRA or PROMPT_TUNING folders — prompt tuning's virtual tokens go in front of the prompt at prefill — or Graft
-// bottleneck adapter folders, or hub adapter repos, each `--adapter [name=]<dir|owner/name[@rev]>`, all loaded
-// beside one base; a repo is downloaded into the cache like --model, a folder that exists wins), and
-// generate from a prompt with the one `--use` names (the only one when a single adapter is given; `--use base`
-// for none, unless an adapter is named base). Text streams to stdout as it is generated; --json prints one JSON object
-// {"prompt_ids", "new_ids", "text"} instead.
+// graft generate: a model (folder or hub id), optionally adapters of any kind loaded beside it, and text from a
+// prompt with the one `--use` names, streamed or as JSON; docs/cli.md ("graft generate").
 import { UnsupportedModelError } from '../model/config';
 import { describeModel } from '../model/info';
 import { loadModel } from '../model/load';

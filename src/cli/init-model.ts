@@ -1,17 +1,5 @@
 // graft init-model: a small randomly initialised Llama as a Hugging Face model folder, written without any
-// network — the app's built-in demo model (public/demo/) is made with it:
-//
-//   graft init-model --out public/demo/model --hidden 64 --layers 2 --seed 1
-//
-// Files: config.json (LlamaForCausalLM, tied embeddings), model.safetensors (F32 by default), tokenizer.json and
-// tokenizer_config.json (with a ChatML chat_template: <|im_start|>role\n...<|im_end|>\n, eos and pad <|im_end|>),
-// generation_config.json. The tokenizer is copied from a folder (--tokenizer, default the project's fixture:
-// test/fixtures/tiny-llama, a 512-token byte-level BPE with <|endoftext|>, <|im_start|> and <|im_end|> at ids
-// 0–2); the vocabulary size follows it.
-//
-// Initialisation is transformers' LlamaPreTrainedModel._init_weights: every linear and the embedding
-// N(0, initializer_range²), RMSNorm weights 1. The seed fixes every value (a counter-based generator, the same
-// on every machine), so the same command writes the same bytes.
+// network (the app's demo model is made with it); the files and the initialisation: docs/cli.md.
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -1,12 +1,5 @@
-// graft score: rate a prompt/answer pair with a reward model, a Hugging Face sequence-classification folder
-// (num_labels 1) as `graft train --stage rm` writes it, or one from the hub.
-//
-//   graft score --model <rm dir|repo> --prompt "..." --answer "..." [--system "..."] [--json]
-//
-// The pair is encoded as in training: the prompt as the user message, the answer as the assistant's turn,
-// rendered with the model's chat template and cut to --cutoff_len; the reward is the head on the final hidden
-// state of the last token. Prints the reward (a number; higher is better), or with --json one object
-// {"reward", "tokens", "truncated"}.
+// graft score: rate a prompt/answer pair with a reward model (a sequence-classification folder or hub repo), the
+// pair encoded as in training; docs/cli.md ("graft score").
 import { encodeConversation } from '../data/encode';
 import { loadRewardModel } from '../model/reward-head';
 import { numberOption, requiredString, stringOption, UsageError, type CommandSpec, type Parsed } from './args';

@@ -1,45 +1,5 @@
-// graft train: supervised fine-tuning, preference optimisation (DPO and its variants) or a reward model (LoRA,
-// full, freeze or bottleneck adapters) from a LLaMA-Factory job file and/or the same settings as flags (flags win over the file):
-//
-//   graft train job.yaml
-//   graft train --model <dir|repo> --dataset data.jsonl --finetuning_type lora --lora_rank 8 --max_steps 100
-//   graft train --stage dpo --model <dir|repo> --dataset pairs.json --pref_beta 0.1 [--pref_loss sigmoid|hinge|ipo|orpo|simpo]
-//   graft train --stage rm --model <dir|repo> --dataset pairs.json
-//   graft train --model <dir|repo> --dataset qa.json,summarise.json --task_weighting dwa       (multi-task)
-//
-// Multi-task SFT: records with a "task" field, or several datasets (a comma list), each a task named after its
-// file; task_weighting, task_weights, dwa_temperature, dwa_window and task_sampling (src/train/task-weights.ts).
-//
-// stage sft reads alpaca / ShareGPT / OpenAI records; dpo and rm read preference pairs (src/data/preference.ts:
-// {prompt, chosen, rejected} or LLaMA-Factory's ranking format). DPO with full or freeze training and a
-// reference-based loss loads the model a second time as the frozen reference, computes the reference log-probs
-// once and frees it again.
-//
-// Reads the model (a folder, or a hub id through the cache), the adapter to continue (adapter_name_or_path: a
-// folder or a hub adapter id, LoRA or bottleneck), the dataset (a JSON / JSON Lines file, or a hub dataset:
-// the rule is in src/cli/dataset-arg.ts; records that cannot be used are reported and left out), trains on the GPU, and writes into
-// output_dir:
-//   metrics.jsonl              one JSON object per optimizer step (step, epoch, loss, learning_rate, grad_norm,
-//                              tokens, input_tokens, tokens_per_second, elapsed_s, skipped_steps; dpo and rm add
-//                              pairs, rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies, and dpo
-//                              logps/chosen, logps/rejected, with orpo sft_loss and odds_ratio_loss; multi-task sft
-//                              adds task_loss/<task> (tasks with tokens in the step) and task_weight/<task>)
-//   eval_metrics.jsonl         {step, eval_loss, eval_tokens} per evaluation (with val_size and eval_strategy);
-//                              multi-task adds eval_task_loss/<task>
-//   checkpoint-<step>/         every save_steps, at the end, and on Ctrl-C (see src/train/checkpoint.ts)
-//   adapter_model.safetensors + adapter_config.json      LoRA: the PEFT adapter; adapter: the bottleneck adapter
-//                                                         (Graft's format, README "Bottleneck adapters"); prompt:
-//                                                         the PEFT PROMPT_TUNING adapter (prompt_embeddings
-//                                                         [num_virtual_tokens, hidden])
-//   config.json + model.safetensors + tokenizer files     full / freeze: a Hugging Face model folder
-//   rm: config.json + model.safetensors + tokenizer files  the reward model as <Arch>ForSequenceClassification
-//       (LoRA merged in) for `graft score` and transformers; LoRA runs also write adapter/ (PEFT, SEQ_CLS)
-//   train.yaml + dataset_info.json + <dataset>.json       the job for LLaMA-Factory (llamafactory-cli train train.yaml);
-//                              dpo and rm: a ranking dataset; multi-task: with a warning that LLaMA-Factory has no
-//                              task weighting
-//                              (not for bottleneck adapters or prompt tuning, which LLaMA-Factory does not have)
-// Progress goes to stderr: a bar with ETA on a terminal, plain lines otherwise. Ctrl-C stops after the current
-// step and saves a checkpoint; `--resume_from_checkpoint true` continues the run from the latest one.
+// graft train: a LLaMA-Factory job file and/or the same settings as flags (flags win) → a JobSpec for runJob, and
+// the result written into output_dir. Usage, stages and the files it writes: docs/cli.md ("graft train").
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
