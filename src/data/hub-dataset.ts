@@ -1,23 +1,6 @@
 // Datasets from the Hugging Face hub: `org/name` → the files of its train split → records, through the same
-// normalisation and problem reports as a local file.
-//
-// Which files: the one the person names, or else those the hub's tree API lists
-// ({endpoint}/api/datasets/{repo}/tree/{revision}?recursive=true, following `Link: rel="next"` pages) that are
-// data files (.parquet, .jsonl, .json, optionally .gz) of the split, by the naming rules of `datasets`: the
-// split word (train/training; validation/valid/val/dev; test/testing/eval/evaluation) as a folder, or in a
-// file name between separators (-._ space or digits): data/train-00000-of-00002.parquet, train.jsonl,
-// alpaca_train.json. When no file names any split, every data file is the train split. When the files come in
-// several formats, the most numerous one is used (ties: parquet, then jsonl, then json).
-// When the endpoint has no tree API (a mirror, the test hub), a few conventional names are tried instead.
-//
-// Downloads: {endpoint}/datasets/{repo}/resolve/{revision}/{file} through the hub client's fetchHubFile (the
-// model download path, downloadModel and the ModelStore, is built around a model's files and "org/name" ids,
-// so datasets are not stored there). fetchHubFile brings the client's handling of redirects, the token (sent
-// to the endpoint's origin only), idle timeouts and typed HubErrors; errors are reworded for datasets here.
-// Sizes and LFS sha256 from the tree listing are checked after the download; network failures and integrity
-// failures are retried. An optional `cache` keeps files by their content id between sessions.
-//
-// No Node imports: this runs in the browser worker too.
+// normalisation and problem reports as a local file. Which files and how they are fetched: docs/hub.md
+// ("Datasets from the hub"). No Node imports: this runs in the browser worker too.
 import { fetchHubFile, DEFAULT_ENDPOINT, DEFAULT_REVISION, type HubOptions } from '../hub/client';
 import { formatBytes } from '../engine/errors';
 import { HubError } from '../hub/errors';
@@ -117,7 +100,7 @@ export function dataFiles(files: readonly HubDatasetFile[]): HubDatasetFile[] {
 }
 
 /**
- * The files of `split` in a listing, by the rules in the file comment. Throws HubError 'not-found' (naming what
+ * The files of `split` in a listing, by the rules of docs/hub.md ("Datasets from the hub"). Throws HubError 'not-found' (naming what
  * is there) when nothing fits.
  */
 export function pickDatasetFiles(files: readonly HubDatasetFile[], split = 'train', repo = 'the dataset'): HubDatasetFile[] {

@@ -1,12 +1,5 @@
-// Parquet dataset files (what most datasets on the Hugging Face hub are stored as) → the same records,
-// conversations and problems as a JSON file: each row becomes a plain object (nested lists and structs become
-// arrays and objects, as `datasets` shows them), goes through normaliseRecord, and a row that cannot be used is
-// reported by its 0-based row index. Like parseDatasetText, nothing in a file makes this throw: a file that
-// cannot be read at all is one problem.
-//
-// Read with hyparquet (pure JavaScript, runs in the browser worker). Codecs: uncompressed, SNAPPY (the
-// default of pyarrow and so of `datasets`), and GZIP through fflate. ZSTD, LZ4 and BROTLI pages are reported
-// as a problem that says so.
+// Parquet dataset files → the same records, conversations and problems as a JSON file (read with hyparquet in the
+// browser worker too; codecs and rules: docs/hub.md, "Datasets from the hub").
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { decompressSync } from 'fflate';
 import { normaliseRecord } from './normalize';

@@ -1,38 +1,6 @@
-// Hugging Face hub client: downloads a model's files into a ModelStore with progress, resume and integrity
-// checks. Runs in browsers, workers and Node (no Node imports): the caller passes the endpoint (in Node,
-// process.env.HF_ENDPOINT), the token and the store.
-//
-// What is downloaded: config.json, tokenizer.json, tokenizer_config.json (required), generation_config.json
-// and chat_template.jinja (optional: a 404 just leaves them out), and the weights as model.safetensors or as
-// model.safetensors.index.json plus every shard named in its weight_map. With `kind: 'adapter'` (an adapter
-// repository: PEFT LoRA, prompt tuning or a Graft bottleneck adapter) exactly adapter_config.json and
-// adapter_model.safetensors, both required, into the same store and with the same checks.
-//
-// URLs: {endpoint}/{repo}/resolve/{revision}/{file}. The hub redirects LFS files to a CDN; redirects are
-// followed. Where the runtime allows it (Node), redirects are followed by hand so that the hub's own headers
-// on the redirect (X-Linked-Size, X-Linked-Etag) are seen and the token is not sent to the CDN's origin;
-// browsers hide redirect responses (an "opaqueredirect"), and there the runtime follows them instead.
-//
-// What is known before downloading (sizes, hashes) comes from the hub's tree API
-// ({endpoint}/api/models/{repo}/tree/{revision}: size and the LFS sha256 per file) when the endpoint has one,
-// else from a HEAD request per file. Total bytes are therefore usually known before the first weight byte;
-// when a server gives no size at all (no X-Linked-Size, no Content-Length), `total` in the progress events is
-// undefined until that file has finished.
-//
-// Integrity, per file, before it is marked complete:
-// - size: the stored size must equal X-Linked-Size (or the tree API size, or Content-Length /
-//   Content-Range total when those are all there is);
-// - sha256: when the hub gives the LFS id (X-Linked-Etag, else a quoted 64-hex ETag, else the tree API's
-//   lfs.oid), the stored bytes must hash to it. Non-LFS files (JSON, templates) carry a git-sha1 ETag, which
-//   is a hash of "blob <size>\0<content>" in git's object store; it is not checked against the content
-//   (these files are small and parsed right after, and in browsers the ETag seen may be a CDN's).
-// A file that fails is deleted and fetched again from the start once; failing again ends the download with
-// HubError 'integrity' naming the file. Bytes that failed are never marked complete.
-//
-// Resume: stored bytes of a partial file are kept (across calls and after errors). The next request asks for
-// `Range: bytes=N-`; 206 → the bytes are appended; 200 → the server ignored the range, so the file restarts
-// cleanly from 0 with that response. Network failures are retried `retries` times per file (with backoff)
-// before the download ends with HubError 'network'; calling downloadModel again resumes.
+// Hugging Face hub client: downloads a model's (or an adapter's) files into a ModelStore with progress, resume and
+// integrity checks, and single hub files for datasets (fetchHubFile). Runs in browsers, workers and Node; the
+// caller passes the endpoint, the token and the store. What is fetched, checked and resumed: docs/hub.md.
 import { formatBytes } from '../engine/errors';
 import { HubError } from './errors';
 import { Sha256 } from './sha256';

@@ -1,15 +1,5 @@
-// Model store in IndexedDB, for browsers and workers (through `idb`). No Node imports here.
-//
-// Layout (stores of the one "graft" database, src/storage/schema.ts):
-//   models       key [set, repo, revision]           → ModelRow (catalogue entry)
-//   modelFiles   key [set, repo, revision, path]     → ModelFileRow (size stored, expectations, complete, chunk size)
-//   modelChunks  key [set, repo, revision, path, i]  → Uint8Array of exactly `chunkSize` bytes, except a file's last chunk
-// `set` is the store's `name`: "graft-models" (downloaded models) or "graft-tuned-models" (fine-tuned ones). A key
-// prefix rather than stores of their own, so that any number of sets share one schema; the names are those of the
-// databases each set was kept in before.
-// A chunk and its file row's new size are written in one transaction, so the catalogue never claims bytes
-// that are not stored; `complete` is set in the same transaction as the last chunk. A quota failure aborts
-// that transaction and leaves the file partial at its previous size.
+// Model store in IndexedDB, for browsers and workers (through `idb`). No Node imports here. The layout and its
+// transactions: docs/hub.md ("IndexedDB").
 import { GraftDbConnection, type GraftDb, type ModelFileRow as FileRow, type ModelRow } from '../storage';
 import { HubError, isQuotaError, quotaError } from './errors';
 import {

@@ -1,12 +1,5 @@
-// Model store in a cache folder, for the Node CLI. Node-only (imports node:fs); browsers use store-idb.ts.
-//
-// Layout under the cache folder (default ~/.cache/graft/models, or GRAFT_CACHE — see defaultCacheDir):
-//   models--{org}--{name}/{revision}/graft-model.json   catalogue entry (expectations, complete flag, dates)
-//   models--{org}--{name}/{revision}/files/{path}        a complete, verified file
-//   models--{org}--{name}/{revision}/files/{path}.partial  a file being downloaded (resumable)
-// The file system is the truth for sizes and completeness: a file is complete exactly when its final name
-// exists, and it gets that name by an atomic rename after its integrity checks passed. The `files/` folder
-// of a complete model is a plain model folder that other tools can read.
+// Model store in a cache folder, for the Node CLI. Node-only (imports node:fs); browsers use store-idb.ts. The
+// folder layout: docs/hub.md ("A cache folder").
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';

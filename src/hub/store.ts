@@ -1,16 +1,5 @@
-// The model store: where downloaded hub files live. Two implementations share this interface:
-// `IdbModelStore` (store-idb.ts, browsers and workers, IndexedDB) and `NodeFolderStore` (store-node.ts,
-// a cache folder for the CLI). The hub client writes through it; the model loader reads from it.
-//
-// Rules every store keeps:
-// - A file is written in order through a FileWriter and is marked complete only by `complete()`, which the
-//   client calls after the last byte is stored and the integrity checks passed. Until then it is partial: its
-//   stored bytes can be resumed (`openWriter(..., { resume: true })`) or deleted, and are never read as a model
-//   file (readers refuse partial files unless asked for them explicitly, as the client does to re-hash a
-//   stored prefix when it resumes).
-// - Storage full (QuotaExceededError, ENOSPC) surfaces as HubError code 'quota'. Whatever was stored before
-//   the failure stays a consistent partial file.
-// - One download per model at a time: stores do not lock against two writers of the same file.
+// The model store: where downloaded hub files live (IdbModelStore in store-idb.ts, NodeFolderStore in
+// store-node.ts), the interface they share and the rules every store keeps (docs/hub.md, "Model stores").
 
 import { HubError } from './errors';
 
