@@ -8,6 +8,7 @@
 //   Trainer.create → reference log-probs (prepare) → run → the result files → sink.save
 import type { GpuContext } from '../engine/context';
 import { loadModel, type LoadedModel } from '../model/load';
+import type { WeightOptions } from '../model/params';
 import { ADAPTER_CONFIG, readAdapter } from '../model/adapter';
 import { isBottleneckConfig, readBottleneckAdapter } from '../model/bottleneck-file';
 import { parseConfig } from '../model/config';
@@ -30,6 +31,15 @@ function positionsFor(s: TrainSettings, modelPositions: number): number {
   return Math.max(s.cutoff_len + virtualTokens, Math.min(modelPositions, DEFAULT_MAX_POSITIONS));
 }
 
+/**
+ * How the job's base is held on the GPU: its file precision, or with quantization_bit (QLoRA) the blocks' linears
+ * quantized as they load (settings refuse it with full and freeze, which train the base).
+ */
+export function weightOptionsFor(s: Pick<TrainSettings, 'quantization_bit' | 'quantization_type' | 'double_quantization'>): WeightOptions {
+  if (s.quantization_bit === undefined) return {};
+  return { quantize: { format: s.quantization_bit === 8 ? 'int8' : s.quantization_type, doubleQuant: s.double_quantization } };
+}
+
 export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {}): Promise<JobOutcome> {
   const s = spec.settings;
   const emit = hooks.onEvent ?? (() => undefined);
@@ -42,7 +52,7 @@ export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {
     emit({ kind: 'phase', phase: 'loading', message: `Loading ${spec.model.id} onto the GPU` });
     await hooks.beforeLoad?.();
     const config = parseConfig(await readJson(spec.model.source, 'config.json', true, 'every model folder needs one'));
-    lm = await loadModel(ctx, spec.model.source, { maxPositions: positionsFor(s, config.maxPositions) });
+    lm = await loadModel(ctx, spec.model.source, { maxPositions: positionsFor(s, config.maxPositions), weights: weightOptionsFor(s) });
 
     emit({ kind: 'phase', phase: 'preparing', message: pairs ? 'Tokenizing the preference pairs' : 'Tokenizing the dataset' });
     const data = encodeJobData(spec.data, spec.datasetName, lm, s);

@@ -4,8 +4,7 @@
 // - the keys of TrainSettings are honoured;
 // - keys that only steer LLaMA-Factory's machinery (worker counts, report_to, plot_loss, ...) are accepted
 //   and listed in `notes` with a word on what Graft does instead;
-// - LLaMA-Factory keys that would change the result and that Graft cannot honour (deepspeed, quantization_bit,
-//   bf16: true, ...) are refused with a sentence on what Graft does instead; `false`/null values of such keys
+// - LLaMA-Factory keys that would change the result and that Graft cannot honour (deepspeed, bf16: true, ...) are refused with a sentence on what Graft does instead; `false`/null values of such keys
 //   ask for nothing and pass;
 // - anything else is refused as unknown, with "did you mean" for near misses.
 // Runs in the browser worker too: no Node imports.
@@ -49,11 +48,9 @@ export const CANNOT: Record<string, string> = {
   deepspeed: 'Graft trains on one GPU in one process; DeepSpeed is for LLaMA-Factory on several GPUs. Remove `deepspeed` here (keep it in the LLaMA-Factory copy of the job)',
   fsdp: 'Graft trains on one GPU in one process; remove `fsdp`',
   fsdp_config: 'Graft trains on one GPU in one process; remove `fsdp_config`',
-  quantization_bit: 'Graft trains with unquantized weights (F32 on the GPU); 4/8-bit QLoRA is not available. Remove `quantization_bit`, and pick a smaller model if memory is short',
-  quantization_method: 'Graft trains with unquantized weights; remove `quantization_method`',
   export_quantization_bit: 'Graft exports unquantized models; remove `export_quantization_bit`',
-  bf16: 'Graft computes in float32 on WebGPU (F16/BF16 weights are widened to F32 when loaded), so mixed precision is not available. Remove `bf16` or set it to false',
-  fp16: 'Graft computes in float32 on WebGPU (F16/BF16 weights are widened to F32 when loaded), so mixed precision is not available. Remove `fp16` or set it to false',
+  bf16: 'Graft computes in float32 on WebGPU (frozen F16/BF16 weights stay 16-bit and are widened exactly as the kernels read them), so mixed precision is not available. Remove `bf16` or set it to false',
+  fp16: 'Graft computes in float32 on WebGPU (frozen F16/BF16 weights stay 16-bit and are widened exactly as the kernels read them), so mixed precision is not available. Remove `fp16` or set it to false',
   pure_bf16: 'Graft computes in float32 on WebGPU; remove `pure_bf16` or set it to false',
   tf32: 'TF32 is an NVIDIA matmul mode; Graft computes in float32 on WebGPU. Remove `tf32`',
   use_unsloth: 'Graft runs its own WebGPU kernels; remove `use_unsloth`',

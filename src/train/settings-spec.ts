@@ -258,6 +258,28 @@ export const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: Tra
   adam_epsilon: { parse: num({ min: 0, minExclusive: true }), default: 1e-8 },
   seed: { parse: int({ min: 0, max: 2 ** 32 - 1 }), default: 42 },
   gradient_checkpointing: { parse: toBool, default: false },
+  quantization_bit: {
+    parse: (v) => {
+      const n = int()(v);
+      if (n === 4 || n === 8) return n;
+      return bad(
+        [2, 3, 5, 6].includes(n)
+          ? `must be 4 or 8: ${n}-bit quantization is HQQ's or EETQ's in LLaMA-Factory, which Graft does not have`
+          : `must be 4 (bitsandbytes' NF4 or FP4) or 8 (blockwise int8), not ${n}`,
+      );
+    },
+    default: undefined,
+  },
+  quantization_type: { parse: oneOf(['nf4', 'fp4'] as const), default: 'nf4' },
+  double_quantization: { parse: toBool, default: true },
+  quantization_method: {
+    parse: oneOf(['bnb'] as const, (s) =>
+      ['hqq', 'eetq', 'gptq', 'awq', 'aqlm', 'quanto', 'fp8'].includes(s.toLowerCase())
+        ? `"${s}" is not available in Graft; it quantizes as bitsandbytes does ("bnb")`
+        : undefined,
+    ),
+    default: 'bnb',
+  },
   eval_strategy: { parse: oneOf(['no', 'steps', 'epoch'] as const), default: 'no' },
   eval_steps: { parse: num({ min: 0, minExclusive: true }), default: undefined },
   per_device_eval_batch_size: { parse: int({ min: 1 }), default: 8 },

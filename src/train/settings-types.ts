@@ -29,6 +29,7 @@ export type PromptTuningInitSetting = 'random' | 'text';
 export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
 export type TaskSampling = 'proportional' | 'balanced';
+export type QuantizationType = 'nf4' | 'fp4';
 export type { TaskWeighting } from './task-weights';
 
 /** A training job. Field names and meanings are LLaMA-Factory's (defaults: settings-spec.ts). */
@@ -133,6 +134,19 @@ export interface TrainSettings {
   seed: number;
   /** Recompute each layer's forward in the backward instead of keeping its activations (see the file comment). */
   gradient_checkpointing: boolean;
+
+  // quantization (QLoRA: LLaMA-Factory's model arguments; src/engine/quantize.ts)
+  /**
+   * 4 or 8: the frozen base's linear layers are held quantized on the GPU (4: bitsandbytes' NF4/FP4; 8: Graft's
+   * blockwise int8). Only with lora, adapter or prompt (nothing of the base trains). Unset: no quantization.
+   */
+  quantization_bit?: 4 | 8;
+  /** 4-bit data type: "nf4" (default, as LLaMA-Factory) or "fp4". */
+  quantization_type: QuantizationType;
+  /** 4-bit: quantize the blocks' absmax values too (bitsandbytes' double quantization); default true, as LLaMA-Factory. */
+  double_quantization: boolean;
+  /** "bnb" (bitsandbytes' algorithm), the only method Graft has. */
+  quantization_method: 'bnb';
 
   // evaluation
   eval_strategy: IntervalStrategy;

@@ -81,7 +81,7 @@ export interface SettingsYamlOptions {
 }
 
 const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'eval'; keys: (keyof TrainSettings | 'do_train')[] }[] = [
-  { name: 'model', keys: ['model_name_or_path', 'model_revision', 'adapter_name_or_path'] },
+  { name: 'model', keys: ['model_name_or_path', 'model_revision', 'adapter_name_or_path', 'quantization_bit', 'quantization_method', 'quantization_type', 'double_quantization'] },
   {
     name: 'method',
     keys: [
@@ -105,6 +105,7 @@ const ALWAYS = new Set<string>([
   'lora_rank', 'lora_target', 'freeze_trainable_layers', 'freeze_trainable_modules', 'pref_beta', 'pref_loss',
   'adapter_placement', 'reduction_factor', 'adapter_non_linearity',
   'num_virtual_tokens', 'prompt_tuning_init',
+  'quantization_bit', 'quantization_method',
 ]);
 
 function relevant(key: string, s: TrainSettings): boolean {
@@ -114,6 +115,8 @@ function relevant(key: string, s: TrainSettings): boolean {
   if (key === 'adapter_placement' || key === 'reduction_factor' || key === 'adapter_non_linearity') return s.finetuning_type === 'adapter';
   if (key === 'num_virtual_tokens' || key.startsWith('prompt_tuning_')) return s.finetuning_type === 'prompt';
   if (key.startsWith('pref_') || key === 'simpo_gamma') return s.stage === 'dpo';
+  if (key === 'quantization_method') return s.quantization_bit !== undefined;
+  if (key === 'quantization_type' || key === 'double_quantization') return s.quantization_bit === 4;
   return true;
 }
 

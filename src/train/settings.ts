@@ -109,6 +109,22 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
       problems.push({ ...at('finetuning_type'), message: '"prompt" cannot train a reward model (it is written as a sequence-classification model, which has no virtual tokens); use "lora", "freeze" or "full"' });
     }
   }
+  if (s.quantization_bit !== undefined && (s.finetuning_type === 'full' || s.finetuning_type === 'freeze')) {
+    // LLaMA-Factory refuses it too ("Quantization is only compatible with the LoRA method").
+    problems.push({
+      ...at('quantization_bit'),
+      message: `cannot be used with finetuning_type "${s.finetuning_type}", which trains the base weights themselves; a quantized base is frozen. Use "lora" (QLoRA), "adapter" or "prompt", or remove quantization_bit`,
+    });
+  }
+  if (s.quantization_bit === undefined) {
+    for (const key of ['quantization_type', 'double_quantization'] as const) {
+      if (key in input && input[key] !== null) notes.push(`${key}: applies only with quantization_bit 4; this job does not quantize`);
+    }
+  } else if (s.quantization_bit === 8) {
+    for (const key of ['quantization_type', 'double_quantization'] as const) {
+      if (key in input && input[key] !== null) notes.push(`${key}: applies to 4-bit quantization; quantization_bit 8 uses Graft's blockwise int8`);
+    }
+  }
   if (s.train_on_prompt && s.mask_history) problems.push({ ...at('mask_history'), message: 'cannot be combined with train_on_prompt' });
   if (s.packing && s.stage !== 'sft') problems.push({ ...at('packing'), message: `packing applies to "sft" only (this job has stage "${s.stage}")` });
   if (datasetNames(s).length > 1 && s.stage !== 'sft') {

@@ -67,6 +67,9 @@ describe('parseSettings: defaults', () => {
       adam_epsilon: 1e-8,
       seed: 42,
       gradient_checkpointing: false,
+      quantization_type: 'nf4',
+      double_quantization: true,
+      quantization_method: 'bnb',
       eval_strategy: 'no',
       per_device_eval_batch_size: 8,
       output_dir: 'trainer_output',
@@ -170,7 +173,6 @@ describe('parseSettings: keys Graft does not honour are never dropped in silence
 
   it('refuses LLaMA-Factory keys it cannot honour, saying what Graft does instead', () => {
     expect(problems({ ...base, deepspeed: 'examples/deepspeed/ds_z3_config.json' })[0]).toMatch(/^deepspeed: Graft trains on one GPU in one process/);
-    expect(problems({ ...base, quantization_bit: 4 })[0]).toMatch(/^quantization_bit: Graft trains with unquantized weights/);
     expect(problems({ ...base, bf16: true })[0]).toMatch(/^bf16: Graft computes in float32 on WebGPU.*set it to false/);
     expect(problems({ ...base, fp16: 'true' })[0]).toMatch(/^fp16: Graft computes in float32/);
     expect(problems({ ...base, flash_attn: 'fa2' })[0]).toMatch(/^flash_attn: Graft uses its own WebGPU attention kernel/);
@@ -178,6 +180,24 @@ describe('parseSettings: keys Graft does not honour are never dropped in silence
     expect(problems({ ...base, optim: 'adafactor' })[0]).toMatch(/AdamW/);
     expect(problems({ ...base, do_train: false })[0]).toMatch(/do_train/);
     expect(problems({ ...base, hf_hub_token: 'hf_xxx' })[0]).toMatch(/Do not put tokens in job files/);
+  });
+
+  it('quantization (QLoRA): bits 4 or 8, nf4/fp4, double quantization on by default, bnb; never with full or freeze', () => {
+    const q = parseSettings({ ...base, quantization_bit: 4 }, 'j');
+    expect([q.quantization_bit, q.quantization_type, q.double_quantization, q.quantization_method]).toEqual([4, 'nf4', true, 'bnb']);
+    expect(parseSettings({ ...base, quantization_bit: '8', quantization_type: 'fp4' }, 'j').quantization_bit).toBe(8);
+    expect(parseSettings(base, 'j').quantization_bit).toBeUndefined();
+    expect(problems({ ...base, quantization_bit: 3 })[0]).toMatch(/^quantization_bit: must be 4 or 8: 3-bit quantization is HQQ's or EETQ's/);
+    expect(problems({ ...base, quantization_bit: 16 })[0]).toMatch(/^quantization_bit: must be 4 \(bitsandbytes' NF4 or FP4\) or 8/);
+    expect(problems({ ...base, quantization_bit: 4, finetuning_type: 'full' })[0]).toMatch(/^quantization_bit: cannot be used with finetuning_type "full", which trains the base weights/);
+    expect(problems({ ...base, quantization_bit: 8, finetuning_type: 'freeze' })[0]).toMatch(/"freeze"/);
+    expect(problems({ ...base, quantization_bit: 4, quantization_method: 'hqq' })[0]).toMatch(/^quantization_method: "hqq" is not available in Graft/);
+    expect(problems({ ...base, quantization_bit: 4, quantization_type: 'int4' })[0]).toMatch(/^quantization_type: must be one of "nf4", "fp4"/);
+    expect(parseSettingsWithNotes({ ...base, quantization_bit: 8, double_quantization: false }, 'j').notes[0]).toMatch(/^double_quantization: applies to 4-bit/);
+    for (const f of ['adapter', 'prompt']) expect(parseSettings({ ...base, quantization_bit: 4, finetuning_type: f }, 'j').quantization_bit).toBe(4);
+    // A job file written by Graft carries them in the model section, as LLaMA-Factory's QLoRA examples do.
+    expect(settingsToYaml(q)).toMatch(/### model\n(.*\n)*quantization_bit: 4\nquantization_method: bnb\n/);
+    expect(settingsToYaml(parseSettings(base, 'j'))).not.toMatch(/quantization/);
   });
 
   it('passes "no" values of such keys: bf16: false, fp16: false, quantization_bit: null, optim: adamw_torch', () => {
