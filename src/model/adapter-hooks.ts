@@ -1,13 +1,5 @@
-// Where an adapter (adapters.ts: at most one per forward, of any kind) reaches into the transformer. The
-// forward and backward in transformer.ts call these at fixed places; each does nothing without an adapter of
-// its kind there, and none copies or changes the base weights.
-// - LoRA (lora.ts): the module of each adapted linear, which linearForward/linearBackward (linear.ts) run
-//   beside the base weight; its A/B shapes checked against the linears.
-// - Bottleneck adapters (bottleneck.ts): y = h + up(act(down(h))) on the attention output o (Houlsby) and on
-//   the MLP output down (both placements), before the residual add, and the backward of that.
-// - Prompt tuning (prompt-tuning.ts): the n virtual-token embeddings written over the first n rows of each
-//   widened sequence; after the last layer only the real rows go on; the backward widens the gradient again
-//   (the virtual rows' outputs reached no loss) and sums dx[b, 0 .. n) over the batch into prompt_embeddings.
+// Where an adapter (at most one per forward, of any kind) reaches into the transformer: the places the forward and
+// backward call for LoRA, bottleneck adapters and prompt tuning (docs/model.md, "Adapters").
 import type { GpuContext } from '../engine/context';
 import { copyBlock } from '../engine/ops/copy-block';
 import type { Tensor } from '../engine/tensor';

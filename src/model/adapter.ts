@@ -1,22 +1,6 @@
 // PEFT LoRA adapter folders (`adapter_config.json` + `adapter_model.safetensors`) read into the model core's
-// LoraAdapter, checked against the base model before anything reaches the GPU.
-//
-// What is read: peft_type (must be LORA), r, lora_alpha, use_rslora; tensors
-// `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] (the `.default` infix of
-// older PEFT versions is accepted). Every module must be a linear layer of the base model with exactly those
-// in/out features, so an adapter made for another architecture or another size is refused with a message that
-// names a module and the base model the adapter was made for.
-//
-// fan_in_fan_out: PEFT sets it for GPT-2, whose Conv1D weights are stored [in, out]. It describes the base
-// weight's layout only: PEFT's lora_A is an nn.Linear(in, r) and lora_B an nn.Linear(r, out) for Conv1D too, so
-// the files hold A [r, in] and B [out, r] either way and are read the same. (For nn.Linear layers PEFT turns
-// the flag off with a warning; it is ignored here as well.) The in/out features checked are the layer's
-// logical ones — GPT-2's fused c_attn is in = n_embd, out = 3·n_embd.
-//
-// Refused with a clear message: DoRA (use_dora, lora_magnitude_vector), rank_pattern / alpha_pattern (per-module
-// ranks), LoRA on embeddings (lora_embedding_A/B), trained biases (lora_bias, bias tensors), modules_to_save
-// (full copies of layers), target_parameters, trainable_token_indices, aLoRA, QALoRA, and pickled
-// adapter_model.bin files.
+// LoraAdapter, checked against the base model before anything reaches the GPU. What is read and what is refused:
+// docs/model.md ("PEFT LoRA folders").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import type { ModelConfig } from './config';

@@ -1,12 +1,5 @@
-// The adapters a CausalLM can run with — at most one per forward, chosen per call, never copying the base.
-// A named set of them kept on the GPU beside one base model is adapter-set.ts.
-//
-// ModelAdapter is a union discriminated by `kind`:
-//   'lora'        LoRA pairs on linear layers (lora.ts; `kind` may be left out: older code builds them bare)
-//   'bottleneck'  residual bottleneck MLPs after the attention and/or MLP outputs (bottleneck.ts)
-//   'prompt'      prompt tuning's virtual-token embeddings in front of every sequence (prompt-tuning.ts)
-// A new kind (e.g. prompt tuning) adds its type to the union and a case to adapterParameters and
-// releaseModelAdapter; the transformer's checkAdapter and forward switch on adapterKind.
+// The adapters a CausalLM can run with (ModelAdapter: lora, bottleneck, prompt) — at most one per forward, chosen
+// per call, never copying the base; a named set of them is adapter-set.ts. docs/model.md ("Adapters").
 
 import type { Tensor } from '../engine/tensor';
 import { bottleneckParameters, releaseBottleneck, type BottleneckAdapter } from './bottleneck';

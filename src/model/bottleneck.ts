@@ -1,26 +1,6 @@
-// Bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2020): a small residual MLP inserted after a
-// sublayer's output projection, before the residual add. Over the sublayer output h [N, H], with bottleneck
-// size m = H / reduction_factor:
-//   z = h·Wdᵀ + bd           (down-projection, Wd [m, H], bd [m])
-//   a = act(z)               (relu, silu or gelu — GELU with the tanh approximation, ops/gelu.ts)
-//   y = h + a·Wuᵀ + bu       (up-projection, Wu [H, m], bu [H])
-// and the layer adds y to the residual stream instead of h. With Wu = 0 and bu = 0 (the initialisation) the
-// branch adds exact zeros, so the model computes the base model's numbers bit for bit.
-//
-// Placements: 'houlsby' puts one adapter after the attention output projection (o_proj / c_proj) and one after
-// the MLP output (down_proj / mlp.c_proj) of every layer; 'pfeiffer' only the MLP one.
-//
-// Backward (accumulating, as every backward here): given dy,
-//   dh += dy;  dWu += dyᵀ·a;  dbu += Σ_rows dy;  da = dy·Wu;  dz = act'(z)·da;
-//   dWd += dzᵀ·h;  dbd += Σ_rows dz;  dh += dz·Wd.
-// The forward saves z and a (each [N, m]); the caller keeps h.
-//
-// Tensor names (the saved format, src/export/bottleneck-adapter.ts): layers.<i>.<attn|mlp>_adapter.<down|up>.<weight|bias>.
-//
-// Initialisation (train/methods.ts's initBottleneckWeights): the down weight ~ N(0, 0.02²) (BERT's initializer_range, which
-// adapter-transformers' "bert" init also uses), drawn from the job's seed in name order; the down bias, the up
-// weight and the up bias are 0. So a new adapter starts at the base model exactly, and (as with LoRA's B = 0)
-// the first step moves only the up-projection.
+// Bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2020): a small residual MLP after a sublayer's output
+// projection, its forward and accumulating backward, placements, tensor names and initialisation: docs/model.md
+// ("Bottleneck adapters").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { reluBackward, reluForward, siluBackward, siluForward } from '../engine/ops/activation';

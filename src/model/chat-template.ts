@@ -1,12 +1,6 @@
-// Chat templates: the Jinja program in a model folder that turns a list of messages into the exact text the
-// model was trained on. Rendered with `@huggingface/jinja` (the engine transformers.js uses), inside a guard
-// that bounds the work a template may do, because templates come from arbitrary hub repositories.
-//
-// Where the template comes from, in the order transformers uses:
-//   1. `chat_template.jinja` in the model folder, when present (it wins over tokenizer_config.json);
-//   2. `tokenizer_config.json` → `chat_template`: a string, or a named list `[{name, template}]` (or an object
-//      name → template) from which `default` is taken unless another name is asked for;
-//   3. otherwise {@link DEFAULT_CHAT_TEMPLATE} (ChatML).
+// Chat templates: the Jinja program in a model folder that turns messages into the text the model was trained on,
+// rendered with `@huggingface/jinja` inside a guard that bounds its work. Where the template comes from:
+// docs/model.md ("Chat templates").
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { CodedError } from '../engine/errors';
 

@@ -1,15 +1,5 @@
-// Model configuration read from a Hugging Face config.json. Only what Graft can run is accepted; anything
-// else is refused with an UnsupportedModelError that names the architecture or setting.
-//
-// Four architectures share one decoder (src/model/transformer.ts), described by the flags below:
-//   LlamaForCausalLM  RMSNorm, RoPE (optionally llama3-scaled), SwiGLU MLP, GQA, no biases
-//   Qwen2ForCausalLM  the same with q/k/v biases
-//   Qwen3ForCausalLM  the same without biases, plus RMSNorm over each head of q and k (q_norm/k_norm)
-//                     and an explicit head_dim that may differ from hidden_size / num_attention_heads
-//   GPT2LMHeadModel   LayerNorm with bias, learned positions, GELU-tanh MLP, biases everywhere, fused
-//                     c_attn, Conv1D weights stored [in, out]
-// Both config styles seen in the wild are read: `rope_theta`/`rope_scaling` at top level or inside
-// `rope_parameters` (transformers ≥ 5), and `torch_dtype` or `dtype`.
+// Model configuration read from a Hugging Face config.json: the four architectures Graft runs, as flags of one
+// decoder (docs/model.md, "Architectures"). Anything else is refused with an UnsupportedModelError that names it.
 import type { RopeScaling } from '../engine/ops/rope';
 import { CodedError } from '../engine/errors';
 

@@ -1,19 +1,5 @@
-// A linear layer that may carry a LoRA adapter, over tokens x [M, in] (M = all leading dims):
-//   y = x·Wᵀ + b                 (W [out, in], Hugging Face nn.Linear)
-//   y = x·W + b                  (W [in, out], GPT-2's Conv1D: the checkpoint's layout, used as stored)
-//   y += scale·(x·Aᵀ)·Bᵀ         with LoRA A [r, in], B [out, r] in both layouts (as PEFT does)
-// With LoRA dropout (PEFT's lora_dropout, training only), the adapter branch reads dropout(x) instead:
-//   y = x·Wᵀ + b + scale·(dropout(x)·Aᵀ)·Bᵀ
-// the base path sees x unchanged. The mask is Philox's (ops/dropout.ts): element i of x viewed as [M, in]
-// is kept by (seed, offset + i), so the backward regenerates it rather than storing dropout(x) — a stored
-// copy would cost M·in floats per adapted module (three copies of the same h1 for q, k and v, whose masks
-// differ), the regeneration one element-wise dispatch per module. dW and the base part of dx use x; dB uses
-// the saved dropout(x)·Aᵀ; dA uses dropout(x), regenerated into a temporary; the LoRA part of dx is
-// dropoutBackward(scale·(dOut·B)·A) with the same mask. p = 0 (or no dropout) runs exactly the plain path.
-// The bias and the LoRA term ride in the base matmul's epilogue (ops/matmul.ts addProduct/bias: one dispatch
-// on the tiled and quad kernels): y = x·Wᵀ + s·xa·Bᵀ + b, and without dropout dx += dOut·W + s·t·A.
-// The backward always accumulates: dx += ∂y/∂x·dy when dx is given, and each gradient that is given
-// (dW when the weight trains, dBias, dA/dB when the adapter trains) += its part; a missing one is frozen.
+// A linear layer that may carry a LoRA adapter (nn.Linear or GPT-2's Conv1D layout), with LoRA dropout on the
+// adapter branch and an accumulating backward; the formulas: docs/model.md ("Linear layers and LoRA").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { matmulNN, matmulNT, matmulTN, type MatmulOptions } from '../engine/ops/matmul';

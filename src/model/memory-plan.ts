@@ -1,33 +1,6 @@
-// The memory planner: the GPU bytes one SFT training step holds at its peak, predicted from the model's shape,
-// the method (LoRA or full fine-tuning), the batch and the sequence length, tensor by tensor as the code
-// allocates them — so the prediction can be checked against what GpuContext measures (stats.peakBytesInUse),
-// and the largest sequence length that fits a budget can be found before anything is loaded.
-//
-// Where the peak is: during the backward of the top layer. Everything the forward saved is still alive then
-// (activations are released after the whole backward), and so are the logits, their gradient dLogits (released
-// after the backward), the cross-entropy state and the batch. So, with N = B·T tokens:
-//   peak = persistent + saved + final + logits + dLogits + loss state + batch + dx + max(backward transients)
-//   persistent  weights (+ RoPE cos/sin [maxPositions, D/2]); LoRA: A, B and their gradients and AdamW m, v
-//               (4 × the LoRA tensors); full: gradients, m and v of every weight (3 × weights); the trainer's
-//               three small stats tensors; the context's upload staging chunk and kernel-parameter chunks
-//   saved       per layer (transformer.ts's LayerSaved): x, h1, x2, h2 [N, H]; norm rstd [N] (and mean with
-//               LayerNorm) ×2; q, att [N, nh·D]; k, v [N, nkv·D]; lse [N·nh]; Qwen3: q, k before the per-head
-//               norm and their rstd; gate (SwiGLU), up, act [N, I]; x·Aᵀ [N, r] per LoRA module
-//   final       the last layer's output and the final norm's output [N, H] and rstd
-//   logits, dLogits  [N, rows] per vocabulary block of the lm head (one block unless it exceeds a binding)
-//   loss state  targets [N] (i32), the cross-entropy state [N, 2];  batch: ids, positions (i32 [N]), key mask
-//   transients  the largest set alive at once in the top layer's backward (MLP: dAct, dUp, dGate [N, I], dh2
-//               [N, H] and a LoRA t [N, r]; attention: dAtt, dq, dk, dv and the flash backward's [N·nh, 2],
-//               RoPE's dq, dk before rotation, dh1), or dh [N, H] of the lm head's backward.
-// With activation checkpointing (checkpoint: true, ForwardOptions.checkpoint) a layer keeps only its input x
-// [N, H]; the top layer's other saved tensors come back for its backward (recomputed), and while they are
-// recomputed the layer's output and the down projection [N, H] are alive too.
-// Every pooled tensor counts as the context's size class (sizeClass: what the pool really hands out); a
-// persistent one as its bytes rounded up to 16. Not counted: split-K partial products of the matmuls
-// (transient, [splitK, M, N] with M or N the LoRA rank, only when K ≥ 1024), LoRA dropout's [N, in] scratch,
-// the evaluation pass, DPO/RM objectives, the browser's own overhead. WebGPU does not say how much memory a
-// device has (only the largest buffer and binding, maxBufferSize and maxStorageBufferBindingSize), so fitting
-// is always against a budget the caller gives.
+// The memory planner: the GPU bytes one SFT training step holds at its peak, predicted tensor by tensor as the code
+// allocates them, and the longest sequence that fits a budget. Where the peak is and what is counted: docs/model.md
+// ("The memory planner").
 import { sizeClass, UPLOAD_CHUNK } from '../engine/context';
 import type { ModelConfig } from './config';
 import { rowsPerBlock } from './params';
@@ -95,7 +68,7 @@ export interface StepPlanOptions {
   maxBindingBytes?: number;
   /** Whether the micro-batch has padding (a key mask [N] is uploaded). */
   padded?: boolean;
-  /** Activation checkpointing (see the file comment). */
+  /** Activation checkpointing (docs/model.md, "The memory planner"). */
   checkpoint?: boolean;
 }
 
@@ -188,7 +161,7 @@ function blocks(rows: number, cols: number, maxBindingBytes: number): number[] {
   return out;
 }
 
-/** The predicted peak of one training step (see the file comment for what is counted). */
+/** The predicted peak of one training step (what is counted: docs/model.md, "The memory planner"). */
 export function planTrainingStep(s: PlanShape, o: StepPlanOptions): StepPlan {
   const { batch: B, seqLen: T, method } = o;
   if (!(Number.isInteger(B) && B > 0 && Number.isInteger(T) && T > 0)) throw new Error(`planTrainingStep: batch ${B} and seqLen ${T} must be positive integers`);

@@ -1,19 +1,6 @@
-// The parameters of each architecture: their Hugging Face names and shapes, and loading them from a
-// WeightSource (a single or sharded safetensors checkpoint) onto the GPU.
-//
-// Matrices keep the checkpoint's precision on the GPU (WeightOptions.precision 'file', the default): F16 and
-// BF16 weights stay 16-bit, two values a u32 word, and the kernels that read them (the matmuls, the embedding
-// gather, the lm head) unpack each value as they load it — exactly, so results are the bits an f32 copy gives.
-// F32 (and F64) checkpoints load as f32. Vectors (norm weights, biases) are widened to f32: the norm and bias
-// kernels read f32, and they are a few kilobytes. Whatever trains (full fine-tuning, freeze) is widened to an f32
-// copy on the GPU when training starts (src/train/methods.ts); LoRA and the other adapters train f32 tensors
-// of their own. With WeightOptions.quantize (QLoRA), the decoder blocks' linear weights are quantized as they
-// load (src/engine/quantize.ts: NF4/FP4 as bitsandbytes does, or int8), in the order bitsandbytes quantizes
-// nn.Linear's [out, in] weight (GPT-2's Conv1D weights, stored [in, out], are transposed first, as transformers
-// does before handing them to bitsandbytes); the embeddings, norms and lm_head stay as they are.
-// A tensor larger than one storage binding (maxStorageBufferBindingSize, e.g. a 151936×896 embedding on a GPU
-// with a 128 MiB limit) is split by rows into blocks that each fit; only the embedding, lm_head and GPT-2's
-// position table may be split, as only their kernels walk blocks.
+// The parameters of each architecture: their Hugging Face names and shapes, and loading them from a WeightSource
+// onto the GPU (kept 16-bit or quantized, split by rows when larger than a binding): docs/model.md ("Parameters on
+// the GPU").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { quantizeWeight, type QuantFormat } from '../engine/quantize';
@@ -33,7 +20,7 @@ export interface WeightSource {
   bits16?(name: string): Uint16Array;
 }
 
-/** How the weights are held on the GPU (see the file comment). */
+/** How the weights are held on the GPU (docs/model.md, "Parameters on the GPU"). */
 export interface WeightOptions {
   /** 'file' (default): F16/BF16 matrices stay 16-bit; 'f32': every weight widened to f32 (as before packing). */
   precision?: 'file' | 'f32';

@@ -1,25 +1,6 @@
-// Prompt tuning (PEFT's PROMPT_TUNING, Lester et al. 2021): n trainable "virtual token" embeddings P [n, H]
-// put in front of every sequence, the base model frozen. As PeftModelForCausalLM.forward runs it:
-//
-//   inputs_embeds = cat(P, word_embeddings(ids))            [B, n + T, H]
-//   attention_mask = cat(ones [B, n], attention_mask)       (virtual tokens are never padding)
-//   labels         = cat(−100 [B, n], labels)               (nothing is predicted at a virtual position)
-//   position_ids   dropped, so positions run 0 .. n + T − 1 over the virtual tokens too: GPT-2's learned wpe
-//                  is added to P's rows as to any token's, and RoPE rotates every real token by n more.
-//
-// CausalLM (transformer.ts) does this inside forward(): the batch is widened to n + T positions, and after the
-// last layer only the real positions go on to the final norm and the lm_head, so logits, acts.hidden and
-// dLogits keep the caller's [B·T] rows — the virtual positions' labels are −100, their logits never reach a
-// loss. Backward: dP = Σ_b dx[b, 0 .. n) (the residual-stream gradient at the virtual rows, summed over the
-// batch). Generation prepends the virtual tokens at prefill, so the KV cache holds n + prompt + new positions.
-//
-// Initialisation (PEFT's PromptEmbedding): RANDOM = torch.nn.Embedding's default N(0, 1) (drawn here from the
-// job's seed, so not PyTorch's numbers); TEXT = the embeddings of the init text's token ids, the ids repeated
-// (ceil(n / len) times) then cut to n.
-//
-// Files (PEFT's save_pretrained for prompt learning): adapter_model.safetensors holds one F32 tensor
-// `prompt_embeddings` [n, H]; adapter_config.json has peft_type "PROMPT_TUNING" (src/export/prompt-tuning.ts
-// writes them, readPromptAdapter reads them back).
+// Prompt tuning (PEFT's PROMPT_TUNING, Lester et al. 2021): n trainable virtual-token embeddings in front of every
+// sequence, the base model frozen. How CausalLM runs them, their initialisation and files: docs/model.md
+// ("Prompt tuning").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { SeededRandom } from '../data/shuffle';

@@ -1,18 +1,5 @@
-// A reward model's head: one scalar per sequence, read from the final hidden state (after the final norm) of
-// the sequence's last non-padding token, as Hugging Face's <Arch>ForSequenceClassification does with
-// num_labels 1:
-//
-//   reward[b] = score.weight [1, H] · hidden[b·T + last_b]        last_b = length_b − 1 (right padding)
-//
-// (transformers picks the rightmost token that is not pad_token_id; with right padding that is the same token
-// unless a sequence itself ends with the pad id.) The head's weight starts as Hugging Face initialises a
-// Linear of a PreTrainedModel: normal(0, initializer_range), drawn from the caller's seeded generator.
-//
-// Paired kernels (src/engine/ops/reward-head.ts, re-exported here): rewardForward(out, hidden, rows, w) and
-// rewardBackward(dW, dHidden, coef, hidden, rows, w).
-// A sequence-classification folder (config.json with architectures [<Arch>ForSequenceClassification], the
-// decoder's weights and score.weight, no lm_head) loads through loadRewardModel: the decoder as its causal LM
-// (the lm_head is never run) and the head beside it.
+// A reward model's head: one scalar per sequence from the last token's final hidden state, as Hugging Face's
+// <Arch>ForSequenceClassification with num_labels 1, and loading such a folder (docs/model.md, "The reward head").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { rewardBackward, rewardForward } from '../engine/ops/reward-head';

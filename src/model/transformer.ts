@@ -1,34 +1,7 @@
 // A decoder-only causal language model on the GPU — Llama, Qwen2, Qwen3 and GPT-2 as one pre-norm transformer
-// (see config.ts for what differs) — written as llm.c writes GPT-2: a fixed sequence of paired ops, the forward
-// saving what the backward needs, and the backward reading the forward in reverse.
-//
-// Per layer, with N = B·T tokens, H = hidden, nh/nkv = query/key-value heads, D = head dim, I = MLP width:
-//   h1 = norm1(x);  q, k, v = linears of h1 (GPT-2: one fused c_attn, then split)
-//   Qwen3: q, k = rmsnorm per head;  RoPE models: q, k = rope(q, k)
-//   x2 = x + o(attention(q, k, v));  h2 = norm2(x2)
-//   x3 = x2 + down(silu(gate(h2))·up(h2))      or GPT-2: x2 + c_proj(gelu_tanh(c_fc(h2)))
-// then logits = lm_head(norm_f(x)). Every linear may carry a LoRA adapter (linear.ts).
-// Adapters (adapters.ts): a forward runs with at most one — the one set with setAdapter, or ForwardOptions.adapter
-// for that call — of any kind: LoRA on the linears, or bottleneck adapters (bottleneck.ts), which replace the
-// attention output o (Houlsby) and the MLP output down (both placements) by o + up(act(down(o))) before the
-// residual add. The base weights are never copied or changed. adapter-hooks.ts holds what each kind does at its
-// places in the forward and backward.
-//
-// Training: forward(batch) → Activations (activations.ts: what is saved); backward(acts, dLogits, grads)
-// accumulates into the gradients that exist (gradients.ts: a missing name is frozen) and skips the layers below
-// the lowest trainable one.
-// Activation checkpointing (ForwardOptions.checkpoint) keeps only each layer's input and recomputes the layer's
-// forward right before its backward (the same gradients, bit for bit; memory-plan.ts predicts the saving).
-// LoRA dropout (ForwardOptions.loraDropout, PEFT's lora_dropout) masks each adapted linear's input on the
-// adapter branch only; the activations keep each call's (p, seed, offset), and the backward regenerates the
-// masks from them (linear.ts).
-// Inference: createKvCache + forwardCached run new tokens against cached keys and values and read back the
-// last position's logits only (kv-decode.ts: the call's checks and inputs, the cache writes and reads).
-// Prompt tuning (an adapter of kind 'prompt', see prompt-tuning.ts): the embedding stage puts the n virtual-token embeddings in
-// front of every row (positions 0 .. n + T − 1, mask 1 there), the layers run n + T positions, and only the
-// real positions go on to the final norm: logits, hidden and dLogits keep the batch's [B·T] rows. The backward
-// adds Σ_b dx[b, 0 .. n) into the gradient `prompt_embeddings`. Like every adapter it is one per forward,
-// never combined with another.
+// (config.ts says what differs) — written as llm.c writes GPT-2: paired ops, the forward saving what the backward
+// needs, the backward reading the forward in reverse. The layer's ops, adapters, training, inference and prompt
+// tuning's widened rows: docs/model.md ("The decoder").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { add, addInPlace } from '../engine/ops/elementwise';
