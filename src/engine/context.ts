@@ -28,6 +28,7 @@ import {
   type WgslEnable,
 } from './kernel';
 import { DTYPE_BYTES, Tensor, numel, type DType } from './tensor';
+import { StagingChunks } from './staging';
 
 export interface CompiledKernel {
   spec: KernelSpec;
@@ -98,12 +99,8 @@ export class GpuContext {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
-  private uniformChunks: { buffer: GPUBuffer; data: ArrayBuffer }[] = [];
-  private uniformChunk = 0;
-  private uniformOffset = 0;
-  private uploadChunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer> }[] = [];
-  private uploadChunk = 0;
-  private uploadOffset = 0;
+  private readonly uniforms = new StagingChunks(UNIFORM_CHUNK, () => this.createBuffer(UNIFORM_CHUNK, 0x40 /* UNIFORM */ | 0x8 /* COPY_DST */, 'kernel parameters'));
+  private readonly uploads = new StagingChunks(UPLOAD_CHUNK, () => this.createBuffer(UPLOAD_CHUNK, 0x4 /* COPY_SRC */ | 0x8 /* COPY_DST */, 'upload staging'));
   private readonly uniformAlign: number;
   private readonly releaseAfterFlush: GPUBuffer[] = [];
   private readonly kernelIds = new Map<CompiledKernel, number>();
@@ -333,25 +330,13 @@ export class GpuContext {
   private stageWrite(dst: GPUBuffer, at: number, data: Float32Array | Int32Array | Uint32Array | Uint16Array): boolean {
     const size = Math.ceil(data.byteLength / 4) * 4;
     if (size > UPLOAD_CHUNK) return false;
-    if (this.uploadOffset + size > UPLOAD_CHUNK) {
-      if ((this.uploadChunk + 2) * UPLOAD_CHUNK > UPLOAD_STAGING_MAX) return false;
-      this.uploadChunk++;
-      this.uploadOffset = 0;
-    }
-    let chunk = this.uploadChunks[this.uploadChunk];
-    if (!chunk) {
-      chunk = {
-        buffer: this.createBuffer(UPLOAD_CHUNK, 0x4 /* COPY_SRC */ | 0x8 /* COPY_DST */, 'upload staging'),
-        data: new Uint8Array(UPLOAD_CHUNK),
-      };
-      this.uploadChunks.push(chunk);
-    }
-    const offset = this.uploadOffset;
+    const slot = this.uploads.take(size, UPLOAD_STAGING_MAX / UPLOAD_CHUNK);
+    if (!slot) return false;
+    const { chunk, offset } = slot;
     chunk.data.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
     chunk.data.fill(0, offset + data.byteLength, offset + size);
     this.endPass();
     this.getEncoder().copyBufferToBuffer(chunk.buffer, offset, dst, at, size);
-    this.uploadOffset += size;
     this.stats.stagedWrites++;
     return true;
   }
@@ -462,21 +447,8 @@ export class GpuContext {
 
   private uniformSlot(k: CompiledKernel, params: Readonly<Record<string, number>>): { buffer: GPUBuffer; offset: number } {
     const size = Math.ceil(k.paramBytes / this.uniformAlign) * this.uniformAlign;
-    if (this.uniformOffset + size > UNIFORM_CHUNK) {
-      this.uniformChunk++;
-      this.uniformOffset = 0;
-    }
-    let chunk = this.uniformChunks[this.uniformChunk];
-    if (!chunk) {
-      chunk = {
-        buffer: this.createBuffer(UNIFORM_CHUNK, 0x40 /* UNIFORM */ | 0x8 /* COPY_DST */, 'kernel parameters'),
-        data: new ArrayBuffer(UNIFORM_CHUNK),
-      };
-      this.uniformChunks.push(chunk);
-    }
-    const offset = this.uniformOffset;
-    packParams(k.spec, params, new DataView(chunk.data), offset);
-    this.uniformOffset += size;
+    const { chunk, offset } = this.uniforms.take(size)!;
+    packParams(k.spec, params, new DataView(chunk.data.buffer), offset);
     return { buffer: chunk.buffer, offset };
   }
 
@@ -506,20 +478,8 @@ export class GpuContext {
     if (!this.encoder) return;
     this.assertAlive();
     this.endPass();
-    for (let i = 0; i <= this.uniformChunk && i < this.uniformChunks.length; i++) {
-      const c = this.uniformChunks[i]!;
-      const used = i < this.uniformChunk ? UNIFORM_CHUNK : this.uniformOffset;
-      if (used > 0) this.device.queue.writeBuffer(c.buffer, 0, c.data, 0, used);
-    }
-    this.uniformChunk = 0;
-    this.uniformOffset = 0;
-    for (let i = 0; i <= this.uploadChunk && i < this.uploadChunks.length; i++) {
-      const c = this.uploadChunks[i]!;
-      const used = i < this.uploadChunk ? UPLOAD_CHUNK : this.uploadOffset;
-      if (used > 0) this.device.queue.writeBuffer(c.buffer, 0, c.data, 0, used);
-    }
-    this.uploadChunk = 0;
-    this.uploadOffset = 0;
+    this.uniforms.flush(this.device.queue);
+    this.uploads.flush(this.device.queue);
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = undefined;
     this.stats.submits++;

@@ -547,19 +547,7 @@ function recordSplitK(
  * The linear forward y = x·Wᵀ; a 2-D b is shared across the batch.
  */
 export function matmulNT(ctx: GpuContext, out: Tensor, a: Tensor, b: WeightTensor, opts: MatmulOptions = {}): void {
-  const op = 'matmulNT';
-  checkTensors(op, out, a, b);
-  const { batch, rows, shared } = batchOf(op, out, a, b, '[N, K]');
-  const K = a.shape[a.shape.length - 1]!;
-  const N = b.shape[b.shape.length - 2]!;
-  if (b.shape[b.shape.length - 1] !== K) {
-    throw new Error(`${op}: a ${shapeText(a, '×')} has K = ${K} but b ${shapeText(b, '×')} has K = ${b.shape[b.shape.length - 1]} (b is [N, K])`);
-  }
-  checkOut(op, out, a, b, shared, N);
-  record(ctx, op, out, a, b, {
-    batch, M: rows, N, K, transA: false, transB: true,
-    aBatch: rows * K, bBatch: shared ? 0 : N * K, oBatch: rows * N,
-  }, opts);
+  matmulBatched(ctx, 'matmulNT', true, out, a, b, opts);
 }
 
 /**
@@ -567,18 +555,24 @@ export function matmulNT(ctx: GpuContext, out: Tensor, a: Tensor, b: WeightTenso
  * dX = dY·W for W [N_out, K_in]; a 2-D b is shared across the batch.
  */
 export function matmulNN(ctx: GpuContext, out: Tensor, a: Tensor, b: WeightTensor, opts: MatmulOptions = {}): void {
-  const op = 'matmulNN';
+  matmulBatched(ctx, 'matmulNN', false, out, a, b, opts);
+}
+
+/** matmulNT (transB: b is [(...batch,) N, K]) and matmulNN (b is [(...batch,) K, N]): checks, then records. */
+function matmulBatched(ctx: GpuContext, op: string, transB: boolean, out: Tensor, a: Tensor, b: WeightTensor, opts: MatmulOptions): void {
   checkTensors(op, out, a, b);
-  const { batch, rows, shared } = batchOf(op, out, a, b, '[K, N]');
+  const layout = transB ? '[N, K]' : '[K, N]';
+  const { batch, rows, shared } = batchOf(op, out, a, b, layout);
   const K = a.shape[a.shape.length - 1]!;
-  const N = b.shape[b.shape.length - 1]!;
-  if (b.shape[b.shape.length - 2] !== K) {
-    throw new Error(`${op}: a ${shapeText(a, '×')} has K = ${K} but b ${shapeText(b, '×')} has K = ${b.shape[b.shape.length - 2]} (b is [K, N])`);
+  const N = b.shape[b.shape.length - (transB ? 2 : 1)]!;
+  const bK = b.shape[b.shape.length - (transB ? 1 : 2)];
+  if (bK !== K) {
+    throw new Error(`${op}: a ${shapeText(a, '×')} has K = ${K} but b ${shapeText(b, '×')} has K = ${bK} (b is ${layout})`);
   }
   checkOut(op, out, a, b, shared, N);
   record(ctx, op, out, a, b, {
-    batch, M: rows, N, K, transA: false, transB: false,
-    aBatch: rows * K, bBatch: shared ? 0 : K * N, oBatch: rows * N,
+    batch, M: rows, N, K, transA: false, transB,
+    aBatch: rows * K, bBatch: shared ? 0 : N * K, oBatch: rows * N,
   }, opts);
 }
 
