@@ -1,17 +1,5 @@
-// Conversations → token ids and labels, by the rule every reference fixture uses (test/fixtures README):
-//
-//   prompt ids = tokenize(render(messages without the answer, add_generation_prompt = true))
-//   full ids   = tokenize(render(messages with the answer))
-//   the prompt ids must be a prefix of the full ids; labels are -100 on the prompt and the ids after it
-//   truncate to cutoff_len; pad on the right with the pad id, label -100, attention mask 0
-//
-// No special tokens are added by the tokenizer: the chat template writes them all. Labels line up with the
-// ids (labels[t] is the token at t, as in Hugging Face); the loss shifts them by one.
-//
-// Multi-turn conversations train on every assistant turn, as LLaMA-Factory does: for turn k the conversation
-// up to its user message is rendered with the generation prompt and up to its answer without; each rendering
-// must extend the previous one token for token, and the tokens between "prompt k" and "full k" are that
-// answer's targets, everything else is masked.
+// Conversations → token ids and labels (the prompt masked, every assistant turn trained), truncated and padded into
+// batches; the rule: docs/data.md ("Encoding").
 import type { ChatTemplate } from '../model/chat-template';
 import type { Tokenizer } from '../model/tokenizer';
 import { templateMessages } from './normalize';

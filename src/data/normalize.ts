@@ -1,15 +1,5 @@
-// One parsed JSON record → a Conversation, for the three SFT formats. Each rule that a record can break has
-// its own reason, written for the person who has to fix the file.
-//
-//   alpaca   {instruction, input?, output, system?, history?: [[user, assistant], ...]}
-//            user = instruction, plus "\n" + input when input is non-empty (LLaMA-Factory's rule and the
-//            fixtures'); history turns come first. Without "instruction", a non-empty "input" alone is the prompt.
-//   sharegpt {conversations: [{from, value}], system?}  from: human|user, gpt|assistant, system (first only;
-//            it wins over a top-level system, as in LLaMA-Factory)
-//   openai   {messages: [{role, content}]}  role: user, assistant, system (leading only); content a string or
-//            a list of {type: "text", text} parts
-// Any format may carry `task`: a non-empty string naming the record's task for multi-task training
-// (src/train/task-weights.ts).
+// One parsed JSON record → a Conversation, for the three SFT formats (alpaca, sharegpt, openai; docs/data.md, "SFT
+// records"). Each rule that a record can break has its own reason, written for the person who has to fix the file.
 import type { ChatMessage, Conversation, DatasetFormat } from './types';
 import { alpacaHistory, describe, fail, isObject, RecordError } from './record-rules';
 

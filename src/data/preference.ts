@@ -1,24 +1,6 @@
-// Preference data for DPO (and its variants) and reward models: a prompt with a chosen and a rejected answer.
-//
-// Record formats read (detected per record; a file may mix them):
-//   pairs    {prompt, chosen, rejected, system?, score?: {chosen, rejected}, reject_reason?}
-//   alpaca   {instruction, input?, chosen, rejected, system?, history?}  LLaMA-Factory's alpaca ranking columns:
-//            the prompt is instruction + "\n" + input, as for SFT
-//   ranking  {conversations: [{from, value}], chosen: {from, value}, rejected: {from, value}, system?}
-//            LLaMA-Factory's ShareGPT ranking format (`ranking: true`); the conversation ends with the user's turn;
-//            {messages: [{role, content}], chosen, rejected} (OpenAI roles) is read the same way.
-//   In every format `chosen` / `rejected` may be a string or one message object ({from, value} or {role, content}).
-//
-// Validation: a record that cannot be used is reported with where it is (line for JSON Lines, 1-based; index
-// for a JSON array, 0-based) and why, and skipped: a missing `rejected` (or `chosen`), chosen identical to
-// rejected, an empty prompt or answer, a malformed `score`. `score` and `reject_reason` stay with the pair;
-// a pair whose `score` rates the chosen answer at or below the rejected one is kept and flagged in `warnings`
-// (a swapped pair is the usual cause).
-//
-// Encoding: each of chosen / rejected is encoded as an SFT example (src/data/encode.ts): the prompt turns as
-// the conversation, the answer as the final assistant turn, labels −100 on the prompt, truncated to
-// cutoff_len. A pair whose chosen or rejected answer has no token left after truncation is reported and left
-// out: its log-probability would be an empty sum. No Node imports: this runs in the browser worker too.
+// Preference data for DPO (and its variants) and reward models: a prompt with a chosen and a rejected answer. The
+// record formats, what is refused or flagged, and how pairs are encoded: docs/data.md ("Preference pairs").
+// No Node imports: this runs in the browser worker too.
 import type { Tokenizer } from '../model/tokenizer';
 import type { ChatTemplate } from '../model/chat-template';
 import { countTargets, encodeConversation, EncodeError, type EncodedExample } from './encode';
@@ -154,7 +136,7 @@ function rankingRecord(r: Record<string, unknown>): Omit<PreferenceRecord, 'chos
   return { ...(system !== undefined ? { system } : {}), prompt: t.messages };
 }
 
-/** Normalises one preference record (see the file comment for the formats and rules). */
+/** Normalises one preference record (the formats and rules: docs/data.md, "Preference pairs"). */
 export function normalisePreferenceRecord(record: unknown): PreferenceNormaliseResult {
   if (!isObject(record)) return { ok: false, reason: `a record must be a JSON object, not ${describe(record)}` };
   const format = detectPreferenceFormat(record);

@@ -1,18 +1,5 @@
-// A bottleneck adapter (src/model/bottleneck.ts) saved on its own, in Graft's format (read back by
-// src/model/bottleneck-file.ts; documented in README.md):
-//
-//   adapter_model.safetensors  layers.<i>.<attn|mlp>_adapter.down.weight  F32 [m, H]
-//                              layers.<i>.<attn|mlp>_adapter.down.bias    F32 [m]
-//                              layers.<i>.<attn|mlp>_adapter.up.weight    F32 [H, m]
-//                              layers.<i>.<attn|mlp>_adapter.up.bias      F32 [H]
-//                              (sorted by name, `__metadata__: {format: "pt"}`)
-//   adapter_config.json        {"adapter_type": "bottleneck", "placement", "reduction_factor", "bottleneck_size",
-//                               "non_linearity", "hidden_size", "num_layers", "base_model_name_or_path",
-//                               "graft_version"}
-//
-// Each adapter computes y = h + up(act(down(h))) on the output h of the attention block (placement "houlsby")
-// and of the MLP (both placements), before the residual add. PEFT has no such adapter type, so this is not a
-// PEFT folder; its adapter_config.json has no peft_type, and PEFT refuses it instead of misreading it.
+// A bottleneck adapter saved on its own, in Graft's format (read back by src/model/bottleneck-file.ts): the two
+// files and why it is not a PEFT folder, docs/export.md ("A bottleneck adapter").
 import { bottleneckShapes, type CpuBottleneckAdapter } from '../model/bottleneck';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft-adapter';

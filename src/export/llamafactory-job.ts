@@ -1,32 +1,6 @@
-// A Graft job as a LLaMA-Factory job folder, for when a person outgrows one browser:
-//
-//   train.yaml          the settings under LLaMA-Factory's names (settingsToYaml), dataset_dir ".", the dataset
-//                       by its name in dataset_info.json, a template (the one set, else guessed from the model id)
-//   dataset_info.json   { <name>: { file_name, formatting, columns, tags } } as LLaMA-Factory's data/README.md
-//                       documents for alpaca, sharegpt and OpenAI-style records; stage dpo and rm: a
-//                       preference dataset, `"ranking": true` with ShareGPT-style rows
-//                       {conversations: [{from, value}, ...], chosen: {from: "gpt", value}, rejected: {...},
-//                       system?} and columns {messages: "conversations", chosen: "chosen", rejected: "rejected"}
-//   <name>.json         the records, one JSON list
-//
-// Activation checkpointing: LLaMA-Factory checkpoints unless disable_gradient_checkpointing is true; Graft only
-// with gradient_checkpointing: true. A run without it gets `disable_gradient_checkpointing: true`, one with it
-// `gradient_checkpointing: true` (TrainingArguments' key, which LLaMA-Factory reads too), so both trainers keep
-// or recompute activations alike (the result is the same either way; memory and time differ).
-//
-// Preference jobs also carry pref_beta and pref_loss (always, for dpo) and pref_ftx / simpo_gamma when set.
-//
-// Multi-task runs (records with a `task`): LLaMA-Factory has no task weighting — it trains on a mix of
-// datasets with one loss averaged over all answer tokens. The job is still written (the records keep their
-// tasks as an extra column LLaMA-Factory ignores), with a warning in `warnings` and at the top of train.yaml
-// that task_weighting, task_weights and task_sampling are not in it, so LLaMA-Factory's result will differ.
-// Refusing would take away the way to scale the same data up; saying it loudly keeps the choice with the person.
-//
-// Run it with `llamafactory-cli train train.yaml` from that folder. The records written are the ones Graft
-// trained on: given normalised conversations, they are written in the chosen format; given the file's
-// original rows, the rows Graft could read are kept with their other fields (ShareGPT roles are spelled
-// human/gpt/system and OpenAI content parts joined to strings, which LLaMA-Factory needs) and the rest are
-// left out and reported.
+// A Graft job as a LLaMA-Factory job folder (train.yaml, dataset_info.json, the records), for when a person
+// outgrows one browser. What goes into each file, and how checkpointing, preference and multi-task jobs are
+// written: docs/export.md ("A LLaMA-Factory job").
 import { normaliseRecord } from '../data/normalize';
 import type { PreferenceRecord } from '../data/preference';
 import type { Conversation, DatasetFormat, DatasetProblem } from '../data/types';

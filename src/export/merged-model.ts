@@ -1,18 +1,5 @@
-// A fine-tuned model as a Hugging Face model folder that transformers' from_pretrained (and vLLM, llama.cpp's
-// converter, ...) read: config.json, the weights as model.safetensors or as shards
-// model-0000i-of-0000N.safetensors plus model.safetensors.index.json, generation_config.json and the tokenizer
-// files. Plain data in, files out: nothing here touches the GPU.
-//
-// Merging LoRA: W' = W + scaling · B·A, with scaling = alpha / r (alpha / sqrt(r) with rsLoRA). Each entry of
-// B·A is summed over r in float64, and W + scaling · (B·A) is formed in float64 and rounded once to float32.
-// Linear layers store W as [out, in] (nn.Linear), so ΔW = B·A ([out, r]·[r, in]) adds element for element.
-// GPT-2's Conv1D layers store W as [in, out]; PEFT marks them fan_in_fan_out and adds the transpose (B·A)ᵀ,
-// and so does mergeLora: W'[i][o] = W[i][o] + scaling · Σ_k B[o][k] · A[k][i].
-//
-// Weights are written as F32 (config.json gets torch_dtype "float32"): a merged weight is no longer exactly
-// representable in the F16/BF16 it may have been loaded from, and F32 is what Graft computed with. F16, BF16 and
-// F64 weights that were not merged are widened (exactly) to F32 too, so that the file has one float dtype;
-// integer tensors pass through unchanged.
+// A fine-tuned model as a Hugging Face model folder (LoRA merged in float64, weights written as F32) that
+// from_pretrained reads. Plain data in, files out: nothing here touches the GPU. docs/export.md ("A merged model").
 import { toFloat32, writeSafetensors, type SafetensorsDType, type TensorToWrite } from '../model/safetensors';
 import { loraScaling, type LoraModuleWeights } from './peft-adapter';
 

@@ -1,14 +1,5 @@
-// A LoRA adapter in PEFT's format, which PEFT, vLLM and LLaMA-Factory load unchanged:
-//
-//   adapter_model.safetensors  base_model.model.<module>.lora_A.weight  F32 [r, in]
-//                              base_model.model.<module>.lora_B.weight  F32 [out, r]
-//                              (tensors sorted by name, `__metadata__: {format: "pt"}`, as PEFT's
-//                              save_pretrained writes them through safetensors)
-//   adapter_config.json        LoraConfig as PEFT 0.x writes it (see peftAdapterConfig)
-//
-// The update is ΔW = scaling · B·A with scaling = alpha / r, or alpha / sqrt(r) with rsLoRA. For GPT-2's
-// Conv1D layers (weights stored [in, out]) `fan_in_fan_out` is true: A and B keep the shapes above and PEFT
-// transposes B·A when it applies it.
+// A LoRA adapter in PEFT's format, which PEFT, vLLM and LLaMA-Factory load unchanged (the files:
+// docs/export.md, "A LoRA adapter").
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
 
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';

@@ -1,18 +1,5 @@
-// A trained reward model as the files Hugging Face reads:
-//
-//   the model folder (exportRewardModel) — <Arch>ForSequenceClassification, what
-//   AutoModelForSequenceClassification.from_pretrained, TRL and vLLM's reward models load:
-//     config.json        the base config with architectures [<Arch>ForSequenceClassification], num_labels 1
-//                        (id2label / label2id as transformers writes them) and pad_token_id (transformers needs it
-//                        to find each sequence's last token)
-//     model.safetensors  the decoder's weights (LoRA merged in, when the run trained LoRA; see merged-model.ts)
-//                        and score.weight [1, H]; no lm_head (a sequence-classification model has none)
-//     tokenizer files, generation_config.json
-//   the PEFT adapter (exportRewardAdapter) of a LoRA run — what PEFT saves for task_type SEQ_CLS: the LoRA
-//     tensors plus the head, which PEFT keeps whole as a module to save (base_model.model.score.weight), with
-//     adapter_config.json's task_type "SEQ_CLS" and modules_to_save ["score"]. Write it into its own folder:
-//     transformers takes a folder holding adapter_config.json for an adapter and would load the base instead.
-// Plain data in, files out: nothing here touches the GPU.
+// A trained reward model as the files Hugging Face reads: the sequence-classification folder and, for a LoRA run,
+// the PEFT SEQ_CLS adapter (docs/export.md, "A reward model"). Plain data in, files out: nothing touches the GPU.
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { sequenceClassificationArchitecture, SCORE_WEIGHT } from '../model/reward-head';
 import { exportHfModel, mergeLora, type LoraAdapterWeights, type WeightTensor } from './merged-model';
