@@ -1,20 +1,6 @@
-// The GPU context: one device, its kernel cache, a buffer pool, and the command encoder that collects a
-// step's dispatches. Dispatches are recorded, not submitted: `flush()` submits everything recorded so far in
-// one command buffer, and `read()` flushes and copies a tensor back. Nothing is read before the errors that
-// the device reported for the recorded work have been checked, so a failed allocation or a rejected command
-// surfaces as a typed error, never as garbage numbers.
-//
-// Writes while work is recorded (a training step's batch ids, targets, ...) do not submit it: the data goes
-// into an upload staging chunk (CPU copy, written to its GPU buffer with queue.writeBuffer just before the
-// submit, as the kernel parameters are) and a copy from the chunk into the tensor is recorded in order with the
-// dispatches. So a recorded dispatch that still reads a pooled buffer's old contents sees them, the new
-// contents arrive exactly where the write was recorded, and a training step is one submit. The chunks are
-// reused from submit to submit (a steady-state step allocates nothing); a write larger than a chunk, or more
-// than UPLOAD_STAGING_MAX bytes of writes in one recording, falls back to submit-then-writeBuffer.
-//
-// Memory statistics: bytesAllocated counts every GPU buffer the context holds (pooled free ones included),
-// bytesInUse only those held by tensors, kernel parameters, staging and readbacks in flight (allocated minus
-// the pools' free buffers). Each has a peak; resetPeaks() starts a new measurement window (e.g. one step).
+// The GPU context: one device, its kernel cache, a buffer pool, and the command encoder that collects a step's
+// dispatches (recorded, submitted by flush(), errors checked before any read). Staged writes and the memory
+// statistics: docs/kernels.md ("The GPU context").
 import { REQUESTED_LIMITS, summarizeAdapter, type AdapterSummary } from './adapter-info';
 import { GpuError, deviceLost, limitExceeded, outOfMemory, validation } from './errors';
 import { bf16ArrayToF32, f16ArrayToF32 } from './half';
@@ -304,7 +290,7 @@ export class GpuContext {
   /**
    * Overwrites a tensor's contents, ordered with the recorded work: dispatches recorded before see the old
    * contents, those recorded after the new. With work recorded, a small write is a staged copy in the same
-   * command buffer (see the file comment); otherwise (or when it is large) it is a queue.writeBuffer after
+   * command buffer (docs/kernels.md, "The GPU context"); otherwise (or when it is large) it is a queue.writeBuffer after
    * submitting what was recorded.
    */
   write(t: Tensor, data: Float32Array | Int32Array | Uint32Array | Uint16Array, elementOffset = 0): void {

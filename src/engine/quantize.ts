@@ -1,26 +1,6 @@
-// Quantization of frozen weights, on the CPU, as the model loader applies it (QLoRA: quantization_bit 4 or 8).
-//
-// 4-bit follows bitsandbytes exactly (its CUDA kernels, csrc/kernels.cu: kQuantizeBlockwise with dQuantizeNF4 /
-// dQuantizeFP4, and bitsandbytes/functional.py's quantize_4bit), in f32 as they compute:
-//   blocks of 64 consecutive values of the weight in its row-major [out, in] order (the last block may be short);
-//   absmax = max |x| of the block (f32); scaled = x · fround(1 / absmax);
-//   code = the kernel's decision tree over scaled: strict `>` against its f32 thresholds (NF4: the midpoints
-//          between the 16 NF4 levels; FP4: sign bit + 3 bits of magnitude);
-//   dequantized = LEVELS[code] · absmax (f32), what the matmuls compute with (shaders/lib/weight_nf4.wgsl).
-// Double quantization (double_quantization, bitsandbytes' compress_statistics): offset = mean(absmax), then
-// absmax − offset is quantized blockwise (blocks of 256) to 8 bits with bitsandbytes' signed dynamic map by its
-// kernel's binary search (dQuantize<0>); the absmax each block dequantizes with is then
-// fround(fround(MAP[q] · absmax2) + offset), computed here once. The GPU keeps that dequantized absmax as one f32
-// per block (0.5 bit a weight; bitsandbytes keeps the 8-bit codes, 0.127 bit a weight): the same numbers,
-// 0.37 bit a weight more memory. The mean is the float64 mean rounded to f32 (bitsandbytes takes torch's f32
-// mean on the device, whose summation order may move it by an ulp).
-// 8-bit (Graft's own scheme; bitsandbytes' 8-bit is LLM.int8(), a different algorithm): blocks of 64,
-// scale = fround(absmax / 127), q = round-half-even(x / scale) clamped to [−127, 127] (int8),
-// dequantized = q · scale (f32).
-// The packed layouts the kernels read: 4-bit, two codes a byte with the first value in the high nibble
-// (bitsandbytes' order), bytes little-endian in u32 words; 8-bit, one signed byte a value, likewise.
-// scripts/fixtures/bnb.py is the same algorithm in PyTorch; test/fixtures/quant/ holds its codes for random
-// weights, which test/engine/quantize.test.ts compares bit for bit.
+// Quantization of frozen weights, on the CPU, as the model loader applies it (QLoRA: quantization_bit 4 or 8): NF4
+// and FP4 exactly as bitsandbytes computes them, double quantization, Graft's 8-bit scheme, and the packed layouts
+// the kernels read; docs/kernels.md ("Quantized weights").
 
 export type QuantFormat = 'nf4' | 'fp4' | 'int8';
 
@@ -177,7 +157,7 @@ export interface DoubleQuantized {
   dequantized: Float32Array;
 }
 
-/** bitsandbytes' compress_statistics of a 4-bit weight's absmax (see the file comment). */
+/** bitsandbytes' compress_statistics of a 4-bit weight's absmax (docs/kernels.md, "Quantized weights"). */
 export function doubleQuantize(absmax: Float32Array): DoubleQuantized {
   let sum = 0;
   for (const a of absmax) sum += a;

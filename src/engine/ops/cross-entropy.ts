@@ -1,16 +1,6 @@
-// Cross-entropy of next-token logits, ignore_index = −100, computed over the vocabulary in chunks so that the
-// [T × V] logits never have to be resident at once (V = 49152 or 151936 for current small LMs):
-//
-//   crossEntropyInit(ctx, stats, targetLogit);                        // once per step
-//   for each chunk [vocabStart, vocabStart + C) of the vocabulary:
-//     logits = lm_head(h)[:, chunk]                                     // [T, C], made by the caller
-//     crossEntropyChunk(ctx, stats, targetLogit, logits, targets, vocabStart);
-//   crossEntropyFinish(ctx, losses, stats, targetLogit, targets);     // losses[T]
-//   ... and in the backward, per chunk (logits recomputed or kept):
-//     crossEntropyChunkBackward(ctx, dLogits, logits, stats, targets, dLoss, vocabStart);
-//
-// stats[T, 2] holds each token's running log-sum-exp state (m, s) with s = Σ exp(logit − m) over the chunks
-// seen so far; the finish leaves it in place, and the backward gets softmax = exp(logit − m) / s from it.
+// Cross-entropy of next-token logits (ignore_index −100) over the vocabulary in chunks, so that the [T × V] logits
+// never have to be resident at once; the call sequence and the running state: docs/kernels.md ("Cross-entropy over
+// vocabulary chunks").
 import type { GpuContext } from '../context';
 import { grid1d, rowLayout } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';

@@ -1,18 +1,5 @@
-// Causal self-attention with grouped-query heads (GQA) and a key padding mask, tiled the FlashAttention-2 way:
-// the T×S score matrix never exists, not even per row. The straightforward row kernels with the same API and
-// semantics (one workgroup per row) live in bench/row-attention.ts, the benchmark's baseline.
-//   forward: a workgroup owns BR query rows of one (b, h) and walks the key blocks up to the causal diagonal
-//            with an online softmax (running max and sum per row); writes out and lse.
-//   backward: Δ = rowsum(dOut ⊙ out) (a small row kernel, packed with lse), then one kernel over key blocks
-//            (a workgroup owns BC keys of one (b, kv head), walks the query heads of the group and their query
-//            blocks, and accumulates dk, dv in registers: no atomics) and one over query blocks for dq.
-// Two variants of the three kernels (see FlashVariant), picked per adapter:
-//   tiled    (GPUs): K/V blocks (Q/dOut blocks for dk/dv) go through workgroup memory; TPR invocations per
-//            row, each owning ceil(D / TPR) output dims (d ≡ j mod TPR) in registers and BC / TPR of the
-//            row's scores per block, the scores shared through workgroup memory.
-//   register (SwiftShader): no workgroup memory, no barriers; an invocation owns 4 rows (4 keys) and works in
-//            4×4 blocks (mat4x4 products), 16 keys (queries) per step, K/V read through the cache.
-// The head dim is compiled in (up to 128).
+// Causal self-attention with grouped-query heads and a key padding mask, tiled the FlashAttention-2 way (the score
+// matrix never exists); the kernels and the two variants: docs/kernels.md ("Attention").
 import { isSwiftShader } from '../adapter-info';
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';

@@ -1,30 +1,6 @@
-// Matrix multiplication, the three layouts a linear layer needs (llm.c's matmul_forward / matmul_backward):
-//   matmulNT: y  = x·Wᵀ      (forward,   W stored [N_out, K_in])
-//   matmulNN: dX = dY·W      (backward into the activations)
-//   matmulTN: dW = dYᵀ·X     (backward into the weights, reducing over every token)
-// Every layout runs on every kernel straight from the stored operands (no transposes): the layout is a
-// compile-time constant of the kernel.
-//   'tiled'    stages slices of A and B in workgroup memory: what GPUs run fastest. It also reads f16
-//              operands (where the device has shader-f16), widening them to f32 for the products and sums.
-//   'register' keeps a 16×16 block of out per invocation in registers, no workgroup memory, no barriers:
-//              what SwiftShader (WebGPU on the CPU) runs fastest without subgroups.
-//   'subgroup' the same with the four invocations of a quad sharing their loads through quadSwapX/Y (half
-//              the loads): SwiftShader's default, since it has subgroups.
-// `matmulPlan` picks the kernel, its workgroup shape and split-K per shape and adapter; `opts.variant` forces
-// a kernel. Split-K: a product with few output tiles and a long K (LoRA's [M×r] products, the vocabulary's dX)
-// computes K in chunks into a [chunks, M, N] buffer and sums them in a second pass (no float atomics).
-// Each output is an f32 dot product in k order (split-K: per chunk, then the chunks in order).
-// Fused epilogue (`opts.addProduct`, `opts.bias`, matmulNT/matmulNN): out = alpha·a·b + alpha2·a2·b2 + bias,
-// where a2·b2 is a second product of the same M×N with a short K2 (LoRA's rank r: y = x·Wᵀ + s·xa·Bᵀ,
-// dx = dy·W + s·t·A). The tiled and quad kernels run it in one dispatch: the second K segment continues in
-// the same accumulators and the bias is added as the outputs are stored (shaders/matmul_epilogue_fused.wgsl),
-// so the output is written once, not read and rewritten by a rank-r product and a bias add. What they do not
-// cover (the register kernel, split-K, a batch, alpha = 0) runs the same sum as separate dispatches.
-// Frozen weights (operand b of matmulNT and matmulNN) may stay in their stored precision: a bf16 or f16 tensor
-// (two values a u32 word) or a QuantizedTensor (NF4, FP4, int8: weight.ts). Every kernel reads b through wAt
-// (shaders/lib/weight_<format>.wgsl, appended to the kernel), which unpacks or dequantizes each value as it is
-// loaded; products and sums stay f32, and widening bf16/f16 is exact, so a packed weight gives the same bits
-// as its f32 copy would. (f16 b on a device with shader-f16 and the tiled kernel reads array<f16> instead.)
+// Matrix multiplication in the three layouts a linear layer needs (matmulNT, matmulNN, matmulTN) on the tiled,
+// register and subgroup kernels, split-K, the fused epilogue and packed frozen weights; docs/kernels.md ("Matrix
+// multiplication").
 import { isSwiftShader } from '../adapter-info';
 import type { GpuContext } from '../context';
 import { grid1d } from '../grid';

@@ -1,12 +1,5 @@
-// Float64 reference for causal self-attention with grouped-query heads and a key padding mask.
-//   q [B, T, H, D], k and v [B, S, Hkv, D]; query head h reads kv head floor(h / (H / Hkv)).
-//   Query t (the last T of S positions) sees key s when s ≤ t + (S − T) and keyMask[b, s] ≠ 0.
-//   score[t, s] = scale · q_t · k_s;  p = softmax over the visible keys;  out_t = Σ_s p[t, s] · v_s;
-//   lse_t = log Σ_s exp(score[t, s]) over the visible keys, or EMPTY_ROW_LSE when no key is visible
-//   (then out_t = 0 and nothing flows back through that query).
-// Backward, with dOut given: dp[t, s] = dOut_t · v_s, ds = p · (dp − Σ_s' p[t, s'] dp[t, s']),
-//   dq_t = scale Σ_s ds[t, s] k_s,  dk_s = scale Σ_t ds[t, s] q_t,  dv_s = Σ_t p[t, s] dOut_t,
-// where dk and dv also sum over the H / Hkv query heads that share the kv head.
+// Float64 reference for causal self-attention with grouped-query heads and a key padding mask (the formulas:
+// docs/kernels.md, "Attention").
 import type { Dims } from '../ops/attention-checks';
 import { EMPTY_ROW_LSE } from '../ops/flash-attention';
 
