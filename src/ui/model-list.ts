@@ -1,16 +1,5 @@
-// The Model screen's list of browser-suited models, and whether a model fits this device. Plain TypeScript.
-//
-// The numbers of the built-in list are static, so the list shows sizes and memory without a request:
-//   - shapes: each repository's config.json on huggingface.co (hidden_size, intermediate_size,
-//     num_attention_heads, num_key_value_heads, num_hidden_layers, vocab_size; GPT-2's n_embd, n_layer, n_head,
-//     n_inner = 4·n_embd);
-//   - parameters: counted from those shapes (tied embeddings once; Qwen2's q/k/v biases; GPT-2's biases and
-//     position table), equal to the tensor sizes in model.safetensors;
-//   - download: model.safetensors (BF16, GPT-2 F32: 2 or 4 bytes a parameter plus the header; GPT-2's file also
-//     holds each layer's 4 MB causal mask, attn.bias) + tokenizer.json + the small config files, as the hub's file
-//     listing shows them (rounded to 0.1 MB).
-// The memory estimates come from src/model/info.ts's estimateMemory (through the worker), for the job's
-// cutoff_len and lora_rank.
+// The Model screen's list of browser-suited models, and whether a model fits this device. Plain TypeScript. Where
+// the list's static numbers come from: docs/ui.md ("The built-in model list").
 import type { AdapterSummary } from '../worker/api';
 import type { ShapeNumbers } from '../worker/api';
 

@@ -1,16 +1,5 @@
-// The screens of the app, in the order of the journey. The navigation, the Start screen's journey list and the
-// router read this table.
-//
-// ── Extension points ──────────────────────────────────────────────────────────────────────────────────────
-// A screen that is not built yet has `component: undefined`: the navigation still lists it and the screen says
-// what is coming. To add one, import the component and put it in its row (one line each), e.g.
-//     import TrainScreen from './TrainScreen.svelte';
-//     { id: 'train', ..., component: TrainScreen },
-// The built-in demo ('demo') is not in the navigation: the Start screen's "Try the built-in demo" button opens
-// it, and shows "coming" instead of the button while its component is undefined. The benchmark ('bench',
-// #/bench) is not either: the Start screen's "What this browser offers" card links to it.
-// Screens take no props: they import what they share from ./context.svelte (engine worker, stored models, GPU,
-// downloads), ./state.svelte (chosen model, dataset, job settings) and ./router.svelte (router.go('data')).
+// The screens of the app, in the order of the journey; the navigation, the Start screen's journey list and the
+// router read this table. How to add one, and the screens outside the navigation: docs/ui.md ("Screens").
 import type { Component } from 'svelte';
 import BenchScreen from './BenchScreen.svelte';
 import CompareChat from './CompareChat.svelte';

@@ -1,14 +1,5 @@
-// The built-in demo: a tiny random Llama (public/demo/model, written by `graft init-model`) learns six short
-// answers (public/demo/demo_qa.json) in a few dozen steps, with nothing fetched from the network: both ship
-// with the app and the service worker keeps them for offline use.
-//
-// The settings were measured in Node with the same engine (README, "The built-in demo"):
-//   graft train --model public/demo/model --dataset public/demo/demo_qa.json --finetuning_type full \
-//     --learning_rate 3e-3 --lr_scheduler_type constant --max_steps 24 --per_device_train_batch_size 6 \
-//     --gradient_accumulation_steps 1 --cutoff_len 128 --save_strategy no --output_dir /tmp/demo-run
-//   graft generate --model /tmp/demo-run --chat --greedy --prompt "What is Graft?"
-// Full fine-tuning: a randomly initialised model has no features for a LoRA adapter to steer, while training
-// every weight (125k of them) memorises the six answers in about 20 steps (loss 6.5 → 0.2); 24 leave a margin.
+// The built-in demo: a tiny random Llama learns six short answers in a few dozen steps, with nothing fetched from
+// the network. How its settings were measured and why it trains fully: docs/ui.md ("The built-in demo").
 
 /** The demo's job, under LLaMA-Factory's names (what the worker's parseSettings reads). */
 export const DEMO_SETTINGS: Record<string, unknown> = {

@@ -1,17 +1,6 @@
-// What the app says about the three kinds of adapter a run makes or a person imports (src/model/adapters.ts's
-// AdapterKind): LoRA (finetuning_type lora, a PEFT LORA folder), bottleneck (finetuning_type adapter, Graft's
-// folder with adapter_type "bottleneck") and prompt (finetuning_type prompt, a PEFT PROMPT_TUNING folder). All
-// three are a folder of adapter_config.json and adapter_model.safetensors. Pure data and sentences, without
-// imports that pull the worker in, so that the page (Export and Chat screens) and the worker share them.
-//
-// What each kind allows:
-//   merged model        LoRA only: B·A·scale adds into the linear weights; a bottleneck adapter adds layers and
-//                       prompt tuning adds inputs, neither is a change of the existing weights.
-//   LLaMA-Factory job   LoRA (and full, freeze) only: LLaMA-Factory has neither bottleneck adapters nor prompt
-//                       tuning (as `graft train` says when it writes no train.yaml for them).
-//   training further    LoRA (finetuning_type lora) and bottleneck (finetuning_type adapter) adapters, with their
-//                       own settings (adapter_name_or_path; DPO on the Chat screen's pairs continues them too);
-//                       prompt-tuning adapters do not continue.
+// What the app says about the three kinds of adapter (LoRA, bottleneck, prompt) and what each allows (merging, a
+// LLaMA-Factory job, training further; docs/worker.md, "Adapter kinds"). Pure data and sentences, without imports
+// that pull the worker in, so that the page and the worker share them.
 import type { AdapterKind } from '../model/adapters';
 import type { FinetuningType } from '../train/settings';
 

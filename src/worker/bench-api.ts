@@ -1,23 +1,6 @@
-// The engine worker's benchmark: what this device's GPU does for Graft, measured in one click on the Bench screen.
-//
-//   measured peak   an FMA-throughput kernel (src/engine/ops/fma-peak.ts): every thread runs CHAINS independent vec4 fma chains for
-//                   `iters` iterations, so one dispatch of `threads` threads does
-//                       flops = threads · iters · CHAINS · 4 lanes · 2 (a fused multiply-add counts as two).
-//                   WebGPU reports no peak FLOP/s for an adapter, so this is the "measured peak": a ceiling the
-//                   matmuls can be compared with, not the vendor's figure.
-//   matmul          the products of a training step on the chosen model's linear layers (src/engine/ops/matmul.ts,
-//                   the plans the model code uses) at M = `tokens` rows: per distinct [in, out] layer the forward
-//                   y = x·Wᵀ (NT, M×out×in), dX = dy·W (NN, M×in×out) and dW = dyᵀ·x (TN, out×in×M);
-//                   flops = 2·M·N·K each. Four outputs of every product are checked against float64 dot products.
-//   training        tokens/s of real Trainer steps (src/train) on the chosen model: LoRA r 8 on every linear layer,
-//                   synthetic sequences of random token ids (every token a target); the first step (which compiles
-//                   the kernels) is not counted: tokens/s = Σ input tokens / Σ step seconds over the others.
-//
-// Timing: wall-clock around submitting and waiting for the GPU (no timestamp queries, which browsers may round
-// or refuse): a warm-up, one timed run, then as many runs as fill `target` seconds, recorded back to back and
-// waited for together (scaled up over a few rounds until they fill at least half of it). Every measurement reports its raw fields, so that GFLOP/s = flops · runs / seconds / 1e9
-// can be checked. Progress goes to `onEvent`; cancelBenchmark() stops between measurements (and stops training
-// after its current step).
+// The engine worker's benchmark (the Bench screen): a measured FMA peak, the matmuls of a training step on the
+// chosen model, and training tokens/s from real Trainer steps. What each measures and how it is timed:
+// docs/worker.md ("The benchmark").
 import type { GpuContext } from '../engine/context';
 import { FMA_CHAINS, fmaPeak } from '../engine/ops/fma-peak';
 import { matmulNN, matmulNT, matmulPlan, matmulTN } from '../engine/ops/matmul';

@@ -1,15 +1,6 @@
-// Errors keep their type across the worker boundary. comlink serializes a thrown Error as a plain
-// {name, message, stack} and rebuilds a plain Error, so a GpuError would lose its class and `code`. This
-// wraps comlink's built-in 'throw' handler:
-// - GpuErrors travel as {name, code, message, stack} and are rebuilt as GpuErrors;
-// - HubErrors travel in their wire form (serializeHubError) and are rebuilt as HubErrors, `code`, `file` and
-//   `status` included;
-// - the model layer's typed errors (ModelError, UnsupportedModelError, TokenizerError, ChatTemplateError,
-//   SafetensorsError) are rebuilt as WorkerErrors that keep their name, `code` and `file` (their classes pull in
-//   the tokenizer and template packages, which the page does not load);
-// everything else goes through comlink's own handler unchanged.
-//
-// Both sides must import this module (the worker and the UI each have their own copy of comlink).
+// Errors keep their type across the worker boundary: a comlink 'throw' handler that carries GpuErrors, HubErrors
+// and the model layer's typed errors (as WorkerErrors) with their codes (docs/worker.md, "Errors across the
+// boundary"). Both sides must import this module (the worker and the UI each have their own copy of comlink).
 import { transferHandlers, type TransferHandler } from 'comlink';
 import { GpuError, type GpuErrorCode } from '../engine/errors';
 import { HubError, isSerializedHubError, reviveHubError, serializeHubError } from '../hub/errors';
