@@ -1,13 +1,6 @@
-// The LLaMA-Factory / transformers keys that Graft does not honour, each with the reason, and the names people
-// type for a setting by habit from other trainers. Every key of a job is accounted for, never dropped in silence
-// (parseSettingsWithNotes in settings.ts):
-// - the keys of TrainSettings are honoured;
-// - keys that only steer LLaMA-Factory's machinery (worker counts, report_to, plot_loss, ...) are accepted
-//   and listed in `notes` with a word on what Graft does instead;
-// - LLaMA-Factory keys that would change the result and that Graft cannot honour (deepspeed, bf16: true, ...) are refused with a sentence on what Graft does instead; `false`/null values of such keys
-//   ask for nothing and pass;
-// - anything else is refused as unknown, with "did you mean" for near misses.
-// Runs in the browser worker too: no Node imports.
+// The LLaMA-Factory / transformers keys that Graft does not honour, each with the reason, and the names people type
+// by habit from other trainers: every key of a job is accounted for, never dropped in silence (how each group is
+// treated: docs/training.md, "Settings"). Runs in the browser worker too: no Node imports.
 import { nearest } from './edit-distance';
 import { SETTINGS_KEYS, toBool } from './settings-spec';
 

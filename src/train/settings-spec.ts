@@ -1,17 +1,6 @@
-// Graft's job settings, key by key: how each value is read (a parser that throws BadValue with the reason) and
-// its default. Defaults are LLaMA-Factory's, and where it leaves a setting to Hugging Face's TrainingArguments,
-// transformers' (checked against LLaMA-Factory's hparams/*.py and transformers' training_args.py):
-//
-//   lora_rank 8, lora_alpha = 2 · lora_rank, lora_dropout 0, lora_target "all", freeze_trainable_layers 2,
-//   freeze_trainable_modules "all", cutoff_len 2048, val_size 0, pref_beta 0.1 (LLaMA-Factory);
-//   learning_rate 5e-5, lr_scheduler_type "linear", warmup 0, per_device_train_batch_size 8,
-//   gradient_accumulation_steps 1, max_grad_norm 1.0, num_train_epochs 3.0, max_steps -1, weight_decay 0,
-//   adam_beta1 0.9, adam_beta2 0.999, adam_epsilon 1e-8, seed 42, logging_steps 500, save_steps 500,
-//   eval_strategy "no", output_dir "trainer_output", gradient_checkpointing false (transformers).
-//
-// Graft's own keys (multi-task, bottleneck adapters, prompt tuning) have their defaults here too; see the file
-// comment of settings-types.ts. Values may be strings (command-line flags): "true", "1e-3" and "8" are
-// converted as the type asks. Runs in the browser worker too: no Node imports.
+// Graft's job settings, key by key: how each value is read (a parser that throws BadValue with the reason) and its
+// default, LLaMA-Factory's or transformers' (the list: docs/training.md, "Settings"). Runs in the browser worker
+// too: no Node imports.
 import type { TrainSettings } from './settings-types';
 
 // Parsers per key -------------------------------------------------------------------------------------------

@@ -1,23 +1,6 @@
-// The settings of a training job, under LLaMA-Factory's argument names so that one job file runs in Graft and
-// in LLaMA-Factory unchanged (each key's parser and default: settings-spec.ts; reading and checking them:
-// parseSettingsWithNotes in settings.ts, which re-exports TrainSettings).
-//
-// gradient_checkpointing (TrainingArguments' name): every training forward that a backward follows keeps only
-// each layer's input and the backward recomputes the layer (ForwardOptions.checkpoint in
-// src/model/transformer.ts) — the same losses and weights bit for bit, less memory, one more forward of the
-// layers per step. LLaMA-Factory checkpoints by default (its disable_gradient_checkpointing turns it off);
-// Graft's default is off, and its LLaMA-Factory export writes disable_gradient_checkpointing to match.
-//
-// Graft's own keys, which LLaMA-Factory lacks and its job files never get: the multi-task settings
-// task_weighting (static), task_weights, dwa_temperature (2.0), dwa_window (10) and task_sampling (proportional),
-// see src/train/task-weights.ts; `dataset` may list several files for stage sft, each a task.
-// For finetuning_type "adapter" (bottleneck adapters, src/model/bottleneck.ts): adapter_placement "pfeiffer"
-// (after the MLP output) or "houlsby" (after attention and MLP outputs), reduction_factor 16 (bottleneck size =
-// hidden_size / reduction_factor), adapter_non_linearity "relu".
-//
-// Prompt tuning (finetuning_type "prompt", PEFT's PROMPT_TUNING) is Graft's, not LLaMA-Factory's: its keys
-// num_virtual_tokens (default 20), prompt_tuning_init ("random", or "text" — the default when
-// prompt_tuning_init_text is given) and prompt_tuning_init_text are PEFT's PromptTuningConfig names.
+// The settings of a training job (TrainSettings), under LLaMA-Factory's argument names so that one job file runs in
+// Graft and in LLaMA-Factory unchanged; each key's parser and default: settings-spec.ts; reading and checking them:
+// parseSettingsWithNotes in settings.ts. Graft's own keys and gradient_checkpointing: docs/training.md ("Settings").
 import type { TaskWeighting } from './task-weights';
 
 export type Stage = 'sft' | 'dpo' | 'rm';
@@ -132,7 +115,7 @@ export interface TrainSettings {
   adam_beta2: number;
   adam_epsilon: number;
   seed: number;
-  /** Recompute each layer's forward in the backward instead of keeping its activations (see the file comment). */
+  /** Recompute each layer's forward in the backward instead of keeping its activations (docs/training.md, "Activation checkpointing"). */
   gradient_checkpointing: boolean;
 
   // quantization (QLoRA: LLaMA-Factory's model arguments; src/engine/quantize.ts)

@@ -1,11 +1,6 @@
-// Training job settings under LLaMA-Factory's argument names, so that one job file runs in Graft and in
-// LLaMA-Factory (`llamafactory-cli train job.yaml`) unchanged: the entry points that read and check settings.
-// Around them: settings-types.ts (TrainSettings, what each key means), settings-spec.ts (each key's parser and
-// default), foreign-keys.ts (LLaMA-Factory keys Graft ignores or refuses, with the reasons, and "did you
-// mean"), settings-yaml.ts (job files), settings-error.ts (SettingsError).
-//
-// Values may be strings (command-line flags): "true", "1e-3" and "8" are converted as the type asks.
-// This file runs in the browser worker too: no Node imports.
+// Training job settings under LLaMA-Factory's argument names: the entry points that read and check them. Around
+// them: settings-types.ts, settings-spec.ts, foreign-keys.ts, settings-yaml.ts (job files), settings-error.ts
+// (docs/training.md, "Settings"). No Node imports: this runs in the browser worker too.
 import { checkForeignKey, CANNOT, isOff, NO_EFFECT, suggestion } from './foreign-keys';
 import { SettingsError, type SettingsProblem } from './settings-error';
 import { BadValue, SETTINGS_KEYS, SPEC, TASK_KEYS } from './settings-spec';
