@@ -1,10 +1,6 @@
-// Kernel specs: a WGSL body from shaders/*.wgsl plus a declaration of its bindings and parameters.
-// The bindings and the `Params` uniform struct are declared once, here, and the WGSL header is generated
-// from that declaration, so the shader text, the bind-group layout and the TypeScript call can not disagree.
-// What must vary per compile (tile sizes, workgroup size, element type) is written in the WGSL as
-// `{{NAME}}` placeholders and given as `defines`. WGSL that several kernels share lives in shaders/lib/ and is
-// pulled in where a source says `{{include:<name>}}` (before the placeholders are filled, so shared code may
-// use them too).
+// Kernel specs: a WGSL body from shaders/*.wgsl plus a declaration of its bindings and parameters, declared once,
+// here, and turned into the WGSL header, so shader, bind-group layout and call can not disagree; `{{NAME}}`
+// placeholders and `{{include:<name>}}` (docs/kernels.md, "Files").
 import { SHADER_LIB } from './shader-lib';
 
 export type ScalarType = 'u32' | 'i32' | 'f32';

@@ -1,11 +1,5 @@
-// A prompt-tuning adapter in PEFT's format (peft_type PROMPT_TUNING), which PeftModel.from_pretrained loads
-// onto the base model unchanged:
-//
-//   adapter_model.safetensors  prompt_embeddings  F32 [num_virtual_tokens, token_dim]
-//                              (what PEFT's get_peft_model_state_dict saves for prompt learning)
-//   adapter_config.json        PromptTuningConfig as PEFT writes it (see promptTuningConfig)
-//
-// The model reads the folder back with src/model/prompt-tuning.ts's readPromptAdapter.
+// A prompt-tuning adapter in PEFT's format (peft_type PROMPT_TUNING), which PeftModel.from_pretrained loads onto the
+// base model unchanged (the files: docs/export.md, "A prompt-tuning adapter").
 import { PROMPT_EMBEDDINGS } from '../model/prompt-tuning';
 import { peftAdapterFiles } from './peft-adapter';
 

@@ -1,11 +1,6 @@
-// The one place where a job becomes a running trainer and its result files: `graft train` (src/cli/train.ts)
-// and the app's Train screen (src/worker/runs.ts) both call runJob. It knows no DOM, no Node file system and
-// no comlink: the caller hands it the model's files, the records, a checkpoint store and a sink for metrics
-// and results.
-//
-//   load the model (positions for cutoff_len and prompt tuning's virtual tokens) → encode the records →
-//   (DPO with full/freeze and a reference-based loss: load the frozen reference) → the starting adapter →
-//   Trainer.create → reference log-probs (prepare) → run → the result files → sink.save
+// The one place where a job becomes a running trainer and its result files: `graft train` and the app's Train
+// screen both call runJob, handing it the model's files, the records, a checkpoint store and a sink. No DOM, no Node
+// file system, no comlink. Its steps: docs/architecture.md ("One job, two entry points").
 import type { GpuContext } from '../engine/context';
 import { loadModel, type LoadedModel } from '../model/load';
 import type { WeightOptions } from '../model/params';

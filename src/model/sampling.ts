@@ -1,11 +1,5 @@
-// Choosing the next token from a row of logits, on the CPU, with the semantics of Hugging Face transformers'
-// `generate`: first the logits processors (repetition penalty), then, when sampling, the warpers in transformers'
-// order — temperature, top-k, top-p — then a draw from the softmax. Greedy decoding applies the repetition
-// penalty and takes the argmax; it skips the warpers, as transformers does.
-//
-// Every function here is pure apart from the documented in-place edits of the logits array it is given, and
-// runs in float64 where it sums (softmax, top-p's cumulative probabilities), so the result does not depend on
-// summation order quirks of float32.
+// Choosing the next token from a row of logits, on the CPU, with the semantics of transformers' `generate`
+// (repetition penalty, then temperature, top-k, top-p; float64 sums): docs/model.md ("Sampling").
 
 /** The settings that shape the next-token distribution; see GenerateOptions for the defaults. */
 export interface SamplingSettings {

@@ -1,10 +1,5 @@
-// The weights of a model folder: `model.safetensors`, or `model.safetensors.index.json` and the shards it names.
-// The index is checked before any weight is used: every shard it names must exist and be a valid safetensors
-// file, and every tensor of its weight_map must be in the shard the map names. Errors name the file.
-//
-// Files are read whole into memory (a shard at a time is read, but every shard stays in memory until the
-// WeightSource is released). Streaming tensor by tensor from the store (ModelStore.readChunks) would cap memory
-// at one tensor; that is a later improvement — the header-only reading in `readWeightHeaders` is the first step.
+// The weights of a model folder (one safetensors file, or an index and its shards), checked before any weight is
+// used; how they are read and what streaming would change: docs/model.md ("Weight files").
 import { headerLength, parseHeader, SafetensorsFile, SafetensorsError, type TensorInfo } from './safetensors';
 import type { WeightSource } from './params';
 import { ModelError, readHead, readJson, type ModelSource } from './source';

@@ -1,11 +1,6 @@
-// The Method screen's guide: a few questions about the situation → which way of adapting a model fits it, why,
-// and what each way needs in GPU memory for the chosen model. Pure TypeScript (no Svelte, no worker), so that
-// every branch is unit-tested (test/ui/method-guide.test.ts).
-//
-// The advice follows the usual practice (LLaMA-Factory's and PEFT's documentation, the LoRA, prompt-tuning,
-// adapter and RAG papers): retrieval for knowledge that changes, prompting when there is nothing to learn
-// from, parameter-efficient methods for hundreds to thousands of examples, full fine-tuning only with much
-// data far from what the model knows, and DPO on top of LoRA for preference pairs.
+// The Method screen's guide: a few questions → which way of adapting a model fits, why, and what each needs in GPU
+// memory. Pure TypeScript, so every branch is unit-tested; where the advice comes from: docs/ui.md ("The method
+// guide").
 import { choices } from './settings-form';
 
 /** How many labelled examples there are. */

@@ -1,11 +1,5 @@
-// The per-task series of a multi-task run, for the Train screen's per-task chart. A multi-task run's step records
-// carry flat numeric fields `task_loss/<task>` (that task's loss in the step) and `task_weight/<task>` (its weight
-// in the step's combined loss), and its eval records `eval_task_loss/<task>`; a run of one task has none of them.
-//
-// taskSeries() lines them up as uPlot wants them: one x column (every step with a record, step records and eval
-// records together, ascending) and, per task, a column of values with null where that record has no value for
-// the task (a task missing from a step, a step without evaluation, or a value that is not finite). Tasks are
-// sorted by name so that a task keeps its colour from one update to the next.
+// The per-task series of a multi-task run, lined up for the Train screen's per-task chart (docs/ui.md, "The run of
+// this tab").
 
 /** The prefixes of the per-task fields. */
 export const TASK_LOSS = 'task_loss/';

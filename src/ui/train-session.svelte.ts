@@ -1,11 +1,5 @@
-// The training run of this tab, outside any screen: the Train screen and the demo show it, and it keeps going
-// when the person switches screens (the worker trains; the tab only listens). While a run is active the page
-// holds a screen wake lock (where the browser offers one), warns before the tab is closed (the run continues
-// from its last checkpoint after a reload), and keeps the update prompt from reloading (train-activity). When
-// it ends, a notification says so if the person allowed notifications.
-//
-// Also here: the result picked for the Chat and Export screens, and the adapter a new run continues (both kept
-// in localStorage "graft-train").
+// The training run of this tab, outside any screen (wake lock, close warning, notification), the result picked for
+// the Chat and Export screens and the adapter a new run continues; docs/ui.md ("The run of this tab").
 import { proxy } from 'comlink';
 import type { EvalRecord, RunRecord, StepRecord, TrainErrorInfo, TrainEvent, TrainOutcome, TrainPhase, TrainProgress, TrainStartRequest, TunedEntry, TunedRef } from '../worker/api';
 import { engine } from './context.svelte';
