@@ -81,7 +81,7 @@ fn flashBlock(w: u32, tid: u32) {
       for (var i = 0u; i < QPT; i++) {
         let rr = j + TPR * i;
         let tt = t0 + rr;
-        let visible = keyOk && tt < T && s <= tt + off;
+        let visible = keyOk && tt < T && seen(s, tt + off);
         let p = select(0.0, exp(qk[i] - rowLse[rr]), visible);
         Ps[c * PST + rr] = p;
         dSs[c * PST + rr] = p * (dp[i] - rowDelta[rr]);

@@ -46,7 +46,7 @@ fn flashBlock(w: u32, tid: u32) {
     }
     for (var i = 0u; i < KPT; i++) {
       let c = j + TPR * i;
-      let visible = t < T && kVis[c] != 0u && s0 + c <= t + qb.off;
+      let visible = t < T && kVis[c] != 0u && seen(s0 + c, t + qb.off);
       let p = select(0.0, exp(qk[i] - lseRow), visible);
       dSs[r * PST + c] = p * (dp[i] - delta);
     }

@@ -58,7 +58,7 @@ fn flashBlock(w: u32, tid: u32) {
     }
     for (var i = 0u; i < KPT; i++) {
       let c = j + TPR * i;
-      let visible = kVis[c] != 0u && s0 + c <= t + qb.off;
+      let visible = kVis[c] != 0u && seen(s0 + c, t + qb.off);
       Ss[r * PST + c] = select(NEG_BIG, acc[i], visible);
     }
     if (TPR > 1u) { workgroupBarrier(); }

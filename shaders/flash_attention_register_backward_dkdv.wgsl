@@ -36,7 +36,7 @@ struct PdSCol {
 fn probsCol(x: vec4<f32>, dp: vec4<f32>, tt: u32, s: vec4<u32>, keysOk: vec4<bool>, base: u32) -> PdSCol {
   let T = params.T;
   let row = base + min(tt, T - 1u);
-  let visible = keysOk & (s <= vec4(tt + params.S - T)) & vec4(tt < T);
+  let visible = keysOk & seen4(s, vec4(tt + params.S - T)) & vec4(tt < T);
   let p = select(vec4(0.0), exp(params.scale * x - stats[2u * row]), visible);
   return PdSCol(p, p * (dp - stats[2u * row + 1u]));
 }

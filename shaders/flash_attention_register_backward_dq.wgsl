@@ -22,10 +22,10 @@ fn colBlock(op: u32, at: vec4<u32>, d: u32) -> mat4x4<f32> {
 /** dS of 4 keys s .. s + 3 (columns) for 4 rows: P = e^(scale·x − lse) where visible, (dp − Δ)·P. */
 fn dScores(x: mat4x4<f32>, dp: mat4x4<f32>, b: u32, s: u32, lastKey: vec4<u32>, rowLse: vec4<f32>, delta: vec4<f32>) -> mat4x4<f32> {
   let sc = params.scale;
-  let p0 = select(vec4(0.0), exp(sc * x[0] - rowLse), (vec4(s) <= lastKey) & vec4(keyOk(b, s)));
-  let p1 = select(vec4(0.0), exp(sc * x[1] - rowLse), (vec4(s + 1u) <= lastKey) & vec4(keyOk(b, s + 1u)));
-  let p2 = select(vec4(0.0), exp(sc * x[2] - rowLse), (vec4(s + 2u) <= lastKey) & vec4(keyOk(b, s + 2u)));
-  let p3 = select(vec4(0.0), exp(sc * x[3] - rowLse), (vec4(s + 3u) <= lastKey) & vec4(keyOk(b, s + 3u)));
+  let p0 = select(vec4(0.0), exp(sc * x[0] - rowLse), seen4(vec4(s), lastKey) & vec4(keyOk(b, s)));
+  let p1 = select(vec4(0.0), exp(sc * x[1] - rowLse), seen4(vec4(s + 1u), lastKey) & vec4(keyOk(b, s + 1u)));
+  let p2 = select(vec4(0.0), exp(sc * x[2] - rowLse), seen4(vec4(s + 2u), lastKey) & vec4(keyOk(b, s + 2u)));
+  let p3 = select(vec4(0.0), exp(sc * x[3] - rowLse), seen4(vec4(s + 3u), lastKey) & vec4(keyOk(b, s + 3u)));
   return mat4x4(p0 * (dp[0] - delta), p1 * (dp[1] - delta), p2 * (dp[2] - delta), p3 * (dp[3] - delta));
 }
 

@@ -19,10 +19,10 @@ const HIDDEN = -1.0e38;  // scores at or below this are not visible
 fn visibleScores(x: mat4x4<f32>, b: u32, s: u32, lastKey: vec4<u32>) -> mat4x4<f32> {
   let y = x * params.scale;
   return mat4x4(
-    select(vec4(NEG_BIG), y[0], (vec4(s) <= lastKey) & vec4(keyOk(b, s))),
-    select(vec4(NEG_BIG), y[1], (vec4(s + 1u) <= lastKey) & vec4(keyOk(b, s + 1u))),
-    select(vec4(NEG_BIG), y[2], (vec4(s + 2u) <= lastKey) & vec4(keyOk(b, s + 2u))),
-    select(vec4(NEG_BIG), y[3], (vec4(s + 3u) <= lastKey) & vec4(keyOk(b, s + 3u))));
+    select(vec4(NEG_BIG), y[0], seen4(vec4(s), lastKey) & vec4(keyOk(b, s))),
+    select(vec4(NEG_BIG), y[1], seen4(vec4(s + 1u), lastKey) & vec4(keyOk(b, s + 1u))),
+    select(vec4(NEG_BIG), y[2], seen4(vec4(s + 2u), lastKey) & vec4(keyOk(b, s + 2u))),
+    select(vec4(NEG_BIG), y[3], seen4(vec4(s + 3u), lastKey) & vec4(keyOk(b, s + 3u))));
 }
 
 // blockProducts' operands: q against k.

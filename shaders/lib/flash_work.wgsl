@@ -9,6 +9,19 @@
 // Both give the offset of the queries among the keys (off = S − T: query t sees keys s ≤ t + off) and where
 // the kv head's rows start: element (b, s, kh, d) of k and v is kBase + s·kvStride + d. HD is the kernel's
 // head dim.
+// Sliding-window attention (Gemma's local layers; SLIDING is a compile-time switch, params.window the width):
+// key s is seen by the query whose last visible key is `last` (= t + S − T) when s ≤ last and, sliding,
+// last − window < s (the window holds the query's own position and the window − 1 before it).
+const SLIDING: bool = {{SLIDING}};
+
+fn seen(s: u32, last: u32) -> bool {
+  return s <= last && (!SLIDING || s + params.window > last);
+}
+
+fn seen4(s: vec4<u32>, last: vec4<u32>) -> vec4<bool> {
+  return (s <= last) & (vec4(!SLIDING) | (s + vec4(params.window) > last));
+}
+
 struct QueryBlock {
   b: u32, h: u32, rb: u32,  // batch, query head, row block
   off: u32, kvStride: u32, kBase: u32,

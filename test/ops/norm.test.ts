@@ -56,13 +56,17 @@ function inputs(rows: number, C: number, seed: number, offset = 0) {
   return { x, weight, bias };
 }
 
-async function checkRms(rows: number, C: number, eps: number, gridLimit?: number): Promise<void> {
+async function checkRms(rows: number, C: number, eps: number, gridLimit?: number, plusOne = false): Promise<void> {
   const base = await testContext();
   const ctx = gridLimit ? withGridLimit(base, gridLimit) : base;
   const shape = [rows, C];
-  const { x, weight } = inputs(rows, C, rows * 7919 + C);
+  const { x, weight: w } = inputs(rows, C, rows * 7919 + C);
+  // Gemma's (1 + w): the weight is stored as the offset from 1, so small values around 0.
+  const weight = plusOne ? w.map((v) => Math.fround(v - 1)) : w;
+  const gain = (a: Float64Array) => (plusOne ? a.map((v) => 1 + v) : a);
+  const opts = { plusOne };
   await checkOp(ctx, {
-    name: `rmsnorm [${shape}] eps ${eps}`,
+    name: `rmsnorm${plusOne ? ' (1 + w)' : ''} [${shape}] eps ${eps}`,
     inputs: { x: { shape, data: x }, weight: { shape: [C], data: weight } },
     ref: (a) => rmsnormForwardRef(a.x!, a.weight!, rows, C, eps),
     gpu: (ctx, t) => {
@@ -121,6 +125,10 @@ async function checkLayerNorm(rows: number, C: number, eps: number, offset: numb
       const dWeight = ctx.zeros([C]);
       const dBias = ctx.zeros([C]);
       layernormBackward(ctx, dx, dWeight, dBias, d.out!, t.x!, t.weight!, out.mean!, out.rstd!);
+  // Gemma: the gain is 1 + weight (its hidden norms, and its per-head q/k norms over head_dim 256).
+  for (const [rows, C] of [[7, 37], [33, 256], [5, 640]] as const) {
+    it(`(1 + w) forward and backward on [${rows}×${C}]`, () => checkRms(rows, C, 1e-6, undefined, true));
+  }
       if (degenerate) {
         // Expected exactly 0 (x − mean is computed exactly when C = 1).
         expect(Array.from(await ctx.readF32(dx)).every((v) => v === 0), 'dx is 0 when C = 1').toBe(true);

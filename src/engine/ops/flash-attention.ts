@@ -17,8 +17,8 @@ import { checkDistinct, checkOutput, dims, type Dims } from './attention-checks'
 /** The lse written for a query that sees no key at all (its output is 0): "minus infinity", but finite. */
 export const EMPTY_ROW_LSE = -1e30;
 
-/** The largest head dim the kernels take (past it the per-invocation accumulators outgrow registers). */
-export const FLASH_MAX_HEAD_DIM = 128;
+/** The largest head dim the kernels take (Gemma 3's 256; past it the per-invocation accumulators outgrow registers). */
+export const FLASH_MAX_HEAD_DIM = 256;
 
 /** Invocations per workgroup of the Δ row kernel. */
 const DELTA_WG = 256;
@@ -58,6 +58,7 @@ const BLOCK_PARAMS = [
   ['nBlocks', 'u32'],
   ['nWork', 'u32'],
   ['scale', 'f32'],
+  ['window', 'u32'],
 ] as const;
 
 const forwardSpec: KernelSpec = {
@@ -211,14 +212,16 @@ export function flashAttentionConfig(ctx: GpuContext, D: number, override: Parti
   };
 }
 
-function kernelFor(ctx: GpuContext, cfg: FlashAttentionConfig, kind: Kind, D: number) {
+function kernelFor(ctx: GpuContext, cfg: FlashAttentionConfig, kind: Kind, D: number, window: number) {
   const b = cfg[kind];
   const empty = { EMPTY_LSE: EMPTY_ROW_LSE.toExponential() };
+  const SLIDING = String(window > 0);
   if (cfg.variant === 'register') {
-    const defines = { HD: D, NC: Math.ceil(D / 4), WG: invocations('register', kind, b), ...(kind === 'forward' ? empty : {}) };
+    const defines = { HD: D, NC: Math.ceil(D / 4), WG: invocations('register', kind, b), SLIDING, ...(kind === 'forward' ? empty : {}) };
     return ctx.kernel(registerSpecs[kind], defines);
   }
   const common = {
+    SLIDING,
     HD: D,
     HDP: rowStride(D, b.TPR),
     BR: b.BR,
@@ -250,8 +253,12 @@ function blockGrid(ctx: GpuContext, blocks: number, heads: number): [number, num
   return blocks <= max && heads <= max ? [blocks, heads, 1] : grid1d(blocks * heads, 1, max);
 }
 
-function blockParams(d: Dims, hasMask: boolean, nBlocks: number, heads: number, scale: number): Record<string, number> {
-  return { T: d.T, S: d.S, H: d.H, Hkv: d.Hkv, hasMask: hasMask ? 1 : 0, nBlocks, nWork: nBlocks * heads, scale };
+function blockParams(d: Dims, hasMask: boolean, nBlocks: number, heads: number, scale: number, window: number): Record<string, number> {
+  return { T: d.T, S: d.S, H: d.H, Hkv: d.Hkv, hasMask: hasMask ? 1 : 0, nBlocks, nWork: nBlocks * heads, scale, window };
+}
+
+function checkWindow(op: string, window: number): void {
+  if (!Number.isInteger(window) || window < 0 || window > 0xffffffff) throw new Error(`${op}: the sliding window must be a whole number ≥ 0 (0: none), got ${window}`);
 }
 
 // ---- wrappers -------------------------------------------------------------------------------------------
@@ -274,8 +281,10 @@ export function attentionBackwardDelta(ctx: GpuContext, stats: Tensor, dOut: Ten
 /**
  * out [B, T, H, D], lse [B, H, T] = causal attention of q [B, T, H, D] over k, v [B, S, Hkv, D], S ≥ T
  * (the queries are the last T positions: query t sees keys s ≤ t + S − T). keyMask i32 [B, S] (or [B·S]):
- * 0 marks padding, never attended; null attends to every key. A query that sees no key gets out = 0 and
- * lse = EMPTY_ROW_LSE. D ≤ 128. `config` overrides the adapter's block sizes (benchmarks, tests).
+ * 0 marks padding, never attended; null attends to every key. `window` > 0: sliding-window attention, query t
+ * sees only keys s > t + S − T − window (Gemma's local layers: transformers' kv_idx > q_idx − sliding_window).
+ * A query that sees no key gets out = 0 and lse = EMPTY_ROW_LSE. D ≤ 256. `config` overrides the adapter's
+ * block sizes (benchmarks, tests).
  */
 export function flashAttentionForward(
   ctx: GpuContext,
@@ -287,18 +296,20 @@ export function flashAttentionForward(
   keyMask: Tensor | null,
   scale: number,
   config?: Partial<FlashAttentionConfig>,
+  window = 0,
 ): void {
   const op = 'flashAttentionForward';
   const d = flashDims(op, q, k, v, keyMask);
+  checkWindow(op, window);
   checkOutput(op, 'out', out, q.shape);
   checkOutput(op, 'lse', lse, [d.B, d.H, d.T]);
   checkDistinct(op, { out, lse }, { q, k, v, keyMask });
   const cfg = flashAttentionConfig(ctx, d.D, config);
   const nBlocks = Math.ceil(d.T / cfg.forward.BR);
   ctx.dispatch(
-    kernelFor(ctx, cfg, 'forward', d.D),
+    kernelFor(ctx, cfg, 'forward', d.D, window),
     { out, lse, q, k, v, keyMask: keyMask ?? q },
-    blockParams(d, keyMask !== null, nBlocks, d.B * d.H, scale),
+    blockParams(d, keyMask !== null, nBlocks, d.B * d.H, scale, window),
     blockGrid(ctx, nBlocks, d.B * d.H),
   );
 }
@@ -306,7 +317,7 @@ export function flashAttentionForward(
 /**
  * dq [B, T, H, D], dk and dv [B, S, Hkv, D] += the gradients of flashAttentionForward (or attentionForward)
  * given dOut [B, T, H, D] and the forward's out and lse (accumulates; zero the gradients first). dk/dv sum
- * over the query heads that share each kv head.
+ * over the query heads that share each kv head. `window`: the forward's.
  */
 export function flashAttentionBackward(
   ctx: GpuContext,
@@ -322,9 +333,11 @@ export function flashAttentionBackward(
   keyMask: Tensor | null,
   scale: number,
   config?: Partial<FlashAttentionConfig>,
+  window = 0,
 ): void {
   const op = 'flashAttentionBackward';
   const d = flashDims(op, q, k, v, keyMask);
+  checkWindow(op, window);
   checkOutput(op, 'dq', dq, q.shape);
   checkOutput(op, 'dk', dk, k.shape);
   checkOutput(op, 'dv', dv, k.shape);
@@ -340,16 +353,16 @@ export function flashAttentionBackward(
   const hasMask = keyMask !== null;
   const nKeyBlocks = Math.ceil(d.S / cfg.dkdv.BC);
   ctx.dispatch(
-    kernelFor(ctx, cfg, 'dkdv', d.D),
+    kernelFor(ctx, cfg, 'dkdv', d.D, window),
     { dk, dv, dOut, q, k, v, stats, keyMask: mask },
-    blockParams(d, hasMask, nKeyBlocks, d.B * d.Hkv, scale),
+    blockParams(d, hasMask, nKeyBlocks, d.B * d.Hkv, scale, window),
     blockGrid(ctx, nKeyBlocks, d.B * d.Hkv),
   );
   const nRowBlocks = Math.ceil(d.T / cfg.dq.BR);
   ctx.dispatch(
-    kernelFor(ctx, cfg, 'dq', d.D),
+    kernelFor(ctx, cfg, 'dq', d.D, window),
     { dq, dOut, q, k, v, stats, keyMask: mask },
-    blockParams(d, hasMask, nRowBlocks, d.B * d.H, scale),
+    blockParams(d, hasMask, nRowBlocks, d.B * d.H, scale, window),
     blockGrid(ctx, nRowBlocks, d.B * d.H),
   );
   // Back to the pool now: whoever takes it next writes it in a later dispatch, after these have read it.

@@ -1,5 +1,5 @@
-// RMSNorm (Llama, Qwen; also Qwen3's per-head q/k norm, with rows = tokens × heads and C = head_dim) and
-// LayerNorm (GPT-2), both over the last dim.
+// RMSNorm (Llama, Qwen; also Qwen3's per-head q/k norm, with rows = tokens × heads and C = head_dim; Gemma's
+// with the gain 1 + weight: `plusOne`) and LayerNorm (GPT-2), both over the last dim.
 //
 // Forward and the dx backward are row kernels: a workgroup of 64 threads handles R rows with W lanes per
 // row (W the smallest power of two ≥ C, at most 64), so short rows share a workgroup and wide rows are
@@ -47,7 +47,7 @@ const rmsForwardSpec: KernelSpec = {
   source: rmsForwardSrc,
   bindings: [rw('out'), rw('rstd'), ro('x'), ro('weight')],
   params: rowParams,
-  defines: { W: WG, R: 1, WG },
+  defines: { W: WG, R: 1, WG, PLUS_ONE: '' },
 };
 
 const rmsBackwardSpec: KernelSpec = {
@@ -58,8 +58,15 @@ const rmsBackwardSpec: KernelSpec = {
     ['rows', 'u32'],
     ['C', 'u32'],
   ],
-  defines: { W: WG, R: 1, WG },
+  defines: { W: WG, R: 1, WG, PLUS_ONE: '' },
 };
+
+/** RMSNorm's options: Gemma's gain 1 + weight (the weight is stored as the offset from 1). */
+export interface RmsnormOptions {
+  plusOne?: boolean;
+}
+
+const gainDefine = (o: RmsnormOptions | undefined) => ({ PLUS_ONE: o?.plusOne ? ' + 1.0' : '' });
 
 const rmsPartialSpec: KernelSpec = {
   name: 'rmsnorm_dweight_partial',
@@ -172,18 +179,22 @@ function reducePartials(ctx: GpuContext, into: Tensor, partial: Tensor, n: numbe
 
 // ---- RMSNorm ----------------------------------------------------------------------------------------------
 
-/** out[rows, C] = x · rstd · weight[C], rstd[rows] = 1 / sqrt(mean(x²) + eps) (saved for the backward). */
-export function rmsnormForward(ctx: GpuContext, out: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, eps: number): void {
+/**
+ * out[rows, C] = x · rstd · weight[C] (plusOne: · (1 + weight[C])), rstd[rows] = 1 / sqrt(mean(x²) + eps) (saved
+ * for the backward).
+ */
+export function rmsnormForward(ctx: GpuContext, out: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, eps: number, opts?: RmsnormOptions): void {
   const { rows, C } = normShapes('rmsnormForward', x, { out }, { rstd }, { weight });
   checkEps('rmsnormForward', eps);
   if (rows === 0) return;
   const L = rowLayout(C, WG);
-  ctx.dispatch(ctx.kernel(rmsForwardSpec, L), { out, rstd, x, weight }, { rows, C, eps }, rowGrid(ctx, rows, L.R));
+  ctx.dispatch(ctx.kernel(rmsForwardSpec, { ...L, ...gainDefine(opts) }), { out, rstd, x, weight }, { rows, C, eps }, rowGrid(ctx, rows, L.R));
 }
 
 /**
- * dx[rows, C] += ∂out/∂x · dOut, dWeight[C] += Σ_rows dOut · x · rstd (both accumulate; zero them first).
- * rstd[rows] is the forward's. Uses a scratch tensor of about min(rows / 32, 256) × C floats.
+ * dx[rows, C] += ∂out/∂x · dOut, dWeight[C] += Σ_rows dOut · x · rstd (both accumulate; zero them first; with
+ * plusOne the gradient of weight is that of 1 + weight). rstd[rows] is the forward's. Uses a scratch tensor of
+ * about min(rows / 32, 256) × C floats.
  */
 export function rmsnormBackward(
   ctx: GpuContext,
@@ -193,11 +204,12 @@ export function rmsnormBackward(
   x: Tensor,
   weight: Tensor,
   rstd: Tensor,
+  opts?: RmsnormOptions,
 ): void {
   const { rows, C } = normShapes('rmsnormBackward', x, { dx, dOut }, { rstd }, { dWeight, weight });
   if (rows === 0) return;
   const L = rowLayout(C, WG);
-  ctx.dispatch(ctx.kernel(rmsBackwardSpec, L), { dx, dOut, x, weight, rstd }, { rows, C }, rowGrid(ctx, rows, L.R));
+  ctx.dispatch(ctx.kernel(rmsBackwardSpec, { ...L, ...gainDefine(opts) }), { dx, dOut, x, weight, rstd }, { rows, C }, rowGrid(ctx, rows, L.R));
 
   const rowsPerBlock = rowsPerBlockFor(rows);
   const blocks = Math.ceil(rows / rowsPerBlock);

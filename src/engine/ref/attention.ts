@@ -6,11 +6,11 @@ import { EMPTY_ROW_LSE } from '../ops/flash-attention';
 /** The sizes the attention ops check and use (ops/attention-checks.ts). */
 export type AttentionShape = Dims;
 
-/** The visible keys of query t in batch row b. */
-function visible(b: number, t: number, s: AttentionShape, keyMask: ArrayLike<number> | null): number[] {
+/** The visible keys of query t in batch row b (with a sliding window > 0: only the last `window` positions). */
+function visible(b: number, t: number, s: AttentionShape, keyMask: ArrayLike<number> | null, window = 0): number[] {
   const keys: number[] = [];
   const last = t + (s.S - s.T);
-  for (let j = 0; j <= last && j < s.S; j++) {
+  for (let j = window > 0 ? Math.max(0, last - window + 1) : 0; j <= last && j < s.S; j++) {
     if (keyMask === null || keyMask[b * s.S + j] !== 0) keys.push(j);
   }
   return keys;
@@ -53,6 +53,7 @@ export function attentionForwardRef(
   keyMask: ArrayLike<number> | null,
   s: AttentionShape,
   scale: number,
+  window = 0,
 ): { out: Float64Array; lse: Float64Array } {
   const out = new Float64Array(s.B * s.T * s.H * s.D);
   const lse = new Float64Array(s.B * s.H * s.T);
@@ -60,7 +61,7 @@ export function attentionForwardRef(
     for (let h = 0; h < s.H; h++) {
       const kh = Math.floor(h / (s.H / s.Hkv));
       for (let t = 0; t < s.T; t++) {
-        const keys = visible(b, t, s, keyMask);
+        const keys = visible(b, t, s, keyMask, window);
         const row = softmaxRow(q, k, s, b, h, t, keys, scale);
         lse[(b * s.H + h) * s.T + t] = row.lse;
         const oi = qIndex(s, b, t, h);
@@ -83,6 +84,7 @@ export function attentionBackwardRef(
   keyMask: ArrayLike<number> | null,
   s: AttentionShape,
   scale: number,
+  window = 0,
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
   const dq = new Float64Array(q.length);
   const dk = new Float64Array(k.length);
@@ -91,7 +93,7 @@ export function attentionBackwardRef(
     for (let h = 0; h < s.H; h++) {
       const kh = Math.floor(h / (s.H / s.Hkv));
       for (let t = 0; t < s.T; t++) {
-        const keys = visible(b, t, s, keyMask);
+        const keys = visible(b, t, s, keyMask, window);
         const { p } = softmaxRow(q, k, s, b, h, t, keys, scale);
         const qi = qIndex(s, b, t, h);
         // dp[n] = dOut_t · v_{keys[n]}
