@@ -106,23 +106,20 @@ const FUSED_BINDINGS = [ro('a2'), ro('b2'), ro('bias')] as const;
 const FUSED_PARAMS = [...PARAMS, ['K2', 'u32'], ['scale2', 'f32']] as const;
 const FUSED_DEFINES = { TRANS_B2: 'false', HAS_BIAS: 'false' };
 
-const tiledFusedSpec: KernelSpec = {
-  ...tiledSpec,
-  name: 'matmul_tiled_fused',
-  source: tiledSrc + fusedEpilogueSrc,
-  bindings: [...tiledSpec.bindings, ...FUSED_BINDINGS],
-  params: FUSED_PARAMS,
-  defines: { ...tiledSpec.defines, ...FUSED_DEFINES },
-};
+/** A kernel's fused-epilogue build: its body with the fused epilogue, and the epilogue's bindings, params and defines. */
+function withFusedEpilogue(spec: KernelSpec, name: string, body: string): KernelSpec {
+  return {
+    ...spec,
+    name,
+    source: body + fusedEpilogueSrc,
+    bindings: [...spec.bindings, ...FUSED_BINDINGS],
+    params: FUSED_PARAMS,
+    defines: { ...spec.defines, ...FUSED_DEFINES },
+  };
+}
 
-const quadFusedSpec: KernelSpec = {
-  ...quadSpec,
-  name: 'matmul_quad_fused',
-  source: quadSrc + fusedEpilogueSrc,
-  bindings: [...quadSpec.bindings, ...FUSED_BINDINGS],
-  params: FUSED_PARAMS,
-  defines: { ...quadSpec.defines, ...FUSED_DEFINES },
-};
+const tiledFusedSpec = withFusedEpilogue(tiledSpec, 'matmul_tiled_fused', tiledSrc);
+const quadFusedSpec = withFusedEpilogue(quadSpec, 'matmul_quad_fused', quadSrc);
 
 const FUSED_SPECS: Partial<Record<KernelName, KernelSpec>> = {
   matmul_tiled: tiledFusedSpec,
