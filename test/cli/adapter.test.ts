@@ -1,13 +1,17 @@
-// `graft train --finetuning_type adapter` and `graft generate` with several adapters, as child processes: the
+// `graft train --finetuning_type adapter` and `graft generate` with several adapters, run in this process on one
+// GPU device for the file (test/helpers/graft-in-process.ts), so the ten commands compile their kernels once: the
 // run writes the bottleneck adapter folder (and no LLaMA-Factory job), its losses go down, and generate loads it
 // beside a LoRA adapter of the same base (graft info describes it) and generates with the one --use names — the adapter's greedy tokens
 // differ from the base's, and the same adapter gives the same tokens whether loaded alone or with others.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { lines, runGraft } from './run';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
+import { lines } from './run';
 import { ALPACA, FIXTURE } from '../train/helpers';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-adapter-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -18,7 +22,7 @@ const FAST = ['--model', FIXTURE, '--dataset', ALPACA, '--cutoff_len', '64', '--
 describe('graft train / generate with bottleneck adapters', () => {
   it('trains and exports an adapter, and generate switches between adapters on one base', async () => {
     const out = join(scratch, 'houlsby');
-    const r = await runGraft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_placement', 'houlsby', '--reduction_factor', '8', '--output_dir', out], { timeoutMs: 120_000 });
+    const r = await graft(['train', ...FAST, '--finetuning_type', 'adapter', '--adapter_placement', 'houlsby', '--reduction_factor', '8', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     // 2 layers × 2 sites × (down 8×64 + 8 + up 64×8 + 64) = 4,384
     expect(r.graftStderr).toMatch(/adapter on LlamaForCausalLM \(4,384 trainable parameters\)/);
@@ -30,7 +34,7 @@ describe('graft train / generate with bottleneck adapters', () => {
     for (let i = 1; i < 8; i++) expect(losses[i]!).toBeLessThan(losses[i - 1]!);
     expect(losses[7]!).toBeLessThan(losses[0]! - 0.5);
 
-    const info = await runGraft(['info', '--model', FIXTURE, '--adapter', out, '--json']);
+    const info = await graft(['info', '--model', FIXTURE, '--adapter', out, '--json']);
     expect(info.code, info.graftStderr).toBe(0);
     expect((JSON.parse(info.stdout) as { adapter: unknown }).adapter).toMatchObject({
       adapterType: 'bottleneck',
@@ -41,17 +45,17 @@ describe('graft train / generate with bottleneck adapters', () => {
       parameters: 4384,
       baseModel: FIXTURE,
     });
-    const infoText = await runGraft(['info', '--model', FIXTURE, '--adapter', out]);
+    const infoText = await graft(['info', '--model', FIXTURE, '--adapter', out]);
     expect(infoText.stdout).toMatch(/Adapter\s+bottleneck \(houlsby\), size 8 = hidden \/ 8, relu/);
 
     const lora = join(scratch, 'lora');
-    const l = await runGraft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '2', '--output_dir', lora], { timeoutMs: 120_000 });
+    const l = await graft(['train', ...FAST, '--max_steps', '2', '--lora_rank', '2', '--output_dir', lora]);
     expect(l.code, l.graftStderr).toBe(0);
 
     // The first training record's instruction, which the adapter has seen eight times.
     const prompt = (JSON.parse(readFileSync(ALPACA, 'utf8')) as { instruction: string }[])[0]!.instruction;
     const gen = async (...flags: string[]) => {
-      const g = await runGraft(['generate', '--model', FIXTURE, '--chat', '--prompt', prompt, '--greedy', '-n', '6', '--ignore-eos', '--json', ...flags], { timeoutMs: 60_000 });
+      const g = await graft(['generate', '--model', FIXTURE, '--chat', '--prompt', prompt, '--greedy', '-n', '6', '--ignore-eos', '--json', ...flags]);
       expect(g.code, g.graftStderr).toBe(0);
       return (JSON.parse(g.stdout) as { new_ids: number[] }).new_ids;
     };
@@ -63,10 +67,10 @@ describe('graft train / generate with bottleneck adapters', () => {
     expect(bn).not.toEqual(base);
     expect(await gen()).toEqual(base);
 
-    const which = await runGraft(['generate', '--model', FIXTURE, '--prompt', 'x', ...both]);
+    const which = await graft(['generate', '--model', FIXTURE, '--prompt', 'x', ...both]);
     expect(which.code).not.toBe(0);
     expect(which.graftStderr).toMatch(/2 adapters are loaded \(bn, lo\); choose one with --use NAME \(or --use base\)/);
-    const unknown = await runGraft(['generate', '--model', FIXTURE, '--prompt', 'x', ...both, '--use', 'other']);
+    const unknown = await graft(['generate', '--model', FIXTURE, '--prompt', 'x', ...both, '--use', 'other']);
     expect(unknown.graftStderr).toMatch(/--use other names no loaded adapter; loaded: bn, lo \(or base\)/);
   });
 });

@@ -1,12 +1,18 @@
-// The `graft` command end to end, as a child process: help, usage errors, download from the local test hub
-// into a temporary cache folder (with a dropped connection that resumes), generation from a folder and from
-// the cache with the hub gone, `info --json`, and failures that end with one line on stderr.
+// The `graft` command end to end: help, usage errors, download from the local test hub into a temporary cache
+// folder (with a dropped connection that resumes), generation from a folder and from the cache with the hub gone,
+// `info --json`, and failures that end with one line on stderr.
+// What is about the process itself (help and usage errors with their exit codes, `npx graft`, GRAFT_DEBUG's stack)
+// runs the real command in a child process (runGraft); the rest runs main() in this process on one GPU device for
+// the file (test/helpers/graft-in-process.ts), so the generations compile their kernels once.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 import { lines, REPO_ROOT, runGraft } from './run';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const FIXTURE = 'test/fixtures/tiny-llama';
 const ADAPTER = 'test/fixtures/tiny-llama/reference/final_adapter';
@@ -87,7 +93,7 @@ describe('graft help and usage errors', () => {
 
 describe('graft generate and info on a model folder', () => {
   it('reproduces the reference greedy generation with --chat --json', async () => {
-    const r = await runGraft(['generate', '--model', FIXTURE, ...GREEDY_ARGS]);
+    const r = await graft(['generate', '--model', FIXTURE, ...GREEDY_ARGS]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { prompt_ids: number[]; new_ids: number[]; text: string };
     expect(out.prompt_ids).toEqual(reference.greedy.prompt_ids);
@@ -97,10 +103,10 @@ describe('graft generate and info on a model folder', () => {
   });
 
   it('streams text to stdout without --json, and tokenizes a prompt as-is without --chat', async () => {
-    const plain = await runGraft(['generate', '--model', FIXTURE, '--prompt', 'What is LoRA?', '--greedy', '-n', '4']);
+    const plain = await graft(['generate', '--model', FIXTURE, '--prompt', 'What is LoRA?', '--greedy', '-n', '4']);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout.endsWith('\n')).toBe(true);
-    const json = await runGraft(['generate', '--model', FIXTURE, '--prompt', 'What is LoRA?', '--greedy', '-n', '4', '--json']);
+    const json = await graft(['generate', '--model', FIXTURE, '--prompt', 'What is LoRA?', '--greedy', '-n', '4', '--json']);
     const out = JSON.parse(json.stdout) as { prompt_ids: number[]; text: string };
     // The chat prompt wraps the text in <|im_start|>user ... ; the plain one is the text alone.
     expect(out.prompt_ids.length).toBeLessThan(reference.greedy.prompt_ids.length);
@@ -109,7 +115,7 @@ describe('graft generate and info on a model folder', () => {
   });
 
   it('generates with a LoRA adapter applied', async () => {
-    const r = await runGraft(['generate', '--model', FIXTURE, '--adapter', ADAPTER, ...GREEDY_ARGS]);
+    const r = await graft(['generate', '--model', FIXTURE, '--adapter', ADAPTER, ...GREEDY_ARGS]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { prompt_ids: number[]; new_ids: number[] };
     expect(out.prompt_ids).toEqual(reference.greedy.prompt_ids);
@@ -119,7 +125,7 @@ describe('graft generate and info on a model folder', () => {
   });
 
   it('info --json gives the architecture, parameter count, estimates, the adapter and the GPU', async () => {
-    const r = await runGraft(['info', '--model', FIXTURE, '--adapter', ADAPTER, '--json']);
+    const r = await graft(['info', '--model', FIXTURE, '--adapter', ADAPTER, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout) as {
       model: { architecture: string; supported: boolean; parameters: number; layers: number; hidden: number; vocab: number; weightDtype: string; weightBytes: number; estimates: { inferenceBytes: number; loraTrainBytes: number; fullTrainBytes: number } };
@@ -141,7 +147,7 @@ describe('graft generate and info on a model folder', () => {
     expect(info.gpu.limits!.maxBufferSize).toBeGreaterThan(0);
     expect(typeof info.gpu.features!.shaderF16).toBe('boolean');
 
-    const text = await runGraft(['info', '--model', FIXTURE]);
+    const text = await graft(['info', '--model', FIXTURE]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/LlamaForCausalLM/);
     expect(text.stdout).toMatch(/Parameters\s+125,248/);
@@ -149,15 +155,15 @@ describe('graft generate and info on a model folder', () => {
 
   it('fails in one line on a folder that is not a model, and on a path that does not exist', async () => {
     const empty = mkdtempSync(join(scratch, 'empty-'));
-    const r = await runGraft(['generate', '--model', empty, '--prompt', 'x']);
+    const r = await graft(['generate', '--model', empty, '--prompt', 'x']);
     expect(r.code).toBe(1);
     expect(expectOneLine(r.stderr)).toContain('config.json');
 
-    const none = await runGraft(['info', '--model', './no/such/model']);
+    const none = await graft(['info', '--model', './no/such/model']);
     expect(none.code).toBe(1);
     expect(expectOneLine(none.stderr)).toMatch(/no model folder/i);
 
-    const adapter = await runGraft(['info', '--model', FIXTURE, '--adapter', FIXTURE]);
+    const adapter = await graft(['info', '--model', FIXTURE, '--adapter', FIXTURE]);
     expect(adapter.code).toBe(1);
     expect(expectOneLine(adapter.stderr)).toContain('adapter_config.json');
   });
@@ -178,7 +184,7 @@ describe('graft download and the cache', () => {
   const env = () => ({ HF_ENDPOINT: endpoint, GRAFT_CACHE: cache, HF_TOKEN: undefined });
 
   it('fails in one line for a repository the hub does not have', async () => {
-    const r = await runGraft(['download', 'graft-test/no-such-model'], { env: env() });
+    const r = await graft(['download', 'graft-test/no-such-model'], { env: env() });
     expect(r.code).toBe(1);
     const line = expectOneLine(lines(r.stderr).filter((l) => !l.includes('checking the files')).join('\n'));
     expect(line).toMatch(/No such model or file/);
@@ -188,7 +194,7 @@ describe('graft download and the cache', () => {
   it('downloads through a dropped connection (resuming with a Range request) into GRAFT_CACHE', async () => {
     hub.clearRequests();
     hub.fault({ kind: 'drop', file: 'model.safetensors', afterBytes: 200_000 });
-    const r = await runGraft(['download', FIXTURE_REPO], { env: env() });
+    const r = await graft(['download', FIXTURE_REPO], { env: env() });
     expect(r.code, r.stderr).toBe(0);
     const dir = r.stdout.trim();
     expect(dir.startsWith(cache)).toBe(true);
@@ -201,7 +207,7 @@ describe('graft download and the cache', () => {
 
     // A second download finds it complete and asks the hub nothing.
     hub.clearRequests();
-    const again = await runGraft(['download', FIXTURE_REPO], { env: env() });
+    const again = await graft(['download', FIXTURE_REPO], { env: env() });
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/already complete/);
     expect(hub.requests).toHaveLength(0);
@@ -209,7 +215,7 @@ describe('graft download and the cache', () => {
 
   it('generates from the cache by repo id with the hub gone', async () => {
     await hub.close();
-    const r = await runGraft(['generate', '--model', FIXTURE_REPO, ...GREEDY_ARGS], { env: env() });
+    const r = await graft(['generate', '--model', FIXTURE_REPO, ...GREEDY_ARGS], { env: env() });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { prompt_ids: number[]; new_ids: number[] };
     expect(out.prompt_ids).toEqual(reference.greedy.prompt_ids);
@@ -217,7 +223,7 @@ describe('graft download and the cache', () => {
   });
 
   it('fails in one line when a model is not cached and the hub cannot be reached', async () => {
-    const r = await runGraft(['info', '--model', 'graft-test/not-cached'], { env: env() });
+    const r = await graft(['info', '--model', 'graft-test/not-cached'], { env: env() });
     expect(r.code).toBe(1);
     const line = expectOneLine(lines(r.stderr).filter((l) => !/checking the files|retrying/.test(l)).join('\n'));
     expect(line).toMatch(/Network error/);

@@ -1,13 +1,18 @@
-// `graft train` multi-task runs as a child process: two dataset files as two tasks with uncertainty weighting,
-// the multi-task fixture's task field with DWA and balanced sampling; every line of metrics.jsonl has
-// task_loss/<task> and task_weight/<task>; the LLaMA-Factory job says it has no task weighting; bad task
-// settings exit non-zero with what to do. A dpo run writes its LLaMA-Factory job with a ranking dataset.
+// `graft train` multi-task runs: two dataset files as two tasks with uncertainty weighting, the multi-task
+// fixture's task field with DWA and balanced sampling; every line of metrics.jsonl has task_loss/<task> and
+// task_weight/<task>; the LLaMA-Factory job says it has no task weighting; bad task settings exit non-zero with
+// what to do. A dpo run writes its LLaMA-Factory job with a ranking dataset.
+// The commands run in this process on one GPU device for the file (test/helpers/graft-in-process.ts), so they
+// compile their kernels once.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { lines, runGraft } from './run';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
+import { lines } from './run';
 import { FIXTURE } from '../train/helpers';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-multitask-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -23,7 +28,7 @@ describe('graft train: multi-task', () => {
     writeFileSync(a, ['France', 'Japan', 'Peru'].map((c) => JSON.stringify({ instruction: `Capital of ${c}?`, output: `The capital of ${c}.` })).join('\n'));
     writeFileSync(b, [1, 2, 3].map((n) => JSON.stringify({ instruction: `Double ${n}`, output: String(2 * n) })).join('\n'));
     const out = join(scratch, 'two');
-    const r = await runGraft(['train', ...FAST, '--dataset', `${a},${b}`, '--task_weighting', 'uncertainty', '--per_device_train_batch_size', '6', '--max_steps', '3', '--output_dir', out], { timeoutMs: 90_000 });
+    const r = await graft(['train', ...FAST, '--dataset', `${a},${b}`, '--task_weighting', 'uncertainty', '--per_device_train_batch_size', '6', '--max_steps', '3', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.graftStderr).toMatch(/multi-task: capitals \(3\), numbers \(3\); task_weighting uncertainty, task_sampling proportional/);
     const m = readJsonl(join(out, 'metrics.jsonl'));
@@ -40,10 +45,7 @@ describe('graft train: multi-task', () => {
 
   it('the task field of the multi-task fixture: DWA, balanced sampling, all five tasks weighted every step', async () => {
     const out = join(scratch, 'fixture');
-    const r = await runGraft(
-      ['train', ...FAST, '--dataset', 'test/fixtures/data/multitask.json', '--task_weighting', 'dwa', '--dwa_window', '1', '--task_sampling', 'balanced', '--per_device_train_batch_size', '4', '--max_steps', '4', '--output_dir', out],
-      { timeoutMs: 90_000 },
-    );
+    const r = await graft(['train', ...FAST, '--dataset', 'test/fixtures/data/multitask.json', '--task_weighting', 'dwa', '--dwa_window', '1', '--task_sampling', 'balanced', '--per_device_train_batch_size', '4', '--max_steps', '4', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     const tasks = ['sentiment', 'summary', 'translation', '情感分析', '文本摘要'];
     const m = readJsonl(join(out, 'metrics.jsonl'));
@@ -59,13 +61,13 @@ describe('graft train: multi-task', () => {
 
   it('bad task settings exit non-zero with what to do', async () => {
     const base = ['train', ...FAST, '--dataset', 'test/fixtures/data/multitask.json', '--max_steps', '1'];
-    const unknown = await runGraft([...base, '--task_weights', 'sentiment:2,poetry:1', '--output_dir', join(scratch, 'never1')], { timeoutMs: 60_000 });
+    const unknown = await graft([...base, '--task_weights', 'sentiment:2,poetry:1', '--output_dir', join(scratch, 'never1')]);
     expect(unknown.code).toBe(1);
     expect(unknown.graftStderr).toMatch(/task_weights: names "poetry", which no training record has; the tasks are "sentiment", "summary", "translation", "情感分析", "文本摘要"/);
-    const negative = await runGraft([...base, '--task_weights', 'sentiment:-1', '--output_dir', join(scratch, 'never2')]);
+    const negative = await graft([...base, '--task_weights', 'sentiment:-1', '--output_dir', join(scratch, 'never2')]);
     expect(negative.code).toBe(1);
     expect(negative.graftStderr).toMatch(/task_weights: weight of task "sentiment" must be at least 0, not -1/);
-    const single = await runGraft(['train', ...FAST, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--task_weighting', 'dwa', '--max_steps', '1', '--output_dir', join(scratch, 'never3')], { timeoutMs: 60_000 });
+    const single = await graft(['train', ...FAST, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--task_weighting', 'dwa', '--max_steps', '1', '--output_dir', join(scratch, 'never3')]);
     expect(single.code).toBe(1);
     expect(single.graftStderr).toMatch(/task_weighting: is a multi-task setting, but no record of the dataset has a "task" field/);
   });
@@ -74,7 +76,7 @@ describe('graft train: multi-task', () => {
 describe('graft train: the LLaMA-Factory job of a dpo run', () => {
   it('writes train.yaml with pref_beta and pref_loss and a ranking dataset', async () => {
     const out = join(scratch, 'dpo');
-    const r = await runGraft(['train', ...FAST, '--stage', 'dpo', '--dataset', 'test/fixtures/data/dpo.json', '--per_device_train_batch_size', '2', '--max_steps', '1', '--pref_beta', '0.25', '--output_dir', out], { timeoutMs: 90_000 });
+    const r = await graft(['train', ...FAST, '--stage', 'dpo', '--dataset', 'test/fixtures/data/dpo.json', '--per_device_train_batch_size', '2', '--max_steps', '1', '--pref_beta', '0.25', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     const yaml = readFileSync(join(out, 'train.yaml'), 'utf8');
     expect(yaml).toMatch(/^stage: dpo$/m);

@@ -1,16 +1,19 @@
-// `graft train --finetuning_type prompt` as a child process writes PEFT's PROMPT_TUNING folder (and no
+// `graft train --finetuning_type prompt` writes PEFT's PROMPT_TUNING folder (and no
 // LLaMA-Factory job, which has no prompt tuning); `graft info --adapter` describes it; `graft generate
 // --adapter` on that folder puts the virtual tokens in front of the prompt and generates the same tokens as
-// LoadedModel with the folder loaded, which differ from the base model's.
+// LoadedModel with the folder loaded, which differ from the base model's. The commands run in this process
+// (test/helpers/graft-in-process.ts), on the one GPU device the file's LoadedModel uses too.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { PROMPT_EMBEDDINGS } from '../../src/model/prompt-tuning';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { runGraft } from './run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { fixtureModel, FIXTURE } from '../train/helpers';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-prompt-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -18,14 +21,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('graft train --finetuning_type prompt', () => {
   it('writes the PEFT PROMPT_TUNING folder, which graft generate applies', async () => {
     const out = join(scratch, 'prompt-out');
-    const r = await runGraft(
-      [
-        'train', '--model', FIXTURE, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--max_samples', '4', '--cutoff_len', '24',
-        '--per_device_train_batch_size', '2', '--max_steps', '2', '--learning_rate', '3e-2', '--finetuning_type', 'prompt',
-        '--num_virtual_tokens', '5', '--prompt_tuning_init_text', 'Answer briefly:', '--output_dir', out,
-      ],
-      { timeoutMs: 120_000 },
-    );
+    const r = await graft([
+      'train', '--model', FIXTURE, '--dataset', 'test/fixtures/data/sft_alpaca.json', '--max_samples', '4', '--cutoff_len', '24',
+      '--per_device_train_batch_size', '2', '--max_steps', '2', '--learning_rate', '3e-2', '--finetuning_type', 'prompt',
+      '--num_virtual_tokens', '5', '--prompt_tuning_init_text', 'Answer briefly:', '--output_dir', out,
+    ]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.graftStderr).toMatch(/prompt on LlamaForCausalLM \(320 trainable parameters\)/);
     expect(r.graftStderr).toMatch(/LLaMA-Factory has no prompt tuning/);
@@ -50,7 +50,7 @@ describe('graft train --finetuning_type prompt', () => {
     expect(st.names).toEqual([PROMPT_EMBEDDINGS]);
     expect(st.info(PROMPT_EMBEDDINGS).shape).toEqual([5, 64]);
 
-    const info = await runGraft(['info', '--model', FIXTURE, '--adapter', out, '--json']);
+    const info = await graft(['info', '--model', FIXTURE, '--adapter', out, '--json']);
     expect(info.code, info.graftStderr).toBe(0);
     expect((JSON.parse(info.stdout) as { adapter: unknown }).adapter).toEqual({
       dir: out,
@@ -62,10 +62,10 @@ describe('graft train --finetuning_type prompt', () => {
       baseModel: FIXTURE,
       parameters: 320,
     });
-    const plain = await runGraft(['info', '--model', FIXTURE, '--adapter', out]);
+    const plain = await graft(['info', '--model', FIXTURE, '--adapter', out]);
     expect(plain.stdout).toMatch(/PROMPT_TUNING, 5 virtual tokens × 64 \(320 parameters\), init TEXT "Answer briefly:", fits this model/);
 
-    const gen = await runGraft(['generate', '--model', FIXTURE, '--adapter', out, '--prompt', 'Say hello', '--greedy', '-n', '6', '--ignore-eos', '--json']);
+    const gen = await graft(['generate', '--model', FIXTURE, '--adapter', out, '--prompt', 'Say hello', '--greedy', '-n', '6', '--ignore-eos', '--json']);
     expect(gen.code, gen.graftStderr).toBe(0);
     const cli = JSON.parse(gen.stdout) as { prompt_ids: number[]; new_ids: number[] };
     expect(cli.new_ids).toHaveLength(6);

@@ -1,11 +1,12 @@
-// graft score and graft train --stage rm as child processes: a reward model exported from a live one (LoRA on
-// the fixture, merged on export) is rated by `graft score` exactly as the live model rates the same pair; a
-// reward model trained by `graft train --stage rm` is a sequence-classification folder with the RM metrics;
-// usage errors and a folder that is not a reward model fail in one line.
+// graft score and graft train --stage rm: a reward model exported from a live one (LoRA on the fixture, merged on
+// export) is rated by `graft score` exactly as the live model rates the same pair; a reward model trained by
+// `graft train --stage rm` is a sequence-classification folder with the RM metrics; usage errors and a folder that
+// is not a reward model fail in one line. The commands run in this process (test/helpers/graft-in-process.ts), on
+// the one GPU device the file's live model uses too, so the kernels compile once for the file.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { writeJobResult } from '../../src/cli/folder-sink';
 import { buildResult } from '../../src/job/results';
@@ -13,8 +14,11 @@ import { encodeConversation } from '../../src/data/encode';
 import { parsePreferenceText, preparePreferenceData } from '../../src/data/preference';
 import type { RewardObjective } from '../../src/train/objectives';
 import { Trainer } from '../../src/train/trainer';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE, fixtureModel, initAdapter, settings } from '../train/helpers';
-import { lines, runGraft } from './run';
+import { lines } from './run';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-score-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -44,7 +48,7 @@ describe('graft score', () => {
     const [live] = await (trainer.objective as RewardObjective).score([ids]);
     trainer.dispose();
 
-    const r = await runGraft(['score', '--model', dir, '--prompt', PROMPT, '--answer', ANSWER, '--json']);
+    const r = await graft(['score', '--model', dir, '--prompt', PROMPT, '--answer', ANSWER, '--json']);
     expect(r.code, r.graftStderr).toBe(0);
     const out = JSON.parse(r.stdout) as { reward: number; tokens: number; truncated: boolean };
     expect(out.tokens).toBe(ids.length);
@@ -54,10 +58,10 @@ describe('graft score', () => {
   });
 
   it('refuses a missing --answer and a model that is not a reward model, in one line', async () => {
-    const usage = await runGraft(['score', '--model', FIXTURE, '--prompt', 'Hi']);
+    const usage = await graft(['score', '--model', FIXTURE, '--prompt', 'Hi']);
     expect(usage.code).toBe(2);
     expect(lines(usage.graftStderr)).toEqual([expect.stringMatching(/--answer "\.\.\." is required/) as unknown as string]);
-    const notRm = await runGraft(['score', '--model', FIXTURE, '--prompt', 'Hi', '--answer', 'Hello']);
+    const notRm = await graft(['score', '--model', FIXTURE, '--prompt', 'Hi', '--answer', 'Hello']);
     expect(notRm.code).not.toBe(0);
     expect(lines(notRm.graftStderr).at(-1)).toMatch(/is not a reward model: its config\.json names LlamaForCausalLM/);
   });
@@ -66,11 +70,10 @@ describe('graft score', () => {
 describe('graft train --stage rm', () => {
   it('writes a sequence-classification reward model, its adapter and the RM metrics', async () => {
     const out = join(scratch, 'cli-rm');
-    const r = await runGraft(
-      ['train', '--stage', 'rm', '--model', FIXTURE, '--dataset', 'test/fixtures/data/dpo.json', '--max_samples', '4', '--cutoff_len', '40',
-        '--per_device_train_batch_size', '2', '--max_steps', '2', '--learning_rate', '1e-2', '--lora_rank', '2', '--save_strategy', 'no', '--output_dir', out],
-      { timeoutMs: 110_000 },
-    );
+    const r = await graft([
+      'train', '--stage', 'rm', '--model', FIXTURE, '--dataset', 'test/fixtures/data/dpo.json', '--max_samples', '4', '--cutoff_len', '40',
+      '--per_device_train_batch_size', '2', '--max_steps', '2', '--learning_rate', '1e-2', '--lora_rank', '2', '--save_strategy', 'no', '--output_dir', out,
+    ]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.graftStderr).toMatch(/reward model with lora .* 4 training pairs, 2 steps/);
     const metrics = lines(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).map((l) => JSON.parse(l) as Record<string, number>);

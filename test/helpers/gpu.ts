@@ -1,14 +1,32 @@
 // The GPU for tests: a real WebGPU adapter through Dawn, or a loud failure that says how to get one.
 // Kernel tests never skip and never run on a mock.
-import { GpuContext } from '../../src/engine/context';
-import { requestNodeAdapter } from '../../src/engine/adapter-node';
+//
+// The context is made on the process's one device (test/helpers/one-device.ts), which the `graft` commands
+// that a test file runs in process share, so that each kernel compiles once per test file.
+import type { GpuContext } from '../../src/engine/context';
+import { sharedDevice } from './one-device';
 
 let ctx: Promise<GpuContext> | undefined;
 
 export function testContext(): Promise<GpuContext> {
-  ctx ??= (async () => {
-    const { adapter, gpu } = await requestNodeAdapter();
-    return GpuContext.create(adapter, gpu);
-  })();
+  ctx ??= sharedDevice().then((d) => d.context());
   return ctx;
+}
+
+/**
+ * The same context, reporting maxComputeWorkgroupsPerDimension = n. A grid over more than 65535 workgroups
+ * per dimension on SwiftShader would take minutes (about 0.1 ms per workgroup), so the 2-D grid path
+ * (workgroup index = wid.x + wid.y · nwg.x, surplus workgroups idle) is exercised at a small size this way.
+ */
+export function withGridLimit(ctx: GpuContext, n: number): GpuContext {
+  const limits = new Proxy(ctx.limits, {
+    get: (t, p) => (p === 'maxComputeWorkgroupsPerDimension' ? n : Reflect.get(t, p)),
+  });
+  return new Proxy(ctx, {
+    get: (t, p) => {
+      if (p === 'limits') return limits;
+      const v: unknown = Reflect.get(t, p, t);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
 }

@@ -64,18 +64,29 @@ export async function oneDevice(): Promise<OneDevice> {
   return out;
 }
 
+let shared: Promise<OneDevice> | undefined;
+
 /**
- * src/cli/gpu.ts with openGpu giving each command a fresh GpuContext on one device per process. For a test
- * file that runs `graft` commands in its own process (test/helpers/graft-in-process.ts):
+ * The test process's one device: testContext() (test/helpers/gpu.ts) and the commands run in process
+ * (oneDeviceCliGpu) make their contexts on it, so a file that loads a model itself and runs `graft` commands
+ * compiles each kernel once.
+ */
+export function sharedDevice(): Promise<OneDevice> {
+  return (shared ??= oneDevice());
+}
+
+/**
+ * src/cli/gpu.ts with openGpu giving each command a fresh GpuContext on the process's one device
+ * (sharedDevice). For a test file that runs `graft` commands in its own process
+ * (test/helpers/graft-in-process.ts):
  *
  *   vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
  */
 export function oneDeviceCliGpu(real: typeof CliGpuModule): typeof CliGpuModule {
-  let shared: Promise<OneDevice> | undefined;
   return {
     ...real,
     async openGpu() {
-      const one = await (shared ??= oneDevice());
+      const one = await sharedDevice();
       const out: CliGpuModule.CliGpu = { ctx: await one.context(), adapter: summarizeAdapter(one.realAdapter) };
       if (one.swiftshaderIcd) out.swiftshaderIcd = one.swiftshaderIcd;
       return out;

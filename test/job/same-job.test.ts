@@ -2,12 +2,14 @@
 // function, in this process) and through the app's worker services (in Node: fake-indexeddb, folder stores,
 // Dawn or SwiftShader) writes byte-identical result files — the LoRA and bottleneck adapter folders, and a full
 // fine-tune's model.safetensors.
+// Both run on the process's one GPU device (test/helpers/one-device.ts: the command's openGpu is given a fresh
+// context on it, as testContext is), so the six runs compile their kernels once, not once per command.
 import 'fake-indexeddb/auto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseCommand } from '../../src/cli/args';
 import { runTrain } from '../../src/cli/train';
 import { trainSpec } from '../../src/cli/train-spec';
@@ -16,6 +18,8 @@ import { datasets } from '../../src/worker/datasets';
 import { putModelFiles } from '../../src/worker/library';
 import { createTrainServices, type TrainServices } from '../../src/worker/train-api';
 import { testContext } from '../helpers/gpu';
+
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const FIXTURE = 'test/fixtures/tiny-llama';
 const DATA = 'test/fixtures/data/sft_alpaca.json';

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { GpuContext } from '../../src/engine/context';
 import {
   crossEntropyChunk,
   crossEntropyChunkBackward,
@@ -10,7 +9,7 @@ import {
 import { crossEntropyBackwardRef, crossEntropyForwardRef } from '../../src/engine/ref/cross-entropy';
 import type { Tensor } from '../../src/engine/tensor';
 import { checkOp, expectClose, type Tensors } from '../harness/checkOp';
-import { testContext } from '../helpers/gpu';
+import { testContext, withGridLimit } from '../helpers/gpu';
 import { Rng } from '../helpers/rng';
 
 const IGNORE = -100;
@@ -20,24 +19,6 @@ const fwdTol = { atol: 1e-5, rtol: 1e-4 };
 const bwdTol = (V: number) => ({ atol: Math.min(1e-4, 1e-2 / V), rtol: 1e-3 });
 // Chunked and single-chunk results differ only in the order of f32 sums.
 const sameTol = { atol: 1e-5, rtol: 1e-5 };
-
-/**
- * The same context, reporting maxComputeWorkgroupsPerDimension = n. A grid over more than 65535 workgroups
- * per dimension on SwiftShader would take minutes (about 0.1 ms per workgroup), so the 2-D grid path
- * (workgroup index = wid.x + wid.y · nwg.x, surplus workgroups idle) is exercised at a small size this way.
- */
-function withGridLimit(ctx: GpuContext, n: number): GpuContext {
-  const limits = new Proxy(ctx.limits, {
-    get: (t, p) => (p === 'maxComputeWorkgroupsPerDimension' ? n : Reflect.get(t, p)),
-  });
-  return new Proxy(ctx, {
-    get: (t, p) => {
-      if (p === 'limits') return limits;
-      const v: unknown = Reflect.get(t, p, t);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
 
 /** Random targets in [0, V), every fifth token (from the third) ignored. */
 function randomTargets(rng: Rng, T: number, V: number): Float64Array {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { sizeClass, type GpuContext } from '../../src/engine/context';
+import { sizeClass } from '../../src/engine/context';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../../src/engine/ops/norm';
 import { layernormBackwardRef, layernormForwardRef, rmsnormBackwardRef, rmsnormForwardRef } from '../../src/engine/ref/norm';
 import { checkOp, expectClose } from '../harness/checkOp';
-import { testContext } from '../helpers/gpu';
+import { testContext, withGridLimit } from '../helpers/gpu';
 import { Rng } from '../helpers/rng';
 import type { Tensor } from '../../src/engine/tensor';
 
@@ -28,24 +28,6 @@ const gridCases: [number, number, number, number][] = [
   [300, 64, 1e-5, 7],
   [301, 16, 1e-6, 5],
 ];
-
-/**
- * The same context, reporting maxComputeWorkgroupsPerDimension = n. A grid over more than 65535 workgroups
- * per dimension on SwiftShader would take minutes (about 0.1 ms per workgroup), so the 2-D grid path
- * (workgroup index = wid.x + wid.y · nwg.x, surplus workgroups idle) is exercised at a small size this way.
- */
-function withGridLimit(ctx: GpuContext, n: number): GpuContext {
-  const limits = new Proxy(ctx.limits, {
-    get: (t, p) => (p === 'maxComputeWorkgroupsPerDimension' ? n : Reflect.get(t, p)),
-  });
-  return new Proxy(ctx, {
-    get: (t, p) => {
-      if (p === 'limits') return limits;
-      const v: unknown = Reflect.get(t, p, t);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
 
 /** x ~ N(offset, scale²) with outliers; weights around 1 as in a trained model. */
 function inputs(rows: number, C: number, seed: number, offset = 0) {

@@ -1,33 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { GpuContext } from '../../src/engine/context';
 import { softmaxBackward, softmaxForward } from '../../src/engine/ops/softmax';
 import { softmaxBackwardRef, softmaxForwardRef } from '../../src/engine/ref/softmax';
 import { checkOp, expectClose } from '../harness/checkOp';
-import { testContext } from '../helpers/gpu';
+import { testContext, withGridLimit } from '../helpers/gpu';
 import { Rng } from '../helpers/rng';
 
 // Probabilities in a row of C are about 1/C, so the absolute tolerance scales with 1/C; otherwise a wide
 // row (C = 49152) would pass with every output set to zero.
 const fwdTol = (C: number) => ({ atol: Math.min(1e-5, 1e-3 / C), rtol: 1e-4 });
 const bwdTol = (C: number) => ({ atol: Math.min(1e-4, 1e-2 / C), rtol: 1e-3 });
-
-/**
- * The same context, reporting maxComputeWorkgroupsPerDimension = n. A grid over more than 65535 workgroups
- * per dimension on SwiftShader would take minutes (about 0.1 ms per workgroup), so the 2-D grid path
- * (workgroup index = wid.x + wid.y · nwg.x, surplus workgroups idle) is exercised at a small size this way.
- */
-function withGridLimit(ctx: GpuContext, n: number): GpuContext {
-  const limits = new Proxy(ctx.limits, {
-    get: (t, p) => (p === 'maxComputeWorkgroupsPerDimension' ? n : Reflect.get(t, p)),
-  });
-  return new Proxy(ctx, {
-    get: (t, p) => {
-      if (p === 'limits') return limits;
-      const v: unknown = Reflect.get(t, p, t);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
 
 describe('softmax', () => {
   // [rows, C, scale]: odd widths, a vocabulary-wide row, many short rows (several rows per workgroup with a
