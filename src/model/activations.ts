@@ -30,12 +30,18 @@ export interface LayerSaved {
   v: Tensor; // [B, T, nkv, D]
   att: Tensor; // [B, T, nh, D]
   lse: Tensor; // [B, nh, T]
+  /** Gemma 3: the attention branch's output before its post-attention norm ([N, H]) and that norm's statistics. */
+  attnOut: Tensor | null;
+  nAttn: NormSaved | null;
   x2: Tensor; // [N, H] x + attention branch
   h2: Tensor; // [N, H] norm2(x2)
   n2: NormSaved;
   gate: Tensor | null; // [N, I] (SwiGLU)
   up: Tensor; // [N, I]
-  act: Tensor; // [N, I] silu(gate)·up or gelu(up)
+  act: Tensor; // [N, I] silu(gate)·up, gelu_tanh(gate)·up or gelu(up)
+  /** Gemma 3: the MLP branch's output before its post-feed-forward norm ([N, H]) and that norm's statistics. */
+  mlpOut: Tensor | null;
+  nMlp: NormSaved | null;
   /** x·Aᵀ of each linear with a LoRA module, by module path. */
   xa: Map<string, Tensor>;
   /** Each bottleneck adapter's input h (o or down's output) and saved z, a, by site. */
@@ -110,7 +116,9 @@ export function releaseLayerSaved(s: LayerSaved, keepInput: boolean): void {
     if (k === 'x' && keepInput) continue;
     if (k === 'xa') for (const x of (t as Map<string, Tensor>).values()) x.release();
     else if (k === 'bottleneck') releaseBottleneckSaved(t as LayerSaved['bottleneck']);
-    else if (k === 'n1' || k === 'n2') releaseNorm(t as NormSaved);
+    else if (k === 'n1' || k === 'n2' || k === 'nAttn' || k === 'nMlp') {
+      if (t) releaseNorm(t as NormSaved);
+    }
     else (t as Tensor | null)?.release();
   }
 }

@@ -121,6 +121,7 @@ export interface LinearParams {
 }
 
 export interface LayerParams {
+  /** The norm before attention (input_layernorm, GPT-2's ln_1). */
   norm1: NormParams;
   /** GPT-2's fused c_attn: [q | k | v] along the output. Null when q, k, v are separate. */
   qkv: LinearParams | null;
@@ -131,6 +132,9 @@ export interface LayerParams {
   qNorm: ParamTensor | null;
   kNorm: ParamTensor | null;
   o: LinearParams;
+  /** Gemma 3: the norm of the attention output before the residual add (its post_attention_layernorm). */
+  postAttnNorm: NormParams | null;
+  /** The norm before the MLP (post_attention_layernorm; Gemma 3's pre_feedforward_layernorm; GPT-2's ln_2). */
   norm2: NormParams;
   /** SwiGLU's gate (null for GPT-2's plain MLP). */
   gate: LinearParams | null;
@@ -138,6 +142,8 @@ export interface LayerParams {
   up: LinearParams;
   /** down_proj, or GPT-2's mlp.c_proj. */
   down: LinearParams;
+  /** Gemma 3: the norm of the MLP output before the residual add (post_feedforward_layernorm). */
+  postMlpNorm: NormParams | null;
 }
 
 export interface ModelParams {
@@ -183,10 +189,12 @@ export function layerParams(layer: LayerParams): ParamTensor[] {
   if (layer.qNorm) out.push(layer.qNorm);
   if (layer.kNorm) out.push(layer.kNorm);
   lin(layer.o);
+  if (layer.postAttnNorm) norm(layer.postAttnNorm);
   norm(layer.norm2);
   lin(layer.gate);
   lin(layer.up);
   lin(layer.down);
+  if (layer.postMlpNorm) norm(layer.postMlpNorm);
   return out;
 }
 
@@ -326,10 +334,13 @@ function loadLlamaLike(l: Loader, cfg: ModelConfig): ModelParams {
       qNorm: cfg.qkNorm ? l.load(`${p}.self_attn.q_norm.weight`, [D]) : null,
       kNorm: cfg.qkNorm ? l.load(`${p}.self_attn.k_norm.weight`, [D]) : null,
       o: l.linear(`${p}.self_attn.o_proj`, nh * D, H, cfg.oBias, 'out_in'),
-      norm2: l.norm(`${p}.post_attention_layernorm`, H),
+      // Gemma 3's post_attention_layernorm normalizes the attention output; its MLP has a norm of its own.
+      postAttnNorm: cfg.sandwichNorms ? l.norm(`${p}.post_attention_layernorm`, H) : null,
+      norm2: l.norm(cfg.sandwichNorms ? `${p}.pre_feedforward_layernorm` : `${p}.post_attention_layernorm`, H),
       gate: l.linear(`${p}.mlp.gate_proj`, H, I, cfg.mlpBias, 'out_in'),
       up: l.linear(`${p}.mlp.up_proj`, H, I, cfg.mlpBias, 'out_in'),
       down: l.linear(`${p}.mlp.down_proj`, I, H, cfg.mlpBias, 'out_in'),
+      postMlpNorm: cfg.sandwichNorms ? l.norm(`${p}.post_feedforward_layernorm`, H) : null,
     };
   });
   return {
@@ -356,10 +367,12 @@ function loadGpt2(l: Loader, cfg: ModelConfig): ModelParams {
       qNorm: null,
       kNorm: null,
       o: l.linear(`${p}.attn.c_proj`, H, H, true, 'in_out'),
+      postAttnNorm: null,
       norm2: l.norm(`${p}.ln_2`, H),
       gate: null,
       up: l.linear(`${p}.mlp.c_fc`, H, I, true, 'in_out'),
       down: l.linear(`${p}.mlp.c_proj`, I, H, true, 'in_out'),
+      postMlpNorm: null,
     };
   });
   return {

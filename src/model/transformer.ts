@@ -4,7 +4,7 @@
 // tuning's widened rows: docs/model.md ("The decoder").
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
-import { add, addInPlace } from '../engine/ops/elementwise';
+import { add, addInPlace, scale as scaleOp } from '../engine/ops/elementwise';
 // The tiled (flash-style) attention: never holds the T×T scores; same semantics as ops/attention.ts.
 import { flashAttentionBackward, flashAttentionForward } from '../engine/ops/flash-attention';
 import { checkEmbeddingIds } from '../engine/ops/embedding';
@@ -12,6 +12,9 @@ import { geluBackward, geluForward } from '../engine/ops/gelu';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../engine/ops/norm';
 import { createRopeTable, ropeBackward, ropeForward, type RopeTable } from '../engine/ops/rope';
 import { swigluBackward, swigluForward } from '../engine/ops/swiglu';
+import { gegluBackward, gegluForward } from '../engine/ops/geglu';
+import type { EmbeddingScale } from '../engine/ops/embedding';
+import { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from '../engine/half';
 import { dropoutParams } from '../engine/dropout-params';
 import { sliceColumnsBackward, sliceColumnsForward } from '../engine/ops/copy-block';
 import type { ModelConfig } from './config';
@@ -116,9 +119,15 @@ export class CausalLM {
     readonly params: ModelParams,
     private readonly rope: RopeTable | null,
     maxPositions: number,
+    /** Gemma 3: the RoPE table of the sliding-window layers (their own base); null: every layer uses `rope`. */
+    private readonly ropeLocal: RopeTable | null = null,
   ) {
     this.maxPositions = maxPositions;
+    this.embedScale = embeddingScale(cfg, params.embed);
   }
+
+  /** Gemma: the scale of the token embeddings in the embedding's dtype (null: none). */
+  private readonly embedScale: EmbeddingScale | null;
 
   /**
    * Uploads the weights (checked against the config; see params.ts) and builds the model. Throws a
@@ -130,7 +139,8 @@ export class CausalLM {
     const maxPositions = cfg.positions === 'learned' ? Math.min(want, cfg.maxPositions) : want;
     const params = loadParams(ctx, cfg, weights, opts.maxBindingBytes, opts.weights);
     const rope = cfg.positions === 'rope' ? createRopeTable(ctx, cfg.headDim, maxPositions, cfg.ropeTheta, cfg.ropeScaling) : null;
-    return new CausalLM(ctx, cfg, params, rope, maxPositions);
+    const local = cfg.ropeLocalTheta !== undefined && cfg.layerTypes.includes('sliding') ? createRopeTable(ctx, cfg.headDim, maxPositions, cfg.ropeLocalTheta) : null;
+    return new CausalLM(ctx, cfg, params, rope, maxPositions, local);
   }
 
   // ---- parameters, adapters, gradients -------------------------------------------------------------------
@@ -180,7 +190,8 @@ export class CausalLM {
     const idsCpu = Int32Array.from(ids);
     const idsT = this.ctx.upload([ids.length], idsCpu, 'i32', { label: 'token ids' });
     const out = this.ctx.empty([ids.length, this.cfg.hiddenSize], 'f32', { persistent: true, label: 'token embeddings' });
-    embedForward(this.ctx, out, idsT, idsCpu, this.params.embed);
+    // As PEFT reads them through the model's embedding layer: Gemma's scaled.
+    embedForward(this.ctx, out, idsT, idsCpu, this.params.embed, this.embedScale ?? undefined);
     idsT.release();
     return out;
   }
@@ -220,7 +231,7 @@ export class CausalLM {
     const rows = x.size / x.shape[x.shape.length - 1]!;
     const rstd = this.ctx.empty([rows]);
     if (this.cfg.norm === 'rmsnorm') {
-      rmsnormForward(this.ctx, out, rstd, x, f32Parts(p.weight)[0]!, this.cfg.normEps);
+      rmsnormForward(this.ctx, out, rstd, x, f32Parts(p.weight)[0]!, this.cfg.normEps, { plusOne: this.cfg.normPlusOne });
       return { rstd, mean: null };
     }
     const mean = this.ctx.empty([rows]);
@@ -236,7 +247,7 @@ export class CausalLM {
     const N = idsCpu.length;
     const H = this.cfg.hiddenSize;
     const x = this.ctx.empty([N, H], 'f32', { label: 'residual stream' });
-    embedForward(this.ctx, x, ids, idsCpu, this.params.embed);
+    embedForward(this.ctx, x, ids, idsCpu, this.params.embed, this.embedScale ?? undefined);
     if (prompt) writePromptRows(this.ctx, x, prompt, H);
     if (this.params.positions) {
       const pe = this.ctx.empty([N, this.cfg.hiddenSize]);
@@ -296,25 +307,37 @@ export class CausalLM {
       k = ctx.empty(kPre.shape);
       qRstd = ctx.empty([N * nh]);
       kRstd = ctx.empty([N * nkv]);
-      rmsnormForward(ctx, q, qRstd, qPre, f32Parts(layer.qNorm)[0]!, cfg.normEps);
-      rmsnormForward(ctx, k, kRstd, kPre, f32Parts(layer.kNorm)[0]!, cfg.normEps);
+      rmsnormForward(ctx, q, qRstd, qPre, f32Parts(layer.qNorm)[0]!, cfg.normEps, { plusOne: cfg.normPlusOne });
+      rmsnormForward(ctx, k, kRstd, kPre, f32Parts(layer.kNorm)[0]!, cfg.normEps, { plusOne: cfg.normPlusOne });
     }
-    if (this.rope) {
-      ropeForward(ctx, q, q, step.positions, this.rope);
-      ropeForward(ctx, k, k, step.positions, this.rope);
+    const rope = this.ropeOf(l);
+    if (rope) {
+      ropeForward(ctx, q, q, step.positions, rope);
+      ropeForward(ctx, k, k, step.positions, rope);
     }
     let kAtt = k;
     let vAtt = v;
     if (step.cache) ({ k: kAtt, v: vAtt } = appendToCache(ctx, step.cache, l, k, v, step.start, T));
     const att = ctx.empty([B, T, nh, D]);
     const lse = ctx.empty([B, nh, T]);
-    flashAttentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, 1 / Math.sqrt(D));
+    flashAttentionForward(ctx, att, lse, q, kAtt, vAtt, step.keyMask, cfg.attentionScale, undefined, this.windowOf(l));
     const o = ctx.empty([N, H]);
     linear(layer.o, o, att.view([N, nh * D]));
     const oOut = bottleneckForwardAt(ctx, l, 'attn', o, adapter, save, bottleneck);
+    // Gemma 3: the attention branch is normed before the residual add (post_attention_layernorm).
+    let attnOut: Tensor | null = null;
+    let nAttn: NormSaved | null = null;
+    let branch = oOut;
+    if (layer.postAttnNorm) {
+      branch = ctx.empty([N, H]);
+      nAttn = this.normForward(branch, oOut, layer.postAttnNorm);
+      attnOut = oOut;
+    }
     const x2 = ctx.empty([N, H]);
-    add(ctx, x2, x, oOut);
-    oOut.release(); // o itself without an adapter; the adapter's output y otherwise (o stays saved or was freed)
+    add(ctx, x2, x, branch);
+    // o itself without an adapter; the adapter's output y otherwise (o stays saved or was freed); with a post norm
+    // its output (its input is kept in attnOut).
+    branch.release();
 
     const h2 = ctx.empty([N, H]);
     const n2 = this.normForward(h2, x2, layer.norm2);
@@ -325,7 +348,8 @@ export class CausalLM {
       gate = ctx.empty([N, I]);
       linear(layer.gate, gate, h2);
       linear(layer.up, up, h2);
-      swigluForward(ctx, act, gate, up);
+      if (cfg.mlp === 'geglu') gegluForward(ctx, act, gate, up);
+      else swigluForward(ctx, act, gate, up);
     } else {
       linear(layer.up, up, h2);
       geluForward(ctx, act, up);
@@ -333,11 +357,20 @@ export class CausalLM {
     const down = ctx.empty([N, H]);
     linear(layer.down, down, act);
     const downOut = bottleneckForwardAt(ctx, l, 'mlp', down, adapter, save, bottleneck);
+    // Gemma 3: the MLP branch is normed before the residual add (post_feedforward_layernorm).
+    let mlpOut: Tensor | null = null;
+    let nMlp: NormSaved | null = null;
+    let mlpBranch = downOut;
+    if (layer.postMlpNorm) {
+      mlpBranch = ctx.empty([N, H]);
+      nMlp = this.normForward(mlpBranch, downOut, layer.postMlpNorm);
+      mlpOut = downOut;
+    }
     const out = ctx.empty([N, H], 'f32', { label: 'residual stream' });
-    add(ctx, out, x2, downOut);
-    downOut.release();
+    add(ctx, out, x2, mlpBranch);
+    mlpBranch.release();
 
-    const saved: LayerSaved = { x, h1, n1, qPre, kPre, qRstd, kRstd, q, k, v, att, lse, x2, h2, n2, gate, up, act, xa, bottleneck };
+    const saved: LayerSaved = { x, h1, n1, qPre, kPre, qRstd, kRstd, q, k, v, att, lse, attnOut, nAttn, x2, h2, n2, gate, up, act, mlpOut, nMlp, xa, bottleneck };
     if (save) return { out, saved };
     releaseLayerSaved(saved, true); // the input x is the caller's; xa and bottleneck hold nothing without save
     return { out, saved: null };
@@ -353,6 +386,16 @@ export class CausalLM {
 
   private checkAlive(): void {
     if (this.disposed) throw new Error('The model was disposed');
+  }
+
+  /** Layer l's RoPE table: Gemma 3's sliding layers have their own base. */
+  private ropeOf(l: number): RopeTable | null {
+    return this.ropeLocal && this.cfg.layerTypes[l] === 'sliding' ? this.ropeLocal : this.rope;
+  }
+
+  /** Layer l's attention window: the sliding window of Gemma 3's local layers, 0 (none) for the others. */
+  private windowOf(l: number): number {
+    return this.cfg.layerTypes[l] === 'sliding' ? this.cfg.slidingWindow : 0;
   }
 
   /**
@@ -464,7 +507,7 @@ export class CausalLM {
       return t;
     };
     if (this.cfg.norm === 'rmsnorm') {
-      rmsnormBackward(ctx, dx, target(p.weight), dOut, x, f32Parts(p.weight)[0]!, s.rstd);
+      rmsnormBackward(ctx, dx, target(p.weight), dOut, x, f32Parts(p.weight)[0]!, s.rstd, { plusOne: this.cfg.normPlusOne });
     } else {
       layernormBackward(ctx, dx, target(p.weight), target(p.bias), dOut, x, f32Parts(p.weight)[0]!, s.mean!, s.rstd);
     }
@@ -527,7 +570,13 @@ export class CausalLM {
       const dEmbed = grads.get(params.embed.name);
       // The virtual rows did not read the token table: id −1 leaves them out of its gradient.
       const ids = acts.prompt ? realTokenIds(geo, nv) : batch.idsCpu;
-      if (dEmbed) embedBackward(ctx, dEmbed, dx, ids, params.embed);
+      if (dEmbed) {
+        // Gemma: x = scale · E[id], so dE[id] += scale · dx (the rounding of the scaled row passes the gradient through).
+        const dScaled = this.embedScale ? ctx.empty(dx.shape, 'f32', { label: 'scaled embedding gradient' }) : dx;
+        if (this.embedScale) scaleOp(ctx, dScaled, dx, this.embedScale.scale);
+        embedBackward(ctx, dEmbed, dScaled, ids, params.embed);
+        if (dScaled !== dx) dScaled.release();
+      }
       const dPos = params.positions ? grads.get(params.positions.name) : undefined;
       if (dPos) embedBackward(ctx, dPos, dx, geo.positionsCpu, params.positions!);
       const dPrompt = acts.prompt ? grads.get(PROMPT_EMBEDDINGS)?.[0] : undefined;
@@ -563,16 +612,19 @@ export class CausalLM {
       linearBackward(ctx, dIn, this.linearGrads(grads, lin, lora), dOut, input, xa, lin, lora, scale, acts.dropoutCalls.get(lin.module));
     };
 
-    // MLP branch: x3 = x2 + down(act(h2)), or x2 + adapter(down(act(h2)))
+    // MLP branch: x3 = x2 + down(act(h2)), or x2 + adapter(down(act(h2))); Gemma 3: x2 + norm(that).
     const dAct = ctx.zeros([N, I]);
-    const dDown = bottleneckBackwardAt(ctx, l, 'mlp', dx, s, adapter, grads);
-    linear(dAct, layer.down, dDown ?? dx, s.act);
+    const dMlpOut = this.postNormBackward(grads, dx, layer.postMlpNorm, s.mlpOut, s.nMlp, N);
+    const dDown = bottleneckBackwardAt(ctx, l, 'mlp', dMlpOut ?? dx, s, adapter, grads);
+    linear(dAct, layer.down, dDown ?? dMlpOut ?? dx, s.act);
     dDown?.release();
+    dMlpOut?.release();
     const dUp = ctx.zeros([N, I]);
     const dh2 = ctx.zeros([N, H]);
     if (layer.gate) {
       const dGate = ctx.zeros([N, I]);
-      swigluBackward(ctx, dGate, dUp, dAct, s.gate!, s.up);
+      if (this.cfg.mlp === 'geglu') gegluBackward(ctx, dGate, dUp, dAct, s.gate!, s.up);
+      else swigluBackward(ctx, dGate, dUp, dAct, s.gate!, s.up);
       linear(dh2, layer.gate, dGate, s.h2);
       dGate.release();
     } else {
@@ -584,25 +636,28 @@ export class CausalLM {
     this.normBackward(grads, dx, dh2, s.x2, layer.norm2, s.n2);
     dh2.release();
 
-    // Attention branch: x2 = x + o(attention(q, k, v))
+    // Attention branch: x2 = x + o(attention(q, k, v)); Gemma 3: x + norm(o(...)).
     const dAtt = ctx.zeros([batch.B, batch.T, nh, D]);
-    const dO = bottleneckBackwardAt(ctx, l, 'attn', dx, s, adapter, grads);
-    linear(dAtt.view([N, nh * D]), layer.o, dO ?? dx, s.att.view([N, nh * D]));
+    const dAttnOut = this.postNormBackward(grads, dx, layer.postAttnNorm, s.attnOut, s.nAttn, N);
+    const dO = bottleneckBackwardAt(ctx, l, 'attn', dAttnOut ?? dx, s, adapter, grads);
+    linear(dAtt.view([N, nh * D]), layer.o, dO ?? dAttnOut ?? dx, s.att.view([N, nh * D]));
     dO?.release();
+    dAttnOut?.release();
     let dq = ctx.zeros(s.q.shape);
     let dk = ctx.zeros(s.k.shape);
     const dv = ctx.zeros(s.v.shape);
-    flashAttentionBackward(ctx, dq, dk, dv, dAtt, s.q, s.k, s.v, s.att, s.lse, batch.keyMask, 1 / Math.sqrt(D));
+    flashAttentionBackward(ctx, dq, dk, dv, dAtt, s.q, s.k, s.v, s.att, s.lse, batch.keyMask, cfg.attentionScale, undefined, this.windowOf(l));
     dAtt.release();
     const replace = (old: Tensor, next: Tensor): Tensor => {
       old.release();
       return next;
     };
-    if (this.rope) {
+    const rope = this.ropeOf(l);
+    if (rope) {
       const dqPre = ctx.zeros(s.q.shape);
       const dkPre = ctx.zeros(s.k.shape);
-      ropeBackward(ctx, dqPre, dq, batch.positions, this.rope);
-      ropeBackward(ctx, dkPre, dk, batch.positions, this.rope);
+      ropeBackward(ctx, dqPre, dq, batch.positions, rope);
+      ropeBackward(ctx, dkPre, dk, batch.positions, rope);
       dq = replace(dq, dqPre);
       dk = replace(dk, dkPre);
     }
@@ -639,11 +694,22 @@ export class CausalLM {
     dh1.release();
   }
 
+  /**
+   * Gemma 3's post-branch norms: given dx (the gradient of the layer's residual sum, which the branch's norm
+   * output reaches unchanged), a new [N, H] tensor with the gradient of the norm's input; null without the norm.
+   */
+  private postNormBackward(grads: Gradients, dx: Tensor, p: NormParams | null, input: Tensor | null, saved: NormSaved | null, N: number): Tensor | null {
+    if (!p) return null;
+    const d = this.ctx.zeros([N, this.cfg.hiddenSize], 'f32', { label: 'post-norm input gradient' });
+    this.normBackward(grads, d, dx, input!, p, saved!);
+    return d;
+  }
+
   /** RMSNorm backward for Qwen3's per-head norms (always RMSNorm, whatever the model's norm). */
   private normBackwardRms(grads: Gradients, dx: Tensor, dOut: Tensor, x: Tensor, p: NormParams, rstd: Tensor): void {
     const g = this.one(grads, p.weight);
     const dW = g ?? this.ctx.empty(p.weight.shape, 'f32', { label: 'frozen norm gradient (discarded)' });
-    rmsnormBackward(this.ctx, dx, dW, dOut, x, f32Parts(p.weight)[0]!, rstd);
+    rmsnormBackward(this.ctx, dx, dW, dOut, x, f32Parts(p.weight)[0]!, rstd, { plusOne: this.cfg.normPlusOne });
     if (!g) dW.release();
   }
 
@@ -705,7 +771,21 @@ export class CausalLM {
     if (this.disposed) return;
     this.disposed = true;
     releaseParams(this.params);
-    this.rope?.cos.release();
-    this.rope?.sin.release();
+    for (const t of [this.rope, this.ropeLocal]) {
+      t?.cos.release();
+      t?.sin.release();
+    }
   }
+}
+
+/**
+ * Gemma's embedding scale √hidden_size as transformers applies it: in the embedding's dtype (a bf16 checkpoint
+ * multiplies by bf16(√H) and rounds each product to bf16), whatever the GPU holds (f32 when the embedding trains).
+ */
+function embeddingScale(cfg: ModelConfig, embed: ParamTensor): EmbeddingScale | null {
+  if (cfg.embedScale === undefined) return null;
+  const v = cfg.embedScale;
+  if (embed.fileDtype === 'BF16') return { scale: bf16BitsToF32(f32ToBf16Bits(v)), round: 'bf16' };
+  if (embed.fileDtype === 'F16') return { scale: f16BitsToF32(f32ToF16Bits(v)), round: 'f16' };
+  return { scale: Math.fround(v) };
 }

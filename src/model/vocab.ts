@@ -4,7 +4,7 @@
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { addInPlace } from '../engine/ops/elementwise';
-import { embeddingBackward, embeddingForward, type EmbeddingGradIndex } from '../engine/ops/embedding';
+import { embeddingBackward, embeddingForward, type EmbeddingGradIndex, type EmbeddingScale } from '../engine/ops/embedding';
 import { matmulNN, matmulNT, matmulTN } from '../engine/ops/matmul';
 import { copyBlock } from '../engine/ops/copy-block';
 import type { ParamTensor } from './params';
@@ -16,17 +16,17 @@ export interface LogitsChunk {
   logits: Tensor;
 }
 
-/** out [N, C] = table[ids] for ids i32 [N] (idsCpu the same ids on the CPU), over the table's row blocks. */
-export function embedForward(ctx: GpuContext, out: Tensor, ids: Tensor, idsCpu: Int32Array, table: ParamTensor): void {
+/** out [N, C] = table[ids] for ids i32 [N] (idsCpu the same ids on the CPU), over the table's row blocks; `scaled`: Gemma's. */
+export function embedForward(ctx: GpuContext, out: Tensor, ids: Tensor, idsCpu: Int32Array, table: ParamTensor, scaled?: EmbeddingScale): void {
   if (table.parts.length === 1) {
-    embeddingForward(ctx, out, ids, asTensor(table.parts[0]!, table.name));
+    embeddingForward(ctx, out, ids, asTensor(table.parts[0]!, table.name), scaled);
     return;
   }
   const tmp = ctx.empty(out.shape, 'f32', { label: 'embedding block rows' });
   table.parts.forEach((part, i) => {
     const r0 = table.rowStarts[i]!;
     const shifted = ctx.upload([idsCpu.length], idsCpu.map((id) => id - r0), 'i32', { label: 'ids shifted to an embedding block' });
-    embeddingForward(ctx, i === 0 ? out : tmp, shifted, asTensor(part, table.name));
+    embeddingForward(ctx, i === 0 ? out : tmp, shifted, asTensor(part, table.name), scaled);
     if (i > 0) addInPlace(ctx, out, tmp);
     shifted.release();
   });

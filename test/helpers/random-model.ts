@@ -68,6 +68,8 @@ function tensorList(cfg: ModelConfig, spec: RandomModelSpec): [string, number[],
       if (cfg.qkNorm) out.push([`${p}.self_attn.q_norm.weight`, [D], 'norm'], [`${p}.self_attn.k_norm.weight`, [D], 'norm']);
       out.push([`${p}.self_attn.o_proj.weight`, [H, nh * D], 'w']);
       out.push([`${p}.post_attention_layernorm.weight`, [H], 'norm']);
+      // Gemma 3's sandwich: a norm before the MLP and one after it.
+      if (cfg.sandwichNorms) out.push([`${p}.pre_feedforward_layernorm.weight`, [H], 'norm'], [`${p}.post_feedforward_layernorm.weight`, [H], 'norm']);
       out.push([`${p}.mlp.gate_proj.weight`, [I, H], 'w'], [`${p}.mlp.up_proj.weight`, [I, H], 'w'], [`${p}.mlp.down_proj.weight`, [H, I], 'w']);
     }
     out.push(['model.norm.weight', [H], 'norm']);
@@ -91,7 +93,7 @@ export function makeRandomModel(spec: RandomModelSpec): RandomModel {
     const fanIn = kind === 'w' ? (cfg.architecture === 'GPT2LMHeadModel' ? shape[0]! : shape[1]!) : 1;
     const values =
       kind === 'norm'
-        ? rng.tensor(n, 0.1, 0).map((v) => 1 + v)
+        ? rng.tensor(n, 0.1, 0).map((v) => (cfg.normPlusOne ? v : 1 + v)) // Gemma stores the gain's offset from 1
         : kind === 'bias'
           ? rng.tensor(n, 0.1, 0)
           : kind === 'embed'
@@ -251,6 +253,41 @@ export const RANDOM_MODELS: Record<string, RandomModelSpec> = {
       layer_norm_epsilon: 1e-5,
       tie_word_embeddings: false,
     },
+  },
+};
+
+const gemma3 = (extra: Record<string, unknown>): Record<string, unknown> => ({
+  architectures: ['Gemma3ForCausalLM'],
+  model_type: 'gemma3_text',
+  hidden_activation: 'gelu_pytorch_tanh',
+  hidden_size: 24,
+  intermediate_size: 40,
+  num_hidden_layers: 3,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 12,
+  vocab_size: 67,
+  rms_norm_eps: 1e-6,
+  query_pre_attn_scalar: 16,
+  max_position_embeddings: 64,
+  sliding_window: 4,
+  final_logit_softcapping: null,
+  attn_logit_softcapping: null,
+  ...extra,
+});
+
+/** Gemma 3 in both config styles (same layers: sliding, full, sliding), windows shorter than the test batches. */
+export const GEMMA3_MODELS: Record<string, RandomModelSpec> = {
+  layerTypes: {
+    name: 'gemma3-layer-types',
+    seed: 21,
+    config: gemma3({ layer_types: ['sliding_attention', 'full_attention', 'sliding_attention'], rope_theta: 1000000, rope_local_base_freq: 10000, torch_dtype: 'float32' }),
+  },
+  pattern: {
+    name: 'gemma3-pattern-bf16',
+    seed: 22,
+    dtype: 'BF16',
+    config: gemma3({ sliding_window_pattern: 2, rope_theta: 1000000, rope_local_base_freq: 10000, torch_dtype: 'bfloat16' }),
   },
 };
 

@@ -1,4 +1,4 @@
-// Float64 CPU reference models: the logits of Llama, Qwen2, Qwen3 and GPT-2 for a batch of token ids (with a
+// Float64 CPU reference models: the logits of Llama, Qwen2, Qwen3, Gemma 3 and GPT-2 for a batch of token ids (with a
 // LoRA adapter or prompt tuning's virtual tokens when asked), composed from the op references, to check the
 // GPU model against (test/model/architectures.test.ts).
 // Slow and plain on purpose; use it on tiny models only.
@@ -11,6 +11,7 @@ import type { WeightSource } from '../../src/model/params';
 import { gpt2LayerRef } from './gpt2';
 import { normRef, type RefBottleneck, type RefLora, type RefWeights } from './layers';
 import { llamaLayerRef, type SequenceShape } from './llama';
+import { gemma3LayerRef, gemmaNormRef } from './gemma3';
 
 export type { RefBottleneck, RefLora, RefWeights } from './layers';
 
@@ -42,7 +43,14 @@ export function referenceLogits(
   cfg: ModelConfig,
   w: RefWeights,
   ids: number[][],
-  opts: { attentionMask?: number[][]; lora?: RefLora; bottleneck?: RefBottleneck; prompt?: Float64Array } = {},
+  opts: {
+    attentionMask?: number[][];
+    lora?: RefLora;
+    bottleneck?: RefBottleneck;
+    prompt?: Float64Array;
+    /** Gemma's embedding scale and the rounding of its products (default: cfg.embedScale, no rounding). */
+    embedScale?: { scale: number; round: (v: number) => number };
+  } = {},
 ): Float64Array {
   const B = ids.length;
   const Treal = ids[0]!.length;
@@ -58,17 +66,25 @@ export function referenceLogits(
     keyMask: opts.attentionMask ? opts.attentionMask.flatMap((r) => virtual(r, 1)) : null,
   };
   const gpt2 = cfg.architecture === 'GPT2LMHeadModel';
-  let x = embeddingForwardRef(ids.flatMap((r) => virtual(r, 0)), w(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), V, H);
+  const gemma = cfg.architecture === 'Gemma3ForCausalLM';
+  // Gemma scales the token embeddings by √hidden (in the weights' dtype: `embedScale` gives it and the rounding).
+  const es = opts.embedScale ?? { scale: cfg.embedScale ?? 1, round: (v: number) => v };
+  let x = embeddingForwardRef(ids.flatMap((r) => virtual(r, 0)), w(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), V, H, es.scale, es.round);
   for (let b = 0; b < B && opts.prompt; b++) x.set(opts.prompt, b * T * H);
   if (gpt2) x = addRef(x, embeddingForwardRef(s.positions, w('transformer.wpe.weight'), cfg.maxPositions, H));
   const invFreq = gpt2 ? new Float64Array() : ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling);
+  const invFreqLocal = cfg.ropeLocalTheta !== undefined ? ropeInvFreq(cfg.headDim, cfg.ropeLocalTheta) : invFreq;
   // LoRA dropout: the adapted linears draw consecutive counter ranges from offset, in the order they run.
   const d = opts.lora?.dropout;
   const lora = d ? { ...opts.lora!, dropout: { ...d, cursor: { next: d.offset } } } : opts.lora;
   for (let l = 0; l < cfg.numLayers; l++) {
-    x = gpt2 ? gpt2LayerRef(cfg, w, l, x, s, lora, opts.bottleneck) : llamaLayerRef(cfg, w, l, x, s, invFreq, lora, opts.bottleneck);
+    x = gpt2
+      ? gpt2LayerRef(cfg, w, l, x, s, lora, opts.bottleneck)
+      : gemma
+        ? gemma3LayerRef(cfg, w, l, x, s, invFreq, invFreqLocal, lora, opts.bottleneck)
+        : llamaLayerRef(cfg, w, l, x, s, invFreq, lora, opts.bottleneck);
   }
-  const h = normRef(cfg, w, gpt2 ? 'transformer.ln_f' : 'model.norm', x, H);
+  const h = gemma ? gemmaNormRef(cfg, w('model.norm.weight'), x, H) : normRef(cfg, w, gpt2 ? 'transformer.ln_f' : 'model.norm', x, H);
   const head = cfg.tieWordEmbeddings ? (gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : 'lm_head.weight';
   const logits = matmulNTRef(h, w(head), 1, N, V, H);
   if (n === 0) return logits;

@@ -131,7 +131,7 @@ describe('config.json parsing', () => {
       expect(err).toBeInstanceOf(UnsupportedModelError);
       expect((err as Error).message).toMatch(pattern);
     };
-    refuse({ ...base, architectures: ['MistralForCausalLM'] }, /MistralForCausalLM is not supported.*LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel/);
+    refuse({ ...base, architectures: ['MistralForCausalLM'] }, /MistralForCausalLM is not supported.*LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM, GPT2LMHeadModel/);
     refuse({ ...base, architectures: ['Qwen2MoeForCausalLM'] }, /Qwen2MoeForCausalLM.*mixture-of-experts/);
     refuse({ ...base, num_local_experts: 8 }, /num_local_experts.*mixture-of-experts/);
     refuse({ ...RANDOM_MODELS.qwen2!.config, use_sliding_window: true }, /[Ss]liding-window.*4096/);

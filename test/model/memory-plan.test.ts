@@ -1,6 +1,9 @@
 // The memory planner (src/model/memory-plan.ts) against the GPU: for small models of each architecture family
-// (Llama with GQA, Qwen2's q/k/v biases, Qwen3's per-head norms, GPT-2's LayerNorm, fused c_attn and learned
-// positions), LoRA and full fine-tuning, several batch sizes and lengths and a padded batch, the predicted peak
+// (Llama with GQA, Qwen2's q/k/v biases, Qwen3's per-head norms, Gemma 3's sandwich norms, two RoPE tables and
+// scaled embedding, GPT-2's LayerNorm, fused c_attn and learned positions), LoRA and full fine-tuning, the base
+// in f32, kept 16-bit (a BF16 checkpoint) and quantized (NF4; int8 holds the same kinds of buffers, measured
+// once by hand: 0.54% on qwen2 B=2 T=64), several batch sizes and lengths and a
+// padded batch, the predicted peak
 // of a training step is compared with the peak of bytes in use that GpuContext measured during the second step
 // of the real Trainer, on a fresh GpuContext each (its byte counts start from zero, so nothing else is counted).
 // The contexts share one GPUDevice (test/helpers/one-device.ts), so a kernel an earlier case compiled is not
@@ -8,7 +11,7 @@
 // are sized so that the context's own buffers (a 256 KiB upload chunk, 64 KiB kernel-parameter chunks) are a
 // few percent at most.
 import { afterAll, describe, expect, it } from 'vitest';
-import { largestFittingSeqLen, planShape, planTrainingStep } from '../../src/model/memory-plan';
+import { largestFittingSeqLen, planShape, planTrainingStep, type PlanPrecision } from '../../src/model/memory-plan';
 import { CausalLM } from '../../src/model/transformer';
 import { parseSettings } from '../../src/train/settings';
 import { Trainer, type TrainExample } from '../../src/train/trainer';
@@ -38,6 +41,22 @@ const CONFIGS: Record<string, Record<string, unknown>> = {
   llama: llamaLike('LlamaForCausalLM', 'llama', { tie_word_embeddings: false }),
   qwen2: llamaLike('Qwen2ForCausalLM', 'qwen2', { tie_word_embeddings: true, num_hidden_layers: 3 }),
   qwen3: llamaLike('Qwen3ForCausalLM', 'qwen3', { tie_word_embeddings: false, head_dim: 48 }),
+  gemma3: {
+    architectures: ['Gemma3ForCausalLM'],
+    model_type: 'gemma3_text',
+    hidden_size: 192,
+    intermediate_size: 520,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    head_dim: 64,
+    vocab_size: 2000,
+    rms_norm_eps: 1e-6,
+    max_position_embeddings: 256,
+    sliding_window: 32,
+    layer_types: ['sliding_attention', 'full_attention'],
+    query_pre_attn_scalar: 64,
+  },
   gpt2: {
     architectures: ['GPT2LMHeadModel'],
     model_type: 'gpt2',
@@ -61,6 +80,8 @@ interface Case {
   targets?: string[];
   /** Row lengths when the batch is padded (the longest is T). */
   lengths?: number[];
+  /** How the base is held (default f32): 16-bit is a BF16 checkpoint kept packed; 8/4-bit quantized linears. */
+  precision?: PlanPrecision;
 }
 
 const CASES: Case[] = [
@@ -71,6 +92,12 @@ const CASES: Case[] = [
   { model: 'qwen3', method: 'lora', B: 2, T: 72, lengths: [72, 50] },
   { model: 'gpt2', method: 'lora', B: 2, T: 80, rank: 16 },
   { model: 'gpt2', method: 'full', B: 1, T: 128 },
+  { model: 'llama', method: 'lora', B: 2, T: 96, precision: '16-bit' },
+  { model: 'llama', method: 'lora', B: 2, T: 96, precision: '4-bit' },
+  { model: 'llama', method: 'full', B: 1, T: 128, precision: '16-bit' },
+  { model: 'gemma3', method: 'lora', B: 2, T: 80 },
+  { model: 'gemma3', method: 'lora', B: 2, T: 80, precision: '4-bit' },
+  { model: 'gemma3', method: 'full', B: 1, T: 96, precision: '16-bit' },
 ];
 
 let device: Promise<OneDevice> | undefined;
@@ -81,8 +108,10 @@ afterAll(async () => {
 async function measure(c: Case): Promise<{ measured: number; predicted: ReturnType<typeof planTrainingStep> }> {
   const ctx = await (await (device ??= oneDevice())).context();
   try {
-    const m = makeRandomModel({ name: String(c.model), seed: 5, config: CONFIGS[c.model]! });
-    const model = CausalLM.create(ctx, m.cfg, m.weights, { maxPositions: c.T });
+    const precision = c.precision ?? 'f32';
+    const m = makeRandomModel({ name: String(c.model), seed: 5, config: CONFIGS[c.model]!, ...(precision === 'f32' ? {} : { dtype: 'BF16' as const }) });
+    const quantize = precision === '4-bit' ? { format: 'nf4' as const, doubleQuant: true } : precision === '8-bit' ? { format: 'int8' as const, doubleQuant: false } : null;
+    const model = CausalLM.create(ctx, m.cfg, m.weights, { maxPositions: c.T, weights: { quantize } });
     const rng = new Rng(9);
     const lengths = c.lengths ?? Array.from({ length: c.B }, () => c.T);
     const train: TrainExample[] = lengths.map((len) => {
@@ -124,6 +153,7 @@ async function measure(c: Case): Promise<{ measured: number; predicted: ReturnTy
       maxPositions: c.T,
       maxBindingBytes: ctx.limits.maxStorageBufferBindingSize,
       padded: c.lengths !== undefined,
+      precision,
     });
     return { measured: peaks[1]!, predicted };
   } finally {
@@ -135,7 +165,7 @@ async function measure(c: Case): Promise<{ measured: number; predicted: ReturnTy
 
 describe('memory planner', () => {
   for (const c of CASES) {
-    const what = `${c.model} ${c.method} B=${c.B} T=${c.T}${c.lengths ? ' (padded)' : ''}${c.targets ? ` targets ${c.targets.join(',')}` : ''}`;
+    const what = `${c.model} ${c.method} B=${c.B} T=${c.T}${c.precision ? ` ${c.precision}` : ''}${c.lengths ? ' (padded)' : ''}${c.targets ? ` targets ${c.targets.join(',')}` : ''}`;
     it(`${what}: predicted peak within ${TOLERANCE * 100}% of the measured one`, async () => {
       const { measured, predicted } = await measure(c);
       const err = (predicted.total - measured) / measured;
