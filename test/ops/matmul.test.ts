@@ -13,7 +13,7 @@ import {
 } from '../../src/engine/ops/matmul';
 import { matmulNNRef, matmulNTRef, matmulTNRef } from '../../src/engine/ref/matmul';
 import { numel } from '../../src/engine/tensor';
-import { checkOp, type Tolerance } from '../harness/checkOp';
+import { checkOp, type Arrays, type Tensors, type Tolerance } from '../harness/checkOp';
 import { testContext } from '../helpers/gpu';
 import { Rng } from '../helpers/rng';
 
@@ -81,6 +81,44 @@ function ntCase(aShape: number[], bShape: number[]) {
   };
 }
 
+
+/**
+ * matmulNT of a [...lead, M, K] by b [(...lead,) N, K], and its backward with `options` accumulating: dA through
+ * matmulNN, and dB through matmulTN when b is shared (dB of a batched b is no op of this API: matmulTN reduces over
+ * the batch).
+ */
+async function checkNT(ctx: GpuContext, name: string, rng: Rng, aShape: number[], bShape: number[], options: MatmulOptions): Promise<void> {
+  const c = ntCase(aShape, bShape);
+  const withDb = !c.bBatched;
+  await checkOp(ctx, {
+    name,
+    inputs: {
+      a: { shape: aShape, data: rng.tensor(numel(aShape)) },
+      b: { shape: bShape, data: rng.tensor(numel(bShape)), grad: withDb },
+    },
+    ref: (x) => ({ out: c.forward(x.a!, x.b!) }),
+    gpu: (ctx, x) => {
+      const out = ctx.empty(c.outShape);
+      matmulNT(ctx, out, x.a!, x.b!, options);
+      return { out };
+    },
+    refBackward: (x, d): Arrays => {
+      const { da, db } = c.backward(x.a!, x.b!, d.out!);
+      return withDb ? { a: da, b: db } : { a: da };
+    },
+    gpuBackward: (ctx, x, _out, d): Tensors => {
+      const a = ctx.zeros(aShape);
+      matmulNN(ctx, a, d.out!, x.b!, { ...options, accumulate: true });
+      if (!withDb) return { a };
+      const b = ctx.zeros(bShape);
+      matmulTN(ctx, b, d.out!, x.a!, { ...options, accumulate: true });
+      return { a, b };
+    },
+    forwardTol: tol(c.K),
+    backwardTol: tol(withDb ? Math.max(c.M, c.N) : c.N),
+  });
+}
+
 describe('matmul', () => {
   it('picks a kernel per adapter and a workgroup shape and split-K per shape', async () => {
     const ctx = await testContext();
@@ -123,31 +161,7 @@ describe('matmul', () => {
         it(`NT ${M}×${N}×${K}, with NN and TN as its backward`, async () => {
           const ctx = await testContext();
           if (!(await runs(ctx, variant))) return;
-          const rng = new Rng(M * 10007 + N * 101 + K);
-          const c = ntCase([M, K], [N, K]);
-          await checkOp(ctx, {
-            name: `matmulNT ${variant} ${M}×${N}×${K}`,
-            inputs: { a: { shape: [M, K], data: rng.tensor(M * K) }, b: { shape: [N, K], data: rng.tensor(N * K) } },
-            ref: (x) => ({ out: c.forward(x.a!, x.b!) }),
-            gpu: (ctx, x) => {
-              const out = ctx.empty([M, N]);
-              matmulNT(ctx, out, x.a!, x.b!, { variant });
-              return { out };
-            },
-            refBackward: (x, d) => {
-              const { da, db } = c.backward(x.a!, x.b!, d.out!);
-              return { a: da, b: db };
-            },
-            gpuBackward: (ctx, x, _out, d) => {
-              const a = ctx.zeros([M, K]);
-              const b = ctx.zeros([N, K]);
-              matmulNN(ctx, a, d.out!, x.b!, { accumulate: true, variant });
-              matmulTN(ctx, b, d.out!, x.a!, { accumulate: true, variant });
-              return { a, b };
-            },
-            forwardTol: tol(K),
-            backwardTol: tol(Math.max(M, N)),
-          });
+          await checkNT(ctx, `matmulNT ${variant} ${M}×${N}×${K}`, new Rng(M * 10007 + N * 101 + K), [M, K], [N, K], { variant });
         });
 
         it(`NN ${M}×${N}×${K}, accumulating with alpha`, async () => {
@@ -229,32 +243,7 @@ describe('matmul', () => {
       it('NT and NN with batched b [2, 3, 19, 36]·[2, 3, 23, 36]ᵀ, grid z', async () => {
         const ctx = await testContext();
         if (!(await runs(ctx, variant))) return;
-        const rng = new Rng(777);
-        const aShape = [2, 3, 19, 36];
-        const bShape = [2, 3, 23, 36];
-        const c = ntCase(aShape, bShape);
-        await checkOp(ctx, {
-          name: `matmulNT ${variant} batched b`,
-          inputs: {
-            a: { shape: aShape, data: rng.tensor(numel(aShape)) },
-            // dB of a batched product is no op of this API (matmulTN reduces over the batch).
-            b: { shape: bShape, data: rng.tensor(numel(bShape)), grad: false },
-          },
-          ref: (x) => ({ out: c.forward(x.a!, x.b!) }),
-          gpu: (ctx, x) => {
-            const out = ctx.empty(c.outShape);
-            matmulNT(ctx, out, x.a!, x.b!, { variant });
-            return { out };
-          },
-          refBackward: (x, d) => ({ a: c.backward(x.a!, x.b!, d.out!).da }),
-          gpuBackward: (ctx, x, _out, d) => {
-            const a = ctx.zeros(aShape);
-            matmulNN(ctx, a, d.out!, x.b!, { accumulate: true, variant });
-            return { a };
-          },
-          forwardTol: tol(36),
-          backwardTol: tol(23),
-        });
+        await checkNT(ctx, `matmulNT ${variant} batched b`, new Rng(777), [2, 3, 19, 36], [2, 3, 23, 36], { variant });
       });
 
       it('split-K: LoRA-like thin products in every layout, forced and chosen, accumulating', async () => {
@@ -303,30 +292,7 @@ describe('matmul', () => {
         const rng = new Rng(4242);
         // One workgroup per dispatch: every x, y and z offset is exercised.
         const opts = { variant, maxWorkgroupsPerDimension: 1 } as const;
-        const aShape = [3, 70, 20];
-        const bShape = [3, 75, 20];
-        const c = ntCase(aShape, bShape);
-        await checkOp(ctx, {
-          name: `matmulNT ${variant} split grid`,
-          inputs: {
-            a: { shape: aShape, data: rng.tensor(numel(aShape)) },
-            b: { shape: bShape, data: rng.tensor(numel(bShape)), grad: false },
-          },
-          ref: (x) => ({ out: c.forward(x.a!, x.b!) }),
-          gpu: (ctx, x) => {
-            const out = ctx.empty(c.outShape);
-            matmulNT(ctx, out, x.a!, x.b!, opts);
-            return { out };
-          },
-          refBackward: (x, d) => ({ a: c.backward(x.a!, x.b!, d.out!).da }),
-          gpuBackward: (ctx, x, _out, d) => {
-            const a = ctx.zeros(aShape);
-            matmulNN(ctx, a, d.out!, x.b!, { ...opts, accumulate: true });
-            return { a };
-          },
-          forwardTol: tol(20),
-          backwardTol: tol(75),
-        });
+        await checkNT(ctx, `matmulNT ${variant} split grid`, rng, [3, 70, 20], [3, 75, 20], opts);
         await checkOp(ctx, {
           name: `matmulTN ${variant} split grid and split-K`,
           inputs: { a: { shape: [300, 70], data: rng.tensor(300 * 70) }, b: { shape: [300, 68], data: rng.tensor(300 * 68) } },
