@@ -2,11 +2,10 @@
 // abort, and the catalogue. Faults come from test/helpers/test-hub.ts.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { downloadModel, type DownloadOptions, type DownloadProgress } from '../../src/hub/client';
-import { HubError } from '../../src/hub/errors';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { openGraftDb } from '../../src/storage';
 import { FIXTURE_REPO, fixtureModelFiles, SHARDED_REPO, shardedModelFiles, TestHub } from '../helpers/test-hub';
-import { makeStore, STORE_KINDS, type TestStore } from './stores';
+import { expectStored, failure, makeStore, STORE_KINDS, type TestStore } from './stores';
 
 const fixture = fixtureModelFiles();
 const sharded = shardedModelFiles();
@@ -25,25 +24,6 @@ beforeEach(() => {
   hub.clearFaults();
   hub.clearRequests();
 });
-
-/** Catches the HubError a promise rejects with. */
-async function failure(p: Promise<unknown>): Promise<HubError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(HubError);
-    return e as HubError;
-  }
-  throw new Error('expected the download to fail');
-}
-
-async function expectStored(t: TestStore, repo: string, files: Record<string, Uint8Array>) {
-  for (const [path, bytes] of Object.entries(files)) {
-    const got = await t.store.readFile(repo, 'main', path);
-    expect(got.length, path).toBe(bytes.length);
-    expect(Buffer.from(got).equals(Buffer.from(bytes)), `${path} is byte-identical`).toBe(true);
-  }
-}
 
 describe.each(STORE_KINDS)('hub client with the %s store', (kind) => {
   let t: TestStore;

@@ -6,32 +6,14 @@ import { join } from 'node:path';
 import { IDBObjectStore as FakeObjectStore } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { downloadModel, fetchHubFile, resolveUrl, sha256FromEtag, type DownloadOptions, type DownloadProgress } from '../../src/hub/client';
-import { HubError } from '../../src/hub/errors';
 import { sha256Hex } from '../../src/hub/sha256';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
-import { makeStore, type TestStore } from './stores';
+import { expectStored, failure, makeStore, type TestStore } from './stores';
 
 const fixture = fixtureModelFiles();
 const fixtureTotal = Object.values(fixture).reduce((s, b) => s + b.length, 0);
 const WEIGHTS = 'model.safetensors';
 const WEIGHT_SHA = sha256Hex(fixture[WEIGHTS]!);
-
-async function failure(p: Promise<unknown>): Promise<HubError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(HubError);
-    return e as HubError;
-  }
-  throw new Error('expected the download to fail');
-}
-
-async function expectStored(t: TestStore, repo: string, files: Record<string, Uint8Array>) {
-  for (const [path, bytes] of Object.entries(files)) {
-    const got = await t.store.readFile(repo, 'main', path);
-    expect(Buffer.from(got).equals(Buffer.from(bytes)), `${path} is byte-identical`).toBe(true);
-  }
-}
 
 /** A fetch that behaves like a browser's for redirect: 'manual' — the redirect response is opaque. */
 const browserLikeFetch: typeof fetch = async (input, init) => {
