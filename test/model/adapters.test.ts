@@ -5,24 +5,12 @@ import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
 import { adapterParameters } from '../../src/model/adapters';
 import { AdapterSet } from '../../src/model/adapter-set';
-import type { LoraAdapter } from '../../src/model/lora';
 import { CausalLM, releaseBatch, uploadBatch, type Batch, type ModelAdapter } from '../../src/model/transformer';
 import { testContext } from '../helpers/gpu';
+import { randomLora } from '../helpers/lora';
 import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
 import { randomBottleneck } from '../helpers/bottleneck';
-
-function randomLora(ctx: GpuContext, model: CausalLM, rng: Rng): LoraAdapter {
-  const r = 2;
-  const adapter: LoraAdapter = { kind: 'lora', name: 'lora', r, alpha: 4, useRslora: false, modules: new Map() };
-  for (const { module, inFeatures, outFeatures } of model.linearModules()) {
-    adapter.modules.set(module, {
-      a: ctx.upload([r, inFeatures], Float32Array.from(rng.tensor(r * inFeatures, 0.3, 0)), 'f32', { persistent: true }),
-      b: ctx.upload([outFeatures, r], Float32Array.from(rng.tensor(outFeatures * r, 0.3, 0)), 'f32', { persistent: true }),
-    });
-  }
-  return adapter;
-}
 
 const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
@@ -41,7 +29,7 @@ describe('AdapterSet: several adapters on one base', () => {
     const model = CausalLM.create(ctx, m.cfg, m.weights);
     const rng = new Rng(21);
     const set = new AdapterSet(model);
-    set.load('summaries', randomLora(ctx, model, rng));
+    set.load('summaries', { ...randomLora(ctx, model, rng, 2, 4, { name: 'lora' }).adapter, kind: 'lora' });
     set.load('houlsby', randomBottleneck(ctx, m.cfg, 'houlsby', 'relu', 4, rng, { name: 'houlsby' }).adapter);
     set.load('pfeiffer', randomBottleneck(ctx, m.cfg, 'pfeiffer', 'gelu', 2, rng, { name: 'pfeiffer' }).adapter);
     expect(set.list()).toEqual(['summaries', 'houlsby', 'pfeiffer']);

@@ -11,6 +11,7 @@ import { referenceLogits, refWeights } from '../model-ref/transformer';
 import { CausalLM, uploadBatch, releaseBatch, type Gradients } from '../../src/model/transformer';
 import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors';
 import { expectClose } from '../harness/checkOp';
+import { argMaxAbs, expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
 import { bigVocabSpec, makeRandomModel, RANDOM_MODELS, randomIds, type RandomModel } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
@@ -208,24 +209,11 @@ async function checkGradients(ctx: GpuContext, m: RandomModel, names: string[]):
   for (const name of names) {
     const got = await readParts(ctx, grads.get(name));
     const param = w(name);
-    let big = 0;
-    for (let i = 1; i < got.length; i++) if (Math.abs(got[i]!) > Math.abs(got[big]!)) big = i;
-    const scale = Math.abs(got[big]!);
-    expect(scale, `gradient of ${name} is zero`).toBeGreaterThan(0);
+    const big = argMaxAbs(got);
+    expect(Math.abs(got[big]!), `gradient of ${name} is zero`).toBeGreaterThan(0);
     const samples = new Set([big]);
     while (samples.size < 4) samples.add(rng.int(0, param.length));
-    for (const i of samples) {
-      const orig = param[i]!;
-      const h = 1e-4;
-      param[i] = orig + h;
-      const lp = loss();
-      param[i] = orig - h;
-      const lm = loss();
-      param[i] = orig;
-      const fd = (lp - lm) / (2 * h);
-      const tol = 2e-4 * scale + 1e-3 * Math.abs(fd);
-      expect(Math.abs(got[i]! - fd), `d${name}[${i}]: GPU ${got[i]} vs finite difference ${fd}`).toBeLessThanOrEqual(tol);
-    }
+    expectFiniteDifferences(`d${name}`, got, param, loss, [...samples]);
   }
   acts.release();
   releaseBatch(batch);

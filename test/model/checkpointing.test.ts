@@ -6,13 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
 import { planShape, planTrainingStep } from '../../src/model/memory-plan';
-import { CausalLM, releaseBatch, uploadBatch, type LoraDropout } from '../../src/model/transformer';
-import { shiftedTargets, sftLossBackward, sftLossForward } from '../../src/train/loss';
+import { CausalLM, type LoraDropout } from '../../src/model/transformer';
+import { shiftedTargets } from '../../src/train/loss';
 import { setupMethod } from '../../src/train/methods';
 import { parseSettings } from '../../src/train/settings';
 import { testContext } from '../helpers/gpu';
 import { makeRandomModel, randomIds } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
+import { sftMicroStep } from '../helpers/sft-step';
 
 const CONFIGS: Record<string, Record<string, unknown>> = {
   llama: {
@@ -55,15 +56,7 @@ async function step(ctx: GpuContext, model: CausalLM, select: Parameters<CausalL
   const stats = ctx.zeros([1], 'f32', { persistent: true });
   await ctx.sync();
   ctx.resetPeaks();
-  const batch = uploadBatch(ctx, ids);
-  const acts = model.forward(batch, { logits: 'chunks', checkpoint, ...(loraDropout ? { loraDropout } : {}) });
-  const ce = sftLossForward(ctx, acts, targets, stats, 0);
-  const dLogits = sftLossBackward(ctx, acts, ce, 1 / count);
-  model.backward(acts, dLogits, grads);
-  for (const d of dLogits) d.release();
-  ce.release();
-  acts.release();
-  releaseBatch(batch);
+  sftMicroStep(model, { ids, targets }, stats, 1 / count, grads, { checkpoint, ...(loraDropout ? { loraDropout } : {}) });
   const peak = ctx.stats.peakBytesInUse;
   const out = new Map<string, Float32Array>();
   for (const [name, parts] of grads.entries()) out.set(name, Float32Array.from((await Promise.all(parts.map((t) => ctx.readF32(t)))).flatMap((a) => [...a])));

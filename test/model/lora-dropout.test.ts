@@ -8,15 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
-import type { Tensor } from '../../src/engine/tensor';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
-import { loraParamName, loraScale, parseLoraParamName, type LoraAdapter } from '../../src/model/lora';
+import { loraParamName, parseLoraParamName, type LoraAdapter } from '../../src/model/lora';
 import { referenceLogits, refWeights, type RefLora, type RefWeights } from '../model-ref/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { matmulVariant } from '../../src/engine/ops/matmul';
 import { CausalLM, releaseBatch, uploadBatch, type Gradients, type LoraDropout } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
+import { expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
+import { loraFromFile, randomLora, releaseLora } from '../helpers/lora';
 import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
 
@@ -26,49 +27,6 @@ const reference = JSON.parse(readFileSync(new URL('reference/reference.json', di
   sft_batch: { input_ids: number[][]; attention_mask: number[][] };
   lora: { r: number; lora_alpha: number };
 };
-
-/** The fixture's PEFT adapter on the GPU and as the reference's float64 copy. */
-function loadAdapter(ctx: GpuContext, path: string, r: number, alpha: number): { adapter: LoraAdapter; refLora: RefLora } {
-  const file = new SafetensorsFile(read(path), 'adapter_model.safetensors');
-  const adapter: LoraAdapter = { name: 'init_adapter', r, alpha, useRslora: false, modules: new Map() };
-  const refLora: RefLora = { scale: loraScale(adapter), modules: new Map() };
-  for (const name of file.names) {
-    const parsed = parseLoraParamName(name);
-    if (!parsed) continue;
-    const values = file.float32(name);
-    const t = ctx.upload(file.info(name).shape, values, 'f32', { persistent: true, label: name });
-    const m = adapter.modules.get(parsed.module) ?? ({} as { a: Tensor; b: Tensor });
-    const rm = refLora.modules.get(parsed.module) ?? { a: new Float64Array(), b: new Float64Array(), r };
-    if (parsed.which === 'A') [m.a, rm.a] = [t, Float64Array.from(values)];
-    else [m.b, rm.b] = [t, Float64Array.from(values)];
-    adapter.modules.set(parsed.module, m);
-    refLora.modules.set(parsed.module, rm);
-  }
-  return { adapter, refLora };
-}
-
-/** A random adapter on every linear of the model, on the GPU and as the reference's copy. */
-function randomAdapter(ctx: GpuContext, model: CausalLM, rng: Rng, r: number, alpha: number): { adapter: LoraAdapter; refLora: RefLora } {
-  const adapter: LoraAdapter = { name: 'random', r, alpha, useRslora: false, modules: new Map() };
-  const refLora: RefLora = { scale: alpha / r, modules: new Map() };
-  for (const { module, inFeatures, outFeatures } of model.linearModules()) {
-    const a = rng.tensor(r * inFeatures, 0.3, 0);
-    const b = rng.tensor(outFeatures * r, 0.3, 0);
-    refLora.modules.set(module, { a, b, r });
-    adapter.modules.set(module, {
-      a: ctx.upload([r, inFeatures], Float32Array.from(a), 'f32', { persistent: true }),
-      b: ctx.upload([outFeatures, r], Float32Array.from(b), 'f32', { persistent: true }),
-    });
-  }
-  return { adapter, refLora };
-}
-
-function releaseAdapter(adapter: LoraAdapter): void {
-  for (const { a, b } of adapter.modules.values()) {
-    a.release();
-    b.release();
-  }
-}
 
 const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -90,7 +48,6 @@ async function checkFiniteDifferences(
   rng: Rng,
   count: number,
 ): Promise<void> {
-  const h = 1e-4;
   for (const name of names) {
     const got = await ctx.readF32(grads.tensor(name)!);
     const p = param(name);
@@ -99,17 +56,8 @@ async function checkFiniteDifferences(
     expect(scale, name).toBeGreaterThan(0);
     // Half the entries anywhere, half among the large ones (an embedding's unused rows have none).
     const large = [...got.keys()].filter((i) => Math.abs(got[i]!) >= 0.1 * scale);
-    for (let k = 0; k < count; k++) {
-      const i = k % 2 === 0 ? rng.int(0, p.length) : large[rng.int(0, large.length)]!;
-      const orig = p[i]!;
-      p[i] = orig + h;
-      const lp = loss();
-      p[i] = orig - h;
-      const lm = loss();
-      p[i] = orig;
-      const fd = (lp - lm) / (2 * h);
-      expect(Math.abs(got[i]! - fd), `${name}[${i}]: ${got[i]} vs ${fd}`).toBeLessThanOrEqual(2e-4 * scale + 1e-3 * Math.abs(fd));
-    }
+    const indices = Array.from({ length: count }, (_, k) => (k % 2 === 0 ? rng.int(0, p.length) : large[rng.int(0, large.length)]!));
+    expectFiniteDifferences(name, got, p, loss, indices);
   }
 }
 
@@ -141,7 +89,7 @@ describe('LoRA dropout on the tiny Llama with the fixtures\' init_adapter', () =
     cfg = parseConfig(JSON.parse(new TextDecoder().decode(read('config.json'))));
     const weights = new SafetensorsFile(read('model.safetensors'), 'model.safetensors');
     model = CausalLM.create(ctx, cfg, weights);
-    ({ adapter, refLora } = loadAdapter(ctx, 'reference/init_adapter/adapter_model.safetensors', reference.lora.r, reference.lora.lora_alpha));
+    ({ adapter, refLora } = loraFromFile(ctx, new SafetensorsFile(read('reference/init_adapter/adapter_model.safetensors'), 'adapter_model.safetensors'), reference.lora.r, reference.lora.lora_alpha));
     w = refWeights(weights);
     model.setAdapter(adapter);
   });
@@ -282,7 +230,7 @@ describe('LoRA dropout on random models matches the float64 reference and its fi
       const m = makeRandomModel(spec);
       const model = CausalLM.create(ctx, m.cfg, m.weights);
       const rng = new Rng(101);
-      const { adapter, refLora } = randomAdapter(ctx, model, rng, 3, 6);
+      const { adapter, refLora } = randomLora(ctx, model, rng, 3, 6);
       model.setAdapter(adapter);
       const ids = randomIds(rng, 2, 7, m.cfg.vocabSize);
       const mask = [[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]];
@@ -307,7 +255,7 @@ describe('LoRA dropout on random models matches the float64 reference and its fi
       acts.release();
       grads.release();
       releaseBatch(batch);
-      releaseAdapter(adapter);
+      releaseLora(adapter);
       model.dispose();
     });
   }

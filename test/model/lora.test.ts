@@ -5,16 +5,16 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
-import type { Tensor } from '../../src/engine/tensor';
-import { crossEntropyChunkBackward, crossEntropyForward } from '../../src/engine/ops/cross-entropy';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
 import { loraParamName, loraScale, parseLoraParamName, type LoraAdapter } from '../../src/model/lora';
-import { referenceLogits, refWeights, type RefLora } from '../model-ref/transformer';
+import { referenceLogits, refWeights } from '../model-ref/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { CausalLM, releaseBatch, uploadBatch, type Activations, type Gradients } from '../../src/model/transformer';
+import { CausalLM, releaseBatch, uploadBatch, type Gradients } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
 import { expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
+import { loraFromFile, randomLora } from '../helpers/lora';
+import { dLogitsOf, sftLoss } from '../helpers/sft-step';
 import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
 import { Rng } from '../helpers/rng';
 
@@ -25,55 +25,6 @@ const reference = JSON.parse(readFileSync(new URL('reference/reference.json', di
   sft_batch: { input_ids: number[][]; labels: number[][]; attention_mask: number[][] };
   lora: { r: number; lora_alpha: number; sft_loss_at_init: number };
 };
-
-/** A PEFT adapter file as a LoraAdapter (the loader's readLoraAdapter does this for real, with its checks). */
-function adapterFromFile(ctx: GpuContext, file: SafetensorsFile, r: number, alpha: number): LoraAdapter {
-  const modules = new Map<string, { a: Tensor; b: Tensor }>();
-  for (const name of file.names) {
-    const parsed = parseLoraParamName(name);
-    if (!parsed) continue;
-    const t = ctx.upload(file.info(name).shape, file.float32(name), 'f32', { persistent: true, label: name });
-    const m = modules.get(parsed.module) ?? ({} as { a: Tensor; b: Tensor });
-    if (parsed.which === 'A') m.a = t;
-    else m.b = t;
-    modules.set(parsed.module, m);
-  }
-  return { name: 'init_adapter', r, alpha, useRslora: false, modules };
-}
-
-interface Loss {
-  loss: number;
-  count: number;
-  stats: Tensor;
-  targets: Tensor;
-}
-
-/** SFT loss as the fixtures define it: Σ next-token NLL over labelled positions / their count. */
-async function sftLoss(ctx: GpuContext, acts: Activations, labels: number[][]): Promise<Loss> {
-  const T = labels[0]!.length;
-  const targets = Int32Array.from(labels.flatMap((row) => row.map((_, t) => (t + 1 < T ? row[t + 1]! : -100))));
-  const count = targets.filter((t) => t !== -100).length;
-  const N = targets.length;
-  const t = ctx.upload([N], targets, 'i32');
-  const losses = ctx.empty([N]);
-  const stats = ctx.empty([N, 2]);
-  const targetLogit = ctx.empty([N]);
-  crossEntropyForward(ctx, losses, stats, targetLogit, acts.logits, t);
-  const perToken = await ctx.readF32(losses);
-  losses.release();
-  targetLogit.release();
-  return { loss: perToken.reduce((a, b) => a + b, 0) / count, count, stats, targets: t };
-}
-
-/** dLogits of the mean loss. */
-function dLogitsOf(ctx: GpuContext, acts: Activations, l: Loss, V: number): Tensor {
-  const N = l.targets.size;
-  const dLoss = ctx.upload([N], new Float32Array(N).fill(1 / l.count));
-  const dLogits = ctx.zeros([N, V]);
-  crossEntropyChunkBackward(ctx, dLogits, acts.logits, l.stats, l.targets, dLoss, 0);
-  dLoss.release();
-  return dLogits;
-}
 
 describe('LoRA on the tiny Llama matches PEFT', () => {
   let ctx: GpuContext;
@@ -86,7 +37,7 @@ describe('LoRA on the tiny Llama matches PEFT', () => {
     cfg = parseConfig(JSON.parse(new TextDecoder().decode(read('config.json'))));
     model = CausalLM.create(ctx, cfg, new SafetensorsFile(read('model.safetensors'), 'model.safetensors'));
     const file = new SafetensorsFile(read('reference/init_adapter/adapter_model.safetensors'), 'adapter_model.safetensors');
-    adapter = adapterFromFile(ctx, file, reference.lora.r, reference.lora.lora_alpha);
+    adapter = loraFromFile(ctx, file, reference.lora.r, reference.lora.lora_alpha).adapter;
   });
 
   it('SFT loss at init and every lora_A/lora_B gradient equal the reference; frozen weights get no buffers', async () => {
@@ -190,18 +141,7 @@ describe('LoRA on GPT-2 (fused c_attn, Conv1D layers, rsLoRA) matches the float6
     const m = makeRandomModel(RANDOM_MODELS.gpt2Bare!);
     const model = CausalLM.create(ctx, m.cfg, m.weights);
     const rng = new Rng(77);
-    const r = 3;
-    const refLora: RefLora = { scale: 5 / Math.sqrt(r), modules: new Map() };
-    const adapter: LoraAdapter = { name: 'rs', r, alpha: 5, useRslora: true, modules: new Map() };
-    for (const { module, inFeatures, outFeatures } of model.linearModules()) {
-      const a = rng.tensor(r * inFeatures, 0.3, 0);
-      const b = rng.tensor(outFeatures * r, 0.3, 0);
-      refLora.modules.set(module, { a, b, r });
-      adapter.modules.set(module, {
-        a: ctx.upload([r, inFeatures], Float32Array.from(a), 'f32', { persistent: true }),
-        b: ctx.upload([outFeatures, r], Float32Array.from(b), 'f32', { persistent: true }),
-      });
-    }
+    const { adapter, refLora } = randomLora(ctx, model, rng, 3, 5, { name: 'rs', useRslora: true });
     expect([...adapter.modules.keys()].slice(0, 4)).toEqual([
       'transformer.h.0.attn.c_attn',
       'transformer.h.0.attn.c_proj',

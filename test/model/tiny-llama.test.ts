@@ -3,12 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
-import { crossEntropyChunkBackward, crossEntropyForward } from '../../src/engine/ops/cross-entropy';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
 import { CausalLM, uploadBatch, type Activations } from '../../src/model/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { expectClose } from '../harness/checkOp';
 import { testContext } from '../helpers/gpu';
+import { dLogitsOf, sftLoss } from '../helpers/sft-step';
 
 const dir = new URL('../fixtures/tiny-llama/', import.meta.url);
 const read = (p: string) => new Uint8Array(readFileSync(new URL(p, dir)));
@@ -30,9 +30,6 @@ describe('tiny-llama built from Graft kernels matches PyTorch', () => {
   const ids = reference.forward.input_ids;
   const B = ids.length;
   const T = ids[0]!.length;
-  // Labels: the next token; every position but the last of each row counts.
-  const targets = Int32Array.from(ids.flatMap((row) => row.map((_, t) => (t + 1 < T ? row[t + 1]! : -100))));
-  const count = B * (T - 1);
 
   beforeAll(async () => {
     ctx = await testContext();
@@ -50,20 +47,13 @@ describe('tiny-llama built from Graft kernels matches PyTorch', () => {
   });
 
   it('the mean next-token loss equals the reference and every parameter gradient matches full_grads', async () => {
-    const N = B * T;
-    const t = ctx.upload([N], targets, 'i32');
-    const losses = ctx.empty([N]);
-    const stats = ctx.empty([N, 2]);
-    const targetLogit = ctx.empty([N]);
-    crossEntropyForward(ctx, losses, stats, targetLogit, acts.logits, t);
-    const perToken = await ctx.readF32(losses);
-    const loss = perToken.reduce((a, b) => a + b, 0) / count;
+    // Labels: the next token; every position but the last of each row counts.
+    const l = await sftLoss(ctx, acts, ids);
+    expect(l.count).toBe(B * (T - 1));
     const wantLoss = reference.forward.loss_mean_all_positions;
-    expect(Math.abs(loss - wantLoss) / wantLoss).toBeLessThan(1e-4);
+    expect(Math.abs(l.loss - wantLoss) / wantLoss).toBeLessThan(1e-4);
 
-    const dLoss = ctx.upload([N], new Float32Array(N).fill(1 / count));
-    const dLogits = ctx.zeros([N, cfg.vocabSize]);
-    crossEntropyChunkBackward(ctx, dLogits, acts.logits, stats, t, dLoss, 0);
+    const dLogits = dLogitsOf(ctx, acts, l, cfg.vocabSize);
     const grads = model.createGradients('all');
     model.backward(acts, dLogits, grads);
 

@@ -13,9 +13,8 @@ import { releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { bottleneckWeights, setupMethod } from '../../src/train/methods';
 import { SettingsError } from '../../src/train/settings';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
-import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
 import { Trainer } from '../../src/train/trainer';
-import { baseWeights, fixtureModel, reference, settings, shortExamples, resumableRun, type ResumableRunOptions } from './helpers';
+import { baseWeights, fixtureModel, reference, settings, shortExamples, stopAndResume } from './helpers';
 
 const job = (over: Record<string, unknown> = {}) => settings({ finetuning_type: 'adapter', learning_rate: 1e-2, ...over });
 
@@ -148,19 +147,14 @@ describe('bottleneck adapters: resume and DPO', () => {
     const { lm } = await fixtureModel();
     const train = shortExamples(lm, 6);
     const s = job({ adapter_placement: 'houlsby', reduction_factor: 16, adapter_non_linearity: 'gelu', per_device_train_batch_size: 2, max_steps: 3, save_strategy: 'steps', save_steps: 100 });
-    const run = (opts: ResumableRunOptions) => resumableRun(lm, s, train, opts);
-    const straight = await run({});
-    const store = new MemoryCheckpointStore();
-    const first = await run({ store, stopAfter: 2 });
-    expect(first.metrics).toHaveLength(2);
+    const { straight, stopped, files, resumed } = await stopAndResume(lm, s, train, 2);
+    expect(stopped.metrics).toHaveLength(2);
     // The checkpoint folder is also the adapter folder: it reads back to the checkpoint's trainable weights.
-    const files = await store.read((await store.list()).at(-1)!);
     const saved = decodeCheckpoint(files, 'memory').weights;
     const folder = await readBottleneckAdapter(memorySource('checkpoint-2', files), lm.config);
     expect(folder.config).toMatchObject({ placement: 'houlsby', reductionFactor: 16, size: 4, nonLinearity: 'gelu' });
     expect(folder.tensors.size).toBe(16);
     for (const [name, t] of folder.tensors) expect(t, name).toEqual(saved.get(name));
-    const resumed = await run({ resumeFrom: store });
     expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
     expect(straight.weights.size).toBe(16);
     for (const [name, w] of straight.weights) expect(resumed.weights.get(name), name).toEqual(w);

@@ -13,28 +13,13 @@ import { IdbCheckpointStore } from '../../src/train/checkpoint-store-idb';
 import { NodeCheckpointStore } from '../../src/train/checkpoint-store-node';
 import { SettingsError } from '../../src/train/settings';
 import { TrainControl, Trainer, type TrainExample } from '../../src/train/trainer';
-import { fixtureModel, initAdapter, restoreBase, settings, shortExamples } from './helpers';
+import { fixtureModel, initAdapter, restoreBase, RESUME_JOB, settings, shortExamples } from './helpers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-ckpt-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** A job that exercises every piece of state: shuffling over epochs, accumulation, warm-up + decay, clipping. */
-const job = (over: Record<string, unknown> = {}) =>
-  settings({
-    max_steps: 6,
-    per_device_train_batch_size: 1,
-    gradient_accumulation_steps: 2,
-    disable_shuffling: false,
-    seed: 7,
-    lr_scheduler_type: 'linear',
-    warmup_steps: 2,
-    learning_rate: 5e-3,
-    max_grad_norm: 0.5,
-    weight_decay: 0.05,
-    save_steps: 2,
-    save_strategy: 'steps',
-    ...over,
-  });
+/** A job that exercises every piece of state (test/train/helpers.ts), with weight decay. */
+const job = (over: Record<string, unknown> = {}) => settings({ ...RESUME_JOB, weight_decay: 0.05, ...over });
 
 interface Run {
   losses: number[];

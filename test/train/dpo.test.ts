@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { parsePreferenceText, preparePreferenceData, type EncodedPair } from '../../src/data/preference';
 import { loadModel } from '../../src/model/load';
@@ -18,12 +18,14 @@ import { writeJoined } from '../../src/train/optimizer';
 import { negLogSigmoid, preferencePairLoss, rewardPairLoss, sigmoid, type PairLogps } from '../../src/engine/ref/preference-pair';
 import { PAIR_METRICS, preferenceLoss, usesReference, type DpoObjective, type PreferenceLossParams, type PrefLoss } from '../../src/train/objectives';
 import { SettingsError } from '../../src/train/settings';
-import { decodeCheckpoint } from '../../src/train/checkpoint';
-import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
-import { TrainControl, Trainer } from '../../src/train/trainer';
-import { lines, runGraft } from '../cli/run';
+import { Trainer } from '../../src/train/trainer';
+import { lines } from '../cli/run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { Rng } from '../helpers/rng';
-import { expectRel, FIXTURE, FIXTURE_DIR, fixtureModel, initAdapter, restoreBase, safetensors, settings } from './helpers';
+import { expectRel, FIXTURE, FIXTURE_DIR, fixtureModel, initAdapter, restoreBase, safetensors, settings, stopAndResume } from './helpers';
+
+// `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 interface DpoReference {
   beta: number;
@@ -392,21 +394,7 @@ describe('a DPO run resumes', () => {
     const train = await fixturePairs(4, 36);
     const s = settings({ stage: 'dpo', pref_ftx: 0.1, per_device_train_batch_size: 2, max_steps: 3, learning_rate: 1e-2, dataset: 'dpo.json', save_strategy: 'steps', save_steps: 100 });
     const start = await initAdapter(lm);
-    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
-      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
-      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0, startingAdapter: start, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
-      const control = new TrainControl();
-      try {
-        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
-        return { metrics: result.metrics, weights: (await trainer.checkpointData()).weights };
-      } finally {
-        trainer.dispose();
-      }
-    };
-    const straight = await run({});
-    const store = new MemoryCheckpointStore();
-    await run({ store, stopAfter: 2 });
-    const resumed = await run({ store: new MemoryCheckpointStore(), resumeFrom: store });
+    const { straight, resumed } = await stopAndResume(lm, s, train, 2, { padTokenId: lm.tokenizer.padTokenId ?? 0, startingAdapter: start, checkpointData: true, resumedStore: true });
     expect(resumed.metrics).toHaveLength(3);
     resumed.metrics.forEach((m, i) => {
       const { elapsed_s: _e, tokens_per_second: _t, ...rest } = m;
@@ -420,25 +408,22 @@ describe('a DPO run resumes', () => {
 describe('graft train --stage dpo', () => {
   it("runs on the fixture; metrics.jsonl's first step holds the reference loss and the DPO metrics", async () => {
     const out = join(scratch, 'cli');
-    const r = await runGraft(
-      [
-        'train',
-        '--stage', 'dpo',
-        '--model', FIXTURE,
-        '--dataset', DPO_PATH,
-        '--max_samples', '2',
-        '--adapter_name_or_path', `${FIXTURE}/reference/init_adapter`,
-        '--per_device_train_batch_size', '2',
-        '--cutoff_len', '64',
-        '--pref_beta', '0.1',
-        '--learning_rate', '1e-3',
-        '--max_steps', '2',
-        '--shuffle', 'false',
-        '--save_strategy', 'no',
-        '--output_dir', out,
-      ],
-      { timeoutMs: 110_000 },
-    );
+    const r = await graft([
+      'train',
+      '--stage', 'dpo',
+      '--model', FIXTURE,
+      '--dataset', DPO_PATH,
+      '--max_samples', '2',
+      '--adapter_name_or_path', `${FIXTURE}/reference/init_adapter`,
+      '--per_device_train_batch_size', '2',
+      '--cutoff_len', '64',
+      '--pref_beta', '0.1',
+      '--learning_rate', '1e-3',
+      '--max_steps', '2',
+      '--shuffle', 'false',
+      '--save_strategy', 'no',
+      '--output_dir', out,
+    ]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.graftStderr).toMatch(/dpo \(sigmoid, beta 0\.1\) with lora .* 2 training pairs, 2 steps/);
     const metrics = lines(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).map((l) => JSON.parse(l) as Record<string, number>);

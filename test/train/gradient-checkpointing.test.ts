@@ -6,11 +6,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ForwardOptions } from '../../src/model/transformer';
 import { Trainer, type TrainExample, type TrainPair } from '../../src/train/trainer';
-import { lines, runGraft } from '../cli/run';
+import { lines } from '../cli/run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { ALPACA, FIXTURE, fixtureModel, initAdapter, settings, shortExamples } from './helpers';
+
+// `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-gc-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -124,10 +128,7 @@ describe('graft train --gradient_checkpointing', () => {
   it('a bare flag turns it on; the run trains and the LLaMA-Factory train.yaml says gradient_checkpointing: true', async () => {
     const run = async (name: string, flags: string[]) => {
       const out = join(scratch, name);
-      const r = await runGraft(
-        ['train', '--model', FIXTURE, '--dataset', ALPACA, '--cutoff_len', '64', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lora_rank', '2', ...flags, '--max_steps', '2', '--output_dir', out],
-        { timeoutMs: 60_000 },
-      );
+      const r = await graft(['train', '--model', FIXTURE, '--dataset', ALPACA, '--cutoff_len', '64', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lora_rank', '2', ...flags, '--max_steps', '2', '--output_dir', out]);
       expect(r.code, r.graftStderr).toBe(0);
       const losses = lines(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).map((l) => (JSON.parse(l) as { loss?: number }).loss).filter((l) => l !== undefined);
       return { losses, yaml: readFileSync(join(out, 'train.yaml'), 'utf8') };

@@ -11,8 +11,8 @@ import { SafetensorsFile } from '../../src/model/safetensors';
 import { f32Parts } from '../../src/model/params';
 import { parseSettings, type TrainSettings } from '../../src/train/settings';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
-import type { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
-import { TrainControl, Trainer, type TrainExample } from '../../src/train/trainer';
+import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
+import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../../src/train/trainer';
 import { testContext } from '../helpers/gpu';
 
 export const FIXTURE_DIR = new URL('../fixtures/tiny-llama/', import.meta.url);
@@ -78,6 +78,24 @@ export function settings(over: Record<string, unknown> = {}): TrainSettings {
   );
 }
 
+/**
+ * The resume tests' job: every piece of state a checkpoint keeps (shuffling over epochs, accumulation, warm-up
+ * and decay, clipping), with a checkpoint every 2 of its 6 steps.
+ */
+export const RESUME_JOB = {
+  max_steps: 6,
+  per_device_train_batch_size: 1,
+  gradient_accumulation_steps: 2,
+  disable_shuffling: false,
+  seed: 7,
+  lr_scheduler_type: 'linear',
+  warmup_steps: 2,
+  learning_rate: 5e-3,
+  max_grad_norm: 0.5,
+  save_steps: 2,
+  save_strategy: 'steps',
+} as const;
+
 export function expectRel(what: string, got: number, want: number, rel: number): void {
   expect(Math.abs(got - want) / Math.abs(want), `${what}: ${got} vs ${want}`).toBeLessThan(rel);
 }
@@ -127,21 +145,60 @@ export interface ResumableRunOptions {
   stopAfter?: number;
   /** Resume from the last checkpoint in this store. */
   resumeFrom?: MemoryCheckpointStore;
+  /** Trainer.create's padTokenId (default 0) and starting adapter. */
+  padTokenId?: number;
+  startingAdapter?: CpuLoraAdapter;
+  /** Return what a checkpoint would hold (weights, optimizer moments) instead of the trainable weights. */
+  checkpointData?: boolean;
 }
 
 /**
- * One run of the resume tests: trains lm.model with settings s on train (pad id 0), saving to opts.store, stopped
- * after step opts.stopAfter, or resumed from the last checkpoint of opts.resumeFrom; returns the step metrics and
- * the trainable weights at the end. "Straight" equals "stopped + resumed" is then a comparison of two of these.
+ * One run of the resume tests: trains lm.model with settings s on train, saving to opts.store, stopped after step
+ * opts.stopAfter, or resumed from the last checkpoint of opts.resumeFrom; returns the step metrics and the
+ * trainable weights at the end (or, with opts.checkpointData, the checkpoint's weights and optimizer state).
+ * "Straight" equals "stopped + resumed" is then a comparison of two of these.
  */
-export async function resumableRun(lm: LoadedModel, s: TrainSettings, train: TrainExample[], opts: ResumableRunOptions) {
+export async function resumableRun(lm: LoadedModel, s: TrainSettings, train: readonly TrainExample[] | readonly TrainPair[], opts: ResumableRunOptions) {
   const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
-  const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
+  const trainer = Trainer.create({
+    model: lm.model,
+    settings: s,
+    train,
+    padTokenId: opts.padTokenId ?? 0,
+    ...(opts.startingAdapter ? { startingAdapter: opts.startingAdapter } : {}),
+    ...(opts.store ? { store: opts.store } : {}),
+    ...(resume ? { resume } : {}),
+  });
   const control = new TrainControl();
   try {
     const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
+    if (opts.checkpointData) {
+      const data = await trainer.checkpointData();
+      return { metrics: result.metrics, weights: data.weights, moments: data.optimizer.params };
+    }
     return { metrics: result.metrics, weights: await trainer.trainableWeights() };
   } finally {
     trainer.dispose();
   }
+}
+
+/**
+ * The three runs of a resume test: straight; stopped after step `stopAfter`, its checkpoints in a store (the
+ * last one's files are returned); and resumed from that checkpoint (with a store of its own when `resumedStore`).
+ */
+export async function stopAndResume(
+  lm: LoadedModel,
+  s: TrainSettings,
+  train: readonly TrainExample[] | readonly TrainPair[],
+  stopAfter: number,
+  opts: Omit<ResumableRunOptions, 'store' | 'stopAfter' | 'resumeFrom'> & { resumedStore?: boolean } = {},
+) {
+  const { resumedStore, ...common } = opts;
+  const run = (o: ResumableRunOptions) => resumableRun(lm, s, train, { ...common, ...o });
+  const straight = await run({});
+  const store = new MemoryCheckpointStore();
+  const stopped = await run({ store, stopAfter });
+  const files = await store.read((await store.list()).at(-1)!);
+  const resumed = await run({ ...(resumedStore ? { store: new MemoryCheckpointStore() } : {}), resumeFrom: store });
+  return { straight, stopped, files, resumed };
 }

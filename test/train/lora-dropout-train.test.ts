@@ -7,18 +7,23 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { collate } from '../../src/data';
 import type { LoadedModel } from '../../src/model/load';
-import { releaseBatch, uploadBatch, type LoraDropout } from '../../src/model/transformer';
+import type { LoraDropout } from '../../src/model/transformer';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { latestCheckpoint, MemoryCheckpointStore, type CheckpointStore } from '../../src/train/checkpoint-store';
-import { countTargets, sftLossBackward, sftLossForward, shiftedTargets } from '../../src/train/loss';
+import { countTargets, shiftedTargets } from '../../src/train/loss';
 import { readJoined } from '../../src/train/optimizer';
 import type { DpoObjective } from '../../src/train/objectives';
 import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../../src/train/trainer';
-import { lines, runGraft } from '../cli/run';
-import { ALPACA, alpacaExamples, FIXTURE, fixtureModel, initAdapter, reference, settings, shortExamples } from './helpers';
+import { lines } from '../cli/run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
+import { sftMicroStep } from '../helpers/sft-step';
+import { ALPACA, alpacaExamples, FIXTURE, fixtureModel, initAdapter, reference, RESUME_JOB, settings, shortExamples } from './helpers';
+
+// `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-lora-dropout-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -42,15 +47,7 @@ async function direct(lm: LoadedModel, micro: { examples: TrainExample[]; dropou
   const stats = ctx.zeros([2], 'f32');
   grads.zero();
   for (const { b, targets, dropout } of prepared) {
-    const batch = uploadBatch(ctx, b.inputIds, b.attentionMask);
-    const acts = model.forward(batch, { logits: 'chunks', ...(dropout ? { loraDropout: dropout } : {}) });
-    const ce = sftLossForward(ctx, acts, targets, stats, 0);
-    const dLogits = sftLossBackward(ctx, acts, ce, 1 / tokens);
-    model.backward(acts, dLogits, grads);
-    for (const d of dLogits) d.release();
-    ce.release();
-    acts.release();
-    releaseBatch(batch);
+    sftMicroStep(model, { ids: b.inputIds, attentionMask: b.attentionMask, targets }, stats, 1 / tokens, grads, dropout ? { loraDropout: dropout } : {});
   }
   const out = new Map<string, Float32Array>();
   for (const [name, parts] of grads.entries()) out.set(name, await readJoined(ctx, parts));
@@ -175,20 +172,7 @@ describe('LoRA dropout in the trainer', () => {
   it('stop at step 3 + resume equals the straight run bit for bit (accumulation, shuffling, memory store)', async () => {
     const { lm } = await fixtureModel();
     const examples = shortExamples(lm, 4);
-    const job = {
-      lora_dropout: P,
-      max_steps: 6,
-      per_device_train_batch_size: 1,
-      gradient_accumulation_steps: 2,
-      disable_shuffling: false,
-      seed: 7,
-      lr_scheduler_type: 'linear',
-      warmup_steps: 2,
-      learning_rate: 5e-3,
-      max_grad_norm: 0.5,
-      save_steps: 2,
-      save_strategy: 'steps',
-    };
+    const job = { lora_dropout: P, ...RESUME_JOB };
     const straight = await trainRun(examples, job);
     const store = new MemoryCheckpointStore();
     const first = await trainRun(examples, job, { store, stopAfter: 3 });
@@ -254,10 +238,7 @@ describe('LoRA dropout with preference pairs', () => {
 describe('graft train --lora_dropout', () => {
   it('trains 2 steps and writes lora_dropout 0.1 into adapter_config.json', async () => {
     const out = join(scratch, 'cli');
-    const r = await runGraft(
-      ['train', '--model', FIXTURE, '--dataset', ALPACA, '--cutoff_len', '64', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lora_rank', '2', '--lora_dropout', '0.1', '--max_steps', '2', '--output_dir', out],
-      { timeoutMs: 60_000 },
-    );
+    const r = await graft(['train', '--model', FIXTURE, '--dataset', ALPACA, '--cutoff_len', '64', '--per_device_train_batch_size', '2', '--learning_rate', '1e-2', '--lora_rank', '2', '--lora_dropout', '0.1', '--max_steps', '2', '--output_dir', out]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.graftStderr).not.toMatch(/lora_dropout/);
     const metrics = lines(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).map((l) => JSON.parse(l) as { step: number; loss: number });

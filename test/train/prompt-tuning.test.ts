@@ -9,12 +9,11 @@ import { parsePreferenceText, preparePreferenceData } from '../../src/data/prefe
 import { memorySource } from '../../src/model/source';
 import { PROMPT_EMBEDDINGS, readPromptAdapter, textInitIds } from '../../src/model/prompt-tuning';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
-import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
 import type { DpoObjective } from '../../src/train/objectives/dpo';
 import { decays } from '../../src/train/methods';
 import { parseSettings, SettingsError } from '../../src/train/settings';
 import { Trainer } from '../../src/train/trainer';
-import { alpacaExamples, baseWeights, fixtureModel, settings, shortExamples, resumableRun, type ResumableRunOptions } from './helpers';
+import { alpacaExamples, baseWeights, fixtureModel, settings, shortExamples, stopAndResume } from './helpers';
 
 const problems = (over: Record<string, unknown>): string[] => {
   try {
@@ -103,17 +102,12 @@ describe('prompt tuning: resume and DPO', () => {
     const { lm } = await fixtureModel();
     const train = shortExamples(lm, 6);
     const s = settings({ finetuning_type: 'prompt', num_virtual_tokens: 4, learning_rate: 3e-2, per_device_train_batch_size: 2, max_steps: 3, save_strategy: 'steps', save_steps: 100 });
-    const run = (opts: ResumableRunOptions) => resumableRun(lm, s, train, opts);
-    const straight = await run({});
-    const store = new MemoryCheckpointStore();
-    const first = await run({ store, stopAfter: 2 });
-    expect(first.metrics).toHaveLength(2);
-    const files = await store.read((await store.list()).at(-1)!);
+    const { straight, stopped, files, resumed } = await stopAndResume(lm, s, train, 2);
+    expect(stopped.metrics).toHaveLength(2);
     const saved = decodeCheckpoint(files, 'memory').weights.get(PROMPT_EMBEDDINGS)!;
     const folder = await readPromptAdapter(memorySource('checkpoint-2', files), lm.config);
     expect([folder.numVirtualTokens, folder.tokenDim]).toEqual([4, 64]);
     expect(folder.embeddings).toEqual(saved);
-    const resumed = await run({ resumeFrom: store });
     expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
     expect(resumed.weights.get(PROMPT_EMBEDDINGS)).toEqual(straight.weights.get(PROMPT_EMBEDDINGS));
     expect(straight.weights.get(PROMPT_EMBEDDINGS)).not.toEqual(saved);

@@ -16,11 +16,9 @@ import { SafetensorsFile } from '../../src/model/safetensors';
 import { rewardPairLoss } from '../../src/engine/ref/preference-pair';
 import { pairBatch, type RewardObjective } from '../../src/train/objectives';
 import { writeJoined } from '../../src/train/optimizer';
-import { decodeCheckpoint } from '../../src/train/checkpoint';
-import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
-import { TrainControl, Trainer } from '../../src/train/trainer';
+import { Trainer } from '../../src/train/trainer';
 import { Rng } from '../helpers/rng';
-import { expectRel, FIXTURE, fixtureModel, initAdapter, settings } from './helpers';
+import { expectRel, FIXTURE, fixtureModel, initAdapter, settings, stopAndResume } from './helpers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-rm-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -208,25 +206,10 @@ describe('a reward model run resumes', () => {
     const { lm } = await fixtureModel();
     const train = await fixturePairs(4, 36);
     const s = settings({ stage: 'rm', per_device_train_batch_size: 2, max_steps: 3, learning_rate: 1e-2, dataset: 'dpo.json', save_strategy: 'steps', save_steps: 100, seed: 4 });
-    const run = async (opts: { store?: MemoryCheckpointStore; stopAfter?: number; resumeFrom?: MemoryCheckpointStore }) => {
-      const resume = opts.resumeFrom ? decodeCheckpoint(await opts.resumeFrom.read((await opts.resumeFrom.list()).at(-1)!), 'memory') : undefined;
-      const trainer = Trainer.create({ model: lm.model, settings: s, train, padTokenId: lm.tokenizer.padTokenId ?? 0, ...(opts.store ? { store: opts.store } : {}), ...(resume ? { resume } : {}) });
-      const control = new TrainControl();
-      try {
-        const result = await trainer.run({ control, onStep: (r) => (r.step === opts.stopAfter ? control.stop() : undefined) });
-        const data = await trainer.checkpointData();
-        return { losses: result.metrics.map((m) => m.loss), weights: data.weights, moments: data.optimizer.params };
-      } finally {
-        trainer.dispose();
-      }
-    };
-    const straight = await run({});
-    const store = new MemoryCheckpointStore();
-    await run({ store, stopAfter: 2 });
-    const resumed = await run({ store: new MemoryCheckpointStore(), resumeFrom: store });
-    expect(resumed.losses).toEqual(straight.losses);
+    const { straight, resumed } = await stopAndResume(lm, s, train, 2, { padTokenId: lm.tokenizer.padTokenId ?? 0, checkpointData: true, resumedStore: true });
+    expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
     expect(resumed.weights.get(SCORE_WEIGHT)).toEqual(straight.weights.get(SCORE_WEIGHT));
     for (const [name, w] of straight.weights) expect(resumed.weights.get(name), name).toEqual(w);
-    expect(resumed.moments.get(SCORE_WEIGHT)!.expAvgSq).toEqual(straight.moments.get(SCORE_WEIGHT)!.expAvgSq);
+    expect(resumed.moments!.get(SCORE_WEIGHT)!.expAvgSq).toEqual(straight.moments!.get(SCORE_WEIGHT)!.expAvgSq);
   });
 });

@@ -3,12 +3,16 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { collate } from '../../src/data';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { Trainer } from '../../src/train/trainer';
-import { lines, runGraft } from '../cli/run';
+import { lines } from '../cli/run';
+import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { ALPACA, alpacaExamples, expectRel, FIXTURE, fixtureModel, initAdapter, maxAbsDiff, reference, safetensors, settings } from './helpers';
+
+// `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
+vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-trajectory-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -48,7 +52,7 @@ describe('the fixture LoRA trajectory through `graft train`', () => {
   it('metrics.jsonl holds PyTorch\'s losses and the exported adapter is its final adapter', async () => {
     const out = join(scratch, 'cli');
     // The fixtures' job in LLaMA-Factory's words: sft_alpaca.json[0:4], one batch of 4 in file order, cutoff 64.
-    const r = await runGraft([
+    const r = await graft([
       'train',
       '--model', FIXTURE,
       '--dataset', ALPACA,
@@ -66,7 +70,7 @@ describe('the fixture LoRA trajectory through `graft train`', () => {
       '--max_steps', '5',
       '--shuffle', 'false',
       '--output_dir', out,
-    ], { timeoutMs: 110_000 });
+    ]);
     expect(r.code, r.graftStderr).toBe(0);
     expect(r.stdout).toMatch(/trained 5 steps; final loss 5\.99/);
     const metrics = lines(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).map((l) => JSON.parse(l) as { step: number; loss: number; tokens: number });
