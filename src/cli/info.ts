@@ -6,7 +6,7 @@
 import type { AdapterSummary } from '../engine/adapter-info';
 import { formatBytes } from '../engine/errors';
 import { describeModel, ESTIMATE_LORA_RANK, ESTIMATE_SEQ_LEN, planShapeFromNumbers, shapeNumbers, type ModelInfo } from '../model/info';
-import { largestFittingSeqLen } from '../model/memory-plan';
+import { largestFittingSeqLen, PLAN_PRECISIONS, type PlanPrecision } from '../model/memory-plan';
 import { DEFAULT_MAX_POSITIONS } from '../model/transformer';
 import { readAdapter } from '../model/adapter';
 import { bottleneckKeys } from '../model/bottleneck';
@@ -141,9 +141,24 @@ export interface FitReport {
   budgetBytes: number;
   maxPositions: number;
   loraRank: number;
-  /** 0: not even 64 tokens fit. */
+  /** The precision the frozen base is held in by default (the checkpoint's: 16-bit for F16/BF16, else f32). */
+  defaultPrecision: PlanPrecision;
+  /** LoRA at the default precision. 0: not even 64 tokens fit. */
   loraMaxSeqLen: number;
+  /** Full fine-tuning (every weight trains in f32, whatever the checkpoint's precision). */
   fullMaxSeqLen: number;
+  /** LoRA with the base held f32, 16-bit, 8-bit and 4-bit (quantization_bit 8 / 4). */
+  loraMaxSeqLenByPrecision: Record<PlanPrecision, number>;
+  /**
+   * When LoRA does not fit at the default precision: the smallest base LoRA allows (4-bit, quantization_bit 4)
+   * and a sentence saying so; absent when it fits as it is.
+   */
+  pick?: { precision: PlanPrecision; maxSeqLen: number; sentence: string };
+}
+
+/** The setting that holds the base at `p` (for sentences). */
+export function precisionSetting(p: PlanPrecision): string {
+  return p === '4-bit' ? 'quantization_bit 4' : p === '8-bit' ? 'quantization_bit 8' : p === '16-bit' ? "the checkpoint's 16-bit weights" : 'f32 weights';
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
@@ -162,13 +177,33 @@ export function fitReport(info: ModelInfo, cfg: Record<string, unknown>, budgetB
   const declared = [cfg.max_position_embeddings, cfg.n_positions].find((x): x is number => typeof x === 'number' && x > 0);
   const maxPositions = Math.min(declared ?? DEFAULT_MAX_POSITIONS, DEFAULT_MAX_POSITIONS);
   const o = { batch: 1, loraRank: ESTIMATE_LORA_RANK, maxPositions, limit: maxPositions };
-  return {
+  const defaultPrecision = info.estimates.defaultPrecision;
+  const byPrecision = Object.fromEntries(
+    PLAN_PRECISIONS.map((p) => [p, largestFittingSeqLen(plan, budgetBytes, { ...o, method: 'lora', precision: p })]),
+  ) as Record<PlanPrecision, number>;
+  const report: FitReport = {
     budgetBytes,
     maxPositions,
     loraRank: ESTIMATE_LORA_RANK,
-    loraMaxSeqLen: largestFittingSeqLen(plan, budgetBytes, { ...o, method: 'lora' }),
+    defaultPrecision,
+    loraMaxSeqLen: byPrecision[defaultPrecision],
     fullMaxSeqLen: largestFittingSeqLen(plan, budgetBytes, { ...o, method: 'full' }),
+    loraMaxSeqLenByPrecision: byPrecision,
   };
+  if (report.loraMaxSeqLen === 0) {
+    // LoRA, bottleneck adapters and prompt tuning allow a 4-bit base: the smallest there is.
+    const len = byPrecision['4-bit'];
+    const budget = formatBytes(budgetBytes);
+    report.pick = {
+      precision: '4-bit',
+      maxSeqLen: len,
+      sentence:
+        len > 0
+          ? `LoRA does not fit ${budget} with ${precisionSetting(defaultPrecision)}; with quantization_bit 4 (QLoRA: a 4-bit NF4 base) it fits up to ${count(len)} tokens.`
+          : `LoRA does not fit ${budget} even with quantization_bit 4 (a 4-bit base, the smallest there is): pick a smaller model or give more memory.`,
+    };
+  }
+  return report;
 }
 
 export interface InfoReport {
@@ -231,12 +266,20 @@ export function formatInfo(r: InfoReport): string {
   rows.push(['  generate', formatBytes(m.estimates.inferenceBytes)]);
   rows.push([`  LoRA training (r=${ESTIMATE_LORA_RANK})`, formatBytes(m.estimates.loraTrainBytes)]);
   rows.push(['  full fine-tuning', formatBytes(m.estimates.fullTrainBytes)]);
+  const dp = m.estimates.defaultPrecision;
+  rows.push([`LoRA training by how the base is held (${ESTIMATE_SEQ_LEN} tokens, r=${ESTIMATE_LORA_RANK})`, '']);
+  for (const p of PLAN_PRECISIONS) {
+    const note = p === dp ? 'as it loads by default' : p === '8-bit' ? 'quantization_bit 8' : p === '4-bit' ? 'quantization_bit 4 (QLoRA)' : p === 'f32' ? 'every weight f32' : '';
+    rows.push([`  ${p}`, `${formatBytes(m.estimates.loraTrainByPrecision[p])}${note ? `  (${note})` : ''}`]);
+  }
   if (r.fit) {
     const f = r.fit;
     const len = (n: number) => (n > 0 ? `${count(n)} tokens` : 'does not fit (not even 64 tokens)');
     rows.push([`Longest training sequence in ${formatBytes(f.budgetBytes)} (batch 1, at most ${count(f.maxPositions)})`, '']);
-    rows.push([`  LoRA (r=${f.loraRank})`, len(f.loraMaxSeqLen)]);
+    rows.push([`  LoRA (r=${f.loraRank})`, `${len(f.loraMaxSeqLen)}  (${f.defaultPrecision} base)`]);
+    for (const p of ['8-bit', '4-bit'] as const) rows.push([`  LoRA, ${p} base (quantization_bit ${p === '8-bit' ? 8 : 4})`, len(f.loraMaxSeqLenByPrecision[p])]);
     rows.push(['  full fine-tuning', len(f.fullMaxSeqLen)]);
+    if (f.pick) rows.push([`  ${f.pick.sentence}`, '']);
   }
   if (r.adapter && 'adapterType' in r.adapter) {
     const a = r.adapter;

@@ -1,11 +1,15 @@
 // What a model is and what it needs, before it is loaded: from config.json and the safetensors headers only
 // (with a source that has readHead, only the header bytes of each weight file are read). No GPU needed, so the
 // app can show it in the model picker and warn before a download or a load that cannot fit.
-import { parseConfig, UnsupportedModelError } from './config';
-import { planTrainingStep, type PlanShape } from './memory-plan';
+import { checkConfigValues, parseConfig, UnsupportedModelError, type ModelConfig } from './config';
+import { checkWeights } from './params';
+import { PLAN_PRECISIONS, planTrainingStep, planWeightBytes, type PlanPrecision, type PlanShape } from './memory-plan';
 import { DTYPE_SIZE } from './safetensors';
 import { readJson, type ModelSource } from './source';
 import { readWeightHeaders, type WeightHeaders } from './weights';
+
+/** Memory figures by how the frozen base is held (memory-plan.ts's PlanPrecision). */
+export type ByPrecision = Record<PlanPrecision, number>;
 
 export interface MemoryEstimates {
   /** Generating with a KV cache for `seqLen` tokens. */
@@ -14,6 +18,15 @@ export interface MemoryEstimates {
   loraTrainBytes: number;
   /** Full fine-tuning, batch 1, `seqLen` tokens. */
   fullTrainBytes: number;
+  /**
+   * The precision Graft holds this model's frozen weights in unless told otherwise: '16-bit' for an F16/BF16
+   * checkpoint (its own precision), 'f32' for an F32 one.
+   */
+  defaultPrecision: PlanPrecision;
+  /** LoRA training (as loraTrainBytes) with the base held f32, 16-bit, 8-bit or 4-bit (quantization_bit). */
+  loraTrainByPrecision: ByPrecision;
+  /** Generating (as inferenceBytes) with the base held f32, 16-bit, 8-bit or 4-bit. */
+  inferenceByPrecision: ByPrecision;
 }
 
 export interface ModelInfo {
@@ -45,6 +58,10 @@ export interface ShapeNumbers extends Pick<PlanShape, 'layers' | 'hidden' | 'int
   qkNorm?: boolean;
   /** GPT-2's n_positions. */
   positionTable?: number;
+  /** Gemma 3: post-attention and post-MLP norms, RoPE tables for its sliding layers, scaled embeddings. */
+  sandwichNorms?: boolean;
+  localRope?: boolean;
+  embedScaled?: boolean;
 }
 
 export const ESTIMATE_SEQ_LEN = 512;
@@ -62,7 +79,13 @@ export const ESTIMATE_LORA_RANK = 8;
  *   logits and dLogits, the backward's temporaries, the pool's size classes), which matches the peak a real
  *   step holds on the GPU. The browser's own overhead is not included.
  */
-export function estimateMemory(p: number, s: ShapeNumbers, seqLen = ESTIMATE_SEQ_LEN, loraRank = ESTIMATE_LORA_RANK): MemoryEstimates {
+export function estimateMemory(
+  p: number,
+  s: ShapeNumbers,
+  seqLen = ESTIMATE_SEQ_LEN,
+  loraRank = ESTIMATE_LORA_RANK,
+  defaultPrecision: PlanPrecision = 'f32',
+): MemoryEstimates {
   const { layers: L, hidden: H, intermediate: I, vocab: V } = s;
   const q = s.heads * s.headDim;
   const kv = s.kvHeads * s.headDim;
@@ -70,10 +93,28 @@ export function estimateMemory(p: number, s: ShapeNumbers, seqLen = ESTIMATE_SEQ
   const S = seqLen;
   const F = 4;
   const kvCache = F * 2 * L * S * kv;
-  const inference = F * p + kvCache + F * S * (3 * H + q + 2 * kv + m * I) + F * S * V;
+  const rest = kvCache + F * S * (3 * H + q + 2 * kv + m * I) + F * S * V;
+  const inference = F * p + rest;
   const shape = planShapeFromNumbers(s, p);
-  const plan = (method: 'lora' | 'full') => planTrainingStep(shape, { method, batch: 1, seqLen, loraRank, maxPositions: seqLen }).total;
-  return { inferenceBytes: inference, loraTrainBytes: plan('lora'), fullTrainBytes: plan('full') };
+  const plan = (method: 'lora' | 'full', precision: PlanPrecision = 'f32') =>
+    planTrainingStep(shape, { method, batch: 1, seqLen, loraRank, maxPositions: seqLen, precision }).total;
+  // Generating with the base held at each precision: its weights as the planner holds them, instead of 4·P.
+  const f32Weights = planWeightBytes(shape, 'f32', seqLen);
+  const byPrecision = (f: (x: PlanPrecision) => number) => Object.fromEntries(PLAN_PRECISIONS.map((x) => [x, f(x)])) as ByPrecision;
+  return {
+    inferenceBytes: inference,
+    loraTrainBytes: plan('lora'),
+    fullTrainBytes: plan('full'),
+    defaultPrecision,
+    loraTrainByPrecision: byPrecision((x) => plan('lora', x)),
+    inferenceByPrecision: byPrecision((x) => inference - f32Weights + planWeightBytes(shape, x, seqLen)),
+  };
+}
+
+/** The precision Graft holds a checkpoint's frozen weights in by default: 16-bit for F16/BF16 files, f32 else. */
+export function defaultPrecisionOf(weightDtype: string): PlanPrecision {
+  const first = weightDtype.split('+')[0];
+  return first === 'BF16' || first === 'F16' ? '16-bit' : 'f32';
 }
 
 /**
@@ -102,6 +143,9 @@ export function planShapeFromNumbers(s: ShapeNumbers, p?: number): PlanShape {
     positions: gpt2 ? 'learned' : 'rope',
     positionTable: gpt2 ? (s.positionTable ?? 1024) : 0,
     tied: s.tied ?? true,
+    ...(s.sandwichNorms ? { sandwichNorms: true } : {}),
+    ...(s.localRope ? { localRope: true } : {}),
+    ...(s.embedScaled ? { embedScaled: true } : {}),
   };
   if (s.tied === undefined && p !== undefined) {
     const head = s.vocab * s.hidden;
@@ -141,18 +185,21 @@ export function shapeNumbers(cfg: Record<string, unknown>): ShapeNumbers {
   const heads = need('heads', 'num_attention_heads', 'n_head');
   const modelType = String(cfg.model_type ?? '');
   const gatedMlp = !['gpt2', 'gpt_neox', 'gptj', 'opt', 'phi'].includes(modelType);
+  const gemma3 = modelType === 'gemma3_text';
   return {
     layers: need('layers', 'num_hidden_layers', 'n_layer'),
     hidden,
     intermediate: pick(cfg, 'intermediate_size', 'n_inner', 'ffn_dim') ?? 4 * hidden,
     heads,
     kvHeads: pick(cfg, 'num_key_value_heads') ?? heads,
-    headDim: pick(cfg, 'head_dim') ?? hidden / heads,
+    headDim: pick(cfg, 'head_dim') ?? (gemma3 ? 256 : hidden / heads),
     vocab: need('vocabulary', 'vocab_size'),
     gatedMlp,
-    tied: cfg.tie_word_embeddings === true || (cfg.tie_word_embeddings === undefined && modelType === 'gpt2'),
+    // transformers' defaults: GPT-2 and Gemma 3 tie, Llama and Qwen2 do not unless config.json says so.
+    tied: cfg.tie_word_embeddings === true || (cfg.tie_word_embeddings === undefined && (modelType === 'gpt2' || gemma3)),
     qkvBias: modelType === 'qwen2' || cfg.attention_bias === true || !gatedMlp,
-    qkNorm: modelType === 'qwen3',
+    qkNorm: modelType === 'qwen3' || gemma3,
+    ...(gemma3 ? { sandwichNorms: true, localRope: true, embedScaled: true } : {}),
     ...(gatedMlp ? {} : { positionTable: pick(cfg, 'n_positions', 'max_position_embeddings') ?? 1024 }),
   };
 }
@@ -168,19 +215,25 @@ export async function describeModel(source: ModelSource): Promise<ModelInfo> {
 
 /** describeModel from a parsed config.json and the weight headers (the loader has both in hand). */
 export function describeFrom(cfg: Record<string, unknown>, headers: WeightHeaders): ModelInfo {
+  // Numbers no model has (vocab_size 1e12, ...) are refused here too, before anything is sized from them.
+  checkConfigValues(cfg);
   const archs = cfg.architectures;
   const architecture = Array.isArray(archs) && archs.length > 0 ? String(archs[0]) : String(cfg.model_type ?? 'unknown');
   let unsupportedReason: string | undefined;
+  let parsed: ModelConfig | undefined;
   try {
-    parseConfig(cfg);
+    parsed = parseConfig(cfg);
   } catch (e) {
     if (!(e instanceof UnsupportedModelError)) throw e;
     unsupportedReason = e.message;
   }
+  // A model Graft runs must hold every tensor its config.json calls for, in its shape: refused here with the
+  // loader's sentence (ModelWeightsError), before anything is downloaded or trained.
+  if (parsed && headers.tensors.size > 0) checkWeights(parsed, { names: [...headers.tensors.keys()], info: (n) => headers.tensors.get(n)! });
   const shape = shapeNumbers(cfg);
   // transformers' default for tie_word_embeddings is per model class: LlamaConfig and Qwen2Config say false,
   // GPT-2 ties always. Only a tied lm_head that is stored anyway needs skipping below.
-  const tied = cfg.tie_word_embeddings === true || (cfg.tie_word_embeddings === undefined && cfg.model_type === 'gpt2');
+  const tied = shape.tied === true;
   let parameters = 0;
   let weightBytes = 0;
   const bytesByDtype = new Map<string, number>();
@@ -203,7 +256,7 @@ export function describeFrom(cfg: Record<string, unknown>, headers: WeightHeader
     weightDtype,
     weightBytes,
     files: headers.files,
-    estimates: estimateMemory(parameters, shape),
+    estimates: estimateMemory(parameters, shape, ESTIMATE_SEQ_LEN, ESTIMATE_LORA_RANK, defaultPrecisionOf(weightDtype)),
   };
   if (unsupportedReason !== undefined) info.unsupportedReason = unsupportedReason;
   return info;

@@ -226,6 +226,8 @@ class Loader {
     /** The binding size above which a tensor is split into row blocks. */
     readonly maxBindingBytes: number,
     readonly opts: WeightOptions = {},
+    /** Check names, shapes and dtypes only: no data is read and nothing is uploaded (checkWeights). */
+    readonly dryRun = false,
   ) {
     this.names = new Set(weights.names);
   }
@@ -258,6 +260,7 @@ class Loader {
         `Weight "${sourceName}" is ${info.dtype}; Graft loads F32, F16, BF16 and F64 weights${info.dtype.startsWith('F8') || info.dtype === 'I8' || info.dtype === 'U8' ? ' (checkpoints quantized ahead of time are not supported; use the unquantized model, and quantization_bit to quantize it as it loads)' : ''}.`,
       );
     }
+    if (this.dryRun) return { name, sourceName, shape, parts: [], rowStarts: [], fileDtype: info.dtype };
     const kind = opts.kind ?? (shape.length < 2 ? 'vector' : 'matrix');
     const q = this.opts.quantize;
     if (kind === 'linear' && q) return this.quantized(name, sourceName, shape, info.dtype, q, opts.storedInOut === true);
@@ -382,6 +385,20 @@ function loadGpt2(l: Loader, cfg: ModelConfig): ModelParams {
     finalNorm: l.norm('transformer.ln_f', H),
     lmHead: cfg.tieWordEmbeddings ? embed : l.load('lm_head.weight', [V, H], { splittable: true }),
   };
+}
+
+/**
+ * Checks that `weights` hold every tensor `cfg` calls for, with the shape config.json implies and a float dtype,
+ * without reading or uploading any data (a safetensors header is enough): throws the loader's ModelWeightsError,
+ * so `graft info` and the app's model card refuse what loading would refuse, before a download or a run.
+ */
+export function checkWeights(cfg: ModelConfig, weights: Pick<WeightSource, 'names' | 'info'>): void {
+  const noData = () => {
+    throw new Error('checkWeights reads no tensor data');
+  };
+  const loader = new Loader(null as unknown as GpuContext, cfg, { ...weights, float32: noData }, Infinity, {}, true);
+  if (cfg.architecture === 'GPT2LMHeadModel') loadGpt2(loader, cfg);
+  else loadLlamaLike(loader, cfg);
 }
 
 /**

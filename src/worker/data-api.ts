@@ -217,13 +217,13 @@ export const dataApi: DataApi = {
       info,
       shape,
       largestTensor: largestTensor(headers.tensors),
-      estimates: estimateMemory(info.parameters, shape, options.seqLen, options.loraRank),
+      estimates: estimateMemory(info.parameters, shape, options.seqLen, options.loraRank, info.estimates.defaultPrecision),
       downloadBytes,
     };
   },
 
-  async estimateModelMemory(parameters, shape, seqLen, loraRank) {
-    return estimateMemory(parameters, shape, seqLen, loraRank);
+  async estimateModelMemory(parameters, shape, seqLen, loraRank, defaultPrecision) {
+    return estimateMemory(parameters, shape, seqLen, loraRank, defaultPrecision);
   },
 
   async checkSettings(input) {

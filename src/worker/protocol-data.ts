@@ -4,6 +4,7 @@
 import type { TokenStats } from '../data/encode';
 import type { DatasetFormat, RecordSource } from '../data/types';
 import type { MemoryEstimates, ModelInfo, ShapeNumbers } from '../model/info';
+import type { PlanPrecision } from '../model/memory-plan';
 import type { SettingsProblem, TrainSettings } from '../train/settings';
 
 
@@ -192,8 +193,11 @@ export interface DataApi {
   encodeDatasetRow(id: string, row: number, encoding: EncodingChoice): Promise<EncodedRowView>;
   /** Describes a stored model (`from: 'device'`) or one on the hub (config.json and weight headers only). */
   describeModelCard(repo: string, revision: string | undefined, options: { seqLen: number; loraRank: number; from: 'device' | 'hub' }): Promise<ModelCard>;
-  /** src/model/info.ts's estimateMemory, for models described by numbers (the built-in list). */
-  estimateModelMemory(parameters: number, shape: ShapeNumbers, seqLen: number, loraRank: number): Promise<MemoryEstimates>;
+  /**
+   * src/model/info.ts's estimateMemory, for models described by numbers (the built-in list); `defaultPrecision`:
+   * how the checkpoint's weights are held by default ('16-bit' for BF16/F16 files).
+   */
+  estimateModelMemory(parameters: number, shape: ShapeNumbers, seqLen: number, loraRank: number, defaultPrecision?: PlanPrecision): Promise<MemoryEstimates>;
   /** Validates job settings (LLaMA-Factory names) and writes the job YAML; problems are returned, not thrown. */
   checkSettings(input: Record<string, unknown>): Promise<SettingsCheck>;
 }
