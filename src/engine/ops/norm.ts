@@ -1,12 +1,5 @@
-// RMSNorm (Llama, Qwen; also Qwen3's per-head q/k norm, with rows = tokens × heads and C = head_dim; Gemma's
-// with the gain 1 + weight: `plusOne`) and LayerNorm (GPT-2), both over the last dim.
-//
-// Forward and the dx backward are row kernels: a workgroup of 64 threads handles R rows with W lanes per
-// row (W the smallest power of two ≥ C, at most 64), so short rows share a workgroup and wide rows are
-// strided over the lanes and summed in workgroup memory; the workgroups are spread over a 2-D grid when
-// there are more than maxComputeWorkgroupsPerDimension of them. dWeight (and dBias) are sums over
-// rows, done in two passes without atomics: partial sums per block of rows into a scratch tensor, then a
-// column-wise sum of the partials that is added (+=) to the gradient.
+// RMSNorm (Llama, Qwen, Qwen3's per-head q/k norm, Gemma's `plusOne` gain) and LayerNorm (GPT-2) over the last dim:
+// row kernels for the forward and dx, two passes for dWeight/dBias (docs/kernels.md, "Norms").
 import type { GpuContext } from '../context';
 import { grid1d, rowLayout } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';
