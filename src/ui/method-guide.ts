@@ -117,10 +117,12 @@ export const METHODS: Record<MethodId, MethodDescription> = {
 export interface MemoryFigures {
   parameters: number;
   layers: number;
-  /** Bytes: generating, LoRA training, full fine-tuning (estimateMemory). */
+  /** Bytes: generating, LoRA training, full fine-tuning (estimateMemory; the first two at the base's precision). */
   inferenceBytes: number;
   loraTrainBytes: number;
   fullTrainBytes: number;
+  /** Bytes the frozen base's precision (16-bit, 8-bit, 4-bit) saves against f32 weights (0 or absent: f32). */
+  frozenBaseSaving?: number;
 }
 
 /** The job settings methodMemory reads (form values are strings; missing ones take the defaults). */
@@ -160,7 +162,7 @@ export function methodMemory(id: MethodId, m: MemoryFigures, settings: MethodMem
     case 'adapter': {
       const sites = o.placement === 'houlsby' ? 2 : 1;
       const adapterParams = (m.parameters * sites) / (6 * Math.max(1, o.reductionFactor ?? 16));
-      return weights + activations + 16 * adapterParams;
+      return weights + activations + 16 * adapterParams - (m.frozenBaseSaving ?? 0);
     }
     case 'freeze': {
       const share = m.layers > 0 ? Math.min(1, Math.abs(o.freezeLayers ?? 2) / m.layers) : 1;
@@ -168,7 +170,7 @@ export function methodMemory(id: MethodId, m: MemoryFigures, settings: MethodMem
     }
     case 'prompt-tuning': {
       const T = Math.max(1, o.seqLen ?? 512);
-      return weights + (activations * (T + Math.max(0, o.virtualTokens ?? 20))) / T;
+      return weights + (activations * (T + Math.max(0, o.virtualTokens ?? 20))) / T - (m.frozenBaseSaving ?? 0);
     }
     case 'rag':
     case 'prompting':

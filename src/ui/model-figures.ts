@@ -3,7 +3,7 @@
 // asked for the job's cutoff_len and lora_rank; answers are cached per model and settings.
 import type { Remote } from 'comlink';
 import type { EngineApi } from '../worker/api';
-import type { MemoryEstimates } from '../worker/api';
+import type { MemoryEstimates, PlanPrecision } from '../worker/api';
 import type { MemoryFigures } from './method-guide';
 import { builtInModel } from './model-list';
 
@@ -49,7 +49,7 @@ async function compute(engine: Remote<EngineApi>, repo: string, revision: string
       layers: listed.shape.layers,
       downloadBytes: listed.downloadBytes,
       largestTensorBytes: listed.largestTensor.bytes,
-      estimates: await engine.estimateModelMemory(listed.parameters, listed.shape, seqLen, loraRank),
+      estimates: await engine.estimateModelMemory(listed.parameters, listed.shape, seqLen, loraRank, listed.dtype === 'BF16' ? '16-bit' : 'f32'),
     };
   }
   const card = await engine.describeModelCard(repo, revision, { seqLen, loraRank, from: from === 'hub' ? 'hub' : 'device' });
@@ -69,6 +69,25 @@ async function compute(engine: Remote<EngineApi>, repo: string, revision: string
   return f;
 }
 
-export function memoryFigures(f: ModelFigures): MemoryFigures {
-  return { parameters: f.parameters, layers: f.layers, ...f.estimates };
+/**
+ * The figures the method guide reads, with the frozen base held at `precision` (default: as the checkpoint
+ * stores it, 16-bit for BF16): LoRA training and generating at that precision, full fine-tuning in f32 (every
+ * weight trains), and what the precision saves against f32 for the other frozen-base methods.
+ */
+export function memoryFigures(f: ModelFigures, precision: PlanPrecision = f.estimates.defaultPrecision): MemoryFigures {
+  const e = f.estimates;
+  return {
+    parameters: f.parameters,
+    layers: f.layers,
+    inferenceBytes: e.inferenceByPrecision[precision],
+    loraTrainBytes: e.loraTrainByPrecision[precision],
+    fullTrainBytes: e.fullTrainBytes,
+    frozenBaseSaving: e.loraTrainByPrecision.f32 - e.loraTrainByPrecision[precision],
+  };
+}
+
+/** The precision a job's quantization_bit asks for ('' or unset: the checkpoint's own). */
+export function precisionOfSetting(quantizationBit: unknown, defaultPrecision: PlanPrecision): PlanPrecision {
+  const q = String(quantizationBit ?? '').trim();
+  return q === '4' ? '4-bit' : q === '8' ? '8-bit' : defaultPrecision;
 }

@@ -51,6 +51,56 @@ export const BUILT_IN_MODELS: BuiltInModel[] = [
     largestTensor: { name: 'model.layers.0.mlp.gate_proj.weight', bytes: 4 * 4864 * 896 },
   },
   {
+    repo: 'google/gemma-3-270m-it',
+    note: 'Gemma 3, tiny and multilingual; a 262k-token vocabulary, so most of its memory is the embedding.',
+    architecture: 'Gemma3ForCausalLM',
+    parameters: 268_098_176,
+    downloadBytes: 569.7 * MB, // model.safetensors ≈ 536.2 MB (BF16) + tokenizer.json ≈ 33.4 MB
+    dtype: 'BF16',
+    shape: { layers: 18, hidden: 640, intermediate: 2048, heads: 4, kvHeads: 1, headDim: 256, vocab: 262144, gatedMlp: true, tied: true, qkNorm: true, sandwichNorms: true, localRope: true, embedScaled: true },
+    largestTensor: { name: 'model.layers.0.mlp.gate_proj.weight', bytes: 4 * 2048 * 640 },
+  },
+  {
+    repo: 'Qwen/Qwen3-0.6B',
+    note: 'Qwen3 with thinking and non-thinking chat; strong for its size.',
+    architecture: 'Qwen3ForCausalLM',
+    parameters: 596_049_920,
+    downloadBytes: 1203.5 * MB, // model.safetensors ≈ 1192.1 MB (BF16) + tokenizer.json ≈ 11.4 MB
+    dtype: 'BF16',
+    shape: { layers: 28, hidden: 1024, intermediate: 3072, heads: 16, kvHeads: 8, headDim: 128, vocab: 151936, gatedMlp: true, tied: true, qkNorm: true },
+    largestTensor: { name: 'model.layers.0.mlp.gate_proj.weight', bytes: 4 * 3072 * 1024 },
+  },
+  {
+    repo: 'google/gemma-3-1b-it',
+    note: 'Gemma 3 1B: a capable chat model; train it with a 4-bit base (QLoRA) on most laptops.',
+    architecture: 'Gemma3ForCausalLM',
+    parameters: 999_885_952,
+    downloadBytes: 2033.2 * MB, // model.safetensors ≈ 1999.8 MB (BF16) + tokenizer.json ≈ 33.4 MB
+    dtype: 'BF16',
+    shape: { layers: 26, hidden: 1152, intermediate: 6912, heads: 4, kvHeads: 1, headDim: 256, vocab: 262144, gatedMlp: true, tied: true, qkNorm: true, sandwichNorms: true, localRope: true, embedScaled: true },
+    largestTensor: { name: 'model.layers.0.mlp.gate_proj.weight', bytes: 4 * 6912 * 1152 },
+  },
+  {
+    repo: 'meta-llama/Llama-3.2-1B-Instruct',
+    note: 'Llama 3.2 1B (gated: accept its licence on the hub and set a token); QLoRA keeps it within 2 GiB.',
+    architecture: 'LlamaForCausalLM',
+    parameters: 1_235_814_400,
+    downloadBytes: 2480.7 * MB, // model.safetensors ≈ 2471.6 MB (BF16) + tokenizer.json ≈ 9.1 MB
+    dtype: 'BF16',
+    shape: { layers: 16, hidden: 2048, intermediate: 8192, heads: 32, kvHeads: 8, headDim: 64, vocab: 128256, gatedMlp: true, tied: true },
+    largestTensor: { name: 'model.layers.0.mlp.gate_proj.weight', bytes: 4 * 8192 * 2048 },
+  },
+  {
+    repo: 'Qwen/Qwen2.5-1.5B-Instruct',
+    note: 'The largest of the list: train it with a 4-bit base (QLoRA) and gradient checkpointing.',
+    architecture: 'Qwen2ForCausalLM',
+    parameters: 1_543_714_304,
+    downloadBytes: 3094.4 * MB, // model.safetensors ≈ 3087.4 MB (BF16) + tokenizer.json 7.0 MB
+    dtype: 'BF16',
+    shape: { layers: 28, hidden: 1536, intermediate: 8960, heads: 12, kvHeads: 2, headDim: 128, vocab: 151936, gatedMlp: true, tied: true },
+    largestTensor: { name: 'model.layers.0.mlp.gate_proj.weight', bytes: 4 * 8960 * 1536 },
+  },
+  {
     repo: 'openai-community/gpt2',
     note: 'The classic base model (no chat training): shows what instruction tuning adds.',
     architecture: 'GPT2LMHeadModel',

@@ -33,6 +33,9 @@ export function choices<V extends string | boolean>(...options: (V | [V, string]
 const isLora = (v: SettingsValues) => v.finetuning_type === 'lora';
 const isAdapter = (v: SettingsValues) => v.finetuning_type === 'adapter';
 const isPrompt = (v: SettingsValues) => v.finetuning_type === 'prompt';
+/** Methods that leave the base frozen, so that it may be held quantized (QLoRA and the like). */
+const frozenBase = (v: SettingsValues) => v.finetuning_type === 'lora' || v.finetuning_type === 'adapter' || v.finetuning_type === 'prompt';
+const fourBit = (v: SettingsValues) => frozenBase(v) && v.quantization_bit === '4';
 
 export const FIELD_GROUPS: FieldGroup[] = [
   {
@@ -85,6 +88,16 @@ export const FIELD_GROUPS: FieldGroup[] = [
         when: (v) => isPrompt(v) && v.prompt_tuning_init === 'text',
       },
       { key: 'freeze_trainable_layers', label: 'Trainable layers', help: 'Freeze tuning trains the last n layers (a negative n: the first |n|).', kind: 'number', when: (v) => v.finetuning_type === 'freeze' },
+      {
+        key: 'quantization_bit',
+        label: 'Frozen base weights',
+        help: 'How the model’s own weights are held while they stay frozen: as stored (16-bit for most models), 8-bit, or 4-bit (QLoRA: NF4 as bitsandbytes does it), about a quarter of the memory of 16-bit at a small cost in accuracy.',
+        kind: 'select',
+        options: choices(['', 'as stored'], ['8', '8-bit'], ['4', '4-bit (QLoRA)']),
+        when: frozenBase,
+      },
+      { key: 'quantization_type', label: '4-bit type', help: 'nf4 (the QLoRA paper’s, for normally distributed weights) or fp4.', kind: 'select', options: choices('nf4', 'fp4'), when: fourBit },
+      { key: 'double_quantization', label: 'Double quantization', help: 'Also quantize the 4-bit blocks’ scales, as bitsandbytes does (LLaMA-Factory’s default).', kind: 'checkbox', when: fourBit },
     ],
   },
   {
@@ -147,6 +160,9 @@ export const BROWSER_DEFAULTS: SettingsValues = {
   num_virtual_tokens: '20',
   prompt_tuning_init: 'random',
   prompt_tuning_init_text: '',
+  quantization_bit: '',
+  quantization_type: 'nf4',
+  double_quantization: true,
   cutoff_len: '512',
   train_on_prompt: false,
   mask_history: false,
@@ -185,6 +201,8 @@ export function settingsInput(values: SettingsValues, model: string | undefined,
     if (f.when && !f.when(values)) continue;
     const v = values[f.key];
     if (v === undefined) continue;
+    // An empty choice means the setting's default (quantization_bit "as stored": no quantization).
+    if (f.kind === 'select' && v === '') continue;
     input[f.key] = typeof v === 'string' ? v.trim() : v;
   }
   return input;

@@ -17,25 +17,40 @@ function count(m: (typeof BUILT_IN_MODELS)[number]): number {
     return V * H + 1024 * H + L * layer + 2 * H;
   }
   const bias = m.architecture === 'Qwen2ForCausalLM' ? q + 2 * kv : 0;
-  const layer = H * q + 2 * H * kv + q * H + 3 * H * I + 2 * H + bias;
+  const norms = (m.shape.sandwichNorms ? 4 : 2) * H + (m.shape.qkNorm ? 2 * headDim : 0); // Gemma 3: four; Qwen3, Gemma 3: q/k norms
+  const layer = H * q + 2 * H * kv + q * H + 3 * H * I + norms + bias;
   return V * H + L * layer + H; // tied embeddings, final norm
 }
 
 describe('the built-in model list', () => {
-  it('has the four browser-suited models, with parameters that follow from their config numbers', () => {
+  it('has the browser-suited models, smallest first, with parameters that follow from their config numbers', () => {
     expect(BUILT_IN_MODELS.map((m) => m.repo)).toEqual([
       'HuggingFaceTB/SmolLM2-135M-Instruct',
       'HuggingFaceTB/SmolLM2-360M-Instruct',
       'Qwen/Qwen2.5-0.5B-Instruct',
+      'google/gemma-3-270m-it',
+      'Qwen/Qwen3-0.6B',
+      'google/gemma-3-1b-it',
+      'meta-llama/Llama-3.2-1B-Instruct',
+      'Qwen/Qwen2.5-1.5B-Instruct',
       'openai-community/gpt2',
     ]);
+    // The parameter counts published with the models (their model cards and hub listings).
+    const published: Record<string, number> = {
+      'google/gemma-3-270m-it': 268_098_176,
+      'google/gemma-3-1b-it': 999_885_952,
+      'meta-llama/Llama-3.2-1B-Instruct': 1_235_814_400,
+      'Qwen/Qwen2.5-1.5B-Instruct': 1_543_714_304,
+    };
+    for (const [repo, n] of Object.entries(published)) expect(BUILT_IN_MODELS.find((m) => m.repo === repo)!.parameters, repo).toBe(n);
     for (const m of BUILT_IN_MODELS) {
       expect(count(m), m.repo).toBe(m.parameters);
       // The download is the weights as stored (2 or 4 bytes a parameter) plus a few MB of tokenizer.
       // (GPT-2's file also stores each layer's causal mask, attn.bias: 1024 × 1024 floats, 12 of them.)
       const weights = m.parameters * (m.dtype === 'F32' ? 4 : 2) + (m.shape.gatedMlp ? 0 : 12 * 4 * 1024 * 1024);
       expect(m.downloadBytes, m.repo).toBeGreaterThan(weights);
-      expect(m.downloadBytes - weights, m.repo).toBeLessThan(12e6);
+      // Gemma 3's tokenizer.json is about 33 MB (its 262k-token vocabulary).
+      expect(m.downloadBytes - weights, m.repo).toBeLessThan(m.architecture === 'Gemma3ForCausalLM' ? 40e6 : 12e6);
       expect(m.largestTensor.bytes).toBe(4 * m.shape.hidden * m.shape.intermediate);
     }
   });
