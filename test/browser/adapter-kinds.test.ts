@@ -9,56 +9,30 @@
 //     a sentence; the prompt-tuning zip imports back on the Export screen as a prompt-tuning adapter (which does
 //     not train further), and "Keep training it" on the bottleneck adapter sets up a run that continues it.
 // Screenshots go to test-results/adapter-kinds-*.png. Never skips.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/model/load';
-import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { useApp } from '../helpers/app-page';
+import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { testContext } from '../helpers/gpu';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const DEMO_DIR = join(REPO_ROOT, 'public/demo/model');
 const DEMO = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/demo_qa.json'), 'utf8')) as { instruction: string; output: string }[];
 const QUESTION = DEMO[1]!.instruction;
 
-let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
+const { failWith, waitForAttr, shoot, go, trainedOrFail } = useApp('adapter-kinds', (s) => ({ page, browser, server } = s));
 /** The page's answers to QUESTION: the base's, and each adapter's (by kind). */
 const answers: { base?: string; bottleneck?: string; prompt?: string } = {};
 /** The downloaded folders, by kind. */
 const folders: { bottleneck?: Map<string, Uint8Array>; prompt?: Map<string, Uint8Array> } = {};
 let promptZip = '';
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function waitForAttr(selector: string, attr: string, values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction(({ selector, attr, values }) => values.includes(document.querySelector(selector)?.getAttribute(attr) ?? ''), { selector, attr, values }, { timeout });
-  } catch {
-    const now = await page.locator(selector).first().getAttribute(attr).catch(() => null);
-    failWith(`${selector} ${attr} did not become ${values.join(' or ')} within ${timeout} ms (it is ${now}); it says: ${await page.locator(selector).first().innerText().catch(() => '?')}`);
-  }
-  return (await page.locator(selector).first().getAttribute(attr))!;
-}
-
-async function shoot(name: string): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) await toast.getByRole('button', { name: 'OK' }).click();
-  await page.screenshot({ path: join(RESULTS, `adapter-kinds-${name}.png`), fullPage: true });
-}
-
-async function go(screen: string, heading: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
-  await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
-}
 
 /** Sets the Method screen's fields (selects and text boxes) and waits for a valid job. */
 async function method(values: [string, string][]): Promise<void> {
@@ -76,9 +50,7 @@ async function train(what: string): Promise<void> {
   await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 15_000 }).toBe(true);
   await page.getByTestId('train-start').click();
   await page.getByTestId('train-run').waitFor({ timeout: 20_000 });
-  if ((await waitForAttr('[data-testid="train-run"]', 'data-status', ['completed', 'failed'], 180_000)) === 'failed') {
-    failWith(`${what} failed: ${await page.getByTestId('train-error').innerText()}`);
-  }
+  await trainedOrFail(what, 180_000);
   expect((await page.getByTestId('train-run').getAttribute('data-steps'))!.split(',').map(Number)).toEqual([1, 2, 3, 4, 5, 6]);
 }
 
@@ -119,13 +91,6 @@ async function nodeAnswer(folder: Map<string, Uint8Array>): Promise<string> {
     lm.dispose();
   }
 }
-
-beforeAll(async () => {
-  app = await startApp();
-  ({ browser, server, page } = app);
-}, 90_000);
-
-afterAll(() => stopApp(app));
 
 describe('bottleneck adapters and prompt tuning in the app', () => {
   it('trains the demo model with finetuning_type adapter and with prompt, chosen on the Method screen', async () => {

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SelfTestResult } from '../../src/worker/api';
+import { RESULTS, pageTools } from '../helpers/app-page';
 import {
-  REPO_ROOT,
   appBuilds,
   launchChromium,
   noWebGpuMessage,
@@ -20,8 +20,6 @@ import {
   type LaunchedBrowser,
   type StaticServer,
 } from '../helpers/browser';
-
-const RESULTS = join(REPO_ROOT, 'test-results');
 
 let dist: string;
 /** The same app with another build id: the "new version" for the update prompt. */
@@ -50,6 +48,7 @@ async function pageState(): Promise<PageState> {
 function failWith(message: string): never {
   throw new Error(`${message}\n\nRequests: ${server.requests.join(', ')}\nBrowser console:\n  ${browser.logs.join('\n  ')}`);
 }
+const { deployAndWaitForPrompt } = pageTools(() => ({ page, browser, server }), 'app', { failWith });
 
 // The run's builds (test/global-setup.ts): the app, and the same app as a newer deployment.
 let launching: Promise<LaunchedBrowser> | undefined;
@@ -192,17 +191,7 @@ describe('web app in Chromium', () => {
 
   it('offers a new version with a prompt and reloads into it', async () => {
     expect(await page.getByTestId('version').textContent()).not.toContain('update-test');
-    server.setRoot(distNext);
-    await page.evaluate(async () => {
-      const reg = await navigator.serviceWorker.getRegistration();
-      await reg?.update();
-    });
-    const prompt = page.getByTestId('update-prompt');
-    try {
-      await prompt.waitFor({ timeout: 20_000 });
-    } catch {
-      failWith('No update prompt within 20 s after a new build was deployed.');
-    }
+    const prompt = await deployAndWaitForPrompt(distNext);
     expect(await prompt.innerText()).toContain('A new version of Graft is available');
     await page.screenshot({ path: join(RESULTS, 'app-update-prompt.png') });
     await Promise.all([

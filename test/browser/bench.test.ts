@@ -6,52 +6,24 @@
 // operations × runs / seconds; four outputs of each product matched float64 dot products; training tokens are
 // batch × length × timed steps, and tokens/s is tokens / seconds. Cancel stops a second measurement part-way.
 // Screenshots go to test-results/bench-*.png. Never skips.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { describe, expect, it } from 'vitest';
+import { useApp } from '../helpers/app-page';
+import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const CONFIG = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/model/config.json'), 'utf8')) as Record<string, number>;
 
-let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) await toast.getByRole('button', { name: 'OK' }).click();
-  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: join(RESULTS, `bench-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function waitForStatus(values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction((values) => values.includes(document.querySelector('[data-testid="bench"]')?.getAttribute('data-status') ?? ''), values, { timeout });
-  } catch {
-    failWith(`the benchmark did not become ${values.join(' or ')} within ${timeout} ms; the page says: ${await page.getByTestId('bench').innerText().catch(() => '?')}`);
-  }
-  return (await page.getByTestId('bench').getAttribute('data-status'))!;
-}
+const { failWith, waitForAttr, shoot } = useApp('bench', (s) => ({ page, browser, server } = s));
+const waitForStatus = (values: string[], timeout: number) => waitForAttr('[data-testid="bench"]', 'data-status', values, timeout);
 
 const num = async (loc: ReturnType<Page['locator']>, attr: string) => Number(await loc.getAttribute(attr));
 /** The screen's GFLOP/s format (BenchScreen's gf). */
 const gf = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-
-beforeAll(async () => {
-  app = await startApp();
-  ({ browser, server, page } = app);
-}, 90_000);
-
-afterAll(() => stopApp(app));
 
 describe('the Bench screen', () => {
   it('measures the peak, the matmuls on the demo model’s shapes and training tokens/s, with consistent numbers', async () => {

@@ -9,19 +9,19 @@
 //             setting shows its error next to the field, the job YAML; a reload keeps model, dataset and settings.
 // Screenshots of each screen (light and dark, and the Data screen on a phone) go to test-results/journey-*.png.
 // Never skips: without Chromium or WebGPU the test fails and says why.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeConversation, encodeDataset } from '../../src/data/encode';
 import { normaliseRecord } from '../../src/data/normalize';
 import { parseDatasetText } from '../../src/data/parse';
 import { DEFAULT_ANSWERS, recommendMethod, type GuideAnswers } from '../../src/ui/method-guide';
-import { REPO_ROOT, appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
-import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
+import { RESULTS, useApp } from '../helpers/app-page';
+import { REPO_ROOT, expectWebGpuAdapter, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { FIXTURE_REPO, type TestHub } from '../helpers/test-hub';
 import { fixtureTemplate, fixtureTokenizer } from '../data/fixture';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const SAMPLE = readFileSync(join(REPO_ROOT, 'public/samples/graft_alpaca.json'), 'utf8');
 
 /** A JSON Lines file with a bad JSON line (2), a missing field (4) and an empty answer (5). */
@@ -34,73 +34,14 @@ const BROKEN = [
   '{"instruction": "Count to two", "input": "", "output": "One, two."}',
 ].join('\n');
 
-let dist: string;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
 let hub: TestHub;
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function waitForAttr(selector: string, attr: string, values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction(
-      ({ selector, attr, values }) => values.includes(document.querySelector(selector)?.getAttribute(attr) ?? ''),
-      { selector, attr, values },
-      { timeout },
-    );
-  } catch {
-    const now = await page.locator(selector).first().getAttribute(attr).catch(() => null);
-    failWith(`${selector} ${attr} did not become ${values.join(' or ')} within ${timeout} ms (it is ${now}); it says: ${await page.locator(selector).first().innerText().catch(() => '?')}`);
-  }
-  return (await page.locator(selector).first().getAttribute(attr))!;
-}
-
-async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  // The "ready to work offline" toast floats over the page: dismiss it so that it hides nothing.
-  // (Keep the keyboard focus where it was.)
-  const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) {
-    const focused = await page.evaluateHandle(() => document.activeElement);
-    await toast.getByRole('button', { name: 'OK' }).click();
-    await focused.evaluate((el) => (el as HTMLElement | null)?.focus());
-  }
-  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: join(RESULTS, `journey-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function go(screen: string, heading: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
-  await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
-}
-
-beforeAll(async () => {
-  // The run's build (test/global-setup.ts); Chromium launches while the test hub starts.
-  dist = appBuilds().app;
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    hub = await TestHub.start();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  hub.addModel(FIXTURE_REPO, fixtureModelFiles());
-  browser = await launching;
-  server = await serveStatic(dist, '/graft/');
-  page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
-}, 90_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await hub?.close();
-});
+const { failWith, waitForAttr, shoot, go } = useApp('journey', (s) => {
+  ({ page, browser, server } = s);
+  hub = s.hub!;
+}, { hub: true, keepFocus: true });
 
 describe('the journey: start, model, data, method', () => {
   it('Start: says what Graft does and what this browser offers; keyboard reaches the main action', async () => {

@@ -10,90 +10,39 @@
 //       tuned and keeps a preference pair, which then trains the adapter further with DPO;
 //   (d) no request leaves 127.0.0.1 / localhost during the whole session.
 // Screenshots of each screen (light and dark) go to test-results/journey-train-*.png. Never skips.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { Page, Request } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { REPO_ROOT, appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
-import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
+import { RESULTS, useApp } from '../helpers/app-page';
+import { REPO_ROOT, expectWebGpuAdapter, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { FIXTURE_REPO, fixtureModelFiles, type TestHub } from '../helpers/test-hub';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const DEMO = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/demo_qa.json'), 'utf8')) as { instruction: string; output: string }[];
 const FIXTURE_CONFIG = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/tiny-llama/config.json'), 'utf8')) as Record<string, number>;
 
-let dist: string;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
 let hub: TestHub;
 const requests: string[] = [];
 const timings: Record<string, number> = {};
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function waitForAttr(selector: string, attr: string, values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction(
-      ({ selector, attr, values }) => values.includes(document.querySelector(selector)?.getAttribute(attr) ?? ''),
-      { selector, attr, values },
-      { timeout },
-    );
-  } catch {
-    const now = await page.locator(selector).first().getAttribute(attr).catch(() => null);
-    failWith(`${selector} ${attr} did not become ${values.join(' or ')} within ${timeout} ms (it is ${now}); it says: ${await page.locator(selector).first().innerText().catch(() => '?')}`);
-  }
-  return (await page.locator(selector).first().getAttribute(attr))!;
-}
-
-async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) await toast.getByRole('button', { name: 'OK' }).click();
-  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: join(RESULTS, `journey-train-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function go(screen: string, heading: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
-  await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
-}
-
-const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
-
-beforeAll(async () => {
-  // The run's build (test/global-setup.ts); Chromium launches while the test hub starts.
-  dist = appBuilds().app;
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    hub = await TestHub.start();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  hub.addModel(FIXTURE_REPO, fixtureModelFiles());
-  browser = await launching;
-  server = await serveStatic(dist, '/graft/');
+const { failWith, waitForAttr, shoot, go } = useApp('journey-train', (s) => {
+  ({ page, browser, server } = s);
+  hub = s.hub!;
   // Every request of the session: pages, workers and the service worker.
   browser.context.on('request', (r: Request) => requests.push(r.url()));
-  page = await browser.newPage();
-  await page.emulateMedia({ colorScheme: 'light' });
   // Leaving a page mid-run asks first (beforeunload): the reload in (b) says yes.
   page.on('dialog', (d) => void d.accept());
-}, 90_000);
-
-afterAll(async () => {
+}, { hub: true });
+afterAll(() => {
   if (Object.keys(timings).length) console.log(`journey-train timings (s): ${JSON.stringify(timings)}`);
-  await browser?.close();
-  await server?.close();
-  await hub?.close();
 });
+
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 describe('the journey: train, chat, export, and the built-in demo', () => {
   it('(a) the built-in demo, with every request off the app origin blocked, learns its answers', async () => {

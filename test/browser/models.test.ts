@@ -12,42 +12,29 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, appBuilds, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RESULTS, useApp } from '../helpers/app-page';
+import { REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const reference = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/tiny-llama/reference/reference.json'), 'utf8')) as {
   greedy: { prompt_ids: number[]; new_ids: number[] };
 };
 const SECOND_REPO = 'graft-test/tiny-llama-copy';
 
-let dist: string;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
 let hub: TestHub;
 /** Every URL the browser asked for (pages, workers, service worker), for the 127.0.0.1 check. */
 const requested: string[] = [];
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function waitForAttr(testId: string, attr: string, values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction(
-      ({ testId, attr, values }) => values.includes(document.querySelector(`[data-testid="${testId}"]`)?.getAttribute(attr) ?? ''),
-      { testId, attr, values },
-      { timeout },
-    );
-  } catch {
-    const now = await page.getByTestId(testId).first().getAttribute(attr).catch(() => null);
-    failWith(`[data-testid=${testId}] ${attr} did not become ${values.join(' or ')} within ${timeout} ms (it is ${now}); ` +
-      `the panel says: ${await page.getByTestId(testId).first().innerText().catch(() => '?')}`);
-  }
-  return (await page.getByTestId(testId).first().getAttribute(attr))!;
-}
+const { waitForAttr } = useApp('models', (s) => {
+  ({ page, browser, server } = s);
+  hub = s.hub!;
+  browser.context.on('request', (r) => requested.push(r.url()));
+}, { hub: true });
+// The first hub stops mid-file and a second one starts (the resume test); stopApp closes the first.
+afterAll(() => hub?.close());
 
 async function setEndpoint(endpoint: string): Promise<void> {
   const details = page.locator('details.settings');
@@ -71,36 +58,12 @@ async function openApp(): Promise<void> {
   await page.getByRole('heading', { level: 1, name: 'Graft' }).waitFor({ timeout: 10_000 });
 }
 
-beforeAll(async () => {
-  // The run's build (test/global-setup.ts); Chromium launches while the test hub starts.
-  dist = appBuilds().app;
-  const launching = launchChromium();
-  launching.catch(() => undefined);
-  try {
-    hub = await TestHub.start();
-  } catch (e) {
-    await launching.then((b) => b.close(), () => undefined);
-    throw e;
-  }
-  hub.addModel(FIXTURE_REPO, fixtureModelFiles());
-  browser = await launching;
-  browser.context.on('request', (r) => requested.push(r.url()));
-  server = await serveStatic(dist, '/graft/');
-  page = await browser.newPage();
-}, 90_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await hub?.close();
-});
-
 describe('models in the web app', () => {
   it('downloads a model from the configured hub into IndexedDB, with progress', async () => {
     await openApp();
     await setEndpoint(hub.endpoint);
     await download(FIXTURE_REPO);
-    expect(await waitForAttr('download', 'data-status', ['done', 'error'], 30_000), await page.getByTestId('download').innerText()).toBe('done');
+    expect(await waitForAttr('[data-testid="download"]', 'data-status', ['done', 'error'], 30_000), await page.getByTestId('download').innerText()).toBe('done');
 
     // The progress bar and its numbers, at the end of the download.
     const bar = page.getByTestId('download-progress');
@@ -138,7 +101,7 @@ describe('models in the web app', () => {
 
     await page.getByLabel('Downloaded model').selectOption(`${FIXTURE_REPO}@main`);
     await page.getByRole('button', { name: 'Load', exact: true }).click();
-    expect(await waitForAttr('chat-model-status', 'data-status', ['loaded', 'error'], 45_000)).toBe('loaded');
+    expect(await waitForAttr('[data-testid="chat-model-status"]', 'data-status', ['loaded', 'error'], 45_000)).toBe('loaded');
     expect(await page.getByTestId('chat-model-status').innerText()).toContain('LlamaForCausalLM');
 
     await page.getByLabel('Prompt').fill('What is LoRA?');
@@ -146,7 +109,7 @@ describe('models in the web app', () => {
     await page.getByLabel('Greedy (always the most likely token)').check();
     await page.getByLabel('Max new tokens').fill('16');
     await page.getByRole('button', { name: 'Generate' }).click();
-    expect(await waitForAttr('chat-output', 'data-status', ['done', 'error'], 60_000)).toBe('done');
+    expect(await waitForAttr('[data-testid="chat-output"]', 'data-status', ['done', 'error'], 60_000)).toBe('done');
 
     const out = page.getByTestId('chat-output');
     expect((await out.getAttribute('data-prompt-ids'))!.split(',').map(Number)).toEqual(reference.greedy.prompt_ids);
@@ -173,7 +136,7 @@ describe('models in the web app', () => {
     await expect.poll(() => row(FIXTURE_REPO).count()).toBe(0);
     hub.fault({ kind: 'drop', file: 'model.safetensors', afterBytes: 100_000 });
     await download(FIXTURE_REPO);
-    expect(await waitForAttr('download', 'data-status', ['done', 'error'], 30_000)).toBe('done');
+    expect(await waitForAttr('[data-testid="download"]', 'data-status', ['done', 'error'], 30_000)).toBe('done');
     expect(hub.requestsFor('model.safetensors', { stage: 'cdn', method: 'GET' }).map((r) => r.range)).toContain('bytes=100000-');
     expect(await page.evaluate(() => window.__graft!.downloadEvents.some((e) => e.phase === 'retry'))).toBe(true);
     await expect.poll(() => row(FIXTURE_REPO).getAttribute('data-status')).toBe('complete');
@@ -188,7 +151,7 @@ describe('models in the web app', () => {
     await expect.poll(() => hub.requestsFor('model.safetensors', { stage: 'cdn', method: 'GET' }).length, { timeout: 20_000 }).toBe(1);
     await page.waitForTimeout(500);
     await page.getByRole('button', { name: 'Cancel' }).click();
-    expect(await waitForAttr('download', 'data-status', ['cancelled', 'error', 'done'], 20_000)).toBe('cancelled');
+    expect(await waitForAttr('[data-testid="download"]', 'data-status', ['cancelled', 'error', 'done'], 20_000)).toBe('cancelled');
     expect(await page.getByTestId('download-error').innerText()).toMatch(/cancelled.*resume/i);
     await expect.poll(() => row(SECOND_REPO).getAttribute('data-status')).toBe('partial');
     const stored = await page.evaluate(
@@ -198,7 +161,7 @@ describe('models in the web app', () => {
     expect(stored).toBeGreaterThan(0);
     expect(stored).toBeLessThanOrEqual(150_000);
     await page.getByRole('button', { name: `Resume ${SECOND_REPO}` }).click();
-    expect(await waitForAttr('download', 'data-status', ['done', 'error'], 30_000)).toBe('done');
+    expect(await waitForAttr('[data-testid="download"]', 'data-status', ['done', 'error'], 30_000)).toBe('done');
     await expect.poll(() => row(SECOND_REPO).getAttribute('data-status')).toBe('complete');
     const ranges = hub.requestsFor('model.safetensors', { stage: 'cdn', method: 'GET' }).map((r) => r.range);
     expect(ranges).toEqual([undefined, `bytes=${stored}-`]);
@@ -206,7 +169,7 @@ describe('models in the web app', () => {
 
   it('says clearly that a model does not exist (HubError code kept across the worker)', async () => {
     await download('graft-test/no-such-model');
-    expect(await waitForAttr('download', 'data-status', ['error', 'done'], 20_000)).toBe('error');
+    expect(await waitForAttr('[data-testid="download"]', 'data-status', ['error', 'done'], 20_000)).toBe('error');
     const err = page.getByTestId('download-error');
     expect(await err.getAttribute('data-code')).toBe('not-found');
     expect(await err.getAttribute('role')).toBe('alert');

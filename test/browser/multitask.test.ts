@@ -4,46 +4,21 @@
 // task_loss/<task>, task_weight/<task> and eval_task_loss/<task> of the run's records, which the test reads back
 // from the training report the Export screen downloads (metrics.json). Screenshots go to
 // test-results/multitask-*.png. Never skips.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { describe, expect, it } from 'vitest';
+import { useApp } from '../helpers/app-page';
+import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const SAMPLE = join(REPO_ROOT, 'public/samples/multitask.json');
 const TASKS = [...new Set((JSON.parse(readFileSync(SAMPLE, 'utf8')) as { task: string }[]).map((r) => r.task))].sort();
 
-let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) await toast.getByRole('button', { name: 'OK' }).click();
-  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: join(RESULTS, `multitask-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function go(screen: string, heading: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
-  await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
-}
-
-beforeAll(async () => {
-  app = await startApp();
-  ({ browser, server, page } = app);
-}, 90_000);
-
-afterAll(() => stopApp(app));
+const { failWith, shoot, go } = useApp('multitask', (s) => ({ page, browser, server } = s));
 
 describe('a multi-task run in the app', () => {
   it('draws a loss curve per task, and its table holds the last values of the run’s records', async () => {

@@ -9,68 +9,27 @@
 //   - stage rm is chosen on the Method screen and trains on a file of preference pairs opened on the Data screen
 //     (the preference-pair sample the Data screen offers).
 // Screenshots go to test-results/reward-model-*.png. Never skips.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeConversation } from '../../src/data/encode';
 import { loadRewardModel } from '../../src/model/reward-head';
 import { SafetensorsFile } from '../../src/model/safetensors';
-import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { useApp } from '../helpers/app-page';
+import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { testContext } from '../helpers/gpu';
 
-const RESULTS = join(REPO_ROOT, 'test-results');
 const DEMO = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/demo_qa.json'), 'utf8')) as { instruction: string; output: string }[];
 const DEMO_CONFIG = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/model/config.json'), 'utf8')) as { hidden_size: number };
 
-let app: AppSession | undefined;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
+const { failWith, waitForAttr, shoot, go, trainedOrFail } = useApp('reward-model', (s) => ({ page, browser, server } = s));
 /** What the page ranked: the prompt, and the answers with their rewards, best first. */
 let ranked: { prompt: string; items: { text: string; reward: number }[] } | undefined;
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function waitForAttr(selector: string, attr: string, values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction(({ selector, attr, values }) => values.includes(document.querySelector(selector)?.getAttribute(attr) ?? ''), { selector, attr, values }, { timeout });
-  } catch {
-    const now = await page.locator(selector).first().getAttribute(attr).catch(() => null);
-    failWith(`${selector} ${attr} did not become ${values.join(' or ')} within ${timeout} ms (it is ${now}); it says: ${await page.locator(selector).first().innerText().catch(() => '?')}`);
-  }
-  return (await page.locator(selector).first().getAttribute(attr))!;
-}
-
-async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  const toast = page.getByTestId('offline-ready');
-  if (await toast.isVisible()) await toast.getByRole('button', { name: 'OK' }).click();
-  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: join(RESULTS, `reward-model-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function go(screen: string, heading: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
-  await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
-}
-
-async function trainedOrFail(what: string): Promise<void> {
-  if ((await waitForAttr('[data-testid="train-run"]', 'data-status', ['completed', 'failed'], 120_000)) === 'failed') {
-    failWith(`${what} failed: ${await page.getByTestId('train-error').innerText()}`);
-  }
-}
-
-beforeAll(async () => {
-  app = await startApp();
-  ({ browser, server, page } = app);
-}, 90_000);
-
-afterAll(() => stopApp(app));
 
 describe('reward models in the app', () => {
   it('trains a reward model on the Chat screen’s preference pairs and ranks sampled answers with it', async () => {

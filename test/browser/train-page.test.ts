@@ -9,13 +9,10 @@
 //     takes control of the page (another tab pressed Reload: the page posts SKIP_WAITING itself) the page is not
 //     reloaded and the run goes on; when the run ends the prompt comes back, and Reload brings the new version in.
 // Screenshots go to test-results/train-page-*.png. Never skips.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
-
-const RESULTS = join(REPO_ROOT, 'test-results');
+import { pageTools } from '../helpers/app-page';
+import { appBuilds, expectWebGpuAdapter, launchChromium, serveStatic, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 let dist: string;
 let distNext: string;
@@ -24,6 +21,9 @@ let browser: LaunchedBrowser;
 let page: Page;
 /** Main-frame navigations (loads and reloads) since the page first opened. */
 let navigations = 0;
+// (Screenshots leave the "ready to work offline" toast alone: nothing is clicked during the run.)
+const { failWith, waitForAttr, shoot, deployAndWaitForPrompt } = pageTools(() => ({ page, browser, server }), 'train-page', { dismissToast: false });
+const waitForStatus = (values: string[], timeout: number) => waitForAttr('[data-testid="train-run"]', 'data-status', values, timeout);
 
 interface Recorded {
   wakeLock: { event: 'request' | 'release'; type?: string; status: string | null }[];
@@ -76,26 +76,6 @@ function instrument(): void {
 }
 
 const recorded = (): Promise<Recorded> => page.evaluate(() => (window as unknown as { __rec: Recorded }).__rec);
-
-function failWith(message: string): never {
-  throw new Error(`${message}\n\nBrowser console:\n  ${browser.logs.slice(-40).join('\n  ')}`);
-}
-
-async function waitForStatus(values: string[], timeout: number): Promise<string> {
-  try {
-    await page.waitForFunction((values) => values.includes(document.querySelector('[data-testid="train-run"]')?.getAttribute('data-status') ?? ''), values, { timeout });
-  } catch {
-    failWith(`the run did not become ${values.join(' or ')} within ${timeout} ms; it says: ${await page.getByTestId('train-run').innerText().catch(() => '?')}`);
-  }
-  return (await page.getByTestId('train-run').getAttribute('data-status'))!;
-}
-
-async function shoot(name: string, options: { dark?: boolean } = {}): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: join(RESULTS, `train-page-${name}${options.dark ? '-dark' : ''}.png`), fullPage: true });
-  if (options.dark) await page.emulateMedia({ colorScheme: 'light' });
-}
 
 beforeAll(async () => {
   // The run's builds (test/global-setup.ts): the app, and the same app as a newer deployment.
@@ -159,17 +139,7 @@ describe('the page around a training run', () => {
     const request = (await recorded()).wakeLock[0]!;
     expect(request.type).toBe('screen');
     await expect.poll(() => page.getByTestId('train-run').innerText(), { timeout: 30_000 }).toMatch(/the screen stays on while it trains/);
-    server.setRoot(distNext);
-    await page.evaluate(async () => {
-      const reg = await navigator.serviceWorker.getRegistration();
-      await reg?.update();
-    });
-    const prompt = page.getByTestId('update-prompt');
-    try {
-      await prompt.waitFor({ timeout: 20_000 });
-    } catch {
-      failWith('No update prompt within 20 s after a new build was deployed.');
-    }
+    const prompt = await deployAndWaitForPrompt(distNext);
     expect(await prompt.getAttribute('data-state')).toBe('deferred');
     expect(await page.getByTestId('update-deferred').innerText()).toMatch(/offered again when training ends/);
     expect(await prompt.getByRole('button', { name: 'Reload' }).count()).toBe(0);

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { inject } from 'vitest';
+import { FIXTURE_REPO, fixtureModelFiles, TestHub } from './test-hub';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -309,23 +310,35 @@ export interface AppSession {
   browser: LaunchedBrowser;
   server: StaticServer;
   page: Page;
+  /** With startApp({ hub: true }): the local test hub, holding the fixture model (FIXTURE_REPO). */
+  hub?: TestHub;
 }
 
 /**
- * Serves the run's app build (appBuilds().app) at /graft/, launches Chromium and opens a light-mode page.
- * Call in beforeAll and pair with stopApp in afterAll.
+ * Serves the run's app build (appBuilds().app) at /graft/, launches Chromium and opens a light-mode page; with
+ * { hub: true } also starts the local test hub with the fixture model (while Chromium launches). Call in
+ * beforeAll and pair with stopApp in afterAll.
  */
-export async function startApp(): Promise<AppSession> {
+export async function startApp(options: { hub?: boolean } = {}): Promise<AppSession> {
   const dist = appBuilds().app;
-  const browser = await launchChromium();
+  const launching = launchChromium();
+  launching.catch(() => undefined);
+  let hub: TestHub | undefined;
+  let browser: LaunchedBrowser | undefined;
   let server: StaticServer | undefined;
   try {
+    if (options.hub) {
+      hub = await TestHub.start();
+      hub.addModel(FIXTURE_REPO, fixtureModelFiles());
+    }
+    browser = await launching;
     server = await serveStatic(dist, '/graft/');
     const page = await browser.newPage();
     await page.emulateMedia({ colorScheme: 'light' });
-    return { dist, browser, server, page };
+    return { dist, browser, server, page, ...(hub ? { hub } : {}) };
   } catch (e) {
-    await stopApp({ browser, ...(server ? { server } : {}) });
+    if (!browser) await launching.then((b) => b.close(), () => undefined);
+    await stopApp({ ...(browser ? { browser } : {}), ...(server ? { server } : {}), ...(hub ? { hub } : {}) });
     throw e;
   }
 }
@@ -334,6 +347,7 @@ export async function startApp(): Promise<AppSession> {
 export async function stopApp(app: Partial<AppSession> | undefined): Promise<void> {
   await app?.browser?.close();
   await app?.server?.close();
+  await app?.hub?.close();
 }
 
 /**
