@@ -2,7 +2,8 @@
 // backend on the same device (bench/matmul.ts); then the attention benchmark (bench/attention.ts's
 // `runAttentionBench`) and the training benchmark (a `runTrainBench` exported by bench/train.ts) where those
 // exist. Prints the tables and writes bench-results.json in the repository root:
-//   { adapter, tfjs, matmul: [...], attention: [...], train: [...], step: {...}, train_config: {...}, notes, seconds }
+//   { adapter, tfjs, matmul: [...], weights: [...], weights_summary, attention: [...], train: [...], step: {...},
+//     train_config: {...}, notes, seconds }
 // A section that could not run stays an empty array/object, and `notes` says why.
 //
 //   npm run bench [-- --quick] [-- --vocab-slice N | --full-vocab] [-- --models qwen3,gpt2] [-- --no-tfjs]
@@ -23,6 +24,9 @@ interface Results {
   adapter: Record<string, unknown>;
   tfjs: { version: string; backend: string } | { error: string } | null;
   matmul: unknown[];
+  /** f32, bf16 kept packed and NF4 weights in the same matmuls (bench/weights.ts), and their mean ratios. */
+  weights: unknown[];
+  weights_summary: Record<string, number>;
   attention: unknown[];
   train: unknown[];
   step: Record<string, unknown>;
@@ -63,6 +67,8 @@ async function main(): Promise<void> {
     adapter: { ...info, swiftshaderIcd: swiftshaderIcd ?? null, hasF16: ctx.hasF16, hasSubgroups: ctx.hasSubgroups },
     tfjs: null,
     matmul: [],
+    weights: [],
+    weights_summary: {},
     attention: [],
     train: [],
     step: {},
@@ -101,6 +107,19 @@ async function main(): Promise<void> {
   if (slices.length) {
     results.notes.matmul = `lm head measured on the first ${slices[0]!.vocab_rows} vocabulary rows (CPU adapter); --full-vocab for all`;
     log(results.notes.matmul);
+  }
+
+  // ---- frozen weights: f32, bf16 kept packed, NF4 side by side (bench/weights.ts) ----
+  log('');
+  log(`frozen weights read by the matmuls at M = ${args.tokens}: f32, bf16 kept packed, NF4 (bench/weights.ts)`);
+  try {
+    const { runWeightsBench } = await import('./weights');
+    const w = await runWeightsBench(ctx, { tokens: args.tokens, quick: args.quick, log });
+    results.weights = w.rows;
+    results.weights_summary = { bf16_over_f32: w.bf16_ratio, nf4_over_f32: w.nf4_ratio };
+  } catch (e) {
+    results.notes.weights = `bench/weights.ts failed: ${errorText(e)}`;
+    log(`weights: ${results.notes.weights}`);
   }
 
   // ---- attention (another engineer's bench, when it exports its runner) ----

@@ -7,6 +7,10 @@
 // kept packed (16-bit, NF4, FP4, int8) and unpacked as it is loaded.
 const TRANS_A: bool = {{TRANS_A}};
 const TRANS_B: bool = {{TRANS_B}};
+// B_QUADS: b is a packed weight whose 4 values along the contiguous dimension start at a multiple of 4 in every
+// block load (the wrapper checks K % 4 = 0 for TRANS_B, N % 4 = 0 otherwise): they are read with one wQuad
+// (a word or two) instead of four wAt. Off for f32, whose loads stay exactly as they were.
+const B_QUADS: bool = {{B_QUADS}};
 
 // Product z's operands: element (row m, k) of A is a[aBase + m·ra + k·sa], element (k, column n) of B is
 // wAt(bBase + n·rb + k·sb); its k range is [kBegin, kEnd), of which [kBegin, kMain) is whole groups of 8.
@@ -46,6 +50,13 @@ fn aBlock(o: vec4<u32>, k: u32, sa: u32) -> mat4x4<f32> {
 
 // Column t holds B(k + t, column 0..3), with B(k + t, column j) = wAt(p[j] + (k + t) · sb).
 fn bBlock(p: vec4<u32>, k: u32, sb: u32) -> mat4x4<f32> {
+  if (B_QUADS) {
+    // TRANS_B: each column's k .. k + 3 are consecutive; otherwise each row's 4 columns are (from p.x; columns
+    // past N read the next values, harmlessly: their results are never written).
+    if (TRANS_B) { return transpose(mat4x4(wQuad(p.x + k * sb), wQuad(p.y + k * sb), wQuad(p.z + k * sb), wQuad(p.w + k * sb))); }
+    let r = p.x + k * sb;
+    return mat4x4(wQuad(r), wQuad(r + sb), wQuad(r + 2u * sb), wQuad(r + 3u * sb));
+  }
   let k0 = k * sb;
   let k1 = k0 + sb;
   let k2 = k1 + sb;

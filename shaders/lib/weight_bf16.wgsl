@@ -5,3 +5,11 @@ fn wAt(i: u32) -> f32 {
   let word = {{W}}[i >> 1u];
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) != 0u));
 }
+
+// Elements i .. i + 3 (i a multiple of 4): two words, no selects.
+fn wQuad(i: u32) -> vec4<f32> {
+  let w = i >> 1u;
+  let a = {{W}}[w];
+  let b = {{W}}[w + 1u];
+  return bitcast<vec4<f32>>(vec4(a << 16u, a & 0xffff0000u, b << 16u, b & 0xffff0000u));
+}

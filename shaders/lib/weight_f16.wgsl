@@ -5,3 +5,9 @@ fn wAt(i: u32) -> f32 {
   let v = unpack2x16float({{W}}[i >> 1u]);
   return select(v.x, v.y, (i & 1u) != 0u);
 }
+
+// Elements i .. i + 3 (i a multiple of 4): two words.
+fn wQuad(i: u32) -> vec4<f32> {
+  let w = i >> 1u;
+  return vec4(unpack2x16float({{W}}[w]), unpack2x16float({{W}}[w + 1u]));
+}

@@ -21,3 +21,9 @@ fn wAt(i: u32) -> f32 {
   let shift = 8u * ((i >> 1u) & 3u) + select(4u, 0u, (i & 1u) != 0u);
   return level4(({{W}}[i >> 3u] >> shift) & 15u) * {{W}}_scales[i >> 6u];
 }
+
+// Elements i .. i + 3 (i a multiple of 4): half a word (bytes (i/2) and (i/2) + 1, high nibble first), one scale.
+fn wQuad(i: u32) -> vec4<f32> {
+  let h = ({{W}}[i >> 3u] >> (8u * ((i >> 1u) & 2u))) & 0xffffu;
+  return vec4(level4((h >> 4u) & 15u), level4(h & 15u), level4((h >> 12u) & 15u), level4((h >> 8u) & 15u)) * {{W}}_scales[i >> 6u];
+}

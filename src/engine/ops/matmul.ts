@@ -89,7 +89,7 @@ const registerSpec: KernelSpec = {
   source: registerSrc + plainEpilogueSrc,
   bindings: F32_BINDINGS,
   params: PARAMS,
-  defines: { WX: 2, WY: 2, TRANS_A: 'false', TRANS_B: 'false', W: 'b' },
+  defines: { WX: 2, WY: 2, TRANS_A: 'false', TRANS_B: 'false', W: 'b', B_QUADS: 'false' },
 };
 
 /** QX×QY quads, each a 32×32 block (16×16 per invocation). Needs the subgroups feature. */
@@ -98,7 +98,7 @@ const quadSpec: KernelSpec = {
   source: quadSrc + plainEpilogueSrc,
   bindings: F32_BINDINGS,
   params: PARAMS,
-  defines: { QX: 1, QY: 1, TRANS_A: 'false', TRANS_B: 'false', W: 'b' },
+  defines: { QX: 1, QY: 1, TRANS_A: 'false', TRANS_B: 'false', W: 'b', B_QUADS: 'false' },
 };
 
 /** The fused kernels: the plain ones' bindings plus a2, b2 and bias, and K2 and scale2 (= alpha2 / alpha). */
@@ -450,6 +450,8 @@ function record(ctx: GpuContext, op: string, out: Tensor, a: Tensor, b: WeightTe
   const bBind = bBindings(b);
   const defines: Record<string, string | number> = { ...plan.defines, TRANS_A: String(p.transA), TRANS_B: String(p.transB) };
   if (plan.kernel === 'matmul_tiled') Object.assign(defines, { ELEM_A: plan.elemA, ELEM_B: plan.elemB });
+  // Packed b read 4 values at a time where every block load starts at a multiple of 4 (matmul_blocks.wgsl).
+  else defines.B_QUADS = String(bFormat !== 'f32' && p.bBatch % 4 === 0 && (p.transB ? p.K % 4 === 0 : p.N % 4 === 0));
   const alpha = opts.alpha ?? 1;
   const alpha2 = opts.addProduct?.alpha ?? 1;
   const accumulate = opts.accumulate ? 1 : 0;
