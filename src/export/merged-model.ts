@@ -1,6 +1,7 @@
 // A fine-tuned model as a Hugging Face model folder (LoRA merged in float64, weights written as F32) that
 // from_pretrained reads. Plain data in, files out: nothing here touches the GPU. docs/export.md ("A merged model").
 import { toFloat32, writeSafetensors, type SafetensorsDType, type TensorToWrite } from '../model/safetensors';
+import { f32ToBf16Bits, f32ToF16Bits } from '../engine/half';
 import { loraScaling, type LoraModuleWeights } from './peft-adapter';
 
 export interface WeightTensor {
@@ -97,6 +98,12 @@ export interface HfModelExportInput {
    * cannot always hold one larger ArrayBuffer. A tensor larger than this gets a shard of its own.
    */
   maxShardBytes?: number;
+  /**
+   * The dtype the float tensors are written in (default F32): BF16 or F16 rounds each value to nearest even, as
+   * torch's .to(dtype) does (a full fine-tune of a BF16 checkpoint is written back as BF16), and config.json's
+   * torch_dtype says so.
+   */
+  dtype?: 'F32' | 'BF16' | 'F16';
 }
 
 export const DEFAULT_MAX_SHARD_BYTES = 2_000_000_000;
@@ -128,7 +135,11 @@ export function planShards(sizes: readonly { name: string; bytes: number }[], ma
   return shards;
 }
 
-function tensorToWrite(name: string, t: WeightTensor): TensorToWrite {
+function tensorToWrite(name: string, t: WeightTensor, dtype: 'F32' | 'BF16' | 'F16' = 'F32'): TensorToWrite {
+  if (FLOATS.has(t.dtype) && dtype !== 'F32') {
+    const round = dtype === 'BF16' ? f32ToBf16Bits : f32ToF16Bits;
+    return { name, dtype, shape: t.shape, data: Uint16Array.from(asFloat32(t, name), (v) => round(v)) };
+  }
   if (FLOATS.has(t.dtype)) return { name, dtype: 'F32', shape: t.shape, data: asFloat32(t, name) };
   if (t.data instanceof Float32Array) throw new Error(`${name}: a Float32Array is given but the dtype says ${t.dtype}`);
   return { name, dtype: t.dtype, shape: t.shape, data: t.data };
@@ -141,8 +152,9 @@ export function exportHfModel(input: HfModelExportInput): Map<string, Uint8Array
   if (input.weights.size === 0) throw new Error('exportHfModel: there are no weights to write');
   const files = new Map<string, Uint8Array>();
 
-  const config: Record<string, unknown> = { ...input.config, torch_dtype: 'float32' };
-  if ('dtype' in input.config) config.dtype = 'float32'; // transformers 5 writes `dtype`
+  const torchDtype = input.dtype === 'BF16' ? 'bfloat16' : input.dtype === 'F16' ? 'float16' : 'float32';
+  const config: Record<string, unknown> = { ...input.config, torch_dtype: torchDtype };
+  if ('dtype' in input.config) config.dtype = torchDtype; // transformers 5 writes `dtype`
   files.set('config.json', json(config));
 
   const generation =
@@ -154,7 +166,7 @@ export function exportHfModel(input: HfModelExportInput): Map<string, Uint8Array
     );
   files.set('generation_config.json', json(generation));
 
-  const tensors = [...input.weights].map(([name, t]) => tensorToWrite(name, t));
+  const tensors = [...input.weights].map(([name, t]) => tensorToWrite(name, t, input.dtype));
   const sizes = tensors.map((t) => ({ name: t.name, bytes: t.data.byteLength }));
   const shards = planShards(sizes, maxShardBytes);
   const byName = new Map(tensors.map((t) => [t.name, t]));

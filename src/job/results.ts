@@ -51,7 +51,20 @@ const noLora = () => ({ r: 0, alpha: 0, useRslora: false, targetModules: [] as s
  * The result of a completed run. `modelId`: the base model's id as results name it (base_model_name_or_path);
  * `source`: the base model's files (config, tokenizer) for model folders.
  */
-export async function buildResult(trainer: Trainer, lm: LoadedModel, source: ModelSource, modelId: string, s: TrainSettings): Promise<JobResult> {
+/**
+ * How a fully fine-tuned model's weights are written: 'file' (default) in the checkpoint's own precision (a BF16
+ * model back as BF16, rounded to nearest even from the f32 master weights), or 'F32' on request.
+ */
+export type ExportDtype = 'file' | 'F32';
+
+export async function buildResult(
+  trainer: Trainer,
+  lm: LoadedModel,
+  source: ModelSource,
+  modelId: string,
+  s: TrainSettings,
+  opts: { exportDtype?: ExportDtype } = {},
+): Promise<JobResult> {
   const revision = s.model_revision !== 'main' ? { revision: s.model_revision } : {};
   const trained = await trainer.trainableWeights();
   const { lora, bottleneck, prompt } = trainer.method;
@@ -87,6 +100,8 @@ export async function buildResult(trainer: Trainer, lm: LoadedModel, source: Mod
     const files = exportBottleneckAdapter({ adapter: bottleneckWeights(bottleneck, trained), baseModel: modelId, graftVersion: GRAFT_VERSION });
     return { kind: 'adapter', files, adapter: { kind: 'bottleneck', ...noLora(), modules: bottleneckKeys(bottleneck).length, summary: bottleneckSummary(bottleneck) } };
   }
-  // Full and freeze: the whole model.
-  return { kind: 'model', files: exportHfModel({ ...(await baseFolderFiles(source)), weights: await modelWeights(lm) }) };
+  // Full and freeze: the whole model, in the checkpoint's precision unless F32 is asked for.
+  const stored = lm.info.weightDtype.split('+')[0];
+  const dtype = opts.exportDtype !== 'F32' && (stored === 'BF16' || stored === 'F16') ? stored : 'F32';
+  return { kind: 'model', files: exportHfModel({ ...(await baseFolderFiles(source)), weights: await modelWeights(lm), dtype }) };
 }

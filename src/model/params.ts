@@ -308,9 +308,13 @@ class Loader {
     return { weight: this.load(`${prefix}.weight`, [C]), bias: layer ? this.load(`${prefix}.bias`, [C]) : null };
   }
 
+  /** The blocks' linear weights met so far (the checkpoint's names; quantized weights when quantizing). */
+  readonly linears: { name: string; shape: number[]; inOut: boolean }[] = [];
+
   linear(module: string, inF: number, outF: number, bias: boolean, layout: 'out_in' | 'in_out'): LinearParams {
     const shape = layout === 'out_in' ? [outF, inF] : [inF, outF];
     const weight = this.load(`${module}.weight`, shape, { kind: 'linear', storedInOut: layout === 'in_out' });
+    this.linears.push({ name: weight.sourceName, shape, inOut: layout === 'in_out' });
     return {
       module,
       weight,
@@ -393,12 +397,27 @@ function loadGpt2(l: Loader, cfg: ModelConfig): ModelParams {
  * so `graft info` and the app's model card refuse what loading would refuse, before a download or a run.
  */
 export function checkWeights(cfg: ModelConfig, weights: Pick<WeightSource, 'names' | 'info'>): void {
+  dryLoad(cfg, weights);
+}
+
+/**
+ * The blocks' linear weights by their checkpoint names: what quantization_bit quantizes (GPT-2's Conv1D ones are
+ * stored [in, out]: inOut). Throws like checkWeights.
+ */
+export function blockLinearWeights(cfg: ModelConfig, weights: Pick<WeightSource, 'names' | 'info'>): { name: string; shape: number[]; inOut: boolean }[] {
+  return dryLoad(cfg, weights).linears;
+}
+
+function dryLoad(cfg: ModelConfig, weights: Pick<WeightSource, 'names' | 'info'>): Loader {
   const noData = () => {
-    throw new Error('checkWeights reads no tensor data');
+    throw new Error('a check of the weights reads no tensor data');
   };
-  const loader = new Loader(null as unknown as GpuContext, cfg, { ...weights, float32: noData }, Infinity, {}, true);
+  // (Named members, not a spread: a WeightSource may be a class whose names and info live on its prototype.)
+  const source: WeightSource = { names: weights.names, info: (n) => weights.info(n), float32: noData };
+  const loader = new Loader(null as unknown as GpuContext, cfg, source, Infinity, {}, true);
   if (cfg.architecture === 'GPT2LMHeadModel') loadGpt2(loader, cfg);
   else loadLlamaLike(loader, cfg);
+  return loader;
 }
 
 /**

@@ -4,6 +4,8 @@ import { DEFAULT_REVISION } from '../hub/client';
 import { llamaFactoryJobFor } from '../job/llamafactory';
 import { llamaFactoryRefusal } from '../job/method-limits';
 import { mergedModelFiles } from '../job/merge';
+import { weightOptionsFor } from '../job/run';
+import type { WeightOptions } from '../model/params';
 import { reportFiles } from '../job/report';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/adapter';
 import { ModelError, storeSource } from '../model/source';
@@ -56,7 +58,15 @@ export class Exports {
       const refusal = mergeRefusal(adapterKindOf(row));
       if (refusal) throw new ModelError('bad-options', refusal);
       label = row.label;
-      files = await mergedModelFiles(storeSource(this.wb.store(row.baseStore), row.baseRepo, row.baseRevision), adapterSource(row));
+      // An adapter trained on a quantized base (QLoRA) merges into the weights it trained against.
+      const run = row.runId ? await this.runs.get(row.runId) : undefined;
+      let quantize: WeightOptions['quantize'];
+      try {
+        quantize = run ? weightOptionsFor(runSettings(run).settings).quantize : undefined;
+      } catch {
+        quantize = undefined; // settings that no longer parse: the plain merge
+      }
+      files = await mergedModelFiles(storeSource(this.wb.store(row.baseStore), row.baseRepo, row.baseRevision), adapterSource(row), quantize ? { quantize } : {});
     }
     return zipFolder(`${fileStem(label)}-${kind}`, files);
   }
