@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, UnsupportedModelError } from '../../src/model/config';
 import { describeFrom } from '../../src/model/info';
+import { checkWeights, ModelWeightsError } from '../../src/model/params';
 
 const llama = {
   architectures: ['LlamaForCausalLM'],
@@ -58,5 +59,33 @@ describe('config.json values are checked when it is parsed', () => {
     const info = describeFrom({ ...llama, quantization_config: { quant_method: 'awq' } }, noWeights);
     expect(info.supported).toBe(false);
     expect(info.unsupportedReason).toMatch(/already quantized/);
+  });
+
+  it('a weight stored in a dtype Graft cannot read is refused naming the tensor and the dtype', () => {
+    const cfg = parseConfig({ ...llama, num_hidden_layers: 1, tie_word_embeddings: true });
+    const shapes: Record<string, number[]> = {
+      'model.embed_tokens.weight': [512, 64],
+      'model.norm.weight': [64],
+      'model.layers.0.input_layernorm.weight': [64],
+      'model.layers.0.post_attention_layernorm.weight': [64],
+      'model.layers.0.self_attn.q_proj.weight': [64, 64],
+      'model.layers.0.self_attn.k_proj.weight': [32, 64],
+      'model.layers.0.self_attn.v_proj.weight': [32, 64],
+      'model.layers.0.self_attn.o_proj.weight': [64, 64],
+      'model.layers.0.mlp.gate_proj.weight': [176, 64],
+      'model.layers.0.mlp.up_proj.weight': [176, 64],
+      'model.layers.0.mlp.down_proj.weight': [64, 176],
+    };
+    for (const dtype of ['F8_E4M3', 'I8', 'U8'] as const) {
+      const weights = { names: Object.keys(shapes), info: (n: string) => ({ dtype: n.endsWith('up_proj.weight') ? dtype : ('BF16' as const), shape: shapes[n]! }) };
+      let err: unknown;
+      try {
+        checkWeights(cfg, weights);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ModelWeightsError);
+      expect((err as Error).message).toMatch(new RegExp(`^Weight "model\\.layers\\.0\\.mlp\\.up_proj\\.weight" is ${dtype}; Graft loads F32, F16, BF16 and F64 weights \\(checkpoints quantized ahead of time are not supported; use the unquantized model, and quantization_bit to quantize it as it loads\\)`));
+    }
   });
 });
