@@ -350,7 +350,7 @@ export async function parseDatasetFile(bytes: Uint8Array, fileName: string, opti
     try {
       b = gunzipSync(bytes);
     } catch (e) {
-      return { records: [], problems: [{ reason: `${fileName} is not a valid gzip file (${e instanceof Error ? e.message : String(e)})` }], format: null, formatCounts: {}, container: 'json' };
+      return { records: [], problems: [{ reason: `${fileName} is not a valid gzip file (${e instanceof Error ? e.message : String(e)})` }], format: null, formatCounts: {}, container: 'json', notes: [] };
     }
     name = name.replace(/\.gz$/i, '');
   }
@@ -368,7 +368,7 @@ function merge(parts: { file: string; parsed: ParsedDataset }[], declared: Datas
   const kinds = Object.keys(formatCounts) as DatasetFormat[];
   const format = kinds.length === 1 ? kinds[0]! : kinds.length > 1 ? 'mixed' : (declared ?? null);
   const containers = new Set(parts.map((p) => p.parsed.container));
-  return { records, problems, format, formatCounts, container: containers.size === 1 ? parts[0]!.parsed.container : 'json' };
+  return { records, problems, format, formatCounts, container: containers.size === 1 ? parts[0]!.parsed.container : 'json', notes: parts.flatMap((p) => p.parsed.notes) };
 }
 
 /**

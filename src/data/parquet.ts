@@ -70,7 +70,7 @@ export function recordsFromRows(rows: readonly unknown[], options: RowsOptions =
   });
   const kinds = Object.keys(counts) as DatasetFormat[];
   const format = kinds.length === 1 ? kinds[0]! : kinds.length > 1 ? 'mixed' : (options.format ?? null);
-  return { records, problems, format, formatCounts: counts, container: 'json' };
+  return { records, problems, format, formatCounts: counts, container: 'json', notes: [] };
 }
 
 /**
@@ -79,7 +79,7 @@ export function recordsFromRows(rows: readonly unknown[], options: RowsOptions =
  */
 export async function parseParquetDataset(bytes: Uint8Array | ArrayBuffer, fileName: string, options: ParseOptions & Pick<RowsOptions, 'indexOffset'> = {}): Promise<ParsedDataset> {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  const fail = (reason: string): ParsedDataset => ({ records: [], problems: [{ reason }], format: options.format ?? null, formatCounts: {}, container: 'json' });
+  const fail = (reason: string): ParsedDataset => ({ records: [], problems: [{ reason }], format: options.format ?? null, formatCounts: {}, container: 'json', notes: [] });
   if (!isParquet(b)) {
     return fail(`${fileName} is not a Parquet file (it does not start and end with "PAR1"); was the download cut short, or is it JSON with a .parquet name?`);
   }

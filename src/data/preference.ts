@@ -4,7 +4,7 @@
 import type { Tokenizer } from '../model/tokenizer';
 import type { ChatTemplate } from '../model/chat-template';
 import { countTargets, encodeConversation, EncodeError, type EncodedExample } from './encode';
-import { firstInvalidUtf8 } from './parse';
+import { readJsonRecords } from './json-file';
 import { shuffled, splitTrainVal } from './shuffle';
 import { describeSource, type ChatMessage, type Conversation, type DatasetProblem, type RecordSource } from './types';
 import { alpacaHistory, describe, fail, isObject, RecordError } from './record-rules';
@@ -179,121 +179,43 @@ export interface ParsedPreferenceDataset {
   /** The records' format: one of them, `mixed` when several occur, null when none could be read. */
   format: PreferenceFormat | 'mixed' | null;
   container: 'json' | 'jsonl';
+  /** What was tolerated in the file (comments, trailing commas), in a sentence. */
+  notes: string[];
 }
 
 export interface PreferenceParseOptions {
-  /** Longest record (line) accepted, in bytes. Default 2 MiB. */
+  /** Longest JSON Lines record (line) accepted, in bytes. Default 2 MiB. A JSON list has no such limit. */
   maxRecordBytes?: number;
+  /** Rewrites each raw record before it is read (dataset_info.json's columns and tags): see dataset-info.ts. */
+  mapRecord?: (record: unknown) => unknown;
 }
-
-const MAX_RECORD_BYTES = 2 * 1024 * 1024;
-
-interface Line {
-  number: number;
-  text: string | null;
-  problem?: string;
-}
-
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-
-function linesOf(input: string | Uint8Array, maxBytes: number): Line[] {
-  const out: Line[] = [];
-  if (typeof input === 'string') {
-    const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
-    const enc = new TextEncoder();
-    text.split('\n').forEach((raw, i) => {
-      const t = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      const bytes = t.length * 3 > maxBytes ? enc.encode(t).length : 0;
-      out.push(bytes > maxBytes ? { number: i + 1, text: null, problem: `the line is ${mb(bytes)} long, more than the ${mb(maxBytes)} a record may have` } : { number: i + 1, text: t });
-    });
-    return out;
-  }
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  let start = input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf ? 3 : 0;
-  for (let number = 1; ; number++) {
-    let end = input.indexOf(0x0a, start);
-    if (end < 0) end = input.length;
-    const stop = end > start && input[end - 1] === 0x0d ? end - 1 : end;
-    const slice = input.subarray(start, stop);
-    if (slice.length > maxBytes) out.push({ number, text: null, problem: `the line is ${mb(slice.length)} long, more than the ${mb(maxBytes)} a record may have` });
-    else {
-      try {
-        out.push({ number, text: decoder.decode(slice) });
-      } catch {
-        out.push({ number, text: null, problem: `the line is not valid UTF-8 text (byte ${firstInvalidUtf8(slice) + 1} of the line); save the file as UTF-8` });
-      }
-    }
-    if (end === input.length) break;
-    start = end + 1;
-  }
-  return out;
-}
-
-const jsonMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/\s*\(line \d+ column \d+\)/, '');
 
 /**
- * Reads a preference dataset: a JSON array of records or JSON Lines. Nothing in a file makes this throw; every
- * record that cannot be used is in `problems`, each kept pair whose score prefers the rejected answer in
- * `warnings`.
+ * Reads a preference dataset: a JSON array of records or JSON Lines (the container: json-file.ts). Nothing in a
+ * file makes this throw; every record that cannot be used is in `problems`, each kept pair whose score prefers
+ * the rejected answer in `warnings`.
  */
 export function parsePreferenceText(input: string | Uint8Array | ArrayBuffer, fileName: string, options: PreferenceParseOptions = {}): ParsedPreferenceDataset {
-  const lines = linesOf(input instanceof ArrayBuffer ? new Uint8Array(input) : input, options.maxRecordBytes ?? MAX_RECORD_BYTES);
+  const raw = readJsonRecords(input, fileName, options.maxRecordBytes !== undefined ? { maxRecordBytes: options.maxRecordBytes } : {});
   const records: PreferenceRecord[] = [];
-  const problems: DatasetProblem[] = [];
+  const problems = raw.problems;
   const warnings: DatasetProblem[] = [];
   const formats = new Set<PreferenceFormat>();
-  const add = (value: unknown, where: RecordSource) => {
-    const r = normalisePreferenceRecord(value);
+  for (const { value, where } of raw.items) {
+    const r = normalisePreferenceRecord(options.mapRecord ? options.mapRecord(value) : value);
     if (!r.ok) {
       problems.push({ ...where, reason: r.reason });
-      return;
+      continue;
     }
     formats.add(r.format);
     const record = { ...r.record, source: where };
     records.push(record);
     const w = scoreWarning(record);
     if (w) warnings.push({ ...where, reason: w });
-  };
-  const first = lines.find((l) => l.text === null || l.text.trim() !== '');
-  const container: 'json' | 'jsonl' = first?.text?.trimStart().startsWith('[') ? 'json' : 'jsonl';
-  if (!first) problems.push({ reason: `${fileName} is empty` });
-  else if (container === 'json') {
-    const bad = lines.find((l) => l.problem !== undefined);
-    if (bad) problems.push({ line: bad.number, reason: `${bad.problem}, so ${fileName} cannot be read as one JSON list` });
-    else {
-      const text = lines.map((l) => l.text).join('\n');
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (e) {
-        const m = /position (\d+)/.exec(e instanceof Error ? e.message : '');
-        const line = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
-        problems.push({ ...(line !== undefined ? { line } : {}), reason: `${fileName} is not valid JSON, so no record could be read: ${jsonMessage(e)}` });
-      }
-      if (value !== undefined) {
-        if (!Array.isArray(value)) problems.push({ reason: `${fileName} must hold a list of records` });
-        else value.forEach((v, index) => add(v, { index }));
-      }
-    }
-  } else {
-    for (const l of lines) {
-      if (l.problem !== undefined) {
-        problems.push({ line: l.number, reason: l.problem });
-        continue;
-      }
-      if (l.text!.trim() === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(l.text!);
-      } catch (e) {
-        problems.push({ line: l.number, reason: `not valid JSON: ${jsonMessage(e)}` });
-        continue;
-      }
-      add(value, { line: l.number });
-    }
   }
+  problems.sort((a, b) => (a.line ?? a.index ?? 0) - (b.line ?? b.index ?? 0));
   const format = formats.size === 1 ? [...formats][0]! : formats.size > 1 ? 'mixed' : null;
-  return { records, problems, warnings, format, container };
+  return { records, problems, warnings, format, container: raw.container, notes: raw.notes };
 }
 
 // ---- encoding --------------------------------------------------------------------------------------------------
