@@ -114,6 +114,7 @@ async function readSftDatasets(refs: readonly DatasetRef[], io: CliEnv): Promise
     format: formats.length === 1 ? formats[0]! : formats.length ? 'mixed' : null,
     formatCounts,
     container: 'json',
+    notes: parts.flatMap((p) => p.notes),
   };
 }
 
