@@ -129,8 +129,12 @@ export async function runMemoryBench(newContext: () => Promise<GpuContext>, opts
 async function main(): Promise<void> {
   const { requestNodeAdapter } = await import('../src/engine/adapter-node');
   const { GpuContext } = await import('../src/engine/context');
-  const { adapter, gpu } = await requestNodeAdapter();
-  await runMemoryBench(() => GpuContext.create(adapter, gpu), { quick: process.argv.includes('--quick'), log: (l) => console.log(l) });
+  // A fresh adapter and device per case (an adapter gives one device): each context counts only its own buffers.
+  const fresh = async () => {
+    const { adapter, gpu } = await requestNodeAdapter();
+    return GpuContext.create(adapter, gpu);
+  };
+  await runMemoryBench(fresh, { quick: process.argv.includes('--quick'), log: (l) => console.log(l) });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {

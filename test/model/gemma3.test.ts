@@ -74,7 +74,9 @@ describe('Gemma 3 config.json', () => {
 });
 
 describe('Gemma 3 on the GPU against the float64 reference', () => {
-  for (const spec of Object.values(GEMMA3_MODELS)) {
+  // The sliding_window_pattern style stored BF16 (kept packed); the layer_types style is the PyTorch fixture's
+  // (tiny-gemma3.test.ts), so each style runs on the GPU once.
+  for (const spec of [GEMMA3_MODELS.pattern!]) {
     it(`${spec.name}: logits (padding, T beyond the window), gradients, cached decoding`, async () => {
       const ctx = await testContext();
       const m = makeRandomModel(spec);

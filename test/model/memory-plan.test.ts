@@ -96,7 +96,6 @@ const CASES: Case[] = [
   { model: 'llama', method: 'lora', B: 2, T: 96, precision: '4-bit' },
   { model: 'llama', method: 'full', B: 1, T: 128, precision: '16-bit' },
   { model: 'gemma3', method: 'lora', B: 2, T: 80 },
-  { model: 'gemma3', method: 'lora', B: 2, T: 80, precision: '4-bit' },
   { model: 'gemma3', method: 'full', B: 1, T: 96, precision: '16-bit' },
 ];
 

@@ -53,7 +53,7 @@ async function loraRun(lm: LoadedModel, over: Record<string, unknown> = {}) {
 
 describe('weights kept in their file precision', () => {
   for (const dtype of ['BF16', 'F16'] as const) {
-    it(`${dtype}: LoRA training, gradients and generation are bit-identical to the f32 copy`, async () => {
+    it(`${dtype}: ${dtype === 'BF16' ? 'LoRA training, gradients and generation are' : 'every gradient is'} bit-identical to the f32 copy`, async () => {
       const { packed, wide } = await loadBoth(dtype);
       const half = dtype === 'BF16' ? 'bf16' : 'f16';
       // Matrices stay 16-bit; norm weights are f32.
@@ -62,10 +62,14 @@ describe('weights kept in their file precision', () => {
       expect(weightFormatOf(packed.model.param('model.norm.weight')!.parts[0]!)).toBe('f32');
       expect(weightFormatOf(wide.model.param('model.layers.0.mlp.up_proj.weight')!.parts[0]!)).toBe('f32');
 
-      const a = await loraRun(packed);
-      const b = await loraRun(wide);
-      expect(a.losses).toEqual(b.losses);
-      for (const [name, w] of b.weights) expect(Array.from(a.weights.get(name)!), name).toEqual(Array.from(w));
+      // The LoRA trajectory and generation on BF16 (the F16 reader differs only in its unpacking, which the
+      // gradients of every parameter below exercise through every kernel that reads a weight).
+      if (dtype === 'BF16') {
+        const a = await loraRun(packed);
+        const b = await loraRun(wide);
+        expect(a.losses).toEqual(b.losses);
+        for (const [name, w] of b.weights) expect(Array.from(a.weights.get(name)!), name).toEqual(Array.from(w));
+      }
 
       // Every parameter's gradient of the mean next-token loss (what full fine-tuning starts from).
       const ids = [[203, 290, 2, 239, 451, 327, 163, 54], [62, 463, 395, 159, 430, 350, 56, 325]];
@@ -96,9 +100,11 @@ describe('weights kept in their file precision', () => {
       for (const [name, v] of gb) expect(ga.get(name), name).toEqual(v);
 
       // Greedy generation through the KV cache: the same tokens.
-      const prompt = packed.chatPromptIds('What is LoRA?');
-      const gen = async (lm: LoadedModel) => (await lm.generate(prompt, { maxNewTokens: 8, greedy: true })).newIds;
-      expect(await gen(packed)).toEqual(await gen(wide));
+      if (dtype === 'BF16') {
+        const prompt = packed.chatPromptIds('What is LoRA?');
+        const gen = async (lm: LoadedModel) => (await lm.generate(prompt, { maxNewTokens: 8, greedy: true })).newIds;
+        expect(await gen(packed)).toEqual(await gen(wide));
+      }
       packed.dispose();
       wide.dispose();
     });
