@@ -3,16 +3,46 @@
 //                                       its checkpoint's history first
 //   the result                          the adapter or model folder's files; a reward model's PEFT adapter in
 //                                       adapter/; the LLaMA-Factory job (train.yaml, dataset_info.json, data)
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+// Each result file is written under a temporary name, flushed and renamed, so that a file of the result is
+// complete or absent (as checkpoints are: src/train/checkpoint-store-node.ts); weights go before configs.
+import { appendFile, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileError } from '../train/file-error';
 import type { JobResult, JobSink, RunHistory } from '../job/types';
 import type { EvalRecord, StepRecord } from '../train/metrics';
 
 const lines = (records: readonly object[]) => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 
+/** The temporary name a result file is written under before its rename. */
+export const tempName = (name: string): string => `${name}.graft-tmp`;
+
+/** Writes one file atomically: a temporary name, flushed, then renamed over `path`. Errors name the file. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = tempName(path);
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw fileError(e, path);
+  }
+}
+
 async function writeFiles(dir: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, bytes] of files) await writeFile(join(dir, name), bytes);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw fileError(e, dir);
+  }
+  // Weights first, the small files that describe them (configs) after.
+  const order = [...files.keys()].sort((a, b) => Number(!a.endsWith('.safetensors')) - Number(!b.endsWith('.safetensors')));
+  for (const name of order) await writeFileAtomic(join(dir, name), files.get(name)!);
 }
 
 /** Writes a result's files into `dir`; returns their names (a reward model's adapter as adapter/<name>). */
@@ -36,6 +66,7 @@ export class FolderSink implements JobSink {
   /** The names save() wrote. */
   written: string[] = [];
   private writes: Promise<void> = Promise.resolve();
+  private failure: unknown;
 
   constructor(readonly dir: string) {
     this.metricsFile = join(dir, 'metrics.jsonl');
@@ -43,13 +74,25 @@ export class FolderSink implements JobSink {
   }
 
   async begin({ history }: { history: RunHistory }): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    await writeFile(this.metricsFile, lines(history.metrics));
-    await writeFile(this.evalFile, lines(history.evalMetrics));
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (e) {
+      throw fileError(e, this.dir);
+    }
+    for (const [file, records] of [[this.metricsFile, history.metrics], [this.evalFile, history.evalMetrics]] as const) {
+      try {
+        await writeFile(file, lines(records));
+      } catch (e) {
+        throw fileError(e, file);
+      }
+    }
   }
 
   private append(file: string, record: StepRecord | EvalRecord): void {
-    this.writes = this.writes.then(() => appendFile(file, lines([record])));
+    // The first failure is kept for flush(); the chain itself never rejects (no unhandled rejection meanwhile).
+    this.writes = this.writes.then(() =>
+      this.failure ? undefined : appendFile(file, lines([record])).catch((e: unknown) => void (this.failure = fileError(e, file))),
+    );
   }
 
   step(record: StepRecord): void {
@@ -60,8 +103,9 @@ export class FolderSink implements JobSink {
     this.append(this.evalFile, record);
   }
 
-  flush(): Promise<void> {
-    return this.writes;
+  async flush(): Promise<void> {
+    await this.writes;
+    if (this.failure) throw this.failure;
   }
 
   async save(result: JobResult): Promise<void> {

@@ -2,21 +2,16 @@
 // typed errors are written as sentences that say what to do), and the exit code. The stack and the chain of
 // causes only with GRAFT_DEBUG=1.
 import { CodedError } from '../engine/errors';
+import { describeFileFailure, fileFailureAdvice, isSystemError } from '../train/file-error';
 
-/** Errors whose message is written for the person: no hint about GRAFT_DEBUG is added to them. */
-const TYPED = new Set([
-  'UsageError',
-  'CliError',
-  'HubError',
-  'GpuError',
-  'SafetensorsError',
-  'UnsupportedModelError',
-  'TokenizerError',
-  'ChatTemplateError',
-  'AdapterError',
-  'ModelError',
-  'GenerateError',
-]);
+/**
+ * Errors whose message is written for the person: Graft's own classes all carry a string `code` (CodedError,
+ * HubError, ModelError, SettingsError, ...); these are printed as they are, without their class name.
+ */
+function writtenForPerson(e: Error): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && !isSystemError(e);
+}
 
 /** A failure the CLI itself diagnosed (a missing folder, a bad adapter path). Exit code 1. */
 export class CliError extends CodedError {
@@ -37,17 +32,21 @@ export function exitCodeFor(e: unknown): number {
   return EXIT_FAILURE;
 }
 
-/** The one line for stderr (without the newline). */
+/**
+ * The one line for stderr (without the newline): the message of Graft's own errors; a file-system error as a
+ * sentence naming the file; anything else (a bug) with what to do about it. Never a class name.
+ */
 export function oneLine(e: unknown, debug: boolean): string {
   const err = e instanceof Error ? e : undefined;
-  let message = err ? err.message : String(e);
-  message = message.replace(/\s*\n\s*/g, ' ').trim() || (err?.name ?? 'Error');
-  const name = err?.name ?? '';
-  const typed = TYPED.has(name);
-  // Unexpected errors keep their class name, which is often all that tells a bug apart ("TypeError: ...").
-  const text = typed || !err ? message : `${name || 'Error'}: ${message}`;
-  const prefixed = /^graft[ :]/.test(text) ? text : `graft: ${text}`;
-  return `${prefixed}${typed || debug ? '' : ' (set GRAFT_DEBUG=1 to see where)'}`;
+  let text: string;
+  if (isSystemError(e)) {
+    const what = describeFileFailure(e, e.path ?? 'a file');
+    text = `${what[0]!.toUpperCase()}${what.slice(1)}: ${fileFailureAdvice(e.code)}.`;
+  } else {
+    text = (err ? err.message : String(e)).replace(/\s*\n\s*/g, ' ').trim() || 'an unexpected failure without a message';
+    if (err && !writtenForPerson(err) && !debug) text = `${text.replace(/[.\s]+$/, '')} (an unexpected failure, probably a bug in Graft: run again with GRAFT_DEBUG=1 and report what it prints).`;
+  }
+  return /^graft[ :]/.test(text) ? text : `graft: ${text}`;
 }
 
 /** The stack and causes, for GRAFT_DEBUG=1. */

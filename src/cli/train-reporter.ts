@@ -35,7 +35,7 @@ export class TrainReporter {
     this.lastLine = now;
     this.out.write(
       `step ${r.step}/${p.totalSteps}  epoch ${r.epoch.toFixed(2)}  loss ${fmt(r.loss)}  lr ${fmtLr(r.learning_rate)}  grad_norm ${fmt(r.grad_norm, 3)}  ` +
-        `${Math.round(r.tokens_per_second)} tok/s  ${formatDuration(r.elapsed_s)}${eta}${preferenceStats(r)}${r.skipped ? '  SKIPPED (loss or gradient not finite)' : ''}\n`,
+        `${Math.round(r.tokens_per_second)} tok/s  ${formatDuration(r.elapsed_s)}${eta}${preferenceStats(r)}${r.skipped ? (r.skip_reason === 'no_target' ? '  SKIPPED (no answer token within cutoff_len: nothing to learn)' : '  SKIPPED (loss or gradient not finite)') : ''}\n`,
     );
   }
 

@@ -1,6 +1,6 @@
 // graft train: a LLaMA-Factory job file and/or the same settings as flags (flags win) → a JobSpec for runJob, and
 // the result written into output_dir. Usage, stages and the files it writes: docs/cli.md ("graft train").
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
@@ -8,6 +8,8 @@ import { parsePreferenceText } from '../data/preference';
 import { runJob } from '../job/run';
 import type { JobData, JobEvent } from '../job/types';
 import { UnsupportedModelError } from '../model/config';
+import type { StepRecord } from '../train/metrics';
+import { describeFileFailure, isSystemError } from '../train/file-error';
 import { describeModel } from '../model/info';
 import { decodeCheckpoint } from '../train/checkpoint';
 import { checkpointName, parseCheckpointName } from '../train/checkpoint-store';
@@ -185,11 +187,40 @@ async function prepareOutputDir(s: TrainSettings, io: CliEnv, store: NodeCheckpo
   return {};
 }
 
+/**
+ * output_dir must be writable before anything slow starts (a download, loading the model): made if missing,
+ * and a probe file written and removed. A read-only or forbidden folder is one sentence naming it.
+ */
+async function checkWritable(dir: string): Promise<void> {
+  const probe = join(dir, `.graft-write-check-${process.pid}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (e) {
+    if (!isSystemError(e)) throw e;
+    throw new CliError('output-not-writable', `output_dir ${dir} cannot be written: ${describeFileFailure(e, e.path ?? dir)}; choose another output_dir (or free space or change the folder's permissions) before training.`);
+  }
+}
+
 async function readCheckpointFolder(folder: string) {
   const step = parseCheckpointName(basename(folder));
   if (step === undefined) throw new CliError('no-checkpoint', `resume_from_checkpoint: ${folder} is not a checkpoint-<step> folder.`);
   const store = new NodeCheckpointStore(dirname(folder));
   return decodeCheckpoint(await store.read(step), folder);
+}
+
+/**
+ * Why steps were skipped, in words: steps whose examples had no answer token within cutoff_len had nothing to
+ * learn; steps with a NaN/Inf loss or gradient were not applied. '' when none was.
+ */
+export function skippedSummary(metrics: readonly StepRecord[], cutoffLen: number): string {
+  const noTarget = metrics.filter((r) => r.skipped && r.skip_reason === 'no_target').length;
+  const notFinite = metrics.filter((r) => r.skipped && r.skip_reason !== 'no_target').length;
+  const parts: string[] = [];
+  if (noTarget) parts.push(`${noTarget} had no answer token within cutoff_len ${cutoffLen}, so nothing to learn`);
+  if (notFinite) parts.push(`${notFinite} skipped: loss or gradient not finite`);
+  return parts.length ? ` (${parts.join('; ')})` : '';
 }
 
 // ---- the command -----------------------------------------------------------------------------------------------
@@ -210,6 +241,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   const outputDir = resolve(s.output_dir);
   const store = new NodeCheckpointStore(outputDir);
   const { resumeFrom } = await prepareOutputDir(s, io, store);
+  await checkWritable(outputDir);
   const resume = resumeFrom !== undefined ? await readCheckpointFolder(resumeFrom) : undefined;
 
   const resolved = await resolveModelArg(s.model_name_or_path, io, { revision: s.model_revision });
@@ -236,6 +268,10 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
     switch (e.kind) {
       case 'note':
         io.stderr.write(`graft train: note: ${e.text}\n`);
+        return;
+      case 'warning':
+        reporter?.line(`graft train: warning: ${e.text}`);
+        if (!reporter) io.stderr.write(`graft train: warning: ${e.text}\n`);
         return;
       case 'encode-problems':
         reportProblems(io, fileName, e.problems, 'skipped');
@@ -305,7 +341,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
       for (const w of outcome.result?.llamaFactory?.warnings ?? []) io.stderr.write(`graft train: note: train.yaml: ${w}\n`);
     }
     const last = result.metrics[result.metrics.length - 1];
-    const skipped = result.skippedSteps ? ` (${result.skippedSteps} skipped: loss or gradient not finite)` : '';
+    const skipped = skippedSummary(result.metrics, s.cutoff_len);
     io.stdout.write(
       `trained ${result.globalStep} steps${skipped}; final loss ${last ? fmt(last.loss) : 'n/a'}\n` +
         `wrote ${sink.written.join(', ')}, metrics.jsonl to ${outputDir}\n`,

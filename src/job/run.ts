@@ -116,6 +116,7 @@ export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {
         ...(hooks.control ? { control: hooks.control } : {}),
         ...(hooks.signal ? { signal: hooks.signal } : {}),
         onStep: (record) => spec.sink.step(record),
+        onWarning: (text) => emit({ kind: 'warning', text }),
         onEval: (record) => {
           spec.sink.evaluation(record);
           emit({ kind: 'eval', record });

@@ -93,6 +93,8 @@ export type JobEvent =
   | { kind: 'phase'; phase: JobPhase; message?: string }
   /** A remark for the person: settings an adapter overrides, examples cut by cutoff_len, … */
   | { kind: 'note'; text: string }
+  /** Something wrong with the run as it goes (the loss stopped moving with a zero gradient, ...); it goes on. */
+  | { kind: 'warning'; text: string }
   /** Records of the dataset that could not be encoded (left out). */
   | { kind: 'encode-problems'; problems: DatasetProblem[]; what: 'records' | 'pairs' }
   | {

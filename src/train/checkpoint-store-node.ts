@@ -7,6 +7,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import { checkpointName, CheckpointError, parseCheckpointName, type AfterFileHook, type CheckpointStore } from './checkpoint-store';
 import { TRAINER_STATE_FILE } from './checkpoint';
+import { describeFileFailure, FileError, fileFailureAdvice, isDiskFull, isSystemError } from './file-error';
 
 export class NodeCheckpointStore implements CheckpointStore {
   readonly location: string;
@@ -48,24 +49,37 @@ export class NodeCheckpointStore implements CheckpointStore {
   async write(step: number, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
     const final = this.folder(step);
     const tmp = `${final}.tmp`;
-    await mkdir(this.dir, { recursive: true });
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp);
-    // The state file last: with it a folder is a checkpoint (list() checks for it), in case a copy of a
-    // folder is ever made by other means.
-    const order = [...files.keys()].sort((a, b) => Number(a === TRAINER_STATE_FILE) - Number(b === TRAINER_STATE_FILE));
-    for (const name of order) {
-      const fh = await open(join(tmp, name), 'w');
-      try {
-        await fh.writeFile(files.get(name)!);
-        await fh.sync();
-      } finally {
-        await fh.close();
+    let current = tmp;
+    try {
+      await mkdir(this.dir, { recursive: true });
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp);
+      // The state file last: with it a folder is a checkpoint (list() checks for it), in case a copy of a
+      // folder is ever made by other means.
+      const order = [...files.keys()].sort((a, b) => Number(a === TRAINER_STATE_FILE) - Number(b === TRAINER_STATE_FILE));
+      for (const name of order) {
+        current = join(tmp, name);
+        const fh = await open(current, 'w');
+        try {
+          await fh.writeFile(files.get(name)!);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        this.afterFile?.(step, name);
       }
-      this.afterFile?.(step, name);
+      current = final;
+      await rm(final, { recursive: true, force: true });
+      await rename(tmp, final);
+    } catch (e) {
+      if (!isSystemError(e)) throw e;
+      // What was written of this checkpoint goes (it frees the space it took); complete ones stay.
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      const kept = (await this.list().catch(() => [])).filter((s) => s !== step);
+      const keptText = kept.length ? `${checkpointName(kept[kept.length - 1]!)}, the latest complete checkpoint, is kept` : 'no earlier checkpoint of this run exists';
+      const todo = isDiskFull(e) ? 'free some disk space, then resume with --resume_from_checkpoint true' : fileFailureAdvice(e.code);
+      throw new FileError(e.code, `Could not save ${checkpointName(step)}: ${describeFileFailure(e, e.path ?? current)}; ${keptText}: ${todo}.`, e.path ?? current, { cause: e });
     }
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
     // Make the rename durable where the platform allows fsync on a directory.
     try {
       const d = await open(this.dir, 'r');

@@ -28,6 +28,11 @@ export interface StepRecord {
   skipped_steps: number;
   /** Set when THIS step was skipped: no update was applied and the optimizer's moments are untouched. */
   skipped?: true;
+  /**
+   * Why it was skipped: 'no_target' — its examples had no answer token within cutoff_len, so there was nothing
+   * to learn; 'not_finite' — its loss or gradient norm was NaN/Inf.
+   */
+  skip_reason?: 'no_target' | 'not_finite';
 }
 
 /** One evaluation on the validation split. */

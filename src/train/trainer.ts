@@ -2,6 +2,7 @@
 // accumulation, clipping, a NaN/Inf guard, evaluation and checkpoints that a stopped run resumes from exactly. One
 // step, the data order, LoRA dropout and activation checkpointing: docs/training.md. No Node imports here.
 import type { GpuContext } from '../engine/context';
+import { CodedError } from '../engine/errors';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
 import { balancedOrder, shuffled } from '../data/shuffle';
@@ -102,6 +103,8 @@ export interface RunOptions {
   signal?: { readonly aborted: boolean };
   control?: TrainControl;
   onStep?(record: StepRecord): void;
+  /** A sentence for the person while training goes on (the loss stopped moving with a zero gradient, ...). */
+  onWarning?(text: string): void;
   onEval?(record: EvalRecord): void;
   onProgress?(progress: TrainProgress): void;
   /** After a checkpoint was written. */
@@ -121,6 +124,22 @@ export interface TrainResult {
 
 const bad = (key: keyof TrainSettings, message: string) => new SettingsError('the job', [{ key, message }]);
 
+/**
+ * Training that cannot go on: code 'non-finite' when the trainable weights (or the optimizer's moments) are no
+ * longer finite numbers (the message says which update broke them, what was kept and what to do);
+ * 'nothing-to-train' without a training example.
+ */
+export class TrainError extends CodedError<'non-finite' | 'nothing-to-train'> {
+  constructor(code: 'non-finite' | 'nothing-to-train', message: string, options?: { cause?: unknown }) {
+    super('TrainError', code, message, options);
+  }
+}
+
+/** Applied steps in a row with a zero gradient norm and an unchanged loss before the run says so. */
+export const FROZEN_STEPS = 3;
+
+const lrText = (lr: number) => (lr !== 0 && (Math.abs(lr) >= 1e4 || Math.abs(lr) < 1e-3) ? lr.toExponential(2).replace(/\.?0+e/, 'e') : String(lr));
+
 export class Trainer {
   readonly ctx: GpuContext;
   readonly method: MethodSetup;
@@ -137,8 +156,13 @@ export class Trainer {
 
   private readonly grads: Gradients;
   private readonly optimizer: AdamW;
-  /** [loss sum, gradient norm, the objective's sums]: the step's one readback. */
+  /**
+   * [loss sum, gradient norm, the objective's sums, the norm of the trainable weights]: the step's one
+   * readback. The last slot (weightSlot) checks the weights the previous update left: NaN/Inf stop the run.
+   */
   private readonly stepStats: Tensor;
+  private readonly weightSlot: number;
+  private readonly weightNorm: Tensor;
   private readonly norm: Tensor;
   private readonly clipScale: Tensor;
   private globalStep = 0;
@@ -147,6 +171,12 @@ export class Trainer {
   private readonly metrics: StepRecord[] = [];
   private readonly evalMetrics: EvalRecord[] = [];
   private lastSaved = -1;
+  /** The last update applied in this session (its step, 1-based, and learning rate), for the non-finite message. */
+  private lastUpdate: { step: number; lr: number } | undefined;
+  /** An update was applied whose weights no readback has checked yet (the step's readback or trainableWeights). */
+  private unchecked = false;
+  /** Applied steps in a row with grad norm 0 and the same loss, and whether the run said so already. */
+  private frozen = { steps: 0, loss: Number.NaN, warned: false };
   /** LoRA dropout: p, the job's seed and each micro-batch's counter span (docs/training.md, "LoRA dropout"); null: none. */
   readonly dropout: { p: number; seed: number; span: number } | null;
   private orderCache: { epoch: number; order: number[] } | undefined;
@@ -155,7 +185,7 @@ export class Trainer {
   private constructor(private readonly opts: TrainerOptions) {
     const { model, settings: s } = opts;
     this.ctx = model.ctx;
-    if (opts.train.length === 0) throw new Error('There is nothing to train on: the dataset has no usable example.');
+    if (opts.train.length === 0) throw new TrainError('nothing-to-train', 'There is nothing to train on: the dataset has no usable example; check its records and cutoff_len.');
     const n = opts.train.length;
     this.batchesPerEpoch = Math.ceil(n / s.per_device_train_batch_size);
     this.stepsPerEpoch = stepsPerEpoch(n, s);
@@ -194,10 +224,12 @@ export class Trainer {
         weightDecay: s.weight_decay,
       });
       made.push(this.optimizer);
-      this.stepStats = this.ctx.zeros([this.objective.statsSize], 'f32', { persistent: true, label: 'step loss sum, gradient norm and metrics' });
+      this.weightSlot = this.objective.statsSize;
+      this.stepStats = this.ctx.zeros([this.objective.statsSize + 1], 'f32', { persistent: true, label: 'step loss sum, gradient norm, metrics and weight norm' });
       this.norm = this.ctx.zeros([1], 'f32', { persistent: true, label: 'gradient norm' });
+      this.weightNorm = this.ctx.zeros([1], 'f32', { persistent: true, label: 'trainable weight norm' });
       this.clipScale = this.ctx.zeros([1], 'f32', { persistent: true, label: 'clip coefficient' });
-      made.push(this.stepStats, this.norm, this.clipScale);
+      made.push(this.stepStats, this.norm, this.weightNorm, this.clipScale);
       if (opts.resume) this.restore(opts.resume);
     } catch (e) {
       for (const m of made) m.release();
@@ -286,7 +318,7 @@ export class Trainer {
 
   // ---- one step -------------------------------------------------------------------------------------------
 
-  private async trainStep(): Promise<StepRecord> {
+  private async trainStep(ro: RunOptions): Promise<StepRecord> {
     const { ctx, opts } = this;
     const { settings: s } = opts;
     const t0 = now();
@@ -317,13 +349,20 @@ export class Trainer {
       gradNorm(ctx, this.norm, this.grads.tensors());
       sumInto(ctx, this.stepStats, 1, this.norm);
       clipCoefficient(ctx, this.clipScale, this.norm, s.max_grad_norm);
+      // The weights as the previous update left them, in the same readback: NaN/Inf stop the run here.
+      this.recordWeightNorm();
       const stats = await ctx.readF32(this.stepStats);
+      if (!Number.isFinite(stats[this.weightSlot]!)) throw this.nonFinite(`before step ${stepIndex + 1}`);
+      this.unchecked = false;
       ({ loss, fields } = this.objective.summarize(stats, plan));
       norm = stats[1]!;
     }
     const ok = plan.units > 0 && Number.isFinite(loss) && Number.isFinite(norm);
-    if (ok) this.optimizer.step(this.grads, lr, this.clipScale);
-    else this.skipped++;
+    if (ok) {
+      this.optimizer.step(this.grads, lr, this.clipScale);
+      this.lastUpdate = { step: stepIndex + 1, lr };
+      this.unchecked = true;
+    } else this.skipped++;
     if (plan.units > 0) this.objective.afterStep?.(ok, lr);
     this.globalStep++;
     const seconds = Math.max(now() - t0, 1e-9) / 1000;
@@ -340,8 +379,49 @@ export class Trainer {
       skipped_steps: this.skipped,
       ...fields,
     };
-    if (!ok) record.skipped = true;
+    if (!ok) {
+      record.skipped = true;
+      record.skip_reason = plan.units > 0 ? 'not_finite' : 'no_target';
+    }
+    if (ok) this.watchFrozen(record, ro);
     return record;
+  }
+
+  /** weightNorm = ‖trainable weights‖ into the stats buffer's last slot (recorded, not submitted). */
+  private recordWeightNorm(): void {
+    gradNorm(this.ctx, this.weightNorm, this.params.flatMap((p) => p.parts));
+    sumInto(this.ctx, this.stepStats, this.weightSlot, this.weightNorm);
+  }
+
+  /** The error of weights (or moments) that are no longer finite: which update broke them, what is kept. */
+  private nonFinite(when: string, what = 'the trainable weights'): TrainError {
+    const store = this.opts.store;
+    const kept =
+      store && this.lastSaved > 0
+        ? `the last good checkpoint, ${store.location}/${checkpointName(this.lastSaved)}, is kept and nothing after it was saved`
+        : 'nothing of this run was saved';
+    const cause = this.lastUpdate
+      ? `the update of step ${this.lastUpdate.step} (learning rate ${lrText(this.lastUpdate.lr)}) made ${what} NaN or infinite`
+      : `${what} were already NaN or infinite when training started (the starting adapter, checkpoint or model holds them)`;
+    const todo = this.lastUpdate ? 'lower learning_rate (or set max_grad_norm) and train again' : 'start from an adapter or checkpoint whose values are finite';
+    return new TrainError('non-finite', `Training stopped ${when}: ${cause}; ${kept}: ${todo}.`);
+  }
+
+  /**
+   * Says once when FROZEN_STEPS applied steps in a row had a gradient norm of exactly 0 and the same loss: the
+   * weights no longer change the loss (saturated by a far too high learning rate, or nothing trains).
+   */
+  private watchFrozen(record: StepRecord, ro: RunOptions): void {
+    const f = this.frozen;
+    if (record.grad_norm === 0 && (f.steps === 0 || record.loss === f.loss)) f.steps++;
+    else f.steps = record.grad_norm === 0 ? 1 : 0;
+    f.loss = record.loss;
+    if (f.steps < FROZEN_STEPS || f.warned) return;
+    f.warned = true;
+    ro.onWarning?.(
+      `the loss has stayed at ${record.loss} with a gradient norm of 0 for ${f.steps} steps (up to step ${record.step}): the model has stopped learning, ` +
+        `most likely because learning_rate ${lrText(record.learning_rate)} is far too high and the weights saturated; lower it and train again`,
+    );
   }
 
   // ---- evaluation -----------------------------------------------------------------------------------------
@@ -412,7 +492,7 @@ export class Trainer {
         await save();
         return result('stopped');
       }
-      const record = await this.trainStep();
+      const record = await this.trainStep(ro);
       record.elapsed_s = this.elapsedBase + (now() - sessionStart) / 1000;
       this.metrics.push(record);
       ro.onStep?.(record);
@@ -440,6 +520,12 @@ export class Trainer {
     this.alive();
     const out = new Map<string, Float32Array>();
     for (const p of this.params) out.set(p.name, await readJoined(this.ctx, p.parts));
+    // The last update of a run is checked here, where its weights are read for the result or a checkpoint
+    // (earlier updates were checked in the next step's readback): nothing non-finite is ever handed on.
+    if (this.unchecked) {
+      for (const [name, w] of out) if (!allFinite(w)) throw this.nonFinite(`after step ${this.globalStep}`, `the weights of ${name}`);
+      this.unchecked = false;
+    }
     return out;
   }
 
@@ -499,7 +585,14 @@ export class Trainer {
     };
     const objectiveState = this.objective.exportState?.();
     if (objectiveState !== undefined) state.objective = objectiveState;
-    return { state, weights: await this.trainableWeights(), optimizer: await this.optimizer.exportState() };
+    const weights = await this.trainableWeights();
+    const optimizer = await this.optimizer.exportState();
+    // Nothing non-finite is ever written: the weights and moments are all here on the CPU anyway.
+    for (const [name, w] of weights) if (!allFinite(w)) throw this.nonFinite(`at step ${this.globalStep}`, `the weights of ${name}`);
+    for (const [name, o] of optimizer.params) {
+      if (!allFinite(o.expAvg) || !allFinite(o.expAvgSq)) throw this.nonFinite(`at step ${this.globalStep}`, `AdamW's moments of ${name}`);
+    }
+    return { state, weights, optimizer };
   }
 
   /** Writes a checkpoint of the current step to the store, and removes the oldest beyond save_total_limit. */
@@ -570,9 +663,15 @@ export class Trainer {
     this.objective.release();
     this.stepStats.release();
     this.norm.release();
+    this.weightNorm.release();
     this.clipScale.release();
     this.method.release();
   }
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
 }
 
 function now(): number {

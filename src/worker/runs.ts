@@ -214,6 +214,9 @@ export class Runs {
           case 'note':
             allNotes.push(e.text);
             return;
+          case 'warning':
+            emit({ kind: 'phase', phase: control.paused ? 'paused' : 'training', message: `Warning: ${e.text}.` });
+            return;
           case 'encode-problems':
             allNotes.push(`${e.problems.length} record${e.problems.length === 1 ? '' : 's'} could not be encoded and ${e.problems.length === 1 ? 'is' : 'are'} left out`);
             return;

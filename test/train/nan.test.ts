@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
-import { Trainer } from '../../src/train/trainer';
+import { Trainer, TrainError } from '../../src/train/trainer';
 import { fixtureModel, initAdapter, settings, shortExamples } from './helpers';
 
 describe('NaN guard', () => {
@@ -54,18 +54,66 @@ describe('NaN guard', () => {
     trainer.dispose();
   });
 
-  it('an Inf weight makes the loss non-finite: every step is skipped and the weights stay as they were', async () => {
+  it('an Inf weight before the first step stops the run with a sentence; the weights stay as they were', async () => {
     const { lm, ctx } = await fixtureModel();
     const adapter = await initAdapter(lm);
     const trainer = Trainer.create({ model: lm.model, settings: settings({ max_steps: 2, per_device_train_batch_size: 2 }), train: shortExamples(lm, 2), padTokenId: 0, startingAdapter: adapter });
     const p = trainer.method.params.find((x) => x.name.endsWith('layers.1.mlp.down_proj.lora_B.weight'))!;
     ctx.write(p.parts[0]!, new Float32Array([Number.POSITIVE_INFINITY]), 3);
     const before = await trainer.trainableWeights();
-    const result = await trainer.run();
-    expect(result.metrics.map((m) => m.skipped)).toEqual([true, true]);
-    expect(result.skippedSteps).toBe(2);
+    const err = await trainer.run().then(() => undefined, (e: unknown) => e as TrainError);
+    expect(err).toBeInstanceOf(TrainError);
+    expect(err!.code).toBe('non-finite');
+    expect(err!.message).toMatch(/^Training stopped before step 1: the trainable weights were already NaN or infinite when training started .*; nothing of this run was saved: start from an adapter or checkpoint whose values are finite\.$/);
+    expect(trainer.step).toBe(0);
     expect(trainer.optimizerSteps).toBe(0);
     expect(await trainer.trainableWeights()).toEqual(before);
+    trainer.dispose();
+  });
+
+  it('an update that makes the weights infinite (learning rate 1e38) stops the run; the last good checkpoint stays the latest', async () => {
+    const { lm } = await fixtureModel();
+    const store = new MemoryCheckpointStore('out');
+    const run = async (saveSteps: number) => {
+      // One warm-up step at learning rate 0 (its update changes nothing: checkpoint-1 is good), then 1e38.
+      const trainer = Trainer.create({
+        model: lm.model,
+        settings: settings({ max_steps: 4, per_device_train_batch_size: 2, learning_rate: 1e38, lr_scheduler_type: 'constant_with_warmup', warmup_steps: 1, save_strategy: 'steps', save_steps: saveSteps }),
+        train: shortExamples(lm, 8),
+        padTokenId: 0,
+        startingAdapter: await initAdapter(lm),
+        store,
+      });
+      const steps: number[] = [];
+      const err = await trainer.run({ onStep: (r) => steps.push(r.step) }).then(() => undefined, (e: unknown) => e as TrainError);
+      trainer.dispose();
+      expect(err).toBeInstanceOf(TrainError);
+      return { err: err!, steps };
+    };
+    // Saving every step: checkpoint-2 is refused as it is taken (its weights are read back anyway).
+    let r = await run(1);
+    expect(r.err.message).toMatch(/^Training stopped after step 2: the update of step 2 \(learning rate 1e\+38\) made the weights of .* NaN or infinite; the last good checkpoint, out\/checkpoint-1, is kept and nothing after it was saved: lower learning_rate \(or set max_grad_norm\) and train again\.$/);
+    expect(await store.list()).toEqual([1]);
+    expect(r.steps).toEqual([1, 2]);
+    for (const w of decodeCheckpoint(await store.read(1), '1').weights.values()) expect(w.every(Number.isFinite)).toBe(true);
+    // Saving every 10 steps: step 3's readback finds the weights step 2 broke, before any update of step 3.
+    await store.delete(1);
+    r = await run(10);
+    expect(r.err.message).toMatch(/^Training stopped before step 3: the update of step 2 \(learning rate 1e\+38\) made the trainable weights NaN or infinite; nothing of this run was saved: lower learning_rate/);
+    expect(r.steps).toEqual([1, 2]);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('a finite run whose gradient norm is 0 with an unchanged loss for 3 steps says so once', async () => {
+    const { lm } = await fixtureModel();
+    // A zero learning rate with a LoRA B of 0 and A of 0: nothing changes and every gradient is exactly 0.
+    const trainer = Trainer.create({ model: lm.model, settings: settings({ max_steps: 5, per_device_train_batch_size: 2 }), train: shortExamples(lm, 2), padTokenId: 0 });
+    for (const p of trainer.method.params) for (const t of p.parts) lm.model.ctx.fill(t, 0);
+    const warnings: string[] = [];
+    const result = await trainer.run({ onWarning: (w) => warnings.push(w) });
+    expect(result.metrics.map((m) => m.grad_norm)).toEqual([0, 0, 0, 0, 0]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^the loss has stayed at [\d.]+ with a gradient norm of 0 for 3 steps \(up to step 3\): the model has stopped learning/);
     trainer.dispose();
   });
 });
