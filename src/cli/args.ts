@@ -23,6 +23,8 @@ export interface OptionSpec {
   /** Shown in --help after the flag, e.g. 'N' in `--max-new-tokens N`. */
   value?: string;
   description: string;
+  /** Accepted but not listed in --help (LLaMA-Factory keys that are passed on to be refused with their reason). */
+  hidden?: boolean;
 }
 
 export interface CommandSpec {
@@ -173,7 +175,7 @@ export function commandHelp(spec: CommandSpec): string {
   const lines = [`Usage: graft ${spec.usage}`, '', spec.summary];
   if (spec.details) lines.push('', spec.details);
   lines.push('', 'Options:');
-  const entries = Object.entries({ ...spec.options, help: HELP });
+  const entries = Object.entries({ ...spec.options, help: HELP }).filter(([, o]) => o.hidden !== true);
   const labels = entries.map(([name, o]) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`);
   const width = Math.max(...labels.map((l) => l.length)) + 2;
   entries.forEach(([, o], i) => lines.push(`  ${labels[i]!.padEnd(width)}${o.description}`));

@@ -32,9 +32,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 const SUMMARIES: [string, string][] = [
   ['download', 'Download a model from the Hugging Face hub into the cache folder.'],
-  ['generate', 'Generate text with a model (a folder or a hub id), optionally with a LoRA adapter.'],
+  ['generate', 'Generate text with a model (a folder or a hub id), optionally with adapters: PEFT LoRA, PEFT prompt tuning or Graft bottleneck adapters.'],
   ['info', 'Describe a model (architecture, parameters, memory needed), an adapter and the GPU.'],
-  ['train', 'Fine-tune a model (LoRA, full or freeze) on a dataset file, from a LLaMA-Factory job or flags.'],
+  ['train', 'Fine-tune a model (sft, dpo or rm; LoRA, full, freeze, bottleneck adapters or prompt tuning) from a LLaMA-Factory job or flags; --do_predict scores generated answers.'],
   ['score', 'Rate a prompt/answer pair with a reward model (graft train --stage rm).'],
   ['init-model', 'Write a small randomly initialised Llama (Hugging Face format), e.g. the built-in demo model.'],
 ];

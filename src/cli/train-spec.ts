@@ -1,4 +1,5 @@
 // `graft train`'s flags and help: every job setting is a flag (LLaMA-Factory's names); these have a word of help.
+import { CANNOT, NO_EFFECT } from '../train/foreign-keys';
 import { BOOLEAN_SETTINGS, SETTINGS_KEYS, type TrainSettings } from '../train/settings';
 import type { CommandSpec, OptionSpec } from './args';
 
@@ -58,6 +59,16 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   dwa_temperature: ['T', 'Multi-task, dwa: the softmax temperature (default 2.0).'],
   dwa_window: ['N', 'Multi-task, dwa: optimizer steps per loss window (default 10).'],
   task_sampling: ['proportional|balanced', 'Multi-task: the usual shuffle, or each task equally likely per example.'],
+  task_template: ['"{task}: {input}"|none', 'Multi-task: the prompt of a record with a task and no instruction (default "{task}: {input}"; none: the input alone).'],
+  do_predict: ['[true|false]', 'After training, generate an answer for each record of eval_dataset (or the val_size split) and write generated_predictions.jsonl and predict_results.json (BLEU-4, ROUGE-1/2/L as LLaMA-Factory computes them).'],
+  predict_with_generate: ['[true|false]', 'With do_predict: generate the answers (required, as in LLaMA-Factory).'],
+  eval_dataset: ['<file|name>', 'The records do_predict answers (default: the val_size split).'],
+  max_new_tokens: ['N', 'do_predict: new tokens per answer (default 1024).'],
+  do_sample: ['true|false', 'do_predict: sample (default true, as LLaMA-Factory) or decode greedily.'],
+  temperature: ['T', 'do_predict: sampling temperature (default 0.95).'],
+  top_p: ['P', 'do_predict: nucleus sampling (default 0.7).'],
+  top_k: ['K', 'do_predict: top-k sampling (default 50).'],
+  repetition_penalty: ['R', 'do_predict: repetition penalty (default 1.0).'],
   overwrite_output_dir: ['true|false', 'Start over in an output_dir that holds an earlier run.'],
   gradient_checkpointing: ['[true|false]', 'Recompute each layer\'s forward in the backward instead of keeping its activations: less GPU memory, the same result, slower steps (default false).'],
 };
@@ -71,12 +82,18 @@ function trainOptions(): Record<string, OptionSpec> {
     options[key] = { type: 'string', value: d?.[0] ?? 'V', description: d?.[1] ?? 'A LLaMA-Factory setting.', ...(BOOLEAN_SETTINGS.has(key) ? { bare: 'true' } : {}) };
   }
   options.shuffle = { type: 'string', value: 'true|false', description: 'Shuffle the examples each epoch (default true; false = disable_shuffling).' };
+  // LLaMA-Factory's keys that Graft does not honour are flags too, so that `--bf16` gets the reason a YAML job
+  // gets (settings.ts) instead of "unknown option"; they are not listed in --help.
+  for (const key of [...Object.keys(NO_EFFECT), ...Object.keys(CANNOT)]) {
+    if (!(key in options)) options[key] = { type: 'string', value: 'V', description: 'A LLaMA-Factory setting Graft does not honour.', bare: 'true', hidden: true };
+  }
   return options;
 }
 
 export const trainSpec: CommandSpec = {
   name: 'train',
-  summary: 'Fine-tune a model (sft, dpo or rm; LoRA, full or freeze) on a dataset file; LLaMA-Factory job files and settings.',
+  summary:
+    'Fine-tune a model (stage sft, dpo or rm; finetuning_type lora, full, freeze, adapter (bottleneck adapters) or prompt (prompt tuning)) on a dataset; LLaMA-Factory job files and settings; --do_predict generates answers for held-out records and scores them (BLEU-4, ROUGE).',
   usage: 'train [job.yaml] [--setting value ...]',
   details:
     'Settings use LLaMA-Factory\'s names, in a YAML job file and/or as flags (--learning_rate 1e-4); flags win over\n' +

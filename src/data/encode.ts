@@ -24,7 +24,7 @@ export type TokenEncoder = Pick<Tokenizer, 'encode'>;
 export type ChatRenderer = Pick<ChatTemplate, 'render'>;
 
 export interface SftEncodeOptions {
-  /** `cutoff_len`: the longest sequence kept; longer ones lose their end. */
+  /** `cutoff_len`: the longest sequence kept, cut turn by turn as LLaMA-Factory cuts it ({@link encodeConversation}). */
   cutoffLen: number;
   /** `train_on_prompt`: label the prompts too (every token is a target). Default false. */
   trainOnPrompt?: boolean;
@@ -63,18 +63,40 @@ export function countTargets(labels: readonly number[]): number {
   return n;
 }
 
-/** Encodes one conversation. Throws {@link EncodeError} (naming the record) when the rule cannot be applied. */
-export function encodeConversation(c: Conversation, tokenizer: TokenEncoder, template: ChatRenderer, options: SftEncodeOptions): EncodedExample {
-  const { cutoffLen } = options;
-  if (!Number.isInteger(cutoffLen) || cutoffLen < 1) throw new Error(`cutoff_len must be a positive whole number, got ${cutoffLen}`);
+/**
+ * LLaMA-Factory's infer_seqlen (data/processor/processor_utils.py): how many tokens of a prompt (source) and of its
+ * answer (target) are kept within `cutoffLen`. A short answer is kept whole and the prompt cut; a short prompt is
+ * kept whole and the answer cut; when both are long the budget is split in proportion to their lengths.
+ */
+export function inferSeqlen(sourceLen: number, targetLen: number, cutoffLen: number): [number, number] {
+  let maxTarget: number;
+  if (targetLen * 2 < cutoffLen) maxTarget = cutoffLen;
+  else if (sourceLen * 2 < cutoffLen) maxTarget = cutoffLen - sourceLen;
+  else maxTarget = Math.trunc(cutoffLen * (targetLen / (sourceLen + targetLen)));
+  const newTarget = Math.min(maxTarget, targetLen);
+  const maxSource = Math.max(cutoffLen - newTarget, 0);
+  return [Math.min(maxSource, sourceLen), newTarget];
+}
+
+/** One turn of a conversation in tokens: what comes before its answer (source) and the answer (target). */
+export interface EncodedTurn {
+  source: number[];
+  target: number[];
+}
+
+/**
+ * A conversation's turns in tokens, before any truncation: for turn k the conversation up to its user message is
+ * rendered with the generation prompt and up to its answer without; each rendering must extend the previous one
+ * token for token. Throws {@link EncodeError} (naming the record) when it does not.
+ */
+export function encodeTurns(c: Conversation, tokenizer: TokenEncoder, template: ChatRenderer): EncodedTurn[] {
   const where = describeSource(c.source);
   const turns = c.messages.length / 2;
   if (!Number.isInteger(turns) || turns < 1 || c.messages.some((m, i) => m.role !== (i % 2 === 0 ? 'user' : 'assistant'))) {
     throw new EncodeError(`${where}: the turns must alternate user, assistant and end with an answer`, c.source);
   }
-
+  const out: EncodedTurn[] = [];
   let ids: number[] = [];
-  const labels: number[] = [];
   for (let k = 0; k < turns; k++) {
     const prompt = tokenizer.encode(template.render(templateMessages(c, 2 * k + 1), { addGenerationPrompt: true }));
     const full = tokenizer.encode(template.render(templateMessages(c, 2 * k + 2), { addGenerationPrompt: false }));
@@ -90,18 +112,49 @@ export function encodeConversation(c: Conversation, tokenizer: TokenEncoder, tem
         c.source,
       );
     }
-    const target = options.trainOnPrompt === true || !(options.maskHistory === true && k < turns - 1);
-    for (let t = ids.length; t < prompt.length; t++) labels.push(options.trainOnPrompt === true ? prompt[t]! : IGNORE_INDEX);
-    for (let t = prompt.length; t < full.length; t++) labels.push(target ? full[t]! : IGNORE_INDEX);
+    out.push({ source: prompt.slice(ids.length), target: full.slice(prompt.length) });
     ids = full;
   }
-  const fullLength = ids.length;
-  const example: EncodedExample = {
-    inputIds: ids.slice(0, cutoffLen),
-    labels: labels.slice(0, cutoffLen),
-    truncated: fullLength > cutoffLen,
-    fullLength,
-  };
+  return out;
+}
+
+/**
+ * Encodes one conversation, cut to cutoff_len as LLaMA-Factory's supervised processor cuts it: turn by turn
+ * (the last turn first with mask_history), each turn's prompt and answer sharing what is left of the budget by
+ * {@link inferSeqlen}; a turn that finds the budget spent is left out. Throws {@link EncodeError} (naming the
+ * record) when the rule cannot be applied.
+ */
+export function encodeConversation(c: Conversation, tokenizer: TokenEncoder, template: ChatRenderer, options: SftEncodeOptions): EncodedExample {
+  const { cutoffLen } = options;
+  if (!Number.isInteger(cutoffLen) || cutoffLen < 1) throw new Error(`cutoff_len must be a positive whole number, got ${cutoffLen}`);
+  const turns = encodeTurns(c, tokenizer, template);
+  const maskHistory = options.maskHistory === true;
+  const trainOnPrompt = options.trainOnPrompt === true;
+  const kept: { ids: number[]; labels: number[] }[] = [];
+  let total = 0;
+  let fullLength = 0;
+  for (const t of turns) fullLength += t.source.length + t.target.length;
+  const order = turns.map((_, k) => k);
+  if (maskHistory) order.reverse(); // the last turns have priority
+  for (let j = 0; j < order.length; j++) {
+    if (total >= cutoffLen) break;
+    const k = order[j]!;
+    const [sourceLen, targetLen] = inferSeqlen(turns[k]!.source.length, turns[k]!.target.length, cutoffLen - total);
+    const source = turns[k]!.source.slice(0, sourceLen);
+    const target = turns[k]!.target.slice(0, targetLen);
+    total += sourceLen + targetLen;
+    const sourceLabels = trainOnPrompt ? source : new Array<number>(sourceLen).fill(IGNORE_INDEX);
+    const targetLabels = maskHistory && j !== 0 ? new Array<number>(targetLen).fill(IGNORE_INDEX) : target;
+    kept[k] = { ids: [...source, ...target], labels: [...sourceLabels, ...targetLabels] };
+  }
+  const inputIds: number[] = [];
+  const labels: number[] = [];
+  for (const part of kept) {
+    if (!part) continue;
+    inputIds.push(...part.ids);
+    labels.push(...part.labels);
+  }
+  const example: EncodedExample = { inputIds, labels, truncated: fullLength > inputIds.length, fullLength };
   if (c.source) example.source = c.source;
   if (c.task !== undefined) example.task = c.task;
   return example;
@@ -178,25 +231,34 @@ export function encodeDataset(
   return { examples, problems, stats: tokenStats(examples) };
 }
 
+/** LLaMA-Factory packs the examples of each preprocessing batch (its preprocessing_batch_size, 1000) on their own. */
+export const PACKING_CHUNK = 1000;
+
 /**
- * Packing (LLaMA-Factory's `packing: true`): several examples share one sequence of at most `cutoffLen`
- * tokens, so that little compute goes to padding. Bins are filled as LLaMA-Factory's greedy knapsack does: each
- * new sequence repeatedly takes the longest remaining example that still fits. Examples keep their labels, so
- * the loss is still over answer tokens only.
+ * Packing (LLaMA-Factory's `packing: true`, its PackedSupervisedDatasetProcessor): several examples share one
+ * sequence of at most `cutoffLen` tokens, so that little compute goes to padding. The examples of each chunk of
+ * {@link PACKING_CHUNK} are binned by its greedy knapsack: each new sequence repeatedly takes the longest remaining
+ * example that still fits, of equal lengths the one that came last (its `length2indexes[length].pop()`). Examples
+ * keep their labels, so the loss is still over answer tokens only.
  *
- * Attention is NOT separated between the examples of a sequence: it is one causal sequence with positions
- * 0..T-1, so later examples can attend to earlier ones (the same as LLaMA-Factory's `packing` without
- * `neat_packing`). This is a deliberate approximation that is usually harmless for SFT; leave packing off when
- * examples must not see each other.
+ * Attention is NOT separated between the examples of a sequence (LLaMA-Factory's `packing` without
+ * `neat_packing`), and positions count 0..T-1 through the whole sequence, where LLaMA-Factory restarts its
+ * position_ids at each packed example: the same tokens, slightly different numbers (the LLaMA-Factory export says
+ * so). Leave packing off when examples must not see each other.
  */
-export function packExamples(examples: readonly EncodedExample[], cutoffLen: number): EncodedExample[] {
-  // Buckets by length; within a length, the original order.
+export function packExamples(examples: readonly EncodedExample[], cutoffLen: number, chunk = PACKING_CHUNK): EncodedExample[] {
+  const out: EncodedExample[] = [];
+  for (let start = 0; start < examples.length; start += chunk) out.push(...packChunk(examples.slice(start, start + chunk), cutoffLen));
+  return out;
+}
+
+function packChunk(examples: readonly EncodedExample[], cutoffLen: number): EncodedExample[] {
+  // Buckets by length; within a length, the original order (taken from the end).
   const buckets: EncodedExample[][] = Array.from({ length: cutoffLen + 1 }, () => []);
   for (const e of examples) {
     if (e.inputIds.length > cutoffLen) throw new Error(`packExamples: an example has ${e.inputIds.length} tokens, more than cutoff_len ${cutoffLen}`);
     if (e.inputIds.length > 0) buckets[e.inputIds.length]!.push(e);
   }
-  const next = buckets.map(() => 0);
   let left = examples.filter((e) => e.inputIds.length > 0).length;
   const out: EncodedExample[] = [];
   while (left > 0) {
@@ -207,8 +269,8 @@ export function packExamples(examples: readonly EncodedExample[], cutoffLen: num
     let truncated = false;
     for (let len = room; len > 0; ) {
       const b = buckets[len]!;
-      if (next[len]! < b.length) {
-        const e = b[next[len]!++]!;
+      if (b.length > 0) {
+        const e = b.pop()!;
         ids.push(...e.inputIds);
         labels.push(...e.labels);
         truncated ||= e.truncated;

@@ -53,7 +53,9 @@ function alpaca(r: Record<string, unknown>): Conversation {
   const messages = alpacaHistory(r.history, true);
   messages.push({ role: 'user', content: user }, { role: 'assistant', content: output as string });
   const system = optionalSystem(r.system, 'system');
-  return system !== undefined ? { system, messages } : { messages };
+  const c: Conversation = system !== undefined ? { system, messages } : { messages };
+  if (instruction === '' && inp !== '') c.inputOnly = true;
+  return c;
 }
 
 const SHAREGPT_ROLES: Record<string, ChatMessage['role']> = {

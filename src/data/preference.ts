@@ -3,7 +3,7 @@
 // No Node imports: this runs in the browser worker too.
 import type { Tokenizer } from '../model/tokenizer';
 import type { ChatTemplate } from '../model/chat-template';
-import { countTargets, encodeConversation, EncodeError, type EncodedExample } from './encode';
+import { countTargets, encodeTurns, EncodeError, IGNORE_INDEX, inferSeqlen, type EncodedExample } from './encode';
 import { readJsonRecords } from './json-file';
 import { shuffled, splitTrainVal } from './shuffle';
 import { describeSource, type ChatMessage, type Conversation, type DatasetProblem, type RecordSource } from './types';
@@ -243,12 +243,39 @@ export interface PreferenceEncodeOptions {
 }
 
 /**
- * Encodes both answers of a pair like SFT examples (prompt labels −100, truncation to cutoff_len). Throws
- * EncodeError (naming the record) when the rule cannot be applied or an answer has no token left.
+ * Encodes both answers of a pair as LLaMA-Factory's pairwise processor does: the prompt (every turn before the
+ * answer, earlier answers included, all labelled −100) and each answer in tokens; the prompt and the LONGER answer
+ * share cutoff_len by infer_seqlen, and both answers are cut to that answer length. Throws EncodeError (naming the
+ * record) when the rule cannot be applied or an answer has no token left.
  */
 export function encodePreferencePair(r: PreferenceRecord, tokenizer: Pick<Tokenizer, 'encode'>, template: Pick<ChatTemplate, 'render'>, options: PreferenceEncodeOptions): EncodedPair {
-  const chosen = encodeConversation(preferenceConversation(r, 'chosen'), tokenizer, template, { cutoffLen: options.cutoffLen });
-  const rejected = encodeConversation(preferenceConversation(r, 'rejected'), tokenizer, template, { cutoffLen: options.cutoffLen });
+  const { cutoffLen } = options;
+  if (!Number.isInteger(cutoffLen) || cutoffLen < 1) throw new Error(`cutoff_len must be a positive whole number, got ${cutoffLen}`);
+  const side = (which: 'chosen' | 'rejected') => {
+    const turns = encodeTurns(preferenceConversation(r, which), tokenizer, template);
+    const prompt = turns.flatMap((t, k) => (k < turns.length - 1 ? [...t.source, ...t.target] : t.source));
+    return { prompt, answer: turns[turns.length - 1]!.target };
+  };
+  const c = side('chosen');
+  const j = side('rejected');
+  if (c.prompt.length !== j.prompt.length || c.prompt.some((x, i) => x !== j.prompt[i])) {
+    throw new EncodeError(`${describeSource(r.source)}: the prompt's tokens differ between the chosen and the rejected answer, so they cannot share one prompt; the chat template changes the prompt after the answer`, r.source);
+  }
+  const [sourceLen, targetLen] = inferSeqlen(c.prompt.length, Math.max(c.answer.length, j.answer.length), cutoffLen);
+  const prompt = c.prompt.slice(0, sourceLen);
+  const example = (answer: number[]): EncodedExample => {
+    const kept = answer.slice(0, targetLen);
+    const e: EncodedExample = {
+      inputIds: [...prompt, ...kept],
+      labels: [...new Array<number>(sourceLen).fill(IGNORE_INDEX), ...kept],
+      truncated: sourceLen < c.prompt.length || kept.length < answer.length,
+      fullLength: c.prompt.length + answer.length,
+    };
+    if (r.source) e.source = r.source;
+    return e;
+  };
+  const chosen = example(c.answer);
+  const rejected = example(j.answer);
   for (const [which, e] of [['chosen', chosen], ['rejected', rejected]] as const) {
     if (countTargets(e.labels) === 0) {
       throw new EncodeError(

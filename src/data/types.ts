@@ -23,6 +23,11 @@ export interface Conversation {
   messages: ChatMessage[];
   /** Multi-task training: the record's task (its `task` field, or the name of the dataset it came from). */
   task?: string;
+  /**
+   * The prompt is the record's `input` alone (an alpaca record without an instruction): task_template may put the
+   * task in front of it (tasks.ts).
+   */
+  inputOnly?: boolean;
   /** Where the record came from, for messages that name it. */
   source?: RecordSource;
 }

@@ -19,6 +19,12 @@ export interface LlamaFactoryJobInput {
   pairs?: readonly PreferenceRecord[];
   /** Stage sft: with `records`, the format to write them in; with `rows`, the rows' format. */
   format?: DatasetFormat;
+  /**
+   * Which chat template Graft rendered with: the model's own (tokenizer_config.json or chat_template.jinja; the
+   * default) — LLaMA-Factory then gets no `template` and parses the same one from the tokenizer — or Graft's ChatML
+   * default for a model without one, which is LLaMA-Factory's "chatml".
+   */
+  chatTemplate?: 'model' | 'graft-default';
 }
 
 export interface LlamaFactoryJob {
@@ -26,13 +32,39 @@ export interface LlamaFactoryJob {
   files: Map<string, Uint8Array>;
   datasetName: string;
   dataFile: string;
-  template: string;
-  /** True when the template was guessed from the model id (it is marked in train.yaml). */
+  /** The `template` train.yaml names, or undefined when LLaMA-Factory is to use the tokenizer's chat template. */
+  template: string | undefined;
+  /** Always false: the template is no longer guessed from the model id (kept for readers of earlier results). */
   templateGuessed: boolean;
   /** Rows that were left out because Graft could not read them (with `rows`). */
   skipped: DatasetProblem[];
-  /** What LLaMA-Factory will do differently from Graft (multi-task weighting); also at the top of train.yaml. */
+  /**
+   * What LLaMA-Factory will do differently from Graft (multi-task weighting, another shuffle, another validation
+   * split, packed positions, dropout masks, a reward head's first draw); also at the top of train.yaml.
+   */
   warnings: string[];
+  /** What the export changed and why (a `template` left out); also at the top of train.yaml. */
+  notes: string[];
+}
+
+/** Where LLaMA-Factory writes: not Graft's run folder, whose checkpoint-N/ it would take for its own and resume. */
+export const LLAMAFACTORY_OUTPUT_DIR = 'llamafactory_output';
+
+/**
+ * Settings whose meaning is the same in both trainers but whose numbers cannot be: what each one draws at random,
+ * and how each splits and orders the data. Said loudly, so that a comparison is made knowing it.
+ */
+function numberWarnings(s: TrainSettings, rows: number): string[] {
+  const w: string[] = [];
+  const perStep = s.per_device_train_batch_size * s.gradient_accumulation_steps;
+  if (!s.disable_shuffling && perStep < rows) {
+    w.push('the batches are drawn in another order: Graft shuffles each epoch with its own seeded generator, LLaMA-Factory with PyTorch\'s; set disable_shuffling: true in both for the same batches.');
+  }
+  if (s.val_size > 0) w.push(`val_size ${s.val_size} holds out other records: LLaMA-Factory splits with datasets' train_test_split, Graft with its own seeded shuffle.`);
+  if (s.packing) w.push('packing: the same sequences are packed, but LLaMA-Factory restarts position ids at each packed example where Graft numbers positions through the whole sequence, so the losses differ.');
+  if (s.finetuning_type === 'lora' && s.lora_dropout > 0) w.push(`lora_dropout ${s.lora_dropout}: the dropout masks come from another random generator, so the losses differ step by step.`);
+  if (s.stage === 'rm') w.push("the reward head (score.weight) starts from another random draw of the same normal distribution, so the first losses differ.");
+  return w;
 }
 
 /** LLaMA-Factory's default tags for ShareGPT and the ones it documents for OpenAI-style records. */
@@ -197,25 +229,30 @@ export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactory
   const warnings = taskWarning(settings, tasks);
   if (rows.length === 0) throw new Error(`exportLlamaFactoryJob: no record of the dataset can be written${skipped.length ? ` (${skipped.length} could not be read)` : ''}`);
 
-  const chosen = settings.template !== undefined ? { template: settings.template, guessed: false } : guessLlamaFactoryTemplate(settings.model_name_or_path);
-  const templateComment =
-    settings.template !== undefined
-      ? undefined
-      : chosen.guessed
-        ? `guessed from the model id: check that it matches the model's chat template`
-        : `no LLaMA-Factory template is known for this model: pick the one matching its chat template`;
+  // Graft renders with the model's chat template whatever `template` says (settingsNotes); LLaMA-Factory does the
+  // same when `template` is left out (it parses the tokenizer's chat template), so the job leaves it out.
+  const template = input.chatTemplate === 'graft-default' ? 'chatml' : undefined;
   const comments: Partial<Record<keyof TrainSettings, string>> = { dataset_dir: 'dataset_info.json and the data file are in this folder' };
-  if (templateComment) comments.template = templateComment;
+  if (template) comments.template = "the model has no chat template: Graft rendered its ChatML default, which is LLaMA-Factory's chatml";
   if (settings.adapter_name_or_path !== undefined) comments.adapter_name_or_path = 'a hub id or a folder LLaMA-Factory can read';
+  comments.output_dir = "not Graft's run folder: it holds Graft's checkpoint-N/, which LLaMA-Factory would try to resume from";
+  const differences = numberWarnings(settings, rows.length);
+  const notes = [
+    ...(settings.template !== undefined && template === undefined
+      ? [`template "${settings.template}" is left out: Graft rendered with the model's own chat template, and LLaMA-Factory uses that one when template is not set.`]
+      : []),
+  ];
 
   const yaml = settingsToYaml(
-    { ...settings, dataset: name, dataset_dir: '.', template: chosen.template },
+    { ...settings, dataset: name, dataset_dir: '.', template, output_dir: LLAMAFACTORY_OUTPUT_DIR },
     {
       header: [
         'LLaMA-Factory job exported by Graft.',
         'Run from this folder: llamafactory-cli train train.yaml',
         `The dataset "${name}" is described in dataset_info.json and stored in ${dataFile} (${rows.length} ${preference ? 'preference pairs' : 'records'}).`,
-        ...warnings.flatMap((w) => ['', `WARNING: ${w}`]),
+        'cutoff_len, the template (the tokenizer\'s chat template), train_on_prompt and mask_history cut and label the same tokens here as in Graft.',
+        ...notes.flatMap((w) => ['', `NOTE: ${w}`]),
+        ...[...warnings, ...differences].flatMap((w) => ['', `WARNING: ${w}`]),
       ],
       comments,
       omit: ['resume_from_checkpoint'],
@@ -226,11 +263,12 @@ export function exportLlamaFactoryJob(input: LlamaFactoryJobInput): LlamaFactory
       },
     },
   );
+  warnings.push(...differences);
 
   const files = new Map<string, Uint8Array>([
     ['train.yaml', encoder.encode(yaml)],
     ['dataset_info.json', encoder.encode(`${JSON.stringify({ [name]: preference ? rankingInfo(dataFile, rows) : datasetInfo(dataFile, format, rows) }, null, 2)}\n`)],
     [dataFile, encoder.encode(`${JSON.stringify(rows, null, 2)}\n`)],
   ]);
-  return { files, datasetName: name, dataFile, template: chosen.template, templateGuessed: chosen.guessed, skipped, warnings };
+  return { files, datasetName: name, dataFile, template, templateGuessed: false, skipped, warnings, notes };
 }

@@ -131,7 +131,7 @@ export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {
 
     emit({ kind: 'phase', phase: 'saving', message: 'Saving the result' });
     const result = await buildResult(t, lm, spec.model.source, spec.model.id, s);
-    const lf = spec.llamaFactory ? llamaFactoryJobFor(spec.llamaFactory.settings, spec.datasetName, spec.data) : undefined;
+    const lf = spec.llamaFactory ? llamaFactoryJobFor(spec.llamaFactory.settings, spec.datasetName, spec.data, lm.template.origin === 'default' ? 'graft-default' : 'model') : undefined;
     if (lf) result.llamaFactory = lf;
     await spec.sink.save(result);
     t.dispose();

@@ -218,6 +218,15 @@ export const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: Tra
   dwa_temperature: { parse: num({ min: 0, minExclusive: true }), default: 2.0 },
   dwa_window: { parse: int({ min: 1 }), default: 10 },
   task_sampling: { parse: oneOf(['proportional', 'balanced'] as const), default: 'proportional' },
+  task_template: {
+    parse: (v) => {
+      if (v === null || v === false || (typeof v === 'string' && ['', 'none', 'false'].includes(v.trim().toLowerCase()))) return '';
+      const t = typeof v === 'string' ? v : bad(`must be a text with {input} (and {task}), or "none", not ${show(v)}`);
+      if (!t.includes('{input}')) bad(`must contain {input}, where the record's input goes (e.g. "{task}: {input}"), or be "none"`);
+      return t;
+    },
+    default: '{task}: {input}',
+  },
   learning_rate: { parse: num({ min: 0, minExclusive: true }), default: 5e-5 },
   lr_scheduler_type: {
     parse: oneOf(LR_SCHEDULERS, (s) =>
@@ -272,6 +281,16 @@ export const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: Tra
   eval_strategy: { parse: oneOf(['no', 'steps', 'epoch'] as const), default: 'no' },
   eval_steps: { parse: num({ min: 0, minExclusive: true }), default: undefined },
   per_device_eval_batch_size: { parse: int({ min: 1 }), default: 8 },
+  do_predict: { parse: toBool, default: false },
+  predict_with_generate: { parse: toBool, default: false },
+  eval_dataset: { parse: str, default: undefined },
+  // LLaMA-Factory's GeneratingArguments defaults
+  max_new_tokens: { parse: int({ min: 1 }), default: 1024 },
+  do_sample: { parse: toBool, default: true },
+  temperature: { parse: num({ min: 0, minExclusive: true }), default: 0.95 },
+  top_p: { parse: num({ min: 0, max: 1, minExclusive: true }), default: 0.7 },
+  top_k: { parse: int({ min: 0 }), default: 50 },
+  repetition_penalty: { parse: num({ min: 0, minExclusive: true }), default: 1.0 },
   output_dir: { parse: str, default: 'trainer_output' },
   overwrite_output_dir: { parse: toBool, default: false },
   resume_from_checkpoint: { parse: str, default: undefined },

@@ -97,6 +97,11 @@ export interface TrainSettings {
   dwa_window: number;
   /** proportional: the usual shuffle; balanced: each task equally likely per example. Default proportional. */
   task_sampling: TaskSampling;
+  /**
+   * The prompt of a record with a `task` and no instruction: "{task}: {input}" by default, "" (none) for the input
+   * alone (src/data/tasks.ts). The LLaMA-Factory export writes the rendered prompt as the instruction.
+   */
+  task_template: string;
 
   // training
   learning_rate: number;
@@ -137,11 +142,32 @@ export interface TrainSettings {
   eval_steps?: number;
   per_device_eval_batch_size: number;
 
+  // prediction (LLaMA-Factory's do_predict with predict_with_generate: src/job/predict.ts)
+  /** After training (or instead of it, with do_train false), generate an answer for each held-out record. */
+  do_predict: boolean;
+  /** Generate the answers (the only prediction Graft does: BLEU-4 and ROUGE on the generated text). */
+  predict_with_generate: boolean;
+  /** The records to predict: a dataset name as `dataset` takes one; default the val_size split. */
+  eval_dataset?: string;
+  /** Generation: at most this many new tokens per answer (LLaMA-Factory's default 1024). */
+  max_new_tokens: number;
+  /** Sample (true) or decode greedily (false). LLaMA-Factory's default is true. */
+  do_sample: boolean;
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  repetition_penalty: number;
+
   // output
   output_dir: string;
   overwrite_output_dir: boolean;
   /** A checkpoint folder to continue from. */
   resume_from_checkpoint?: string;
+  /**
+   * Graft's own: resume although settings or the encoded data differ from the checkpoint's run (refused
+   * otherwise, listing the differences); the differences are recorded in the checkpoints and train.yaml.
+   */
+  resume_allow_changes: boolean;
   /** A value below 1 is a fraction of the total steps (as transformers). */
   logging_steps: number;
   save_strategy: IntervalStrategy;

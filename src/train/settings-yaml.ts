@@ -65,7 +65,7 @@ function yamlNumber(n: number): string {
 }
 
 /** Settings that are floats in LLaMA-Factory; written with a dot so that they read back as floats. */
-const FLOAT_KEYS = new Set<keyof TrainSettings>(['learning_rate', 'num_train_epochs', 'lora_dropout', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'pref_beta', 'pref_ftx', 'simpo_gamma']);
+const FLOAT_KEYS = new Set<keyof TrainSettings>(['temperature', 'top_p', 'repetition_penalty', 'learning_rate', 'num_train_epochs', 'lora_dropout', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'pref_beta', 'pref_ftx', 'simpo_gamma']);
 
 export interface SettingsYamlOptions {
   /** Comment lines at the top (without '#'). */
@@ -95,7 +95,10 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
     name: 'train',
     keys: ['per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'max_steps', 'lr_scheduler_type', 'warmup_steps', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'seed', 'gradient_checkpointing'],
   },
-  { name: 'eval', keys: ['val_size', 'eval_strategy', 'eval_steps', 'per_device_eval_batch_size'] },
+  {
+    name: 'eval',
+    keys: ['val_size', 'eval_strategy', 'eval_steps', 'per_device_eval_batch_size', 'do_predict', 'predict_with_generate', 'eval_dataset', 'max_new_tokens', 'do_sample', 'temperature', 'top_p', 'top_k', 'repetition_penalty'],
+  },
 ];
 
 /** Written even when equal to the default: the settings that say what a run is. */
@@ -108,8 +111,11 @@ const ALWAYS = new Set<string>([
   'quantization_bit', 'quantization_method',
 ]);
 
+const PREDICT_KEYS = new Set(['predict_with_generate', 'eval_dataset', 'max_new_tokens', 'do_sample', 'temperature', 'top_p', 'top_k', 'repetition_penalty']);
+
 function relevant(key: string, s: TrainSettings): boolean {
   if (key === 'adapter_name_or_path') return s.finetuning_type === 'lora' || s.finetuning_type === 'adapter';
+  if (PREDICT_KEYS.has(key)) return s.do_predict;
   if (key.startsWith('lora_') || key === 'use_rslora') return s.finetuning_type === 'lora';
   if (key.startsWith('freeze_')) return s.finetuning_type === 'freeze';
   if (key === 'adapter_placement' || key === 'reduction_factor' || key === 'adapter_non_linearity') return s.finetuning_type === 'adapter';

@@ -6,6 +6,8 @@ import {
   encodeConversation,
   encodeDataset,
   EncodeError,
+  encodeTurns,
+  inferSeqlen,
   makeBatches,
   packExamples,
   prepareSftData,
@@ -53,7 +55,7 @@ describe('SFT encoding reproduces the reference batch', () => {
       tokens: mask.filter((m) => m === 1).length,
       targetTokens: ref.labels.flat().filter((l) => l !== IGNORE_INDEX).length,
       truncatedExamples: examples.filter((e) => e.fullLength > 64).length,
-      examplesWithoutTargets: 1, // the first record's prompt fills all 64 tokens; the reference keeps it
+      examplesWithoutTargets: 0, // LLaMA-Factory's rule keeps part of every answer (cutting the end dropped the first's)
       longest: Math.max(...examples.map((e) => e.fullLength)),
     });
     expect(stats.truncatedExamples).toBeGreaterThan(0);
@@ -157,18 +159,59 @@ describe('records the rule cannot encode', () => {
 
   it('keeps or (on request) drops an example whose prompt fills cutoff_len, and counts truncation', () => {
     const long: Conversation = { messages: [{ role: 'user', content: 'word '.repeat(100) }, { role: 'assistant', content: 'ok' }], source: { line: 2 } };
+    const answer = encodeConversation(long, tok, tpl, { cutoffLen: 4096 }).labels.filter((l) => l !== IGNORE_INDEX).length;
+    expect(answer).toBe(4); // "ok<|im_end|>\n"
+    // a short answer is kept whole and the prompt cut (infer_seqlen: 2·4 < 40)
     const kept = encodeDataset([long, alpaca[4]!], tok, tpl, { cutoffLen: 40 });
-    expect(kept.examples).toHaveLength(2);
-    expect(kept.stats).toMatchObject({ examples: 2, truncatedExamples: 1, examplesWithoutTargets: 1 });
-    expect(kept.examples[0]!.labels).toEqual(new Array(40).fill(IGNORE_INDEX));
-    const d = encodeDataset([long, alpaca[4]!], tok, tpl, { cutoffLen: 40, dropExamplesWithoutTargets: true });
+    expect(kept.stats).toMatchObject({ examples: 2, truncatedExamples: 1, examplesWithoutTargets: 0 });
+    expect(kept.examples[0]!.inputIds).toHaveLength(40);
+    expect(targetSpans(kept.examples[0]!.inputIds, kept.examples[0]!.labels)).toEqual(['ok<|im_end|>\n']);
+    // cutoff 8 ≤ 2·4: the budget is split in proportion, int(8 · 4/(P + 4)) = 0 answer tokens
+    const none = encodeDataset([long, alpaca[4]!], tok, tpl, { cutoffLen: 8 });
+    expect(none.stats).toMatchObject({ examples: 2, examplesWithoutTargets: 1 });
+    expect(none.examples[0]!.labels).toEqual(new Array(8).fill(IGNORE_INDEX));
+    const d = encodeDataset([long, alpaca[4]!], tok, tpl, { cutoffLen: 8, dropExamplesWithoutTargets: true });
     expect(d.examples).toHaveLength(1);
-    expect(d.problems).toEqual([{ line: 2, reason: expect.stringMatching(/^line 2: the prompt alone fills cutoff_len \(40 tokens\)/) as unknown as string }]);
-    // truncation inside the answer: the answer loses its end
-    const promptLen = tok.encode(tpl.render([alpaca[5]!.messages[0]!], { addGenerationPrompt: true })).length;
-    const cut = encodeDataset([alpaca[5]!], tok, tpl, { cutoffLen: promptLen + 3 });
-    expect(cut.stats).toMatchObject({ truncatedExamples: 1, targetTokens: 3, examplesWithoutTargets: 0 });
-    expect(cut.examples[0]!.inputIds).toHaveLength(promptLen + 3);
+    expect(d.problems).toEqual([{ line: 2, reason: expect.stringMatching(/^line 2: the prompt alone fills cutoff_len \(8 tokens\)/) as unknown as string }]);
+    // a short prompt is kept whole and the answer loses its end (2·P < cutoff ≤ 2·A)
+    const promptLen = tok.encode(tpl.render([alpaca[0]!.messages[0]!], { addGenerationPrompt: true })).length;
+    const full = encodeConversation(alpaca[0]!, tok, tpl, { cutoffLen: 4096 }).inputIds.length;
+    const cutoff = 2 * promptLen + 1;
+    expect(2 * (full - promptLen)).toBeGreaterThanOrEqual(cutoff);
+    const cut = encodeDataset([alpaca[0]!], tok, tpl, { cutoffLen: cutoff });
+    expect(cut.stats).toMatchObject({ truncatedExamples: 1, targetTokens: cutoff - promptLen, examplesWithoutTargets: 0 });
+    expect(cut.examples[0]!.inputIds).toHaveLength(cutoff);
+  });
+
+  it("inferSeqlen is LLaMA-Factory's infer_seqlen (cases computed by its Python function)", () => {
+    const cases = [[10, 5, 64, 10, 5], [50, 40, 64, 36, 28], [20, 60, 64, 20, 44], [40, 40, 64, 32, 32], [100, 4, 8, 8, 0], [100, 4, 10, 6, 4], [3, 3, 1, 1, 0], [31, 33, 64, 31, 33], [64, 64, 64, 32, 32], [1000, 999, 1024, 513, 511], [7, 100, 10, 1, 9]];
+    for (const [s, t, c, ws, wt] of cases) expect(inferSeqlen(s!, t!, c!)).toEqual([ws, wt]);
+  });
+
+  it('multi-turn: the budget goes turn by turn; a turn that finds it spent is left out; mask_history keeps the last turns first', () => {
+    const c: Conversation = {
+      messages: [
+        { role: 'user', content: 'first question '.repeat(6) },
+        { role: 'assistant', content: 'first answer '.repeat(6) },
+        { role: 'user', content: 'second question' },
+        { role: 'assistant', content: 'second answer' },
+      ],
+    };
+    const turns = encodeTurns(c, tok, tpl);
+    const [s0, t0] = [turns[0]!.source.length, turns[0]!.target.length];
+    const [s1, t1] = [turns[1]!.source.length, turns[1]!.target.length];
+    const cutoff = s0 + t0 + 3;
+    const e = encodeConversation(c, tok, tpl, { cutoffLen: cutoff });
+    const [a0, b0] = inferSeqlen(s0, t0, cutoff);
+    const [a1, b1] = inferSeqlen(s1, t1, cutoff - a0 - b0);
+    expect(e.inputIds).toEqual([...turns[0]!.source.slice(0, a0), ...turns[0]!.target.slice(0, b0), ...turns[1]!.source.slice(0, a1), ...turns[1]!.target.slice(0, b1)]);
+    expect(e.truncated).toBe(true);
+    // mask_history: the last turn is placed first in the budget and is the only one labelled
+    const m = encodeConversation(c, tok, tpl, { cutoffLen: s1 + t1 + 2, maskHistory: true });
+    const [m1s, m1t] = inferSeqlen(s1, t1, s1 + t1 + 2);
+    const [m0s, m0t] = inferSeqlen(s0, t0, s1 + t1 + 2 - m1s - m1t);
+    expect(m.inputIds).toEqual([...turns[0]!.source.slice(0, m0s), ...turns[0]!.target.slice(0, m0t), ...turns[1]!.source.slice(0, m1s), ...turns[1]!.target.slice(0, m1t)]);
+    expect(countTargets(m.labels)).toBe(m1t);
   });
 });
 

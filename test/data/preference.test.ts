@@ -2,7 +2,7 @@
 // named by line or index with its reason, scores and reject reasons kept, pairs whose score prefers the
 // rejected answer flagged, and the encoding of each answer as an SFT example (prompt masked, cut to cutoff_len).
 import { describe, expect, it } from 'vitest';
-import { encodeConversation } from '../../src/data/encode';
+import { encodeConversation, inferSeqlen } from '../../src/data/encode';
 import {
   encodePreferencePair,
   normalisePreferenceRecord,
@@ -128,24 +128,45 @@ describe('encoding preference pairs', () => {
   const tokenizer = fixtureTokenizer();
   const template = fixtureTemplate();
 
-  it('each answer is encoded as an SFT example: prompt masked, answer labelled, cut to cutoff_len', () => {
+  it("each answer is encoded as LLaMA-Factory's pairwise processor does: prompt masked, prompt and the longer answer share cutoff_len", () => {
     const [record] = parsePreferenceText(readData('dpo.json'), 'dpo.json').records;
     const e = encodePreferencePair(record!, tokenizer, template, { cutoffLen: 64 });
     const promptIds = tokenizer.encode(template.render([{ role: 'user', content: record!.prompt[0]!.content }], { addGenerationPrompt: true }));
-    for (const which of ['chosen', 'rejected'] as const) {
-      const full = tokenizer.encode(template.render([{ role: 'user', content: record!.prompt[0]!.content }, { role: 'assistant', content: record![which] }]));
+    const answers = (['chosen', 'rejected'] as const).map((w) => tokenizer.encode(template.render([{ role: 'user', content: record!.prompt[0]!.content }, { role: 'assistant', content: record![w] }])).slice(promptIds.length));
+    expect([promptIds.length, answers[0]!.length, answers[1]!.length]).toEqual([33, 80, 33]);
+    // infer_seqlen(33, max(80, 33), 64) = (19, 45): int(64 · 80/113) = 45 answer tokens, 19 of the prompt
+    expect(inferSeqlen(33, 80, 64)).toEqual([19, 45]);
+    (['chosen', 'rejected'] as const).forEach((which, k) => {
       const x = e[which];
-      expect(x.inputIds).toEqual(full.slice(0, 64));
-      expect(x.labels).toEqual(full.slice(0, 64).map((id, t) => (t < promptIds.length ? -100 : id)));
-      expect(x.truncated).toBe(full.length > 64);
-      expect(x.fullLength).toBe(full.length);
-    }
-    expect(e.chosen.truncated).toBe(true); // 113 tokens: the colleague's cutoff 64 matters for the reference
+      const kept = answers[k]!.slice(0, 45);
+      expect(x.inputIds).toEqual([...promptIds.slice(0, 19), ...kept]);
+      expect(x.labels).toEqual([...new Array(19).fill(-100), ...kept]);
+      expect(x.truncated).toBe(true); // the prompt is cut for both
+      expect(x.fullLength).toBe(33 + answers[k]!.length);
+    });
     expect(e.score).toEqual({ chosen: 5, rejected: 1 });
     expect(e.rejectReason).toBe('否定科学共识');
-    // The same as the SFT encoder on the conversation.
-    const sft = encodeConversation({ messages: [...record!.prompt, { role: 'assistant', content: record!.chosen }] }, tokenizer, template, { cutoffLen: 64 });
-    expect(e.chosen.inputIds).toEqual(sft.inputIds);
+    // Without truncation, the same tokens as the SFT encoder on the conversation.
+    const whole = encodePreferencePair(record!, tokenizer, template, { cutoffLen: 256 });
+    const sft = encodeConversation({ messages: [...record!.prompt, { role: 'assistant', content: record!.chosen }] }, tokenizer, template, { cutoffLen: 256 });
+    expect(whole.chosen.inputIds).toEqual(sft.inputIds);
+    expect(whole.chosen.labels).toEqual(sft.labels);
+  });
+
+  it('a multi-turn prompt: earlier answers are part of the prompt, masked (LLaMA-Factory trains on the final answers only)', () => {
+    const r: PreferenceRecord = {
+      prompt: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello there' },
+        { role: 'user', content: 'Name a colour' },
+      ],
+      chosen: 'Blue',
+      rejected: 'No',
+    };
+    const e = encodePreferencePair(r, tokenizer, template, { cutoffLen: 256 });
+    const spans = (ids: number[], labels: number[]) => tokenizer.decode(ids.filter((_, t) => labels[t] !== -100));
+    expect(spans(e.chosen.inputIds, e.chosen.labels)).toBe('Blue<|im_end|>\n');
+    expect(spans(e.rejected.inputIds, e.rejected.labels)).toBe('No<|im_end|>\n');
   });
 
   it('a system prompt is rendered; a pair whose prompt fills cutoff_len is reported and left out; val_size splits with the seed', () => {
@@ -156,10 +177,10 @@ describe('encoding preference pairs', () => {
     expect(tokenizer.decode(sys.chosen.inputIds)).toContain('Be brief.');
 
     const data = preparePreferenceData(records, tokenizer, template, { cutoffLen: 34, shuffle: false });
-    // record 0's prompt alone is 33 tokens: at most one answer token is left, so it stays; 31 drops prompts of 33.
-    const tight = preparePreferenceData(records, tokenizer, template, { cutoffLen: 31, shuffle: false });
+    // cutoff 1: int(1 · answer/(prompt + answer)) = 0 answer tokens for every pair
+    const tight = preparePreferenceData(records, tokenizer, template, { cutoffLen: 1, shuffle: false });
     expect(tight.problems.map((p) => p.index)).toContain(0);
-    expect(tight.problems[0]!.reason).toMatch(/record 0: the prompt alone fills cutoff_len \(31 tokens\)/);
+    expect(tight.problems[0]!.reason).toMatch(/record 0: the prompt alone fills cutoff_len \(1 tokens\)/);
     expect(tight.train.length + tight.problems.length).toBe(6);
     expect(data.train.map((p) => p.source!.index)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(data.stats.pairs).toBe(6);

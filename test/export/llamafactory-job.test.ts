@@ -48,9 +48,8 @@ describe('exportLlamaFactoryJob: train.yaml', () => {
       lora_target: 'q_proj,v_proj',
       dataset: 'my_data',
       dataset_dir: '.',
-      template: 'smollm2',
       cutoff_len: 512,
-      output_dir: 'saves/smol-lora',
+      output_dir: 'llamafactory_output', // not Graft's run folder, whose checkpoint-N/ LLaMA-Factory would resume from
       logging_steps: 5,
       save_steps: 100,
       per_device_train_batch_size: 4,
@@ -78,23 +77,28 @@ describe('exportLlamaFactoryJob: train.yaml', () => {
     expect(back.notes.some((n) => n.startsWith('disable_gradient_checkpointing:'))).toBe(true);
   });
 
-  it('marks the guessed template, hints at bf16 and explains the checkpoint it left out', () => {
+  it('leaves template out (LLaMA-Factory then uses the tokenizer\'s chat template, as Graft did), hints at bf16 and explains the checkpoint it left out', () => {
     const yaml = text(job.files.get('train.yaml'));
-    expect(job.template).toBe('smollm2');
-    expect(job.templateGuessed).toBe(true);
-    expect(yaml).toMatch(/^template: smollm2 {2}# guessed from the model id/m);
+    expect(job.template).toBeUndefined();
+    expect(yaml).not.toMatch(/^template:/m);
     expect(yaml).toMatch(/^# bf16: true {2}# Graft trained in float32/m);
     expect(yaml).toMatch(/^# resume_from_checkpoint: left out/m);
     expect(yaml).toMatch(/^# Run from this folder: llamafactory-cli train train\.yaml$/m);
-    // Graft reads its own export back to the same job (dataset, template and checkpoint aside)
+    expect(yaml).toMatch(/^output_dir: llamafactory_output {2}# not Graft's run folder/m);
+    // the shuffle differs: said loudly
+    expect(job.warnings.some((w) => /batches are drawn in another order/.test(w))).toBe(true);
+    expect(yaml).toMatch(/^# WARNING: the batches are drawn in another order/m);
+    // Graft reads its own export back to the same job (dataset, output folder and checkpoint aside)
     const back = parseJobYaml(yaml, 'train.yaml').settings;
-    expect(back).toEqual({ ...settings, dataset: 'my_data', dataset_dir: '.', template: 'smollm2', resume_from_checkpoint: undefined });
+    expect(back).toEqual({ ...settings, dataset: 'my_data', dataset_dir: '.', output_dir: 'llamafactory_output', resume_from_checkpoint: undefined });
   });
 
-  it('keeps a template that was set', () => {
-    const j = exportLlamaFactoryJob({ settings: { ...settings, template: 'chatml' }, datasetName: 'd', records: alpaca.records, format: 'alpaca' });
-    expect(j.templateGuessed).toBe(false);
-    expect(text(j.files.get('train.yaml'))).toMatch(/^template: chatml$/m);
+  it('a template that was set is left out with a note; a model without a chat template gets chatml (Graft\'s ChatML default)', () => {
+    const j = exportLlamaFactoryJob({ settings: { ...settings, template: 'qwen' }, datasetName: 'd', records: alpaca.records, format: 'alpaca' });
+    expect(text(j.files.get('train.yaml'))).not.toMatch(/^template:/m);
+    expect(j.notes).toEqual([expect.stringMatching(/^template "qwen" is left out: Graft rendered with the model's own chat template/)]);
+    const d = exportLlamaFactoryJob({ settings, datasetName: 'd', records: alpaca.records, format: 'alpaca', chatTemplate: 'graft-default' });
+    expect(text(d.files.get('train.yaml'))).toMatch(/^template: chatml {2}# the model has no chat template/m);
   });
 });
 
