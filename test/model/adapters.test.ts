@@ -6,10 +6,9 @@ import type { GpuContext } from '../../src/engine/context';
 import { adapterParameters } from '../../src/model/adapters';
 import { AdapterSet } from '../../src/model/adapter-set';
 import { CausalLM, releaseBatch, uploadBatch, type Batch, type ModelAdapter } from '../../src/model/transformer';
-import { testContext } from '../helpers/gpu';
 import { randomLora } from '../helpers/lora';
+import { randomLM } from '../helpers/random-lm';
 import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
-import { Rng } from '../helpers/rng';
 import { randomBottleneck } from '../helpers/bottleneck';
 
 const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
@@ -24,10 +23,7 @@ async function logits(ctx: GpuContext, model: CausalLM, batch: Batch, adapter?: 
 
 describe('AdapterSet: several adapters on one base', () => {
   it('switching adapters changes logits; switching back restores them exactly; unload frees', async () => {
-    const ctx = await testContext();
-    const m = makeRandomModel(RANDOM_MODELS.llamaGqaUntied!);
-    const model = CausalLM.create(ctx, m.cfg, m.weights);
-    const rng = new Rng(21);
+    const { ctx, m, model, rng } = await randomLM(RANDOM_MODELS.llamaGqaUntied!, 21);
     const set = new AdapterSet(model);
     set.load('summaries', { ...randomLora(ctx, model, rng, 2, 4, { name: 'lora' }).adapter, kind: 'lora' });
     set.load('houlsby', randomBottleneck(ctx, m.cfg, 'houlsby', 'relu', 4, rng, { name: 'houlsby' }).adapter);

@@ -7,11 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { bottleneckParamName, type BottleneckAdapter, type BottleneckNonLinearity, type BottleneckPlacement } from '../../src/model/bottleneck';
 import { releaseModelAdapter } from '../../src/model/adapters';
-import { referenceLogits, refWeights } from '../model-ref/transformer';
 import { CausalLM, releaseBatch, uploadBatch } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
 import { argMaxAbs, expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
+import { paddedForward, randomLM } from '../helpers/random-lm';
 import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
 import { randomBottleneck } from '../helpers/bottleneck';
 import { Rng } from '../helpers/rng';
@@ -67,18 +67,11 @@ const CASES: GradCase[] = [
 describe('bottleneck adapters match the float64 reference and its finite differences', () => {
   for (const c of CASES) {
     it(`${c.spec}, ${c.placement}, ${c.act}, reduction_factor ${c.rf}: logits and every adapter gradient`, async () => {
-      const ctx = await testContext();
-      const m = makeRandomModel(RANDOM_MODELS[c.spec]!);
-      const model = CausalLM.create(ctx, m.cfg, m.weights);
-      const rng = new Rng(41);
+      const lm = await randomLM(RANDOM_MODELS[c.spec]!, 41);
+      const { ctx, m, model, rng } = lm;
       const { adapter, ref } = randomBottleneck(ctx, m.cfg, c.placement, c.act, c.rf, rng);
       model.setAdapter(adapter);
-      const ids = randomIds(rng, 2, 6, m.cfg.vocabSize);
-      const mask = [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]];
-      const batch = uploadBatch(ctx, ids, mask);
-      const acts = model.forward(batch);
-      const w = refWeights(m.weights);
-      const logitsRef = () => referenceLogits(m.cfg, w, ids, { attentionMask: mask, bottleneck: ref });
+      const { batch, acts, logitsRef } = paddedForward(lm, { bottleneck: ref });
       expectClose('logits with the adapter', await ctx.readF32(acts.logits), logitsRef(), { atol: 1e-5, rtol: 1e-4 });
 
       const N = 12;
@@ -117,10 +110,7 @@ describe('bottleneck adapters match the float64 reference and its finite differe
 
 describe('bottleneck adapters: per call, and refusals', () => {
   it('forward({ adapter }) equals setAdapter; forward({ adapter: null }) is the base with an adapter set', async () => {
-    const ctx = await testContext();
-    const m = makeRandomModel(RANDOM_MODELS.qwen2!);
-    const model = CausalLM.create(ctx, m.cfg, m.weights);
-    const rng = new Rng(5);
+    const { ctx, m, model, rng } = await randomLM(RANDOM_MODELS.qwen2!, 5);
     const { adapter } = randomBottleneck(ctx, m.cfg, 'houlsby', 'silu', 8, rng);
     const batch = uploadBatch(ctx, randomIds(rng, 1, 7, m.cfg.vocabSize));
     const read = async (opts: Parameters<CausalLM['forward']>[1]) => {
@@ -144,10 +134,7 @@ describe('bottleneck adapters: per call, and refusals', () => {
   });
 
   it('generation\'s KV-cache path with a per-call adapter gives the last logits of the full forward', async () => {
-    const ctx = await testContext();
-    const m = makeRandomModel(RANDOM_MODELS.gpt2Prefixed!);
-    const model = CausalLM.create(ctx, m.cfg, m.weights);
-    const rng = new Rng(8);
+    const { ctx, m, model, rng } = await randomLM(RANDOM_MODELS.gpt2Prefixed!, 8);
     const { adapter } = randomBottleneck(ctx, m.cfg, 'houlsby', 'gelu', 4, rng);
     const ids = randomIds(rng, 1, 7, m.cfg.vocabSize)[0]!;
     const batch = uploadBatch(ctx, [ids]);
@@ -173,10 +160,7 @@ describe('bottleneck adapters: per call, and refusals', () => {
   });
 
   it('refuses an adapter for another hidden size, layer count or placement, naming the tensor', async () => {
-    const ctx = await testContext();
-    const m = makeRandomModel(RANDOM_MODELS.llamaGqaUntied!);
-    const model = CausalLM.create(ctx, m.cfg, m.weights);
-    const rng = new Rng(6);
+    const { ctx, m, model, rng } = await randomLM(RANDOM_MODELS.llamaGqaUntied!, 6);
     const wrongH = randomBottleneck(ctx, { numLayers: m.cfg.numLayers, hiddenSize: 2 * m.cfg.hiddenSize }, 'pfeiffer', 'relu', 4, rng).adapter;
     expect(() => model.setAdapter(wrongH)).toThrow(/made for hidden size 72 \(bottleneck 18 × reduction_factor 4\); this model's hidden size is 36/);
     const moreLayers = randomBottleneck(ctx, { numLayers: m.cfg.numLayers + 1, hiddenSize: m.cfg.hiddenSize }, 'pfeiffer', 'relu', 4, rng).adapter;

@@ -7,16 +7,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/context';
 import { parseConfig, type ModelConfig } from '../../src/model/config';
 import { loraParamName, loraScale, parseLoraParamName, type LoraAdapter } from '../../src/model/lora';
-import { referenceLogits, refWeights } from '../model-ref/transformer';
+import { referenceLogits } from '../model-ref/transformer';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { CausalLM, releaseBatch, uploadBatch, type Gradients } from '../../src/model/transformer';
 import { expectClose } from '../harness/checkOp';
 import { expectFiniteDifferences } from '../helpers/finite-diff';
 import { testContext } from '../helpers/gpu';
 import { loraFromFile, randomLora } from '../helpers/lora';
+import { paddedForward, randomLM } from '../helpers/random-lm';
 import { dLogitsOf, sftLoss } from '../helpers/sft-step';
-import { makeRandomModel, RANDOM_MODELS, randomIds } from '../helpers/random-model';
-import { Rng } from '../helpers/rng';
+import { RANDOM_MODELS } from '../helpers/random-model';
 
 const dir = new URL('../fixtures/tiny-llama/', import.meta.url);
 const read = (p: string) => new Uint8Array(readFileSync(new URL(p, dir)));
@@ -137,10 +137,8 @@ describe('LoRA on the tiny Llama matches PEFT', () => {
 
 describe('LoRA on GPT-2 (fused c_attn, Conv1D layers, rsLoRA) matches the float64 reference', () => {
   it('logits with the adapter, and dA/dB against finite differences', async () => {
-    const ctx = await testContext();
-    const m = makeRandomModel(RANDOM_MODELS.gpt2Bare!);
-    const model = CausalLM.create(ctx, m.cfg, m.weights);
-    const rng = new Rng(77);
+    const lm = await randomLM(RANDOM_MODELS.gpt2Bare!, 77);
+    const { ctx, m, model, rng } = lm;
     const { adapter, refLora } = randomLora(ctx, model, rng, 3, 5, { name: 'rs', useRslora: true });
     expect([...adapter.modules.keys()].slice(0, 4)).toEqual([
       'transformer.h.0.attn.c_attn',
@@ -149,12 +147,7 @@ describe('LoRA on GPT-2 (fused c_attn, Conv1D layers, rsLoRA) matches the float6
       'transformer.h.0.mlp.c_proj',
     ]);
     model.setAdapter(adapter);
-    const ids = randomIds(rng, 2, 6, m.cfg.vocabSize);
-    const mask = [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]];
-    const batch = uploadBatch(ctx, ids, mask);
-    const acts = model.forward(batch);
-    const w = refWeights(m.weights);
-    const logitsRef = () => referenceLogits(m.cfg, w, ids, { attentionMask: mask, lora: refLora });
+    const { ids, mask, batch, acts, w, logitsRef } = paddedForward(lm, { lora: refLora });
     const want = logitsRef();
     const got = await ctx.readF32(acts.logits);
     expectClose('GPT-2 logits with rsLoRA', got, want, { atol: 1e-5, rtol: 1e-4 });

@@ -36,15 +36,20 @@ for (const key of ['llamaGqaUntied', 'gpt2Bare'] as const) {
     const m: RandomModel = makeRandomModel(RANDOM_MODELS[key]!);
     const H = m.cfg.hiddenSize;
     const V = m.cfg.vocabSize;
-
-    it('logits equal the float64 reference of PEFT’s forward, and the prompt gradient its finite differences', async () => {
+    /** The model with n random virtual tokens P set as its adapter; rng has drawn P. */
+    const withPrompt = async (seed: number, n: number) => {
       const ctx = await testContext();
       const model = CausalLM.create(ctx, m.cfg, m.weights);
-      const rng = new Rng(5);
-      const n = 3;
+      const rng = new Rng(seed);
       const P = rng.tensor(n * H, 0.5, 0);
       const prompt = promptOf(ctx, P, n, H);
       model.setAdapter(prompt);
+      return { ctx, model, rng, P, prompt };
+    };
+
+    it('logits equal the float64 reference of PEFT’s forward, and the prompt gradient its finite differences', async () => {
+      const n = 3;
+      const { ctx, model, rng, P, prompt } = await withPrompt(5, n);
       const ids = randomIds(rng, 2, 5, V);
       const mask = [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]];
       const batch = uploadBatch(ctx, ids, mask);
@@ -97,13 +102,8 @@ for (const key of ['llamaGqaUntied', 'gpt2Bare'] as const) {
     });
 
     it('cached generation prepends the virtual tokens at prefill and continues after them', async () => {
-      const ctx = await testContext();
-      const model = CausalLM.create(ctx, m.cfg, m.weights);
-      const rng = new Rng(7);
       const n = 4;
-      const P = rng.tensor(n * H, 0.5, 0);
-      const prompt = promptOf(ctx, P, n, H);
-      model.setAdapter(prompt);
+      const { model, rng, P, prompt } = await withPrompt(7, n);
       const ids = randomIds(rng, 1, 6, V)[0]!;
       const want = referenceLogits(m.cfg, refWeights(m.weights), [ids], { prompt: P });
       const cache = model.createKvCache(6);
