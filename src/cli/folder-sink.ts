@@ -9,6 +9,7 @@ import { appendFile, mkdir, open, rename, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { fileError } from '../train/file-error';
 import type { JobResult, JobSink, RunHistory } from '../job/types';
+import type { ResumeChange } from '../train/checkpoint';
 import type { EvalRecord, StepRecord } from '../train/metrics';
 
 const lines = (records: readonly object[]) => records.map((r) => `${JSON.stringify(r)}\n`).join('');
@@ -60,6 +61,19 @@ export async function writeJobResult(dir: string, result: JobResult): Promise<st
   return written;
 }
 
+/**
+ * The result with the differences its run resumed with (resume_allow_changes) as comments at the top of
+ * train.yaml: the file's settings are the last ones, and earlier steps ran with others.
+ */
+function withResumeChanges(result: JobResult, changes: readonly ResumeChange[]): JobResult {
+  const yaml = result.llamaFactory?.files.get('train.yaml');
+  if (!changes.length || !yaml || !result.llamaFactory) return result;
+  const lines = changes.map((c) => `# resumed after step ${c.step} with other settings (resume_allow_changes): ${c.changes.join('; ').replace(/\s+/g, ' ')}\n`);
+  const files = new Map(result.llamaFactory.files);
+  files.set('train.yaml', new TextEncoder().encode(`${lines.join('')}${new TextDecoder().decode(yaml)}`));
+  return { ...result, llamaFactory: { ...result.llamaFactory, files } };
+}
+
 export class FolderSink implements JobSink {
   readonly metricsFile: string;
   readonly evalFile: string;
@@ -67,13 +81,15 @@ export class FolderSink implements JobSink {
   written: string[] = [];
   private writes: Promise<void> = Promise.resolve();
   private failure: unknown;
+  private resumeChanges: readonly ResumeChange[] = [];
 
   constructor(readonly dir: string) {
     this.metricsFile = join(dir, 'metrics.jsonl');
     this.evalFile = join(dir, 'eval_metrics.jsonl');
   }
 
-  async begin({ history }: { history: RunHistory }): Promise<void> {
+  async begin({ history, resumeChanges }: { history: RunHistory; resumeChanges?: readonly ResumeChange[] }): Promise<void> {
+    this.resumeChanges = resumeChanges ?? [];
     try {
       await mkdir(this.dir, { recursive: true });
     } catch (e) {
@@ -109,6 +125,6 @@ export class FolderSink implements JobSink {
   }
 
   async save(result: JobResult): Promise<void> {
-    this.written = await writeJobResult(this.dir, result);
+    this.written = await writeJobResult(this.dir, withResumeChanges(result, this.resumeChanges));
   }
 }

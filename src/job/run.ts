@@ -96,7 +96,7 @@ export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {
     }
 
     const history = t.history;
-    await spec.sink.begin({ history, step: t.step, totalSteps: t.totalSteps });
+    await spec.sink.begin({ history, step: t.step, totalSteps: t.totalSteps, ...(t.resumeChanges.length ? { resumeChanges: t.resumeChanges } : {}) });
     const tasks = t.objective.tasks;
     emit({
       kind: 'started',

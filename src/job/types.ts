@@ -7,7 +7,7 @@ import type { LlamaFactoryJob } from '../export/llamafactory-job';
 import type { AdapterKind } from '../model/adapters';
 import type { LoadedModel } from '../model/load';
 import type { ModelSource } from '../model/source';
-import type { CheckpointData } from '../train/checkpoint';
+import type { CheckpointData, ResumeChange } from '../train/checkpoint';
 import type { CheckpointStore } from '../train/checkpoint-store';
 import type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
 import type { TrainSettings } from '../train/settings';
@@ -46,9 +46,9 @@ export interface JobSpec {
 export interface JobSink {
   /**
    * Before the first step: the run's length, and the steps a resumed run already has (its checkpoint's `step`
-   * and history).
+   * and history); `resumeChanges`: the differences its resumes went ahead with (resume_allow_changes).
    */
-  begin(start: { history: RunHistory; step: number; totalSteps: number }): Promise<void>;
+  begin(start: { history: RunHistory; step: number; totalSteps: number; resumeChanges?: readonly ResumeChange[] }): Promise<void>;
   step(record: StepRecord): void;
   evaluation(record: EvalRecord): void;
   /** Waits for what step() and evaluation() queued. */

@@ -6,6 +6,7 @@ import { exportPromptTuning } from '../export/prompt-tuning';
 import { PROMPT_EMBEDDINGS } from '../model/prompt-tuning';
 import type { BottleneckConfig } from '../model/bottleneck';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { Sha256 } from '../hub/sha256';
 import { CheckpointError } from './checkpoint-store';
 import { bottleneckWeights, loraModuleWeights, type LoraSpec, type PromptSpec } from './methods';
 import type { EvalRecord, StepRecord } from './metrics';
@@ -34,6 +35,20 @@ export interface DataState {
   step_in_epoch: number;
   /** That epoch's example order (indices into the training sequences). */
   order: number[];
+  /**
+   * SHA-256 of the encoded training and validation data (encodedDataHash): a resume with other records, or
+   * records encoded differently (template, cutoff_len, ...), is told apart even with the same count. Absent in
+   * checkpoints from before it was recorded.
+   */
+  hash?: string;
+}
+
+/** A resume that went ahead with differences (resume_allow_changes): at which step, and what differed. */
+export interface ResumeChange {
+  /** The step the run resumed after. */
+  step: number;
+  /** "learning_rate 0.0001 → 0.00005", "the encoded data (…)". */
+  changes: string[];
 }
 
 export interface TrainerState {
@@ -72,6 +87,13 @@ export interface TrainerState {
    */
   objective?: unknown;
   settings: TrainSettings;
+  /**
+   * The setting keys that were unset (undefined, so absent from `settings` in JSON): with `settings` every key
+   * the run had, so that a resume tells "unset then, set now" from a key this Graft did not know yet.
+   */
+  settings_unset?: string[];
+  /** Resumes that went ahead with differences (resume_allow_changes), oldest first; absent when none did. */
+  resumed_with_changes?: ResumeChange[];
   saved_at: string;
 }
 
@@ -83,6 +105,44 @@ export interface CheckpointData {
 }
 
 const encoder = new TextEncoder();
+
+/** A sequence as the data hash reads it (TrainExample's fields). */
+interface HashedSequence {
+  inputIds: readonly number[];
+  labels: readonly number[];
+  task?: string;
+}
+
+/**
+ * SHA-256 (hex) of the encoded examples in order — training, then validation —: each sequence's token ids,
+ * labels and task, and for pairs the chosen and the rejected sequence. Any change in the records or in how they
+ * are encoded changes it.
+ */
+export function encodedDataHash(train: readonly unknown[], val: readonly unknown[] = []): string {
+  const h = new Sha256();
+  const head = new Int32Array(3);
+  const put = (x: HashedSequence) => {
+    const task = encoder.encode(x.task ?? '');
+    head[0] = x.inputIds.length;
+    head[1] = x.labels.length;
+    head[2] = task.length;
+    h.update(new Uint8Array(head.buffer));
+    h.update(task);
+    h.update(new Uint8Array(Int32Array.from(x.inputIds).buffer));
+    h.update(new Uint8Array(Int32Array.from(x.labels).buffer));
+  };
+  for (const [part, items] of [[1, train], [2, val]] as const) {
+    h.update(new Uint8Array(Int32Array.of(part, items.length).buffer));
+    for (const item of items) {
+      const pair = item as { chosen?: HashedSequence; rejected?: HashedSequence };
+      if (pair.chosen && pair.rejected) {
+        put(pair.chosen);
+        put(pair.rejected);
+      } else put(item as HashedSequence);
+    }
+  }
+  return h.hex();
+}
 
 /** The files of a checkpoint. */
 export function encodeCheckpoint(data: CheckpointData): Map<string, Uint8Array> {

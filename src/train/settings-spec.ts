@@ -294,6 +294,7 @@ export const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: Tra
   output_dir: { parse: str, default: 'trainer_output' },
   overwrite_output_dir: { parse: toBool, default: false },
   resume_from_checkpoint: { parse: str, default: undefined },
+  resume_allow_changes: { parse: toBool, default: false },
   logging_steps: { parse: num({ min: 0, minExclusive: true }), default: 500 },
   save_strategy: { parse: oneOf(['no', 'steps', 'epoch'] as const), default: 'steps' },
   save_steps: { parse: num({ min: 0, minExclusive: true }), default: 500 },

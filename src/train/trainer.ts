@@ -9,14 +9,14 @@ import { balancedOrder, shuffled } from '../data/shuffle';
 import type { Gradients } from '../model/gradients';
 import type { CausalLM, LoraDropout } from '../model/transformer';
 import { checkpointName, type CheckpointStore } from './checkpoint-store';
-import { encodeCheckpoint, STATE_FORMAT, STATE_VERSION, type CheckpointData, type DataState, type TrainerState } from './checkpoint';
+import { encodedDataHash, encodeCheckpoint, STATE_FORMAT, STATE_VERSION, type CheckpointData, type DataState, type ResumeChange, type TrainerState } from './checkpoint';
 import { sumInto } from './loss';
 import { estimateEta, type EvalRecord, type StepRecord, type TrainProgress } from './metrics';
 import { setupMethod, type MethodSetup, type StartingAdapter, type TrainableParam } from './methods';
 import { createObjective, type Objective, type TrainExample, type TrainPair } from './objectives';
 import { AdamW, readJoined, writeJoined } from './optimizer';
 import { learningRateAt, resolveInterval, scheduleFor, stepsPerEpoch, type ScheduleParams } from './schedule';
-import { SettingsError, type TrainSettings } from './settings';
+import { SETTINGS_KEYS, SettingsError, type TrainSettings } from './settings';
 
 export type { TrainExample, TrainPair } from './objectives';
 
@@ -135,6 +135,18 @@ export class TrainError extends CodedError<'non-finite' | 'nothing-to-train'> {
   }
 }
 
+/**
+ * Settings that may differ when a run resumes: they steer saving, logging, evaluation and prediction, not what
+ * the training steps compute (strings: keys a later Graft adds are compared only when the checkpoint has them).
+ */
+const RESUME_FREE: ReadonlySet<string> = new Set([
+  'resume_from_checkpoint', 'resume_allow_changes', 'overwrite_output_dir', 'output_dir', 'logging_steps', 'save_strategy', 'save_steps',
+  'save_total_limit', 'eval_strategy', 'eval_steps', 'per_device_eval_batch_size', 'do_predict', 'predict_with_generate', 'eval_dataset',
+  'max_new_tokens', 'do_sample', 'temperature', 'top_p', 'top_k', 'repetition_penalty',
+]);
+/** The run's length: a resume may train longer or shorter (a note says so). */
+const RESUME_LENGTH: ReadonlySet<string> = new Set(['max_steps', 'num_train_epochs']);
+
 /** Applied steps in a row with a zero gradient norm and an unchanged loss before the run says so. */
 export const FROZEN_STEPS = 3;
 
@@ -180,6 +192,9 @@ export class Trainer {
   /** LoRA dropout: p, the job's seed and each micro-batch's counter span (docs/training.md, "LoRA dropout"); null: none. */
   readonly dropout: { p: number; seed: number; span: number } | null;
   private orderCache: { epoch: number; order: number[] } | undefined;
+  private hashCache: string | undefined;
+  /** Resumes of this run that went ahead with differences (the checkpoint's, then this one's). */
+  private readonly changes: ResumeChange[] = [];
   private disposed = false;
 
   private constructor(private readonly opts: TrainerOptions) {
@@ -554,6 +569,7 @@ export class Trainer {
       epoch,
       step_in_epoch: this.globalStep % this.stepsPerEpoch,
       order: [...this.epochOrder(epoch)],
+      hash: this.dataHash(),
     };
   }
 
@@ -581,6 +597,8 @@ export class Trainer {
       metrics: [...this.metrics],
       eval_metrics: [...this.evalMetrics],
       settings: this.opts.settings,
+      settings_unset: SETTINGS_KEYS.filter((k) => this.opts.settings[k] === undefined),
+      ...(this.changes.length ? { resumed_with_changes: this.changes.map((c) => ({ step: c.step, changes: [...c.changes] })) } : {}),
       saved_at: new Date().toISOString(),
     };
     const objectiveState = this.objective.exportState?.();
@@ -609,36 +627,72 @@ export class Trainer {
     }
   }
 
+  /** SHA-256 of the encoded training and validation data, computed once (checkpoint.ts's encodedDataHash). */
+  dataHash(): string {
+    return (this.hashCache ??= encodedDataHash(this.opts.train, this.opts.val ?? []));
+  }
+
+  /** The differences a resume went ahead with (resume_allow_changes), this one last; empty when none. */
+  get resumeChanges(): readonly ResumeChange[] {
+    return this.changes;
+  }
+
+  /**
+   * What differs between the checkpoint's run and this job: every setting (but those that only steer saving,
+   * logging and evaluation, and the run's length), the number of sequences and the encoded data's hash.
+   */
+  private differences(st: TrainerState): { changes: string[]; length: string[] } {
+    const s = this.opts.settings as unknown as Record<string, unknown>;
+    const was = st.settings as unknown as Record<string, unknown>;
+    const changes: string[] = [];
+    const length: string[] = [];
+    const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+    // Every key the checkpoint's run had (set, or listed as unset); a key its Graft did not know is no difference.
+    for (const key of new Set([...Object.keys(was), ...(st.settings_unset ?? [])])) {
+      if (RESUME_FREE.has(key)) continue;
+      if (JSON.stringify(was[key]) === JSON.stringify(s[key])) continue;
+      (RESUME_LENGTH.has(key) ? length : changes).push(`${key} ${show(was[key])} → ${show(s[key])}`);
+    }
+    if (st.data.num_examples !== this.opts.train.length) {
+      changes.push(`the dataset: the checkpoint's run trained on ${st.data.num_examples} sequences, this job has ${this.opts.train.length}`);
+    } else if (st.data.hash !== undefined && st.data.hash !== this.dataHash()) {
+      changes.push(`the encoded data: the records, or how they are encoded, changed (sha256 ${st.data.hash.slice(0, 12)}… in the checkpoint, ${this.dataHash().slice(0, 12)}… now)`);
+    }
+    return { changes, length };
+  }
+
   /** Restores a checkpoint of this run: weights, moments, step counts, metrics. Checks that it is this run. */
   private restore(c: CheckpointData): void {
     const st = c.state;
     const s = this.opts.settings;
     const was = st.settings;
-    const same: (keyof TrainSettings)[] = ['stage', 'finetuning_type', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'seed', 'disable_shuffling', 'cutoff_len'];
-    for (const key of same) {
-      if (JSON.stringify(was[key]) !== JSON.stringify(s[key])) {
-        throw bad('resume_from_checkpoint', `the checkpoint was trained with ${key} ${JSON.stringify(was[key])}, this job has ${JSON.stringify(s[key])}; resuming continues the same run, so set it back (or start a new run in another output_dir)`);
-      }
-    }
-    if (st.data.num_examples !== this.opts.train.length) {
-      throw bad('resume_from_checkpoint', `the checkpoint's run trained on ${st.data.num_examples} sequences, this job has ${this.opts.train.length}: the dataset (or max_samples, val_size, packing) changed`);
+    // The objective's own state first: it names what does not fit it (multi-task weighting) in its own words.
+    this.objective.importState?.(st.objective);
+    const { changes, length } = this.differences(st);
+    if (changes.length && !s.resume_allow_changes) {
+      throw bad(
+        'resume_from_checkpoint',
+        `the checkpoint's run differs from this job in ${changes.length === 1 ? 'one respect' : `${changes.length} respects`}: ${changes.join('; ')}; ` +
+          'resuming continues the same run, so set them back, train in another output_dir (or with overwrite_output_dir), or set resume_allow_changes: true to resume anyway (the differences are recorded)',
+      );
     }
     const mine = this.params.map((p) => `${p.name} [${p.shape.join(', ')}]`);
     const theirs = st.method.trainable.map((p) => `${p.name} [${p.shape.join(', ')}]`);
     if (mine.join('\n') !== theirs.join('\n')) {
       const diff = mine.find((x) => !theirs.includes(x)) ?? theirs.find((x) => !mine.includes(x));
-      throw bad('resume_from_checkpoint', `the checkpoint trains other tensors than this job (first difference: ${diff}); the method settings changed`);
+      throw bad('resume_from_checkpoint', `the checkpoint trains other tensors than this job (first difference: ${diff}); the method settings changed, and its weights cannot be restored into this job even with resume_allow_changes`);
     }
-    const span = st.rng.dropout_span;
-    if (this.dropout && was.lora_dropout > 0 && span !== undefined && span !== this.dropout.span) {
-      throw bad('resume_from_checkpoint', `the checkpoint's LoRA dropout drew ${span} counters per micro-batch, this job ${this.dropout.span}: the adapter targets or the training sequences changed`);
+    if (!s.resume_allow_changes) {
+      const span = st.rng.dropout_span;
+      if (this.dropout && was.lora_dropout > 0 && span !== undefined && span !== this.dropout.span) {
+        throw bad('resume_from_checkpoint', `the checkpoint's LoRA dropout drew ${span} counters per micro-batch, this job ${this.dropout.span}: the adapter targets or the training sequences changed`);
+      }
+      const epoch = st.data.epoch;
+      const order = this.epochOrder(epoch);
+      if (order.length !== st.data.order.length || order.some((v, i) => v !== st.data.order[i])) {
+        throw bad('resume_from_checkpoint', `the data order of epoch ${epoch} differs from the checkpoint's: the dataset or the seed changed`);
+      }
     }
-    const epoch = st.data.epoch;
-    const order = this.epochOrder(epoch);
-    if (order.length !== st.data.order.length || order.some((v, i) => v !== st.data.order[i])) {
-      throw bad('resume_from_checkpoint', `the data order of epoch ${epoch} differs from the checkpoint's: the dataset or the seed changed`);
-    }
-    this.objective.importState?.(st.objective);
     for (const p of this.params) writeJoined(this.ctx, p.parts, c.weights.get(p.name)!, p.name);
     this.optimizer.importState(c.optimizer);
     this.globalStep = st.global_step;
@@ -647,7 +701,12 @@ export class Trainer {
     this.metrics.push(...st.metrics);
     this.evalMetrics.push(...st.eval_metrics);
     this.lastSaved = st.global_step;
-    if (st.total_steps !== this.totalSteps) this.notes.push(`the run now has ${this.totalSteps} steps (the checkpoint's had ${st.total_steps})`);
+    this.changes.push(...(st.resumed_with_changes ?? []));
+    if (changes.length) {
+      this.changes.push({ step: st.global_step, changes });
+      this.notes.push(`resume_allow_changes: resuming after step ${st.global_step} with ${changes.join('; ')} (recorded in the checkpoints)`);
+    }
+    if (st.total_steps !== this.totalSteps) this.notes.push(`the run now has ${this.totalSteps} steps (the checkpoint's had ${st.total_steps})${length.length ? `: ${length.join(', ')}` : ''}`);
   }
 
   private alive(): void {

@@ -186,4 +186,41 @@ describe('resuming checks that the checkpoint is this run', () => {
     expect(await attempt({ max_steps: 3 })).toBe('accepted'); // more steps: allowed
     expect(lm.model.adapter).toBeNull();
   });
+
+  it('refuses other answers of the same count and another learning rate, listing every difference; resume_allow_changes resumes and records them', async () => {
+    const { lm } = await fixtureModel();
+    const examples = shortExamples(lm, 4);
+    const store = new MemoryCheckpointStore();
+    await train(examples, { over: { max_steps: 1, save_steps: 1 }, store });
+    const data = decodeCheckpoint(await store.read(1), 'checkpoint-1');
+    expect(data.state.data.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(data.state.settings_unset).toContain('max_samples');
+    // The same number of sequences, one answer token changed: the encoded data's hash tells them apart.
+    const changed = examples.map((e, i) => (i === 2 ? { ...e, inputIds: e.inputIds.map((t, j) => (j === e.inputIds.length - 1 ? (t + 1) % 512 : t)) } : e));
+    const attempt = async (over: Record<string, unknown>, ex = examples, adapter = true) => {
+      try {
+        return Trainer.create({ model: lm.model, settings: job({ max_steps: 2, ...over }), train: ex, padTokenId: 0, ...(adapter ? { startingAdapter: await initAdapter(lm) } : {}), resume: data });
+      } catch (e) {
+        expect(e).toBeInstanceOf(SettingsError);
+        return (e as Error).message;
+      }
+    };
+    const hashOnly = await attempt({}, changed);
+    expect(hashOnly).toMatch(/resume_from_checkpoint: the checkpoint's run differs from this job in one respect: the encoded data: the records, or how they are encoded, changed \(sha256 [0-9a-f]{12}… in the checkpoint, [0-9a-f]{12}… now\); .*resume_allow_changes: true/);
+    const two = await attempt({ learning_rate: 0.02, max_samples: 4 }, changed);
+    expect(two).toMatch(/differs from this job in 3 respects: learning_rate 0\.005 → 0\.02; max_samples unset → 4; the encoded data: /);
+    // resume_allow_changes: resumes, says so, and every later checkpoint carries the differences.
+    const t = (await attempt({ learning_rate: 0.02, resume_allow_changes: true }, changed)) as Trainer;
+    expect(t).toBeInstanceOf(Trainer);
+    expect(t.notes.join('\n')).toMatch(/resume_allow_changes: resuming after step 1 with learning_rate 0\.005 → 0\.02; the encoded data/);
+    const next = new MemoryCheckpointStore();
+    (t as unknown as { opts: { store?: MemoryCheckpointStore } }).opts.store = next;
+    await t.run();
+    const later = decodeCheckpoint(await next.read(2), 'checkpoint-2');
+    expect(later.state.resumed_with_changes).toEqual([{ step: 1, changes: [expect.stringMatching(/^learning_rate 0\.005 → 0\.02$/), expect.stringMatching(/^the encoded data/)] }]);
+    t.dispose();
+    // The tensors a checkpoint trains cannot be overridden.
+    expect(await attempt({ lora_rank: 3, resume_allow_changes: true }, examples, false)).toMatch(/other tensors than this job .*even with resume_allow_changes/);
+    expect(lm.model.adapter).toBeNull();
+  });
 });

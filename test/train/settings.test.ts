@@ -83,6 +83,7 @@ describe('parseSettings: defaults', () => {
       repetition_penalty: 1.0,
       output_dir: 'trainer_output',
       overwrite_output_dir: false,
+      resume_allow_changes: false,
       logging_steps: 500,
       save_strategy: 'steps',
       save_steps: 500,
