@@ -5,7 +5,7 @@
 // prediction for the same shape, depth and length. (The full-depth figures are the planner's alone: see README,
 // "Models, weight precision and QLoRA".)
 //
-//   npx tsx bench/memory.ts [--quick]
+//   npx tsx bench/memory.ts [--quick] [--models smollm2,gemma,llama]
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
 import type { WeightSource } from '../src/model/params';
@@ -75,7 +75,12 @@ function randomWeights(raw: Record<string, unknown>, bf16: boolean): WeightSourc
     names: [...shapes.keys()],
     info: (name) => ({ dtype: bf16 && shapes.get(name)!.length > 1 ? 'BF16' : 'F32', shape: shapes.get(name)! }),
     float32: (name) => values(name),
-    bits16: (name) => Uint16Array.from(values(name), (v) => f32ToBf16Bits(v)),
+    bits16: (name) => {
+      const v = values(name);
+      const out = new Uint16Array(v.length); // a loop, not Uint16Array.from(v, f): that iterates through the JS heap
+      for (let i = 0; i < v.length; i++) out[i] = f32ToBf16Bits(v[i]!);
+      return out;
+    },
   };
 }
 
@@ -90,10 +95,14 @@ export interface MemoryRow {
   error: number;
 }
 
-export async function runMemoryBench(newContext: () => Promise<GpuContext>, opts: { quick?: boolean; log?: (l: string) => void } = {}): Promise<MemoryRow[]> {
+export async function runMemoryBench(
+  newContext: () => Promise<GpuContext>,
+  opts: { quick?: boolean; models?: string[]; log?: (l: string) => void } = {},
+): Promise<MemoryRow[]> {
   const log = opts.log ?? (() => {});
   const rows: MemoryRow[] = [];
-  for (const c of opts.quick ? MEMORY_CASES.slice(0, 1) : MEMORY_CASES) {
+  const wanted = (c: MemoryCase) => !opts.models?.length || opts.models.some((m) => c.model.toLowerCase().startsWith(m.toLowerCase()));
+  for (const c of opts.quick ? MEMORY_CASES.slice(0, 1) : MEMORY_CASES.filter(wanted)) {
     for (const precision of c.precisions) {
       const ctx = await newContext();
       const raw = { ...c.config, num_hidden_layers: c.layers };
@@ -134,7 +143,9 @@ async function main(): Promise<void> {
     const { adapter, gpu } = await requestNodeAdapter();
     return GpuContext.create(adapter, gpu);
   };
-  await runMemoryBench(fresh, { quick: process.argv.includes('--quick'), log: (l) => console.log(l) });
+  const i = process.argv.indexOf('--models');
+  const models = i >= 0 && process.argv[i + 1] ? process.argv[i + 1]!.split(',') : undefined;
+  await runMemoryBench(fresh, { quick: process.argv.includes('--quick'), ...(models ? { models } : {}), log: (l) => console.log(l) });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
