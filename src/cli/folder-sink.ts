@@ -58,6 +58,10 @@ export async function writeJobResult(dir: string, result: JobResult): Promise<st
     await writeFiles(dir, result.llamaFactory.files);
     written.push(...result.llamaFactory.files.keys());
   }
+  if (result.predictions) {
+    await writeFiles(dir, result.predictions);
+    written.push(...result.predictions.keys());
+  }
   return written;
 }
 

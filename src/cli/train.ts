@@ -6,6 +6,8 @@ import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
 import { parsePreferenceText } from '../data/preference';
 import { runJob } from '../job/run';
+import { jiebaCut } from '../eval/jieba-node';
+import type { Conversation } from '../data/types';
 import type { JobData, JobEvent } from '../job/types';
 import { UnsupportedModelError } from '../model/config';
 import type { StepRecord } from '../train/metrics';
@@ -132,6 +134,7 @@ async function readJobData(refs: readonly DatasetRef[], fileName: string, pairs:
     const parsed = await readSftDatasets(refs, io);
     ({ records, problems } = parsed);
     data = { kind: 'sft', records: parsed.records, format: parsed.format };
+    for (const n of parsed.notes) io.stderr.write(`graft train: note: ${n}\n`);
   } else {
     const ref = refs[0]!;
     const bytes = ref.kind === 'file' ? new Uint8Array(await readFile(ref.path)) : (await readHubDatasetFile(ref, io)).bytes;
@@ -140,6 +143,7 @@ async function readJobData(refs: readonly DatasetRef[], fileName: string, pairs:
     reportProblems(io, fileName, problems, 'skipped');
     for (const w of parsed.warnings) io.stderr.write(`graft train: note: ${fileName} ${describeSource(w)}: ${w.reason} (kept)\n`);
     data = { kind: 'pairs', records: parsed.records };
+    for (const n of parsed.notes) io.stderr.write(`graft train: note: ${n}\n`);
   }
   const readCount = records.length + problems.filter((p) => p.line !== undefined || p.index !== undefined).length;
   if (problems.length) io.stderr.write(`graft train: ${problems.length} of ${readCount} records of ${fileName} cannot be used and were skipped\n`);
@@ -253,6 +257,8 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
   // The dataset: every record that cannot be used is named with its line and left out.
   const fileName = datasetRefs.length > 1 ? datasetTaskNames(datasetList).join('+') : basename(datasetLabel(firstRef));
   const data = await readJobData(datasetRefs, fileName, pairs, io);
+  // do_predict on eval_dataset: its records are read as the training dataset's are
+  const predictData = s.do_predict && s.eval_dataset !== undefined && !pairs ? await readJobData([await resolveDatasetArg(s.eval_dataset, s.dataset_dir, jobDir, io)], s.eval_dataset, false, io) : undefined;
   if (Math.min(data.records.length, s.max_samples ?? Infinity) === 0) {
     throw new CliError('empty-dataset', `${fileName} has no ${pairs ? 'preference pair' : 'record'} Graft can train on${pairs ? ' (stage dpo and rm read {prompt, chosen, rejected} records)' : ''}.`);
   }
@@ -319,6 +325,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
           ...(resume ? { resume } : {}),
           sink,
           llamaFactory: { settings: lfSettings },
+          ...(s.do_predict ? { predict: { segment: jiebaCut, ...(predictData ? { records: predictData.records as Conversation[] } : {}) } } : {}),
         },
         { onEvent, signal: io.signal },
       );

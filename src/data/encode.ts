@@ -190,6 +190,8 @@ export function tokenStats(examples: readonly EncodedExample[]): TokenStats {
 
 export interface EncodedDataset {
   examples: EncodedExample[];
+  /** The conversation each example was encoded from (the same order as `examples`). */
+  records: Conversation[];
   /** Records that could not be encoded (or, when asked, kept no target token); they are left out. */
   problems: DatasetProblem[];
   stats: TokenStats;
@@ -207,6 +209,7 @@ export function encodeDataset(
   options: EncodeDatasetOptions,
 ): EncodedDataset {
   const examples: EncodedExample[] = [];
+  const kept: Conversation[] = [];
   const problems: DatasetProblem[] = [];
   for (const c of records) {
     let e: EncodedExample;
@@ -227,8 +230,9 @@ export function encodeDataset(
       continue;
     }
     examples.push(e);
+    kept.push(c);
   }
-  return { examples, problems, stats: tokenStats(examples) };
+  return { examples, records: kept, problems, stats: tokenStats(examples) };
 }
 
 /** LLaMA-Factory packs the examples of each preprocessing batch (its preprocessing_batch_size, 1000) on their own. */
@@ -347,6 +351,8 @@ export interface SftData {
   /** Training sequences: one example each, or several when packed. */
   train: EncodedExample[];
   val: EncodedExample[];
+  /** The conversations of the validation examples, in their order (do_predict answers their prompts). */
+  valRecords: Conversation[];
   problems: DatasetProblem[];
   /** Of the training examples, counted before packing. */
   stats: TokenStats;
@@ -367,8 +373,11 @@ export function prepareSftData(
   if (options.packing === true && records.some((r) => r.task !== undefined)) {
     throw new Error('packing puts examples of different tasks into one sequence, so multi-task training (records with a "task") needs packing: false');
   }
-  const { examples, problems } = encodeDataset(records, tokenizer, template, options);
+  const encoded = encodeDataset(records, tokenizer, template, options);
+  const { examples, problems } = encoded;
+  const recordOf = new Map(examples.map((e, i) => [e, encoded.records[i]!]));
   let { train, val } = splitTrainVal(examples, options.valSize ?? 0, seed);
+  const valRecords = val.map((e) => recordOf.get(e)!);
   if (options.valSize === undefined || options.valSize === 0) train = options.shuffle === false ? examples.slice() : shuffled(examples, seed);
   else if (options.shuffle === false) {
     // the split shuffled; restore file order within each part
@@ -381,5 +390,5 @@ export function prepareSftData(
     train = packExamples(train, options.cutoffLen);
     val = packExamples(val, options.cutoffLen);
   }
-  return { train, val, problems, stats, valStats };
+  return { train, val, valRecords, problems, stats, valStats };
 }

@@ -3,7 +3,7 @@
 import { prepareSftData } from '../data/encode';
 import { preparePreferenceData } from '../data/preference';
 import { applyTaskTemplate } from '../data/tasks';
-import type { DatasetProblem } from '../data/types';
+import type { Conversation, DatasetProblem } from '../data/types';
 import type { LoadedModel } from '../model/load';
 import type { TrainSettings } from '../train/settings';
 import type { TrainExample, TrainPair } from '../train/trainer';
@@ -17,6 +17,8 @@ export interface EncodedJobData {
   problems: DatasetProblem[];
   /** Remarks for the person (answers cut by cutoff_len). */
   notes: string[];
+  /** Stage sft: the conversations of the validation split (what do_predict answers without eval_dataset). */
+  valRecords: readonly Conversation[];
 }
 
 /** The first max_samples records of the job's data. */
@@ -43,7 +45,7 @@ export function encodeJobData(raw: JobData, datasetName: string, lm: LoadedModel
     const pref = preparePreferenceData(data.records, lm.tokenizer, lm.template, { cutoffLen: s.cutoff_len, valSize: s.val_size, seed: s.seed, shuffle: false });
     if (pref.stats.truncatedPairs > 0) notes.push(`${pref.stats.truncatedPairs} pair${pref.stats.truncatedPairs === 1 ? ' has its' : 's have an'} answer cut at cutoff_len ${s.cutoff_len}`);
     if (pref.train.length === 0) throw emptyAfterEncoding(datasetName, 'preference pair', pref.problems);
-    return { train: pref.train, val: pref.val, problems: pref.problems, notes };
+    return { train: pref.train, val: pref.val, problems: pref.problems, notes, valRecords: [] };
   }
   const sft = prepareSftData(data.records, lm.tokenizer, lm.template, {
     cutoffLen: s.cutoff_len,
@@ -57,7 +59,7 @@ export function encodeJobData(raw: JobData, datasetName: string, lm: LoadedModel
   const n = sft.stats.examplesWithoutTargets;
   if (n > 0) notes.push(`${n} example${n === 1 ? ' has' : 's have'} no answer token left within cutoff_len ${s.cutoff_len}; ${n === 1 ? 'it adds' : 'they add'} nothing to the loss`);
   if (sft.train.length === 0) throw emptyAfterEncoding(datasetName, 'record', sft.problems);
-  return { train: sft.train, val: sft.val, problems: sft.problems, notes };
+  return { train: sft.train, val: sft.val, problems: sft.problems, notes, valRecords: sft.valRecords };
 }
 
 function emptyAfterEncoding(datasetName: string, what: string, problems: readonly DatasetProblem[]): JobError {

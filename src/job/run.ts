@@ -13,7 +13,10 @@ import type { TrainSettings } from '../train/settings';
 import { Trainer } from '../train/trainer';
 import { DEFAULT_MAX_POSITIONS } from '../model/transformer';
 import { encodeJobData } from './data';
+import { applyTaskTemplate } from '../data/tasks';
+import { JobError } from './errors';
 import { llamaFactoryJobFor } from './llamafactory';
+import { predictionFiles, predictRefusal, predictTrained } from './predict';
 import { buildResult } from './results';
 import type { JobHooks, JobOutcome, JobSpec } from './types';
 
@@ -23,7 +26,8 @@ import type { JobHooks, JobOutcome, JobSpec } from './types';
  */
 function positionsFor(s: TrainSettings, modelPositions: number): number {
   const virtualTokens = s.finetuning_type === 'prompt' ? s.num_virtual_tokens : 0;
-  return Math.max(s.cutoff_len + virtualTokens, Math.min(modelPositions, DEFAULT_MAX_POSITIONS));
+  const predictTokens = s.do_predict ? s.max_new_tokens : 0; // do_predict: the prompt (at most cutoff_len) and its answer
+  return Math.max(s.cutoff_len + virtualTokens + predictTokens, Math.min(modelPositions, DEFAULT_MAX_POSITIONS));
 }
 
 /**
@@ -44,6 +48,8 @@ export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {
   let trainer: Trainer | undefined;
   let keep = false;
   try {
+    const predictWhyNot = predictRefusal(s, spec.predict !== undefined);
+    if (predictWhyNot) throw new JobError('bad-settings', `${predictWhyNot}.`);
     emit({ kind: 'phase', phase: 'loading', message: `Loading ${spec.model.id} onto the GPU` });
     await hooks.beforeLoad?.();
     const config = parseConfig(await readJson(spec.model.source, 'config.json', true, 'every model folder needs one'));
@@ -133,6 +139,13 @@ export async function runJob(ctx: GpuContext, spec: JobSpec, hooks: JobHooks = {
     const result = await buildResult(t, lm, spec.model.source, spec.model.id, s);
     const lf = spec.llamaFactory ? llamaFactoryJobFor(spec.llamaFactory.settings, spec.datasetName, spec.data, lm.template.origin === 'default' ? 'graft-default' : 'model') : undefined;
     if (lf) result.llamaFactory = lf;
+    if (s.do_predict) {
+      const records = spec.predict?.records ? applyTaskTemplate(spec.predict.records, s.task_template).records : data.valRecords;
+      emit({ kind: 'phase', phase: 'eval', message: `Predicting ${records.length} held-out record${records.length === 1 ? '' : 's'}` });
+      const p = await predictTrained(lm, result, records, s, { segment: spec.predict!.segment, ...(hooks.signal ? { signal: hooks.signal } : {}) });
+      result.predictions = predictionFiles(p);
+      emit({ kind: 'note', text: `predict: ${Object.entries(p.metrics).filter(([k]) => /bleu|rouge/.test(k)).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} on ${p.predictions.length} records` });
+    }
     await spec.sink.save(result);
     t.dispose();
     trainer = undefined;

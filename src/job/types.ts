@@ -4,6 +4,7 @@
 import type { PreferenceRecord } from '../data/preference';
 import type { Conversation, DatasetFormat, DatasetProblem } from '../data/types';
 import type { LlamaFactoryJob } from '../export/llamafactory-job';
+import type { Segmenter } from '../eval/metrics';
 import type { AdapterKind } from '../model/adapters';
 import type { LoadedModel } from '../model/load';
 import type { ModelSource } from '../model/source';
@@ -40,6 +41,11 @@ export interface JobSpec {
    * adapter paths it can open). Runs of methods LLaMA-Factory lacks write none, with a note.
    */
   llamaFactory?: { settings: TrainSettings };
+  /**
+   * do_predict: the word segmenter for ROUGE (jieba; src/eval/) and the records to answer (eval_dataset), by
+   * default the val_size split. Without it a job with do_predict is refused.
+   */
+  predict?: { segment: Segmenter; records?: readonly Conversation[] };
 }
 
 /** Where a job's metrics and result go: a folder (the CLI) or IndexedDB (the app). */
@@ -85,7 +91,11 @@ export type JobResult = (
   | { kind: 'adapter'; files: Map<string, Uint8Array>; adapter: AdapterDetails }
   | { kind: 'model'; files: Map<string, Uint8Array> }
   | { kind: 'reward'; files: Map<string, Uint8Array>; adapterFiles?: Map<string, Uint8Array> }
-) & { llamaFactory?: LlamaFactoryJob };
+) & {
+  llamaFactory?: LlamaFactoryJob;
+  /** do_predict: generated_predictions.jsonl and predict_results.json (src/job/predict.ts). */
+  predictions?: Map<string, Uint8Array>;
+};
 
 export type JobPhase = 'loading' | 'preparing' | 'training' | 'paused' | 'eval' | 'checkpoint' | 'saving';
 
