@@ -13,7 +13,7 @@ import { parseSettings, type TrainSettings } from '../../src/train/settings';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { MemoryCheckpointStore } from '../../src/train/checkpoint-store';
 import { TrainControl, Trainer, type TrainExample, type TrainPair } from '../../src/train/trainer';
-import { testContext } from '../helpers/gpu';
+import { atTestFileEnd, testContext } from '../helpers/gpu';
 
 export const FIXTURE_DIR = new URL('../fixtures/tiny-llama/', import.meta.url);
 export const FIXTURE = 'test/fixtures/tiny-llama';
@@ -36,6 +36,10 @@ export function fixtureModel(): Promise<{ ctx: GpuContext; lm: LoadedModel }> {
   loaded ??= (async () => {
     const ctx = await testContext();
     const lm = await loadModel(ctx, await folderSource(new URL('.', FIXTURE_DIR).pathname));
+    atTestFileEnd(() => {
+      loaded = undefined;
+      lm.dispose();
+    });
     return { ctx, lm };
   })();
   return loaded;
