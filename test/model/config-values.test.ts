@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, UnsupportedModelError } from '../../src/model/config';
 import { describeFrom } from '../../src/model/info';
 import { checkWeights, ModelWeightsError } from '../../src/model/params';
+import { refusal } from '../helpers/config';
 
 const llama = {
   architectures: ['LlamaForCausalLM'],
@@ -21,28 +22,17 @@ const llama = {
 };
 const noWeights = { files: [], tensors: new Map() };
 
-function refused(cfg: Record<string, unknown>): string {
-  let err: unknown;
-  try {
-    parseConfig(cfg);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(UnsupportedModelError);
-  return (err as Error).message;
-}
-
 describe('config.json values are checked when it is parsed', () => {
   it('refuses absurd sizes and epsilons with a sentence naming the setting', () => {
-    expect(refused({ ...llama, vocab_size: 1e12 })).toMatch(/^config\.json: "vocab_size" is 1000000000000, more than any model Graft can load has \(at most 16,777,216 tokens in a vocabulary\)\. The file is damaged/);
-    expect(refused({ ...llama, num_hidden_layers: 1e9 })).toMatch(/"num_hidden_layers" is 1000000000, more than .*at most 1,024 layers/);
-    expect(refused({ ...llama, rms_norm_eps: -1e-6 })).toMatch(/"rms_norm_eps" is -0\.000001; a norm's epsilon must be a small positive number/);
-    expect(refused({ ...llama, hidden_size: 64.5 })).toMatch(/"hidden_size" is 64\.5; it must be a positive whole number/);
-    expect(refused({ ...llama, num_attention_heads: -4 })).toMatch(/"num_attention_heads" is -4/);
-    expect(refused({ ...llama, intermediate_size: '176' })).toMatch(/"intermediate_size" is "176"/);
-    expect(refused({ ...llama, max_position_embeddings: 1e300 })).toMatch(/"max_position_embeddings"/);
-    expect(refused({ ...llama, rope_theta: 0 })).toMatch(/"rope_theta" is 0; it must be a positive number/);
-    expect(refused({ architectures: ['GPT2LMHeadModel'], n_embd: 8, n_head: 2, n_layer: 2e9, vocab_size: 10 })).toMatch(/"n_layer" is 2000000000/);
+    expect(refusal({ ...llama, vocab_size: 1e12 })).toMatch(/^config\.json: "vocab_size" is 1000000000000, more than any model Graft can load has \(at most 16,777,216 tokens in a vocabulary\)\. The file is damaged/);
+    expect(refusal({ ...llama, num_hidden_layers: 1e9 })).toMatch(/"num_hidden_layers" is 1000000000, more than .*at most 1,024 layers/);
+    expect(refusal({ ...llama, rms_norm_eps: -1e-6 })).toMatch(/"rms_norm_eps" is -0\.000001; a norm's epsilon must be a small positive number/);
+    expect(refusal({ ...llama, hidden_size: 64.5 })).toMatch(/"hidden_size" is 64\.5; it must be a positive whole number/);
+    expect(refusal({ ...llama, num_attention_heads: -4 })).toMatch(/"num_attention_heads" is -4/);
+    expect(refusal({ ...llama, intermediate_size: '176' })).toMatch(/"intermediate_size" is "176"/);
+    expect(refusal({ ...llama, max_position_embeddings: 1e300 })).toMatch(/"max_position_embeddings"/);
+    expect(refusal({ ...llama, rope_theta: 0 })).toMatch(/"rope_theta" is 0; it must be a positive number/);
+    expect(refusal({ architectures: ['GPT2LMHeadModel'], n_embd: 8, n_head: 2, n_layer: 2e9, vocab_size: 10 })).toMatch(/"n_layer" is 2000000000/);
   });
 
   it('describing a model (graft info) refuses them too, instead of sizing arrays from them', () => {
@@ -51,10 +41,10 @@ describe('config.json values are checked when it is parsed', () => {
   });
 
   it('refuses a checkpoint quantized ahead of time, saying what to do', () => {
-    expect(refused({ ...llama, quantization_config: { quant_method: 'bitsandbytes', load_in_4bit: true } })).toMatch(
+    expect(refusal({ ...llama, quantization_config: { quant_method: 'bitsandbytes', load_in_4bit: true } })).toMatch(
       /already quantized \(config\.json has a quantization_config, quant_method "bitsandbytes"\).*set quantization_bit 4 or 8/,
     );
-    expect(refused({ ...llama, quantization_config: { quant_method: 'gptq', bits: 4 } })).toMatch(/quant_method "gptq"/);
+    expect(refusal({ ...llama, quantization_config: { quant_method: 'gptq', bits: 4 } })).toMatch(/quant_method "gptq"/);
     // describeModel still says what the repository holds, with the reason it cannot run.
     const info = describeFrom({ ...llama, quantization_config: { quant_method: 'awq' } }, noWeights);
     expect(info.supported).toBe(false);
