@@ -48,11 +48,16 @@ export function bar(fraction: number, width: number): string {
 const PHASE_WORDS: Record<DownloadProgress['phase'], string> = {
   plan: 'checking',
   download: 'downloading',
-  retry: 'connection lost, retrying',
+  retry: 'retrying',
   restart: 'starting over',
   verify: 'verifying',
   done: 'done',
 };
+
+/** The words for a progress event's phase; a retry says why ("the server answered HTTP 500, retrying"). */
+function phaseWords(p: DownloadProgress): string {
+  return p.phase === 'retry' && p.reason ? `${p.reason}, retrying` : PHASE_WORDS[p.phase];
+}
 
 export class DownloadReporter {
   private lastDraw = 0;
@@ -91,7 +96,7 @@ export class DownloadReporter {
     if (newFile || p.phase !== 'download' || now - this.lastLine >= (this.options.lineIntervalMs ?? 5000)) {
       this.lastFile = p.file || this.lastFile;
       this.lastLine = now;
-      this.out.write(`${this.label}: ${PHASE_WORDS[p.phase]} ${p.file}  ${progressSummary(p)}\n`);
+      this.out.write(`${this.label}: ${phaseWords(p)} ${p.file}  ${progressSummary(p)}\n`);
     }
   }
 
@@ -102,7 +107,7 @@ export class DownloadReporter {
       line = `${this.label}: checking the files on the hub…`;
     } else {
       const fraction = p.total ? p.bytes / p.total : 0;
-      const tail = p.phase === 'download' ? p.file : `${PHASE_WORDS[p.phase]} ${p.file}`.trim();
+      const tail = p.phase === 'download' ? p.file : `${phaseWords(p)} ${p.file}`.trim();
       line = `${this.label} ${bar(fraction, 20)} ${progressSummary(p)}${tail ? `  ${tail}` : ''}`;
     }
     if (line.length > cols) line = line.slice(0, cols - 1) + '…';

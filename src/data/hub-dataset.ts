@@ -5,7 +5,7 @@ import { fetchHubFile, DEFAULT_ENDPOINT, DEFAULT_REVISION, type HubOptions } fro
 import { formatBytes } from '../engine/errors';
 import { HubError } from '../hub/errors';
 import { sha256Hex } from '../hub/sha256';
-import { gunzipSync } from 'fflate';
+import { Gunzip } from 'fflate';
 import { parseDatasetText, type ParsedDataset, type ParseOptions } from './parse';
 import { parseParquetDataset } from './parquet';
 import type { DatasetFormat, DatasetProblem } from './types';
@@ -340,22 +340,63 @@ export const FALLBACK_FILES = [
 ];
 
 /**
- * Reads a dataset file's bytes by its name: Parquet through hyparquet, JSON and JSON Lines through
- * parseDatasetText; ".gz" is unpacked first. Like parseDatasetText, it reports problems instead of throwing.
+ * The most bytes one ".gz" dataset file may unpack to (the text must fit in the browser's memory and in one
+ * JavaScript string): a larger one is refused as it inflates, at the cap.
  */
-export async function parseDatasetFile(bytes: Uint8Array, fileName: string, options: ParseOptions & { indexOffset?: number } = {}): Promise<ParsedDataset> {
+export const MAX_GUNZIPPED_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Compressed bytes handed to the inflater at a time: what one push can produce past the cap is bounded by it
+ * (deflate expands at most about 1032 times: 4 MiB).
+ */
+const GZ_PUSH_BYTES = 4 * 1024;
+
+/** Inflates gzip bytes, stopping as soon as the output passes `cap`. Throws with the reason. */
+export function gunzipCapped(bytes: Uint8Array, fileName: string, cap = MAX_GUNZIPPED_BYTES): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  let over = false;
+  const g = new Gunzip((chunk) => {
+    if (over) return;
+    total += chunk.length;
+    if (total > cap) {
+      over = true;
+      parts.length = 0;
+      return;
+    }
+    parts.push(chunk);
+  });
+  for (let at = 0; at < bytes.length && !over; at += GZ_PUSH_BYTES) g.push(bytes.subarray(at, at + GZ_PUSH_BYTES), at + GZ_PUSH_BYTES >= bytes.length);
+  if (over) throw new Error(`it unpacks to more than ${formatBytes(cap)}, the most Graft reads from one compressed file; split the dataset into smaller files (or use Parquet)`);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Reads a dataset file's bytes by its name: Parquet through hyparquet, JSON and JSON Lines through
+ * parseDatasetText; ".gz" is unpacked first (up to maxUnpackedBytes, default MAX_GUNZIPPED_BYTES). Like
+ * parseDatasetText, it reports problems instead of throwing.
+ */
+export async function parseDatasetFile(bytes: Uint8Array, fileName: string, options: ParseOptions & { indexOffset?: number; maxUnpackedBytes?: number } = {}): Promise<ParsedDataset> {
   let b = bytes;
   let name = fileName;
   if (/\.gz$/i.test(name)) {
     try {
-      b = gunzipSync(bytes);
+      b = gunzipCapped(bytes, fileName, options.maxUnpackedBytes);
     } catch (e) {
-      return { records: [], problems: [{ reason: `${fileName} is not a valid gzip file (${e instanceof Error ? e.message : String(e)})` }], format: null, formatCounts: {}, container: 'json', notes: [] };
+      const why = e instanceof Error ? e.message : String(e);
+      const reason = /unpacks to more than/.test(why) ? `${fileName}: ${why}` : `${fileName} is not a valid gzip file (${why})`;
+      return { records: [], problems: [{ reason }], format: null, formatCounts: {}, container: 'json', notes: [] };
     }
     name = name.replace(/\.gz$/i, '');
   }
   if (/\.parquet$/i.test(name)) return parseParquetDataset(b, fileName, options);
-  const { indexOffset: _ignored, ...parseOptions } = options;
+  const { indexOffset: _ignored, maxUnpackedBytes: _cap, ...parseOptions } = options;
   return parseDatasetText(b, fileName, parseOptions);
 }
 
@@ -368,7 +409,7 @@ function merge(parts: { file: string; parsed: ParsedDataset }[], declared: Datas
   const kinds = Object.keys(formatCounts) as DatasetFormat[];
   const format = kinds.length === 1 ? kinds[0]! : kinds.length > 1 ? 'mixed' : (declared ?? null);
   const containers = new Set(parts.map((p) => p.parsed.container));
-  return { records, problems, format, formatCounts, container: containers.size === 1 ? parts[0]!.parsed.container : 'json', notes: parts.flatMap((p) => p.parsed.notes) };
+  return { records, problems, format, formatCounts, container: containers.size === 1 ? parts[0]!.parsed.container : 'json', notes: parts.flatMap((p) => p.parsed.notes ?? []) };
 }
 
 /**

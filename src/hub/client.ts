@@ -34,6 +34,8 @@ export interface DownloadProgress {
   fileTotal: number | undefined;
   /** Download speed over the last few seconds (bytes fetched in this call only). */
   bytesPerSecond: number;
+  /** 'retry': why ("the server answered HTTP 500", "the connection was lost", "no data arrived for 60 s"). */
+  reason?: string;
 }
 
 export interface HubOptions {
@@ -92,7 +94,15 @@ export async function fetchHubFile(repo: string, file: string, options: HubOptio
       await discard(res);
       d.checkStatus(res, file, true);
     }
-    return new Uint8Array(await res.arrayBuffer());
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    // Without Content-Length a body cut short looks complete: what can be checked by its content is checked.
+    if (res.headers.get('content-length') === null && !isEncoded(res)) {
+      const why = await incompleteContent(file, bytes);
+      if (why) {
+        throw new HubError('integrity', `${file} of ${repo} arrived without a size, and ${why}; it was not used. Try again, or use an endpoint that sends Content-Length.`, { file });
+      }
+    }
+    return bytes;
   } catch (e) {
     throw d.transportError(e, file, watchdog);
   } finally {
@@ -381,7 +391,7 @@ class Download {
         } catch (e) {
           if (!retryable.has(e as object) || failures >= this.retries) throw e;
           failures++;
-          this.emit(f.path, 'retry', true);
+          this.emit(f.path, 'retry', true, retryReason(e));
           await this.sleep(this.retryDelayMs * 2 ** (failures - 1));
         }
       }
@@ -402,6 +412,13 @@ class Download {
         const got = hasher.hex();
         if (got !== f.sha256) throw new IntegrityFailure(`sha256 ${got.slice(0, 12)}… does not match ${f.sha256.slice(0, 12)}…`);
       }
+      if (f.expectedSize === undefined && f.sha256 === undefined) {
+        // Neither a size nor a hash from the hub: a transfer cut short may look complete (a body that ends when
+        // the connection closes). The file is complete only if its content proves it.
+        await writer.close();
+        await this.verifyContent(f.path, writer.offset);
+        writer = await store.openWriter(repo, revision, f.path, { resume: true });
+      }
       if (f.expectedSize === undefined) f.expectedSize = writer.offset;
       await writer.complete();
       completed = true;
@@ -411,6 +428,31 @@ class Download {
     } finally {
       if (!completed) await writer.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Checks a stored file whose size and hash the hub did not give, by what its content must be: a safetensors
+   * file's header says how long the file is; a JSON file must parse. Other files cannot be checked, so they are
+   * refused (IntegrityFailure: deleted and fetched once more, then an integrity error naming the file).
+   */
+  private async verifyContent(path: string, size: number): Promise<void> {
+    const { store, repo, revision } = this;
+    const read = (end?: number) => store.readFile(repo, revision, path, { allowPartial: true, ...(end !== undefined ? { end } : {}) });
+    if (/\.safetensors$/i.test(path)) {
+      const want = await safetensorsLength(await read(Math.min(size, 8)), async (n) => read(Math.min(size, 8 + n)));
+      if (want === undefined) throw new IntegrityFailure(`the server sent no size and the ${size} bytes received are not a complete safetensors file`);
+      if (want !== size) throw new IntegrityFailure(`the server sent no size, and the safetensors header describes ${want} bytes where ${size} arrived`);
+      return;
+    }
+    if (/\.json$/i.test(path)) {
+      try {
+        JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await read()));
+      } catch (e) {
+        throw new IntegrityFailure(`the server sent no size, and the ${size} bytes received are not complete JSON (${e instanceof Error ? e.message : String(e)})`);
+      }
+      return;
+    }
+    throw new IntegrityFailure(`the server sent neither its size nor a hash, so the ${size} bytes received cannot be checked; use an endpoint that sends Content-Length or X-Linked-Size`);
   }
 
   /**
@@ -647,7 +689,7 @@ class Download {
         return await fn();
       } catch (e) {
         if (!retryable.has(e as object) || failures >= this.retries) throw e;
-        this.emit(path, 'retry', true);
+        this.emit(path, 'retry', true, retryReason(e));
         await this.sleep(this.retryDelayMs * 2 ** failures);
       }
     }
@@ -670,7 +712,7 @@ class Download {
 
   // Progress ---------------------------------------------------------------------------------------------
 
-  private emit(path: string, phase: DownloadProgress['phase'], force: boolean): void {
+  private emit(path: string, phase: DownloadProgress['phase'], force: boolean, reason?: string): void {
     const cb = this.options.onProgress;
     if (!cb) return;
     const now = clock();
@@ -692,6 +734,7 @@ class Download {
       fileBytes: f?.bytes ?? 0,
       fileTotal: f?.expectedSize,
       bytesPerSecond: this.speed(now),
+      ...(reason !== undefined ? { reason } : {}),
     });
   }
 
@@ -836,6 +879,72 @@ function parseIndex(bytes: Uint8Array, repo: string): string[] {
   }
   if (shards.size === 0) throw new HubError('bad-response', `${WEIGHTS_INDEX} of ${repo} names no shard files.`, { file: WEIGHTS_INDEX });
   return [...shards].sort();
+}
+
+/**
+ * The length a safetensors file must have by its header (8 + header length + the end of the furthest tensor),
+ * or undefined when the header cannot be read. `readHeader(n)` reads the first 8 + n bytes.
+ */
+async function safetensorsLength(first8: Uint8Array, readHeader: (n: number) => Promise<Uint8Array>): Promise<number | undefined> {
+  if (first8.length < 8) return undefined;
+  const n = Number(new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true));
+  if (!Number.isSafeInteger(n) || n <= 0 || n > 100 * 1024 * 1024) return undefined;
+  const bytes = await readHeader(n);
+  if (bytes.length < 8 + n) return undefined;
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+  } catch {
+    return undefined;
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return undefined;
+  let end = 0;
+  for (const [name, t] of Object.entries(header as Record<string, { data_offsets?: unknown }>)) {
+    if (name === '__metadata__') continue;
+    const o = t?.data_offsets;
+    if (!Array.isArray(o) || o.length !== 2 || !o.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) return undefined;
+    end = Math.max(end, o[1] as number);
+  }
+  return 8 + n + end;
+}
+
+/**
+ * Why bytes received without a size are not a complete file of their kind (a safetensors header, JSON that
+ * parses, Parquet's magic at both ends), or undefined when they are, or when the kind cannot be checked.
+ */
+async function incompleteContent(file: string, bytes: Uint8Array): Promise<string | undefined> {
+  const name = file.replace(/\.gz$/i, '');
+  if (name !== file) return undefined; // gzip's own trailer is checked where it is inflated
+  if (/\.safetensors$/i.test(file)) {
+    const want = await safetensorsLength(bytes.subarray(0, 8), async (n) => bytes.subarray(0, 8 + n));
+    return want === bytes.length ? undefined : `its ${bytes.length} bytes are not a complete safetensors file`;
+  }
+  if (/\.jsonl?$/i.test(file)) {
+    // A JSON document, or JSON Lines (datasets name those .json too) whose every line parses.
+    try {
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      try {
+        JSON.parse(text);
+      } catch {
+        for (const line of text.split('\n')) if (line.trim()) JSON.parse(line);
+      }
+      return undefined;
+    } catch {
+      return `its ${bytes.length} bytes are not complete JSON or JSON Lines`;
+    }
+  }
+  if (/\.parquet$/i.test(file)) {
+    const magic = (at: number) => bytes.length >= 8 && String.fromCharCode(...bytes.subarray(at, at + 4)) === 'PAR1';
+    return magic(0) && magic(bytes.length - 4) ? undefined : `its ${bytes.length} bytes are not a complete Parquet file`;
+  }
+  return undefined;
+}
+
+/** Why a download is retried, in words, for the 'retry' progress event. */
+function retryReason(e: unknown): string {
+  if (e instanceof HubError && e.status !== undefined) return `the server answered HTTP ${e.status}`;
+  if (e instanceof HubError && /no data arrived/.test(e.message)) return (/\(([^)]*no data arrived[^)]*)\)/.exec(e.message)?.[1]) ?? 'no data arrived';
+  return 'the connection was lost';
 }
 
 function toPlanned(f: FileState): PlannedFile {

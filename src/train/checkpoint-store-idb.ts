@@ -1,6 +1,8 @@
 // Checkpoints in IndexedDB, for training in the browser (through `idb`; no Node imports): one transaction per
 // checkpoint, so it is complete or absent. The layout: docs/training.md ("Checkpoints").
 import { GRAFT_DB_NAME, GraftDbConnection, type CheckpointRow, type GraftDb } from '../storage';
+import { formatBytes } from '../engine/errors';
+import { isQuotaError } from '../hub/errors';
 import { checkpointName, CheckpointError, type AfterFileHook, type CheckpointStore } from './checkpoint-store';
 
 /** The database checkpoints are kept in (the one Graft database; they were in "graft-checkpoints" before). */
@@ -17,6 +19,8 @@ export interface IdbCheckpointStoreOptions {
   chunkBytes?: number;
   /** Test hook after each file's chunks are queued; throwing aborts the transaction. */
   afterFile?: AfterFileHook;
+  /** How much storage is free, for the message of a full storage (default navigator.storage.estimate()). */
+  estimate?: () => Promise<{ usage?: number; quota?: number }>;
 }
 
 export class IdbCheckpointStore implements CheckpointStore {
@@ -70,13 +74,37 @@ export class IdbCheckpointStore implements CheckpointStore {
     } catch (e) {
       tx.abort();
       await Promise.allSettled([...pending, tx.done]);
+      if (isQuotaError(e)) throw await this.quotaError(step, files, e);
       throw e;
     }
     try {
       await Promise.all([...pending, tx.done]);
     } catch (e) {
+      if (isQuotaError(e) || isQuotaError(tx.error)) throw await this.quotaError(step, files, e);
       throw new CheckpointError(`Could not save ${checkpointName(step)} in ${this.location}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
+  }
+
+  /**
+   * The storage was full while a checkpoint was written: the transaction was aborted, so the earlier checkpoints
+   * are as they were. Says how much the checkpoint needs, how much is free, and which checkpoint is kept.
+   */
+  private async quotaError(step: number, files: ReadonlyMap<string, Uint8Array>, cause: unknown): Promise<CheckpointError> {
+    const needed = [...files.values()].reduce((n, b) => n + b.byteLength, 0);
+    let free: number | undefined;
+    try {
+      const est = await (this.options.estimate ?? (() => globalThis.navigator?.storage?.estimate?.() ?? Promise.resolve({})))();
+      if (est.quota !== undefined && est.usage !== undefined) free = Math.max(0, est.quota - est.usage);
+    } catch {
+      // no estimate: the message goes without it
+    }
+    const kept = (await this.list().catch(() => [] as number[])).filter((s) => s !== step);
+    const keptText = kept.length ? `${checkpointName(kept[kept.length - 1]!)}, the latest complete checkpoint, is kept` : 'no earlier checkpoint of this run exists';
+    return new CheckpointError(
+      `There is not enough storage space to save ${checkpointName(step)}: it needs ${formatBytes(needed)}${free !== undefined ? ` and ${formatBytes(free)} is free` : ''}; ${keptText}: ` +
+        'free at least that much (delete models, adapters or runs you no longer need), then continue the run.',
+      { cause, code: 'quota' },
+    );
   }
 
   async read(step: number): Promise<Map<string, Uint8Array>> {

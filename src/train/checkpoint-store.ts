@@ -26,9 +26,10 @@ export function parseCheckpointName(name: string): number | undefined {
 }
 
 /** A missing or unreadable checkpoint, with what to do. */
-export class CheckpointError extends CodedError<'checkpoint'> {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('CheckpointError', 'checkpoint', message, options);
+export class CheckpointError extends CodedError<'checkpoint' | 'quota'> {
+  /** `code` 'quota': the storage was full (the message says how much the checkpoint needs). */
+  constructor(message: string, options?: { cause?: unknown; code?: 'checkpoint' | 'quota' }) {
+    super('CheckpointError', options?.code ?? 'checkpoint', message, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 

@@ -38,7 +38,7 @@ export function percent(p: Pick<DownloadProgress, 'bytes' | 'total'>): number | 
 const PHASES: Record<DownloadProgress['phase'], string> = {
   plan: 'Checking the files on the hub',
   download: 'Downloading',
-  retry: 'Connection lost; retrying',
+  retry: 'Retrying',
   restart: 'Starting the file again',
   verify: 'Checking',
   done: 'Downloaded',
@@ -46,7 +46,8 @@ const PHASES: Record<DownloadProgress['phase'], string> = {
 
 /** "Downloading model.safetensors" */
 export function phaseText(p: DownloadProgress): string {
-  return p.file ? `${PHASES[p.phase]} ${p.file}` : PHASES[p.phase];
+  const words = p.phase === 'retry' && p.reason ? `${p.reason[0]!.toUpperCase()}${p.reason.slice(1)}; retrying` : PHASES[p.phase];
+  return p.file ? `${words} ${p.file}` : words;
 }
 
 /** "12.3 MiB of 27.0 MiB (45%) · 3.2 MiB/s · about 5 s left" */

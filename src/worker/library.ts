@@ -1,7 +1,6 @@
 // The results kept on this device: adapters of every kind (from runs, or imported) and fine-tuned or reward
 // models (from runs), listed newest first for the Chat and Export screens, deleted, and imported (an adapter
 // folder, or a zip holding one, checked against a stored base model).
-import { unzipSync } from 'fflate';
 import { DEFAULT_REVISION } from '../hub/client';
 import type { ModelStore } from '../hub/store';
 import { bottleneckSummary, promptSummary } from '../job/results';
@@ -14,11 +13,13 @@ import { readPromptAdapter } from '../model/prompt-tuning';
 import { memorySource, ModelError, readJson, storeSource, type ModelSource } from '../model/source';
 import { KIND_NAMES, methodOfAdapter } from './adapter-kinds';
 import { fileStem, newId } from './files';
+import { readZipEntries, ZIP_ENTRY_CAPS } from './zip-entries';
 import type { AdapterKind, ExportFile, RunRecord, TunedEntry, TunedRef } from './protocol';
 import type { Workbench } from './workbench';
 import { adapterKindOf, type AdapterRow, type TunedModelRow } from './workbench-db';
 
 const decoder = new TextDecoder();
+
 
 /** The adapter folder of a row, as LoadedModel.loadAdapter and the readers take it. */
 export function adapterSource(row: AdapterRow): ModelSource {
@@ -159,16 +160,7 @@ export class Library {
     const found = new Map<string, Uint8Array>();
     for (const f of files) {
       if (/\.zip$/i.test(f.name)) {
-        let entries: Record<string, Uint8Array>;
-        try {
-          entries = unzipSync(f.bytes);
-        } catch (e) {
-          throw new ModelError('bad-file', `${f.name} is not a zip file Graft can read (${e instanceof Error ? e.message : String(e)}).`, { file: f.name });
-        }
-        for (const [path, bytes] of Object.entries(entries)) {
-          const base = path.split('/').pop()!;
-          if ((base === ADAPTER_CONFIG || base === ADAPTER_WEIGHTS || base === 'adapter_model.bin') && !found.has(base)) found.set(base, bytes);
-        }
+        for (const [base, bytes] of readZipEntries(f.name, f.bytes, ZIP_ENTRY_CAPS)) if (!found.has(base)) found.set(base, bytes);
       } else {
         found.set(f.name.split(/[\\/]/).pop()!, f.bytes);
       }

@@ -6,6 +6,7 @@
 // message, settings problems), which the page turns into a sentence that says what to do.
 import { parsePreferenceText, type PreferenceRecord as PairRecord } from '../data/preference';
 import type { Conversation } from '../data/types';
+import type { GpuContext } from '../engine/context';
 import { DEFAULT_REVISION } from '../hub/client';
 import { JobError } from '../job/errors';
 import { runJob } from '../job/run';
@@ -174,6 +175,7 @@ export class Runs {
 
   private async train(run: RunRecord, resume: boolean, control: TrainControl, emit: (e: TrainEvent) => void): Promise<TrainOutcome> {
     const store = new IdbCheckpointStore({ run: run.id });
+    let gpu: GpuContext | undefined;
     try {
       emit({ kind: 'phase', phase: 'preparing', message: 'Checking the settings and the dataset' });
       const adapterRow = run.startAdapterId ? await this.library.adapterRow(run.startAdapterId) : undefined;
@@ -204,6 +206,7 @@ export class Runs {
       }
 
       const ctx = await this.wb.gpu();
+      gpu = ctx;
       const sink = new RunSink(run, this, this.library);
       const allNotes = [...notes];
       const onJobEvent = (e: JobEvent): void => {
@@ -306,11 +309,22 @@ export class Runs {
       const error = trainErrorInfo(e);
       run.status = 'failed';
       run.error = error;
+      let latest: number | undefined;
       try {
-        const latest = await latestCheckpoint(store);
+        latest = await latestCheckpoint(store);
         if (latest !== undefined) run.checkpointStep = latest;
       } catch {
         // IndexedDB is gone too: the error above says enough
+      }
+      // A device destroyed mid-step may first fail a command (a validation error) before its loss is reported.
+      if (error.name === 'GpuError' && error.code !== 'device-lost' && gpu) await Promise.race([gpu.device.lost, new Promise((r) => setTimeout(r, 200))]);
+      if (error.code === 'device-lost' || gpu?.isLost) {
+        error.name = 'GpuError';
+        error.code = 'device-lost';
+        // The worker makes a new device on its next GPU call: the run continues from its last checkpoint.
+        error.message =
+          `The GPU device was lost during training; ${latest !== undefined ? `${checkpointName(latest)} is kept` : 'no checkpoint was saved yet'}: ` +
+          `${latest !== undefined ? 'continue the run to resume from it' : 'start the run again'} (a new device is made), and lower the batch size or sequence length if it happens again.`;
       }
       await this.put(run).catch(() => undefined);
       return { status: 'failed', run: structuredClone(run), error };

@@ -33,7 +33,18 @@ export type FaultKind =
   /** Answer 200 with the whole file to a Range request. */
   | 'ignore-range'
   /** Send `afterBytes` bytes, then nothing more while keeping the connection open (a stalled transfer). */
-  | 'stall';
+  | 'stall'
+  /**
+   * No Content-Length and no chunked encoding: the body ends when the connection closes (HTTP/1.0 style); with
+   * `afterBytes` the connection closes after that many bytes, a cut the client cannot see from the transfer.
+   */
+  | 'eof'
+  /** The hub's answer carries no size and no sha256 (no X-Linked-*, an ETag that is no hash). */
+  | 'no-hash'
+  /** The hub announces a wrong sha256 (X-Linked-Etag, or the ETag with lfs 'etag'). */
+  | 'wrong-hash'
+  /** Accept the request and never answer (until the hub closes). */
+  | 'hang';
 
 export interface Fault {
   kind: FaultKind;
@@ -246,25 +257,31 @@ export class TestHub {
       rec.fault = 'status';
       return end(res, (rec.status = st.status ?? 500));
     }
+    if (this.takeFault(['hang'], method, repo, file)) {
+      rec.fault = 'hang';
+      return;
+    }
     if (!this.authorized(req, repo)) return end(res, (rec.status = 401), { 'X-Error-Code': 'GatedRepo' });
     const m = this.models.get(`${repo}@${revision}`);
     const f = m?.get(file);
     if (!m) return end(res, (rec.status = 404), { 'X-Error-Code': 'RepoNotFound' });
     if (!f) return end(res, (rec.status = 404), { 'X-Error-Code': 'EntryNotFound' });
 
+    const hashFault = this.takeFault(['no-hash', 'wrong-hash'], method, repo, file);
+    if (hashFault) rec.fault = hashFault.kind;
+    const sha256 = hashFault?.kind === 'wrong-hash' ? createHash('sha256').update(f.sha256).digest('hex') : f.sha256;
     if (f.lfs && this.options.lfs !== 'etag') {
       const location = `${this.cdnOrigin}/cdn/${repo}/${encodeURIComponent(revision)}/${file}`;
       rec.status = 302;
       end(res, 302, {
         Location: location,
-        'X-Linked-Size': String(f.bytes.length),
-        'X-Linked-Etag': `"${f.sha256}"`,
+        ...(hashFault?.kind === 'no-hash' ? {} : { 'X-Linked-Size': String(f.bytes.length), 'X-Linked-Etag': `"${sha256}"` }),
         ETag: `"${f.gitSha1}"`,
         'X-Repo-Commit': COMMIT,
       });
       return;
     }
-    const etag = f.lfs ? f.sha256 : f.gitSha1;
+    const etag = hashFault?.kind === 'no-hash' ? f.md5 : f.lfs ? sha256 : f.gitSha1;
     this.serveBytes(req, res, rec, f, { ETag: `"${etag}"`, 'X-Repo-Commit': COMMIT }, repo, file);
   }
 
@@ -287,6 +304,10 @@ export class TestHub {
       if (st) {
         rec.fault = 'status';
         return end(res, (rec.status = st.status ?? 500));
+      }
+      if (this.takeFault(['hang'], method, repo, file)) {
+        rec.fault = 'hang';
+        return;
       }
       this.serveBytes(req, res, rec, f, { ETag: `"${f.md5}"` }, repo, file);
       return;
@@ -326,8 +347,14 @@ export class TestHub {
     let body = f.bytes.subarray(start, endExcl);
 
     const chunked = this.takeFault(['chunked'], method, repo, file);
+    const eof = chunked ? undefined : this.takeFault(['eof'], method, repo, file);
     if (chunked) rec.fault = 'chunked';
-    else out['Content-Length'] = String(body.length);
+    else if (eof) {
+      rec.fault = 'eof';
+      res.useChunkedEncodingByDefault = false;
+      res.shouldKeepAlive = false;
+      out.Connection = 'close';
+    } else out['Content-Length'] = String(body.length);
 
     rec.status = status;
     if (method === 'HEAD') {
@@ -343,6 +370,12 @@ export class TestHub {
     }
     const drop = this.takeFault(['drop', 'stall'], method, repo, file);
     res.writeHead(status, out);
+    if (eof) {
+      // The body ends where the connection closes: all of it, or `afterBytes` of it.
+      const n = Math.min(eof.afterBytes ?? body.length, body.length);
+      res.write(body.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 30));
+      return;
+    }
     if (drop) {
       rec.fault = drop.kind;
       const n = Math.min(drop.afterBytes ?? 0, body.length);
