@@ -118,7 +118,7 @@ async function readSftDatasets(refs: readonly DatasetRef[], io: CliEnv): Promise
     format: formats.length === 1 ? formats[0]! : formats.length ? 'mixed' : null,
     formatCounts,
     container: 'json',
-    notes: parts.flatMap((p) => p.notes),
+    notes: parts.flatMap((p) => p.notes ?? []),
   };
 }
 
@@ -134,7 +134,7 @@ async function readJobData(refs: readonly DatasetRef[], fileName: string, pairs:
     const parsed = await readSftDatasets(refs, io);
     ({ records, problems } = parsed);
     data = { kind: 'sft', records: parsed.records, format: parsed.format };
-    for (const n of parsed.notes) io.stderr.write(`graft train: note: ${n}\n`);
+    for (const n of parsed.notes ?? []) io.stderr.write(`graft train: note: ${n}\n`);
   } else {
     const ref = refs[0]!;
     const bytes = ref.kind === 'file' ? new Uint8Array(await readFile(ref.path)) : (await readHubDatasetFile(ref, io)).bytes;

@@ -29,8 +29,8 @@ export interface ParsedDataset {
   formatCounts: Partial<Record<DatasetFormat, number>>;
   /** `json`: one array of records; `jsonl`: one record per line. Detected from the content. */
   container: 'json' | 'jsonl';
-  /** What was tolerated in the file (comments, trailing commas), in a sentence. */
-  notes: string[];
+  /** What was tolerated in the file (comments, trailing commas), in a sentence; parseDatasetText always sets it. */
+  notes?: string[];
 }
 
 /**

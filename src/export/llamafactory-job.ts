@@ -62,6 +62,9 @@ function numberWarnings(s: TrainSettings, rows: number): string[] {
   }
   if (s.val_size > 0) w.push(`val_size ${s.val_size} holds out other records: LLaMA-Factory splits with datasets' train_test_split, Graft with its own seeded shuffle.`);
   if (s.packing) w.push('packing: the same sequences are packed, but LLaMA-Factory restarts position ids at each packed example where Graft numbers positions through the whole sequence, so the losses differ.');
+  if (s.finetuning_type === 'lora' && s.adapter_name_or_path === undefined) {
+    w.push("the new LoRA adapter's A matrices are drawn by each trainer's own generator (the same distribution, other values), so the losses drift apart after the first step; start both from the same adapter (adapter_name_or_path) for the same numbers.");
+  }
   if (s.finetuning_type === 'lora' && s.lora_dropout > 0) w.push(`lora_dropout ${s.lora_dropout}: the dropout masks come from another random generator, so the losses differ step by step.`);
   if (s.stage === 'rm') w.push("the reward head (score.weight) starts from another random draw of the same normal distribution, so the first losses differ.");
   return w;

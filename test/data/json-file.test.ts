@@ -18,7 +18,7 @@ describe("the primer's four data examples, typed with their comments", () => {
     const d = parseDatasetText(readData('primer/instruction.json'), 'instruction.json');
     expect(d.problems).toEqual([]);
     expect(d.records).toHaveLength(2);
-    expect(d.notes[0]).toMatch(/1 comment \(first at line 4\)/);
+    expect(d.notes![0]).toMatch(/1 comment \(first at line 4\)/);
   });
 
   it('RLHF: read by the preference reader, score and reject_reason kept', () => {
@@ -26,14 +26,14 @@ describe("the primer's four data examples, typed with their comments", () => {
     expect(d.problems).toEqual([]);
     expect(d.records).toHaveLength(1);
     expect(d.records[0]).toMatchObject({ chosen: '气候变化是人类面临的最紧迫问题之一。科学研究表明...', score: { chosen: 5, rejected: 1 }, rejectReason: '否定科学共识' });
-    expect(d.notes[0]).toMatch(/2 comments \(first at line 6\)/);
+    expect(d.notes![0]).toMatch(/2 comments \(first at line 6\)/);
   });
 
   it('multi-task: the trailing comma is tolerated and named', () => {
     const d = parseDatasetText(readData('primer/multitask.json'), 'multitask.json');
     expect(d.problems).toEqual([]);
     expect(d.records.map((r) => r.task)).toEqual(['情感分析', '文本摘要']);
-    expect(d.notes[0]).toMatch(/^multitask\.json is not strict JSON: it has 1 trailing comma \(first at line 5\)/);
+    expect(d.notes![0]).toMatch(/^multitask\.json is not strict JSON: it has 1 trailing comma \(first at line 5\)/);
   });
 });
 
