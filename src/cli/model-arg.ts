@@ -5,7 +5,7 @@
 // same client and cache. "./owner/name" always means the folder, "hf://owner/name[@revision]" always the hub.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_REVISION, downloadModel, type DownloadProgress } from '../hub/client';
+import { DEFAULT_REVISION, downloadModel, endpointProblem, type DownloadProgress } from '../hub/client';
 import { formatBytes } from '../engine/errors';
 import { checkRepo, type CachedModel } from '../hub/store';
 import { NodeFolderStore, nodeHubSettings } from '../hub/store-node';
@@ -54,9 +54,8 @@ export async function downloadToCache(
 ): Promise<HubDownload> {
   checkRepo(repo);
   const settings = nodeHubSettings(io.env);
-  if (settings.endpoint !== undefined && !/^https?:\/\/[^/]/i.test(settings.endpoint)) {
-    throw new CliError('bad-endpoint', `HF_ENDPOINT=${settings.endpoint} is not an http:// or https:// address (unset it to use https://huggingface.co).`);
-  }
+  const problem = settings.endpoint !== undefined ? endpointProblem(settings.endpoint) : undefined;
+  if (problem) throw new CliError('bad-endpoint', `HF_ENDPOINT=${settings.endpoint} cannot be used: ${problem} (unset it to use https://huggingface.co).`);
   const store = new NodeFolderStore({ dir: settings.cacheDir });
   const revision = options.revision ?? DEFAULT_REVISION;
   const label = revision === DEFAULT_REVISION ? repo : `${repo}@${revision}`;

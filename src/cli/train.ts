@@ -1,6 +1,6 @@
 // graft train: a LLaMA-Factory job file and/or the same settings as flags (flags win) → a JobSpec for runJob, and
 // the result written into output_dir. Usage, stages and the files it writes: docs/cli.md ("graft train").
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Pair } from 'yaml';
 import { describeSource, parseDatasetText, type DatasetFormat, type DatasetProblem, type ParsedDataset } from '../data';
@@ -198,12 +198,37 @@ async function prepareOutputDir(s: TrainSettings, io: CliEnv, store: NodeCheckpo
 async function checkWritable(dir: string): Promise<void> {
   const probe = join(dir, `.graft-write-check-${process.pid}`);
   try {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch(async (e: unknown) => {
+      throw isSystemError(e) && e.code === 'ENOENT' ? await mkdirFailure(dir, e) : e;
+    });
     await writeFile(probe, '');
     await rm(probe, { force: true });
   } catch (e) {
     if (!isSystemError(e)) throw e;
     throw new CliError('output-not-writable', `output_dir ${dir} cannot be written: ${describeFileFailure(e, e.path ?? dir)}; choose another output_dir (or free space or change the folder's permissions) before training.`);
+  }
+}
+
+/**
+ * The real reason a recursive mkdir failed: Node reports ENOENT for a folder that cannot be made on a read-only
+ * file system, so the first missing folder is made on its own to get EROFS or EACCES.
+ */
+async function mkdirFailure(dir: string, fallback: unknown): Promise<unknown> {
+  let missing = dir;
+  for (let parent = dirname(missing); parent !== missing; missing = parent, parent = dirname(parent)) {
+    try {
+      await stat(parent);
+      break;
+    } catch {
+      // keep going up
+    }
+  }
+  try {
+    await mkdir(missing);
+    await rm(missing, { recursive: true, force: true });
+    return fallback;
+  } catch (e) {
+    return e;
   }
 }
 

@@ -68,6 +68,32 @@ export interface DownloadOptions extends HubOptions {
   kind?: 'model' | 'adapter';
 }
 
+/** True for a host name that is this computer: localhost (and *.localhost), 127.0.0.0/8, [::1]. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::1' || h === '0:0:0:0:0:0:0:1';
+}
+
+/**
+ * Why an endpoint cannot be used, or undefined: it must be an https:// address; plain http:// only for a hub
+ * on this computer (anyone on the way could read the token and change the weights of a plain-http download).
+ */
+export function endpointProblem(endpoint: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return `"${endpoint}" is not a web address; give the hub's address, for example ${DEFAULT_ENDPOINT}`;
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:') {
+    return isLoopbackHost(url.hostname)
+      ? undefined
+      : `${url.origin} uses plain http, which anyone on the network can read and change; use https:// (plain http is only for a hub on this computer: localhost, 127.0.0.1, [::1])`;
+  }
+  return `the hub address must start with https:// (or http:// for a hub on this computer), not ${url.protocol}//`;
+}
+
 /** {endpoint}/{repo}/resolve/{revision}/{file}, with the revision and each path segment URL-encoded. */
 export function resolveUrl(repo: string, file: string, options: { endpoint?: string; revision?: string } = {}): string {
   const endpoint = (options.endpoint || DEFAULT_ENDPOINT).replace(/\/+$/, '');
@@ -156,6 +182,8 @@ class Download {
     private readonly options: DownloadOptions,
   ) {
     this.endpoint = (options.endpoint || DEFAULT_ENDPOINT).replace(/\/+$/, '');
+    const problem = endpointProblem(this.endpoint);
+    if (problem) throw new HubError('bad-endpoint', `The hub address cannot be used: ${problem}.`);
     this.origin = new URL(this.endpoint).origin;
     this.revision = options.revision ?? DEFAULT_REVISION;
     this.token = options.token || undefined;

@@ -8,7 +8,9 @@ export type HubErrorCode =
   | 'integrity'
   | 'quota'
   | 'aborted'
-  | 'bad-response';
+  | 'bad-response'
+  /** The endpoint setting is not a hub address Graft may use (plain http to another computer). */
+  | 'bad-endpoint';
 
 export class HubError extends Error {
   readonly code: HubErrorCode;

@@ -147,6 +147,9 @@ const RESUME_FREE: ReadonlySet<string> = new Set([
 /** The run's length: a resume may train longer or shorter (a note says so). */
 const RESUME_LENGTH: ReadonlySet<string> = new Set(['max_steps', 'num_train_epochs']);
 
+/** Steps in a row whose loss or gradient is NaN/Inf before the run stops (nothing is being learned). */
+export const NOT_FINITE_STOP = 10;
+
 /** Applied steps in a row with a zero gradient norm and an unchanged loss before the run says so. */
 export const FROZEN_STEPS = 3;
 
@@ -187,7 +190,10 @@ export class Trainer {
   private lastUpdate: { step: number; lr: number } | undefined;
   /** An update was applied whose weights no readback has checked yet (the step's readback or trainableWeights). */
   private unchecked = false;
-  /** Applied steps in a row with grad norm 0 and the same loss, and whether the run said so already. */
+  /** This session: updates applied, and steps in a row whose loss or gradient was not finite. */
+  private appliedThisSession = 0;
+  private notFiniteInARow = 0;
+  /** Applied steps in a row with grad norm 0 and the same loss (to 1e-5), and whether the run said so already. */
   private frozen = { steps: 0, loss: Number.NaN, warned: false };
   /** LoRA dropout: p, the job's seed and each micro-batch's counter span (docs/training.md, "LoRA dropout"); null: none. */
   readonly dropout: { p: number; seed: number; span: number } | null;
@@ -377,7 +383,12 @@ export class Trainer {
       this.optimizer.step(this.grads, lr, this.clipScale);
       this.lastUpdate = { step: stepIndex + 1, lr };
       this.unchecked = true;
-    } else this.skipped++;
+      this.appliedThisSession++;
+      this.notFiniteInARow = 0;
+    } else {
+      this.skipped++;
+      if (plan.units > 0) this.notFiniteInARow++;
+    }
     if (plan.units > 0) this.objective.afterStep?.(ok, lr);
     this.globalStep++;
     const seconds = Math.max(now() - t0, 1e-9) / 1000;
@@ -422,19 +433,31 @@ export class Trainer {
     return new TrainError('non-finite', `Training stopped ${when}: ${cause}; ${kept}: ${todo}.`);
   }
 
+  /** The error of a run whose loss or gradient stays NaN/Inf: nothing is learned, so it stops. */
+  private neverFinite(when: string, which: string): TrainError {
+    const store = this.opts.store;
+    const kept = store && this.lastSaved > 0 ? `; ${store.location}/${checkpointName(this.lastSaved)} is kept` : '';
+    return new TrainError(
+      'non-finite',
+      `Training stopped ${when}: the loss or gradient norm was NaN or infinite at ${which}, so those steps were skipped and nothing was learned from them${kept}: ` +
+        'check the model and the starting adapter for NaN or infinite weights, and lower learning_rate (or set max_grad_norm).',
+    );
+  }
+
   /**
    * Says once when FROZEN_STEPS applied steps in a row had a gradient norm of exactly 0 and the same loss: the
    * weights no longer change the loss (saturated by a far too high learning rate, or nothing trains).
    */
   private watchFrozen(record: StepRecord, ro: RunOptions): void {
     const f = this.frozen;
-    if (record.grad_norm === 0 && (f.steps === 0 || record.loss === f.loss)) f.steps++;
+    // "Not moved": within float rounding of the step's sums (the batches differ, the model's answer does not).
+    if (record.grad_norm === 0 && (f.steps === 0 || Math.abs(record.loss - f.loss) <= 1e-5 * Math.abs(f.loss))) f.steps++;
     else f.steps = record.grad_norm === 0 ? 1 : 0;
     f.loss = record.loss;
     if (f.steps < FROZEN_STEPS || f.warned) return;
     f.warned = true;
     ro.onWarning?.(
-      `the loss has stayed at ${record.loss} with a gradient norm of 0 for ${f.steps} steps (up to step ${record.step}): the model has stopped learning, ` +
+      `the loss has stayed at ${record.loss.toFixed(4)} with a gradient norm of 0 for ${f.steps} steps (up to step ${record.step}): the model has stopped learning, ` +
         `most likely because learning_rate ${lrText(record.learning_rate)} is far too high and the weights saturated; lower it and train again`,
     );
   }
@@ -511,6 +534,7 @@ export class Trainer {
       record.elapsed_s = this.elapsedBase + (now() - sessionStart) / 1000;
       this.metrics.push(record);
       ro.onStep?.(record);
+      if (this.notFiniteInARow >= NOT_FINITE_STOP) throw this.neverFinite(`after step ${this.globalStep}`, `the last ${NOT_FINITE_STOP} steps`);
       progress('train');
       const endOfEpoch = this.globalStep % this.stepsPerEpoch === 0;
       if ((evalEvery > 0 && this.globalStep % evalEvery === 0) || (s.eval_strategy === 'epoch' && endOfEpoch)) {
@@ -524,6 +548,7 @@ export class Trainer {
       if ((saveEvery > 0 && this.globalStep % saveEvery === 0) || (s.save_strategy === 'epoch' && endOfEpoch)) await save();
     }
     await this.ctx.sync();
+    if (this.appliedThisSession === 0 && this.notFiniteInARow > 0) throw this.neverFinite(`after step ${this.globalStep}`, 'every step that had something to learn');
     if (s.save_strategy !== 'no') await save();
     return result('completed');
   }

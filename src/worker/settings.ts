@@ -2,7 +2,7 @@
 // store, key "hub"); the access token lives in the worker's memory only, unless the person ticks "remember",
 // which stores it too. The page never gets the token back, only whether one is set.
 import { GraftDbConnection } from '../storage';
-import { DEFAULT_ENDPOINT } from '../hub/client';
+import { DEFAULT_ENDPOINT, endpointProblem } from '../hub/client';
 import { HubError } from '../hub/errors';
 import type { HubSettings, HubSettingsUpdate } from './api';
 
@@ -14,20 +14,17 @@ interface StoredHubSettings {
   rememberToken?: boolean;
 }
 
-/** Checks and normalizes an endpoint: an http(s) URL without a trailing slash. */
+/**
+ * Checks and normalizes an endpoint: an https URL (plain http only for a hub on this computer) without a
+ * trailing slash.
+ */
 export function normalizeEndpoint(raw: string): string {
   const s = raw.trim();
   if (s === '') return DEFAULT_ENDPOINT;
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    throw new HubError('bad-response', `"${s}" is not a web address. Enter the hub's address, for example ${DEFAULT_ENDPOINT}.`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new HubError('bad-response', `The hub address must start with https:// (or http:// for a hub on this computer), not ${url.protocol}//.`);
-  }
-  if (url.search || url.hash) throw new HubError('bad-response', `The hub address must not have a query or fragment: ${s}`);
+  const problem = endpointProblem(s);
+  if (problem) throw new HubError('bad-endpoint', `${problem[0]!.toUpperCase()}${problem.slice(1)}.`);
+  const url = new URL(s);
+  if (url.search || url.hash) throw new HubError('bad-endpoint', `The hub address must not have a query or fragment: ${s}`);
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 

@@ -64,3 +64,8 @@ export function diskTestName(name: string): string {
 export function notRun(name: string): void {
   console.warn(`fault suite: "${name}" did not run: ${reason}`);
 }
+
+/** Gives a mounted tmpfs another size (a disk that was freed). */
+export function resize(disk: SmallDisk, bytes: number): void {
+  execFileSync('mount', ['-o', `remount,size=${bytes}`, disk.dir], { stdio: 'pipe' });
+}

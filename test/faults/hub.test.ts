@@ -8,6 +8,8 @@ import { oneLine } from '../../src/cli/report';
 import { downloadModel, fetchHubFile, type DownloadOptions, type DownloadProgress } from '../../src/hub/client';
 import { HubError } from '../../src/hub/errors';
 import { sha256Hex } from '../../src/hub/sha256';
+import { normalizeEndpoint } from '../../src/worker/settings';
+import { graftInProcess } from '../helpers/graft-in-process';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 import { Rng } from '../helpers/rng';
 import { expectStored, failure, makeStore, type TestStore } from '../hub/stores';
@@ -185,5 +187,37 @@ describe('a hub without the tree API', () => {
     expect(e).toBeInstanceOf(HubError);
     expect(e!.message).toMatch(/^tokenizer_config\.json of graft-test\/tiny-llama arrived without a size, and its 30 bytes are not complete JSON or JSON Lines; it was not used\./);
     expectOneLine(e!);
+  });
+});
+
+describe('plain http only for a hub on this computer', () => {
+  it('the app and the client refuse http:// to another host; loopback addresses pass', async () => {
+    for (const ok of ['http://127.0.0.1:8080', 'http://localhost:5173/', 'http://[::1]:9', 'https://hf-mirror.com', 'https://huggingface.co']) expect(() => normalizeEndpoint(ok), ok).not.toThrow();
+    for (const bad of ['http://hf-mirror.com', 'http://192.168.1.5:8080', 'http://127.0.0.1.example.com']) {
+      let err: unknown;
+      try {
+        normalizeEndpoint(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(HubError);
+      expect((err as HubError).code).toBe('bad-endpoint');
+      expect((err as Error).message).toMatch(/uses plain http, which anyone on the network can read and change; use https:\/\/ \(plain http is only for a hub on this computer: localhost, 127\.0\.0\.1, \[::1\]\)\.$/);
+    }
+    const t = await makeStore('folder');
+    try {
+      const err = await failure(downloadModel(FIXTURE_REPO, t.store, { endpoint: 'http://hf-mirror.example' }));
+      expect(err.code).toBe('bad-endpoint');
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('graft download with HF_ENDPOINT=http://<another host> fails in one line before any request', async () => {
+    const r = await graftInProcess(['download', FIXTURE_REPO], { env: { HF_ENDPOINT: 'http://hf-mirror.example', GRAFT_CACHE: '/nonexistent-graft-cache' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      'graft: HF_ENDPOINT=http://hf-mirror.example cannot be used: http://hf-mirror.example uses plain http, which anyone on the network can read and change; use https:// (plain http is only for a hub on this computer: localhost, 127.0.0.1, [::1]) (unset it to use https://huggingface.co).',
+    );
   });
 });

@@ -104,6 +104,16 @@ describe('NaN guard', () => {
     expect(await store.list()).toEqual([]);
   });
 
+  it('a step whose examples have no answer token is skipped as "no_target", not as not finite, and is no reason to stop', async () => {
+    const { lm } = await fixtureModel();
+    const ex = shortExamples(lm, 4).map((e, i) => (i < 2 ? { ...e, labels: e.labels.map(() => -100) } : e));
+    const trainer = Trainer.create({ model: lm.model, settings: settings({ max_steps: 2, per_device_train_batch_size: 2 }), train: ex, padTokenId: 0, startingAdapter: await initAdapter(lm) });
+    const result = await trainer.run();
+    expect(result.metrics.map((m) => [m.skipped ?? false, m.skip_reason])).toEqual([[true, 'no_target'], [false, undefined]]);
+    expect(trainer.optimizerSteps).toBe(1);
+    trainer.dispose();
+  });
+
   it('a finite run whose gradient norm is 0 with an unchanged loss for 3 steps says so once', async () => {
     const { lm } = await fixtureModel();
     // A zero learning rate with a LoRA B of 0 and A of 0: nothing changes and every gradient is exactly 0.
