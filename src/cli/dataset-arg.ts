@@ -14,21 +14,15 @@ import {
   type HubDatasetFile,
   type HubDatasetOptions,
 } from '../data/hub-dataset';
+import { datasetInfoEntry, DatasetInfoError, parseDatasetInfo, type DatasetInfo } from '../data/dataset-info';
 import { nodeHubSettings } from '../hub/store-node';
 import type { CliEnv } from './model-arg';
 import { CliError } from './report';
 
+/** A dataset to read; `info`: its dataset_info.json entry, when it was named there (formatting, columns, tags, ranking). */
 export type DatasetRef =
-  | { kind: 'file'; name: string; path: string }
-  | { kind: 'hub'; name: string; repo: string; revision?: string; file?: string; split?: string };
-
-interface DatasetInfoEntry {
-  file_name?: unknown;
-  hf_hub_url?: unknown;
-  split?: unknown;
-  revision?: unknown;
-  subset?: unknown;
-}
+  | { kind: 'file'; name: string; path: string; info?: DatasetInfo }
+  | { kind: 'hub'; name: string; repo: string; revision?: string; file?: string; split?: string; info?: DatasetInfo };
 
 /** Resolves one dataset name by the rule of docs/cli.md ("Dataset names"). Throws CliError('no-dataset') saying what is accepted. */
 export async function resolveDatasetArg(name: string, datasetDir: string, jobDir: string | undefined, io?: CliEnv): Promise<DatasetRef> {
@@ -39,16 +33,21 @@ export async function resolveDatasetArg(name: string, datasetDir: string, jobDir
   for (const base of [resolve(datasetDir), ...(jobDir ? [join(jobDir, datasetDir)] : [])]) {
     const infoFile = join(base, 'dataset_info.json');
     if (!existsSync(infoFile)) continue;
-    let entries: Record<string, DatasetInfoEntry>;
+    let entries: Record<string, unknown>;
+    let entry: DatasetInfo;
     try {
-      entries = JSON.parse(await readFile(infoFile, 'utf8')) as Record<string, DatasetInfoEntry>;
+      entries = parseDatasetInfo(await readFile(infoFile, 'utf8'));
+      if (!Object.hasOwn(entries, name)) continue;
+      entry = datasetInfoEntry(name, entries[name]);
     } catch (e) {
-      throw new CliError('bad-dataset', `${infoFile} is not valid JSON (${e instanceof Error ? e.message : String(e)}); fix it or name the dataset file directly.`);
+      if (e instanceof DatasetInfoError) throw new CliError('bad-dataset', `${infoFile}: ${e.message.replace(/^dataset_info\.json: /, '')}; fix it or name the dataset file directly.`);
+      throw e;
     }
-    const entry = Object.hasOwn(entries, name) ? entries[name] : undefined;
-    if (!entry) continue;
-    if (typeof entry.file_name === 'string' && existsSync(join(base, entry.file_name))) return { kind: 'file', name, path: join(base, entry.file_name) };
-    if (typeof entry.hf_hub_url === 'string') {
+    if (entry.file_name !== undefined && existsSync(join(base, entry.file_name))) return { kind: 'file', name, path: join(base, entry.file_name), info: entry };
+    if (entry.file_name !== undefined && entry.hf_hub_url === undefined) {
+      throw new CliError('no-dataset', `${infoFile}: "${name}" names file_name "${entry.file_name}", which is not in ${base}.`);
+    }
+    if (entry.hf_hub_url !== undefined) {
       const hub = parseHubDatasetId(entry.hf_hub_url);
       if (!hub) throw new CliError('bad-dataset', `${infoFile}: "${name}" has hf_hub_url "${entry.hf_hub_url}", which is not a hub dataset id like "owner/name".`);
       if (entry.subset !== undefined && io) io.stderr.write(`graft train: note: ${infoFile}: "${name}" names subset ${JSON.stringify(entry.subset)}; Graft reads the dataset's data files and ignores subsets\n`);
@@ -59,6 +58,7 @@ export async function resolveDatasetArg(name: string, datasetDir: string, jobDir
         ...(typeof entry.revision === 'string' ? { revision: entry.revision } : hub.revision !== undefined ? { revision: hub.revision } : {}),
         ...(hub.file !== undefined ? { file: hub.file } : {}),
         ...(typeof entry.split === 'string' ? { split: entry.split } : {}),
+        info: entry,
       };
     }
   }

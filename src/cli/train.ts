@@ -7,6 +7,7 @@ import { describeSource, parseDatasetText, type DatasetFormat, type DatasetProbl
 import { parsePreferenceText } from '../data/preference';
 import { runJob } from '../job/run';
 import { jiebaCut } from '../eval/jieba-node';
+import { mapsRecords, recordMapper } from '../data/dataset-info';
 import type { Conversation } from '../data/types';
 import type { JobData, JobEvent } from '../job/types';
 import { UnsupportedModelError } from '../model/config';
@@ -103,7 +104,9 @@ async function readSftDatasets(refs: readonly DatasetRef[], io: CliEnv): Promise
   const parts: ParsedDataset[] = [];
   for (const [k, ref] of refs.entries()) {
     const label = datasetLabel(ref);
-    const p = ref.kind === 'file' ? parseDatasetText(new Uint8Array(await readFile(ref.path)), label) : await readHubDataset(ref, io);
+    if (ref.info?.ranking) throw new CliError('bad-dataset', `${ref.name} is a ranking dataset in dataset_info.json (ranking: true): train it with --stage dpo or --stage rm.`);
+    const mapped = ref.info && mapsRecords(ref.info) ? { mapRecord: recordMapper(ref.info) } : {};
+    const p = ref.kind === 'file' ? parseDatasetText(new Uint8Array(await readFile(ref.path)), label, mapped) : await readHubDataset(ref, io);
     reportProblems(io, label, p.problems, 'skipped');
     if (tasks) for (const r of p.records) r.task ??= tasks[k]!;
     parts.push(p);
@@ -138,7 +141,7 @@ async function readJobData(refs: readonly DatasetRef[], fileName: string, pairs:
   } else {
     const ref = refs[0]!;
     const bytes = ref.kind === 'file' ? new Uint8Array(await readFile(ref.path)) : (await readHubDatasetFile(ref, io)).bytes;
-    const parsed = parsePreferenceText(bytes, fileName);
+    const parsed = parsePreferenceText(bytes, fileName, ref.info && mapsRecords(ref.info) ? { mapRecord: recordMapper(ref.info) } : {});
     ({ records, problems } = parsed);
     reportProblems(io, fileName, problems, 'skipped');
     for (const w of parsed.warnings) io.stderr.write(`graft train: note: ${fileName} ${describeSource(w)}: ${w.reason} (kept)\n`);

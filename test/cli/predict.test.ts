@@ -4,7 +4,7 @@
 // with the metrics of src/eval/metrics.ts (checked against Python in test/eval); LLaMA-Factory keys Graft refuses
 // get their reason on the command line. The commands run in this process on one GPU device for the file.
 import { readFileSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -83,6 +83,21 @@ describe('graft train --do_predict', () => {
     const bad = await graft(['train', ...FAST, '--dataset', ALPACA, '--val_size', '2', '--do_predict', '--output_dir', join(scratch, 'bad')]);
     expect(bad.code).not.toBe(0);
     expect(bad.graftStderr).toMatch(/do_predict needs predict_with_generate: true/);
+  });
+});
+
+describe('dataset_info.json names on the command line', () => {
+  it('a {question, answer} file mapped by columns trains; a ranking entry is refused for stage sft', async () => {
+    const dir = join(scratch, 'info');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'qa.json'), JSON.stringify([{ question: 'Capital of France?', answer: 'Paris.' }, { question: 'Capital of Peru?', answer: 'Lima.' }]));
+    writeFileSync(join(dir, 'dataset_info.json'), JSON.stringify({ qa: { file_name: 'qa.json', columns: { prompt: 'question', response: 'answer' } }, qa_pairs: { file_name: 'qa.json', ranking: true } }));
+    const r = await graft(['train', ...FAST, '--dataset_dir', dir, '--dataset', 'qa', '--output_dir', join(scratch, 'info-run')]);
+    expect(r.code, r.graftStderr).toBe(0);
+    expect(r.graftStderr).not.toMatch(/skipped/);
+    const bad = await graft(['train', ...FAST, '--dataset_dir', dir, '--dataset', 'qa_pairs', '--output_dir', join(scratch, 'info-bad')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.graftStderr).toMatch(/qa_pairs is a ranking dataset in dataset_info\.json \(ranking: true\): train it with --stage dpo or --stage rm/);
   });
 });
 
