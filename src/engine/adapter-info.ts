@@ -1,12 +1,28 @@
 // What an adapter offers, in a plain object that can cross the worker boundary and be shown to a person.
 
+/** One subgroup-matrix configuration an adapter offers (GPUAdapterInfo.subgroupMatrixConfigs). */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** The feature that exposes subgroup matrices (Chromium and Dawn, experimental). */
+export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+
 export interface AdapterSummary {
   vendor: string;
   architecture: string;
   device: string;
   description: string;
   isFallback: boolean;
-  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean };
+  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean; subgroupMatrix: boolean };
+  /** The largest subgroup the adapter runs (0 when it does not say). */
+  subgroupMaxSize: number;
+  /** chromium-experimental-subgroup-matrix: the matrix shapes and types it multiplies ([] without the feature). */
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
   limits: {
     maxBufferSize: number;
     maxStorageBufferBindingSize: number;
@@ -45,7 +61,16 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
       shaderF16: adapter.features.has('shader-f16'),
       subgroups: adapter.features.has('subgroups'),
       timestampQuery: adapter.features.has('timestamp-query'),
+      subgroupMatrix: adapter.features.has(SUBGROUP_MATRIX_FEATURE),
     },
+    subgroupMaxSize: Number((info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0),
+    subgroupMatrixConfigs: ((info as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? []).map((c) => ({
+      componentType: c.componentType,
+      resultComponentType: c.resultComponentType,
+      M: c.M,
+      N: c.N,
+      K: c.K,
+    })),
     limits: {
       maxBufferSize: l.maxBufferSize,
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,

@@ -1,7 +1,7 @@
 // The GPU context: one device, its kernel cache, a buffer pool, and the command encoder that collects a step's
 // dispatches (recorded, submitted by flush(), errors checked before any read). Staged writes and the memory
 // statistics: docs/kernels.md ("The GPU context").
-import { REQUESTED_LIMITS, summarizeAdapter, type AdapterSummary } from './adapter-info';
+import { REQUESTED_LIMITS, SUBGROUP_MATRIX_FEATURE, summarizeAdapter, type AdapterSummary } from './adapter-info';
 import { GpuError, deviceLost, limitExceeded, outOfMemory, validation } from './errors';
 import { bf16ArrayToF32, f16ArrayToF32 } from './half';
 import {
@@ -62,6 +62,10 @@ export class GpuContext {
   readonly adapter: AdapterSummary;
   readonly hasF16: boolean;
   readonly hasSubgroups: boolean;
+  /** chromium-experimental-subgroup-matrix (ops/matmul.ts's 'subgroup-matrix' kernel). */
+  readonly hasSubgroupMatrix: boolean;
+  /** timestamp-query: GPU time per dispatch and per step (`profile`). */
+  readonly hasTimestamps: boolean;
   readonly stats: ContextStats = {
     dispatches: 0,
     submits: 0,
@@ -105,6 +109,8 @@ export class GpuContext {
     this.adapter = summarizeAdapter(gpuAdapter);
     this.hasF16 = device.features.has('shader-f16');
     this.hasSubgroups = device.features.has('subgroups');
+    this.hasSubgroupMatrix = device.features.has(SUBGROUP_MATRIX_FEATURE as GPUFeatureName);
+    this.hasTimestamps = device.features.has('timestamp-query');
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostError = deviceLost(info.reason, info.message);
@@ -123,7 +129,7 @@ export class GpuContext {
       if (typeof v === 'number') requiredLimits[name] = v;
     }
     const requiredFeatures: GPUFeatureName[] = [];
-    for (const f of ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[]) {
+    for (const f of ['shader-f16', 'subgroups', 'timestamp-query', SUBGROUP_MATRIX_FEATURE] as GPUFeatureName[]) {
       if (adapter.features.has(f)) requiredFeatures.push(f);
     }
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });

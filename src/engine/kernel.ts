@@ -40,7 +40,7 @@ export interface Defines {
 }
 
 /** WGSL extensions a compile may enable, e.g. 'f16' or 'subgroups'. */
-export type WgslEnable = 'f16' | 'subgroups';
+export type WgslEnable = 'f16' | 'subgroups' | 'chromium_experimental_subgroup_matrix';
 
 export function substitute(source: string, defines: Defines, kernelName: string): string {
   const out = source.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {

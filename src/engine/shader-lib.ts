@@ -19,6 +19,7 @@ import rowSum2 from '../../shaders/lib/row_sum2.wgsl?raw';
 import workgroupSum from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import workgroupTotal from '../../shaders/lib/workgroup_total.wgsl?raw';
 import weightF32 from '../../shaders/lib/weight_f32.wgsl?raw';
+import weightF32x4 from '../../shaders/lib/weight_f32x4.wgsl?raw';
 import weightF16 from '../../shaders/lib/weight_f16.wgsl?raw';
 import weightBf16 from '../../shaders/lib/weight_bf16.wgsl?raw';
 import weightNf4 from '../../shaders/lib/weight_nf4.wgsl?raw';
@@ -44,6 +45,7 @@ export const SHADER_LIB: Readonly<Record<string, string>> = {
   workgroup_sum: workgroupSum,
   workgroup_total: workgroupTotal,
   weight_f32: weightF32,
+  weight_f32x4: weightF32x4,
   weight_f16: weightF16,
   weight_bf16: weightBf16,
   weight_nf4: weightNf4,

@@ -123,7 +123,7 @@ describe('matmul', () => {
   it('picks a kernel per adapter and a workgroup shape and split-K per shape', async () => {
     const ctx = await testContext();
     const swiftshader = ctx.adapter.architecture === 'swiftshader' || /swiftshader/i.test(ctx.adapter.description);
-    const want: MatmulVariant = swiftshader ? (ctx.hasSubgroups ? 'subgroup' : 'register') : 'tiled';
+    const want: MatmulVariant = swiftshader ? (ctx.hasSubgroups ? 'subgroup' : 'register') : 'staged';
     expect(matmulVariant(ctx)).toBe(want);
     const nt = { transA: false, transB: true };
     // The default plan runs the default variant; a forced one runs what was asked.
