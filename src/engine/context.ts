@@ -42,6 +42,16 @@ export interface ContextStats {
 
 type Bindable = Tensor | GPUBuffer;
 
+/** One timed dispatch of a profile: its kernel (the spec's name) and its GPU time. */
+export interface ProfiledDispatch {
+  kernel: string;
+  /** GPU nanoseconds between the start and the end of its compute pass (timestamp queries). */
+  ns: number;
+}
+
+/** Queries per query set (WebGPU's limit is 4096): two a dispatch. */
+const QUERY_SET_SIZE = 4096;
+
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
 const UNIFORM_CHUNK = 64 * 1024;
 /** One upload staging chunk; a single write above this size submits recorded work and writes directly. */
@@ -97,6 +107,10 @@ export class GpuContext {
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 0;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
+  /** While a profile runs: the kernels timed so far in this recording, their query sets, and the reads in flight. */
+  private profiling:
+    | { names: string[]; sets: GPUQuerySet[]; used: number; reads: Promise<ProfiledDispatch[]>[]; free: GPUQuerySet[] }
+    | undefined;
   /** Mappable readback buffers, by size class, reused across reads. */
   private readonly stagingPool = new Map<number, GPUBuffer[]>();
 
@@ -407,11 +421,86 @@ export class GpuContext {
     }
     if (x === 0 || y === 0 || z === 0) return;
     const group = this.bindGroup(k, entries);
-    const pass = this.getPass();
+    const pass = this.profiling ? this.timedPass(k.spec.name) : this.getPass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiling) this.endPass();
     this.stats.dispatches++;
+  }
+
+  // ---- GPU time (timestamp queries) ---------------------------------------------------------------------
+
+  /**
+   * Starts timing every dispatch on the GPU: each gets a compute pass of its own with timestamps at its start and
+   * end (so a profile costs a little: more passes). Needs timestamp-query (`hasTimestamps`). The results are the
+   * same bits: only the pass boundaries move.
+   */
+  startProfile(): void {
+    if (!this.hasTimestamps) throw new Error('GPU timing needs the timestamp-query feature, which this adapter does not offer');
+    if (this.profiling) throw new Error('a GPU profile is running already');
+    this.endPass();
+    this.profiling = { names: [], sets: [], used: 0, reads: [], free: [] };
+  }
+
+  /** Whether a profile is running. */
+  get profilingActive(): boolean {
+    return this.profiling !== undefined;
+  }
+
+  /** Ends the profile: submits what is recorded and returns every timed dispatch in recording order. */
+  async stopProfile(): Promise<ProfiledDispatch[]> {
+    const p = this.profiling;
+    if (!p) throw new Error('no GPU profile is running');
+    this.flush();
+    this.profiling = undefined;
+    const out = (await Promise.all(p.reads)).flat();
+    for (const set of [...p.free, ...p.sets]) set.destroy();
+    return out;
+  }
+
+  private timedPass(kernel: string): GPUComputePassEncoder {
+    const p = this.profiling!;
+    this.endPass();
+    const slot = p.names.length;
+    const setIndex = Math.floor((2 * slot) / QUERY_SET_SIZE);
+    while (p.sets.length <= setIndex) p.sets.push(p.free.pop() ?? this.device.createQuerySet({ type: 'timestamp', count: QUERY_SET_SIZE }));
+    const at = (2 * slot) % QUERY_SET_SIZE;
+    p.names.push(kernel);
+    this.pass = this.getEncoder().beginComputePass({
+      timestampWrites: { querySet: p.sets[setIndex]!, beginningOfPassWriteIndex: at, endOfPassWriteIndex: at + 1 },
+    });
+    return this.pass;
+  }
+
+  /** Before a submit: resolves this recording's timestamps into a readback that settles after the submit. */
+  private resolveProfile(encoder: GPUCommandEncoder): void {
+    const p = this.profiling;
+    if (!p || p.names.length === 0) return;
+    const names = p.names.splice(0);
+    const queries = 2 * names.length;
+    const bytes = 8 * queries;
+    const resolve = this.device.createBuffer({ size: bytes, usage: 0x200 /* QUERY_RESOLVE */ | 0x4 /* COPY_SRC */, label: 'timestamps' });
+    const back = this.device.createBuffer({ size: bytes, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, label: 'timestamps readback' });
+    for (let i = 0; i < p.sets.length; i++) {
+      const count = Math.min(QUERY_SET_SIZE, queries - i * QUERY_SET_SIZE);
+      if (count > 0) encoder.resolveQuerySet(p.sets[i]!, 0, count, resolve, 8 * i * QUERY_SET_SIZE);
+    }
+    encoder.copyBufferToBuffer(resolve, 0, back, 0, bytes);
+    // The query sets may be written again by the next recording (the resolve runs first, in queue order).
+    p.free.push(...p.sets.splice(0));
+    p.reads.push(
+      (async () => {
+        // Settles after the submit below (it runs synchronously after this returns); mapAsync then waits for the copy.
+        await this.device.queue.onSubmittedWorkDone();
+        await back.mapAsync(1 /* READ */);
+        const t = new BigUint64Array(back.getMappedRange().slice(0));
+        back.unmap();
+        back.destroy();
+        resolve.destroy();
+        return names.map((kernel, i) => ({ kernel, ns: t[2 * i + 1]! > t[2 * i]! ? Number(t[2 * i + 1]! - t[2 * i]!) : 0 }));
+      })(),
+    );
   }
 
   /**
@@ -470,6 +559,7 @@ export class GpuContext {
     if (!this.encoder) return;
     this.assertAlive();
     this.endPass();
+    this.resolveProfile(this.encoder);
     this.uniforms.flush(this.device.queue);
     this.uploads.flush(this.device.queue);
     this.device.queue.submit([this.encoder.finish()]);
