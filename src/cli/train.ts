@@ -157,6 +157,9 @@ async function readJobData(refs: readonly DatasetRef[], fileName: string, pairs:
 
 const GRAFT_OUTPUTS = ['metrics.jsonl', 'eval_metrics.jsonl'];
 
+/** A file an interrupted run of Graft leaves in output_dir: its metrics, a half-written checkpoint or result file. */
+const isLeftover = (name: string) => GRAFT_OUTPUTS.includes(name) || name.endsWith('.tmp') || name.endsWith('.graft-tmp') || name.startsWith('.graft-write-check-');
+
 async function prepareOutputDir(s: TrainSettings, io: CliEnv, store: NodeCheckpointStore): Promise<{ resumeFrom?: string }> {
   const dir = store.dir;
   let entries: string[] = [];
@@ -188,10 +191,15 @@ async function prepareOutputDir(s: TrainSettings, io: CliEnv, store: NodeCheckpo
     io.stderr.write(`graft train: note: resuming from ${latest} (found in output_dir; set overwrite_output_dir: true to start over)\n`);
     return { resumeFrom: latest };
   }
-  if (entries.some((e) => !e.endsWith('.tmp'))) {
-    throw new CliError('output-exists', `output_dir ${dir} already exists and is not empty; set overwrite_output_dir: true, or choose another output_dir.`);
+  // What a run stopped before its first checkpoint leaves (a crash, a kill): its metrics and half-written files
+  // only. Nothing to resume and nothing of anyone else's: start over.
+  const leftovers = entries.filter((e) => isLeftover(e));
+  if (leftovers.length === entries.length) {
+    for (const name of leftovers) await rm(join(dir, name), { recursive: true, force: true });
+    if (leftovers.some((e) => GRAFT_OUTPUTS.includes(e))) io.stderr.write(`graft train: note: the earlier run in ${dir} left no complete checkpoint; starting over\n`);
+    return {};
   }
-  return {};
+  throw new CliError('output-exists', `output_dir ${dir} already exists and is not empty; set overwrite_output_dir: true, or choose another output_dir.`);
 }
 
 /**
