@@ -4,6 +4,8 @@
 // `base` is relative ('./') so the same build works at the root of a host or from any sub-path
 // (e.g. https://example.org/tools/graft/). Set GRAFT_BASE=/graft/ to build with an absolute base instead.
 // GRAFT_BUILD_ID (a commit id, say) is shown beside the version in the page footer.
+// GRAFT_CONNECT_SRC (origins separated by spaces, e.g. "https://hf-mirror.com") adds hub origins to the
+// Content-Security-Policy's connect-src in index.html, for a build that uses a mirror (docs/worker.md).
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { defineConfig } from 'vite';
@@ -19,6 +21,16 @@ export default defineConfig({
     __GRAFT_BUILD_ID__: JSON.stringify(process.env.GRAFT_BUILD_ID ?? ''),
   },
   plugins: [
+    {
+      // The Content-Security-Policy of index.html holds in the build; the dev server drops it (its module
+      // reloads come over a WebSocket and inline scripts the policy refuses).
+      name: 'graft-csp',
+      transformIndexHtml(html: string, ctx: { server?: unknown }) {
+        if (ctx.server) return html.replace(/\s*<meta\s+http-equiv="Content-Security-Policy"[^>]*\/>/, '');
+        const extra = (process.env.GRAFT_CONNECT_SRC ?? '').split(/\s+/).filter((o) => /^https:\/\/[^\s;'"]+$/.test(o));
+        return extra.length ? html.replace(/(connect-src 'self')/, `$1 ${extra.join(' ')}`) : html;
+      },
+    },
     svelte({ configFile: false }),
     VitePWA({
       registerType: 'prompt',

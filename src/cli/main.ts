@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   },
   train: async () => ({ spec: (await import('./train-spec')).trainSpec, run: (await import('./train')).runTrain }),
   score: async () => ({ spec: (await import('./score')).scoreSpec, run: (await import('./score')).runScore }),
+  export: async () => ({ spec: (await import('./export')).exportSpec, run: (await import('./export')).runExport }),
   'init-model': async () => ({ spec: (await import('./init-model')).initModelSpec, run: (await import('./init-model')).runInitModel }),
 };
 
@@ -36,6 +37,7 @@ const SUMMARIES: [string, string][] = [
   ['info', 'Describe a model (architecture, parameters, memory needed), an adapter and the GPU.'],
   ['train', 'Fine-tune a model (sft, dpo or rm; LoRA, full, freeze, bottleneck adapters or prompt tuning) from a LLaMA-Factory job or flags; --do_predict scores generated answers.'],
   ['score', 'Rate a prompt/answer pair with a reward model (graft train --stage rm).'],
+  ['export', "Merge a LoRA adapter into its base as a Hugging Face model folder (LLaMA-Factory's export stage)."],
   ['init-model', 'Write a small randomly initialised Llama (Hugging Face format), e.g. the built-in demo model.'],
 ];
 

@@ -1,5 +1,6 @@
 // A LoRA adapter merged into its base model's weights (W + scale·B·A), as a Hugging Face model folder: config,
-// weights in f32, tokenizer files and generation config copied from the base.
+// weights in f32 (sharded at maxShardBytes), tokenizer files and generation config copied from the base. Without an
+// adapter, the base itself in that form (graft export without adapter_name_or_path).
 import { exportHfModel, mergeLora, type WeightTensor } from '../export/merged-model';
 import { readAdapter } from '../model/adapter';
 import { parseConfig } from '../model/config';
@@ -13,10 +14,14 @@ import { dequantizeWeight, quantizeWeight } from '../engine/quantize';
  * trained against — the blocks' linears quantized and dequantized exactly as the run held them (src/engine/
  * quantize.ts) — not the checkpoint's original ones, and the folder's README.md says so.
  */
-export async function mergedModelFiles(base: ModelSource, adapter: ModelSource, opts: { quantize?: WeightOptions['quantize'] } = {}): Promise<Map<string, Uint8Array>> {
+export async function mergedModelFiles(
+  base: ModelSource,
+  adapter: ModelSource | undefined,
+  opts: { quantize?: WeightOptions['quantize']; maxShardBytes?: number } = {},
+): Promise<Map<string, Uint8Array>> {
   const configJson = await readJson(base, 'config.json', true);
   const cfg = parseConfig(configJson);
-  const lora = await readAdapter(adapter, cfg);
+  const lora = adapter ? await readAdapter(adapter, cfg) : undefined;
   const weightsFile = await SafetensorsWeights.read(base);
   const weights = new Map<string, WeightTensor>();
   for (const name of weightsFile.names) weights.set(name, { dtype: 'F32', shape: weightsFile.info(name).shape, data: weightsFile.float32(name) });
@@ -38,16 +43,24 @@ export async function mergedModelFiles(base: ModelSource, adapter: ModelSource, 
     }
   }
   weightsFile.release();
-  const r = lora.config.r;
-  const merged = mergeLora(weights, {
-    r,
-    alpha: lora.config.alpha,
-    useRslora: lora.config.useRslora,
-    fanInFanOut: cfg.architecture === 'GPT2LMHeadModel',
-    modules: new Map([...lora.modules].map(([m, w]) => [m, { a: w.a, aShape: [r, w.inFeatures] as const, b: w.b, bShape: [w.outFeatures, r] as const }])),
-  });
+  const r = lora?.config.r ?? 0;
+  const merged = lora
+    ? mergeLora(weights, {
+        r,
+        alpha: lora.config.alpha,
+        useRslora: lora.config.useRslora,
+        fanInFanOut: cfg.architecture === 'GPT2LMHeadModel',
+        modules: new Map([...lora.modules].map(([m, w]) => [m, { a: w.a, aShape: [r, w.inFeatures] as const, b: w.b, bShape: [w.outFeatures, r] as const }])),
+      })
+    : weights;
   const generationConfig = await readJson(base, 'generation_config.json', false);
-  const files = exportHfModel({ config: configJson, weights: merged, tokenizerFiles: await readTokenizerFiles(base), ...(generationConfig ? { generationConfig } : {}) });
+  const files = exportHfModel({
+    config: configJson,
+    weights: merged,
+    tokenizerFiles: await readTokenizerFiles(base),
+    ...(generationConfig ? { generationConfig } : {}),
+    ...(opts.maxShardBytes !== undefined ? { maxShardBytes: opts.maxShardBytes } : {}),
+  });
   if (q) files.set('README.md', new TextEncoder().encode(quantizedMergeNote(base.name, q)));
   return files;
 }

@@ -25,7 +25,9 @@ export function describeTrainError(e: TrainErrorInfo): TrainErrorView {
     case 'limit-exceeded':
       return { ...base, title: 'A buffer is larger than this GPU allows.', advice: 'Lower the batch size or the cut-off length on the Method screen, or pick a smaller model.', go: 'method' };
     case 'device-lost':
-      return { ...base, title: 'The GPU stopped responding (the device was lost).', advice: 'Your checkpoints are safe. Reload the page to get a new GPU device, then continue the run from its last checkpoint.' };
+      return { ...base, title: 'The GPU stopped responding (the device was lost).', advice: 'Your checkpoints are safe: continue the run from its last checkpoint (Graft gets a new GPU device); if it happens again, reload the page.' };
+    case 'non-finite':
+      return { ...base, title: 'The weights became NaN or infinite.', advice: 'Lower the learning rate (or set a gradient clipping norm) on the Method screen, then start again.', go: 'method' };
     case 'validation':
       return { ...base, title: 'The GPU refused a command.', advice: 'This is a bug in Graft: please report it with the message above. Reloading the page and continuing from the last checkpoint may get past it.' };
     case 'bad-settings':

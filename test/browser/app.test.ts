@@ -122,6 +122,17 @@ describe('web app in Chromium', () => {
     );
   });
 
+  it("holds to its Content-Security-Policy: same origin, the hub and its CDN, loopback hubs; nothing refused", async () => {
+    const csp = await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content') ?? '');
+    expect(csp).toMatch(/default-src 'self'/);
+    expect(csp).toMatch(/connect-src 'self' https:\/\/huggingface\.co https:\/\/\*\.huggingface\.co https:\/\/\*\.hf\.co http:\/\/localhost:\* http:\/\/127\.0\.0\.1:\*/);
+    expect(csp).toMatch(/object-src 'none'/);
+    // A fetch to an origin the policy does not name is refused by the browser, not by Graft.
+    const refused = await page.evaluate(() => fetch('https://example.org/').then(() => 'fetched', (e: Error) => e.name));
+    expect(refused).toBe('TypeError');
+    expect(browser.logs.filter((l) => /Content Security Policy/.test(l) && !/example\.org/.test(l))).toEqual([]);
+  });
+
   it('keeps GpuError and its code across the worker boundary', async () => {
     const thrown = await page.evaluate(async () => {
       const g = window.__graft!;
