@@ -48,8 +48,8 @@ describe('resolveDatasetArg', () => {
     mkdirSync(join(dir, 'owner'), { recursive: true });
     writeFileSync(join(dir, 'local.json'), enc(TRAIN));
     writeFileSync(join(dir, 'dataset_info.json'), enc({ mine: { file_name: 'local.json' }, remote: { hf_hub_url: 'owner/set', split: 'validation' } }));
-    expect(await resolveDatasetArg('mine', dir, undefined)).toEqual({ kind: 'file', name: 'mine', path: join(dir, 'local.json') });
-    expect(await resolveDatasetArg('remote', dir, undefined)).toEqual({ kind: 'hub', name: 'remote', repo: 'owner/set', split: 'validation' });
+    expect(await resolveDatasetArg('mine', dir, undefined)).toMatchObject({ kind: 'file', name: 'mine', path: join(dir, 'local.json'), info: { file_name: 'local.json', formatting: 'alpaca', ranking: false } });
+    expect(await resolveDatasetArg('remote', dir, undefined)).toMatchObject({ kind: 'hub', name: 'remote', repo: 'owner/set', split: 'validation', info: { hf_hub_url: 'owner/set', formatting: 'alpaca' } });
     expect(await resolveDatasetArg('owner/set@v2', dir, undefined)).toEqual({ kind: 'hub', name: 'owner/set@v2', repo: 'owner/set', revision: 'v2' });
     expect(await resolveDatasetArg('hf://datasets/owner/set/data/x.jsonl', dir, undefined)).toEqual({ kind: 'hub', name: 'hf://datasets/owner/set/data/x.jsonl', repo: 'owner/set', file: 'data/x.jsonl' });
     // A file of that spelling exists (relative to the job's folder): it wins.

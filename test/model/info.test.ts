@@ -158,7 +158,8 @@ describe('describeModel', () => {
       // The list's shape numbers leave out Qwen2's q/k/v biases (0.02% of its weights); say them here.
       const shape = planShapeFromNumbers({ ...m.shape, ...(m.architecture === 'Qwen2ForCausalLM' ? { qkvBias: true } : {}) }, m.parameters);
       const plan = planTrainingStep(shape, { method: 'full', batch: 1, seqLen: 64, maxPositions: 64 });
-      const rope = shape.positions === 'rope' ? 2 * 4 * 64 * (m.shape.headDim / 2) : 0;
+      // Gemma 3 keeps a second table for its sliding-window layers (another base).
+      const rope = shape.positions === 'rope' ? (m.shape.localRope ? 2 : 1) * 2 * 4 * 64 * (m.shape.headDim / 2) : 0;
       // Each tensor is rounded up to 16 bytes on the GPU: at most 12 bytes more per tensor.
       const tensors = 4 + m.shape.layers * 16;
       const extra = plan.weights - rope - 4 * m.parameters;

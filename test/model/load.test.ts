@@ -11,6 +11,7 @@ import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors';
 import { describeModel } from '../../src/model/info';
 import { memorySource, ModelError, storeSource, type ModelSource } from '../../src/model/source';
 import { HubError } from '../../src/hub/errors';
+import { inferSeqlen } from '../../src/data/encode';
 import { testContext } from '../helpers/gpu';
 import { makeStore, STORE_KINDS } from '../hub/stores';
 
@@ -195,7 +196,7 @@ describe('loadModel on the tiny-llama fixture', () => {
       for (let i = 0; i < dpoPairs.length; i++) {
         const pair = dpoPairs[i]!;
         const prompt = m.chatPromptIds(pair.prompt);
-        const check = async (answer: string, want: number, adapter: string | null) => {
+        const answerIds = (answer: string) => {
           const full = m.tokenizer.encode(
             m.template.render([
               { role: 'user', content: pair.prompt },
@@ -203,8 +204,13 @@ describe('loadModel on the tiny-llama fixture', () => {
             ]),
           );
           expect(full.slice(0, prompt.length)).toEqual(prompt);
+          return full.slice(prompt.length);
+        };
+        // cutoff_len as LLaMA-Factory's pairwise processor applies it: the prompt and both answers share the budget.
+        const [srcLen, tgtLen] = inferSeqlen(prompt.length, Math.max(answerIds(pair.chosen).length, answerIds(pair.rejected).length), DPO_CUTOFF);
+        const check = async (answer: string, want: number, adapter: string | null) => {
           m.model.setAdapter(adapter === null ? null : m.getAdapter(adapter)!);
-          const got = await logProb(m, prompt, full.slice(prompt.length, DPO_CUTOFF));
+          const got = await logProb(m, prompt.slice(0, srcLen), answerIds(answer).slice(0, tgtLen));
           expect(Math.abs(got - want) / Math.abs(want), `${adapter ?? 'base'} pair ${i}: ${got} vs ${want}`).toBeLessThan(1e-4);
         };
         await check(pair.chosen, reference.dpo.policy_chosen_logps[i]!, 'init_adapter');
