@@ -71,6 +71,13 @@ const api: EngineApi = {
   async selfTest(options?: SelfTestOptions): Promise<SelfTestResult> {
     return runSelfTest(await getContext(), options);
   },
+  // For tests only: the device every service shares (getContext's), destroyed the way a lost device ends.
+  async loseDeviceForTest(): Promise<boolean> {
+    const ctx = await context?.catch(() => undefined);
+    if (!ctx) return false;
+    ctx.device.destroy();
+    return true;
+  },
 
   getHubSettings: () => models.getHubSettings(),
   setHubSettings: (update) => models.setHubSettings(update),

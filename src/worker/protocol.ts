@@ -126,6 +126,12 @@ export interface EngineApi extends DataApi, TrainApi, BenchApi {
   adapterInfo(): Promise<AdapterSummary>;
   /** Runs the SwiGLU kernel on seeded inputs and compares it with the float64 reference. */
   selfTest(options?: SelfTestOptions): Promise<SelfTestResult>;
+  /**
+   * For tests only (test/browser/faults.test.ts): destroys the worker's current GPU device, as if the browser had
+   * lost it, so that what a run does on a lost device can be checked. Resolves false when the worker has no device
+   * yet. Changes nothing else: the next GPU call makes a new device, as after a real loss.
+   */
+  loseDeviceForTest(): Promise<boolean>;
 
   // Models on this device ------------------------------------------------------------------------------------
   getHubSettings(): Promise<HubSettings>;
