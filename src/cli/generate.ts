@@ -101,7 +101,7 @@ export async function runGenerate(args: Parsed, io: CliEnv): Promise<number> {
   // What can be checked without the GPU is checked first: a folder that is not a model fails here, fast.
   const info = await describeModel(resolved.source);
   if (!info.supported) throw new UnsupportedModelError(info.unsupportedReason ?? `${info.architecture} is not supported yet.`);
-  const { ctx } = await openGpu();
+  const { ctx } = await (io.openGpu ?? openGpu)();
   const loaded = await loadModel(ctx, resolved.source, maxPositions !== undefined ? { maxPositions } : {});
   try {
     for (const a of adapterSources) await loaded.loadAdapter(a.source, a.name);

@@ -67,6 +67,8 @@ export interface MainIo {
   stderr: ProgressStream;
   env: Record<string, string | undefined>;
   signal: AbortSignal;
+  /** See CliEnv.openGpu. */
+  openGpu?: CliEnv['openGpu'];
 }
 
 /** Runs one command; returns the exit code. Never throws. */

@@ -3,6 +3,7 @@
 // `--adapter` / adapter_name_or_path: the same for adapters (resolveAdapterArg): a folder that exists, else a hub
 // repository "owner/name" or "owner/name@revision" (adapter_config.json + adapter_model.safetensors) through the
 // same client and cache. "./owner/name" always means the folder, "hf://owner/name[@revision]" always the hub.
+import type { CliGpu } from './gpu';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_REVISION, downloadModel, endpointProblem, type DownloadProgress } from '../hub/client';
@@ -27,6 +28,11 @@ export interface CliEnv {
   stderr: ProgressStream;
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
+  /**
+   * Where a command gets its GPU context (default: openGpu, a device of its own). A program that runs commands
+   * inside itself (the tests) passes contexts on one device it keeps, so kernels compile once for all of them.
+   */
+  openGpu?: () => Promise<CliGpu>;
 }
 
 /** True when `arg` can only be meant as a path (./x, ../x, /x, ~/x, C:\x, more than one slash). */

@@ -43,7 +43,7 @@ export async function runScore(args: Parsed, io: CliEnv): Promise<number> {
   const revision = stringOption(cmd, v, 'revision');
 
   const resolved = await resolveModelArg(modelArg, io, revision !== undefined ? { revision } : {});
-  const { ctx } = await openGpu();
+  const { ctx } = await (io.openGpu ?? openGpu)();
   const rm = await loadRewardModel(ctx, resolved.source, cutoff !== undefined ? { maxPositions: cutoff } : {});
   try {
     const { lm } = rm;

@@ -345,7 +345,7 @@ export async function runTrain(args: Parsed, io: CliEnv): Promise<number> {
     }
   };
 
-  const { ctx } = await openGpu();
+  const { ctx } = await (io.openGpu ?? openGpu)();
   try {
     let outcome;
     try {

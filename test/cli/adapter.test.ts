@@ -6,12 +6,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { lines } from './run';
 import { ALPACA, FIXTURE } from '../train/helpers';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-adapter-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

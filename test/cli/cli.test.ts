@@ -7,12 +7,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE_REPO, fixtureModelFiles, TestHub } from '../helpers/test-hub';
 import { lines, REPO_ROOT, runGraft } from './run';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const FIXTURE = 'test/fixtures/tiny-llama';
 const ADAPTER = 'test/fixtures/tiny-llama/reference/final_adapter';

@@ -13,13 +13,12 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lines, REPO_ROOT } from './run';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { TestHub } from '../helpers/test-hub';
 import { ALPACA, FIXTURE } from '../train/helpers';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const DPO = 'test/fixtures/data/dpo.json';
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-hub-'));

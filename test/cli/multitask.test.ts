@@ -7,12 +7,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { lines } from './run';
 import { FIXTURE } from '../train/helpers';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-multitask-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

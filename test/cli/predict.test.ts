@@ -7,14 +7,13 @@ import { readFileSync } from 'node:fs';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jiebaCut } from '../../src/eval/jieba-node';
 import { exampleScores, meanScores } from '../../src/eval/metrics';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE } from '../train/helpers';
 import { lines } from './run';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-predict-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

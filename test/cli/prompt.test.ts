@@ -6,14 +6,13 @@
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { PROMPT_EMBEDDINGS } from '../../src/model/prompt-tuning';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { fixtureModel, FIXTURE } from '../train/helpers';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-prompt-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

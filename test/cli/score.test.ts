@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { writeJobResult } from '../../src/cli/folder-sink';
 import { buildResult } from '../../src/job/results';
@@ -18,7 +18,6 @@ import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE, fixtureModel, initAdapter, settings } from '../train/helpers';
 import { lines } from './run';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-score-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

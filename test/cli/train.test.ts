@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TrainReporter } from '../../src/cli/train-reporter';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import type { StepRecord } from '../../src/train/metrics';
@@ -17,7 +17,6 @@ import { BIN, lines, REPO_ROOT, withoutNativeNoise } from './run';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { FIXTURE, safetensors } from '../train/helpers';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-cli-train-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it, vi } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { NodeCheckpointStore } from '../../src/train/checkpoint-store-node';
@@ -17,7 +17,6 @@ import { BIN, REPO_ROOT } from '../cli/run';
 import { graftInProcess } from '../helpers/graft-in-process';
 import { Rng } from '../helpers/rng';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-faults-kill-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

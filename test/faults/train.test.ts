@@ -6,7 +6,7 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { skippedSummary } from '../../src/cli/train';
 import { TrainReporter } from '../../src/cli/train-reporter';
 import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors';
@@ -17,7 +17,6 @@ import { graftInProcess as graft } from '../helpers/graft-in-process';
 import type { RunResult } from '../cli/run';
 import { diskTestName, notRun, readOnlyDisk, reason as noDisk, resize, smallDisk } from './disk';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const FIXTURE = 'test/fixtures/tiny-llama';
 const ALPACA = 'test/fixtures/data/sft_alpaca.json';

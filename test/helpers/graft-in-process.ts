@@ -3,11 +3,13 @@
 // stdout and stderr captured. bin/graft.mjs adds only the Ctrl-C wiring and the exit around main(); tests of
 // those run the real command (test/cli/run.ts).
 //
-// In-process, a file's commands can share compiled kernels: with src/cli/gpu.ts mocked by oneDeviceCliGpu
-// (test/helpers/one-device.ts), each command gets a fresh GpuContext on one device, where a child process
-// compiles every kernel again (10-30 s a command on SwiftShader).
+// In-process, commands share compiled kernels: each gets a fresh GpuContext on the process's one device
+// (openGpu of main's io, from test/helpers/one-device.ts), where a child process compiles every kernel again
+// (10-30 s a command on SwiftShader). The working folder is restored after each command, and the environment
+// is the command's own (never process.env), so files that run graft share the 'shared' project's process.
 import { main } from '../../src/cli/main';
 import { REPO_ROOT, type RunResult } from '../cli/run';
+import { sharedCliGpu } from './one-device';
 
 /** Runs `graft <args>` in this process; the same result shape as runGraft (stderr has no native noise here). */
 export async function graftInProcess(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<RunResult> {
@@ -25,6 +27,7 @@ export async function graftInProcess(args: string[], options: { env?: Record<str
       stderr: { write: (s: string) => (stderr += s) },
       env,
       signal: new AbortController().signal,
+      openGpu: sharedCliGpu,
     });
     return { code, stdout, stderr, graftStderr: stderr, ms: Date.now() - t0 };
   } finally {

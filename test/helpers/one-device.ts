@@ -8,7 +8,7 @@
 import { requestNodeAdapter } from '../../src/engine/adapter-node';
 import { summarizeAdapter } from '../../src/engine/adapter-info';
 import { GpuContext } from '../../src/engine/context';
-import type * as CliGpuModule from '../../src/cli/gpu';
+import type { CliGpu } from '../../src/cli/gpu';
 
 export interface OneDevice {
   /** Pass to GpuContext.create: its first requestDevice makes the device, every later one gets that device. */
@@ -68,28 +68,17 @@ let shared: Promise<OneDevice> | undefined;
 
 /**
  * The test process's one device: testContext() (test/helpers/gpu.ts) and the commands run in process
- * (oneDeviceCliGpu) make their contexts on it, so a file that loads a model itself and runs `graft` commands
+ * (sharedCliGpu) make their contexts on it, so a file that loads a model itself and runs `graft` commands
  * compiles each kernel once.
  */
 export function sharedDevice(): Promise<OneDevice> {
   return (shared ??= oneDevice());
 }
 
-/**
- * src/cli/gpu.ts with openGpu giving each command a fresh GpuContext on the process's one device
- * (sharedDevice). For a test file that runs `graft` commands in its own process
- * (test/helpers/graft-in-process.ts):
- *
- *   vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
- */
-export function oneDeviceCliGpu(real: typeof CliGpuModule): typeof CliGpuModule {
-  return {
-    ...real,
-    async openGpu() {
-      const one = await sharedDevice();
-      const out: CliGpuModule.CliGpu = { ctx: await one.context(), adapter: summarizeAdapter(one.realAdapter) };
-      if (one.swiftshaderIcd) out.swiftshaderIcd = one.swiftshaderIcd;
-      return out;
-    },
-  };
+/** A command's GPU as src/cli/gpu.ts's openGpu gives it, but a fresh GpuContext on the process's one device. */
+export async function sharedCliGpu(): Promise<CliGpu> {
+  const one = await sharedDevice();
+  const out: CliGpu = { ctx: await one.context(), adapter: summarizeAdapter(one.realAdapter) };
+  if (one.swiftshaderIcd) out.swiftshaderIcd = one.swiftshaderIcd;
+  return out;
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommand } from '../../src/cli/args';
 import { runTrain } from '../../src/cli/train';
 import { trainSpec } from '../../src/cli/train-spec';
@@ -19,7 +19,6 @@ import { putModelFiles } from '../../src/worker/library';
 import { createTrainServices, type TrainServices } from '../../src/worker/train-api';
 import { testContext } from '../helpers/gpu';
 
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const FIXTURE = 'test/fixtures/tiny-llama';
 const DATA = 'test/fixtures/data/sft_alpaca.json';

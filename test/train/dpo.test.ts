@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/cli/folder-source';
 import { parsePreferenceText, preparePreferenceData, type EncodedPair } from '../../src/data/preference';
 import { loadModel } from '../../src/model/load';
@@ -25,7 +25,6 @@ import { Rng } from '../helpers/rng';
 import { expectRel, FIXTURE, FIXTURE_DIR, fixtureModel, initAdapter, restoreBase, safetensors, settings, stopAndResume } from './helpers';
 
 // `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 interface DpoReference {
   beta: number;

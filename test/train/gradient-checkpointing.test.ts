@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ForwardOptions } from '../../src/model/transformer';
 import { Trainer, type TrainExample, type TrainPair } from '../../src/train/trainer';
 import { lines } from '../cli/run';
@@ -14,7 +14,6 @@ import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { ALPACA, FIXTURE, fixtureModel, initAdapter, settings, shortExamples } from './helpers';
 
 // `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-gc-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

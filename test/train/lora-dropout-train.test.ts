@@ -7,7 +7,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { collate } from '../../src/data';
 import type { LoadedModel } from '../../src/model/load';
 import type { LoraDropout } from '../../src/model/transformer';
@@ -23,7 +23,6 @@ import { sftMicroStep } from '../helpers/sft-step';
 import { ALPACA, alpacaExamples, FIXTURE, fixtureModel, initAdapter, reference, RESUME_JOB, settings, shortExamples } from './helpers';
 
 // `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-lora-dropout-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { collate } from '../../src/data';
 import { SafetensorsFile } from '../../src/model/safetensors';
 import { Trainer } from '../../src/train/trainer';
@@ -12,7 +12,6 @@ import { graftInProcess as graft } from '../helpers/graft-in-process';
 import { ALPACA, alpacaExamples, expectRel, FIXTURE, fixtureModel, initAdapter, maxAbsDiff, reference, safetensors, settings } from './helpers';
 
 // `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
-vi.mock(import('../../src/cli/gpu'), async (real) => (await import('../helpers/one-device')).oneDeviceCliGpu(await real()));
 
 const scratch = mkdtempSync(join(tmpdir(), 'graft-trajectory-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
