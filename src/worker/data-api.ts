@@ -114,6 +114,7 @@ export const dataApi: DataApi = {
   datasetSummary: (id) => datasets.summary(id),
   datasetRows: (id, query) => datasets.rows(id, query),
   updateDatasetRow: (id, row, edit) => datasets.update(id, row, edit),
+  setDatasetMapping: (id, mapping) => datasets.setMapping(id, mapping),
   datasetJsonl: (id) => datasets.jsonl(id),
 
   async datasetTokenStats(id, encoding) {

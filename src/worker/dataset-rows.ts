@@ -1,11 +1,15 @@
 // A dataset as the Data screen shows it: one row per record the file holds, valid or not, with its raw JSON
-// value, so that a person can edit a record's fields and have it validated again (src/data parses, with the
-// same problems by line as the command line). Pure data: no storage, no GPU.
+// value, so that a person can edit a record's fields and have it validated again. The container is read by
+// src/data/json-file.ts (comments and trailing commas tolerated with a note, as on the command line); each record
+// by the reader of its kind (SFT: normalize.ts, preference pairs: preference.ts), through a column mapping when
+// one was chosen (dataset-info.ts). Pure data: no storage, no GPU.
+import { datasetInfoEntry, recordMapper } from '../data/dataset-info';
+import { readJsonRecords } from '../data/json-file';
 import { detectFormat, normaliseRecord } from '../data/normalize';
-import { parseDatasetText } from '../data/parse';
+import { detectPreferenceFormat, normalisePreferenceRecord, type PreferenceRecord } from '../data/preference';
 import type { Conversation, DatasetFormat, DatasetProblem, RecordSource } from '../data/types';
 import { MAX_PROBLEMS } from './constants';
-import type { DatasetSummary, ProblemView, RowEdit, RowFields, RowView } from './protocol';
+import type { ColumnMapping, DatasetSummary, ProblemView, RecordKind, RowEdit, RowFields, RowView } from './protocol';
 
 /** Rows whose text is longer than this are shown cut and cannot be edited in the page. */
 const MAX_EDIT_CHARS = 200_000;
@@ -20,8 +24,11 @@ export interface Row {
   /** The text, when `raw` is undefined. */
   text?: string;
   conversation?: Conversation;
+  /** A valid preference pair. */
+  pair?: PreferenceRecord;
   problem?: string;
   format: DatasetFormat | null;
+  kind: RecordKind | null;
   edited: boolean;
   removed: boolean;
 }
@@ -36,6 +43,17 @@ export interface Dataset {
   fileProblems: DatasetProblem[];
   /** Per row: its last fields edit, and whether it is removed (stored, and replayed after a reload). */
   edits: Map<number, StoredEdit>;
+  /** What the reader tolerated (comments, trailing commas). */
+  notes: string[];
+  mapping: ColumnMapping | null;
+  /** The mapping as a record rewriter (dataset-info.ts's recordMapper). */
+  mapper?: (record: unknown) => unknown;
+}
+
+/** A column mapping checked as a dataset_info.json entry (DatasetInfoError naming the key) → its record rewriter. */
+export function mappingRewriter(m: ColumnMapping, fileName: string): (record: unknown) => unknown {
+  const entry = { file_name: fileName, formatting: m.formatting, ranking: m.ranking === true, columns: m.columns };
+  return recordMapper(datasetInfoEntry('column mapping', entry));
 }
 
 export interface StoredEdit {
@@ -68,8 +86,23 @@ function arrayLineRecord(line: string): string {
   return t;
 }
 
-function validate(row: Row): void {
+/** KTO records (LLaMA-Factory's kto_tag, TRL's {prompt, completion, label}) and pre-training text ({text}). */
+function otherKind(v: unknown): 'kto' | 'text' | null {
+  if (!isObject(v)) return null;
+  if ('kto_tag' in v || ('completion' in v && typeof v.label === 'boolean')) return 'kto';
+  if (typeof v.text === 'string' && detectFormat(v) === null) return 'text';
+  return null;
+}
+
+const OTHER_REASON: Record<'kto' | 'text', string> = {
+  kto: 'a KTO record (a desirable / undesirable label): Graft has no KTO stage; for DPO or a reward model, pair each prompt with a chosen and a rejected answer',
+  text: 'pre-training text (a "text" field): Graft has no pre-training stage (LLaMA-Factory\'s stage pt) yet; for SFT, give each record an instruction and an output',
+};
+
+/** Reads a row's record by the reader of its kind (through the mapping, if any). */
+function validate(row: Row, mapper?: (record: unknown) => unknown): void {
   row.conversation = undefined;
+  row.pair = undefined;
   row.problem = undefined;
   if (row.raw === undefined) {
     let reason = 'not valid JSON';
@@ -80,44 +113,48 @@ function validate(row: Row): void {
     }
     row.problem = reason;
     row.format = null;
+    row.kind = null;
     return;
   }
-  row.format = detectFormat(row.raw);
-  const r = normaliseRecord(row.raw);
+  const value = mapper ? mapper(row.raw) : row.raw;
+  if (detectPreferenceFormat(value) !== null) {
+    row.kind = 'preference';
+    row.format = null;
+    const r = normalisePreferenceRecord(value);
+    if (r.ok) row.pair = { ...r.record, source: row.source };
+    else row.problem = r.reason;
+    return;
+  }
+  const other = otherKind(value);
+  if (other) {
+    row.kind = other;
+    row.format = null;
+    row.problem = OTHER_REASON[other];
+    return;
+  }
+  row.format = detectFormat(value);
+  row.kind = row.format === null ? null : 'sft';
+  const r = normaliseRecord(value);
   if (r.ok) row.conversation = { ...r.conversation, source: row.source };
   else row.problem = r.reason;
 }
 
-/** Reads a file into rows. Problems and formats are parse.ts's; rows add the raw values for editing. */
-export function buildDataset(id: string, name: string, bytes: Uint8Array): Dataset {
-  const parsed = parseDatasetText(bytes, name);
-  const lines = fileLines(bytes);
-  let array: unknown[] | undefined;
-  if (parsed.container === 'json') {
-    try {
-      const v: unknown = JSON.parse(lines.join('\n'));
-      if (Array.isArray(v)) array = v;
-    } catch {
-      array = undefined;
-    }
-  }
-  const rawOf = (s: RecordSource): { raw: unknown; text?: string } | undefined => {
-    if (array && s.index !== undefined && s.line === undefined) return { raw: array[s.index] };
-    if (s.line === undefined) return undefined;
-    const line = lines[s.line - 1] ?? '';
-    const text = parsed.container === 'json' ? arrayLineRecord(line) : line;
-    try {
-      return { raw: JSON.parse(text) };
-    } catch {
-      return { raw: undefined, text };
-    }
+/** Reads a file into rows. Problems of the container are json-file.ts's; each record is read by its kind's reader. */
+export function buildDataset(id: string, name: string, bytes: Uint8Array, mapping: ColumnMapping | null = null): Dataset {
+  const parsed = readJsonRecords(bytes, name);
+  const mapper = mapping ? mappingRewriter(mapping, name) : undefined;
+  let lines: string[] | undefined;
+  const textOf = (line: number): string => {
+    lines ??= fileLines(bytes);
+    const t = lines[line - 1] ?? '';
+    return parsed.container === 'json' ? arrayLineRecord(t) : t;
   };
   const rows: Row[] = [];
   const fileProblems: DatasetProblem[] = [];
-  for (const c of parsed.records) {
-    const s = c.source ?? {};
-    const r = rawOf(s);
-    rows.push({ source: s, raw: r?.raw, conversation: c, format: detectFormat(r?.raw), edited: false, removed: false });
+  for (const { value, where } of parsed.items) {
+    const row: Row = { source: where, raw: value, format: null, kind: null, edited: false, removed: false };
+    validate(row, mapper);
+    rows.push(row);
   }
   for (const p of parsed.problems) {
     const s: RecordSource = {};
@@ -125,20 +162,38 @@ export function buildDataset(id: string, name: string, bytes: Uint8Array): Datas
     if (p.index !== undefined) s.index = p.index;
     // Problems of the whole file: a JSON array that could not be read, a pretty-printed single object, an empty file.
     const wholeFile =
-      (p.line === undefined && p.index === undefined) ||
+      p.line === undefined ||
       (parsed.container === 'json' && p.index === undefined) ||
       p.reason.startsWith(`${name} `);
-    const r = wholeFile ? undefined : rawOf(s);
-    if (!r) {
+    if (wholeFile) {
       fileProblems.push(p);
       continue;
     }
-    const row: Row = { source: s, raw: r.raw, problem: p.reason, format: detectFormat(r.raw), edited: false, removed: false };
-    if (r.text !== undefined) row.text = r.text;
+    // A record the container could not read (bad JSON, bad bytes, too long): its line's text, to fix it here.
+    const text = textOf(p.line!);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      raw = undefined;
+    }
+    const row: Row = { source: s, raw, problem: p.reason, format: detectFormat(raw), kind: null, edited: false, removed: false };
+    if (raw === undefined) row.text = text;
     rows.push(row);
   }
   rows.sort((a, b) => order(a.source) - order(b.source));
-  return { id, name, bytes, container: parsed.container, rows, fileProblems, edits: new Map() };
+  const d: Dataset = { id, name, bytes, container: parsed.container, rows, fileProblems, edits: new Map(), notes: parsed.notes, mapping };
+  if (mapper) d.mapper = mapper;
+  return d;
+}
+
+/** Chooses (or drops) the dataset's column mapping and reads every row again through it; edits are kept. */
+export function applyMapping(d: Dataset, mapping: ColumnMapping | null): void {
+  const mapper = mapping ? mappingRewriter(mapping, d.name) : undefined;
+  d.mapping = mapping;
+  if (mapper) d.mapper = mapper;
+  else delete d.mapper;
+  for (const r of d.rows) if (r.raw !== undefined || r.edited) validate(r, mapper);
 }
 
 function str(v: unknown): string {
@@ -226,12 +281,23 @@ export function viewOf(row: Row, index: number): RowView {
     prompt: clip(prompt),
     answer: clip(answer),
     turns: c?.messages.length ?? 0,
+    kind: row.kind,
   };
   if (row.problem !== undefined) view.problem = row.problem;
+  if (c?.task !== undefined) view.task = c.task;
+  const pair = row.pair;
+  if (pair) {
+    const lastUser = [...pair.prompt].reverse().find((m) => m.role === 'user')?.content ?? '';
+    view.prompt = clip(lastUser);
+    view.answer = clip(pair.chosen);
+    view.chosen = clip(pair.chosen);
+    view.rejected = clip(pair.rejected);
+    view.turns = pair.prompt.length;
+  }
   return view;
 }
 
-export function applyEdit(row: Row, edit: RowEdit): void {
+export function applyEdit(row: Row, edit: RowEdit, mapper?: (record: unknown) => unknown): void {
   row.edited = true;
   if (edit.kind === 'removed') {
     row.removed = true;
@@ -246,7 +312,7 @@ export function applyEdit(row: Row, edit: RowEdit): void {
       row.raw = undefined;
       row.text = edit.json;
     }
-    validate(row);
+    validate(row, mapper);
     return;
   }
   const raw: Record<string, unknown> = isObject(row.raw) ? structuredClone(row.raw) : {};
@@ -270,7 +336,7 @@ export function applyEdit(row: Row, edit: RowEdit): void {
   }
   row.raw = raw;
   delete row.text;
-  validate(row);
+  validate(row, mapper);
 }
 
 function problemsOf(d: Dataset): ProblemView[] {
@@ -290,8 +356,21 @@ function problemsOf(d: Dataset): ProblemView[] {
   return out.sort((a, b) => (a.line ?? a.index ?? 0) - (b.line ?? b.index ?? 0));
 }
 
+/** Fields of the rows no reader recognised (objects of no known format), in order of appearance; at most 12. */
+function unknownFields(d: Dataset): string[] {
+  const seen = new Set<string>();
+  for (const r of d.rows) {
+    if (r.removed || r.kind !== null || !isObject(r.raw)) continue;
+    for (const k of Object.keys(r.raw)) if (seen.size < 12) seen.add(k);
+    if (seen.size >= 12) break;
+  }
+  return [...seen];
+}
+
 export function summarize(d: Dataset): DatasetSummary {
   const counts: Partial<Record<DatasetFormat, number>> = {};
+  const kindCounts: Partial<Record<RecordKind, number>> = {};
+  const tasks: Record<string, number> = {};
   let valid = 0;
   let rows = 0;
   let edited = 0;
@@ -302,21 +381,33 @@ export function summarize(d: Dataset): DatasetSummary {
     if (r.conversation && r.format) {
       valid++;
       counts[r.format] = (counts[r.format] ?? 0) + 1;
-    }
+      kindCounts.sft = (kindCounts.sft ?? 0) + 1;
+      if (r.conversation.task !== undefined) tasks[r.conversation.task] = (tasks[r.conversation.task] ?? 0) + 1;
+    } else if (r.pair) {
+      valid++;
+      kindCounts.preference = (kindCounts.preference ?? 0) + 1;
+    } else if (r.kind === 'kto' || r.kind === 'text') kindCounts[r.kind] = (kindCounts[r.kind] ?? 0) + 1;
   }
-  const kinds = Object.keys(counts) as DatasetFormat[];
+  const formats = Object.keys(counts) as DatasetFormat[];
+  const kinds = Object.keys(kindCounts) as RecordKind[];
   const problems = problemsOf(d);
   return {
     id: d.id,
     name: d.name,
     bytes: d.bytes.length,
     container: d.container,
-    format: kinds.length === 1 ? kinds[0]! : kinds.length > 1 ? 'mixed' : null,
+    format: formats.length === 1 ? formats[0]! : formats.length > 1 ? 'mixed' : null,
     formatCounts: counts,
     rows,
     valid,
     problems: problems.slice(0, MAX_PROBLEMS),
     problemCount: problems.length,
     edited,
+    kind: kinds.length === 1 ? kinds[0]! : kinds.length > 1 ? 'mixed' : null,
+    kindCounts,
+    tasks,
+    notes: [...d.notes],
+    unknownFields: unknownFields(d),
+    mapping: d.mapping,
   };
 }

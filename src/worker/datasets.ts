@@ -1,15 +1,16 @@
 // The worker's datasets: the one open in memory, and the last few in IndexedDB (stores datasets and
-// datasetEdits of the "graft" database, src/storage) with their edits, so that a reload finds them again. The
-// trainer reads a dataset's valid records through conversations(id).
+// datasetEdits of the "graft" database, src/storage) with their edits and column mapping, so that a reload finds
+// them again. The trainer reads a dataset's valid records through conversations(id).
 import { EncodeError } from '../data/encode';
 import type { Conversation } from '../data/types';
 import { HubError } from '../hub/errors';
 import { GraftDbConnection, type GraftDb } from '../storage';
-import { applyEdit, buildDataset, summarize, viewOf, type Dataset, type Row, type StoredEdit } from './dataset-rows';
-import type { DatasetSummary, RowEdit, RowPage, RowQuery, RowUpdate } from './protocol';
+import { applyEdit, applyMapping, buildDataset, mappingRewriter, summarize, viewOf, type Dataset, type Row, type StoredEdit } from './dataset-rows';
+import type { ColumnMapping, DatasetSummary, RowEdit, RowPage, RowQuery, RowUpdate } from './protocol';
 
 // The "graft" database (src/storage): store "datasets" holds each file's bytes once (written when it is opened),
-// store "datasetEdits" its edits (rewritten on each edit, small), both keyed by the dataset id.
+// store "datasetEdits" its edits (rewritten on each edit, small), both keyed by the dataset id. A file's column
+// mapping is kept on its record in "datasets" (a field of the value; the store's shape is unchanged).
 const FILES = 'datasets';
 const EDITS = 'datasetEdits';
 /** Datasets kept on the device; older ones are deleted when a new one is opened. */
@@ -20,6 +21,8 @@ interface StoredFile {
   name: string;
   bytes: Uint8Array;
   savedAt: number;
+  /** The column mapping chosen for this file (absent: none). */
+  mapping?: ColumnMapping;
 }
 
 interface StoredEdits {
@@ -27,9 +30,9 @@ interface StoredEdits {
   edits: [number, StoredEdit][];
 }
 
-function replay(row: Row, e: StoredEdit): void {
-  if (e.fields) applyEdit(row, e.fields);
-  if (e.removed) applyEdit(row, { kind: 'removed' });
+function replay(row: Row, e: StoredEdit, mapper?: (record: unknown) => unknown): void {
+  if (e.fields) applyEdit(row, e.fields, mapper);
+  if (e.removed) applyEdit(row, { kind: 'removed' }, mapper);
 }
 
 function newId(): string {
@@ -55,7 +58,7 @@ export class DatasetService {
   }
 
   /** Stores a new dataset's file (and forgets the oldest beyond KEEP), or only its edits. */
-  private async save(d: Dataset, what: 'file' | 'edits'): Promise<void> {
+  private async save(d: Dataset, what: 'file' | 'edits' | 'mapping'): Promise<void> {
     const dbp = this.db();
     if (!dbp) return;
     try {
@@ -65,7 +68,16 @@ export class DatasetService {
         await db.put(EDITS, edits);
         return;
       }
-      const file: StoredFile = { id: d.id, name: d.name, bytes: d.bytes, savedAt: Date.now() };
+      if (what === 'mapping') {
+        const stored = (await db.get(FILES, d.id)) as StoredFile | undefined;
+        if (!stored) return;
+        const next: StoredFile = { ...stored };
+        if (d.mapping) next.mapping = d.mapping;
+        else delete next.mapping;
+        await db.put(FILES, next);
+        return;
+      }
+      const file: StoredFile = { id: d.id, name: d.name, bytes: d.bytes, savedAt: Date.now(), ...(d.mapping ? { mapping: d.mapping } : {}) };
       await db.put(FILES, file);
       const keys = (await db.getAllKeys(FILES)) as string[];
       if (keys.length > KEEP) {
@@ -84,11 +96,37 @@ export class DatasetService {
 
   async openBytes(input: ArrayBuffer | Uint8Array | string, name: string): Promise<DatasetSummary> {
     const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input instanceof Uint8Array ? input : new Uint8Array(input);
-    const d = buildDataset(newId(), name.trim() || 'dataset.jsonl', bytes);
+    const fileName = name.trim() || 'dataset.jsonl';
+    const d = buildDataset(newId(), fileName, bytes, await this.rememberedMapping(fileName, bytes));
     // One dataset in memory at a time (the others stay stored, and come back with restore()).
     this.open.clear();
     this.open.set(d.id, d);
     await this.save(d, 'file');
+    return summarize(d);
+  }
+
+  /** The mapping chosen earlier for the same file (same name and bytes) on this device, if any. */
+  private async rememberedMapping(name: string, bytes: Uint8Array): Promise<ColumnMapping | null> {
+    const dbp = this.db();
+    if (!dbp) return null;
+    try {
+      const all = (await (await dbp).getAll(FILES)) as StoredFile[];
+      const same = all
+        .filter((f) => f.mapping && f.name === name && f.bytes.length === bytes.length && f.bytes.every((b, i) => b === bytes[i]))
+        .sort((a, b) => b.savedAt - a.savedAt)[0];
+      if (!same?.mapping) return null;
+      mappingRewriter(same.mapping, name); // still a valid mapping
+      return same.mapping;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Reads the dataset again through a column mapping (null: none), and remembers it with the file. */
+  async setMapping(id: string, mapping: ColumnMapping | null): Promise<DatasetSummary> {
+    const d = await this.get(id);
+    applyMapping(d, mapping);
+    await this.save(d, 'mapping');
     return summarize(d);
   }
 
@@ -112,11 +150,16 @@ export class DatasetService {
     const stored = (await db.get(FILES, id)) as StoredFile | undefined;
     if (!stored) return undefined;
     const edits = ((await db.get(EDITS, id)) as StoredEdits | undefined)?.edits ?? [];
-    const d = buildDataset(stored.id, stored.name, stored.bytes);
+    let d: Dataset;
+    try {
+      d = buildDataset(stored.id, stored.name, stored.bytes, stored.mapping ?? null);
+    } catch {
+      d = buildDataset(stored.id, stored.name, stored.bytes); // a mapping this version no longer accepts
+    }
     for (const [row, edit] of edits) {
       const r = d.rows[row];
       if (!r || typeof edit !== 'object' || edit === null) continue;
-      replay(r, edit);
+      replay(r, edit, d.mapper);
       d.edits.set(row, edit);
     }
     this.open.clear();
@@ -150,7 +193,7 @@ export class DatasetService {
     const d = await this.get(id);
     const row = d.rows[index];
     if (!row) throw new EncodeError(`There is no row ${index + 1} in ${d.name}.`);
-    applyEdit(row, edit);
+    applyEdit(row, edit, d.mapper);
     const before = d.edits.get(index) ?? {};
     d.edits.set(index, edit.kind === 'removed' ? { ...before, removed: true } : { fields: edit, removed: false });
     await this.save(d, 'edits');

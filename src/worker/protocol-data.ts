@@ -37,6 +37,38 @@ export interface DatasetSummary {
   problemCount: number;
   /** Rows changed (or removed) in the app. */
   edited: number;
+  /**
+   * What kind of data the file holds, as the reader of each record found it: `sft` (alpaca, ShareGPT, OpenAI),
+   * `preference` (prompt, chosen, rejected), `kto` or `text` (pre-training text; both read, not trained in Graft),
+   * `mixed`, or null when no record was recognised.
+   */
+  kind: RecordKind | 'mixed' | null;
+  /** Usable records of each kind. */
+  kindCounts: Partial<Record<RecordKind, number>>;
+  /** Usable records per task, for multi-task files (records with a `task`); empty otherwise. */
+  tasks: Record<string, number>;
+  /** What the reader tolerated in the file (comments, trailing commas), in sentences. */
+  notes: string[];
+  /** Fields of the records no reader recognised (at most 12), for the column mapping; empty when none. */
+  unknownFields: string[];
+  /** The column mapping applied to this file, if one was chosen. */
+  mapping: ColumnMapping | null;
+}
+
+/** The kinds of record the Data screen tells apart. */
+export type RecordKind = 'sft' | 'preference' | 'kto' | 'text';
+
+/** LLaMA-Factory's dataset_info `columns` a field can be mapped to (text only). */
+export type MappingColumn = 'prompt' | 'query' | 'response' | 'history' | 'messages' | 'system' | 'chosen' | 'rejected';
+
+/**
+ * A column mapping as dataset_info.json writes it: `columns` maps LLaMA-Factory's column names to the file's
+ * fields (e.g. {prompt: "question", response: "answer"}); `ranking` for chosen / rejected columns.
+ */
+export interface ColumnMapping {
+  formatting: 'alpaca' | 'sharegpt';
+  ranking?: boolean;
+  columns: Partial<Record<MappingColumn, string>>;
 }
 
 /** A row's editable fields, by format. */
@@ -67,6 +99,13 @@ export interface RowView {
   answer: string;
   /** Turns (user + assistant messages) of the valid record. */
   turns: number;
+  /** The kind of record its reader found (null: none recognised). */
+  kind: RecordKind | null;
+  /** A multi-task record's task. */
+  task?: string;
+  /** A preference pair's answers (the prompt is in `prompt`). */
+  chosen?: string;
+  rejected?: string;
 }
 
 export interface RowQuery {
@@ -185,6 +224,11 @@ export interface DataApi {
   datasetRows(id: string, query: RowQuery): Promise<RowPage>;
   /** Changes (or removes) one row and validates it again. */
   updateDatasetRow(id: string, row: number, edit: RowEdit): Promise<RowUpdate>;
+  /**
+   * Reads the dataset's records through a column mapping (null: as they are), checked as a dataset_info.json
+   * entry; remembered with the file on this device.
+   */
+  setDatasetMapping(id: string, mapping: ColumnMapping | null): Promise<DatasetSummary>;
   /** The dataset with its edits as JSON Lines (valid and invalid rows, removed ones left out). */
   datasetJsonl(id: string): Promise<string>;
   /** Token statistics with a stored model's tokenizer and chat template. */
