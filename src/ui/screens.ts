@@ -5,6 +5,7 @@ import BenchScreen from './BenchScreen.svelte';
 import CompareChat from './CompareChat.svelte';
 import DataScreen from './DataScreen.svelte';
 import DemoScreen from './DemoScreen.svelte';
+import EvaluateScreen from './EvaluateScreen.svelte';
 import ExportScreen from './ExportScreen.svelte';
 import MethodScreen from './MethodScreen.svelte';
 import ModelScreen from './ModelScreen.svelte';
@@ -36,6 +37,7 @@ export const SCREENS: ScreenDef[] = [
   // ── The next screens are built next: set `component` (and import it above). ──
   { id: 'train', title: 'Train', heading: 'Train', summary: 'Run the job on your GPU, watch the loss, keep checkpoints.', inNav: true, component: TrainScreen as Component },
   { id: 'chat', title: 'Chat', heading: 'Chat with the base and the tuned model', summary: 'Ask the base and the tuned model side by side.', inNav: true, component: CompareChat as Component },
+  { id: 'evaluate', title: 'Evaluate', heading: 'Evaluate on held-out records', summary: 'Score the base and the tuned model on records they did not train on: BLEU-4, ROUGE and their answers.', inNav: true, component: EvaluateScreen },
   { id: 'export', title: 'Export', heading: 'Export', summary: 'Save an adapter folder, a merged model or a LLaMA-Factory job.', inNav: true, component: ExportScreen },
   { id: 'demo', title: 'Demo', heading: 'The built-in demo', summary: 'A guided run that fine-tunes a small model on a built-in dataset.', inNav: false, component: DemoScreen },
   { id: 'bench', title: 'Bench', heading: 'Benchmark', summary: 'Measure this GPU: matmul GFLOP/s against a measured peak, and training tokens/s on a model.', inNav: false, component: BenchScreen },

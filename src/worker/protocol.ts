@@ -5,6 +5,7 @@
 // ./constants.ts; the error classes that keep their type across the boundary in ./transfer.ts.
 import type { Conversation } from '../data/types';
 import type { AdapterSummary } from '../engine/adapter-info';
+import type { SimilarityScores } from '../eval/metrics';
 import type { DownloadProgress } from '../hub/client';
 import type { CachedModel } from '../hub/store';
 import type { JobPhase } from '../job/types';
@@ -28,6 +29,7 @@ export type { DatasetFormat, RecordSource } from '../data/types';
 export type { SettingsProblem, TrainSettings } from '../train/settings';
 export type { EvalRecord, StepRecord, TrainProgress } from '../train/metrics';
 export type { AdapterKind } from '../model/adapters';
+export type { SimilarityScores } from '../eval/metrics';
 export type { BenchApi, BenchEvent, BenchReport, BenchRequest, MatmulResult, Measured, PeakResult, TrainBenchResult } from './bench-api';
 export type * from './protocol-data';
 
@@ -336,6 +338,68 @@ export interface DemoInstall {
   pairs: { question: string; answer: string }[];
 }
 
+// ---- the Evaluate screen (src/worker/evaluate.ts) --------------------------------------------------------------
+
+/** The held-out set: a run's own val_size split, a stored dataset's split under the given settings, or pasted pairs. */
+export type EvaluateSet =
+  | { kind: 'run'; runId: string }
+  | { kind: 'dataset'; datasetId: string }
+  | { kind: 'pairs'; pairs: { prompt: string; answer: string }[] };
+
+export interface EvaluateRequest {
+  baseRepo: string;
+  baseRevision?: string;
+  /** Where the base model is kept (default: the downloaded models). */
+  baseStore?: 'models' | 'tuned';
+  /** The result to compare with the base (an adapter or a fine-tuned model), or null for the base alone. */
+  tuned: TunedRef | null;
+  set: EvaluateSet;
+  /**
+   * The job's settings (LLaMA-Factory names, the Method screen's): val_size, seed, max_samples and cutoff_len split
+   * and cut a dataset, cutoff_len cuts pasted pairs. A run's set uses the run's own settings.
+   */
+  input?: Record<string, unknown>;
+  /** max_new_tokens of the greedy answers. */
+  maxNewTokens: number;
+  /** At most this many held-out records (the first ones), default all. */
+  limit?: number;
+}
+
+/** One model's answers as LLaMA-Factory's do_predict writes them. */
+export interface EvaluateSide {
+  label: string;
+  /** predict_results.json's fields (predict_bleu-4, predict_rouge-1/2/l, predict_runtime, ..._per_second). */
+  metrics: Record<string, number>;
+  /** generated_predictions.jsonl and predict_results.json, the bytes `graft train --do_predict` writes. */
+  files: ExportFile[];
+}
+
+export interface EvaluateExample {
+  /** The prompt as the model saw it (special tokens kept, as LLaMA-Factory's "prompt"). */
+  prompt: string;
+  reference: string;
+  base: string;
+  baseScores: SimilarityScores;
+  tuned?: string;
+  tunedScores?: SimilarityScores;
+}
+
+export interface EvaluateResult {
+  /** What was answered: "the val_size split of demo_qa.json (2 of 6 records)", "5 pasted pairs". */
+  setName: string;
+  examples: EvaluateExample[];
+  base: EvaluateSide;
+  tuned?: EvaluateSide;
+  /** Records that could not be turned into a prompt, with why. */
+  skipped: { where: string; reason: string }[];
+  /** greedy, max_new_tokens, cutoff_len, val_size and seed as used. */
+  settings: { max_new_tokens: number; cutoff_len: number; val_size?: number; seed?: number };
+}
+
+export type EvaluateEvent =
+  | { kind: 'phase'; message: string }
+  | { kind: 'progress'; side: 'base' | 'tuned'; done: number; total: number };
+
 export interface TrainApi {
   /** Trains; resolves when the run ends (completed, stopped or failed). `onEvent` wrapped in comlink's proxy(). */
   startTraining(request: TrainStartRequest, onEvent?: (e: TrainEvent) => void): Promise<TrainOutcome>;
@@ -384,6 +448,14 @@ export interface TrainApi {
   exportTrainingReport(runId: string, chartPng?: Uint8Array): Promise<ExportFile>;
   /** The preference pairs as JSON: [{prompt, chosen, rejected}]. */
   exportPreferences(): Promise<ExportFile>;
+
+  /**
+   * The Evaluate screen: greedy answers of the base (and of `tuned`) to a held-out set, scored with LLaMA-Factory's
+   * BLEU-4 and ROUGE (src/job/predict.ts). `onEvent` wrapped in proxy(). stopEvaluation() ends it with
+   * JobError 'stopped' after the answer in progress.
+   */
+  evaluate(request: EvaluateRequest, onEvent?: (e: EvaluateEvent) => void): Promise<EvaluateResult>;
+  stopEvaluation(): Promise<void>;
 
   /** Puts the built-in demo model and dataset (the app's own files under `baseUrl`, e.g. https://host/app/demo/) on the device. */
   installDemo(baseUrl: string): Promise<DemoInstall>;

@@ -1,9 +1,13 @@
 // The worker's training half as the page calls it (TrainApi in ./protocol.ts): runs (./runs.ts), the results
 // kept on the device (./library.ts), comparing and scoring (./compare.ts), preference pairs
-// (./preferences.ts), exports (./exports.ts) and the demo (./demo.ts), over one Workbench (./workbench.ts):
+// (./preferences.ts), exports (./exports.ts), the demo (./demo.ts) and the Evaluate screen (./evaluate.ts), over
+// one Workbench (./workbench.ts):
 // the stores, the workbench database and the GPU queue they share.
+import { loadJiebaWeb } from '../eval/jieba-web';
+import type { Segmenter } from '../eval/metrics';
 import { Compare } from './compare';
 import { Demo } from './demo';
+import { Evaluate } from './evaluate';
 import { Exports } from './exports';
 import { Library } from './library';
 import { Preferences } from './preferences';
@@ -27,7 +31,7 @@ export interface TrainServices extends TrainApi {
  * that a page that went away never breaks a run (engine.worker.ts passes its own); by default they are called
  * as they are.
  */
-export function createTrainServices(deps: WorkbenchDeps, withCallback: WithCallback = direct): TrainServices {
+export function createTrainServices(deps: WorkbenchDeps & { segmenter?: () => Promise<Segmenter> }, withCallback: WithCallback = direct): TrainServices {
   const wb = new Workbench(deps);
   const library = new Library(wb);
   const preferences = new Preferences(wb);
@@ -35,6 +39,8 @@ export function createTrainServices(deps: WorkbenchDeps, withCallback: WithCallb
   const runs = new Runs(wb, library, preferences, demo);
   const compare = new Compare(wb, library);
   const exports = new Exports(wb, library, runs);
+  // The Evaluate screen's ROUGE needs jieba: the browser's build by default, the Node one in tests (jieba-node.ts).
+  const evaluate = new Evaluate(wb, library, runs, deps.segmenter ?? loadJiebaWeb);
   return {
     startTraining: (request, onEvent) => withCallback(onEvent, (call) => runs.start(request, call)),
     continueRun: (runId, onEvent) => withCallback(onEvent, (call) => runs.continue(runId, call)),
@@ -60,6 +66,8 @@ export function createTrainServices(deps: WorkbenchDeps, withCallback: WithCallb
     exportTrainingReport: (runId, png) => exports.trainingReport(runId, png),
     exportPreferences: () => preferences.export(),
     installDemo: (baseUrl) => demo.install(baseUrl),
+    evaluate: (request, onEvent) => withCallback(onEvent, (call) => evaluate.evaluate(request, call)),
+    stopEvaluation: async () => evaluate.stop(),
     yieldGpu: (what) => compare.yieldGpu(what),
   };
 }
