@@ -1,6 +1,6 @@
 // A dataset file's container → its raw records: one JSON array (of any size; comments and trailing commas are
 // tolerated with a note, through jsonc-parser) or JSON Lines (one record per line, each at most maxRecordBytes).
-// The record readers (parse.ts for SFT, preference.ts for pairs, kto.ts, pretrain-text.ts) normalise what this
+// The record readers (parse.ts for SFT, preference.ts for pairs) normalise what this
 // returns. Nothing in a file makes this throw: problems carry where they are and why. docs/data.md ("Files").
 import { createScanner, parse as parseJsonc, type ParseError } from 'jsonc-parser';
 import type { DatasetProblem, RecordSource } from './types';

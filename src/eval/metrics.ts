@@ -4,7 +4,7 @@
 //   rouge-*  rouge-chinese's Rouge().get_scores(" ".join(jieba.cut(predict)), " ".join(jieba.cut(label)))[0][k]["f"],
 //            × 100, on jieba's words (rouge-1, rouge-2: n-gram sets; rouge-l: the LCS of all the words)
 // each rounded to 4 decimals per example (Python's round) and averaged over the examples. The segmenter is
-// passed in (`Segmenter`): jieba through jieba-wasm, the same build in Node and in the browser (segment.ts).
+// passed in (`Segmenter`): jieba through jieba-wasm, the same build in Node and in the browser (jieba-node.ts, jieba-web.ts).
 // docs/evaluate.md.
 
 /** Splits a text into words as jieba.cut(text) does (HMM on), spaces and punctuation kept as tokens. */
