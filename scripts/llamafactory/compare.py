@@ -4,7 +4,8 @@ LLaMA-Factory from its source on the CPU, and compares the per-step losses (rela
 every step (equal). Not part of `npm test`, which needs no Python.
 
   python3 scripts/llamafactory/compare.py [LLAMA_FACTORY_SRC [CASE ...]]
-      LLAMA_FACTORY_SRC: default /tmp/lf/src, a work tree of its repository (git archive HEAD | tar -x -C /tmp/lf);
+      LLAMA_FACTORY_SRC: the src/ folder of a work tree of LLaMA-Factory's repository (default: llamafactory/src
+      beside the current folder, e.g. `git archive HEAD | tar -x -C llamafactory` in a clone);
       CASE: only these cases (sft_lora_fresh, sft_lora, sft_full, sft_freeze, dpo_lora, sharegpt_multiturn).
   Its output from the last run is in compare-output.txt beside it.
 
@@ -157,7 +158,7 @@ def lf_run(lf_src, graft_out, lf_out):
 
 
 def main():
-    lf_src = sys.argv[1] if len(sys.argv) > 1 else '/tmp/lf/src'
+    lf_src = sys.argv[1] if len(sys.argv) > 1 else os.path.join('llamafactory', 'src')
     scratch = tempfile.mkdtemp(prefix='graft-lf-compare-')
     failed = False
     try:
