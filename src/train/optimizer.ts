@@ -56,6 +56,24 @@ export class AdamW {
    * when gradScale is given (the clipping coefficient, on the GPU). Recorded, not submitted.
    */
   step(grads: Gradients, lr: number, gradScale?: Tensor): void {
+    this.record(grads, lr, gradScale);
+    this.stepCount++;
+  }
+
+  /**
+   * The next update, done on the GPU only where gate[0] ≠ 0 (adamwStep's gate): the step count stays until the
+   * caller knows the gate's value and calls applied(). Recorded, not submitted.
+   */
+  gatedStep(grads: Gradients, lr: number, gradScale: Tensor, gate: Tensor): void {
+    this.record(grads, lr, gradScale, gate);
+  }
+
+  /** Counts the update of gatedStep as applied (its gate was 1). */
+  applied(): void {
+    this.stepCount++;
+  }
+
+  private record(grads: Gradients, lr: number, gradScale?: Tensor, gate?: Tensor): void {
     const step = this.stepCount + 1;
     for (const { param, m, v } of this.slots) {
       const g = grads.get(param.name);
@@ -68,9 +86,8 @@ export class AdamW {
         weightDecay: param.decay ? this.settings.weightDecay : 0,
         step,
       };
-      param.parts.forEach((p, i) => adamwStep(this.ctx, p, g[i]!, m[i]!, v[i]!, h, gradScale));
+      param.parts.forEach((p, i) => adamwStep(this.ctx, p, g[i]!, m[i]!, v[i]!, h, gradScale, gate));
     }
-    this.stepCount = step;
   }
 
   /** Reads the moments back (one readback per block), for a checkpoint. */

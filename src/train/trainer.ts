@@ -5,6 +5,7 @@ import type { GpuContext } from '../engine/context';
 import { CodedError } from '../engine/errors';
 import type { Tensor } from '../engine/tensor';
 import { clipCoefficient, gradNorm } from '../engine/ops/grad-norm';
+import { stepGate } from '../engine/ops/adamw';
 import { balancedOrder, shuffled } from '../data/shuffle';
 import type { Gradients } from '../model/gradients';
 import type { CausalLM, LoraDropout } from '../model/transformer';
@@ -13,7 +14,7 @@ import { encodedDataHash, encodeCheckpoint, STATE_FORMAT, STATE_VERSION, type Ch
 import { sumInto } from './loss';
 import { estimateEta, type EvalRecord, type StepRecord, type TrainProgress } from './metrics';
 import { setupMethod, type MethodSetup, type StartingAdapter, type TrainableParam } from './methods';
-import { createObjective, type Objective, type TrainExample, type TrainPair } from './objectives';
+import { createObjective, type Objective, type StepPlan, type TrainExample, type TrainPair } from './objectives';
 import { AdamW, readJoined, writeJoined } from './optimizer';
 import { learningRateAt, resolveInterval, scheduleFor, stepsPerEpoch, type ScheduleParams } from './schedule';
 import { SETTINGS_KEYS, SettingsError, type TrainSettings } from './settings';
@@ -57,6 +58,27 @@ export interface TrainerOptions {
   reference?: CausalLM;
   /** RM: the head's initial std, config.json's initializer_range (default 0.02, Hugging Face's default). */
   initializerRange?: number;
+  /**
+   * Overlapped steps (default on): step n + 1 is recorded and submitted before step n's statistics are read
+   * back, its update gated on the GPU, so the CPU's encoding overlaps the GPU's work; the results are the same
+   * bits. Only where the objective allows it (Objective.lossSlot: not multi-task SFT); false: every step waits for
+   * its readback (docs/training.md, "Overlapped steps").
+   */
+  overlap?: boolean;
+}
+
+/** A step whose work is submitted and whose statistics are on their way back (run()'s overlap). */
+interface StartedStep {
+  /** The step, 0-based. */
+  index: number;
+  plan: StepPlan;
+  lr: number;
+  /** When its recording began. */
+  t0: number;
+  /** The read of the step's statistics (undefined: the step had nothing to learn, nothing was submitted). */
+  stats: Promise<Float32Array> | undefined;
+  /** Its update was recorded gated on the GPU (gatedStep) before its statistics came back. */
+  gated: boolean;
 }
 
 /** Pause and stop for a running trainer (the worker keeps one per run; the CLI stops it on Ctrl-C). */
@@ -180,6 +202,10 @@ export class Trainer {
   private readonly weightNorm: Tensor;
   private readonly norm: Tensor;
   private readonly clipScale: Tensor;
+  /** Overlapped steps: the GPU's skip decision for the step (u32 [1], stepGate); undefined without overlap. */
+  private readonly gate: Tensor | undefined;
+  /** When the last step's statistics were handled (a step's time starts at its recording or here, the later). */
+  private lastFinish = 0;
   private globalStep = 0;
   private skipped = 0;
   private elapsedBase = 0;
@@ -251,6 +277,10 @@ export class Trainer {
       this.weightNorm = this.ctx.zeros([1], 'f32', { persistent: true, label: 'trainable weight norm' });
       this.clipScale = this.ctx.zeros([1], 'f32', { persistent: true, label: 'clip coefficient' });
       made.push(this.stepStats, this.norm, this.weightNorm, this.clipScale);
+      if (opts.overlap !== false && this.objective.lossSlot !== undefined) {
+        this.gate = this.ctx.zeros([1], 'u32', { persistent: true, label: 'step gate' });
+        made.push(this.gate);
+      }
       if (opts.resume) this.restore(opts.resume);
     } catch (e) {
       for (const m of made) m.release();
@@ -339,28 +369,32 @@ export class Trainer {
 
   // ---- one step -------------------------------------------------------------------------------------------
 
-  private async trainStep(ro: RunOptions): Promise<StepRecord> {
+  /** The work of step `index` (0-based): its micro-batches' plan. */
+  private planOf(index: number): StepPlan {
+    return this.objective.plan(this.microBatches(index).batches);
+  }
+
+  /**
+   * Records step `index` (0-based) — forward, backward, gradient norm, clipping coefficient, the weight norm and,
+   * with overlap, the GPU's skip gate — and submits it with the read of its statistics, not awaited. Its update
+   * is recorded by finishStep (after the readback) or, overlapped, by run() as a gated step before it.
+   */
+  private startStep(index: number, plan: StepPlan = this.planOf(index)): StartedStep {
     const { ctx, opts } = this;
     const { settings: s } = opts;
     const t0 = now();
-    const stepIndex = this.globalStep;
-    const { batches } = this.microBatches(stepIndex);
-    const plan = this.objective.plan(batches);
-    const lr = learningRateAt(stepIndex, this.schedule);
-
-    let loss = Number.NaN;
-    let norm = Number.NaN;
-    let fields: Record<string, number> = {};
+    const lr = learningRateAt(index, this.schedule);
+    let stats: Promise<Float32Array> | undefined;
     if (plan.units > 0) {
       ctx.fill(this.stepStats, 0);
       this.grads.zero();
       const hook = opts.hooks?.beforeBackward?.bind(opts.hooks);
       plan.micro.forEach((run, micro) => {
-        const loraDropout = this.loraDropoutAt(stepIndex, micro);
+        const loraDropout = this.loraDropoutAt(index, micro);
         run({
           grads: this.grads,
           stats: this.stepStats,
-          step: stepIndex + 1,
+          step: index + 1,
           micro,
           ...(loraDropout ? { loraDropout } : {}),
           ...(s.gradient_checkpointing ? { checkpoint: true } : {}),
@@ -372,7 +406,26 @@ export class Trainer {
       clipCoefficient(ctx, this.clipScale, this.norm, s.max_grad_norm);
       // The weights as the previous update left them, in the same readback: NaN/Inf stop the run here.
       this.recordWeightNorm();
-      const stats = await ctx.readF32(this.stepStats);
+      // The trainer's skip rule (finishStep's `ok`, and the weights' check) on the GPU, for a gated update.
+      if (this.gate) stepGate(ctx, this.gate, this.stepStats, { loss: this.objective.lossSlot!, norm: 1, weight: this.weightSlot });
+      stats = ctx.readF32(this.stepStats);
+      // A step recorded ahead may be dropped (a stop, an error): its read is then never awaited.
+      stats.catch(() => undefined);
+    }
+    return { index, plan, lr, t0, stats, gated: false };
+  }
+
+  /**
+   * Awaits a started step's statistics, checks the weights it trained on, decides whether its update applies
+   * (recording it now, or counting the gated one run() recorded) and makes its record.
+   */
+  private async finishStep(started: StartedStep, ro: RunOptions): Promise<StepRecord> {
+    const { index: stepIndex, plan, lr } = started;
+    let loss = Number.NaN;
+    let norm = Number.NaN;
+    let fields: Record<string, number> = {};
+    if (started.stats) {
+      const stats = await started.stats;
       if (!Number.isFinite(stats[this.weightSlot]!)) throw this.nonFinite(`before step ${stepIndex + 1}`);
       this.unchecked = false;
       ({ loss, fields } = this.objective.summarize(stats, plan));
@@ -380,7 +433,12 @@ export class Trainer {
     }
     const ok = plan.units > 0 && Number.isFinite(loss) && Number.isFinite(norm);
     if (ok) {
-      this.optimizer.step(this.grads, lr, this.clipScale);
+      // Gated: the GPU applied it already (its gate is this `ok`, Objective.lossSlot), only the count follows.
+      // With overlap on, a step that was not overlapped records the same gated kernel (the gate still holds this
+      // step's, 1), so that every step runs the same pipelines and bind groups.
+      if (!started.gated && this.gate) this.optimizer.gatedStep(this.grads, lr, this.clipScale, this.gate);
+      if (started.gated || this.gate) this.optimizer.applied();
+      else this.optimizer.step(this.grads, lr, this.clipScale);
       this.lastUpdate = { step: stepIndex + 1, lr };
       this.unchecked = true;
       this.appliedThisSession++;
@@ -391,7 +449,9 @@ export class Trainer {
     }
     if (plan.units > 0) this.objective.afterStep?.(ok, lr);
     this.globalStep++;
-    const seconds = Math.max(now() - t0, 1e-9) / 1000;
+    const end = now();
+    const seconds = Math.max(end - Math.max(started.t0, this.lastFinish), 1e-9) / 1000;
+    this.lastFinish = end;
     const record: StepRecord = {
       step: this.globalStep,
       epoch: this.globalStep / this.stepsPerEpoch,
@@ -521,16 +581,38 @@ export class Trainer {
       checkpoints: saved,
     });
 
+    // After step `done` (1-based) the run evaluates, saves or ends: the weights must then be those after it, so
+    // the next step is not recorded ahead.
+    const byEpoch = s.eval_strategy === 'epoch' || s.save_strategy === 'epoch';
+    const boundary = (done: number) =>
+      done >= this.totalSteps || (evalEvery > 0 && done % evalEvery === 0) || (saveEvery > 0 && done % saveEvery === 0) || (byEpoch && done % this.stepsPerEpoch === 0);
+
     await this.objective.prepare();
     progress('train');
+    // Overlapped steps (docs/training.md): `ahead` is step globalStep, recorded and submitted (with the gated
+    // update of the step before it) while that step's statistics were on their way back.
+    let ahead: StartedStep | undefined;
     while (this.globalStep < this.totalSteps) {
       if (ro.control?.paused) await ro.control.waitWhilePaused();
       if (stopRequested()) {
+        // A step recorded ahead changed gradients and statistics only (its update was never recorded): the
+        // weights and moments are those after step globalStep, which the checkpoint holds.
+        ahead = undefined;
         await this.ctx.sync();
         await save();
         return result('stopped');
       }
-      const record = await this.trainStep(ro);
+      const started = ahead ?? this.startStep(this.globalStep);
+      ahead = undefined;
+      if (this.gate && started.stats && !boundary(started.index + 1) && !stopRequested() && !ro.control?.paused) {
+        const plan = this.planOf(started.index + 1);
+        if (plan.units > 0) {
+          this.optimizer.gatedStep(this.grads, started.lr, this.clipScale, this.gate);
+          started.gated = true;
+          ahead = this.startStep(started.index + 1, plan);
+        }
+      }
+      const record = await this.finishStep(started, ro);
       record.elapsed_s = this.elapsedBase + (now() - sessionStart) / 1000;
       this.metrics.push(record);
       ro.onStep?.(record);
@@ -749,6 +831,7 @@ export class Trainer {
     this.norm.release();
     this.weightNorm.release();
     this.clipScale.release();
+    this.gate?.release();
     this.method.release();
   }
 }

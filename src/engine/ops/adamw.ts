@@ -4,6 +4,7 @@ import { grid1d } from '../grid';
 import { ro, rw, type KernelSpec } from '../kernel';
 import { shapeText, type Tensor } from '../tensor';
 import src from '../../../shaders/adamw.wgsl?raw';
+import gateSrc from '../../../shaders/step_gate.wgsl?raw';
 
 const WG = 256;
 
@@ -36,7 +37,7 @@ const plainSpec: KernelSpec = {
   source: src,
   bindings: BINDINGS,
   params: PARAMS,
-  defines: { WG, GRAD_SCALE: '1.0' },
+  defines: { WG, GRAD_SCALE: '1.0', GATE: '' },
 };
 
 const scaledSpec: KernelSpec = {
@@ -44,8 +45,40 @@ const scaledSpec: KernelSpec = {
   source: src,
   bindings: [...BINDINGS, ro('gradScale')],
   params: PARAMS,
-  defines: { WG, GRAD_SCALE: 'gradScale[0]' },
+  defines: { WG, GRAD_SCALE: 'gradScale[0]', GATE: '' },
 };
+
+const gatedSpec: KernelSpec = {
+  name: 'adamw_gated',
+  source: src,
+  bindings: [...BINDINGS, ro('gradScale'), ro('gate', 'u32')],
+  params: PARAMS,
+  defines: { WG, GRAD_SCALE: 'gradScale[0]', GATE: 'if (gate[0] == 0u) { return; }' },
+};
+
+const gateSpec: KernelSpec = {
+  name: 'step_gate',
+  source: gateSrc,
+  bindings: [rw('gate', 'u32'), ro('stats')],
+  params: [
+    ['lossSlot', 'u32'],
+    ['normSlot', 'u32'],
+    ['weightSlot', 'u32'],
+  ],
+};
+
+/**
+ * gate[0] (u32 [1]) = 1 when stats[lossSlot], stats[normSlot] and stats[weightSlot] are all finite, else 0: the
+ * trainer's skip rule for a step, on the GPU, for adamwStep's `gate`. Recorded, not submitted.
+ */
+export function stepGate(ctx: GpuContext, gate: Tensor, stats: Tensor, slots: { loss: number; norm: number; weight: number }): void {
+  if (gate.dtype !== 'u32' || gate.size !== 1) throw new Error(`stepGate: gate must be a u32 tensor of 1 element, got ${gate.dtype} ${shapeText(gate)}`);
+  if (stats.dtype !== 'f32') throw new Error(`stepGate: stats must be f32, got ${stats.dtype}`);
+  for (const [k, v] of Object.entries(slots)) {
+    if (!(Number.isInteger(v) && v >= 0 && v < stats.size)) throw new Error(`stepGate: ${k} slot ${v} is outside the stats (${stats.size})`);
+  }
+  ctx.dispatch(ctx.kernel(gateSpec), { gate, stats }, { lossSlot: slots.loss, normSlot: slots.norm, weightSlot: slots.weight }, [1]);
+}
 
 function checkHyper(h: AdamWHyper): void {
   const bad = (what: string): never => {
@@ -62,7 +95,8 @@ function checkHyper(h: AdamWHyper): void {
 /**
  * One AdamW step on param[n] with its gradient grad[n] and moments m[n], v[n] (all f32, updated in place
  * except grad). With gradScale (f32 [1], e.g. from clipCoefficient) the gradient is grad · gradScale[0],
- * read on the GPU, so clipping needs no readback.
+ * read on the GPU, so clipping needs no readback. With gate (u32 [1], from stepGate; needs gradScale) the step
+ * is done only where gate[0] ≠ 0, with the same arithmetic as without.
  */
 export function adamwStep(
   ctx: GpuContext,
@@ -72,6 +106,7 @@ export function adamwStep(
   v: Tensor,
   h: AdamWHyper,
   gradScale?: Tensor,
+  gate?: Tensor,
 ): void {
   const named: [string, Tensor][] = [
     ['param', param],
@@ -91,6 +126,11 @@ export function adamwStep(
       throw new Error(`adamwStep: gradScale must be an f32 tensor of 1 element, got ${gradScale.dtype} ${shapeText(gradScale)}`);
     }
     named.push(['gradScale', gradScale]);
+  }
+  if (gate) {
+    if (!gradScale) throw new Error('adamwStep: a gate needs a gradScale');
+    if (gate.dtype !== 'u32' || gate.size !== 1) throw new Error(`adamwStep: gate must be a u32 tensor of 1 element, got ${gate.dtype} ${shapeText(gate)}`);
+    named.push(['gate', gate]);
   }
   for (let a = 0; a < named.length; a++) {
     for (let b = a + 1; b < named.length; b++) {
@@ -113,7 +153,9 @@ export function adamwStep(
     bc2Sqrt: Math.sqrt(bc2),
     eps: h.eps,
   };
-  if (gradScale) {
+  if (gradScale && gate) {
+    ctx.dispatch(ctx.kernel(gatedSpec), { param, grad, m, v, gradScale, gate }, values, grid1d(n, WG));
+  } else if (gradScale) {
     ctx.dispatch(ctx.kernel(scaledSpec), { param, grad, m, v, gradScale }, values, grid1d(n, WG));
   } else {
     ctx.dispatch(ctx.kernel(plainSpec), { param, grad, m, v }, values, grid1d(n, WG));

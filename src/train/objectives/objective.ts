@@ -109,6 +109,12 @@ export interface Objective {
    * its learning rate: multi-task weighting observes the step's losses here.
    */
   afterStep?(applied: boolean, learningRate: number): void;
+  /**
+   * Set where the step's loss is stats[lossSlot] / units, so that it is finite exactly when that slot is, and
+   * nothing of a step's plan depends on the steps before it (afterStep does nothing): the trainer can then decide
+   * a step's skip on the GPU and record the next step before this one's statistics are read back (overlap).
+   */
+  readonly lossSlot?: number;
   /** State beyond weights and moments that a checkpoint keeps (JSON; multi-task weights), and its restore. */
   exportState?(): unknown;
   importState?(state: unknown): void;

@@ -41,6 +41,8 @@ export function checkPairs(stage: string, pairs: readonly unknown[], maxPosition
  */
 export abstract class PairObjective {
   readonly statsSize = 2 + PAIR_METRICS.length;
+  /** The step's loss is stats[0] / pairs (Objective.lossSlot). */
+  readonly lossSlot = 0;
   readonly notes: string[] = [];
   readonly microTokenBound: number;
   protected readonly ctx: GpuContext;

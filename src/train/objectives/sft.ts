@@ -72,6 +72,8 @@ function setupTasks(s: TrainSettings, train: readonly TrainExample[]): Tasks | u
 export class SftObjective implements Objective {
   readonly stage = 'sft' as const;
   readonly statsSize: number;
+  /** Single-task: the loss is stats[0] / target tokens (Objective.lossSlot); multi-task weighs the tasks' sums. */
+  readonly lossSlot?: number;
   readonly extraParams = [];
   readonly notes: string[] = [];
   /** per_device_train_batch_size × the longest training sequence (a micro-batch pads to its longest). */
@@ -92,6 +94,7 @@ export class SftObjective implements Objective {
     this.microTokenBound = o.settings.per_device_train_batch_size * longest;
     this.multi = setupTasks(o.settings, o.train);
     this.statsSize = 2 + (this.multi?.names.length ?? 0);
+    if (!this.multi) this.lossSlot = 0;
   }
 
   get tasks(): { names: readonly string[]; ofExample: readonly number[] } | undefined {
