@@ -262,6 +262,25 @@ export async function autotune(ctx: GpuContext, shapes: readonly MatmulShape[], 
 }
 
 /**
+ * Installs every plan the cache holds for this context's adapter (and its measured device size), tuning nothing:
+ * products of those shapes then run their tuned plan. Returns how many plans were installed. (The app's worker
+ * calls it on each GPU context it opens, so training in the browser runs the plans the Bench screen tuned.)
+ */
+export async function installCachedPlans(ctx: GpuContext, cache: TuneCache): Promise<number> {
+  if (!cache.entries) return 0;
+  const prefix = `${adapterKey(ctx)}|`;
+  const choices = new Map<string, MatmulConfig>();
+  for (const [key, entry] of await cache.entries()) {
+    if (!key.startsWith(prefix)) continue;
+    const shape = key.slice(prefix.length);
+    if (shape === 'device size') setDeviceSize(ctx, entry.ns);
+    else choices.set(shape, entry.config);
+  }
+  setMatmulChoices(ctx, choices);
+  return choices.size;
+}
+
+/**
  * The occupancy probe: how many workgroups of 256 invocations the device runs at once. The same FMA kernel over
  * 1, 2, 4, ... workgroups takes about the same time until the device is full; the size is the largest count
  * within 1.3× of one workgroup's time (at most 4096).

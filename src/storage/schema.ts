@@ -71,6 +71,16 @@ export interface PreferenceRowKey {
   id: number;
 }
 
+/**
+ * A tuned matmul plan (the engine's TuneEntry, src/engine/autotune.ts, whose full type belongs to the engine):
+ * the chosen plan in words, its GPU time and when it was tuned are what the Bench screen lists.
+ */
+export interface MatmulPlanRow {
+  label: string;
+  ns: number;
+  tunedAt: number;
+}
+
 /** meta "imported:<legacy database>": that legacy database was copied whole (legacy.ts). */
 export interface LegacyImportMarker {
   database: string;
@@ -112,6 +122,8 @@ export interface GraftSchema extends DBSchema {
   settings: { key: string; value: unknown };
   /** Out-of-line key → the database's own bookkeeping (legacy import markers). */
   meta: { key: string; value: LegacyImportMarker };
+  /** Version 2. Out-of-line key: the autotuner's tuneKey (adapter | shape) → its plan. */
+  matmulPlans: { key: string; value: MatmulPlanRow };
 }
 
 export type GraftStoreName = StoreNames<GraftSchema>;
@@ -143,12 +155,17 @@ function createVersion1(db: GraftDb): void {
   db.createObjectStore('meta');
 }
 
+/** Version 2: the autotuner's plans in the browser (the worker's IdbTuneCache). */
+function toVersion2(db: GraftDb): void {
+  db.createObjectStore('matmulPlans');
+}
+
 /**
  * UPGRADES[v] takes the database from version v to v + 1. To change the schema, change GraftSchema and append a
  * step (e.g. `function toVersion2(db, tx) { tx.objectStore('runs').createIndex('byModel', 'repo'); }`); never edit
  * a step that has shipped: browsers out there are at every earlier version.
  */
-export const UPGRADES: readonly UpgradeStep[] = [createVersion1];
+export const UPGRADES: readonly UpgradeStep[] = [createVersion1, toVersion2];
 
 export const GRAFT_DB_VERSION = UPGRADES.length;
 

@@ -1,9 +1,10 @@
 // The engine worker's benchmark (the Bench screen): a measured FMA peak, the matmuls of a training step on the
-// chosen model, and training tokens/s from real Trainer steps. What each measures and how it is timed:
-// docs/worker.md ("The benchmark").
+// chosen model, and training tokens/s from real Trainer steps; and the matmul autotuner on the model's shapes, its
+// plans kept in IndexedDB (IdbTuneCache). What each measures and how it is timed: docs/worker.md ("The benchmark").
+import { autotune, tuneKey, type TuneCache } from '../engine/autotune';
 import type { GpuContext } from '../engine/context';
 import { FMA_CHAINS, fmaPeak } from '../engine/ops/fma-peak';
-import { matmulNN, matmulNT, matmulPlan, matmulTN } from '../engine/ops/matmul';
+import { matmulNN, matmulNT, matmulPlan, matmulShapeKey, matmulTN, type MatmulShape } from '../engine/ops/matmul';
 import { DEFAULT_REVISION } from '../hub/client';
 import type { ModelStore } from '../hub/store';
 import { parseConfig, type ModelConfig } from '../model/config';
@@ -11,6 +12,7 @@ import { loadModel } from '../model/load';
 import { ModelError, readJson, storeSource } from '../model/source';
 import { parseSettingsWithNotes } from '../train/settings';
 import { TrainControl, Trainer } from '../train/trainer';
+import { IdbTuneCache } from './tune-cache-idb';
 
 export { FMA_CHAINS };
 
@@ -85,8 +87,37 @@ export interface BenchReport {
   cancelled: boolean;
 }
 
+/** The products the autotuner plans for a model: its layers at a row count (the Bench screen's matmul rows). */
+export interface TuneRequest {
+  repo: string;
+  revision?: string;
+  /** Rows of each product (tokens of a step), default 256. */
+  tokens?: number;
+}
+
+/** The plan the autotuner chose for one product of a model (from the cache, or tuned now). */
+export interface TunedPlan {
+  layer: string;
+  pass: 'forward' | 'dX' | 'dW';
+  call: 'NT' | 'NN' | 'TN';
+  /** matmulShapeKey, e.g. "NT 256x576x576 f32". */
+  shape: string;
+  /** The chosen plan in words (planLabel). */
+  label: string;
+  /** GPU nanoseconds of one run of the chosen plan. */
+  ns: number;
+  /** 'timestamps' (GPU time from timestamp queries) or 'wall' (wall-clock around a sync). */
+  timing: 'timestamps' | 'wall';
+  /** Candidates timed. */
+  candidates: number;
+  tunedAt: number;
+  /** Read from the cache rather than tuned by this call. */
+  cached: boolean;
+}
+
 export type BenchEvent =
-  | { kind: 'progress'; phase: 'peak' | 'matmul' | 'train'; done: number; total: number; message: string }
+  | { kind: 'progress'; phase: 'peak' | 'matmul' | 'train' | 'tune'; done: number; total: number; message: string }
+  | { kind: 'plan'; result: TunedPlan }
   | { kind: 'peak'; result: PeakResult }
   | { kind: 'matmul'; result: MatmulResult }
   | { kind: 'train'; result: TrainBenchResult };
@@ -94,8 +125,16 @@ export type BenchEvent =
 export interface BenchApi {
   /** Measures the GPU (peak, matmuls on the model's shapes, training tokens/s); `onEvent` wrapped in proxy(). */
   runBenchmark(request: BenchRequest, onEvent?: (e: BenchEvent) => void): Promise<BenchReport>;
-  /** Stops the running benchmark after the measurement in progress. */
+  /** Stops the running benchmark (or tuning) after the measurement in progress. */
   cancelBenchmark(): Promise<void>;
+  /**
+   * Runs the matmul autotuner on the model's products (forward, dX, dW of each distinct linear layer at
+   * `tokens` rows): plans already in the cache are kept, the others tuned and stored; all are installed on the
+   * worker's GPU context (training on it runs them). `onEvent` wrapped in proxy().
+   */
+  tuneMatmuls(request: TuneRequest, onEvent?: (e: BenchEvent) => void): Promise<TunedPlan[]>;
+  /** The cached plans of the model's products on this GPU (nothing is tuned), in the order tuneMatmuls lists them. */
+  tunedMatmuls(request: TuneRequest): Promise<TunedPlan[]>;
 }
 
 export interface BenchServiceDeps {
@@ -104,6 +143,8 @@ export interface BenchServiceDeps {
   models: ModelStore;
   /** Refuses while a run trains, and frees the GPU memory the chat models hold. */
   beforeGpuWork(): Promise<void>;
+  /** Where tuned matmul plans are kept (default: the graft database's matmulPlans store). */
+  tuneCache?: TuneCache;
 }
 
 /** Runs of one measurement at most (each records its dispatches into one command buffer). */
@@ -142,12 +183,68 @@ function values(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** The products of a training step on a model's linear layers at M rows: forward x·Wᵀ, dX dy·W, dW dyᵀ·x. */
+export function modelProducts(cfg: ModelConfig, M: number): { layer: string; pass: 'forward' | 'dX' | 'dW'; call: 'NT' | 'NN' | 'TN'; shape: MatmulShape }[] {
+  return linearShapes(cfg).flatMap(({ layer, inF, outF }) => [
+    { layer, pass: 'forward' as const, call: 'NT' as const, shape: { transA: false, transB: true, M, N: outF, K: inF } },
+    { layer, pass: 'dX' as const, call: 'NN' as const, shape: { transA: false, transB: false, M, N: inF, K: outF } },
+    { layer, pass: 'dW' as const, call: 'TN' as const, shape: { transA: true, transB: false, M: outF, N: inF, K: M } },
+  ]);
+}
+
 export class BenchService {
   private cancelled = false;
   private control: TrainControl | undefined;
   private running = false;
+  private readonly tuneCache: TuneCache;
 
-  constructor(private readonly deps: BenchServiceDeps) {}
+  constructor(private readonly deps: BenchServiceDeps) {
+    this.tuneCache = deps.tuneCache ?? new IdbTuneCache();
+  }
+
+  /** The model's config and products (the model must be on this device). */
+  private async products(request: TuneRequest) {
+    const revision = request.revision ?? DEFAULT_REVISION;
+    const entry = await this.deps.models.getModel(request.repo, revision);
+    if (!entry?.complete) throw new ModelError('missing-file', `${request.repo} is not on this device: download it on the Model screen first (or pick the built-in demo model).`);
+    const cfg = parseConfig(await readJson(storeSource(this.deps.models, request.repo, revision), 'config.json', true));
+    return modelProducts(cfg, Math.max(1, Math.floor(request.tokens ?? 256)));
+  }
+
+  async tunedMatmuls(request: TuneRequest): Promise<TunedPlan[]> {
+    const products = await this.products(request);
+    const ctx = await this.deps.gpu();
+    const out: TunedPlan[] = [];
+    for (const p of products) {
+      const e = await this.tuneCache.get(tuneKey(ctx, p.shape));
+      if (e) out.push({ layer: p.layer, pass: p.pass, call: p.call, shape: matmulShapeKey(p.shape), label: e.label, ns: e.ns, timing: e.timing, candidates: e.candidates.length, tunedAt: e.tunedAt, cached: true });
+    }
+    return out;
+  }
+
+  async tuneMatmuls(request: TuneRequest, onEvent?: (e: BenchEvent) => void): Promise<TunedPlan[]> {
+    if (this.running) throw new ModelError('bad-options', 'A benchmark is running already: wait for it, or cancel it.');
+    const products = await this.products(request);
+    await this.deps.beforeGpuWork();
+    this.running = true;
+    this.cancelled = false;
+    const emit = (e: BenchEvent) => onEvent?.(e);
+    try {
+      const ctx = await this.deps.gpu();
+      const out: TunedPlan[] = [];
+      for (const [i, p] of products.entries()) {
+        if (this.cancelled) break;
+        emit({ kind: 'progress', phase: 'tune', done: i, total: products.length, message: `Tuning the ${p.pass} product of ${p.layer}` });
+        const e = (await autotune(ctx, [p.shape], this.tuneCache)).get(matmulShapeKey(p.shape))!;
+        const plan: TunedPlan = { layer: p.layer, pass: p.pass, call: p.call, shape: matmulShapeKey(p.shape), label: e.label, ns: e.ns, timing: e.timing, candidates: e.candidates.length, tunedAt: e.tunedAt, cached: e.cached };
+        out.push(plan);
+        emit({ kind: 'plan', result: plan });
+      }
+      return out;
+    } finally {
+      this.running = false;
+    }
+  }
 
   async cancelBenchmark(): Promise<void> {
     this.cancelled = true;
@@ -361,5 +458,7 @@ export function benchApi(
   return {
     runBenchmark: (request, onEvent) => withCallback(onEvent, (call) => service.runBenchmark(request, call)),
     cancelBenchmark: () => service.cancelBenchmark(),
+    tuneMatmuls: (request, onEvent) => withCallback(onEvent, (call) => service.tuneMatmuls(request, call)),
+    tunedMatmuls: (request) => service.tunedMatmuls(request),
   };
 }

@@ -5,6 +5,7 @@
 import { expose, releaseProxy, type Remote } from 'comlink';
 import { requestBrowserAdapter } from '../engine/adapter-browser';
 import { summarizeAdapter } from '../engine/adapter-info';
+import { installCachedPlans } from '../engine/autotune';
 import { GpuContext } from '../engine/context';
 import { IdbModelStore } from '../hub/store-idb';
 import type { AdapterSummary, EngineApi, SelfTestOptions, SelfTestResult } from './protocol';
@@ -14,9 +15,11 @@ import { ModelService } from './models';
 import { runSelfTest } from './selftest';
 import { HubSettingsStore } from './settings';
 import { createTrainServices } from './train-api';
+import { IdbTuneCache } from './tune-cache-idb';
 import './transfer';
 
 let context: Promise<GpuContext> | undefined;
+const tuneCache = new IdbTuneCache();
 
 /** One device for the worker's life; a lost device is replaced on the next call. */
 async function getContext(): Promise<GpuContext> {
@@ -24,7 +27,13 @@ async function getContext(): Promise<GpuContext> {
     const ctx = await context.catch(() => undefined);
     if (ctx && !ctx.isLost) return ctx;
   }
-  context = requestBrowserAdapter().then((adapter) => GpuContext.create(adapter));
+  context = requestBrowserAdapter()
+    .then((adapter) => GpuContext.create(adapter))
+    .then(async (ctx) => {
+      // The matmul plans the Bench screen tuned on this GPU: training and generation on this context run them.
+      await installCachedPlans(ctx, tuneCache).catch((e: unknown) => console.warn('Graft: the tuned matmul plans could not be read.', e));
+      return ctx;
+    });
   return context;
 }
 
@@ -62,7 +71,7 @@ async function withCallback<A extends unknown[], T>(fn: ((...args: A) => unknown
 }
 
 const { yieldGpu, ...training } = createTrainServices({ gpu: getContext, unloadChatModel: () => models.unloadModel() }, withCallback);
-const bench = new BenchService({ gpu: getContext, models: modelStore, beforeGpuWork: () => yieldGpu('the benchmark') });
+const bench = new BenchService({ gpu: getContext, models: modelStore, beforeGpuWork: () => yieldGpu('the benchmark'), tuneCache });
 
 const api: EngineApi = {
   async adapterInfo(): Promise<AdapterSummary> {

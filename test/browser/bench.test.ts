@@ -5,6 +5,8 @@
 // demo model's layer shapes at the chosen row count, its operations 2·M·N·K, and every GFLOP/s shown is
 // operations × runs / seconds; four outputs of each product matched float64 dot products; training tokens are
 // batch × length × timed steps, and tokens/s is tokens / seconds. Cancel stops a second measurement part-way.
+// "Tune matmuls for this model" lists the autotuner's plan for each of the demo model's products, kept in
+// IndexedDB: after a reload the same list is there without tuning again.
 // Screenshots go to test-results/bench-*.png. Never skips.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -109,5 +111,47 @@ describe('the Bench screen', () => {
     expect(await page.getByTestId('bench-train').count()).toBe(0);
     expect(await page.getByTestId('bench').innerText()).toMatch(/Cancelled/);
     await shoot('cancelled');
+  });
+
+  it('tunes the matmuls of the demo model, lists the plan chosen for each product, and the list survives a reload', async () => {
+    const M = 32;
+    const H = CONFIG.hidden_size!;
+    const q = CONFIG.num_attention_heads! * CONFIG.head_dim!;
+    const kv = CONFIG.num_key_value_heads! * CONFIG.head_dim!;
+    const I = CONFIG.intermediate_size!;
+    const distinct = [...new Map(([[H, q], [H, kv], [q, H], [H, I], [I, H]] as const).map(([i, o]) => [`${i}x${o}`, [i, o] as const])).values()];
+    const expected = distinct.flatMap(([inF, outF]) => [`NT ${M}x${outF}x${inF} f32`, `NN ${M}x${inF}x${outF} f32`, `TN ${outF}x${inF}x${M} f32`]);
+    await page.getByLabel('Matmul rows (tokens)').fill(String(M));
+    await page.getByTestId('bench-tune').click();
+    await expect.poll(() => page.getByTestId('bench-plan').count(), { timeout: 300_000 }).toBe(expected.length);
+    if ((await waitForStatus(['done', 'error'], 60_000)) === 'error') failWith(`tuning failed: ${await page.getByTestId('bench-error').innerText()}`);
+    const read = async () => {
+      const rows = page.getByTestId('bench-plan');
+      const out: Record<string, string | null>[] = [];
+      for (let i = 0; i < (await rows.count()); i++) {
+        const r = rows.nth(i);
+        const a = (k: string) => r.getAttribute(`data-${k}`);
+        out.push({ shape: await a('shape'), pass: await a('pass'), label: await a('label'), ns: await a('ns'), timing: await a('timing'), candidates: await a('candidates') });
+      }
+      return out;
+    };
+    const tuned = await read();
+    expect(tuned.map((p) => p.shape)).toEqual(expected);
+    for (const p of tuned) {
+      expect(p.label).toBeTruthy();
+      expect(Number(p.ns)).toBeGreaterThan(0);
+      expect(['timestamps', 'wall']).toContain(p.timing);
+      expect(Number(p.candidates)).toBeGreaterThanOrEqual(1);
+    }
+    await shoot('tuned');
+
+    // A reload: the plans come from IndexedDB (nothing is tuned: no progress shows), the same list.
+    await page.reload();
+    await page.getByRole('heading', { level: 2, name: 'Benchmark' }).waitFor({ timeout: 30_000 });
+    await page.getByLabel('Matmul rows (tokens)').fill(String(M));
+    await expect.poll(() => page.getByTestId('bench-plan').count(), { timeout: 60_000 }).toBe(expected.length);
+    expect(await page.getByTestId('bench').getAttribute('data-status')).toBe('idle');
+    expect(await read()).toEqual(tuned);
+    expect(await page.getByTestId('bench-plan').first().getAttribute('data-cached')).toBe('true');
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSwiftShader } from '../../src/engine/adapter-info';
-import { adapterKey, autotune, candidates, measureDeviceSize, MemoryTuneCache, tuneKey } from '../../src/engine/autotune';
+import { adapterKey, autotune, candidates, installCachedPlans, measureDeviceSize, MemoryTuneCache, tuneKey, type TuneEntry } from '../../src/engine/autotune';
 import { deviceSize, matmulChoices, matmulPlan, matmulShapeKey, type MatmulShape } from '../../src/engine/ops/matmul';
 import { NodeTuneCache, TUNE_CACHE_FILE } from '../../src/engine/tune-cache-node';
 import { testContext } from '../helpers/gpu';
@@ -63,6 +63,19 @@ describe('matmul autotuner', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('installs the cached plans of this adapter only (the worker does on each context it opens), tuning nothing', async () => {
+    const ctx = await testContext();
+    const shape: MatmulShape = { transA: false, transB: false, M: 33, N: 17, K: 29 };
+    const entry: TuneEntry = { config: { variant: 'register' }, label: 'register', ns: 1, candidates: [], timing: 'wall', tunedAt: 0 };
+    const cache = new MemoryTuneCache();
+    await cache.put(tuneKey(ctx, shape), entry);
+    await cache.put('another/gpu/0/elsewhere|NN 33x17x30 f32', { ...entry, config: { variant: 'tiled' } });
+    expect(await installCachedPlans(ctx, cache)).toBe(1);
+    expect(matmulChoices(ctx).get(matmulShapeKey(shape))).toEqual(entry.config);
+    expect(matmulChoices(ctx).has('NN 33x17x30 f32')).toBe(false);
+    expect(matmulPlan(ctx, shape).source).toBe('tuned');
   });
 
   it('measures how many workgroups the device runs at once', async () => {

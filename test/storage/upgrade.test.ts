@@ -9,6 +9,10 @@ import { IdbModelStore } from '../../src/hub/store-idb';
 import { GRAFT_DB_NAME, GRAFT_DB_VERSION, GraftDbConnection, importLegacyDatabases, openGraftDb, openWorkbench, UPGRADES, type GraftStoreName } from '../../src/storage';
 import { IdbCheckpointStore } from '../../src/train/checkpoint-store-idb';
 import { DatasetService } from '../../src/worker/datasets';
+import { IdbTuneCache } from '../../src/worker/tune-cache-idb';
+import type { TuneEntry } from '../../src/engine/autotune';
+import { upgradeGraftDb, type GraftDb, type UpgradeTransaction } from '../../src/storage/schema';
+import { wrap } from 'idb';
 import { HubSettingsStore } from '../../src/worker/settings';
 import {
   ADAPTER,
@@ -108,6 +112,7 @@ async function expectNothingDoubled(factory: IDBFactory): Promise<void> {
     datasetEdits: 1,
     settings: 1,
     meta: LEGACY_NAMES.length,
+    matmulPlans: 0,
   };
   const db = await openGraftDb(factory);
   const counts: Record<string, number> = {};
@@ -125,7 +130,7 @@ describe('the graft database', () => {
     expect(db.version).toBe(GRAFT_DB_VERSION);
     expect(GRAFT_DB_VERSION).toBe(UPGRADES.length);
     expect([...db.objectStoreNames].sort()).toEqual(
-      ['adapters', 'checkpointChunks', 'checkpoints', 'datasetEdits', 'datasets', 'meta', 'modelChunks', 'modelFiles', 'models', 'preferences', 'runs', 'settings', 'tuned'],
+      ['adapters', 'checkpointChunks', 'checkpoints', 'datasetEdits', 'datasets', 'matmulPlans', 'meta', 'modelChunks', 'modelFiles', 'models', 'preferences', 'runs', 'settings', 'tuned'],
     );
     expect([...db.transaction('modelFiles').store.indexNames]).toEqual(['model']);
     db.close();
@@ -167,6 +172,69 @@ describe('the graft database', () => {
     expect((await models.listModels()).map((m) => m.totalBytes)).toEqual(['downloaded'.length]);
     await models.close();
     await tuned.close();
+  });
+});
+
+/** A "graft" database made at version `version` by the upgrade steps up to it (as that version of Graft did). */
+function openAtVersion(factory: IDBFactory, version: number): Promise<GraftDb> {
+  return new Promise((resolve, reject) => {
+    const req = factory.open(GRAFT_DB_NAME, version);
+    req.onupgradeneeded = (e) => {
+      void upgradeGraftDb(wrap(req.result) as unknown as GraftDb, e.oldVersion, version, wrap(req.transaction!) as unknown as UpgradeTransaction);
+    };
+    req.onsuccess = () => resolve(wrap(req.result) as unknown as GraftDb);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+describe('version 2: the tuned matmul plans', () => {
+  const entry = (label: string): TuneEntry => ({
+    config: { variant: 'register' },
+    label,
+    ns: 12_345,
+    candidates: [{ label, ns: 12_345, config: { variant: 'register' } }, { label: 'tiled 16×16', ns: 23_456, config: { variant: 'tiled' } }],
+    timing: 'wall',
+    tunedAt: 1_700_000_000_000,
+  });
+
+  it('a version-1 database with rows upgrades to 2, keeping every row, with an empty matmulPlans store', async () => {
+    const factory = new IDBFactory();
+    const v1 = await openAtVersion(factory, 1);
+    expect([...v1.objectStoreNames]).not.toContain('matmulPlans');
+    await v1.put('runs', { id: RUN_ID, note: 'a run' } as never);
+    await v1.put('tuned', { repo: TUNED_REPO } as never);
+    await v1.put('settings', { endpoint: 'https://huggingface.co' }, 'hub');
+    await v1.put('checkpoints', { run: RUN_ID, step: 2, files: [], savedAt: 1 });
+    await v1.put('checkpointChunks', new Uint8Array([1, 2, 3]), [RUN_ID, 2, 'adapter_model.safetensors', 0]);
+    await v1.put('meta', { database: 'graft-models', importedAt: 5 }, 'imported:graft-models');
+    v1.close();
+
+    const db = await openGraftDb(factory);
+    expect(db.version).toBe(GRAFT_DB_VERSION);
+    expect(await db.get('runs', RUN_ID)).toEqual({ id: RUN_ID, note: 'a run' });
+    expect(await db.get('tuned', TUNED_REPO)).toEqual({ repo: TUNED_REPO });
+    expect(await db.get('settings', 'hub')).toEqual({ endpoint: 'https://huggingface.co' });
+    expect(await db.get('checkpoints', [RUN_ID, 2])).toEqual({ run: RUN_ID, step: 2, files: [], savedAt: 1 });
+    expect(await db.get('checkpointChunks', [RUN_ID, 2, 'adapter_model.safetensors', 0])).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await db.get('meta', 'imported:graft-models')).toEqual({ database: 'graft-models', importedAt: 5 });
+    expect(await db.count('matmulPlans')).toBe(0);
+    db.close();
+  });
+
+  it('IdbTuneCache keeps the plans by tune key, across connections', async () => {
+    const factory = new IDBFactory();
+    const cache = new IdbTuneCache(factory);
+    expect(await cache.get('gpu|NT 256x576x576')).toBeUndefined();
+    await cache.put('gpu|NT 256x576x576', entry('register'));
+    await cache.put('gpu|NN 256x576x576', entry('subgroup Q 2'));
+    await cache.close();
+    const again = new IdbTuneCache(factory);
+    expect(await again.get('gpu|NT 256x576x576')).toEqual(entry('register'));
+    expect((await again.entries()).map(([k, e]) => [k, e.label])).toEqual([
+      ['gpu|NN 256x576x576', 'subgroup Q 2'],
+      ['gpu|NT 256x576x576', 'register'],
+    ]);
+    await again.close();
   });
 });
 
