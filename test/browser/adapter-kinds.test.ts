@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/model/load';
 import { useApp } from '../helpers/app-page';
-import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 import { testContext } from '../helpers/gpu';
 
 const DEMO_DIR = join(REPO_ROOT, 'public/demo/model');
@@ -27,7 +27,7 @@ const QUESTION = DEMO[1]!.instruction;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
-const { failWith, waitForAttr, shoot, go, trainedOrFail } = useApp('adapter-kinds', (s) => ({ page, browser, server } = s));
+const { failWith, waitForAttr, shoot, go, trainedOrFail, demoModelWithData } = useApp('adapter-kinds', (s) => ({ page, browser, server } = s));
 /** The page's answers to QUESTION: the base's, and each adapter's (by kind). */
 const answers: { base?: string; bottleneck?: string; prompt?: string } = {};
 /** The downloaded folders, by kind. */
@@ -94,16 +94,7 @@ async function nodeAnswer(folder: Map<string, Uint8Array>): Promise<string> {
 
 describe('bottleneck adapters and prompt tuning in the app', () => {
   it('trains the demo model with finetuning_type adapter and with prompt, chosen on the Method screen', async () => {
-    await page.goto(server.url);
-    await expectWebGpuAdapter(page, browser, failWith);
-    // The demo puts its model on the device.
-    await page.getByTestId('demo-button').click();
-    await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 30_000 }).toBe(DEMO.length);
-    await go('Model', 'Choose a model');
-    await page.getByRole('button', { name: 'Choose graft/demo-tiny-llama' }).click();
-    await go('Data', 'Bring a dataset');
-    await page.getByLabel('Choose a dataset file').setInputFiles(join(REPO_ROOT, 'public/demo/demo_qa.json'));
-    await page.getByTestId('dataset-summary').waitFor({ timeout: 15_000 });
+    await demoModelWithData(join(REPO_ROOT, 'public/demo/demo_qa.json'));
 
     const common: [string, string][] = [['max_steps', '6'], ['per_device_train_batch_size', '2'], ['gradient_accumulation_steps', '1'], ['cutoff_len', '64'], ['val_size', '0'], ['lr_scheduler_type', 'constant']];
     await method([['finetuning_type', 'adapter'], ['adapter_placement', 'houlsby'], ['reduction_factor', '4'], ['adapter_non_linearity', 'gelu'], ['learning_rate', '1e-2'], ...common]);

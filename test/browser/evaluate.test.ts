@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { jiebaCut } from '../../src/eval/jieba-node';
 import { exampleScores, meanScores } from '../../src/eval/metrics';
 import { useApp } from '../helpers/app-page';
-import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const DEMO = JSON.parse(readFileSync(join(REPO_ROOT, 'public/demo/demo_qa.json'), 'utf8')) as { instruction: string; output: string }[];
 const METRICS = ['predict_bleu-4', 'predict_rouge-1', 'predict_rouge-2', 'predict_rouge-l', 'predict_tokens_per_second'];
@@ -20,7 +20,7 @@ const METRICS = ['predict_bleu-4', 'predict_rouge-1', 'predict_rouge-2', 'predic
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
-const { failWith, waitForAttr, shoot, go, trainedOrFail } = useApp('evaluate', (s) => ({ page, browser, server } = s));
+const { failWith, waitForAttr, shoot, go, trainedOrFail, demoModelWithData } = useApp('evaluate', (s) => ({ page, browser, server } = s));
 
 /** Clicks a download button; the saved file's text. */
 async function save(testId: string): Promise<{ name: string; text: string }> {
@@ -30,15 +30,7 @@ async function save(testId: string): Promise<{ name: string; text: string }> {
 
 describe('the Evaluate screen', () => {
   it('trains a short LoRA run on the demo model that holds out 2 records', async () => {
-    await page.goto(server.url);
-    await expectWebGpuAdapter(page, browser, failWith);
-    await page.getByTestId('demo-button').click();
-    await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 60_000 }).toBe(DEMO.length);
-    await go('Model', 'Choose a model');
-    await page.getByRole('button', { name: 'Choose graft/demo-tiny-llama' }).click();
-    await go('Data', 'Bring a dataset');
-    await page.getByLabel('Choose a dataset file').setInputFiles(join(REPO_ROOT, 'public/demo/demo_qa.json'));
-    await page.getByTestId('dataset-summary').waitFor({ timeout: 30_000 });
+    await demoModelWithData(join(REPO_ROOT, 'public/demo/demo_qa.json'));
     await go('Method', 'Choose a method and the settings');
     for (const [key, value] of [['finetuning_type', 'lora'], ['max_steps', '2'], ['per_device_train_batch_size', '2'], ['gradient_accumulation_steps', '1'], ['cutoff_len', '64'], ['val_size', '2'], ['learning_rate', '1e-2']]) {
       const field = page.getByTestId(`field-${key}`);

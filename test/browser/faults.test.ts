@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { useApp } from '../helpers/app-page';
-import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const MAX_STEPS = 8;
 const SAVE_STEPS = 2;
@@ -26,7 +26,7 @@ const SAVE_STEPS = 2;
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
-const { failWith, waitForAttr, shoot, go } = useApp('faults', (s) => ({ page, browser, server } = s));
+const { failWith, waitForAttr, shoot, go, demoModelWithData } = useApp('faults', (s) => ({ page, browser, server } = s));
 const run = () => page.getByTestId('train-run');
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -117,16 +117,7 @@ async function start(): Promise<void> {
 
 describe('faults in the middle of a training run', () => {
   it('sets up a short LoRA job on the demo model that checkpoints every 2 steps', async () => {
-    await page.goto(server.url);
-    await expectWebGpuAdapter(page, browser, failWith);
-    // The demo puts its model on the device.
-    await page.getByTestId('demo-button').click();
-    await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 30_000 }).toBeGreaterThan(0);
-    await go('Model', 'Choose a model');
-    await page.getByRole('button', { name: 'Choose graft/demo-tiny-llama' }).click();
-    await go('Data', 'Bring a dataset');
-    await page.getByLabel('Choose a dataset file').setInputFiles(join(REPO_ROOT, 'public/demo/demo_qa.json'));
-    await page.getByTestId('dataset-summary').waitFor({ timeout: 15_000 });
+    await demoModelWithData(join(REPO_ROOT, 'public/demo/demo_qa.json'));
     await go('Method', 'Choose a method and the settings');
     const settings: [string, string][] = [
       ['finetuning_type', 'lora'],

@@ -10,7 +10,7 @@ import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { useApp } from '../helpers/app-page';
-import { expectWebGpuAdapter, REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
+import { REPO_ROOT, type LaunchedBrowser, type StaticServer } from '../helpers/browser';
 
 const SAMPLE = join(REPO_ROOT, 'public/samples/multitask.json');
 const TASKS = [...new Set((JSON.parse(readFileSync(SAMPLE, 'utf8')) as { task: string }[]).map((r) => r.task))].sort();
@@ -18,20 +18,11 @@ const TASKS = [...new Set((JSON.parse(readFileSync(SAMPLE, 'utf8')) as { task: s
 let server: StaticServer;
 let browser: LaunchedBrowser;
 let page: Page;
-const { failWith, shoot, go } = useApp('multitask', (s) => ({ page, browser, server } = s));
+const { failWith, shoot, go, demoModelWithData } = useApp('multitask', (s) => ({ page, browser, server } = s));
 
 describe('a multi-task run in the app', () => {
   it('draws a loss curve per task, and its table holds the last values of the run’s records', async () => {
-    await page.goto(server.url);
-    await expectWebGpuAdapter(page, browser, failWith);
-    // Opening the demo puts its model on the device.
-    await page.getByTestId('demo-button').click();
-    await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 20_000 }).toBeGreaterThan(0);
-    await go('Model', 'Choose a model');
-    await page.getByRole('button', { name: 'Choose graft/demo-tiny-llama' }).click();
-    await go('Data', 'Bring a dataset');
-    await page.getByLabel('Choose a dataset file').setInputFiles(SAMPLE);
-    await page.getByTestId('dataset-summary').waitFor({ timeout: 15_000 });
+    await demoModelWithData(SAMPLE);
     await go('Method', 'Choose a method and the settings');
     await page.getByTestId('field-finetuning_type').getByRole('combobox').selectOption('full');
     for (const [key, value] of [['max_steps', '6'], ['per_device_train_batch_size', '4'], ['gradient_accumulation_steps', '1'], ['cutoff_len', '128'], ['learning_rate', '3e-3'], ['val_size', '3'], ['logging_steps', '3']] as const) {

@@ -10,8 +10,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll } from 'vitest';
-import { REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from './browser';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { expectWebGpuAdapter, REPO_ROOT, startApp, stopApp, type AppSession, type LaunchedBrowser, type StaticServer } from './browser';
 
 /** Where the screenshots go (a person looks at them; nothing reads them back). */
 export const RESULTS = join(REPO_ROOT, 'test-results');
@@ -45,6 +45,11 @@ export interface PageTools {
   trainedOrFail(what: string, timeout?: number): Promise<void>;
   /** Serves `nextBuild` in place of the app, asks the service worker to update, and waits for the update prompt. */
   deployAndWaitForPrompt(nextBuild: string): Promise<Locator>;
+  /**
+   * Opens the app (failing when it finds no WebGPU adapter), puts the built-in demo model on the device with the
+   * demo button, chooses it on the Model screen and opens `file` on the Data screen; ends on the Data screen.
+   */
+  demoModelWithData(file: string): Promise<void>;
 }
 
 export function pageTools(session: () => PageSession, prefix: string, options: PageToolOptions = {}): PageTools {
@@ -69,6 +74,12 @@ export function pageTools(session: () => PageSession, prefix: string, options: P
     return (await page.locator(selector).first().getAttribute(attr))!;
   };
 
+  const go = async (screen: string, heading: string): Promise<void> => {
+    const { page } = session();
+    await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
+    await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
+  };
+
   return {
     failWith,
     waitForAttr,
@@ -87,16 +98,25 @@ export function pageTools(session: () => PageSession, prefix: string, options: P
       if (shot.dark) await page.emulateMedia({ colorScheme: 'light' });
     },
 
-    async go(screen, heading) {
-      const { page } = session();
-      await page.getByRole('navigation', { name: 'Steps' }).getByRole('link', { name: new RegExp(`^\\d?\\s*${screen}`) }).click();
-      await page.getByRole('heading', { level: 2, name: heading }).waitFor({ timeout: 10_000 });
-    },
+    go,
 
     async trainedOrFail(what, timeout = 120_000) {
       if ((await waitForAttr('[data-testid="train-run"]', 'data-status', ['completed', 'failed'], timeout)) === 'failed') {
         failWith(`${what} failed: ${await session().page.getByTestId('train-error').innerText()}`);
       }
+    },
+
+    async demoModelWithData(file) {
+      const { page, browser, server } = session();
+      await page.goto(server.url);
+      await expectWebGpuAdapter(page, browser, failWith);
+      await page.getByTestId('demo-button').click();
+      await expect.poll(() => page.getByTestId('demo-pairs').locator('li').count(), { timeout: 60_000 }).toBeGreaterThan(0);
+      await go('Model', 'Choose a model');
+      await page.getByRole('button', { name: 'Choose graft/demo-tiny-llama' }).click();
+      await go('Data', 'Bring a dataset');
+      await page.getByLabel('Choose a dataset file').setInputFiles(file);
+      await page.getByTestId('dataset-summary').waitFor({ timeout: 30_000 });
     },
 
     async deployAndWaitForPrompt(nextBuild) {
