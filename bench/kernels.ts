@@ -1,6 +1,8 @@
 // Kernel benchmark: matmul throughput (forward NT, y = x·Wᵀ) for every kernel the adapter can run (tiled,
 // register, subgroup) on square sizes and on the linear layers of SmolLM2-135M and Qwen2.5-0.5B at 256
 // tokens, and the fixed cost of a dispatch. (bench/matmul.ts compares with TF.js on every model shape.)
+// Each cell's MFU is its GFLOP/s ÷ the peak measured first by the FMA-throughput kernel (bench/peak.ts, the
+// Bench screen's kernel); after the table, each case's default kernel as matmul efficiency (÷ the best cell).
 //   npx tsx bench/kernels.ts [--quick]     (or npm run bench:kernels; --quick skips the two largest products)
 // The engine imports its shaders with Vite's `?raw`, which Node does not know: this file first registers
 // bench/raw-loader.mjs (Node module hooks that load `?raw` specifiers as text) and only then imports the
@@ -19,6 +21,8 @@ const { requestNodeAdapter } = await import('../src/engine/adapter-node');
 const { GpuContext: Context } = await import('../src/engine/context');
 const { MATMUL_VARIANTS, matmulNT, matmulPlan, matmulVariant } = await import('../src/engine/ops/matmul');
 const { default: emptySrc } = await import('./shaders/bench_empty.wgsl?raw');
+const { measureFmaPeak } = await import('./peak');
+const { matmulEfficiency, mfu, pct } = await import('./figures');
 
 const QUICK = process.argv.includes('--quick');
 /** Time one case should take at least, in seconds, when a single run is shorter. */
@@ -149,11 +153,16 @@ async function main(): Promise<void> {
   console.log(`Adapter: ${info.description || '(no description)'} — vendor ${info.vendor}, architecture ${info.architecture}${info.device ? `, device ${info.device}` : ''}${info.isFallback ? ' (fallback adapter)' : ''}`);
   if (swiftshaderIcd) console.log(`Vulkan driver: SwiftShader (${swiftshaderIcd})`);
   console.log(`Default matmul variant on this adapter: ${matmulVariant(ctx)}${QUICK ? '   (--quick: largest products skipped)' : ''}`);
+  const peak = await measureFmaPeak(ctx);
+  console.log(`FMA peak: ${peak.gflops.toFixed(2)} GFLOP/s (${peak.source})`);
   console.log('');
-  console.log('matmul forward NT, out[M, N] = a[M, K]·b[N, K]ᵀ, f32');
+  console.log('matmul forward NT, out[M, N] = a[M, K]·b[N, K]ᵀ, f32; GFLOP/s, MFU (÷ the FMA peak), ms, reps');
   const variants: MatmulVariant[] = MATMUL_VARIANTS.filter((v) => v !== 'subgroup' || ctx.hasSubgroups);
+  // The adapter's default (the staged kernel on a GPU) is measured too.
+  if (!variants.includes(matmulVariant(ctx))) variants.push(matmulVariant(ctx));
   const cell = (v: string) => Math.max(13, v.length + 8);
-  const header = `${pad('case', 46)} ${lpad('M×N×K', 18)} | ${variants.map((v) => `${lpad(`${v} GFLOP/s`, cell(v))} ${lpad('ms', 9)} ${lpad('reps', 4)}`).join(' | ')} | check`;
+  const header = `${pad('case', 46)} ${lpad('M×N×K', 18)} | ${variants.map((v) => `${lpad(`${v} GFLOP/s`, cell(v))} ${lpad('MFU', 6)} ${lpad('ms', 9)} ${lpad('reps', 4)}`).join(' | ')} | check`;
+  const measured: { name: string; variant: MatmulVariant; gflops: number; ok: boolean }[] = [];
   console.log(header);
   console.log('-'.repeat(header.length));
   for (const c of CASES) {
@@ -161,13 +170,23 @@ async function main(): Promise<void> {
     const checks: string[] = [];
     for (const variant of variants) {
       const r = await benchMatmul(ctx, c, variant);
-      cells.push(`${lpad(r.gflops.toFixed(3), cell(variant))} ${lpad(r.ms.toFixed(1), 9)} ${lpad(String(r.reps), 4)}`);
+      cells.push(`${lpad(r.gflops.toFixed(3), cell(variant))} ${lpad(pct(mfu(r.gflops, peak.gflops)), 6)} ${lpad(r.ms.toFixed(1), 9)} ${lpad(String(r.reps), 4)}`);
+      measured.push({ name: c.name, variant, gflops: r.gflops, ok: r.check === 'ok' });
       checks.push(r.check);
     }
     const plan = matmulPlan(ctx, { transA: false, transB: true, M: c.M, N: c.N, K: c.K });
     const note = plan.splitK > 1 ? ` (default: split-K ${plan.splitK})` : '';
     const check = checks.every((s) => s === 'ok') ? 'ok' : checks.join(' / ');
     console.log(`${pad(c.name, 46)} ${lpad(`${c.M}×${c.N}×${c.K}`, 18)} | ${cells.join(' | ')} | ${check}${note}`);
+  }
+  const okCells = measured.filter((m) => m.ok);
+  const best = okCells.length ? okCells.reduce((x, y) => (y.gflops > x.gflops ? y : x)) : undefined;
+  if (best) {
+    console.log('');
+    console.log(`matmul efficiency of the default kernel (${matmulVariant(ctx)}), ÷ the best cell above (${best.variant} on ${best.name.trim()}, ${best.gflops.toFixed(3)} GFLOP/s):`);
+    for (const m of measured.filter((x) => x.variant === matmulVariant(ctx))) {
+      console.log(`  ${pad(m.name, 46)} ${pct(matmulEfficiency(m.gflops, best.gflops))}  (MFU ${pct(mfu(m.gflops, peak.gflops))})`);
+    }
   }
   console.log('');
   const d = await benchDispatch(ctx);

@@ -83,3 +83,29 @@ export async function tfjsOnDevice(device: GPUDevice, gpu: GPU, info: GPUAdapter
     },
   };
 }
+
+export interface TfjsWasm {
+  tf: Tf;
+  /** The registered backend's name ('wasm'). */
+  name: string;
+  version: string;
+  /** SIMD and threads, as the backend found them. */
+  features: string;
+}
+
+/**
+ * TF.js's WebAssembly backend (`@tensorflow/tfjs-backend-wasm`: XNNPACK on the CPU), in the same tfjs-core as
+ * the WebGPU backend above; its .wasm files load from node_modules. Leaves 'wasm' the active backend: callers
+ * switch with `tf.setBackend(name)` before each library's work.
+ */
+export async function tfjsWasm(): Promise<TfjsWasm> {
+  const tf = (await import('@tensorflow/tfjs-core')) as unknown as Tf & { default?: Tf };
+  const core: Tf = (tf.default ?? tf) as Tf;
+  await import('@tensorflow/tfjs-backend-wasm');
+  const ok = await core.setBackend('wasm');
+  if (!ok) throw new Error('TF.js could not start its wasm backend');
+  await core.ready();
+  const simd = core.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  const threads = core.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+  return { tf: core, name: 'wasm', version: core.version_core, features: `WebAssembly on the CPU, SIMD ${simd ? 'yes' : 'no'}, threads ${threads ? 'yes' : 'no'}` };
+}
