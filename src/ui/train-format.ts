@@ -67,6 +67,40 @@ export function formatRate(tokensPerSecond: number | undefined): string {
   return tokensPerSecond >= 100 ? `${Math.round(tokensPerSecond).toLocaleString('en-US')}` : tokensPerSecond.toFixed(1);
 }
 
+/** What the time-left estimate reads from a step record. */
+export interface TimedStep {
+  step: number;
+  /** Wall-clock seconds since the run started, when the step's record was made. */
+  elapsed_s: number;
+}
+
+/** Steady steps (after the first of a session) timed before a time left is shown. */
+export const STEADY_STEPS = 3;
+
+/**
+ * Seconds left in a run, from the steady steps of this session only: the first step after `sessionStartStep`
+ * compiles the GPU kernels (tens of seconds on a software GPU, far longer than any later step), so it is left
+ * out. Undefined until `steady` steps after it have been timed. The rate is the time from the first step's record
+ * to the last one's over the steps between them, so pauses between records count; evaluations and checkpoints
+ * in between do too, as they will in the steps left.
+ */
+export function estimateTimeLeft(records: readonly TimedStep[], totalSteps: number, sessionStartStep: number, steady = STEADY_STEPS): number | undefined {
+  const mine = records.filter((r) => r.step > sessionStartStep && Number.isFinite(r.elapsed_s));
+  const first = mine[0];
+  const last = mine[mine.length - 1];
+  if (!first || !last) return undefined;
+  const steps = last.step - first.step;
+  if (steps < Math.max(1, steady)) return undefined;
+  const seconds = last.elapsed_s - first.elapsed_s;
+  if (!(seconds >= 0)) return undefined;
+  return (Math.max(0, totalSteps - last.step) * seconds) / steps;
+}
+
+/** No step of this session has finished yet: the first one is compiling the GPU kernels. */
+export function firstStepPending(records: readonly TimedStep[], sessionStartStep: number): boolean {
+  return !records.some((r) => r.step > sessionStartStep);
+}
+
 export function formatEta(seconds: number | undefined): string {
   if (seconds === undefined) return 'estimating…';
   return seconds < 1 ? 'under a second' : `about ${formatDuration(seconds)}`;

@@ -59,6 +59,8 @@ class TrainSession {
   progress = $state<TrainProgress | undefined>(undefined);
   gpuBytes = $state<number | undefined>(undefined);
   resumedFrom = $state<number | undefined>(undefined);
+  /** The run's step when this session of it started (0, or the checkpoint it continues from). */
+  sessionStartStep = $state(0);
   lastCheckpoint = $state<number | undefined>(undefined);
   error = $state<TrainErrorInfo | undefined>(undefined);
   tuned = $state<TunedEntry | undefined>(undefined);
@@ -125,6 +127,7 @@ class TrainSession {
     this.progress = undefined;
     this.gpuBytes = undefined;
     this.resumedFrom = undefined;
+    this.sessionStartStep = 0;
     this.lastCheckpoint = undefined;
     this.demo = demo;
     this.version++;
@@ -150,6 +153,7 @@ class TrainSession {
         this.metrics = [...e.history.metrics];
         this.evals = [...e.history.evalMetrics];
         this.resumedFrom = e.resumedFrom;
+        this.sessionStartStep = e.resumedFrom ?? 0;
         this.progress = { step: e.run.step, totalSteps: e.run.totalSteps, epoch: 0, phase: 'train' };
         if (this.status === 'starting') this.status = 'training';
         this.version++;

@@ -123,8 +123,15 @@ describe('the page around a training run', () => {
     // Pause as soon as the first step is in (the demo's 24 steps take seconds): clicked from inside the page, so
     // that the run cannot finish between seeing the button and clicking it. A paused run is still active, and
     // keeps its wake lock, while a new version is deployed below.
+    // While it waits, it notes what the first step says: "Compiling GPU kernels…", and no time left (none is
+    // shown before three steady steps after the first are timed).
     await page.waitForFunction(
       () => {
+        const seen = ((window as unknown as { __firstStep?: { compiling: boolean; timeLeft: string[] } }).__firstStep ??= { compiling: false, timeLeft: [] });
+        const phase = document.querySelector('[data-testid="train-phase"]')?.textContent ?? '';
+        const shown = document.querySelector('[data-testid="train-progress"]')?.textContent ?? '';
+        if (/Compiling GPU kernels…/.test(phase)) seen.compiling = true;
+        if (/left/.test(shown)) seen.timeLeft.push(shown);
         const pause = document.querySelector<HTMLButtonElement>('[data-testid="train-pause"]');
         const run = document.querySelector('[data-testid="train-run"]');
         if (run?.getAttribute('data-status') !== 'training' || Number(run.getAttribute('data-step') || 0) < 1 || !pause) return false;
@@ -134,6 +141,7 @@ describe('the page around a training run', () => {
       undefined,
       { timeout: 60_000, polling: 20 },
     );
+    expect(await page.evaluate(() => (window as unknown as { __firstStep: unknown }).__firstStep)).toEqual({ compiling: true, timeLeft: [] });
     await waitForStatus(['paused'], 30_000);
     await expect.poll(async () => (await recorded()).wakeLock.map((w) => w.event), { timeout: 10_000 }).toEqual(['request']);
     const request = (await recorded()).wakeLock[0]!;
