@@ -20,6 +20,7 @@ const DESCRIBED: Partial<Record<keyof TrainSettings, [string, string]>> = {
   lora_dropout: ['P', 'LoRA dropout on the adapter input while training, 0 to <1 (default 0).'],
   lora_target: ['NAMES', 'The linear layers LoRA adapts: all (default) or names like q_proj,v_proj.'],
   use_rslora: ['true|false', 'Scale by alpha/√r (rank-stabilised LoRA).'],
+  loraplus_lr_ratio: ['R', 'LoRA+: lora_B trains at learning_rate × R (LLaMA-Factory\'s LoRA+ groups; unset: plain LoRA).'],
   adapter_name_or_path: ['<dir|repo>', 'The adapter to continue training: a folder or a hub adapter id owner/name[@revision] (hf://owner/name: the hub even when a folder has that name). LoRA (PEFT) with finetuning_type lora, a bottleneck adapter with finetuning_type adapter; its own settings are used.'],
   freeze_trainable_layers: ['N', 'Freeze tuning: train the last N layers (negative: the first |N|).'],
   freeze_trainable_modules: ['NAMES', 'Freeze tuning: the modules of those layers that train.'],

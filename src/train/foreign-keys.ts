@@ -6,6 +6,7 @@ import { SETTINGS_KEYS, toBool } from './settings-spec';
 
 /** Accepted, with a note: they steer machinery that Graft does not have, and do not change what is learned. */
 export const NO_EFFECT: Record<string, string> = {
+  loraplus_lr_embedding: 'LoRA+ gives it to LoRA on embedding layers (lora_embedding_B); Graft adapts linear layers only, so no parameter takes it',
   trust_remote_code: 'Graft never runs code from a model repository; it reads config.json and the weights only',
   overwrite_cache: 'Graft keeps no tokenized-dataset cache; the dataset is tokenized for each run',
   preprocessing_num_workers: 'Graft tokenizes in one worker',
@@ -52,7 +53,6 @@ export const CANNOT: Record<string, string> = {
   use_dora: 'DoRA is not available in Graft; use plain LoRA (remove `use_dora`)',
   pissa_init: 'PiSSA initialisation is not available in Graft; LoRA starts as PEFT initialises it',
   pissa_convert: 'PiSSA is not available in Graft',
-  loraplus_lr_ratio: 'LoRA+ (a separate learning rate for lora_B) is not available in Graft; remove `loraplus_lr_ratio`',
   additional_target: 'Graft trains only the LoRA matrices in LoRA mode; use finetuning_type "freeze" with freeze_extra_modules to train whole modules',
   create_new_adapter: 'Graft continues the adapter given in adapter_name_or_path; it does not stack a new one on it',
   use_galore: 'GaLore is not available in Graft; the optimizer is AdamW',

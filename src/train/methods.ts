@@ -27,6 +27,8 @@ export interface TrainableParam {
   parts: Tensor[];
   /** Whether AdamW's weight decay applies (Hugging Face's rule: not biases, not norm weights). */
   decay: boolean;
+  /** This parameter's learning rate ÷ the schedule's (LoRA+: loraplus_lr_ratio for lora_B); 1 when absent. */
+  lrScale?: number;
 }
 
 /** The LoRA settings a run really uses (from the job, or from the adapter it starts from). */
@@ -90,6 +92,16 @@ export function decays(name: string): boolean {
   // transformers: LayerNorm modules by type, plus names matching layernorm, rmsnorm, (^|.)norm($|.), _norm($|.)
   if (/layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)|(?:^|\.)ln_(?:\d+|f)(?:$|\.)/i.test(name)) return false;
   return true;
+}
+
+/**
+ * LoRA+'s learning-rate multiplier of a trainable parameter (LLaMA-Factory's _create_loraplus_optimizer, PEFT's
+ * create_loraplus_optimizer): lora_B matrices and 1-D parameters train at learning_rate × ratio, the rest
+ * (lora_A) at learning_rate. Graft's LoRA adapts linear layers only, so the embedding group (lora_embedding_B,
+ * loraplus_lr_embedding) never has members.
+ */
+export function loraPlusLrScale(name: string, shape: readonly number[], ratio: number): number {
+  return /(?:^|\.)lora_B(?:\.|$)/.test(name) || shape.length === 1 ? ratio : 1;
 }
 
 /** The last part of a module path: 'model.layers.0.self_attn.q_proj' → 'q_proj'. */
@@ -266,7 +278,14 @@ export function setupMethod(
       }
       throw e;
     }
-    const params: TrainableParam[] = loraParameters(adapter).map(([name, t]) => ({ name, shape: [...t.shape], parts: [t], decay: decays(name) }));
+    const ratio = settings.loraplus_lr_ratio;
+    const params: TrainableParam[] = loraParameters(adapter).map(([name, t]) => ({
+      name,
+      shape: [...t.shape],
+      parts: [t],
+      decay: decays(name),
+      ...(ratio !== undefined && { lrScale: loraPlusLrScale(name, t.shape, ratio) }),
+    }));
     const modules = [...adapter.modules.keys()];
     return {
       kind,

@@ -1,7 +1,9 @@
 // AdamW over the trainable parameters (torch.optim.AdamW semantics, through the engine's adamwStep): one
 // first and second moment per parameter block, created lazily zero like PyTorch's state, and one step count for
 // the whole optimizer (every parameter is updated at every step, so PyTorch's per-parameter counts agree).
-// Weight decay applies to the parameters whose `decay` is set (Hugging Face's rule, see methods.ts).
+// Weight decay applies to the parameters whose `decay` is set (Hugging Face's rule, see methods.ts); a parameter's
+// `lrScale` multiplies the step's learning rate (LoRA+'s faster lora_B, see methods.ts), as a PyTorch parameter
+// group whose lr is learning_rate × lrScale under the same LambdaLR schedule.
 import type { GpuContext } from '../engine/context';
 import type { Tensor } from '../engine/tensor';
 import { adamwStep } from '../engine/ops/adamw';
@@ -79,7 +81,7 @@ export class AdamW {
       const g = grads.get(param.name);
       if (!g || g.length !== param.parts.length) throw new Error(`AdamW: no gradient for ${param.name}`);
       const h = {
-        lr,
+        lr: lr * (param.lrScale ?? 1),
         beta1: this.settings.beta1,
         beta2: this.settings.beta2,
         eps: this.settings.eps,

@@ -148,6 +148,7 @@ export const SPEC: { [K in keyof TrainSettings]-?: { parse: Parser; default: Tra
   lora_dropout: { parse: num({ min: 0, max: 1, maxExclusive: true }), default: 0 },
   lora_target: { parse: names, default: ['all'] },
   use_rslora: { parse: toBool, default: false },
+  loraplus_lr_ratio: { parse: num({ min: 0, minExclusive: true }), default: undefined },
   freeze_trainable_layers: {
     parse: (v) => {
       const n = int()(v);

@@ -37,6 +37,8 @@ export interface TrainSettings {
   lora_target: string[];
   /** Scale the LoRA update by alpha / sqrt(r) instead of alpha / r. */
   use_rslora: boolean;
+  /** LoRA+: lora_B trains at learning_rate × this ratio (LLaMA-Factory's key; unset: plain LoRA). */
+  loraplus_lr_ratio?: number;
   /** Freeze tuning: a positive n trains the last n layers, a negative n the first |n|. Default 2. */
   freeze_trainable_layers: number;
   /** Which modules of the trainable layers train: ["all"] or names such as "mlp", "self_attn". */

@@ -65,7 +65,7 @@ function yamlNumber(n: number): string {
 }
 
 /** Settings that are floats in LLaMA-Factory; written with a dot so that they read back as floats. */
-const FLOAT_KEYS = new Set<keyof TrainSettings>(['temperature', 'top_p', 'repetition_penalty', 'learning_rate', 'num_train_epochs', 'lora_dropout', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'pref_beta', 'pref_ftx', 'simpo_gamma']);
+const FLOAT_KEYS = new Set<keyof TrainSettings>(['temperature', 'top_p', 'repetition_penalty', 'learning_rate', 'num_train_epochs', 'lora_dropout', 'loraplus_lr_ratio', 'warmup_ratio', 'max_grad_norm', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'pref_beta', 'pref_ftx', 'simpo_gamma']);
 
 export interface SettingsYamlOptions {
   /** Comment lines at the top (without '#'). */
@@ -85,7 +85,7 @@ const SECTIONS: { name: 'model' | 'method' | 'dataset' | 'output' | 'train' | 'e
   {
     name: 'method',
     keys: [
-      'stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules',
+      'stage', 'do_train', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'loraplus_lr_ratio', 'freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules',
       'adapter_placement', 'reduction_factor', 'adapter_non_linearity', 'num_virtual_tokens', 'prompt_tuning_init', 'prompt_tuning_init_text', 'pref_beta', 'pref_loss', 'pref_ftx', 'simpo_gamma',
     ],
   },
@@ -116,7 +116,7 @@ const PREDICT_KEYS = new Set(['predict_with_generate', 'eval_dataset', 'max_new_
 function relevant(key: string, s: TrainSettings): boolean {
   if (key === 'adapter_name_or_path') return s.finetuning_type === 'lora' || s.finetuning_type === 'adapter';
   if (PREDICT_KEYS.has(key)) return s.do_predict;
-  if (key.startsWith('lora_') || key === 'use_rslora') return s.finetuning_type === 'lora';
+  if (key.startsWith('lora_') || key === 'use_rslora' || key === 'loraplus_lr_ratio') return s.finetuning_type === 'lora';
   if (key.startsWith('freeze_')) return s.finetuning_type === 'freeze';
   if (key === 'adapter_placement' || key === 'reduction_factor' || key === 'adapter_non_linearity') return s.finetuning_type === 'adapter';
   if (key === 'num_virtual_tokens' || key.startsWith('prompt_tuning_')) return s.finetuning_type === 'prompt';

@@ -75,7 +75,7 @@ export function parseSettingsWithNotes(input: Record<string, unknown>, source: s
 
   // Rules across keys (LLaMA-Factory's own, where it has them).
   if (s.finetuning_type !== 'lora') {
-    for (const key of ['use_rslora', 'adapter_name_or_path'] as const) {
+    for (const key of ['use_rslora', 'loraplus_lr_ratio', 'adapter_name_or_path'] as const) {
       if (key === 'adapter_name_or_path' && s.finetuning_type === 'adapter') continue; // continues a bottleneck adapter
       if (key in input && !isOff(input[key])) {
         const valid = key === 'adapter_name_or_path' ? 'finetuning_type "lora" or "adapter"' : 'finetuning_type "lora"';

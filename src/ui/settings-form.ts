@@ -62,6 +62,14 @@ export const FIELD_GROUPS: FieldGroup[] = [
       { key: 'lora_target', label: 'LoRA target modules', help: '"all" adapts every linear layer; or a comma list such as q_proj,v_proj.', kind: 'text', when: isLora },
       { key: 'use_rslora', label: 'rsLoRA', help: 'Scale by alpha / √r instead of alpha / r: steadier with high ranks.', kind: 'checkbox', when: isLora },
       {
+        key: 'loraplus_lr_ratio',
+        label: 'LoRA+ ratio',
+        help: 'LoRA+: the B matrices learn this many times faster than the learning rate (the A matrices at it); 16 often trains faster. Off is plain LoRA.',
+        kind: 'select',
+        options: choices(['', 'off'], '2', '4', '8', '16'),
+        when: isLora,
+      },
+      {
         key: 'adapter_placement',
         label: 'Adapter placement',
         help: 'pfeiffer puts one adapter after each block’s MLP; houlsby puts one after attention and one after the MLP (twice the parameters).',
@@ -153,6 +161,7 @@ export const BROWSER_DEFAULTS: SettingsValues = {
   lora_dropout: '0',
   lora_target: 'all',
   use_rslora: false,
+  loraplus_lr_ratio: '',
   freeze_trainable_layers: '2',
   adapter_placement: 'pfeiffer',
   reduction_factor: '16',
@@ -201,7 +210,7 @@ export function settingsInput(values: SettingsValues, model: string | undefined,
     if (f.when && !f.when(values)) continue;
     const v = values[f.key];
     if (v === undefined) continue;
-    // An empty choice means the setting's default (quantization_bit "as stored": no quantization).
+    // An empty choice means the setting's default (quantization_bit "as stored": no quantization; LoRA+ off).
     if (f.kind === 'select' && v === '') continue;
     input[f.key] = typeof v === 'string' ? v.trim() : v;
   }

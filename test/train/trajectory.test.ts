@@ -1,5 +1,6 @@
 // THE fixture trajectory through the trainer API and through `graft train`: 5 AdamW steps from init_adapter on sft_alpaca.json[0:4]
-// (one batch of 4, cutoff 64) give PyTorch's losses before each step and its final adapter.
+// (one batch of 4, cutoff 64) give PyTorch's losses before each step and its final adapter; so do 2 LoRA+ steps
+// (loraplus_lr_ratio 16, weight decay 0.1: scripts/fixtures/loraplus_tiny_llama.py).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,12 @@ import { SafetensorsFile } from '../../src/model/safetensors';
 import { Trainer } from '../../src/train/trainer';
 import { lines } from '../cli/run';
 import { graftInProcess as graft } from '../helpers/graft-in-process';
-import { ALPACA, alpacaExamples, expectRel, FIXTURE, fixtureModel, initAdapter, maxAbsDiff, reference, safetensors, settings } from './helpers';
+import { ALPACA, alpacaExamples, expectRel, FIXTURE, FIXTURE_DIR, fixtureModel, initAdapter, maxAbsDiff, reference, safetensors, settings } from './helpers';
+
+const loraplus = JSON.parse(readFileSync(new URL('reference/loraplus/loraplus.json', FIXTURE_DIR), 'utf8')) as {
+  settings: Record<string, number | string>;
+  losses_before_each_step: number[];
+};
 
 // `graft train` runs in this process on the file's one GPU device (test/helpers/graft-in-process.ts).
 
@@ -44,6 +50,29 @@ describe('the fixture LoRA trajectory through the trainer API', () => {
     expect(worst).toBeLessThan(2e-4);
     trainer.dispose();
     expect(lm.model.adapter).toBeNull();
+  });
+});
+
+describe('the fixture LoRA+ trajectory (loraplus_lr_ratio) through the trainer API', () => {
+  it('the trajectory equals PyTorch AdamW with LLaMA-Factory\'s LoRA+ groups: losses (rel 1e-4), final adapter (abs 2e-4)', async () => {
+    const { lm } = await fixtureModel();
+    const s = settings(loraplus.settings);
+    expect(s.loraplus_lr_ratio).toBe(16);
+    const trainer = Trainer.create({ model: lm.model, settings: s, train: alpacaExamples(lm), padTokenId: 0, startingAdapter: await initAdapter(lm) });
+    const result = await trainer.run();
+    expect(result.status).toBe('completed');
+    const want = loraplus.losses_before_each_step;
+    expect(result.metrics.length).toBe(want.length);
+    result.metrics.forEach((m, i) => expectRel(`loss ${i + 1}`, m.loss, want[i]!, 1e-4));
+    // The logged learning rate is the schedule's (lora_A's group), as Hugging Face logs the first group's.
+    expect(result.metrics.every((m) => m.learning_rate === 1e-3)).toBe(true);
+    const final = safetensors('reference/loraplus/final_adapter/adapter_model.safetensors');
+    const weights = await trainer.trainableWeights();
+    expect([...weights.keys()].sort()).toEqual(final.names.sort());
+    let worst = 0;
+    for (const name of final.names) worst = Math.max(worst, maxAbsDiff(weights.get(name)!, final.float32(name)));
+    expect(worst).toBeLessThan(2e-4);
+    trainer.dispose();
   });
 });
 
