@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { exportLlamaFactoryJob } from '../../src/export/llamafactory-job';
 import { loraPlusLrScale } from '../../src/train/methods';
-import { parseSettingsWithNotes } from '../../src/train/settings';
+import { parseJobYaml, parseSettingsWithNotes } from '../../src/train/settings';
 import { BROWSER_DEFAULTS, settingsInput } from '../../src/ui/settings-form';
 import { settings } from './helpers';
 
@@ -41,6 +41,7 @@ describe('LoRA+ (loraplus_lr_ratio)', () => {
     const yaml = new TextDecoder().decode(job.files.get('train.yaml')!);
     expect(yaml).toMatch(/^loraplus_lr_ratio: 16\.0$/m);
     expect(parseYaml(yaml).loraplus_lr_ratio).toBe(16);
+    expect(parseJobYaml(yaml, 'train.yaml').settings.loraplus_lr_ratio).toBe(16);
     expect(settings({}).loraplus_lr_ratio).toBeUndefined();
     const plain = new TextDecoder().decode(exportLlamaFactoryJob({ settings: settings({}), datasetName: 'data.json', records: RECORDS, format: 'alpaca' }).files.get('train.yaml')!);
     expect(plain).not.toMatch(/loraplus/);
