@@ -53,3 +53,10 @@ export function resultKindLabel(e: { ref: { kind: 'adapter' | 'model' }; adapter
   if (e.ref.kind === 'model') return 'model';
   return KIND_NAMES[e.adapterKind ?? 'lora'];
 }
+
+/** A result as the Chat and Export screens' pickers list it: name, kind, base, and "(imported)" once. */
+export function resultChoiceText(e: { label: string; baseRepo: string; origin?: 'run' | 'import'; ref: { kind: 'adapter' | 'model' }; adapterKind?: AdapterKind; reward?: true }): string {
+  // Adapters imported before names were kept plain carry "(imported)" in their name already.
+  const imported = e.origin === 'import' && !/\(imported\)\s*$/i.test(e.label) ? ' (imported)' : '';
+  return `${e.label} — ${resultKindLabel(e)} on ${e.baseRepo}${imported}`;
+}

@@ -10,6 +10,20 @@ export function fileStem(text: string): string {
   return last.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'graft';
 }
 
+/**
+ * A name no other run or result on this device has: `wanted` itself, else "wanted 2", "wanted 3", … (compared
+ * without case and surrounding spaces, so that the file names made from them differ too).
+ */
+export function uniqueLabel(wanted: string, taken: Iterable<string>): string {
+  const base = wanted.trim().replace(/\s+/g, ' ') || 'Run';
+  const used = new Set([...taken].map((t) => t.trim().toLowerCase()));
+  if (!used.has(base.toLowerCase())) return base;
+  for (let n = 2; ; n++) {
+    const name = `${base} ${n}`;
+    if (!used.has(name.toLowerCase())) return name;
+  }
+}
+
 /** "2026-12-07" */
 export function day(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

@@ -12,7 +12,7 @@ import { parseConfig } from '../model/config';
 import { readPromptAdapter } from '../model/prompt-tuning';
 import { memorySource, ModelError, readJson, storeSource, type ModelSource } from '../model/source';
 import { KIND_NAMES, methodOfAdapter } from './adapter-kinds';
-import { fileStem, newId } from './files';
+import { fileStem, newId, uniqueLabel } from './files';
 import { readZipEntries, ZIP_ENTRY_CAPS } from './zip-entries';
 import type { AdapterKind, ExportFile, RunRecord, TunedEntry, TunedRef } from './protocol';
 import type { Workbench } from './workbench';
@@ -95,6 +95,40 @@ export class Library {
     const adapters = (await db.getAll('adapters')).map(adapterEntry);
     const models = (await db.getAll('tuned')).map(modelEntry);
     return [...adapters, ...models].sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /**
+   * The names of the runs and results on this device (a new one takes none of them: uniqueLabel). A run that
+   * failed before its first checkpoint is shown nowhere and cannot be continued, so its name is free again.
+   */
+  async takenLabels(except: { runId?: string; ref?: TunedRef } = {}): Promise<string[]> {
+    const db = await this.wb.db();
+    const runs = (await db.getAll('runs')).filter((r) => r.id !== except.runId && !(r.status === 'failed' && r.checkpointStep === undefined)).map((r) => r.label);
+    const adapters = (await db.getAll('adapters')).filter((a) => !(except.ref?.kind === 'adapter' && except.ref.id === a.id) && !(except.runId && a.runId === except.runId)).map((a) => a.label);
+    const models = (await db.getAll('tuned')).filter((m) => !(except.ref?.kind === 'model' && except.ref.repo === m.repo) && !(except.runId && m.runId === except.runId)).map((m) => m.label);
+    return [...runs, ...adapters, ...models];
+  }
+
+  /**
+   * Renames a result and the run that made it (its record in the runs store, which the exports' file names and
+   * the report read). The name is made unique among the other runs and results; the entry comes back with it.
+   */
+  async renameTuned(ref: TunedRef, label: string): Promise<TunedEntry> {
+    const wanted = label.trim().replace(/\s+/g, ' ');
+    if (!wanted) throw new ModelError('bad-options', 'A name cannot be empty.');
+    const db = await this.wb.db();
+    const row = ref.kind === 'adapter' ? await db.get('adapters', ref.id) : await db.get('tuned', ref.repo);
+    if (!row) throw new ModelError('bad-options', 'That result is no longer on this device.');
+    const runId = row.runId;
+    const name = uniqueLabel(wanted, await this.takenLabels({ ref, ...(runId ? { runId } : {}) }));
+    row.label = name;
+    if (ref.kind === 'adapter') await db.put('adapters', row as AdapterRow);
+    else await db.put('tuned', row as TunedModelRow);
+    if (runId) {
+      const run = await db.get('runs', runId);
+      if (run) await db.put('runs', { ...run, label: name, updatedAt: Date.now() });
+    }
+    return ref.kind === 'adapter' ? adapterEntry(row as AdapterRow) : modelEntry(row as TunedModelRow);
   }
 
   async deleteTuned(ref: TunedRef): Promise<void> {
@@ -187,7 +221,8 @@ export class Library {
     const kind: AdapterKind = isBottleneckConfig(configJson) ? 'bottleneck' : configJson.peft_type === 'PROMPT_TUNING' ? 'prompt' : 'lora';
     const common = {
       id: newId('adapter'),
-      label: label?.trim() || `${fileStem(where.replace(/\.zip$/i, ''))} (imported)`,
+      // Not "(imported)": the lists say where a result came from (origin), once.
+      label: uniqueLabel(label?.trim() || fileStem(where.replace(/\.zip$/i, '')), await this.takenLabels()),
       baseRepo,
       baseRevision,
       origin: 'import' as const,

@@ -422,6 +422,8 @@ export interface TrainApi {
   listTuned(): Promise<TunedEntry[]>;
   /** Deletes an adapter or a fine-tuned model. */
   deleteTuned(ref: TunedRef): Promise<void>;
+  /** Renames a result and the run that made it; the name is made unique ("name 2"). */
+  renameTuned(ref: TunedRef, label: string): Promise<TunedEntry>;
   /**
    * Reads an adapter folder of any kind — PEFT LoRA, PEFT PROMPT_TUNING or Graft's bottleneck adapter (the two
    * files, or a zip holding them) —, checks it against a stored base model, keeps it.

@@ -22,7 +22,7 @@ import { KIND_NAMES, methodOf } from './adapter-kinds';
 import { DEFAULT_SAVE_TOTAL_LIMIT, DEMO_DATASET, DEMO_DATASET_FILE, PREFERENCES_DATASET } from './constants';
 import { datasets } from './datasets';
 import type { Demo } from './demo';
-import { day, fileStem, newId } from './files';
+import { day, fileStem, newId, uniqueLabel } from './files';
 import { adapterSource, type Library } from './library';
 import type { Preferences } from './preferences';
 import type { RunRecord, RunStatus, TrainErrorInfo, TrainEvent, TrainOutcome, TrainStartRequest, TunedEntry } from './protocol';
@@ -131,7 +131,8 @@ export class Runs {
     const repo = request.repo.trim();
     const run: RunRecord = {
       id: newId('run'),
-      label: request.label ?? `${fileStem(repo)} ${methodOf(input)} ${day(now)}`,
+      // Every run has its own name ("Built-in demo 2"): the Chat and Export lists and the exported files tell them apart.
+      label: uniqueLabel(request.label ?? `${fileStem(repo)} ${methodOf(input)} ${day(now)}`, await this.library.takenLabels()),
       repo,
       revision: request.revision ?? DEFAULT_REVISION,
       datasetId: request.datasetId,

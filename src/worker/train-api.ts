@@ -53,6 +53,7 @@ export function createTrainServices(deps: WorkbenchDeps & { segmenter?: () => Pr
     discardRun: (id) => runs.discard(id),
     listTuned: () => library.listTuned(),
     deleteTuned: (ref) => library.deleteTuned(ref),
+    renameTuned: (ref, label) => library.renameTuned(ref, label),
     importAdapter: (files, baseRepo, baseRevision, label) => library.importAdapter(files, baseRepo, baseRevision, label),
     scoreAnswers: (request) => compare.score(request),
     compareGenerate: (request, onToken) => withCallback(onToken, (call) => compare.generate(request, call)),

@@ -297,8 +297,15 @@ describe('the journey: train, chat, export, and the built-in demo', () => {
     // Trained: lora_B moved away from its zero start.
     expect(st.float32('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight').some((v) => v !== 0)).toBe(true);
 
+    // The result's name is the run's, editable here; the files exported after are named after the new one.
+    await page.getByTestId('export-name').fill('Graft answers');
+    await page.getByTestId('export-rename').getByRole('button', { name: 'Rename' }).click();
+    await expect.poll(() => page.getByTestId('export-name-note').innerText().catch(() => ''), { timeout: 10_000 }).toBe('Renamed to Graft answers.');
+    expect(await page.getByTestId('export-pick').locator('option:checked').innerText()).toMatch(/^Graft answers — LoRA adapter on /);
+
     // The training report: metrics of every step and the chart as a PNG.
     const [reportDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-report').click()]);
+    expect(reportDownload.suggestedFilename()).toBe('Graft-answers-report.zip');
     const report = unzipSync(new Uint8Array(readFileSync((await reportDownload.path())!)));
     const metricsEntry = Object.keys(report).find((n) => n.endsWith('metrics.json'))!;
     const metrics = JSON.parse(new TextDecoder().decode(report[metricsEntry])) as { log_history: { step: number }[] };
