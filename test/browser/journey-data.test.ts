@@ -25,6 +25,9 @@ import { fixtureTemplate, fixtureTokenizer } from '../data/fixture';
 const SAMPLE = readFileSync(join(REPO_ROOT, 'public/samples/graft_alpaca.json'), 'utf8');
 
 /** A JSON Lines file with a bad JSON line (2), a missing field (4) and an empty answer (5). */
+/** Whether the navigation marks a step done (✓, and "(done)" for screen readers). */
+const marked = async (id: string): Promise<boolean> => ((await page.getByTestId(`nav-${id}`).textContent()) ?? '').includes('(done)');
+
 const BROKEN = [
   '{"instruction": "What is Graft?", "input": "", "output": "A fine-tuning app in the browser."}',
   '{"instruction": "Broken line", "output": ',
@@ -106,6 +109,8 @@ describe('the journey: start, model, data, method', () => {
     const weights = hub.requestsFor('model.safetensors', { stage: 'cdn', method: 'GET' });
     expect(weights.length).toBeGreaterThan(0);
     expect(weights.every((r) => r.range?.startsWith('bytes=0-') && r.status === 206)).toBe(true);
+    // The navigation marks Model done only for a chosen model on this device.
+    expect(await marked('model')).toBe(false);
     await page.getByRole('button', { name: 'Download', exact: true }).click();
     expect(await waitForAttr('[data-testid="download"]', 'data-status', ['done', 'error'], 30_000)).toBe('done');
 
@@ -117,6 +122,7 @@ describe('the journey: start, model, data, method', () => {
     await page.getByRole('button', { name: `Choose ${FIXTURE_REPO}` }).click();
     expect(await page.getByTestId('chosen-model').getAttribute('data-repo')).toBe(FIXTURE_REPO);
     expect(await page.getByRole('button', { name: `Choose ${FIXTURE_REPO}` }).getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(() => marked('model')).toBe(true);
     await shoot('model');
     await shoot('model', { dark: true });
   });
@@ -128,10 +134,15 @@ describe('the journey: start, model, data, method', () => {
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('dataset-file');
     expect(await page.evaluate(() => getComputedStyle(document.querySelector('.file-button')!).outlineStyle)).not.toBe('none');
+    // A file without a record to train on is not a done Data step.
+    await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'unusable.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"instruction": "No answer here."}\n') });
+    await expect.poll(() => page.getByTestId('dataset-summary').getAttribute('data-valid').catch(() => ''), { timeout: 15_000 }).toBe('0');
+    expect(await marked('data')).toBe(false);
     await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'broken.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(BROKEN) });
     await expect.poll(() => page.getByTestId('dataset-summary').getAttribute('data-problems'), { timeout: 15_000 }).toBe('3');
     const summary = page.getByTestId('dataset-summary');
     expect(await summary.getAttribute('data-valid')).toBe('3');
+    await expect.poll(() => marked('data')).toBe(true);
     expect(await summary.getAttribute('data-format')).toBe('alpaca');
     expect(await page.getByTestId('dataset-counts').innerText()).toMatch(/3 records to train on, 3 problems/);
     const problems = page.getByTestId('problem');
@@ -244,6 +255,8 @@ describe('the journey: start, model, data, method', () => {
     expect(await lr.getAttribute('aria-invalid')).toBe('true');
     expect((await lr.getAttribute('aria-describedby'))!.split(' ')).toContain(await lrError.getAttribute('id'));
     expect(await page.getByTestId('yaml-stale').innerText()).toMatch(/last valid job/);
+    // The way to the Train screen waits for valid settings.
+    await expect.poll(() => page.getByTestId('method-next').isDisabled()).toBe(true);
     await page.getByLabel('Cut-off length').fill('0');
     await expect.poll(() => page.getByTestId('error-cutoff_len').innerText().catch(() => '')).toMatch(/must be at least 1, not 0/);
     await shoot('method-errors');
@@ -252,6 +265,7 @@ describe('the journey: start, model, data, method', () => {
     await lr.fill('3e-4');
     await page.getByLabel('Cut-off length').fill('256');
     await expect.poll(() => page.getByTestId('settings-form').getAttribute('data-valid')).toBe('yes');
+    expect(await page.getByTestId('method-next').isEnabled()).toBe(true);
     const yaml = page.getByTestId('job-yaml');
     await expect.poll(() => yaml.innerText()).toContain('cutoff_len: 256');
     const text = await yaml.innerText();
