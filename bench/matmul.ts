@@ -231,8 +231,9 @@ function linearCases(model: string, layer: string, inF: number, outF: number, T:
 export function matmulCases(opts: MatmulBenchOptions & { vocabRows?: (m: ModelSpec) => number } = {}): MatmulCase[] {
   const T = opts.tokens ?? 256;
   const r = opts.loraRank ?? 16;
-  const wanted = (m: ModelSpec) =>
-    !opts.models?.length || opts.models.some((w) => m.name.toLowerCase().startsWith(w.toLowerCase()));
+  // Case and punctuation aside ('gpt2' names GPT-2, 'qwen2.5' Qwen2.5-0.5B).
+  const norm = (x: string) => x.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const wanted = (m: ModelSpec) => !opts.models?.length || opts.models.some((w) => norm(m.name).startsWith(norm(w)));
   const out: MatmulCase[] = [];
   for (const m of MODELS.filter(wanted)) {
     const groups = new Map<string, { names: string[]; in: number; out: number }>();
