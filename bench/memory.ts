@@ -114,7 +114,8 @@ export async function runMemoryBench(
         { model_name_or_path: c.model, dataset: 'memory', lora_rank: 16, lora_alpha: 32, learning_rate: 1e-4, per_device_train_batch_size: 1, cutoff_len: c.seqLen, max_steps: 2, disable_shuffling: true, save_strategy: 'no' },
         'the memory bench',
       );
-      const trainer = Trainer.create({ model, settings, train: [{ inputIds: ids, labels: ids.map((id, t) => (t < c.seqLen / 2 ? -100 : id)) }], padTokenId: 0 });
+      // One step's peak between two onStep calls: without overlap (overlapped steps record the next step first).
+      const trainer = Trainer.create({ model, settings, train: [{ inputIds: ids, labels: ids.map((id, t) => (t < c.seqLen / 2 ? -100 : id)) }], padTokenId: 0, overlap: false });
       const peaks: number[] = [];
       await trainer.run({
         onStep: () => {
