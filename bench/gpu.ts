@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
 import type { MatmulConfig, MatmulShape } from '../src/engine/ops/matmul';
 import type { Tensor } from '../src/engine/tensor';
+import { seededValues as values } from '../src/engine/seeded';
 
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
 const { requestNodeAdapter } = await import('../src/engine/adapter-node');
@@ -40,15 +41,6 @@ const SEQ = (value('seq') ?? (QUICK ? '64' : '512,4096')).split(',').map(Number)
 const LAYERS = Number(value('layers') ?? (QUICK ? 1 : 30));
 const log = (l: string) => console.log(l);
 
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Largest |got − float64| / (Σ|a·b| · 1e-5 + 1e-6) over four outputs (≤ 1: ok). a [M,K] or TN [K,M]; b [K,N] or NT [N,K]. */
 function check(layout: string, a: Float32Array, b: Float32Array, got: Float32Array, n: number, half: boolean): string {

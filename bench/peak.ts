@@ -8,7 +8,7 @@ import type { GpuContext } from '../src/engine/context';
 import { fmaGflops } from './figures';
 
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
-const { FMA_CHAINS, fmaPeak } = await import('../src/engine/ops/fma-peak');
+const { calibrateFmaIters, FMA_CHAINS, FMA_PEAK_THREADS, fmaPeak } = await import('../src/engine/ops/fma-peak');
 
 export interface FmaPeak {
   gflops: number;
@@ -23,18 +23,11 @@ export interface FmaPeak {
 }
 
 export async function measureFmaPeak(ctx: GpuContext, targetSeconds = 0.5): Promise<FmaPeak> {
-  const threads = 64 * 1024;
-  let iters = 256;
+  const threads = FMA_PEAK_THREADS;
   const out = ctx.empty([threads]);
   try {
+    const iters = await calibrateFmaIters(ctx, out);
     const record = () => fmaPeak(ctx, out, iters, 0.9999, 1e-4);
-    for (;;) {
-      const t0 = performance.now();
-      record();
-      await ctx.sync();
-      if (performance.now() - t0 > 4 || iters >= 1 << 16) break;
-      iters *= 4;
-    }
     await ctx.sync();
     let t0 = performance.now();
     record();

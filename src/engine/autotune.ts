@@ -26,6 +26,7 @@ import {
 import { quantizeWeight } from './quantize';
 import type { Tensor } from './tensor';
 import { uploadQuantized, type WeightTensor } from './weight';
+import { seededValues as values } from './seeded';
 
 /** What the cache keeps for one shape on one adapter. */
 export interface TuneEntry {
@@ -130,16 +131,6 @@ export function candidates(ctx: GpuContext, shape: MatmulShape, opts: TuneOption
   });
 }
 
-/** Seeded values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Operand b of a shape in its format (random values; a packed weight as stored). */
 function operandB(ctx: GpuContext, shape: MatmulShape, dims: number[]): WeightTensor {

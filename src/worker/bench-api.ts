@@ -3,7 +3,7 @@
 // plans kept in IndexedDB (IdbTuneCache). What each measures and how it is timed: docs/worker.md ("The benchmark").
 import { autotune, tuneKey, type TuneCache } from '../engine/autotune';
 import type { GpuContext } from '../engine/context';
-import { FMA_CHAINS, fmaPeak } from '../engine/ops/fma-peak';
+import { calibrateFmaIters, FMA_CHAINS, FMA_PEAK_THREADS, fmaPeak } from '../engine/ops/fma-peak';
 import { matmulNN, matmulNT, matmulPlan, matmulShapeKey, matmulTN, type MatmulShape } from '../engine/ops/matmul';
 import { DEFAULT_REVISION } from '../hub/client';
 import type { ModelStore } from '../hub/store';
@@ -13,6 +13,7 @@ import { ModelError, readJson, storeSource } from '../model/source';
 import { parseSettingsWithNotes } from '../train/settings';
 import { TrainControl, Trainer } from '../train/trainer';
 import { IdbTuneCache } from './tune-cache-idb';
+import { seededValues as values } from '../engine/seeded';
 
 export { FMA_CHAINS };
 
@@ -172,16 +173,6 @@ export function linearShapes(cfg: ModelConfig): { layer: string; inF: number; ou
   return [...byShape.values()].map((e) => ({ layer: `${e.names.join(', ')} [${e.inF} → ${e.outF}]`, inF: e.inF, outF: e.outF }));
 }
 
-/** Seeded uniform values in [-1, 1) (a small LCG: the inputs only need to be reproducible, not random). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** The products of a training step on a model's linear layers at M rows: forward x·Wᵀ, dX dy·W, dW dyᵀ·x. */
 export function modelProducts(cfg: ModelConfig, M: number): { layer: string; pass: 'forward' | 'dX' | 'dW'; call: 'NT' | 'NN' | 'TN'; shape: MatmulShape }[] {
@@ -332,20 +323,11 @@ export class BenchService {
   }
 
   private async peak(ctx: GpuContext, target: number): Promise<PeakResult> {
-    // Enough threads to fill any GPU several times over; iterations so that one dispatch is not too short.
-    const threads = 64 * 1024;
-    let iters = 256;
+    const threads = FMA_PEAK_THREADS;
     const out = ctx.empty([threads]);
     try {
+      const iters = await calibrateFmaIters(ctx, out);
       const record = () => fmaPeak(ctx, out, iters, 0.9999, 1e-4);
-      // Grow the work per dispatch until one takes a few milliseconds (launch overhead then does not count).
-      for (;;) {
-        const t0 = performance.now();
-        record();
-        await ctx.sync();
-        if (performance.now() - t0 > 4 || iters >= 1 << 16) break;
-        iters *= 4;
-      }
       const { runs, seconds } = await this.time(ctx, record, target);
       const flops = threads * iters * FMA_CHAINS * 4 * 2;
       return { flops, runs, seconds, gflops: gflopsOf(flops, runs, seconds), threads, iters, chains: FMA_CHAINS };

@@ -35,3 +35,21 @@ export function fmaPeak(ctx: GpuContext, out: Tensor, iters: number, mul: number
   const threads = out.size;
   ctx.dispatch(ctx.kernel(fmaSpec), { out }, { n: threads, iters, mul, add }, grid1d(threads, WG, ctx.limits.maxComputeWorkgroupsPerDimension));
 }
+
+/** Threads of a peak measurement: enough to fill any GPU several times over. */
+export const FMA_PEAK_THREADS = 64 * 1024;
+
+/**
+ * The iterations per thread for which one fmaPeak dispatch over `out` takes a few milliseconds (launch overhead
+ * then does not count): grown ×4 from 256 up to 65,536. The Bench screen and the Node benchmarks calibrate alike.
+ */
+export async function calibrateFmaIters(ctx: GpuContext, out: Tensor): Promise<number> {
+  let iters = 256;
+  for (;;) {
+    const t0 = performance.now();
+    fmaPeak(ctx, out, iters, 0.9999, 1e-4);
+    await ctx.sync();
+    if (performance.now() - t0 > 4 || iters >= 1 << 16) return iters;
+    iters *= 4;
+  }
+}
