@@ -15,6 +15,7 @@ import type { GpuContext } from '../src/engine/context';
 import type { KernelSpec } from '../src/engine/kernel';
 import type { MatmulVariant } from '../src/engine/ops/matmul';
 import type { Tensor } from '../src/engine/tensor';
+import { seededValues as fill } from '../src/engine/seeded';
 
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
 const { requestNodeAdapter } = await import('../src/engine/adapter-node');
@@ -44,17 +45,6 @@ const CASES: Case[] = [
   { name: 'Qwen2.5-0.5B gate/up [256×896]·[4864×896]ᵀ', M: 256, N: 4864, K: 896 },
   { name: 'Qwen2.5-0.5B down   [256×4864]·[896×4864]ᵀ', M: 256, N: 896, K: 4864 },
 ].filter((c) => !QUICK || c.M * c.N * c.K < 2 ** 32);
-
-/** Deterministic values in [-1, 1). */
-function fill(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 async function timeRuns(ctx: GpuContext, run: () => void, reps: number): Promise<number> {
   await ctx.sync();

@@ -45,6 +45,7 @@
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
 import type { Tensor } from '../src/engine/tensor';
+import { seededValues as fill } from '../src/engine/seeded';
 import type { TfjsOnDevice, TfjsWasm } from './tfjs';
 import { matmulEfficiency, mfu, pct, speedup, stepCount, stepTotals, targetVerdict, type PeerTime, type StepTotal, type WeightedProduct } from './figures';
 
@@ -269,17 +270,6 @@ export function matmulCases(opts: MatmulBenchOptions & { vocabRows?: (m: ModelSp
         );
       }
     }
-  }
-  return out;
-}
-
-/** Deterministic values in [-1, 1). */
-function fill(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
   }
   return out;
 }
