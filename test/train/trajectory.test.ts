@@ -22,6 +22,16 @@ const loraplus = JSON.parse(readFileSync(new URL('reference/loraplus/loraplus.js
 const scratch = mkdtempSync(join(tmpdir(), 'graft-trajectory-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+/** The trainer's weights hold exactly the tensors of the PyTorch run's final adapter, each within 2e-4. */
+async function expectFinalAdapter(trainer: Trainer, file: string): Promise<void> {
+  const final = safetensors(file);
+  const weights = await trainer.trainableWeights();
+  expect([...weights.keys()].sort()).toEqual(final.names.sort());
+  let worst = 0;
+  for (const name of final.names) worst = Math.max(worst, maxAbsDiff(weights.get(name)!, final.float32(name)));
+  expect(worst, file).toBeLessThan(2e-4);
+}
+
 describe('the fixture LoRA trajectory through the trainer API', () => {
   it('losses before each step (rel 1e-4) and the final adapter (abs 2e-4) equal PyTorch', async () => {
     const { ctx, lm } = await fixtureModel();
@@ -42,12 +52,7 @@ describe('the fixture LoRA trajectory through the trainer API', () => {
     result.metrics.forEach((m, i) => expectRel(`loss ${i + 1}`, m.loss, want[i]!, 1e-4));
     expect(result.metrics.every((m) => m.learning_rate === 1e-3 && m.skipped_steps === 0 && m.tokens === 115)).toBe(true); // answer tokens of the batch: LLaMA-Factory's cutoff rule keeps 115
 
-    const final = safetensors('reference/final_adapter/adapter_model.safetensors');
-    const weights = await trainer.trainableWeights();
-    expect([...weights.keys()].sort()).toEqual(final.names.sort());
-    let worst = 0;
-    for (const name of final.names) worst = Math.max(worst, maxAbsDiff(weights.get(name)!, final.float32(name)));
-    expect(worst).toBeLessThan(2e-4);
+    await expectFinalAdapter(trainer, 'reference/final_adapter/adapter_model.safetensors');
     trainer.dispose();
     expect(lm.model.adapter).toBeNull();
   });
@@ -66,12 +71,7 @@ describe('the fixture LoRA+ trajectory (loraplus_lr_ratio) through the trainer A
     result.metrics.forEach((m, i) => expectRel(`loss ${i + 1}`, m.loss, want[i]!, 1e-4));
     // The logged learning rate is the schedule's (lora_A's group), as Hugging Face logs the first group's.
     expect(result.metrics.every((m) => m.learning_rate === 1e-3)).toBe(true);
-    const final = safetensors('reference/loraplus/final_adapter/adapter_model.safetensors');
-    const weights = await trainer.trainableWeights();
-    expect([...weights.keys()].sort()).toEqual(final.names.sort());
-    let worst = 0;
-    for (const name of final.names) worst = Math.max(worst, maxAbsDiff(weights.get(name)!, final.float32(name)));
-    expect(worst).toBeLessThan(2e-4);
+    await expectFinalAdapter(trainer, 'reference/loraplus/final_adapter/adapter_model.safetensors');
     trainer.dispose();
   });
 });
