@@ -12,7 +12,8 @@ import type { ChatResult, CompareRequest, ScoreRequest, ScoreResult } from './pr
 import type { Workbench } from './workbench';
 
 export class Compare {
-  private generation: AbortController | undefined;
+  /** The answer being generated, for stop(). */
+  private readonly generation: { ctl?: AbortController } = {};
 
   constructor(
     private readonly wb: Workbench,
@@ -50,21 +51,11 @@ export class Compare {
 
   /** Generates with the base model (tuned null) or a tuned one; `onToken(delta)` streams the text. */
   async generate(request: CompareRequest, onToken?: (textDelta: string, id: number) => void): Promise<ChatResult> {
-    if (this.wb.active) throw new ModelError('bad-options', 'Training is running on the GPU. Chat when it ends (or stop it).');
-    if (this.wb.generating) throw new ModelError('bad-options', 'An answer is being generated. Wait for it, or stop it first.');
-    this.wb.generating = true;
-    const ctl = new AbortController();
-    this.generation = ctl;
-    try {
-      return await this.wb.queue(() => this.generateNow(request, ctl.signal, onToken));
-    } finally {
-      this.wb.generating = false;
-      if (this.generation === ctl) this.generation = undefined;
-    }
+    return this.wb.generate('Chat', this.generation, (signal) => this.generateNow(request, signal, onToken));
   }
 
   stop(): void {
-    this.generation?.abort();
+    this.generation.ctl?.abort();
   }
 
   private async generateNow(request: CompareRequest, signal: AbortSignal, onToken?: (textDelta: string, id: number) => void): Promise<ChatResult> {

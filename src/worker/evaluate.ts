@@ -44,7 +44,8 @@ interface HeldOut {
 }
 
 export class Evaluate {
-  private running: AbortController | undefined;
+  /** The evaluation in progress, for stop(). */
+  private readonly running: { ctl?: AbortController } = {};
 
   constructor(
     private readonly wb: Workbench,
@@ -54,23 +55,14 @@ export class Evaluate {
   ) {}
 
   stop(): void {
-    this.running?.abort();
+    this.running.ctl?.abort();
   }
 
   async evaluate(request: EvaluateRequest, onEvent?: (e: EvaluateEvent) => void): Promise<EvaluateResult> {
-    if (this.wb.active) throw new ModelError('bad-options', 'Training is running on the GPU. Evaluate when it ends (or stop it).');
-    if (this.wb.generating) throw new ModelError('bad-options', 'An answer is being generated. Wait for it, or stop it first.');
-    if (!Number.isInteger(request.maxNewTokens) || request.maxNewTokens < 1) throw new ModelError('bad-options', `max_new_tokens must be a whole number of at least 1, not ${request.maxNewTokens}.`);
-    if (request.limit !== undefined && (!Number.isInteger(request.limit) || request.limit < 1)) throw new ModelError('bad-options', `The number of records must be a whole number of at least 1, not ${request.limit}.`);
-    this.wb.generating = true;
-    const ctl = new AbortController();
-    this.running = ctl;
-    try {
-      return await this.wb.queue(() => this.evaluateNow(request, ctl.signal, onEvent));
-    } finally {
-      this.wb.generating = false;
-      if (this.running === ctl) this.running = undefined;
-    }
+    return this.wb.generate('Evaluate', this.running, (signal) => this.evaluateNow(request, signal, onEvent), () => {
+      if (!Number.isInteger(request.maxNewTokens) || request.maxNewTokens < 1) throw new ModelError('bad-options', `max_new_tokens must be a whole number of at least 1, not ${request.maxNewTokens}.`);
+      if (request.limit !== undefined && (!Number.isInteger(request.limit) || request.limit < 1)) throw new ModelError('bad-options', `The number of records must be a whole number of at least 1, not ${request.limit}.`);
+    });
   }
 
   private async evaluateNow(request: EvaluateRequest, signal: AbortSignal, onEvent?: (e: EvaluateEvent) => void): Promise<EvaluateResult> {

@@ -45,7 +45,7 @@ export class Workbench {
   readonly tunedModels: ModelStore;
   /** The run in progress (or paused), if any. */
   active: ActiveRun | undefined;
-  /** An answer is being generated (compare). */
+  /** An answer is being generated (Chat's compare, the Evaluate screen): one at a time (`generate`). */
   generating = false;
   private dbPromise: Promise<WorkbenchDb> | undefined;
   private busy: Promise<unknown> = Promise.resolve();
@@ -82,6 +82,27 @@ export class Workbench {
   /** Resolves when the queued GPU work is done. */
   idle(): Promise<unknown> {
     return this.busy;
+  }
+
+  /**
+   * Generation on the GPU queue, one at a time and never while a run trains (`verb`: what the user may do once it
+   * ends, e.g. "Chat"). `checkRequest` (the request's own checks) runs after those refusals, before the
+   * generation starts. `slot.ctl` holds the generation's AbortController from before it is queued until it ends,
+   * for the service's stop().
+   */
+  async generate<T>(verb: string, slot: { ctl?: AbortController }, work: (signal: AbortSignal) => Promise<T>, checkRequest?: () => void): Promise<T> {
+    if (this.active) throw new ModelError('bad-options', `Training is running on the GPU. ${verb} when it ends (or stop it).`);
+    if (this.generating) throw new ModelError('bad-options', 'An answer is being generated. Wait for it, or stop it first.');
+    checkRequest?.();
+    this.generating = true;
+    const ctl = new AbortController();
+    slot.ctl = ctl;
+    try {
+      return await this.queue(() => work(ctl.signal));
+    } finally {
+      this.generating = false;
+      if (slot.ctl === ctl) slot.ctl = undefined;
+    }
   }
 
   /** Throws while a run trains. */
