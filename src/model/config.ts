@@ -250,22 +250,30 @@ function plainLayers(layers: number, headDim: number) {
   };
 }
 
-function parseLlamaLike(cfg: Json, arch: Architecture): ModelConfig {
-  const act = cfg.hidden_act ?? 'silu';
-  if (act !== 'silu') {
-    throw new UnsupportedModelError(`hidden_act "${String(act)}" is not supported for ${arch}; Graft supports silu`);
-  }
+/**
+ * The shape of a RoPE decoder (Llama, Qwen2/3, Gemma 3): hidden size, attention heads and key/value heads (a
+ * divisor of the heads), an even head_dim (its default from `defaultHeadDim`), and the layer count.
+ */
+function ropeDecoderShape(cfg: Json, defaultHeadDim: (hiddenSize: number, numHeads: number) => number) {
   const hiddenSize = posInt(cfg, 'hidden_size');
   const numHeads = posInt(cfg, 'num_attention_heads');
   const numKvHeads = posInt(cfg, 'num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) {
     throw new UnsupportedModelError(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
-  const headDim = posInt(cfg, 'head_dim', hiddenSize / numHeads);
+  const headDim = posInt(cfg, 'head_dim', defaultHeadDim(hiddenSize, numHeads));
   if (headDim % 2 !== 0) throw new UnsupportedModelError(`head_dim ${headDim} is odd; RoPE needs an even head_dim`);
+  return { hiddenSize, numHeads, numKvHeads, headDim, numLayers: posInt(cfg, 'num_hidden_layers') };
+}
+
+function parseLlamaLike(cfg: Json, arch: Architecture): ModelConfig {
+  const act = cfg.hidden_act ?? 'silu';
+  if (act !== 'silu') {
+    throw new UnsupportedModelError(`hidden_act "${String(act)}" is not supported for ${arch}; Graft supports silu`);
+  }
+  const { hiddenSize, numHeads, numKvHeads, headDim, numLayers } = ropeDecoderShape(cfg, (hidden, heads) => hidden / heads);
   const attentionBias = cfg.attention_bias === true;
   const qwen2 = arch === 'Qwen2ForCausalLM';
-  const numLayers = posInt(cfg, 'num_hidden_layers');
   return {
     architecture: arch,
     modelType: typeof cfg.model_type === 'string' ? cfg.model_type : arch.replace('ForCausalLM', '').toLowerCase(),
@@ -360,15 +368,7 @@ function parseGemma3(cfg: Json): ModelConfig {
   if (cfg.use_bidirectional_attention === true) {
     throw new UnsupportedModelError('use_bidirectional_attention: true (an embedding model, not a causal language model) is not supported');
   }
-  const hiddenSize = posInt(cfg, 'hidden_size');
-  const numHeads = posInt(cfg, 'num_attention_heads');
-  const numKvHeads = posInt(cfg, 'num_key_value_heads', numHeads);
-  if (numHeads % numKvHeads !== 0) {
-    throw new UnsupportedModelError(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
-  }
-  const headDim = posInt(cfg, 'head_dim', 256);
-  if (headDim % 2 !== 0) throw new UnsupportedModelError(`head_dim ${headDim} is odd; RoPE needs an even head_dim`);
-  const numLayers = posInt(cfg, 'num_hidden_layers');
+  const { hiddenSize, numHeads, numKvHeads, headDim, numLayers } = ropeDecoderShape(cfg, () => 256);
   let layerTypes: LayerType[];
   if (Array.isArray(cfg.layer_types)) {
     if (cfg.layer_types.length !== numLayers) {
