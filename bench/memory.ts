@@ -8,7 +8,6 @@
 //   npx tsx bench/memory.ts [--quick] [--models smollm2,gemma,llama]
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
-import type { WeightSource } from '../src/model/params';
 import type { PlanPrecision } from '../src/model/memory-plan';
 
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
@@ -17,7 +16,7 @@ const { CausalLM } = await import('../src/model/transformer');
 const { planShape, planTrainingStep } = await import('../src/model/memory-plan');
 const { parseSettings } = await import('../src/train/settings');
 const { Trainer } = await import('../src/train/trainer');
-const { f32ToBf16Bits } = await import('../src/engine/half');
+const { randomWeights } = await import('./random-weights');
 
 interface MemoryCase {
   model: string;
@@ -40,49 +39,6 @@ export const MEMORY_CASES: MemoryCase[] = [
   },
   { model: 'Llama-3.2-1B', config: llama({ hidden_size: 2048, intermediate_size: 8192, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, vocab_size: 128256 }), layers: 1, seqLen: 64, precisions: ['16-bit', '4-bit'] },
 ];
-
-/** Random weights (names and shapes of the architecture, through the loader's own check), stored F32 or BF16. */
-function randomWeights(raw: Record<string, unknown>, bf16: boolean): WeightSource {
-  const cfg = parseConfig(raw);
-  const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D, vocabSize: V } = cfg;
-  const shapes = new Map<string, number[]>([['model.embed_tokens.weight', [V, H]], ['model.norm.weight', [H]]]);
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    const norms = cfg.sandwichNorms ? ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm'] : ['input_layernorm', 'post_attention_layernorm'];
-    for (const n of norms) shapes.set(`${p}.${n}.weight`, [H]);
-    if (cfg.qkNorm) for (const n of ['q_norm', 'k_norm']) shapes.set(`${p}.self_attn.${n}.weight`, [D]);
-    shapes.set(`${p}.self_attn.q_proj.weight`, [nh * D, H]);
-    shapes.set(`${p}.self_attn.k_proj.weight`, [nkv * D, H]);
-    shapes.set(`${p}.self_attn.v_proj.weight`, [nkv * D, H]);
-    shapes.set(`${p}.self_attn.o_proj.weight`, [H, nh * D]);
-    shapes.set(`${p}.mlp.gate_proj.weight`, [I, H]);
-    shapes.set(`${p}.mlp.up_proj.weight`, [I, H]);
-    shapes.set(`${p}.mlp.down_proj.weight`, [H, I]);
-  }
-  let seed = 12345;
-  const values = (name: string) => {
-    const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
-    const out = new Float32Array(n);
-    if (name.endsWith('norm.weight')) return out.fill(cfg.normPlusOne ? 0 : 1);
-    let s = seed++ >>> 0;
-    for (let i = 0; i < n; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      out[i] = (s / 2 ** 32 - 0.5) * 0.07;
-    }
-    return out;
-  };
-  return {
-    names: [...shapes.keys()],
-    info: (name) => ({ dtype: bf16 && shapes.get(name)!.length > 1 ? 'BF16' : 'F32', shape: shapes.get(name)! }),
-    float32: (name) => values(name),
-    bits16: (name) => {
-      const v = values(name);
-      const out = new Uint16Array(v.length); // a loop, not Uint16Array.from(v, f): that iterates through the JS heap
-      for (let i = 0; i < v.length; i++) out[i] = f32ToBf16Bits(v[i]!);
-      return out;
-    },
-  };
-}
 
 export interface MemoryRow {
   model: string;
@@ -108,7 +64,7 @@ export async function runMemoryBench(
       const raw = { ...c.config, num_hidden_layers: c.layers };
       const cfg = parseConfig(raw);
       const quantize = precision === '4-bit' ? { format: 'nf4' as const, doubleQuant: true } : null;
-      const model = CausalLM.create(ctx, cfg, randomWeights(raw, precision !== 'f32'), { maxPositions: c.seqLen, weights: { quantize } });
+      const model = CausalLM.create(ctx, cfg, randomWeights(raw, { bf16: precision !== 'f32' }), { maxPositions: c.seqLen, weights: { quantize } });
       const ids = Array.from({ length: c.seqLen }, (_, t) => 3 + ((t * 7919) % (cfg.vocabSize - 3)));
       const settings = parseSettings(
         { model_name_or_path: c.model, dataset: 'memory', lora_rank: 16, lora_alpha: 32, learning_rate: 1e-4, per_device_train_batch_size: 1, cutoff_len: c.seqLen, max_steps: 2, disable_shuffling: true, save_strategy: 'no' },

@@ -38,26 +38,10 @@ let dispose: () => void;
 if (process.argv.includes('--smol')) {
   const { CausalLM: Model } = await import('../src/model/transformer');
   const { parseConfig } = await import('../src/model/config');
+  const { randomWeights } = await import('./random-weights');
   const raw = { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 2, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, rms_norm_eps: 1e-5, rope_theta: 100000, max_position_embeddings: 8192, tie_word_embeddings: true, hidden_act: 'silu' };
   const cfg = parseConfig(raw);
-  const shapes = new Map<string, number[]>([['model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]], ['model.norm.weight', [cfg.hiddenSize]]]);
-  const H = cfg.hiddenSize, I = cfg.intermediateSize, q = cfg.numHeads * cfg.headDim, kv = cfg.numKvHeads * cfg.headDim;
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    for (const [n, s] of [['input_layernorm', [H]], ['post_attention_layernorm', [H]], ['self_attn.q_proj', [q, H]], ['self_attn.k_proj', [kv, H]], ['self_attn.v_proj', [kv, H]], ['self_attn.o_proj', [H, q]], ['mlp.gate_proj', [I, H]], ['mlp.up_proj', [I, H]], ['mlp.down_proj', [H, I]]] as const) shapes.set(`${p}.${n}.weight`, [...s]);
-  }
-  let seed = 1;
-  model = Model.create(ctx, cfg, {
-    names: [...shapes.keys()],
-    info: (name) => ({ dtype: 'F32', shape: shapes.get(name)! }),
-    float32: (name) => {
-      const out = new Float32Array(shapes.get(name)!.reduce((a, b) => a * b, 1));
-      if (name.endsWith('norm.weight')) return out.fill(1);
-      let s = seed++ >>> 0;
-      for (let i = 0; i < out.length; i++) out[i] = (((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5) * 0.07;
-      return out;
-    },
-  }, { maxPositions: seq });
+  model = Model.create(ctx, cfg, randomWeights(raw, { seed: 1 }), { maxPositions: seq });
   vocab = cfg.vocabSize;
   dispose = () => model.dispose();
 } else {

@@ -47,7 +47,6 @@
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/engine/context';
-import type { WeightSource } from '../src/model/params';
 import type { CausalLM as Model } from '../src/model/transformer';
 
 await import(new URL('./raw-loader.mjs', import.meta.url).href);
@@ -60,6 +59,7 @@ const { setupMethod } = await import('../src/train/methods');
 const { AdamW } = await import('../src/train/optimizer');
 const { shiftedTargets, sftLossBackward, sftLossForward, sumInto } = await import('../src/train/loss');
 const { Trainer } = await import('../src/train/trainer');
+const { randomWeights } = await import('./random-weights');
 const { measureFmaPeak } = await import('./peak');
 const { familyTimes, matmulEfficiency, mfu, pct } = await import('./figures');
 
@@ -155,41 +155,6 @@ function smolConfig(layers: number) {
     max_position_embeddings: 8192,
     tie_word_embeddings: true,
     hidden_act: 'silu',
-  };
-}
-
-/** Random weights with the names and shapes of a Llama checkpoint, made on demand (uniform, std ≈ 0.02; norms 1). */
-function randomWeights(raw: Record<string, unknown>): WeightSource {
-  const cfg = parseConfig(raw);
-  const { hiddenSize: H, intermediateSize: I, numHeads: nh, numKvHeads: nkv, headDim: D, vocabSize: V, numLayers } = cfg;
-  const shapes = new Map<string, number[]>([['model.embed_tokens.weight', [V, H]], ['model.norm.weight', [H]]]);
-  for (let l = 0; l < numLayers; l++) {
-    const p = `model.layers.${l}`;
-    shapes.set(`${p}.input_layernorm.weight`, [H]);
-    shapes.set(`${p}.post_attention_layernorm.weight`, [H]);
-    shapes.set(`${p}.self_attn.q_proj.weight`, [nh * D, H]);
-    shapes.set(`${p}.self_attn.k_proj.weight`, [nkv * D, H]);
-    shapes.set(`${p}.self_attn.v_proj.weight`, [nkv * D, H]);
-    shapes.set(`${p}.self_attn.o_proj.weight`, [H, nh * D]);
-    shapes.set(`${p}.mlp.gate_proj.weight`, [I, H]);
-    shapes.set(`${p}.mlp.up_proj.weight`, [I, H]);
-    shapes.set(`${p}.mlp.down_proj.weight`, [H, I]);
-  }
-  let seed = 12345;
-  return {
-    names: [...shapes.keys()],
-    info: (name) => ({ dtype: 'F32', shape: shapes.get(name)! }),
-    float32: (name) => {
-      const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
-      const out = new Float32Array(n);
-      if (name.endsWith('norm.weight')) return out.fill(1);
-      let s = seed++ >>> 0;
-      for (let i = 0; i < n; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        out[i] = (s / 2 ** 32 - 0.5) * 0.07;
-      }
-      return out;
-    },
   };
 }
 
